@@ -112,6 +112,13 @@ class Scene(Record):
 
 
 __all__ = [
-    "Character", "Language", "PrimaryCategory", "Relative", "SUB_CATEGORIES", "Scene", "SubCategory",
-    "UserPersona", "ZH_CATEGORY_NAMES",
+    "SUB_CATEGORIES",
+    "ZH_CATEGORY_NAMES",
+    "Character",
+    "Language",
+    "PrimaryCategory",
+    "Relative",
+    "Scene",
+    "SubCategory",
+    "UserPersona",
 ]  # fmt: skip

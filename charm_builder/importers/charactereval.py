@@ -51,7 +51,7 @@ def load_profiles(path: Path, data: dict) -> Loaded:
         where = f"record {name!r}"
         if not isinstance(attrs, dict) or not attrs:
             raise InputFormatError(str(path), where, None, "expected a non-empty object of profile attributes")
-        out.records.append(build(path, where, lambda: character_for(name, _profile_text(attrs))))
+        out.records.append(build(path, where, character_for, name, _profile_text(attrs)))
     return out
 
 
@@ -81,16 +81,16 @@ def load_dialogues(path: Path, items: list[tuple[str, Any]]) -> Loaded:
     for where, rec in items:
         role = str(require(path, where, rec, "role")).strip()
         turns = parse_context(path, where, role, require(path, where, rec, "context"))
-        char = seen.get(role) or build(path, where, lambda: character_for(role))
+        char = seen.get(role) or build(path, where, character_for, role)
         seen[role] = char
         provenance = {
             "source": "imported", "source_file": path.name,
             "notes": [f"charactereval id={rec.get('id')}", f"novel={rec.get('novel_name', '')}"],
         }  # fmt: skip
         out.records.append(
-            build(path, where, lambda: Dialogue(
+            build(path, where, Dialogue,
                 character_id=char.id, language="zh", turns=turns, provenance=provenance,
-            ))
+            )
         )  # fmt: skip
     out.if_absent.extend(seen.values())
     return out

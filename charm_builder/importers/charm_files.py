@@ -53,7 +53,7 @@ def load_roles(path: Path, data: dict) -> Loaded:
         profile = rec.get("profile") or rec.get("desc") or require(path, where, rec, "profile")
         names = {"zh": rec.get("name_cn") or key, "en": rec.get("name_en") or None}
         out.records.append(
-            build(path, where, lambda: Character(
+            build(path, where, Character,
                 name=names,
                 sub_category=_sub_category(path, key, require(path, where, rec, "class")),
                 source=localized(rec.get("source")),
@@ -61,7 +61,7 @@ def load_roles(path: Path, data: dict) -> Loaded:
                 profile=localized(profile),
                 system_prompt=localized(prompt),
                 relatives=_relatives(path, key, rec.get("relatives")),
-            ))
+            )
         )  # fmt: skip
     return out
 
@@ -71,5 +71,5 @@ def load_users(path: Path, data: dict) -> Loaded:
     for key, rec in data.items():
         where = f"record {key!r}"
         prompt = require(path, where, rec, "prompt")
-        out.records.append(build(path, where, lambda: UserPersona(name=key, prompt=localized(prompt))))
+        out.records.append(build(path, where, UserPersona, name=key, prompt=localized(prompt)))
     return out

@@ -75,10 +75,10 @@ def validation_error(path: Path, where: str, exc: ValidationError) -> InputForma
     return InputFormatError(str(path), where, loc, msg + more)
 
 
-def build(path: Path, where: str, factory: Callable[[], T]) -> T:
-    """Run ``factory`` (usually a model constructor) and turn validation errors into InputFormatError."""
+def build(path: Path, where: str, factory: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call ``factory(*args, **kwargs)`` (usually a model) and turn validation errors into InputFormatError."""
     try:
-        return factory()
+        return factory(*args, **kwargs)
     except ValidationError as exc:
         raise validation_error(path, where, exc) from None
 

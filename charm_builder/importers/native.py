@@ -42,7 +42,7 @@ def _to_records(path: Path, items: list[tuple[str, Any]], kind: str | None, fmt:
         if not isinstance(rec, dict):
             raise InputFormatError(str(path), where, None, f"expected an object, got {type(rec).__name__}")
         model = MODELS[rec_kind]
-        out.records.append(build(path, where, lambda: model.model_validate(rec)))
+        out.records.append(build(path, where, model.model_validate, rec))
     return out
 
 

@@ -31,11 +31,10 @@ def test_workspace_is_wal_and_upsert_is_idempotent(workspace):
 
 
 def test_transaction_rolls_back_whole_unit_of_work(workspace):
-    with pytest.raises(RuntimeError):
-        with workspace.transaction():
-            workspace.upsert(_character(1))
-            workspace.upsert(_character(2))
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), workspace.transaction():
+        workspace.upsert(_character(1))
+        workspace.upsert(_character(2))
+        raise RuntimeError("boom")
     assert workspace.count(s.Character) == 0
 
 
