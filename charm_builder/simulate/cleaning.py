@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
-_LATIN = re.compile(r"[A-Za-z]")
+_LATIN_WORD = re.compile(r"[A-Za-z]+")
 _END_VARIANTS = re.compile(r"\[\s*END\s*\]|<\s*/?\s*END\s*>|【\s*END\s*】", re.IGNORECASE)
 
 
@@ -28,12 +28,15 @@ def _prefix_pattern(names: list[str]) -> re.Pattern[str]:
 
 
 def language_ok(text: str, language: str) -> bool:
-    """zh turns must be mostly Chinese characters; en turns mostly Latin letters."""
-    cjk, latin = len(_CJK.findall(text)), len(_LATIN.findall(text))
-    if cjk + latin == 0:
+    """zh turns: at least as many Chinese characters as Latin words; en turns: mostly Latin words.
+
+    A Chinese character carries about as much as an English word, so we compare characters to words.
+    """
+    cjk, words = len(_CJK.findall(text)), len(_LATIN_WORD.findall(text))
+    if cjk + words == 0:
         return False
-    share = cjk / (cjk + latin)
-    return share >= 0.3 if language == "zh" else share <= 0.2
+    share = cjk / (cjk + words)
+    return share >= 0.5 if language == "zh" else share <= 0.2
 
 
 def _similar(a: str, b: str) -> bool:
