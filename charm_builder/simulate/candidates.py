@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from charm_builder.simulate.cleaning import clean_turn
-from charm_builder.simulate.loop import CallTally, ChatClient, prices
+from charm_builder.simulate.loop import CallTally, ChatClient, prices, retry_params
 from charm_builder.simulate.prompts import as_chat, character_system_prompt
 from schemas import LABELS, Candidate, CandidateSet, Character, Dialogue, Scene
 
@@ -23,7 +23,7 @@ async def _one(client: ChatClient, model: str, messages: list[dict], seed: int, 
     text = ""
     for attempt in range(retries + 1):
         start = time.perf_counter()
-        completion = await client.chat(model, messages, params or None, seed=seed * 100 + attempt)
+        completion = await client.chat(model, messages, retry_params(params, attempt), seed=seed * 100 + attempt)
         tally.add(model, completion, price_in, price_out)
         meta["input_tokens"] += completion.input_tokens
         meta["output_tokens"] += completion.output_tokens

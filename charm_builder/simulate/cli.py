@@ -118,7 +118,7 @@ async def _run(sim: Simulation, client, work, stage: str, label: str) -> RunRepo
 def _summary(rep: RunReport, root: Path) -> None:
     console.print(
         f"[green]done[/] dialogues={rep.dialogues} candidate_sets={rep.candidate_sets} skipped={rep.skipped} "
-        f"failed={rep.failed} | calls={rep.tally.calls} tokens={rep.tally.input_tokens + rep.tally.output_tokens} "
+        f"failed={rep.failed} errors={rep.errors} | calls={rep.tally.calls} tokens={rep.tally.input_tokens + rep.tally.output_tokens} "
         f"| {rep.dialogues_per_min:.2f} dialogues/min, {rep.tokens_per_s:.1f} tokens/s | workspace {root}"
     )
     if rep.budget_stopped:

@@ -52,7 +52,13 @@ class CallTally:
 
 
 class DegenerateDialogue(Exception):
-    """The dialogue could not reach a usable length; the task is marked failed with this reason."""
+    """The dialogue could not reach a usable length; the task is marked failed with this reason.
+
+    ``tally`` holds the calls it made anyway, so the task's cost is still accounted for."""
+
+    def __init__(self, reason: str, tally: CallTally):
+        super().__init__(reason)
+        self.tally = tally
 
 
 @dataclass
@@ -61,6 +67,17 @@ class LoopSettings:
     character_model: str
     max_retries: int = 2
     params: dict[str, Any] = field(default_factory=dict)
+
+
+RETRY_TEMPERATURE = 0.8
+
+
+def retry_params(params: dict[str, Any], attempt: int) -> dict[str, Any] | None:
+    """Retries sample at temperature >= 0.8 (unless the caller fixed one), so a greedy model can
+    escape a degenerate turn instead of repeating it."""
+    if attempt and "temperature" not in params:
+        return {**params, "temperature": RETRY_TEMPERATURE}
+    return params or None
 
 
 def prices(client: Any, model: str) -> tuple[float, float]:
@@ -75,7 +92,7 @@ async def generate_turn(client: ChatClient, model: str, messages: list[dict], *,
     price_in, price_out = prices(client, model)
     last = None
     for attempt in range(retries + 1):
-        completion = await client.chat(model, messages, params or None, seed=seed * 100 + attempt)
+        completion = await client.chat(model, messages, retry_params(params, attempt), seed=seed * 100 + attempt)
         tally.add(model, completion, price_in, price_out)
         cleaned = clean_turn(completion.text, **clean_args)
         if cleaned.fixes:
@@ -121,7 +138,7 @@ async def simulate_dialogue(client: ChatClient, spec: DialogueSpec, character: C
     while turns and turns[-1].role != "user":  # the candidates answer the last user turn
         turns.pop()
     if not turns:
-        raise DegenerateDialogue("; ".join(notes[-3:]) or "no usable turns")
+        raise DegenerateDialogue("; ".join(notes[-3:]) or "no usable turns", tally)
     provenance = Provenance(
         source="simulated", models=models, seed=spec.seed, notes=notes,
         params={"task": spec.key, "planned_turns": spec.turns, "sampling": settings.params,

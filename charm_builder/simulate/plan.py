@@ -73,10 +73,10 @@ def plan_dialogues(ws: Workspace, *, limit: int, seed: int, turns: tuple[int, in
         by_category.setdefault(char.sub_category, []).append(char)
     categories = sorted(by_category)
     rng.shuffle(categories)
-    cells = itertools.cycle(itertools.product(categories, languages, dimensions))
+    cells = itertools.cycle(itertools.product(categories, dimensions, languages))  # language varies fastest
     specs = []
     for index in range(limit):
-        category, language, dimension = next(cells)
+        category, dimension, language = next(cells)
         char = rng.choice(by_category[category])
         suitable = [s for s in scenes if not s.character_ids or char.id in s.character_ids]
         scene = rng.choice(suitable) if suitable else None

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from charm_builder.errors import CharmError
+from charm_builder.llm.errors import LLMCallError
 from charm_builder.simulate import tasks
 from charm_builder.simulate.candidates import generate_candidates
 from charm_builder.simulate.loop import CallTally, ChatClient, DegenerateDialogue, LoopSettings, simulate_dialogue
@@ -43,6 +44,7 @@ class RunReport:
     dialogues: int = 0
     candidate_sets: int = 0
     failed: int = 0
+    errors: int = 0
     budget_stopped: bool = False
     tally: CallTally = field(default_factory=CallTally)
     seconds: float = 0.0
@@ -118,8 +120,9 @@ class Simulation:
             try:
                 dialogue, tally = await simulate_dialogue(self.client, spec, character, user, scene, settings)
             except DegenerateDialogue as exc:
-                reason = str(exc)
-                await self._commit(lambda: tasks.mark(self.ws, spec.key, spec_d, "failed", CallTally(), problem=reason))
+                reason, spent = str(exc), exc.tally
+                await self._commit(lambda: tasks.mark(self.ws, spec.key, spec_d, "failed", spent, problem=reason))
+                _merge(self.report.tally, spent)
                 self.report.failed += 1
                 self.report.problems.append(f"task {spec.index}: {reason}")
                 return
@@ -139,7 +142,11 @@ class Simulation:
             if self._over_budget():
                 self.report.budget_stopped = True
                 return
-            await job()
+            try:
+                await job()
+            except LLMCallError as exc:  # failed for good after retries: leave the task for a rerun
+                self.report.errors += 1
+                self.report.problems.append(f"LLM call failed, task left for a rerun: {exc}")
             if progress:
                 progress(self.report)
 
