@@ -135,6 +135,8 @@ class FakeLLMServer:
         self.counts: dict[str, int] = {}
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict[str, Any]] = {}
+        self.inflight = 0
+        self.max_inflight = 0
         self._ids = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.base_events.Server | None = None
@@ -251,13 +253,20 @@ class FakeLLMServer:
         fault = self._take_fault(path)
         if fault is None and is_chat and self.failure_rate and self._rng.random() < self.failure_rate:
             fault = Fault("status", status=self._rng.choice(self.failure_statuses), retry_after=0.01)
-        if self.latency and is_chat:
-            await asyncio.sleep(self.latency)
-        if fault is not None:
-            resp = await self._apply(fault, anthropic)
-            if resp is not _PASS:
-                return resp
-        return self._route(req, path, body)
+        if is_chat:
+            self.inflight += 1
+            self.max_inflight = max(self.max_inflight, self.inflight)
+        try:
+            if self.latency and is_chat:
+                await asyncio.sleep(self.latency)
+            if fault is not None:
+                resp = await self._apply(fault, anthropic)
+                if resp is not _PASS:
+                    return resp
+            return self._route(req, path, body)
+        finally:
+            if is_chat:
+                self.inflight -= 1
 
     def _authorised(self, headers: dict[str, str], anthropic: bool, either: bool = False) -> bool:
         if not self.api_key:
