@@ -186,7 +186,10 @@ class HTTPProvider(Provider):
         except TransientError as exc:
             if exc.status is not None:
                 return  # it answered, even if unhappily: reachable
-            raise ServerUnreachableError(f"{exc}; start the server or fix base_url") from None
+            cause = str(exc).split(": ", 1)[-1]
+            raise ServerUnreachableError(
+                f"{self._where()}: server unreachable ({cause}); start the server or fix base_url"
+            ) from None
         except LLMCallError as exc:
             if exc.status in (401, 403):
                 env = self.spec.api_key_env or "the API key"
