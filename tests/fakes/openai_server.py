@@ -269,12 +269,12 @@ class FakeLLMServer:
                 self.inflight -= 1
 
     def _authorised(self, headers: dict[str, str], anthropic: bool, either: bool = False) -> bool:
+        """OpenAI paths take ``Authorization: Bearer``; Anthropic paths and /v1/models take
+        ``x-api-key`` or, as newer Anthropic SDKs send it, ``Authorization: Bearer``."""
         if not self.api_key:
             return True
-        if either and headers.get("x-api-key") == self.api_key:
+        if (anthropic or either) and headers.get("x-api-key") == self.api_key:
             return True
-        if anthropic:
-            return headers.get("x-api-key") == self.api_key
         return headers.get("authorization") == f"Bearer {self.api_key}"
 
     async def _apply(self, fault: Fault, anthropic: bool) -> Any:
