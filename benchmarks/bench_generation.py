@@ -69,6 +69,25 @@ async def run_ours(base_url: str, n: int, concurrency: int, db: str) -> tuple[fl
     return elapsed, cpu, ok
 
 
+async def run_raw_floor(base_url: str, n: int, concurrency: int) -> float:
+    """Bare aiohttp posts with no LLM layer: the floor this machine + server allow right now."""
+    import aiohttp
+
+    body = {"model": "bench-model", "max_tokens": 16}
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+        sem = asyncio.Semaphore(concurrency)
+
+        async def one(i: int) -> None:
+            payload = json.dumps({**body, "messages": [{"role": "user", "content": f"raw {i}"}]})
+            async with sem, session.post(f"{base_url}/v1/chat/completions", data=payload,
+                                         headers={"content-type": "application/json"}) as resp:
+                json.loads(await resp.read())
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(n)))
+        return time.perf_counter() - t0
+
+
 def run_distilabel(python: str, base_url: str, n: int, concurrency: int) -> float | None:
     proc = subprocess.run([python, "-c", DISTILABEL_SCRIPT, f"{base_url}/v1", str(n), str(concurrency)],
                           check=False, capture_output=True, text=True, timeout=600)
@@ -98,6 +117,10 @@ def main() -> None:
         print(f"ours: {ok}/{ns.n} ok in {elapsed:.3f}s -> {rps:.0f} req/s (ideal {ideal_rps:.0f} req/s)")
         print(f"per-request overhead: {overhead_ms:.2f} ms wall over the 50 ms, "
               f"{cpu / ns.n * 1000:.3f} ms client CPU")
+        floor = asyncio.run(run_raw_floor(base_url, ns.n, ns.concurrency))
+        print(f"bare aiohttp floor (no LLM layer): {ns.n / floor:.0f} req/s = {ns.n / floor / ideal_rps:.3f} of ideal;"
+              f" ours reaches {floor / elapsed:.2f} of it; load average {os.getloadavg()[0]:.1f} on "
+              f"{os.cpu_count()} cores")
         if ns.distilabel_python:
             theirs = run_distilabel(ns.distilabel_python, base_url, ns.n, ns.concurrency)
             if theirs:
