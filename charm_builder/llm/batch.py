@@ -152,7 +152,7 @@ class BatchRunner:
             answers = await self.client.chat_many(
                 model, [p.item.messages for p in todo], None, seeds=[p.item.params.seed for p in todo]
             )
-            results.update({p.custom_id: a for p, a in zip(todo, answers)})
+            results.update({p.custom_id: a for p, a in zip(todo, answers, strict=True)})
             return results
         job_key = _job_key(model, todo)
         open_batches = [b for b in self.client.store.find_batches(job_key) if b["state"] not in ("collected",)]

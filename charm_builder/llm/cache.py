@@ -215,7 +215,7 @@ class LLMStore:
                 (job_key,),
             ).fetchall()
         keys = ("batch_id", "job_key", "provider", "model", "state", "request_count", "meta")
-        return [{**dict(zip(keys, r)), "meta": json.loads(r[6])} for r in rows]
+        return [{**dict(zip(keys, r, strict=True)), "meta": json.loads(r[6])} for r in rows]
 
     def get_batch(self, batch_id: str) -> dict[str, Any] | None:
         """One batch record by id."""
@@ -231,7 +231,7 @@ class LLMStore:
         if r is None:
             return None
         keys = ("batch_id", "job_key", "provider", "model", "state", "request_count", "meta")
-        return {**dict(zip(keys, r)), "meta": json.loads(r[6])}
+        return {**dict(zip(keys, r, strict=True)), "meta": json.loads(r[6])}
 
     # -- flushing ----------------------------------------------------------------------------
     def _maybe_flush(self) -> None:

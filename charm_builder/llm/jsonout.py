@@ -72,7 +72,8 @@ async def chat_json(
         return parse_reply(first.text, schema), [first]
     except (ValidationError, ValueError) as exc:
         error = _error_text(exc)
-    retry_msgs = msgs + [
+    retry_msgs = [
+        *msgs,
         {"role": "assistant", "content": first.text},
         {
             "role": "user",

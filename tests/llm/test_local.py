@@ -36,5 +36,5 @@ def test_smollm2_generates_real_text_serialised_and_cached(tmp_path) -> None:
 
 def test_missing_local_model_is_a_preflight_error(tmp_path) -> None:
     roster = Roster(name="x", models={"m": ModelSpec(name="m", provider="local", model=str(tmp_path / "none"))})
-    with pytest.raises(LLMConfigError, match="'m': local model .* not found"):
+    with pytest.raises(LLMConfigError, match=r"'m': local model .* not found"):
         LLMClient(roster).preflight()

@@ -58,7 +58,7 @@ def test_bad_roster_names_file_and_field(tmp_path) -> None:
 
 
 def test_unknown_model_lists_known_ones() -> None:
-    with pytest.raises(UnknownModelError, match="'nope'.*known: gpt-4o"):
+    with pytest.raises(UnknownModelError, match=r"'nope'.*known: gpt-4o"):
         load_roster("paper").get("nope")
 
 

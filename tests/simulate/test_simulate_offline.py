@@ -1,6 +1,7 @@
 """The real loop with the offline roster (SmolLM2 + Gemma 3 270M from PyPI), tiny config."""
 
 import asyncio
+import itertools
 
 import pytest
 
@@ -33,7 +34,7 @@ def test_offline_roster_real_generation_zh_and_en(library_workspace):
     assert {d.language for d in dialogues} == {"zh", "en"}, [p for p in report.problems]
     for d in dialogues:
         roles = [t.role for t in d.turns]
-        assert roles[-1] == "user" and all(a != b for a, b in zip(roles, roles[1:], strict=False))
+        assert roles[-1] == "user" and all(a != b for a, b in itertools.pairwise(roles))
         assert d.provenance.models == {"user": names[0], "character": names[1]}
         assert d.provenance.params["usage"]["output_tokens"] > 0
     sets = list(ws.iter(CandidateSet))

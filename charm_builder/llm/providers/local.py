@@ -135,8 +135,8 @@ class LocalProvider(Provider):
             return await asyncio.to_thread(generate, loaded, messages, params)
         except LLMConfigError:
             raise
-        except Exception as exc:  # noqa: BLE001 - a model failure is a failed call, not a crash
-            raise LLMCallError(f"model {self.spec.name!r}: local generation failed: {type(exc).__name__}: {exc}")
+        except Exception as exc:
+            raise LLMCallError(f"model {self.spec.name!r}: local generation failed: {type(exc).__name__}: {exc}") from exc
 
     async def check(self) -> None:
         await asyncio.to_thread(resolve_source, self.spec)
