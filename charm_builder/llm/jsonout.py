@@ -84,6 +84,8 @@ async def chat_json(
     try:
         return parse_reply(second.text, schema), [first, second]
     except (ValidationError, ValueError) as exc:
-        raise JSONOutputError(
+        err = JSONOutputError(
             f"model {model!r} gave no valid {schema.__name__} JSON after a re-ask: {_error_text(exc)}"
-        ) from None
+        )
+        err.completions = [first, second]  # so callers can still account for what was spent
+        raise err from None

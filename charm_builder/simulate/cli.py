@@ -36,6 +36,8 @@ def simulate(
     language: Annotated[str, typer.Option(help="Languages to balance over: zh,en.")] = "zh,en",
     concurrency: Annotated[int, typer.Option(min=1, help="Dialogues in flight (the roster's per-model limits still apply).")] = 8,
     budget_usd: Annotated[float | None, typer.Option(help="Stop cleanly once this run has spent this much.")] = None,
+    refine: Annotated[str | None, typer.Option("--refine", help="Roster entry that reviews each dialogue and rewrites turns that break character.")] = None,
+    scene_model: Annotated[str | None, typer.Option(help="Roster entry that writes a new scene per dialogue (instead of a library scene).")] = None,
     max_tokens: Annotated[int | None, typer.Option(help="Cap on tokens per generated turn/candidate.")] = None,
 ) -> None:
     """Simulate Scene-Character-User dialogues, then collect one reply per candidate model.
@@ -50,6 +52,7 @@ def simulate(
       charm-build simulate --roster paper --limit 200 --budget-usd 20
       charm-build simulate --roster my-vllm.yaml --turns 9..17 --concurrency 64
       charm-build simulate --stage candidates          # e.g. for imported CharacterEval dialogues
+      charm-build simulate --roster paper --refine claude-3.5-sonnet --scene-model gpt-4o
     """
     from charm_builder.llm import LLMClient
     from charm_builder.llm.errors import LLMConfigError
@@ -68,15 +71,17 @@ def simulate(
         cand = _split(candidates) or names[:6]
         user_m = user_model or names[0]
         char_m = character_model or (names[1] if len(names) > 1 else names[0])
-        all_local = all(client.spec(n).provider == "local" for n in {user_m, char_m, *cand})
-        bounds = parse_turns(turns, OFFLINE_TURNS if all_local else PAPER_TURNS)
-        params = {"max_tokens": max_tokens} if max_tokens else {}
+        used = sorted({user_m, char_m, *cand, *(m for m in (refine, scene_model) if m)})
         try:
-            client.preflight(sorted({user_m, char_m, *cand}))
+            client.preflight(used)
         except LLMConfigError as exc:
             raise CharmError(str(exc)) from None
+        all_local = all(client.spec(n).provider == "local" for n in used)
+        bounds = parse_turns(turns, OFFLINE_TURNS if all_local else PAPER_TURNS)
+        params = {"max_tokens": max_tokens} if max_tokens else {}
         options = RunOptions(user_model=user_m, character_model=char_m, candidate_models=cand, stage=stage,
-                             concurrency=concurrency, budget_usd=budget_usd, params=params,
+                             concurrency=concurrency, budget_usd=budget_usd, params=params, refine_model=refine,
+                             scene_model=scene_model,
                              candidate_params=params)  # fmt: skip
         sim = Simulation(ws, client, options, spent=client.total_cost, flush=client.flush)
         if stage == "candidates":

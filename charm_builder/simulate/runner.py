@@ -20,6 +20,7 @@ from charm_builder.simulate import tasks
 from charm_builder.simulate.candidates import generate_candidates
 from charm_builder.simulate.loop import CallTally, ChatClient, DegenerateDialogue, LoopSettings, simulate_dialogue
 from charm_builder.simulate.plan import DialogueSpec
+from charm_builder.simulate.refine import generate_scene, refine_dialogue
 from charm_builder.store import Workspace
 from schemas import Character, Dialogue, Scene, UserPersona, content_id
 
@@ -33,6 +34,8 @@ class RunOptions:
     concurrency: int = 8
     budget_usd: float | None = None
     max_retries: int = 2
+    refine_model: str | None = None
+    scene_model: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     candidate_params: dict[str, Any] = field(default_factory=dict)
 
@@ -117,9 +120,21 @@ class Simulation:
             scene = self.ws.get(Scene, spec.scene_id) if spec.scene_id else None
             settings = LoopSettings(self.opts.user_model, self.opts.character_model, self.opts.max_retries,
                                     self.opts.params)  # fmt: skip
+            extra = CallTally()
+            if self.opts.scene_model:
+                made = await generate_scene(self.client, self.opts.scene_model, character, user, spec.language,
+                                            spec.seed, extra)  # fmt: skip
+                if made is not None:
+                    await self._commit(lambda: self.ws.upsert(made))
+                    scene = made
             try:
                 dialogue, tally = await simulate_dialogue(self.client, spec, character, user, scene, settings)
+                if self.opts.refine_model:
+                    dialogue = await refine_dialogue(self.client, self.opts.refine_model, dialogue, character,
+                                                     spec.seed, tally)  # fmt: skip
+                _merge(tally, extra)
             except DegenerateDialogue as exc:
+                _merge(exc.tally, extra)
                 reason, spent = str(exc), exc.tally
                 await self._commit(lambda: tasks.mark(self.ws, spec.key, spec_d, "failed", spent, problem=reason))
                 _merge(self.report.tally, spent)

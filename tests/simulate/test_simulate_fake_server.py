@@ -15,7 +15,7 @@ from charm_builder.llm import LLMClient, RetryPolicy
 from charm_builder.simulate import RunOptions, Simulation, plan_dialogues
 from charm_builder.simulate.tasks import totals
 from charm_builder.store import Workspace
-from schemas import CandidateSet, Dialogue
+from schemas import CandidateSet, Dialogue, Scene
 from tests.conftest import REPO
 from tests.fakes.openai_server import FakeLLMServer
 from tests.simulate.conftest import MODELS, roleplay_reply, write_roster
@@ -119,3 +119,41 @@ def test_sigkill_midway_then_rerun_exact_counts_and_ledger(tmp_path):
         stored = totals(ws)
         assert ledger[0] == pytest.approx(stored["cost_usd"], rel=1e-9)
         assert ledger[0] > 0
+
+
+def test_refine_and_generated_scenes_keep_original_in_provenance(library_workspace, tmp_path):
+    import json as _json
+
+    def reply(model, messages):
+        last = messages[-1]["content"]
+        if "JSON" in last and "break character" in last:
+            text = "改写后的一句台词，依然符合角色。" if "(zh)" in last else "A refined line that stays in character."
+            return _json.dumps({"fixes": [{"index": 1, "text": text}, {"index": 0, "text": "Wrong language 错"}]})
+        if "JSON" in last and ("scene" in last or "场景" in last):
+            return _json.dumps({"title": "Harbor at dusk" if "Invent" in last else "黄昏的港口",
+                                "description": "Boats come home." if "Invent" in last else "渔船归港。"})
+        return roleplay_reply(model, messages)
+
+    ws = library_workspace
+    with FakeLLMServer(reply=reply) as srv:
+        client = LLMClient(str(write_roster(tmp_path / "r.yaml", srv.openai_base_url)), db=ws.db_path)
+        opts = RunOptions(user_model=MODELS[0], character_model=MODELS[1], candidate_models=MODELS,
+                          refine_model=MODELS[2], scene_model=MODELS[3], stage="dialogues")
+        sim = Simulation(ws, client, opts, spent=client.total_cost, flush=client.flush)
+        specs = plan_dialogues(ws, limit=2, seed=5, turns=(3, 3))
+
+        async def go():
+            try:
+                return await sim.run(specs)
+            finally:
+                await client.aclose()
+
+        report = asyncio.run(go())
+    assert report.dialogues == 2 and ws.count(CandidateSet) == 0  # --stage dialogues
+    for d in ws.iter(Dialogue):
+        assert d.provenance.models["refine"] == MODELS[2]
+        assert d.turns[1].text in ("A refined line that stays in character.", "改写后的一句台词，依然符合角色。")
+        assert d.turns[0].text != "Wrong language 错"
+        assert d.provenance.original_turns[1].text != d.turns[1].text
+        scene = ws.get(Scene, d.scene_id)
+        assert scene.generated_by == MODELS[3] and scene.character_ids == [d.character_id]
