@@ -104,6 +104,20 @@ def _content_text(content: Any) -> str:
     return ""
 
 
+def roleplay_reply(model: str, messages: list[dict[str, Any]]) -> str:
+    """Answer like a role-play model: in the language of the system prompt, distinct per model and
+    context (so the simulator's repetition and language checks pass), deterministic."""
+    import hashlib
+    import re
+
+    system = _content_text(messages[0].get("content")) if messages else ""
+    tag = hashlib.sha256(json.dumps(messages, ensure_ascii=False).encode()).hexdigest()[:6]
+    n = len(messages)
+    if re.search(r"[\u4e00-\u9fff]", system):
+        return f"这是第{n}句话，{model}认真地回答，编号{tag}。我们继续聊聊今天发生的事情吧。"
+    return f"This is line {n}, answered by {model} with care, tag {tag}. Let us keep talking about today."
+
+
 class FakeLLMServer:
     """OpenAI + Anthropic fake; see module docstring for knobs."""
 
@@ -151,6 +165,8 @@ class FakeLLMServer:
         if isinstance(reply, list):
             cycle = itertools.cycle(reply)
             return lambda model, messages: next(cycle)
+        if reply == "roleplay":
+            return roleplay_reply
         if reply == "echo":
             def echo(model: str, messages: list[dict[str, Any]]) -> str:
                 users = [m for m in messages if m.get("role") == "user"]

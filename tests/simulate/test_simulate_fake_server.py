@@ -17,8 +17,8 @@ from charm_builder.simulate.tasks import totals
 from charm_builder.store import Workspace
 from schemas import CandidateSet, Dialogue, Scene
 from tests.conftest import REPO
-from tests.fakes.openai_server import FakeLLMServer
-from tests.simulate.conftest import MODELS, roleplay_reply, write_roster
+from tests.fakes.openai_server import FakeLLMServer, roleplay_reply
+from tests.simulate.conftest import MODELS, write_roster
 
 
 def _run(ws, roster, limit=4, turns=(5, 5), retry=None, seed=0):
