@@ -40,6 +40,17 @@ async def _one(client: ChatClient, model: str, messages: list[dict], seed: int, 
     return text if text.strip() else "", meta
 
 
+def candidate_messages(dialogue: Dialogue, character: Character, scene: Scene | None) -> list[dict[str, str]]:
+    """The chat every candidate model answers: character system prompt + the context."""
+    lang = dialogue.language
+    return as_chat(character_system_prompt(character, scene, lang), dialogue.turns, "character", lang)
+
+
+def first_attempt_seeds(models: list[str], seed: int) -> dict[str, int]:
+    """The seed each model's first attempt uses (``_one`` uses ``(seed + k) * 100 + attempt``)."""
+    return {model: (seed + k) * 100 for k, model in enumerate(models)}
+
+
 async def generate_candidates(client: ChatClient, dialogue: Dialogue, character: Character, scene: Scene | None,
                               models: list[str], *, seed: int, retries: int = 1,
                               params: dict[str, Any] | None = None) -> tuple[CandidateSet, CallTally]:
@@ -47,7 +58,7 @@ async def generate_candidates(client: ChatClient, dialogue: Dialogue, character:
     if not 2 <= len(models) <= len(LABELS):
         raise ValueError(f"need 2 to {len(LABELS)} candidate models, got {len(models)}")
     lang = dialogue.language
-    messages = as_chat(character_system_prompt(character, scene, lang), dialogue.turns, "character", lang)
+    messages = candidate_messages(dialogue, character, scene)
     user_names = sorted({t.speaker for t in dialogue.turns if t.role == "user" and t.speaker})
     clean_args = {"own_names": [n for n in (character.name.zh, character.name.en) if n], "other_names": user_names,
                   "language": lang, "history": [t.text for t in dialogue.turns]}  # fmt: skip

@@ -38,6 +38,7 @@ def simulate(
     budget_usd: Annotated[float | None, typer.Option(help="Stop cleanly once this run has spent this much.")] = None,
     refine: Annotated[str | None, typer.Option("--refine", help="Roster entry that reviews each dialogue and rewrites turns that break character.")] = None,
     scene_model: Annotated[str | None, typer.Option(help="Roster entry that writes a new scene per dialogue (instead of a library scene).")] = None,
+    batch: Annotated[bool, typer.Option("--batch", help="With --stage candidates: send the work through the OpenAI Batch API / Anthropic Message Batches (about half the price; resumable by batch id).")] = False,
     max_tokens: Annotated[int | None, typer.Option(help="Cap on tokens per generated turn/candidate.")] = None,
 ) -> None:
     """Simulate Scene-Character-User dialogues, then collect one reply per candidate model.
@@ -53,12 +54,16 @@ def simulate(
       charm-build simulate --roster my-vllm.yaml --turns 9..17 --concurrency 64
       charm-build simulate --stage candidates          # e.g. for imported CharacterEval dialogues
       charm-build simulate --roster paper --refine claude-3.5-sonnet --scene-model gpt-4o
+      charm-build simulate --roster paper --stage candidates --batch
     """
     from charm_builder.llm import LLMClient
     from charm_builder.llm.errors import LLMConfigError
 
     if stage not in ("all", "dialogues", "candidates"):
         raise CharmError(f"--stage {stage!r}: choose all, dialogues or candidates")
+    if batch and stage != "candidates":
+        raise CharmError("--batch works with --stage candidates (dialogue turns depend on each other, so they "
+                         "cannot be batched): run --stage dialogues first, then --stage candidates --batch")
     languages = tuple(_split(language))
     if not languages or set(languages) - {"zh", "en"}:
         raise CharmError(f"--language {language!r}: use zh, en or zh,en")
@@ -81,7 +86,7 @@ def simulate(
         params = {"max_tokens": max_tokens} if max_tokens else {}
         options = RunOptions(user_model=user_m, character_model=char_m, candidate_models=cand, stage=stage,
                              concurrency=concurrency, budget_usd=budget_usd, params=params, refine_model=refine,
-                             scene_model=scene_model,
+                             scene_model=scene_model, batch=batch,
                              candidate_params=params)  # fmt: skip
         sim = Simulation(ws, client, options, spent=client.total_cost, flush=client.flush)
         if stage == "candidates":

@@ -17,8 +17,15 @@ from typing import Any
 from charm_builder.errors import CharmError
 from charm_builder.llm.errors import LLMCallError
 from charm_builder.simulate import tasks
-from charm_builder.simulate.candidates import generate_candidates
-from charm_builder.simulate.loop import CallTally, ChatClient, DegenerateDialogue, LoopSettings, simulate_dialogue
+from charm_builder.simulate.candidates import candidate_messages, first_attempt_seeds, generate_candidates
+from charm_builder.simulate.loop import (
+    CallTally,
+    ChatClient,
+    DegenerateDialogue,
+    LoopSettings,
+    retry_params,
+    simulate_dialogue,
+)
 from charm_builder.simulate.plan import DialogueSpec
 from charm_builder.simulate.refine import generate_scene, refine_dialogue
 from charm_builder.store import Workspace
@@ -38,6 +45,8 @@ class RunOptions:
     scene_model: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     candidate_params: dict[str, Any] = field(default_factory=dict)
+    batch: bool = False  # candidates stage: first attempts through the provider batch APIs
+    batch_poll_s: float = 30.0
 
 
 @dataclass
@@ -188,6 +197,7 @@ class Simulation:
         start = time.perf_counter()
         have = {row[0] for row in self.ws.conn.execute("SELECT dialogue_id FROM candidate_sets")}
         jobs = []
+        contexts: list[Dialogue] = []
         for dlg in dialogues:
             if dlg.id in have:
                 self.report.skipped += 1
@@ -199,14 +209,41 @@ class Simulation:
                 self.report.problems.append(f"dialogue {dlg.id}: no user turn to answer")
                 continue
             context = dlg.model_copy(update={"turns": turns})
+            contexts.append(context)
             key = content_id("task", {"candidates_for": dlg.id})
             seed = int(key[-8:], 16)
             # model_copy keeps the original id, so the set points at the stored dialogue
             jobs.append(lambda key=key, d=dlg, c=context, s=seed: self._candidates_for(key, {"candidates_for": d.id}, c, s))
         self.report.planned = len(dialogues)
+        if self.opts.batch:
+            await self._prefetch_batches([(c, int(content_id("task", {"candidates_for": c.id})[-8:], 16))
+                                          for c in contexts])  # fmt: skip
         await self._run_jobs(jobs, progress)
         self.report.seconds = time.perf_counter() - start
         return self.report
+
+    async def _prefetch_batches(self, items: list[tuple[Dialogue, int]]) -> None:
+        """Send every candidate model's first attempt through its provider's batch API (about half
+        the price); the answers land in the LLM cache, so the normal pipeline then reads them for
+        free and only retries go out live. Local models fall back to ordinary calls."""
+        from charm_builder.llm import BatchRequest, BatchRunner
+
+        runner = BatchRunner(self.client, poll_interval=self.opts.batch_poll_s)
+        params = retry_params(self.opts.candidate_params, 0)
+        for model in self.opts.candidate_models:
+            requests = []
+            for dialogue, seed in items:
+                character = self.ws.get(Character, dialogue.character_id)
+                scene = self.ws.get(Scene, dialogue.scene_id) if dialogue.scene_id else None
+                if character is None:
+                    continue
+                requests.append(BatchRequest(
+                    custom_id=dialogue.id, messages=candidate_messages(dialogue, character, scene), params=params,
+                    seed=first_attempt_seeds(self.opts.candidate_models, seed)[model],
+                ))  # fmt: skip
+            if requests:
+                await runner.run(model, requests)
+        self.flush()
 
     async def _run_jobs(self, jobs: list[Callable[[], Any]], progress: Progress | None) -> None:
         sem = asyncio.Semaphore(max(1, self.opts.concurrency))

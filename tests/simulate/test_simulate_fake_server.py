@@ -157,3 +157,38 @@ def test_refine_and_generated_scenes_keep_original_in_provenance(library_workspa
         assert d.provenance.original_turns[1].text != d.turns[1].text
         scene = ws.get(Scene, d.scene_id)
         assert scene.generated_by == MODELS[3] and scene.character_ids == [d.character_id]
+
+
+def test_candidates_for_imported_dialogues_through_the_batch_api(library_workspace, tmp_path):
+    from schemas import Character, Message
+
+    ws = library_workspace
+    char = next(ws.iter(Character))
+    dialogues = [Dialogue(character_id=char.id, language="en", turns=[
+        Message(role="user", speaker="fan", text=f"Hello there, question number {i}?"),
+        Message(role="character", speaker="x", text="Hello."),
+        Message(role="user", speaker="fan", text=f"Tell me more about story {i}."),
+        Message(role="character", speaker="x", text="A trailing character turn is dropped from the context."),
+    ], provenance={"source": "imported"}) for i in range(3)]  # fmt: skip
+    ws.upsert_many(dialogues)
+    with FakeLLMServer(reply=roleplay_reply, batch_polls=1) as srv:
+        client = LLMClient(str(write_roster(tmp_path / "r.yaml", srv.openai_base_url)), db=ws.db_path)
+        opts = RunOptions(user_model=MODELS[0], character_model=MODELS[1], candidate_models=MODELS,
+                          stage="candidates", batch=True, batch_poll_s=0.01)  # fmt: skip
+        sim = Simulation(ws, client, opts, spent=client.total_cost, flush=client.flush)
+
+        async def go():
+            try:
+                return await sim.run_candidates(list(ws.iter(Dialogue)))
+            finally:
+                await client.aclose()
+
+        report = asyncio.run(go())
+        live_chats = srv.chat_count()
+        batches = srv.counts.get("/v1/batches", 0)
+    assert report.candidate_sets == 3 and ws.count(CandidateSet) == 3
+    assert batches == len(MODELS) and live_chats == 0  # every first attempt came back from a batch
+    for cset in ws.iter(CandidateSet):
+        assert cset.context[-1].role == "user" and len(cset.context) == 3
+        assert cset.dialogue_id in {d.id for d in dialogues}
+        assert len({c.text for c in cset.candidates}) == 6
