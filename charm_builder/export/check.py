@@ -178,7 +178,7 @@ def _check_disjoint(path: Path, frames: dict[tuple[str, str], pl.DataFrame], spl
     for a, b in combinations(named, 2):
         if shared := ids[a] & ids[b]:
             raise CharmError(f"{path}: id {min(shared)} is in both {a} and {b}")
-        if keys[a].is_in(keys[b]).any():
+        if keys[a].is_in(keys[b].implode()).any():
             raise CharmError(f"{path}: {a} and {b} share a dialogue context")
     exclusive = [k for k in ("roleReward/test", "preferenceTraining/train", "preferenceTraining/grpo") if k in named]
     columns = ["dialogue_id"] + (["character_id"] if split_by == "character" else [])

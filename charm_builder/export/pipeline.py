@@ -164,7 +164,7 @@ def drop_context_overlaps(ordered: dict[str, pl.DataFrame]) -> tuple[dict[str, p
     seen = pl.Series("context_key", [], dtype=pl.UInt64)
     kept, dropped = {}, {}
     for name, frame in ordered.items():
-        keep = frame.filter(~pl.col("context_key").is_in(seen))
+        keep = frame.filter(~pl.col("context_key").is_in(seen.implode()))
         kept[name], dropped[name] = keep, frame.height - keep.height
         seen = pl.concat([seen, keep["context_key"]]).unique()
     return kept, dropped

@@ -78,7 +78,7 @@ def build_preference(inputs: Inputs, votes: Votes, *, seed: int, claimed_dialogu
     if split_by == "character":  # reserved dialogues may have no candidate set: look their characters up directly
         claimed_units = pl.concat([claimed_units, inputs.dialogues.filter(
             pl.col("dialogue_id").is_in(claimed))["character_id"]]).unique()
-    pool = sets.filter(~pl.col("dialogue_id").is_in(claimed) & ~pl.col(unit).is_in(claimed_units))
+    pool = sets.filter(~pl.col("dialogue_id").is_in(claimed) & ~pl.col(unit).is_in(claimed_units.implode()))
     units = pool[unit].unique().to_list()
     grpo_units = pick_fraction(units, grpo_fraction, seed)
     pool = pool.with_columns(pl.col(unit).is_in(list(grpo_units)).alias("_grpo"))
