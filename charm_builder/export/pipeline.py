@@ -209,14 +209,16 @@ def export_workspace(ws: Workspace, out: Path, opts: ExportOptions, *, overwrite
 
 def write_subset(directory: Path, data: SubsetData, opts: ExportOptions) -> dict[str, int]:
     """Write one subset folder: data files, README.md card, manifest.json."""
-    splits = {s: f.drop("context_key") for s, f in data.splits.items()}
+    # Empty splits are left out: datasets cannot load a saved split with no rows.
+    splits = {s: f.drop("context_key") for s, f in data.splits.items() if f.height}
     files = write_splits(splits, directory, opts.fmt)
     manifest = {"format_version": cards.FORMAT_VERSION, "kind": "subset", "subset": data.name, "format": opts.fmt,
                 "files": files, "counts": {s: f.height for s, f in splits.items()},
                 "ids": {s: f["id"].to_list() for s, f in splits.items()}}  # fmt: skip
     cards.write_json(directory / cards.MANIFEST, manifest)
-    header = cards.hub_header(data.name, data.charm, opts.fmt, opts.license)
-    body = cards.subset_body(data.name, data.charm, opts.fmt, files)
+    charm = {**data.charm, "counts": {s: c for s, c in data.charm["counts"].items() if s in splits}}
+    header = cards.hub_header(data.name, charm, opts.fmt, opts.license)
+    body = cards.subset_body(data.name, charm, opts.fmt, files)
     (directory / cards.CARD).write_text(cards.render_card(header, f"Charm {data.name}", body), encoding="utf-8")
     return manifest["counts"]
 
