@@ -71,21 +71,33 @@ def load_dialogue_turns(ws: Workspace, dialogue_ids: Sequence[str]) -> pl.DataFr
     return frame.with_columns(decode_context(pl.col("context_json"))).drop("context_json")
 
 
-def load_candidate_sets(ws: Workspace) -> pl.DataFrame:
-    """One row per candidate set: id, dialogue id and the context as undecoded JSON text."""
-    return query_frame(ws.conn, "SELECT id, dialogue_id, json_extract(data, '$.context') FROM candidate_sets", {
-        "candidate_set_id": pl.String, "dialogue_id": pl.String, "context_json": pl.String,
-    })  # fmt: skip
+CANDIDATES_DTYPE = pl.List(pl.Struct({"label": pl.String, "model_id": pl.String, "text": pl.String}))
 
 
-def load_candidates(ws: Workspace) -> pl.DataFrame:
-    """One row per candidate reply: candidate set, label, model id, text."""
-    return query_frame(ws.conn, """
-        SELECT cs.id, json_extract(c.value, '$.label'), json_extract(c.value, '$.model_id'),
-               json_extract(c.value, '$.text')
-        FROM candidate_sets AS cs, json_each(cs.data, '$.candidates') AS c""", {
-        "candidate_set_id": pl.String, "label": pl.String, "model_id": pl.String, "text": pl.String,
-    })  # fmt: skip
+def load_sets_and_candidates(ws: Workspace) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Candidate sets (id, dialogue id, decoded ``context``) and their candidates (set, label, model, text).
+
+    One pass over ``candidate_sets``: SQLite parses each document once (its JSON cache serves
+    both extracts) and polars decodes each batch right away, so the JSON text of all sets is
+    never held at once next to the decoded lists.
+    """
+    cur = ws.conn.execute("SELECT id, dialogue_id, json_extract(data, '$.context'), "
+                          "json_extract(data, '$.candidates') FROM candidate_sets")  # fmt: skip
+    schema = {"candidate_set_id": pl.String, "dialogue_id": pl.String, "context_json": pl.String,
+              "candidates_json": pl.String}  # fmt: skip
+    sets, cands = [], []
+    while rows := cur.fetchmany(BATCH_ROWS // 5):
+        frame = pl.DataFrame(rows, schema=schema, orient="row")
+        sets.append(frame.select("candidate_set_id", "dialogue_id", decode_context(pl.col("context_json"))))
+        cands.append(
+            frame.select("candidate_set_id", pl.col("candidates_json").str.json_decode(CANDIDATES_DTYPE).alias("c"))
+            .explode("c").unnest("c").filter(pl.col("label").is_not_null())
+        )  # fmt: skip
+    if not sets:
+        return (pl.DataFrame(schema={"candidate_set_id": pl.String, "dialogue_id": pl.String, "context": CONTEXT_DTYPE}),
+                pl.DataFrame(schema={"candidate_set_id": pl.String, "label": pl.String, "model_id": pl.String,
+                                     "text": pl.String}))  # fmt: skip
+    return pl.concat(sets), pl.concat(cands)
 
 
 def load_submitted_annotations(ws: Workspace) -> pl.DataFrame:
