@@ -8,6 +8,7 @@ four cells; a cell with fewer usable items contributes all it has and the shortf
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -52,7 +53,7 @@ def attach_texts(pairs: pl.DataFrame, candidates: pl.DataFrame) -> pl.DataFrame:
 
 
 def build_role_reward(inputs: Inputs, votes: Votes, *, size: int, seed: int,
-                      reserved_dialogues: set[str] = frozenset()) -> RoleRewardResult:  # type: ignore[assignment]
+                      reserved_dialogues: Collection[str] = ()) -> RoleRewardResult:
     """Select and build the roleReward items."""
     sets = inputs.candidate_sets.select("candidate_set_id", "dialogue_id").join(
         inputs.dialogues.select("dialogue_id", "dimension", "language"), on="dialogue_id", how="inner"
