@@ -1,0 +1,34 @@
+"""`charm-build export` / `translate`: the three Charm subsets as Hugging Face datasets.
+
+Public API (the CLI in ``charm_builder.export.cli`` is a thin layer over it):
+
+- ``ExportOptions``, ``build_export``, ``export_workspace``: build and write an export.
+- ``check_export``: re-validate an export folder.
+- ``add_dq_annotation``, ``ensure_dq_table``: the ``dq_annotations`` table the annotation stage writes.
+- ``Translator``, ``PromptTranslator``, ``run_translate``: fill English dialogueQuality items from Chinese.
+"""
+
+from charm_builder.export.check import CheckResult, check_export
+from charm_builder.export.dialogue_quality import DQAnnotation, add_dq_annotation, load_dq_annotations
+from charm_builder.export.dialogue_quality import ensure_table as ensure_dq_table
+from charm_builder.export.pipeline import (
+    SUBSET_CHOICES,
+    SUBSETS,
+    ExportOptions,
+    ExportSummary,
+    build_export,
+    export_workspace,
+)
+from charm_builder.export.translate import (
+    PromptTranslator,
+    TranslateReport,
+    Translator,
+    run_translate,
+    translate_dialogue_quality,
+)
+
+__all__ = [
+    "SUBSETS", "SUBSET_CHOICES", "CheckResult", "DQAnnotation", "ExportOptions", "ExportSummary", "PromptTranslator",
+    "TranslateReport", "Translator", "add_dq_annotation", "build_export", "check_export", "ensure_dq_table",
+    "export_workspace", "load_dq_annotations", "run_translate", "translate_dialogue_quality",
+]  # fmt: skip

@@ -1,0 +1,123 @@
+"""`charm-build export` and `charm-build translate` (thin wrappers; mount with app.command)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from charm_builder.cli.common import WorkspaceOpt, console, err_console, open_workspace
+from charm_builder.errors import CharmError
+from charm_builder.export.check import check_export
+from charm_builder.export.hub import hub_token, push_export
+from charm_builder.export.pipeline import SUBSET_CHOICES, ExportOptions, export_workspace
+from charm_builder.export.translate import Translator, run_translate
+from charm_builder.export.write import FORMATS
+
+
+def export(
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (must be empty or missing).",
+                                             show_default=False)] = None,
+    subset: Annotated[str, typer.Option("--subset", "-s", help=f"One of: {', '.join(SUBSET_CHOICES)}.")] = "all",
+    fmt: Annotated[str, typer.Option("--format", "-f", help=f"One of: {', '.join(FORMATS)}.")] = "hf",
+    seed: Annotated[int, typer.Option("--seed", help="Seed for sampling and the train/grpo split.")] = 0,
+    size: Annotated[int, typer.Option("--size", help="roleReward target size, split evenly over "
+                                      "dimension x language.")] = 4000,
+    min_annotators: Annotated[int, typer.Option("--min-annotators", help="Submitted annotations a roleReward "
+                                                "item needs.")] = 3,
+    train_min_annotators: Annotated[int, typer.Option("--train-min-annotators", help="Submitted annotations a "
+                                                      "training pair needs.")] = 1,
+    pairs: Annotated[str, typer.Option("--pairs", help="best-worst, or all (best vs every other, others vs "
+                                       "worst).")] = "best-worst",
+    split_by: Annotated[str, typer.Option("--split-by", help="Keep train/grpo/roleReward disjoint by dialogue "
+                                          "or by character.")] = "dialogue",
+    grpo_fraction: Annotated[float, typer.Option("--grpo-fraction", help="Share of the unclaimed dialogues "
+                                                 "(or characters) used as GRPO prompts.")] = 0.1,
+    license_: Annotated[str, typer.Option("--license", help="Licence id for the dataset cards.")] = "other",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a non-empty --out folder.")] = False,
+    push_to_hub: Annotated[str | None, typer.Option("--push-to-hub", metavar="REPO",
+                                                    help="Also upload to this Hub dataset repo "
+                                                    "(needs a token).")] = None,
+    check: Annotated[Path | None, typer.Option("--check", metavar="DIR", help="Only re-validate an existing "
+                                               "export and exit.")] = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Export the Charm subsets as Hugging Face datasets with a dataset card and manifest.
+
+    roleReward: the reward-model benchmark (majority best vs majority worst, >= --min-annotators,
+    ties and best == worst excluded, balanced over dimension x language).
+    preferenceTraining: TRL conversational pairs (`train`) and disjoint GRPO prompts (`grpo`).
+    dialogueQuality: human-written queries and criteria (see `charm-build translate`).
+    Output is written to a temporary folder and renamed, so a failure leaves nothing behind.
+
+    Examples:
+      charm-build export --out exports/charm
+      charm-build export --subset roleReward --out rr --format parquet --size 2000 --seed 1
+      charm-build export --subset preferenceTraining --out pt --pairs all --split-by character --grpo-fraction 0.2
+      charm-build export --check exports/charm
+    """
+    if check is not None:
+        console.print(check_export(check).summary(), highlight=False)
+        return
+    if out is None:
+        raise CharmError("export needs --out DIR (or --check DIR to validate an existing export)")
+    opts = ExportOptions(subset=subset, fmt=fmt, seed=seed, size=size, min_annotators=min_annotators,
+                         train_min_annotators=train_min_annotators, pairs=pairs, split_by=split_by,  # type: ignore[arg-type]
+                         grpo_fraction=grpo_fraction, license=license_).validate()  # fmt: skip
+    if push_to_hub:
+        hub_token()  # fail before the work when there is no token
+    with open_workspace(workspace) as ws:
+        summary = export_workspace(ws, out, opts, overwrite=overwrite, console=err_console)
+    table = Table(title=f"export {out}", show_header=True)
+    for col in ("subset", "split", "rows"):
+        table.add_column(col, justify="right" if col == "rows" else "left")
+    for name, splits in summary.rows.items():
+        for split, n in splits.items():
+            table.add_row(name, split, str(n))
+    console.print(table)
+    for name, why in summary.skipped.items():
+        err_console.print(f"[yellow]skipped {name}:[/] {why}", highlight=False)
+    if push_to_hub:
+        pushed = push_export(out, push_to_hub)
+        console.print(f"pushed {', '.join(pushed)} to https://huggingface.co/datasets/{push_to_hub}")
+
+
+def make_translator(model: str | None) -> Translator:
+    """The Translator the CLI uses. Wire point for the LLM provider layer (charm_builder.llm).
+
+    Wire it as ``PromptTranslator(chat)`` where ``chat`` is an async callable
+    ``list[{"role","content"}] -> str`` backed by the provider for ``model`` (with its cache and
+    cost ledger). Until that layer exists this raises a one-line error.
+    """
+    raise CharmError("translate needs an LLM provider (charm_builder.llm), which is not wired into this build yet")
+
+
+def translate(
+    to: Annotated[str, typer.Option("--to", help="Language to fill: en or zh.")] = "en",
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model id of the translating LLM "
+                                              "[default: the roster's translator].")] = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", help="Parallel translation requests.")] = 4,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Translate dialogueQuality items into the other language (the paper's 400 zh -> 400 en).
+
+    Every item in the source language without a counterpart in --to gets one: context turns,
+    user query, criteria and (when the character has none in --to) the system prompt. Items are
+    saved one by one, so an interrupted run continues where it stopped; re-running is a no-op.
+
+    Examples:
+      charm-build translate --to en
+      charm-build translate --to en --model gpt-4o --concurrency 8
+    """
+    if to not in ("en", "zh"):
+        raise CharmError(f"--to must be en or zh, got {to!r}")
+    src = "zh" if to == "en" else "en"
+    translator = make_translator(model)
+    with open_workspace(workspace) as ws:
+        report = run_translate(ws, translator, src=src, dst=to, concurrency=concurrency, console=err_console)
+    console.print(f"translated {report.translated} item(s) {src}->{to}; {report.already_done} already had one"
+                  + (f"; [red]{len(report.failed)} failed[/] (run again to retry)" if report.failed else ""))
+    if report.failed:
+        raise CharmError(f"{len(report.failed)} dialogueQuality item(s) failed to translate, e.g. {report.failed[0]}")

@@ -1,0 +1,168 @@
+"""The dialogueQuality subset and its workspace table ``dq_annotations``.
+
+The annotation stage writes one row per (dialogue, dimension, language) with
+``add_dq_annotation``: a human-written user query that continues the dialogue and probes one of
+the six dimensions, plus the evaluation criteria an LLM judge scores against (paper appendix A.1).
+``charm-build translate`` adds the other language's rows (``source_id`` points at the original;
+``context`` and ``system_prompt`` hold the translated dialogue turns and character prompt).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from dataclasses import dataclass, field
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from charm_builder.errors import CharmError
+from charm_builder.export.load import CONTEXT_DTYPE, load_dialogue_turns, query_frame, system_prompt_expr
+from charm_builder.export.splits import context_key_expr, row_ids
+from charm_builder.store import Workspace
+from schemas import Language, Message, content_id
+from schemas.dialogue import DialogueQualityDimension
+
+TABLE = "dq_annotations"
+TABLE_SQL: tuple[str, ...] = (
+    f"""CREATE TABLE IF NOT EXISTS {TABLE} (
+        id TEXT PRIMARY KEY,
+        dialogue_id TEXT NOT NULL,
+        dimension TEXT NOT NULL,
+        language TEXT NOT NULL,
+        user_query TEXT NOT NULL,
+        criteria TEXT NOT NULL,          -- JSON list of strings
+        annotator TEXT NOT NULL,
+        context TEXT,                    -- JSON list of schemas.Message; NULL = the dialogue's turns
+        system_prompt TEXT,              -- NULL = the character's system prompt in `language`
+        source_id TEXT,                  -- the row this one was translated from
+        created_at TEXT NOT NULL DEFAULT (datetime('now')),
+        updated_at TEXT NOT NULL DEFAULT (datetime('now')))""",
+    f"CREATE INDEX IF NOT EXISTS ix_{TABLE}_dialogue_id ON {TABLE}(dialogue_id)",
+    f"CREATE INDEX IF NOT EXISTS ix_{TABLE}_language ON {TABLE}(language)",
+)  # fmt: skip
+COLUMNS: tuple[str, ...] = (
+    "id", "context", "system_prompt", "user_query", "dimension", "criteria", "language",
+    "character_id", "dialogue_id", "source_id",
+)  # fmt: skip
+
+
+class DQAnnotation(BaseModel):
+    """One dialogueQuality annotation as stored in ``dq_annotations`` (validated on write)."""
+
+    model_config = ConfigDict(extra="forbid")
+    dialogue_id: str
+    dimension: DialogueQualityDimension
+    language: Language
+    user_query: str
+    criteria: list[str] = Field(min_length=1)
+    annotator: str
+    context: list[Message] | None = None
+    system_prompt: str | None = None
+    source_id: str | None = None
+
+    @field_validator("user_query", "annotator")
+    @classmethod
+    def _non_empty(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must be non-empty text")
+        return v
+
+    @field_validator("criteria")
+    @classmethod
+    def _criteria(cls, v: list[str]) -> list[str]:
+        if any(not c.strip() for c in v):
+            raise ValueError("criteria items must be non-empty text")
+        return v
+
+    @property
+    def id(self) -> str:
+        """One row per (dialogue, dimension, language): re-annotating replaces it."""
+        return content_id("dqa", {"dialogue_id": self.dialogue_id, "dimension": self.dimension,
+                                  "language": self.language})  # fmt: skip
+
+
+def ensure_table(ws: Workspace) -> None:
+    """Create ``dq_annotations`` if it does not exist (idempotent)."""
+    with ws.transaction() as conn:
+        for stmt in TABLE_SQL:
+            conn.execute(stmt)
+
+
+def add_dq_annotation(ws: Workspace, *, dialogue_id: str, dimension: str, language: str, user_query: str,
+                      criteria: list[str], annotator: str, context: list[dict] | None = None,
+                      system_prompt: str | None = None, source_id: str | None = None) -> str:  # fmt: skip
+    """Validate and upsert one dialogueQuality annotation; returns its id.
+
+    Raises CharmError (one line) for an unknown dialogue or an invalid field.
+    """
+    try:
+        item = DQAnnotation(dialogue_id=dialogue_id, dimension=dimension, language=language, user_query=user_query,
+                            criteria=criteria, annotator=annotator, context=context, system_prompt=system_prompt,
+                            source_id=source_id)  # type: ignore[arg-type]  # fmt: skip
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise CharmError(f"dialogueQuality annotation for {dialogue_id}: field '{where}': {err['msg']}") from None
+    if ws.conn.execute("SELECT 1 FROM dialogues WHERE id = ?", (dialogue_id,)).fetchone() is None:
+        raise CharmError(f"dialogueQuality annotation: dialogue {dialogue_id} is not in the workspace")
+    ensure_table(ws)
+    ctx = json.dumps([m.model_dump() for m in item.context], ensure_ascii=False) if item.context else None
+    with ws.transaction() as conn:
+        conn.execute(
+            f"""INSERT INTO {TABLE} (id, dialogue_id, dimension, language, user_query, criteria, annotator, context,
+                system_prompt, source_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(id) DO UPDATE SET user_query=excluded.user_query, criteria=excluded.criteria,
+                annotator=excluded.annotator, context=excluded.context, system_prompt=excluded.system_prompt,
+                source_id=excluded.source_id, updated_at=datetime('now')""",
+            (item.id, item.dialogue_id, item.dimension, item.language, item.user_query,
+             json.dumps(item.criteria, ensure_ascii=False), item.annotator, ctx, item.system_prompt, item.source_id),
+        )  # fmt: skip
+    return item.id
+
+
+def load_dq_annotations(ws: Workspace) -> pl.DataFrame:
+    """All rows of ``dq_annotations`` (empty frame when the table does not exist yet)."""
+    ensure_table(ws)
+    return query_frame(ws.conn, f"""SELECT id, dialogue_id, dimension, language, user_query, criteria, annotator,
+        context, system_prompt, source_id FROM {TABLE}""", {
+        "annotation_id": pl.String, "dialogue_id": pl.String, "dimension": pl.String, "language": pl.String,
+        "user_query": pl.String, "criteria_json": pl.String, "annotator": pl.String, "context_json": pl.String,
+        "system_prompt_override": pl.String, "source_id": pl.String,
+    })  # fmt: skip
+
+
+@dataclass
+class DialogueQualityResult:
+    rows: pl.DataFrame  # COLUMNS + context_key
+    dialogue_ids: set[str] = field(default_factory=set)
+    exclusions: dict[str, int] = field(default_factory=dict)
+
+
+def build_dialogue_quality(ws: Workspace, dialogues: pl.DataFrame,
+                           exclude_dialogues: Collection[str] = ()) -> DialogueQualityResult:  # fmt: skip
+    """Every dialogueQuality annotation as an item (context, query, criteria, dimension, language).
+
+    ``dialogues`` is ``Inputs.dialogues`` (dialogue + character columns).
+    """
+    ann = load_dq_annotations(ws)
+    known = ann.join(dialogues.select("dialogue_id"), on="dialogue_id", how="semi")
+    exclusions = {"unknown_dialogue": ann.height - known.height}
+    if exclude_dialogues:
+        kept = known.filter(~pl.col("dialogue_id").is_in(list(exclude_dialogues)))
+        exclusions["claimed_by_other_subsets"] = known.height - kept.height
+        known = kept
+    turns = load_dialogue_turns(ws, known["dialogue_id"].to_list())
+    frame = (
+        known.join(turns, on="dialogue_id", how="left")
+        .join(dialogues.select("dialogue_id", "character_id", "system_prompt_zh", "system_prompt_en"),
+              on="dialogue_id", how="left")
+        .with_columns(
+            pl.coalesce(pl.col("context_json").str.json_decode(CONTEXT_DTYPE), pl.col("context")).alias("context"),
+            pl.col("criteria_json").str.json_decode(pl.List(pl.String)).alias("criteria"),
+            pl.coalesce(pl.col("system_prompt_override"), system_prompt_expr()).alias("system_prompt"),
+        )
+    )  # fmt: skip
+    frame = frame.with_columns(row_ids("dq", frame, ["annotation_id"]), context_key_expr())
+    rows = frame.select(*COLUMNS, "context_key").sort("language", "dimension", "id")
+    return DialogueQualityResult(rows, set(known["dialogue_id"].to_list()), exclusions)

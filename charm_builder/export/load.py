@@ -1,0 +1,144 @@
+"""Workspace -> polars frames, read with SQLite JSON functions (no pydantic on the hot path).
+
+Exports touch every candidate set and annotation, so validating hundreds of thousands of
+pydantic objects would dominate the run time. The store validated each record when it was
+written; here we pull the few fields we need with ``json_extract`` / ``json_each`` and let
+polars decode the nested context lists only for the rows that are exported.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+import polars as pl
+
+from charm_builder.store import Workspace
+
+BATCH_ROWS = 50_000
+
+# A dialogue turn as stored (schemas.Message) and as exported in roleReward / dialogueQuality.
+MESSAGE_DTYPE = pl.Struct({"role": pl.String, "speaker": pl.String, "text": pl.String})
+CONTEXT_DTYPE = pl.List(MESSAGE_DTYPE)
+# A TRL chat message (schemas.ChatMessage).
+CHAT_DTYPE = pl.Struct({"role": pl.String, "content": pl.String})
+CHAT_LIST_DTYPE = pl.List(CHAT_DTYPE)
+
+
+def query_frame(conn: sqlite3.Connection, sql: str, schema: dict[str, pl.DataType],
+                params: Sequence[object] = ()) -> pl.DataFrame:
+    """Run ``sql`` and build a frame in batches (bounded Python-object memory)."""
+    cur = conn.execute(sql, tuple(params))
+    parts = []
+    while rows := cur.fetchmany(BATCH_ROWS):
+        parts.append(pl.DataFrame(rows, schema=schema, orient="row"))
+    if not parts:
+        return pl.DataFrame(schema=schema)
+    return pl.concat(parts, rechunk=True)
+
+
+def load_characters(ws: Workspace) -> pl.DataFrame:
+    """One row per character: id, categories, names and system prompts per language."""
+    return query_frame(ws.conn, """
+        SELECT id, primary_category, sub_category,
+               json_extract(data, '$.name.zh'), json_extract(data, '$.name.en'),
+               json_extract(data, '$.system_prompt.zh'), json_extract(data, '$.system_prompt.en')
+        FROM characters""", {
+        "character_id": pl.String, "primary_category": pl.String, "sub_category": pl.String,
+        "name_zh": pl.String, "name_en": pl.String, "system_prompt_zh": pl.String, "system_prompt_en": pl.String,
+    })  # fmt: skip
+
+
+def load_dialogues(ws: Workspace) -> pl.DataFrame:
+    """One row per dialogue: id, character, language, target dimension (no turns)."""
+    return query_frame(ws.conn, "SELECT id, character_id, language, target_dimension FROM dialogues", {
+        "dialogue_id": pl.String, "character_id": pl.String, "language": pl.String, "dimension": pl.String,
+    })  # fmt: skip
+
+
+def load_dialogue_turns(ws: Workspace, dialogue_ids: Sequence[str]) -> pl.DataFrame:
+    """Turns of the given dialogues as a decoded ``context`` column."""
+    ids = sorted(set(dialogue_ids))
+    frames = []
+    for start in range(0, len(ids), 900):  # stay under SQLite's bound-parameter limit
+        chunk = ids[start:start + 900]
+        frames.append(query_frame(
+            ws.conn,
+            f"SELECT id, json_extract(data, '$.turns') FROM dialogues WHERE id IN ({','.join('?' * len(chunk))})",
+            {"dialogue_id": pl.String, "context_json": pl.String}, chunk,
+        ))  # fmt: skip
+    frame = pl.concat(frames) if frames else pl.DataFrame(schema={"dialogue_id": pl.String, "context_json": pl.String})
+    return frame.with_columns(decode_context(pl.col("context_json"))).drop("context_json")
+
+
+CANDIDATES_DTYPE = pl.List(pl.Struct({"label": pl.String, "model_id": pl.String, "text": pl.String}))
+
+
+def load_sets_and_candidates(ws: Workspace) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Candidate sets (id, dialogue id, decoded ``context``) and their candidates (set, label, model, text).
+
+    One pass over ``candidate_sets``: SQLite parses each document once (its JSON cache serves
+    both extracts) and polars decodes each batch right away, so the JSON text of all sets is
+    never held at once next to the decoded lists.
+    """
+    cur = ws.conn.execute("SELECT id, dialogue_id, json_extract(data, '$.context'), "
+                          "json_extract(data, '$.candidates') FROM candidate_sets")  # fmt: skip
+    schema = {"candidate_set_id": pl.String, "dialogue_id": pl.String, "context_json": pl.String,
+              "candidates_json": pl.String}  # fmt: skip
+    sets, cands = [], []
+    while rows := cur.fetchmany(BATCH_ROWS // 5):
+        frame = pl.DataFrame(rows, schema=schema, orient="row")
+        sets.append(frame.select("candidate_set_id", "dialogue_id", decode_context(pl.col("context_json"))))
+        cands.append(
+            frame.select("candidate_set_id", pl.col("candidates_json").str.json_decode(CANDIDATES_DTYPE).alias("c"))
+            .explode("c").unnest("c").filter(pl.col("label").is_not_null())
+        )  # fmt: skip
+    if not sets:
+        return (pl.DataFrame(schema={"candidate_set_id": pl.String, "dialogue_id": pl.String, "context": CONTEXT_DTYPE}),
+                pl.DataFrame(schema={"candidate_set_id": pl.String, "label": pl.String, "model_id": pl.String,
+                                     "text": pl.String}))  # fmt: skip
+    return pl.concat(sets), pl.concat(cands)
+
+
+def load_submitted_annotations(ws: Workspace) -> pl.DataFrame:
+    """Submitted best/worst picks (drafts and discarded annotations never count)."""
+    return query_frame(ws.conn, """
+        SELECT candidate_set_id, annotator, json_extract(data, '$.best'), json_extract(data, '$.worst')
+        FROM annotations WHERE status = 'submitted'""", {
+        "candidate_set_id": pl.String, "annotator": pl.String, "best": pl.String, "worst": pl.String,
+    })  # fmt: skip
+
+
+def simulator_settings(ws: Workspace) -> list[str]:
+    """Distinct simulator settings (models + params JSON) over all dialogues, sorted."""
+    rows = ws.conn.execute("""
+        SELECT DISTINCT COALESCE(json_extract(data, '$.provenance.source'), '') || ' ' ||
+               COALESCE(json(json_extract(data, '$.provenance.models')), '{}') || ' ' ||
+               COALESCE(json(json_extract(data, '$.provenance.params')), '{}')
+        FROM dialogues""").fetchall()
+    return sorted(r[0] for r in rows)
+
+
+def decode_context(expr: pl.Expr) -> pl.Expr:
+    """Decode a JSON list of schemas.Message into the ``context`` column."""
+    return expr.str.json_decode(CONTEXT_DTYPE).alias("context")
+
+
+def system_prompt_expr() -> pl.Expr:
+    """The character's system prompt in the row's language, falling back to the other one."""
+    zh, en = pl.col("system_prompt_zh"), pl.col("system_prompt_en")
+    return (
+        pl.when(pl.col("language") == "zh").then(pl.coalesce(zh, en)).otherwise(pl.coalesce(en, zh))
+        .fill_null("").alias("system_prompt")
+    )
+
+
+def simulator_models(ws: Workspace) -> dict[str, list[str]]:
+    """Simulator roles (user, character, refine, ...) -> distinct model ids over all dialogues."""
+    rows = ws.conn.execute("""
+        SELECT DISTINCT m.key, m.value FROM dialogues, json_each(dialogues.data, '$.provenance.models') AS m
+        ORDER BY 1, 2""").fetchall()
+    out: dict[str, list[str]] = {}
+    for role, model in rows:
+        out.setdefault(str(role), []).append(str(model))
+    return out

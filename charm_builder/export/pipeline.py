@@ -1,0 +1,247 @@
+"""`export`: build the requested subsets from a workspace and write them atomically.
+
+Claim order on dialogues: dialogueQuality items (hand-written, fixed) reserve their dialogues
+first; roleReward selects next; the remaining dialogues (or characters with
+``split_by="character"``) are split between preferenceTraining ``train`` and ``grpo``. The
+roleReward selection is computed even when only preferenceTraining is exported, so separate
+exports with the same options and seed never leak benchmark dialogues into training data.
+Finally, rows whose context (turn roles + texts) already appears in an earlier split are dropped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from rich.console import Console
+
+from charm_builder.errors import CharmError
+from charm_builder.export import card as cards
+from charm_builder.export.dialogue_quality import build_dialogue_quality
+from charm_builder.export.inputs import Inputs, read_inputs
+from charm_builder.export.load import simulator_models
+from charm_builder.export.preference import PairPolicy, build_preference
+from charm_builder.export.role_reward import build_role_reward
+from charm_builder.export.splits import SplitBy
+from charm_builder.export.votes import agreement_stats
+from charm_builder.export.write import FORMATS, atomic_directory, check_out_dir, write_splits
+from charm_builder.store import Workspace
+
+SUBSETS: tuple[str, ...] = ("roleReward", "dialogueQuality", "preferenceTraining")
+SUBSET_CHOICES: tuple[str, ...] = (*SUBSETS, "all")
+SPLITS: dict[str, tuple[str, ...]] = {"roleReward": ("test",), "dialogueQuality": ("test",),
+                                      "preferenceTraining": ("train", "grpo")}  # fmt: skip
+
+
+@dataclass
+class ExportOptions:
+    """Everything that decides an export's content (recorded in every card and manifest)."""
+
+    subset: str = "all"
+    fmt: str = "hf"
+    seed: int = 0
+    size: int = 4000
+    min_annotators: int = 3
+    train_min_annotators: int = 1
+    pairs: PairPolicy = "best-worst"
+    split_by: SplitBy = "dialogue"
+    grpo_fraction: float = 0.1
+    license: str = "other"
+
+    def subsets(self) -> tuple[str, ...]:
+        return SUBSETS if self.subset == "all" else (self.subset,)
+
+    def validate(self) -> ExportOptions:
+        lowered = {s.lower(): s for s in SUBSET_CHOICES}
+        if self.subset.lower() not in lowered:
+            raise CharmError(f"unknown subset {self.subset!r}; choose one of: {', '.join(SUBSET_CHOICES)}")
+        self.subset = lowered[self.subset.lower()]
+        if self.fmt not in FORMATS:
+            raise CharmError(f"unknown format {self.fmt!r}; choose one of: {', '.join(FORMATS)}")
+        if self.pairs not in ("best-worst", "all"):
+            raise CharmError(f"unknown pair policy {self.pairs!r}; choose best-worst or all")
+        if self.split_by not in ("dialogue", "character"):
+            raise CharmError(f"unknown --split-by {self.split_by!r}; choose dialogue or character")
+        if not 0 <= self.grpo_fraction < 1:
+            raise CharmError(f"--grpo-fraction must be in [0, 1), got {self.grpo_fraction}")
+        if self.size < 1 or self.min_annotators < 1 or self.train_min_annotators < 1:
+            raise CharmError("--size, --min-annotators and --train-min-annotators must be at least 1")
+        return self
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass
+class SubsetData:
+    """One built subset: its split frames (with ``context_key``) and its card's `charm` block."""
+
+    name: str
+    splits: dict[str, pl.DataFrame]
+    charm: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        return sum(f.height for f in self.splits.values())
+
+
+class Steps:
+    """Rich spinner per pipeline step, then a one-line summary with its duration."""
+
+    def __init__(self, console: Console | None):
+        self.console = console or Console(stderr=True)
+
+    @contextlib.contextmanager
+    def __call__(self, what: str) -> Iterator[None]:
+        start = time.perf_counter()
+        with self.console.status(f"{what}..."):
+            yield
+        self.console.print(f"[green]✓[/] {what} [dim]{time.perf_counter() - start:.1f}s[/]", highlight=False)
+
+
+def build_export(ws: Workspace, opts: ExportOptions, console: Console | None = None) -> dict[str, SubsetData]:
+    """Build every requested subset in memory (nothing is written)."""
+    opts.validate()
+    if ws.conn.execute("SELECT COUNT(*) FROM dialogues").fetchone()[0] == 0:
+        raise CharmError(f"workspace {ws.root} has no dialogues; nothing to export (import or simulate some first)")
+    step = Steps(console)
+    wanted = opts.subsets()
+    with step("reading workspace"):
+        inputs = read_inputs(ws)
+    common = {"seed": opts.seed, "options": opts.as_dict(), "created_by": f"charm-builder {cards.package_version()}",
+              "simulator_settings_hash": cards.settings_hash(inputs.simulator_settings),
+              "models": _roster(ws, inputs)}  # fmt: skip
+    with step("dialogueQuality"):
+        dq = build_dialogue_quality(ws, inputs.dialogues)
+    with step("roleReward"):
+        rr_votes = inputs.votes(opts.min_annotators)
+        rr = build_role_reward(inputs, rr_votes, size=opts.size, seed=opts.seed, reserved_dialogues=dq.dialogue_ids)
+    out: dict[str, SubsetData] = {}
+    if "preferenceTraining" in wanted:
+        with step("preferenceTraining"):
+            tr_votes = rr_votes if opts.train_min_annotators == opts.min_annotators \
+                else inputs.votes(opts.train_min_annotators)  # fmt: skip
+            claimed = dq.dialogue_ids | set(rr.rows["dialogue_id"].to_list())
+            pref = build_preference(inputs, tr_votes, seed=opts.seed, claimed_dialogues=claimed, policy=opts.pairs,
+                                    split_by=opts.split_by, grpo_fraction=opts.grpo_fraction)  # fmt: skip
+            splits, dropped = drop_context_overlaps(
+                {"dq": dq.rows, "rr": rr.rows, "train": pref.train, "grpo": pref.grpo})
+            out["preferenceTraining"] = SubsetData("preferenceTraining", {"train": splits["train"],
+                                                                         "grpo": splits["grpo"]}, {
+                **common, "subset": "preferenceTraining",
+                "counts": {s: cards.split_counts(splits[s], inputs.characters) for s in ("train", "grpo")},
+                "split_units": {"by": opts.split_by, **pref.units},
+                "exclusions": {**pref.exclusions, "train_context_overlap": dropped["train"],
+                               "grpo_context_overlap": dropped["grpo"]},
+                "agreement": agreement_stats(tr_votes, tr_votes.verdicts.join(
+                    splits["train"].select("candidate_set_id").unique(), on="candidate_set_id")),
+            })  # fmt: skip
+    if "roleReward" in wanted:
+        rows, _ = drop_context_overlaps({"dq": dq.rows, "rr": rr.rows})
+        out["roleReward"] = SubsetData("roleReward", {"test": rows["rr"]}, {
+            **common, "subset": "roleReward", "counts": {"test": cards.split_counts(rows["rr"], inputs.characters)},
+            "target_size": opts.size, "min_annotators": opts.min_annotators,
+            "quota": rr.quota, "available": rr.available, "shortfall": rr.shortfall,
+            "exclusions": {**rr.exclusions, "context_overlap": rr.rows.height - rows["rr"].height},
+            "agreement": agreement_stats(rr_votes, rr_votes.verdicts.join(
+                rows["rr"].select("candidate_set_id"), on="candidate_set_id")),
+        })  # fmt: skip
+    if "dialogueQuality" in wanted:
+        out["dialogueQuality"] = SubsetData("dialogueQuality", {"test": dq.rows}, {
+            **common, "subset": "dialogueQuality",
+            "counts": {"test": cards.split_counts(dq.rows, inputs.characters)}, "exclusions": dq.exclusions,
+        })  # fmt: skip
+    return {name: out[name] for name in SUBSETS if name in out}
+
+
+def drop_context_overlaps(ordered: dict[str, pl.DataFrame]) -> tuple[dict[str, pl.DataFrame], dict[str, int]]:
+    """Drop rows whose ``context_key`` occurs in an earlier frame (dict order = priority)."""
+    seen = pl.Series("context_key", [], dtype=pl.UInt64)
+    kept, dropped = {}, {}
+    for name, frame in ordered.items():
+        keep = frame.filter(~pl.col("context_key").is_in(seen.implode()))
+        kept[name], dropped[name] = keep, frame.height - keep.height
+        seen = pl.concat([seen, keep["context_key"]]).unique()
+    return kept, dropped
+
+
+def _roster(ws: Workspace, inputs: Inputs) -> dict[str, Any]:
+    candidates = {str(k): int(v) for k, v in inputs.candidates.group_by("model_id").len().sort("model_id").iter_rows()}
+    return {"candidates": candidates, "simulator": simulator_models(ws)}
+
+
+@dataclass
+class ExportSummary:
+    out: Path
+    rows: dict[str, dict[str, int]]  # subset -> split -> rows
+    skipped: dict[str, str]
+
+
+def export_workspace(ws: Workspace, out: Path, opts: ExportOptions, *, overwrite: bool = False,
+                     console: Console | None = None) -> ExportSummary:  # fmt: skip
+    """Build and write an export into ``out`` (atomically: a temp folder renamed at the end)."""
+    opts.validate()
+    check_out_dir(out, overwrite)  # fail fast, before the heavy work
+    built = build_export(ws, opts, console)
+    skipped = {name: _why_empty(data) for name, data in built.items() if data.rows == 0}
+    if len(skipped) == len(built):
+        name, why = next(iter(skipped.items()))
+        raise CharmError(f"{name}: nothing to export ({why})" if len(built) == 1
+                         else "nothing to export: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
+    step = Steps(console)
+    rows: dict[str, dict[str, int]] = {}
+    with step(f"writing {out} ({opts.fmt})"), atomic_directory(out, overwrite) as tmp:
+        for name, data in built.items():
+            if name in skipped:
+                continue
+            rows[name] = write_subset(tmp / name, data, opts)
+        top = {"format_version": cards.FORMAT_VERSION, "kind": "export", "subsets": list(rows),
+               "skipped": skipped, "options": opts.as_dict(), "rows": rows}  # fmt: skip
+        cards.write_json(tmp / cards.MANIFEST, top)
+        (tmp / cards.CARD).write_text(_top_card(built, rows, skipped, opts), encoding="utf-8")
+    return ExportSummary(out, rows, skipped)
+
+
+def write_subset(directory: Path, data: SubsetData, opts: ExportOptions) -> dict[str, int]:
+    """Write one subset folder: data files, README.md card, manifest.json."""
+    # Empty splits are left out: datasets cannot load a saved split with no rows.
+    splits = {s: f.drop("context_key") for s, f in data.splits.items() if f.height}
+    files = write_splits(splits, directory, opts.fmt)
+    manifest = {"format_version": cards.FORMAT_VERSION, "kind": "subset", "subset": data.name, "format": opts.fmt,
+                "files": files, "counts": {s: f.height for s, f in splits.items()},
+                "ids": {s: f["id"].to_list() for s, f in splits.items()}}  # fmt: skip
+    cards.write_json(directory / cards.MANIFEST, manifest)
+    charm = {**data.charm, "counts": {s: c for s, c in data.charm["counts"].items() if s in splits}}
+    header = cards.hub_header(data.name, charm, opts.fmt, opts.license)
+    body = cards.subset_body(data.name, charm, opts.fmt, files)
+    (directory / cards.CARD).write_text(cards.render_card(header, f"Charm {data.name}", body), encoding="utf-8")
+    return manifest["counts"]
+
+
+def _why_empty(data: SubsetData) -> str:
+    excl = ", ".join(f"{k}={v}" for k, v in data.charm.get("exclusions", {}).items() if v)
+    if data.name == "dialogueQuality":
+        return "no dialogueQuality annotations in the workspace" + (f" ({excl})" if excl else "")
+    return "no usable annotated candidate sets" + (f" (excluded: {excl})" if excl else "")
+
+
+def _top_card(built: dict[str, SubsetData], rows: dict[str, dict[str, int]], skipped: dict[str, str],
+              opts: ExportOptions) -> str:  # fmt: skip
+    first = next(iter(built.values())).charm
+    header = {
+        "pretty_name": "Charm", "license": opts.license, "language": ["zh", "en"],
+        "tags": ["role-play", "reward-modeling", "preference", "charm"],
+        "charm": {"subsets": {k: {s: {"total": n} for s, n in v.items()} for k, v in rows.items()},
+                  "skipped": skipped, "seed": opts.seed, "options": opts.as_dict(),
+                  "simulator_settings_hash": first["simulator_settings_hash"], "models": first["models"]},
+    }  # fmt: skip
+    lines = ["Role-play preference data built with charm-builder (the Charm pipeline of the AAM paper).", ""]
+    lines += [f"- `{k}/`: " + ", ".join(f"{s}={n}" for s, n in v.items()) for k, v in rows.items()]
+    lines += [f"- `{k}`: skipped ({why})" for k, why in skipped.items()]
+    lines += ["", "Each subset folder has its own card (counts, agreement, exclusions) and manifest.json."]
+    return cards.render_card(header, "Charm export", "\n".join(lines))

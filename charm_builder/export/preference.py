@@ -1,0 +1,122 @@
+"""The preferenceTraining subset: TRL conversational preference pairs plus GRPO prompts.
+
+``train`` rows follow TRL's conversational preference format (``prompt`` = system prompt + context
+with user->"user", character->"assistant"; ``chosen``/``rejected`` = one assistant message each),
+so ``trl.RewardTrainer`` tokenises them with the model's chat template unchanged. ``grpo`` holds
+prompt-only rows from other dialogues (or characters with ``split_by="character"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Literal
+
+import polars as pl
+
+from charm_builder.export.inputs import Inputs
+from charm_builder.export.load import system_prompt_expr
+from charm_builder.export.role_reward import attach_texts
+from charm_builder.export.splits import SPLIT_UNITS, SplitBy, pick_fraction, row_ids
+from charm_builder.export.votes import Votes, reason_counts
+
+PairPolicy = Literal["best-worst", "all"]
+TRAIN_COLUMNS: tuple[str, ...] = (
+    "id", "prompt", "chosen", "rejected", "margin_agreement", "margin_judge", "dialogue_id", "character_id",
+    "candidate_set_id", "language", "dimension", "chosen_model", "rejected_model",
+)  # fmt: skip
+GRPO_COLUMNS: tuple[str, ...] = ("id", "prompt", "dialogue_id", "character_id", "candidate_set_id", "language",
+                                 "dimension")  # fmt: skip
+
+
+@dataclass
+class PreferenceResult:
+    train: pl.DataFrame  # TRAIN_COLUMNS + context_key
+    grpo: pl.DataFrame  # GRPO_COLUMNS + context_key
+    exclusions: dict[str, int] = field(default_factory=dict)
+    units: dict[str, int] = field(default_factory=dict)  # split units per split
+
+
+def prompt_expr() -> pl.Expr:
+    """System prompt, then the context as TRL chat messages."""
+    system = pl.struct(role=pl.lit("system"), content=pl.col("system_prompt"))
+    turns = pl.col("context").list.eval(pl.struct(
+        role=pl.element().struct.field("role").replace_strict({"user": "user", "character": "assistant"}),
+        content=pl.element().struct.field("text"),
+    ))  # fmt: skip
+    return pl.concat_list(system, turns).alias("prompt")
+
+
+def _assistant(column: str) -> pl.Expr:
+    return pl.concat_list(pl.struct(role=pl.lit("assistant"), content=pl.col(column))).alias(column)
+
+
+def candidate_pairs(usable: pl.DataFrame, candidates: pl.DataFrame, policy: PairPolicy) -> pl.DataFrame:
+    """(candidate_set_id, chosen_label, rejected_label) under the pair policy."""
+    base = usable.select("candidate_set_id", pl.col("best").alias("chosen_label"),
+                         pl.col("worst").alias("rejected_label"))  # fmt: skip
+    if policy == "best-worst":
+        return base
+    labels = candidates.select("candidate_set_id", "label").join(usable.select("candidate_set_id", "best", "worst"),
+                                                                 on="candidate_set_id")  # fmt: skip
+    best_vs_other = labels.filter(pl.col("label") != pl.col("best")).select(
+        "candidate_set_id", pl.col("best").alias("chosen_label"), pl.col("label").alias("rejected_label"))
+    other_vs_worst = labels.filter((pl.col("label") != pl.col("best")) & (pl.col("label") != pl.col("worst"))).select(
+        "candidate_set_id", pl.col("label").alias("chosen_label"), pl.col("worst").alias("rejected_label"))
+    return pl.concat([best_vs_other, other_vs_worst]).unique(maintain_order=True)
+
+
+def build_preference(inputs: Inputs, votes: Votes, *, seed: int, claimed_dialogues: Collection[str],
+                     policy: PairPolicy = "best-worst", split_by: SplitBy = "dialogue",
+                     grpo_fraction: float = 0.1) -> PreferenceResult:  # fmt: skip
+    """Split the unclaimed candidate sets into RM pairs (``train``) and GRPO prompts (``grpo``)."""
+    unit = SPLIT_UNITS[split_by]
+    sets = inputs.candidate_sets.select("candidate_set_id", "dialogue_id").join(
+        inputs.dialogues.select("dialogue_id", "character_id"), on="dialogue_id", how="inner")
+    claimed = list(claimed_dialogues)
+    claimed_units = sets.filter(pl.col("dialogue_id").is_in(claimed))[unit].unique()
+    if split_by == "character":  # reserved dialogues may have no candidate set: look their characters up directly
+        claimed_units = pl.concat([claimed_units, inputs.dialogues.filter(
+            pl.col("dialogue_id").is_in(claimed))["character_id"]]).unique()
+    pool = sets.filter(~pl.col("dialogue_id").is_in(claimed) & ~pl.col(unit).is_in(claimed_units.implode()))
+    units = pool[unit].unique().to_list()
+    grpo_units = pick_fraction(units, grpo_fraction, seed)
+    pool = pool.with_columns(pl.col(unit).is_in(list(grpo_units)).alias("_grpo"))
+    exclusions = {"claimed_by_other_subsets": sets.height - pool.height}
+
+    # train: pairs from annotated sets with a clear verdict
+    train_sets = pool.filter(~pl.col("_grpo")).select("candidate_set_id")
+    verdicts = votes.verdicts.join(train_sets, on="candidate_set_id", how="inner")
+    exclusions.update({k: v for k, v in reason_counts(verdicts).items() if k != "ok"})
+    exclusions["unannotated"] = train_sets.height - verdicts.height
+    usable = verdicts.filter(pl.col("reason") == "ok")
+    pairs = attach_texts(candidate_pairs(usable, inputs.candidates, policy), inputs.candidates)
+    exclusions["identical_texts"] = pairs.filter(pl.col("chosen") == pl.col("rejected")).height
+    pairs = pairs.filter(pl.col("chosen") != pl.col("rejected"))
+    n = usable.select("candidate_set_id", "n_annotators")
+    best_votes = votes.best_counts.rename({"label": "chosen_label", "votes": "_bv"})
+    worst_votes = votes.worst_counts.rename({"label": "rejected_label", "votes": "_wv"})
+    pairs = (
+        pairs.join(n, on="candidate_set_id")
+        .join(best_votes, on=["candidate_set_id", "chosen_label"], how="left")
+        .join(worst_votes, on=["candidate_set_id", "rejected_label"], how="left")
+        .with_columns(((pl.col("_bv").fill_null(0) + pl.col("_wv").fill_null(0)) / (2 * pl.col("n_annotators")))
+                      .alias("margin_agreement"), pl.lit(None, dtype=pl.Float64).alias("margin_judge"))
+    )  # fmt: skip
+    train = _with_prompt(inputs, pairs).with_columns(_assistant("chosen"), _assistant("rejected"))
+    train = train.with_columns(row_ids("pair", train, ["candidate_set_id", "chosen_label", "rejected_label"]))
+    train = train.select(*TRAIN_COLUMNS, "context_key").sort("id")
+
+    grpo = _with_prompt(inputs, pool.filter(pl.col("_grpo")).select("candidate_set_id"))
+    grpo = grpo.with_columns(row_ids("grpo", grpo, ["candidate_set_id"])).select(*GRPO_COLUMNS, "context_key")
+    units_per_split = {"train": len(units) - len(grpo_units), "grpo": len(grpo_units)}
+    return PreferenceResult(train, grpo.sort("id"), exclusions, units_per_split)
+
+
+def _with_prompt(inputs: Inputs, frame: pl.DataFrame) -> pl.DataFrame:
+    """Join context + dialogue/character columns and build the TRL ``prompt``."""
+    ctx = inputs.sets_with_context(frame["candidate_set_id"]).select(
+        "candidate_set_id", "context", "context_key", "dialogue_id", "character_id", "language", "dimension",
+        "system_prompt_zh", "system_prompt_en")
+    return frame.join(ctx, on="candidate_set_id", how="inner").with_columns(system_prompt_expr()).with_columns(
+        prompt_expr()).drop("context", "system_prompt_zh", "system_prompt_en", "system_prompt")

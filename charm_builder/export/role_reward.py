@@ -1,0 +1,96 @@
+"""The roleReward subset: the RM benchmark of paper Table 2.
+
+One item per candidate set whose dialogue targets knowledge_consistency or attractiveness, with
+at least ``min_annotators`` submitted annotations and a clear majority best and worst (see
+``votes``). Items are balanced over dimension x language: ``size`` is divided evenly between the
+four cells; a cell with fewer usable items contributes all it has and the shortfall is reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from charm_builder.export.inputs import Inputs
+from charm_builder.export.load import system_prompt_expr
+from charm_builder.export.splits import row_ids, with_seeded_key
+from charm_builder.export.votes import Votes, reason_counts
+from schemas import LANGUAGES, ROLE_REWARD_DIMENSIONS
+
+COLUMNS: tuple[str, ...] = (
+    "id", "context", "system_prompt", "chosen", "rejected", "dimension", "language",
+    "character_id", "dialogue_id", "candidate_set_id", "n_annotators", "agreement",
+)  # fmt: skip
+CELLS: tuple[tuple[str, str], ...] = tuple((d, lang) for d in ROLE_REWARD_DIMENSIONS for lang in LANGUAGES)
+
+
+@dataclass
+class RoleRewardResult:
+    rows: pl.DataFrame  # COLUMNS + context_key
+    exclusions: dict[str, int] = field(default_factory=dict)
+    available: dict[str, int] = field(default_factory=dict)  # usable items per "dimension/language" cell
+    quota: dict[str, int] = field(default_factory=dict)
+    shortfall: dict[str, int] = field(default_factory=dict)
+
+
+def cell_quotas(size: int) -> dict[str, int]:
+    """``size`` split as evenly as possible over the dimension x language cells."""
+    base, extra = divmod(size, len(CELLS))
+    return {f"{d}/{lang}": base + (1 if i < extra else 0) for i, (d, lang) in enumerate(CELLS)}
+
+
+def attach_texts(pairs: pl.DataFrame, candidates: pl.DataFrame) -> pl.DataFrame:
+    """Add chosen/rejected text and model from the candidates of each pair's set."""
+    cand = candidates.select("candidate_set_id", "label", "text", "model_id")
+    return (
+        pairs.join(cand.rename({"label": "chosen_label", "text": "chosen", "model_id": "chosen_model"}),
+                   on=["candidate_set_id", "chosen_label"], how="inner")
+        .join(cand.rename({"label": "rejected_label", "text": "rejected", "model_id": "rejected_model"}),
+              on=["candidate_set_id", "rejected_label"], how="inner")
+    )  # fmt: skip
+
+
+def build_role_reward(inputs: Inputs, votes: Votes, *, size: int, seed: int,
+                      reserved_dialogues: Collection[str] = ()) -> RoleRewardResult:
+    """Select and build the roleReward items."""
+    sets = inputs.candidate_sets.select("candidate_set_id", "dialogue_id").join(
+        inputs.dialogues.select("dialogue_id", "dimension", "language"), on="dialogue_id", how="inner"
+    )
+    targeted = sets.filter(pl.col("dimension").is_in(ROLE_REWARD_DIMENSIONS))
+    if reserved_dialogues:
+        targeted = targeted.filter(~pl.col("dialogue_id").is_in(list(reserved_dialogues)))
+    verdicts = votes.verdicts.join(targeted.select("candidate_set_id"), on="candidate_set_id", how="inner")
+    exclusions = {k: v for k, v in reason_counts(verdicts).items() if k != "ok"}
+    exclusions["unannotated"] = targeted.height - verdicts.height
+
+    usable = (
+        verdicts.filter(pl.col("reason") == "ok")
+        .rename({"best": "chosen_label", "worst": "rejected_label"})
+        .join(targeted, on="candidate_set_id", how="inner")
+    )
+    usable = attach_texts(usable, inputs.candidates)
+    identical = usable.filter(pl.col("chosen") == pl.col("rejected")).height
+    exclusions["identical_texts"] = identical
+    usable = usable.filter(pl.col("chosen") != pl.col("rejected"))
+
+    quotas = cell_quotas(size)
+    available = {f"{d}/{lang}": 0 for d, lang in CELLS}
+    available.update({f"{d}/{lang}": int(n) for d, lang, n in
+                      usable.group_by("dimension", "language").len().iter_rows()})  # fmt: skip
+    ranked = with_seeded_key(usable, "candidate_set_id", seed).sort("_key", "candidate_set_id")
+    chosen = ranked.filter(pl.int_range(pl.len()).over("dimension", "language")
+                           < pl.concat_str("dimension", pl.lit("/"), "language").replace_strict(quotas))
+    shortfall = {cell: quotas[cell] - available[cell] for cell in quotas if available[cell] < quotas[cell]}
+
+    chosen = inputs.sets_with_context(chosen["candidate_set_id"]).select(
+        "candidate_set_id", "context", "context_key", "character_id", "system_prompt_zh", "system_prompt_en"
+    ).join(chosen, on="candidate_set_id", how="inner")
+    rows = (
+        chosen.with_columns(system_prompt_expr(), row_ids("rr", chosen, ["candidate_set_id", "chosen_label",
+                                                                         "rejected_label"]))
+        .select(*COLUMNS, "context_key")
+        .sort("dimension", "language", "id")
+    )  # fmt: skip
+    return RoleRewardResult(rows, exclusions, available, quotas, shortfall)

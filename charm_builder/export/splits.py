@@ -1,0 +1,67 @@
+"""Deterministic, order-independent sampling and splitting.
+
+Every choice (which roleReward items to keep, which dialogues go to the GRPO split) is made by
+sorting on a seeded hash of a stable id, so the same workspace, options and seed give the same
+export on any machine, and adding records does not reshuffle the existing assignment.
+Polars' own hash is not stable across versions, hence hashlib.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from typing import Literal
+
+import polars as pl
+
+from schemas import content_id
+
+SplitBy = Literal["dialogue", "character"]
+SPLIT_UNITS: dict[str, str] = {"dialogue": "dialogue_id", "character": "character_id"}
+
+
+def seeded_key(value: str, seed: int) -> int:
+    """A 63-bit sort key for ``value`` under ``seed``."""
+    digest = hashlib.blake2b(f"{seed}:{value}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
+
+
+def with_seeded_key(frame: pl.DataFrame, column: str, seed: int, name: str = "_key") -> pl.DataFrame:
+    """Add a seeded sort key computed from ``column``."""
+    values = frame[column].unique().to_list()
+    keys = pl.DataFrame({column: values, name: [seeded_key(v, seed) for v in values]},
+                        schema={column: frame.schema[column], name: pl.Int64})  # fmt: skip
+    return frame.join(keys, on=column, how="left")
+
+
+def pick_fraction(units: Iterable[str], fraction: float, seed: int) -> set[str]:
+    """The seeded ``fraction`` of ``units`` (at least one when fraction > 0 and there are two or more)."""
+    ordered = sorted(set(units), key=lambda u: (seeded_key(u, seed), u))
+    n = round(len(ordered) * fraction)
+    if fraction > 0 and n == 0 and len(ordered) >= 2:
+        n = 1
+    return set(ordered[:n])
+
+
+def row_ids(prefix: str, frame: pl.DataFrame, columns: list[str]) -> pl.Series:
+    """Content-derived row ids (schemas.content_id over the given columns)."""
+    return pl.Series("id", [content_id(prefix, list(parts)) for parts in frame.select(columns).iter_rows()],
+                     dtype=pl.String)  # fmt: skip
+
+
+def context_key_expr(column: str = "context", text_field: str = "text") -> pl.Expr:
+    """A 64-bit hash (stable within one process) identifying a conversation context by its turns' roles and texts (for overlap checks).
+
+    roleReward/dialogueQuality turns are user/character with ``text``; TRL prompts are
+    user/assistant with ``content`` after a system message. Both normalise to the same key.
+    """
+    return (
+        pl.col(column).list.eval(
+            pl.when(pl.element().struct.field("role") == "system").then(pl.lit(None, dtype=pl.String))
+            .otherwise(
+                pl.element().struct.field("role").replace({"character": "assistant"}) + pl.lit("\x1f")
+                + pl.element().struct.field(text_field)
+            )
+        ).list.drop_nulls().list.join("\x1e").hash(seed=0)
+        .alias("context_key")
+    )  # fmt: skip

@@ -1,0 +1,37 @@
+"""The export/translate commands through the real charm-build entry point (mounted as the lead will)."""
+
+from __future__ import annotations
+
+from tests.conftest import run_cli
+
+
+def cli(*args, workspace):
+    return run_cli(*args, workspace=workspace, module="tests.export.cli_app")
+
+
+def test_export_then_check_then_refuse_non_empty(workspace, built, tmp_path):
+    out = tmp_path / "exp"
+    done = cli("export", "--out", str(out), "--grpo-fraction", "0.5", "--seed", "7", workspace=workspace.root)
+    assert done.returncode == 0, done.stderr
+    assert "roleReward" in done.stdout and "skipped dialogueQuality" in done.stderr
+    checked = cli("export", "--check", str(out), workspace=workspace.root)
+    assert checked.returncode == 0 and checked.stdout.startswith(f"ok {out}")
+    again = cli("export", "--out", str(out), workspace=workspace.root)
+    assert again.returncode == 2
+    assert again.stderr.strip().splitlines() == [(f"error: {out}: directory is not empty; pass --overwrite to "
+                                                 "replace it or choose another --out")]  # fmt: skip
+
+
+def test_user_errors_are_one_line_exit_2(workspace, tmp_path):
+    bad = cli("export", "--subset", "bogus", "--out", str(tmp_path / "o"), workspace=workspace.root)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    assert "unknown subset 'bogus'; choose one of: roleReward, dialogueQuality, preferenceTraining, all" in bad.stderr
+    empty = cli("export", "--out", str(tmp_path / "o"), workspace=workspace.root)
+    assert empty.returncode == 2 and "has no dialogues" in empty.stderr
+    assert len(empty.stderr.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
+    check = cli("export", "--check", str(tmp_path), workspace=workspace.root)
+    assert check.returncode == 2 and "no manifest.json" in check.stderr
+    tr = cli("translate", "--to", "en", workspace=workspace.root)
+    assert tr.returncode == 2 and "needs an LLM provider" in tr.stderr
+    helped = cli("export", "--help", workspace=workspace.root)
+    assert helped.returncode == 0 and "Examples:" in helped.stdout and "--push-to-hub" in helped.stdout
