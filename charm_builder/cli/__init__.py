@@ -9,6 +9,7 @@ import typer
 from charm_builder.cli import core
 from charm_builder.cli.common import err_console
 from charm_builder.errors import CharmError
+from charm_builder.export import cli as export_cli
 from charm_builder.llm.cli import models_app
 from charm_builder.simulate import cli as simulate_cli
 
@@ -21,13 +22,15 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    rich_markup_mode="markdown",
+    rich_markup_mode="rich",
 )
 app.command("init")(core.init)
 app.command("import")(core.import_)
 app.command("stats")(core.stats)
 app.command("schema")(core.schema)
 app.command("simulate")(simulate_cli.simulate)
+app.command("export")(export_cli.export)
+app.command("translate")(export_cli.translate)
 app.add_typer(models_app, name="models")
 
 

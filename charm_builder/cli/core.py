@@ -18,7 +18,7 @@ from schemas import EXTRA_SCHEMAS, MODELS
 
 
 def init(
-    directory: Annotated[Path | None, typer.Argument(help="Workspace folder [default: $CHARM_WORKSPACE or ./charm-workspace]")] = None,
+    directory: Annotated[Path | None, typer.Argument(help="Workspace folder (default: $CHARM_WORKSPACE or ./charm-workspace)")] = None,
     empty: Annotated[bool, typer.Option("--empty", help="Do not import the bundled starter library.")] = False,
 ) -> None:
     """Create a workspace (SQLite in WAL mode) and load the bundled starter library.

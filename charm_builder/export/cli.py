@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +14,7 @@ from charm_builder.errors import CharmError
 from charm_builder.export.check import check_export
 from charm_builder.export.hub import hub_token, push_export
 from charm_builder.export.pipeline import SUBSET_CHOICES, ExportOptions, export_workspace
-from charm_builder.export.translate import Translator, run_translate
+from charm_builder.export.translate import PromptTranslator, TranslateReport, translate_dialogue_quality
 from charm_builder.export.write import FORMATS
 
 
@@ -84,20 +85,31 @@ def export(
         console.print(f"pushed {', '.join(pushed)} to https://huggingface.co/datasets/{push_to_hub}")
 
 
-def make_translator(model: str | None) -> Translator:
-    """The Translator the CLI uses. Wire point for the LLM provider layer (charm_builder.llm).
+async def _translate_with_llm(ws, roster: str, model: str | None, **kwargs) -> TranslateReport:
+    """Run the translation through the LLM provider layer (its cache makes a rerun free)."""
+    from charm_builder.llm import LLMClient, LLMConfigError
 
-    Wire it as ``PromptTranslator(chat)`` where ``chat`` is an async callable
-    ``list[{"role","content"}] -> str`` backed by the provider for ``model`` (with its cache and
-    cost ledger). Until that layer exists this raises a one-line error.
-    """
-    raise CharmError("translate needs an LLM provider (charm_builder.llm), which is not wired into this build yet")
+    try:
+        client = LLMClient(roster, db=ws.db_path, run_id="translate")
+        name = model or client.roster.names[0]
+        await client.apreflight([name])
+    except LLMConfigError as exc:
+        raise CharmError(str(exc)) from None
+
+    async def chat(messages: list[dict[str, str]]) -> str:
+        return (await client.chat(name, messages, {"temperature": 0.0})).text
+
+    try:
+        return await translate_dialogue_quality(ws, PromptTranslator(chat), **kwargs)
+    finally:
+        await client.aclose()
 
 
 def translate(
     to: Annotated[str, typer.Option("--to", help="Language to fill: en or zh.")] = "en",
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Model id of the translating LLM "
-                                              "[default: the roster's translator].")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Roster entry of the translating LLM "
+                                              "[default: the roster's first entry].")] = None,
+    roster: Annotated[str, typer.Option(help="Roster name (offline, paper) or YAML path.")] = "offline",
     concurrency: Annotated[int, typer.Option("--concurrency", help="Parallel translation requests.")] = 4,
     workspace: WorkspaceOpt = None,
 ) -> None:
@@ -109,14 +121,14 @@ def translate(
 
     Examples:
       charm-build translate --to en
-      charm-build translate --to en --model gpt-4o --concurrency 8
+      charm-build translate --to en --roster paper --model gpt-4o --concurrency 8
     """
     if to not in ("en", "zh"):
         raise CharmError(f"--to must be en or zh, got {to!r}")
     src = "zh" if to == "en" else "en"
-    translator = make_translator(model)
     with open_workspace(workspace) as ws:
-        report = run_translate(ws, translator, src=src, dst=to, concurrency=concurrency, console=err_console)
+        report = asyncio.run(_translate_with_llm(ws, roster, model, src=src, dst=to, concurrency=concurrency,
+                                                 console=err_console))  # fmt: skip
     console.print(f"translated {report.translated} item(s) {src}->{to}; {report.already_done} already had one"
                   + (f"; [red]{len(report.failed)} failed[/] (run again to retry)" if report.failed else ""))
     if report.failed:

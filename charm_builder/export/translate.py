@@ -151,7 +151,7 @@ async def translate_dialogue_quality(ws: Workspace, translator: Translator, *, s
     async def one(row: dict) -> None:
         try:
             out = await _translate_row(row, memo)
-        except Exception as exc:  # noqa: BLE001 - one failed row must not sink the others; reported below
+        except Exception as exc:
             report.failed.append(row["id"])
             progress.console.print(f"[yellow]translate {row['id']}: {exc}[/]", highlight=False)
             return

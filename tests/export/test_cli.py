@@ -31,7 +31,7 @@ def test_user_errors_are_one_line_exit_2(workspace, tmp_path):
     assert len(empty.stderr.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
     check = cli("export", "--check", str(tmp_path), workspace=workspace.root)
     assert check.returncode == 2 and "no manifest.json" in check.stderr
-    tr = cli("translate", "--to", "en", workspace=workspace.root)
-    assert tr.returncode == 2 and "needs an LLM provider" in tr.stderr
+    tr = cli("translate", "--to", "en", "--model", "no-such-model", workspace=workspace.root)
+    assert tr.returncode == 2 and "no-such-model" in tr.stderr and len(tr.stderr.strip().splitlines()) == 1
     helped = cli("export", "--help", workspace=workspace.root)
     assert helped.returncode == 0 and "Examples:" in helped.stdout and "--push-to-hub" in helped.stdout

@@ -86,7 +86,7 @@ def test_failure_while_writing_leaves_nothing(workspace, built, tmp_path, monkey
 
 
 def test_single_empty_subset_is_an_error(workspace, built, tmp_path):
-    with pytest.raises(CharmError, match="dialogueQuality: nothing to export .*no dialogueQuality annotations"):
+    with pytest.raises(CharmError, match=r"dialogueQuality: nothing to export .*no dialogueQuality annotations"):
         export_workspace(workspace, tmp_path / "dq", ExportOptions(subset="dialogueQuality"))
     assert not (tmp_path / "dq").exists()
 
@@ -136,5 +136,5 @@ def test_check_reports_bad_rows_and_missing_files(exported, tmp_path):
     with pytest.raises(CharmError, match="no such export directory"):
         check_export(tmp_path / "nope")
     (exported / "dialogueQuality" / "manifest.json").unlink()
-    with pytest.raises(CharmError, match="dialogueQuality: no manifest.json"):
+    with pytest.raises(CharmError, match=r"dialogueQuality: no manifest\.json"):
         check_export(exported)
