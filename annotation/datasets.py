@@ -84,7 +84,7 @@ def preference_settings(
         for dim in dimensions
     ]
     metadata: list[Any] = [
-        rg.TermsMetadataProperty(name="dimension", title="Dimension"),
+        rg.TermsMetadataProperty(name="target_dimension", title="Dimension"),
         rg.TermsMetadataProperty(name="language", title="Language"),
         rg.TermsMetadataProperty(name="candidate_set_id", visible_for_annotators=False),
         rg.TermsMetadataProperty(name="dialogue_id", visible_for_annotators=False),
@@ -118,7 +118,7 @@ def dialogue_quality_settings(min_submitted: int = 1) -> rg.Settings:
             ),
         ],
         metadata=[
-            rg.TermsMetadataProperty(name="dimension", title="Dimension"),
+            rg.TermsMetadataProperty(name="target_dimension", title="Dimension"),
             rg.TermsMetadataProperty(name="language", title="Language"),
             rg.TermsMetadataProperty(name="dialogue_id", visible_for_annotators=False),
         ],
@@ -163,7 +163,7 @@ def preference_record(cset: CandidateSet, context: RecordContext) -> rg.Record:
     metadata: dict[str, Any] = {
         "candidate_set_id": cset.id,
         "dialogue_id": cset.dialogue_id,
-        "dimension": context.dimension or "unspecified",
+        "target_dimension": context.dimension or "unspecified",
         "language": context.language or "unknown",
     }
     for display, source in zip(DISPLAY_LABELS, order, strict=False):
@@ -186,7 +186,7 @@ def dialogue_quality_record(
             "character": context.character or "—",
         },
         metadata={
-            "dimension": dimension,
+            "target_dimension": dimension,
             "language": context.language or "unknown",
             "dialogue_id": record_id.split(":", 1)[0],
         },
