@@ -40,7 +40,7 @@ def make_store(root: Path, n_sets: int = 3) -> tuple[Workspace, list[CandidateSe
             dialogue_id=dialogue.id,
             context=turns,
             candidates=[
-                Candidate(label="ABCDEF"[k], model_id=m, text=f"Reply {i}-{k} from {m}: seventy-two, of course!")
+                Candidate(label="ABCDEF"[k], model_id=m, text=f"Reply {i}-{k}: seventy-two transformations, of course!")
                 for k, m in enumerate(MODELS)
             ],
         )
