@@ -27,7 +27,7 @@ from rich.progress import (
 from rich.table import Table
 
 from annotation.datasets import ALL_DIMENSIONS, DEFAULT_MIN_SUBMITTED
-from annotation.sync import AnnotationError, server_dir
+from annotation.sync import API_KEY_ENV, API_URL_ENV, AnnotationError, server_dir
 
 console = Console()
 err_console = Console(stderr=True)
@@ -47,11 +47,11 @@ WorkspaceOpt = Annotated[
 ]  # fmt: skip
 ApiUrlOpt = Annotated[
     str | None,
-    typer.Option("--api-url", envvar="ARGILLA_API_URL", help="Argilla URL (default: the `annotate serve` server)."),
+    typer.Option("--api-url", envvar=API_URL_ENV, help="Argilla URL (default: the `annotate serve` server)."),
 ]
 ApiKeyOpt = Annotated[
     str | None,
-    typer.Option("--api-key", envvar="ARGILLA_API_KEY", show_default=False,
+    typer.Option("--api-key", envvar=API_KEY_ENV, show_default=False,
                  help="Owner/admin API key (default: the `annotate serve` owner)."),
 ]  # fmt: skip
 DatasetOpt = Annotated[str, typer.Option("--dataset", "-d", help="Argilla dataset name.")]

@@ -43,6 +43,9 @@ from schemas import Annotation, CandidateSet, Character, Dialogue
 USERNAME_RE = re.compile(r"^(?!-|_)[a-z0-9-_]+$")
 ROLES = ("annotator", "admin")
 ProgressFn = Callable[[int, int], None]
+#: Environment variables naming a remote Argilla (e.g. the docker-compose stack); see .env.example.
+API_URL_ENV = "ARGILLA_API_URL"
+API_KEY_ENV = "ARGILLA_API_KEY"
 
 
 class AnnotationError(CharmError):
@@ -60,8 +63,8 @@ def server_dir(workspace_root: Path) -> Path:
 def connect(workspace_root: Path | None = None, api_url: str | None = None, api_key: str | None = None) -> Any:
     """An owner client: explicit url/key, else ``$ARGILLA_API_URL``/``$ARGILLA_API_KEY``, else the
     embedded server started by ``annotate serve`` in ``workspace_root``."""
-    api_url = api_url or os.environ.get("ARGILLA_API_URL")
-    api_key = api_key or os.environ.get("ARGILLA_API_KEY")
+    api_url = api_url or os.environ.get(API_URL_ENV)
+    api_key = api_key or os.environ.get(API_KEY_ENV)
     if (not api_url or not api_key) and workspace_root is not None:
         sdir = server_dir(workspace_root)
         info_file, creds_file = sdir / "server.json", sdir / "secrets" / "owner.json"
