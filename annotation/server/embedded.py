@@ -19,6 +19,7 @@ environment only; nothing here prints or logs them.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import secrets
@@ -26,6 +27,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,6 +141,14 @@ def _redis_ping(host: str, port: int) -> bool:
             return sock.recv(64).startswith(b"+PONG")
     except OSError:
         return False
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: have the kernel SIGTERM the child if its parent dies (even by SIGKILL): no orphans."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _tail(path: Path, lines: int = 30) -> str:
@@ -356,6 +366,7 @@ class EmbeddedArgilla:
             env=env,
             cwd=self.workdir,
             start_new_session=True,  # own process group: Ctrl-C reaches us, we stop the children
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
 
     def _run_once(self, name: str, cmd: list[str], env: dict[str, str]) -> None:

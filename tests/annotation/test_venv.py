@@ -25,7 +25,7 @@ def test_ensure_server_venv_is_idempotent_and_isolated() -> None:
     assert time.monotonic() - start < 1.0
     assert python.is_relative_to(default_venv_dir())
     probe = subprocess.run(
-        [str(python), "-c", "import argilla_server, pydantic; print(argilla_server.__version__, pydantic.VERSION)"],
+        [str(python), "-c", "from argilla_server._version import __version__ as v; import pydantic; print(v, pydantic.VERSION)"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     server_version, pydantic_version = probe.stdout.split()
