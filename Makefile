@@ -30,6 +30,7 @@ system-deps:
 
 demo: setup
 	$(BIN)/charm-build init $(WS)
+	$(BIN)/charm-build simulate --workspace $(WS)
 	$(BIN)/charm-build stats --workspace $(WS)
 
 test: setup-dev

@@ -25,10 +25,16 @@ class Candidate(BaseModel):
     output_tokens: int = Field(default=0, ge=0)
     latency_s: float = Field(default=0.0, ge=0)
     cost_usd: float = Field(default=0.0, ge=0)
-    flags: list[str] = Field(default_factory=list, description="e.g. 'duplicate' when identical to another.")
+    flags: list[str] = Field(default_factory=list, description="'duplicate' (same text as another), 'empty'.")
 
-    _text = field_validator("text")(lambda v: non_empty(v, "text"))
     _model = field_validator("model_id")(lambda v: non_empty(v, "model_id"))
+
+
+    @model_validator(mode="after")
+    def _text_or_flagged(self) -> Candidate:
+        if not self.text.strip() and "empty" not in self.flags:
+            raise ValueError("text must be non-empty text (or the candidate flagged 'empty')")
+        return self
 
 
 class CandidateSet(Record):

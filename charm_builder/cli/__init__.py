@@ -9,6 +9,8 @@ import typer
 from charm_builder.cli import core
 from charm_builder.cli.common import err_console
 from charm_builder.errors import CharmError
+from charm_builder.llm.cli import models_app
+from charm_builder.simulate import cli as simulate_cli
 
 app = typer.Typer(
     name="charm-build",
@@ -25,6 +27,8 @@ app.command("init")(core.init)
 app.command("import")(core.import_)
 app.command("stats")(core.stats)
 app.command("schema")(core.schema)
+app.command("simulate")(simulate_cli.simulate)
+app.add_typer(models_app, name="models")
 
 
 def main() -> None:
