@@ -70,11 +70,15 @@ def preference_settings(
     label_options = {label: label for label in DISPLAY_LABELS}
     questions: list[Any] = [
         rg.LabelQuestion(
-            name="best", title="Best reply · 最好的回复", labels=label_options,
+            name="best",
+            title="Best reply · 最好的回复",
+            labels=label_options,
             description="The candidate that is best on the target dimension. 按目标维度最好的候选。",
         ),
         rg.LabelQuestion(
-            name="worst", title="Worst reply · 最差的回复", labels=label_options,
+            name="worst",
+            title="Worst reply · 最差的回复",
+            labels=label_options,
             description="The candidate that is worst on the target dimension; must differ from best. "
             "按目标维度最差的候选，不能与最好的相同。",
         ),
@@ -174,9 +178,7 @@ def preference_record(cset: CandidateSet, context: RecordContext) -> rg.Record:
     return rg.Record(id=cset.id, fields=fields, metadata=metadata)
 
 
-def dialogue_quality_record(
-    record_id: str, turns: list[Message], dimension: str, context: RecordContext
-) -> rg.Record:
+def dialogue_quality_record(record_id: str, turns: list[Message], dimension: str, context: RecordContext) -> rg.Record:
     """One dialogueQuality authoring record (``record_id`` should be deterministic, e.g. dialogue+dimension)."""
     return rg.Record(
         id=record_id,

@@ -465,4 +465,3 @@ def annotator_progress(client: Any, *, dataset: str, workspace: str) -> tuple[di
         rows.append(AnnotatorProgress(username, counts["submitted"], counts["draft"], counts["discarded"]))
     totals = {key: int(progress.get(key, 0)) for key in ("total", "completed", "pending")}
     return totals, rows
-

@@ -117,7 +117,11 @@ def load_or_create_owner(secrets_dir: Path, username: str = "owner", password: s
         password=password or stored.get("password") or secrets.token_urlsafe(18),
         password_from_env=from_env,
     )
-    record = {"username": creds.username, "api_key": creds.api_key, **({} if from_env else {"password": creds.password})}
+    record = {
+        "username": creds.username,
+        "api_key": creds.api_key,
+        **({} if from_env else {"password": creds.password}),
+    }
     if record != {k: stored.get(k) for k in record} or (from_env and "password" in stored):
         _write_private(path, json.dumps(record, indent=2) + "\n")
     return creds
@@ -279,9 +283,23 @@ class EmbeddedArgilla:
             self._spawn(
                 "redis",
                 [
-                    redis_bin, "--port", str(self.redis_port), "--bind", self.host, "--protected-mode", "yes",
-                    "--dir", str(self.workdir / "redis"), "--save", "60 1", "--appendonly", "no",
-                    "--daemonize", "no", "--logfile", "",
+                    redis_bin,
+                    "--port",
+                    str(self.redis_port),
+                    "--bind",
+                    self.host,
+                    "--protected-mode",
+                    "yes",
+                    "--dir",
+                    str(self.workdir / "redis"),
+                    "--save",
+                    "60 1",
+                    "--appendonly",
+                    "no",
+                    "--daemonize",
+                    "no",
+                    "--logfile",
+                    "",
                 ],
                 env=self._base_env(),
             )
@@ -371,8 +389,16 @@ class EmbeddedArgilla:
 
     def _run_once(self, name: str, cmd: list[str], env: dict[str, str]) -> None:
         log = self._open_log(name)
-        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                              cwd=self.workdir, check=False, timeout=600)
+        proc = subprocess.run(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=self.workdir,
+            check=False,
+            timeout=600,
+        )
         if proc.returncode != 0:
             log_path = self.logs_dir / f"{name}.log"
             raise ServerStartError(f"argilla-server `{name}` step failed; see {log_path}:\n{_tail(log_path)}")

@@ -186,7 +186,7 @@ class _Query:
             else:
                 cond = self._range("CAST(je.value AS REAL)", flt)
             return (
-                "EXISTS (SELECT 1 FROM responses AS resp, json_each(resp.\"values\", "
+                'EXISTS (SELECT 1 FROM responses AS resp, json_each(resp."values", '
                 f"{path}) AS je WHERE resp.record_id = r.id{user_clause} AND {cond})"
             )
         if scope.property == "status" and isinstance(flt, TermsFilter):
@@ -256,8 +256,10 @@ class _Query:
         elif isinstance(scope, MetadataFilterScope):
             expr = f"json_extract(r.metadata, {self.bind(_json_path(scope.metadata_property))})"
         elif isinstance(scope, SuggestionFilterScope):
-            column = f"s.{scope.property}" if scope.property in _SUGGESTION_COLUMNS else (
-                f"json_extract(s.{scope.property}, '$')"
+            column = (
+                f"s.{scope.property}"
+                if scope.property in _SUGGESTION_COLUMNS
+                else (f"json_extract(s.{scope.property}, '$')")
             )
             expr = (
                 f"(SELECT {column} FROM suggestions AS s JOIN questions AS q ON q.id = s.question_id "
@@ -265,7 +267,7 @@ class _Query:
             )
         elif isinstance(scope, ResponseFilterScope):
             if scope.question:
-                value = f"json_extract(resp.\"values\", {self.bind(_json_path(scope.question) + '.value')})"
+                value = f'json_extract(resp."values", {self.bind(_json_path(scope.question) + ".value")})'
                 agg = "avg"
             else:
                 value, agg = f"resp.{scope.property or 'status'}", "min"

@@ -63,9 +63,7 @@ class UIAnnotator:
         """The annotator's queue: records whose response status (for this user) is in ``statuses``."""
         body = {
             "filters": {
-                "and": [
-                    {"type": "terms", "scope": {"entity": "response", "property": "status"}, "values": statuses}
-                ]
+                "and": [{"type": "terms", "scope": {"entity": "response", "property": "status"}, "values": statuses}]
             }
         }
         response = self.http.post(

@@ -81,7 +81,9 @@ def test_full_annotation_round(argilla_server: EmbeddedArgilla, tmp_path: Path) 
     rejected_file = tmp_path / "ws" / "exports" / "rejected.json"
     pulled = pull_annotations(client, store, dataset="prefs", workspace="charm-flow", rejected_file=rejected_file)
     assert pulled.imported == 5
-    assert [(r.annotator, r.best, r.worst, r.reason) for r in pulled.rejected] == [("ann-two", "B", "B", "best == worst")]
+    assert [(r.annotator, r.best, r.worst, r.reason) for r in pulled.rejected] == [
+        ("ann-two", "B", "B", "best == worst")
+    ]
     pull_annotations(client, store, dataset="prefs", workspace="charm-flow")
     stored = list(store.iter(Annotation))
     assert len(stored) == 5

@@ -21,7 +21,10 @@ def search_ds(argilla_server: EmbeddedArgilla) -> tuple[httpx.Client, str, dict[
     rg.Workspace(name="search-ws", client=client).create()
     settings = rg.Settings(
         fields=[rg.TextField(name="text"), rg.ChatField(name="chat", required=False)],
-        questions=[rg.LabelQuestion(name="label", labels=["x", "y"]), rg.RatingQuestion(name="stars", values=[1, 2, 3])],
+        questions=[
+            rg.LabelQuestion(name="label", labels=["x", "y"]),
+            rg.RatingQuestion(name="stars", values=[1, 2, 3]),
+        ],
         metadata=[
             rg.TermsMetadataProperty(name="lang"),
             rg.IntegerMetadataProperty(name="turns"),
@@ -94,7 +97,11 @@ def test_metadata_metrics(search_ds: tuple[httpx.Client, str, dict[str, str]]) -
 
 def test_response_value_filter_and_progress(search_ds: tuple[httpx.Client, str, dict[str, str]]) -> None:
     http, ds_id, ids = search_ds
-    for ext, label, stars, status in (("r0", "x", 3, "submitted"), ("r1", "y", 1, "submitted"), ("r2", "x", 2, "draft")):
+    for ext, label, stars, status in (
+        ("r0", "x", 3, "submitted"),
+        ("r1", "y", 1, "submitted"),
+        ("r2", "x", 2, "draft"),
+    ):
         values = {"label": {"value": label}, "stars": {"value": stars}}
         response = http.post(f"/api/v1/records/{ids[ext]}/responses", json={"values": values, "status": status})
         assert response.status_code == 201, response.text
