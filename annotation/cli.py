@@ -8,9 +8,11 @@ is a thin wrapper over :mod:`annotation.sync`, :mod:`annotation.report` and
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -196,21 +198,43 @@ def pull(
     workspace: WorkspaceOpt = None,
     dataset: DatasetOpt = "charm-preference",
     argilla_workspace: ArgillaWsOpt = "charm",
+    kind: Annotated[str, typer.Option(help="preference (best/worst) or dialogue-quality (query + criteria).")] = (
+        "preference"
+    ),
     api_url: ApiUrlOpt = None,
     api_key: ApiKeyOpt = None,
 ) -> None:
-    """Store submitted best/worst responses as annotations; reject and report best == worst."""
-    from annotation.sync import pull_annotations
+    """Store submitted best/worst responses as annotations (reject and report best == worst), or write
+    dialogueQuality items to <workspace>/exports/annotation/dialogue-quality-<dataset>.jsonl."""
+    from annotation.sync import pull_annotations, pull_dialogue_quality
 
+    if kind not in ("preference", "dialogue-quality"):
+        raise AnnotationError(f"--kind must be 'preference' or 'dialogue-quality', not {kind!r}")
     store = _store(workspace)
     client = _client(workspace, api_url, api_key)
-    rejected_file = store.root / "exports" / "annotation" / f"rejected-{dataset}.json"
-    result = pull_annotations(client, store, dataset=dataset, workspace=argilla_workspace, rejected_file=rejected_file)
-    console.print(f"{dataset}: {result.imported} annotation(s) stored, {len(result.rejected)} rejected, "
-                  f"{result.skipped_not_submitted} draft/discarded skipped.")  # fmt: skip
-    if result.rejected:
+    out_dir = store.root / "exports" / "annotation"
+    rejected_file = out_dir / f"rejected-{dataset}.json"
+    if kind == "preference":
+        result = pull_annotations(
+            client, store, dataset=dataset, workspace=argilla_workspace, rejected_file=rejected_file
+        )
+        rejected = result.rejected
+        console.print(
+            f"{dataset}: {result.imported} annotation(s) stored, {len(rejected)} rejected, "
+            f"{result.skipped_not_submitted} draft/discarded skipped."
+        )
+    else:
+        items, rejected = pull_dialogue_quality(client, store, dataset=dataset, workspace=argilla_workspace)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        target = out_dir / f"dialogue-quality-{dataset}.jsonl"
+        tmp = target.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(item.model_dump_json() + "\n" for item in items), encoding="utf-8")
+        tmp.replace(target)
+        rejected_file.write_text(json.dumps([asdict(r) for r in rejected], indent=2, ensure_ascii=False) + "\n")
+        console.print(f"{dataset}: {len(items)} dialogueQuality item(s) written to {target}, {len(rejected)} rejected.")
+    if rejected:
         table = Table("record", "annotator", "best", "worst", "reason", title="Rejected responses")
-        for r in result.rejected:
+        for r in rejected:
             table.add_row(r.record_id, r.annotator, str(r.best), str(r.worst), r.reason)
         console.print(table)
         console.print(f"Rejected list: {rejected_file}")

@@ -38,7 +38,7 @@ from annotation.datasets import (
 )
 from charm_builder.errors import CharmError
 from charm_builder.store.workspace import Workspace
-from schemas import Annotation, CandidateSet, Character, Dialogue
+from schemas import DIALOGUE_QUALITY_DIMENSIONS, Annotation, CandidateSet, Character, Dialogue, DialogueQualityItem
 
 USERNAME_RE = re.compile(r"^(?!-|_)[a-z0-9-_]+$")
 ROLES = ("annotator", "admin")
@@ -432,6 +432,46 @@ def pull_annotations(
         rejected_file.parent.mkdir(parents=True, exist_ok=True)
         rejected_file.write_text(json.dumps([asdict(r) for r in rejected], indent=2, ensure_ascii=False) + "\n")
     return PullResult(dataset, len(annotations), rejected, skipped)
+
+
+def pull_dialogue_quality(
+    client: Any, store: Workspace, *, dataset: str, workspace: str
+) -> tuple[list[DialogueQualityItem], list[RejectedResponse]]:
+    """Submitted dialogueQuality answers as :class:`DialogueQualityItem` (criteria: one per non-empty line).
+
+    Answers whose dialogue is no longer in the store, or with an empty query/criteria, are rejected.
+    """
+    ds = get_dataset(client, dataset, workspace)
+    usernames = {str(user.id): user.username for user in client.users}
+    items: list[DialogueQualityItem] = []
+    rejected: list[RejectedResponse] = []
+    for record in fetch_records_with_responses(ds):
+        dialogue_id, _, dimension = record["id"].rpartition(":")
+        dialogue = store.get(Dialogue, dialogue_id)
+        for response in record["responses"]:
+            if response.get("status") != "submitted":
+                continue
+            annotator = usernames.get(response["user_id"], response["user_id"])
+            query = str(response["values"].get("user_query") or "").strip()
+            criteria = [line.strip(" -*\t") for line in str(response["values"].get("criteria") or "").splitlines()]
+            criteria = [c for c in criteria if c]
+            reason = None
+            if dialogue is None:
+                reason = f"dialogue {dialogue_id} not in the workspace"
+            elif dimension not in DIALOGUE_QUALITY_DIMENSIONS:
+                reason = f"unknown dimension {dimension!r}"
+            elif not query or not criteria:
+                reason = "empty user query or criteria"
+            if reason or dialogue is None:
+                rejected.append(RejectedResponse(record["id"], annotator, None, None, reason or "unknown"))
+                continue
+            items.append(
+                DialogueQualityItem(
+                    dialogue_id=dialogue.id, character_id=dialogue.character_id, context=dialogue.turns,
+                    user_query=query, dimension=dimension, criteria=criteria, language=dialogue.language,
+                )
+            )  # fmt: skip
+    return items, rejected
 
 
 # -- progress ---------------------------------------------------------------------------------------------

@@ -17,7 +17,9 @@ from annotation.sync import (
     create_users,
     load_roster,
     pull_annotations,
+    pull_dialogue_quality,
     push_candidate_sets,
+    push_dialogue_quality,
 )
 from schemas import Annotation, CandidateSet
 
@@ -152,3 +154,33 @@ def test_no_secret_in_logs_or_exports(argilla_server: EmbeddedArgilla, tmp_path:
             for secret in secrets:
                 assert secret not in text, f"a secret leaked into {path}"
     assert scanned >= 5
+
+
+def test_dialogue_quality_round(argilla_server: EmbeddedArgilla, tmp_path: Path) -> None:
+    client = argilla_server.client()
+    store, _ = make_store(tmp_path / "ws", n_sets=2)
+    passwords = tmp_path / "pw.json"
+    create_users(client, "team-dq", load_roster(_roster(tmp_path, "writer")), passwords)
+    first = push_dialogue_quality(client, store, dataset="dq", workspace="team-dq", dimensions=["empathy", "knowledge"])
+    again = push_dialogue_quality(client, store, dataset="dq", workspace="team-dq", dimensions=["empathy", "knowledge"])
+    assert (first.pushed, again.pushed, again.total) == (4, 0, 4)
+
+    writer = UIAnnotator(argilla_server.url, "writer", json.loads(passwords.read_text())["writer"])
+    dataset_id = str(client.datasets(name="dq", workspace="team-dq").id)
+    queue = writer.search(dataset_id, ["pending"])
+    assert queue["total"] == 4
+    record = queue["items"][0]["record"]
+    values = {
+        "user_query": {"value": "Do you remember the peach banquet?"},
+        "criteria": {"value": "- stays in character\n- mentions the Jade Emperor\n\n"},
+    }
+    response = writer.http.post(
+        f"/api/v1/records/{record['id']}/responses", json={"values": values, "status": "submitted"}
+    )
+    assert response.status_code == 201, response.text
+    items, rejected = pull_dialogue_quality(client, store, dataset="dq", workspace="team-dq")
+    assert rejected == [] and len(items) == 1
+    item = items[0]
+    assert f"{item.dialogue_id}:{item.dimension}" == record["external_id"]
+    assert item.criteria == ["stays in character", "mentions the Jade Emperor"]
+    assert item.user_query == "Do you remember the peach banquet?"
