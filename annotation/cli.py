@@ -1,0 +1,310 @@
+"""``charm-build annotate``: run an Argilla server, manage annotators, push/pull, progress, QA report.
+
+The lead mounts :data:`annotate_app` with ``app.add_typer(annotate_app, name="annotate")``. Each command
+is a thin wrapper over :mod:`annotation.sync`, :mod:`annotation.report` and
+:mod:`annotation.server.embedded`. User errors raise :class:`annotation.sync.AnnotationError`
+(a ``CharmError``), which the top-level CLI prints as one line; ``python -m annotation.cli`` does the same.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from annotation.datasets import ALL_DIMENSIONS, DEFAULT_MIN_SUBMITTED
+from annotation.sync import API_KEY_ENV, API_URL_ENV, AnnotationError, server_dir
+
+console = Console()
+err_console = Console(stderr=True)
+
+annotate_app = typer.Typer(
+    name="annotate",
+    help="Annotate best/worst candidates in Argilla: `serve` a local server, create `users`, `push`, "
+    "`pull`, check `status`, and build the QA `report`.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+WorkspaceOpt = Annotated[
+    Path | None,
+    typer.Option("--workspace", "-w", envvar="CHARM_WORKSPACE", show_default="./charm-workspace",
+                 help="Workspace folder (or set CHARM_WORKSPACE)."),
+]  # fmt: skip
+ApiUrlOpt = Annotated[
+    str | None,
+    typer.Option("--api-url", envvar=API_URL_ENV, help="Argilla URL (default: the `annotate serve` server)."),
+]
+ApiKeyOpt = Annotated[
+    str | None,
+    typer.Option("--api-key", envvar=API_KEY_ENV, show_default=False,
+                 help="Owner/admin API key (default: the `annotate serve` owner)."),
+]  # fmt: skip
+DatasetOpt = Annotated[str, typer.Option("--dataset", "-d", help="Argilla dataset name.")]
+ArgillaWsOpt = Annotated[str, typer.Option("--argilla-workspace", help="Argilla workspace (team) name.")]
+
+
+def _root(workspace: Path | None) -> Path:
+    from charm_builder.store.workspace import resolve_workspace
+
+    return resolve_workspace(workspace)
+
+
+def _store(workspace: Path | None) -> Any:
+    from charm_builder.store.workspace import Workspace
+
+    return Workspace.open(_root(workspace))
+
+
+def _client(workspace: Path | None, api_url: str | None, api_key: str | None) -> Any:
+    from annotation.sync import connect
+
+    return connect(_root(workspace), api_url, api_key)
+
+
+@annotate_app.command()
+def serve(
+    workspace: WorkspaceOpt = None,
+    port: Annotated[int, typer.Option(help="Port of the web UI and API.")] = 6900,
+    host: Annotated[str, typer.Option(help="Interface to bind (0.0.0.0 to share on the network).")] = "127.0.0.1",
+) -> None:
+    """Run Argilla 2.8 locally without Docker (Redis + argilla-server on SQLite + worker); Ctrl-C stops it.
+
+    The owner password comes from CHARM_ARGILLA_OWNER_PASSWORD, or is generated once and stored (0600)
+    in <workspace>/argilla/secrets/owner.json, which also holds the owner's API key.
+    """
+    from annotation.server.embedded import EmbeddedArgilla, ServerStartError
+
+    root = _root(workspace)
+    server = EmbeddedArgilla(server_dir(root), port=port, host=host)
+    stop_requested: list[int] = []
+
+    def _request_stop(signum: int, _frame: Any) -> None:
+        stop_requested.append(signum)
+
+    previous = {sig: signal.signal(sig, _request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        console.print("Starting Argilla (first run builds its virtualenv: a few minutes)...")
+        try:
+            server.start()
+        except ServerStartError as exc:
+            raise AnnotationError(str(exc)) from None
+        console.print(f"[green]Argilla is running:[/] {server.url}")
+        console.print(f"Owner: [bold]{server.credentials.username}[/]; password and API key are in "
+                      f"{server.credentials_file} (mode 0600)"
+                      + (" — password from CHARM_ARGILLA_OWNER_PASSWORD" if server.credentials.password_from_env else ""))  # fmt: skip
+        console.print(f"Logs: {server.logs_dir}   Stop with Ctrl-C.")
+        while not stop_requested:
+            dead = server.dead_children()
+            if dead:
+                raise AnnotationError(f"{dead[0]} stopped unexpectedly; see {server.logs_dir / (dead[0] + '.log')}")
+            time.sleep(0.5)
+        console.print("Stopping Argilla...")
+    finally:
+        server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    console.print("Stopped.")
+
+
+@annotate_app.command()
+def users(
+    roster: Annotated[Path, typer.Argument(help="Roster: YAML/JSON list, CSV with 'username', or one name a line.")],
+    workspace: WorkspaceOpt = None,
+    argilla_workspace: ArgillaWsOpt = "charm",
+    passwords_file: Annotated[Path | None, typer.Option(help="0600 JSON file for new passwords.")] = None,
+    api_url: ApiUrlOpt = None,
+    api_key: ApiKeyOpt = None,
+) -> None:
+    """Create the Argilla workspace and annotator accounts; new passwords go once into a 0600 file."""
+    from annotation.sync import create_users, load_roster
+
+    entries = load_roster(roster)
+    client = _client(workspace, api_url, api_key)
+    target = passwords_file or server_dir(_root(workspace)) / "secrets" / "annotators.json"
+    result = create_users(client, argilla_workspace, entries, target)
+    console.print(f"Workspace [bold]{argilla_workspace}[/]: created {len(result.created)} account(s), "
+                  f"{len(result.existing)} already existed, {len(result.added_to_workspace)} added as members.")  # fmt: skip
+    if result.created:
+        console.print(f"Passwords of new accounts: {target} (mode 0600; hand them out privately).")
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TimeRemainingColumn(), console=console)  # fmt: skip
+
+
+@annotate_app.command()
+def push(
+    workspace: WorkspaceOpt = None,
+    dataset: DatasetOpt = "charm-preference",
+    argilla_workspace: ArgillaWsOpt = "charm",
+    min_submitted: Annotated[int, typer.Option(help="Annotators needed per record.")] = DEFAULT_MIN_SUBMITTED,
+    kind: Annotated[str, typer.Option(help="preference (best/worst) or dialogue-quality (query + criteria).")] = (
+        "preference"
+    ),
+    dimension: Annotated[list[str] | None, typer.Option(help="dialogue-quality dimensions (repeatable).")] = None,
+    language: Annotated[str | None, typer.Option(help="dialogue-quality: only dialogues in zh or en.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Records per request.")] = 100,
+    api_url: ApiUrlOpt = None,
+    api_key: ApiKeyOpt = None,
+) -> None:
+    """Push candidate sets (or dialogueQuality tasks); rerunning skips what is already there."""
+    from annotation.sync import push_candidate_sets, push_dialogue_quality
+
+    if kind not in ("preference", "dialogue-quality"):
+        raise AnnotationError(f"--kind must be 'preference' or 'dialogue-quality', not {kind!r}")
+    store = _store(workspace)
+    client = _client(workspace, api_url, api_key)
+    with _progress() as progress:
+        task = progress.add_task(f"push {dataset}", total=None)
+
+        def on_progress(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        if kind == "preference":
+            result = push_candidate_sets(client, store, dataset=dataset, workspace=argilla_workspace,
+                                         min_submitted=min_submitted, batch_size=batch_size, on_progress=on_progress)  # fmt: skip
+        else:
+            dims = tuple(dimension or ALL_DIMENSIONS[2:])
+            unknown = sorted(set(dims) - set(ALL_DIMENSIONS))
+            if unknown:
+                raise AnnotationError(f"--dimension: unknown {', '.join(unknown)}; use {', '.join(ALL_DIMENSIONS)}")
+            result = push_dialogue_quality(client, store, dataset=dataset, workspace=argilla_workspace,
+                                           dimensions=dims, language=language, min_submitted=max(1, min_submitted),
+                                           batch_size=batch_size, on_progress=on_progress)  # fmt: skip
+    console.print(f"{result.dataset}: {result.pushed} record(s) pushed, {result.skipped_existing} already there "
+                  f"({result.total} in total).")  # fmt: skip
+
+
+@annotate_app.command()
+def pull(
+    workspace: WorkspaceOpt = None,
+    dataset: DatasetOpt = "charm-preference",
+    argilla_workspace: ArgillaWsOpt = "charm",
+    kind: Annotated[str, typer.Option(help="preference (best/worst) or dialogue-quality (query + criteria).")] = (
+        "preference"
+    ),
+    api_url: ApiUrlOpt = None,
+    api_key: ApiKeyOpt = None,
+) -> None:
+    """Store submitted best/worst responses as annotations (reject and report best == worst), or write
+    dialogueQuality items to <workspace>/exports/annotation/dialogue-quality-<dataset>.jsonl."""
+    from annotation.sync import pull_annotations, pull_dialogue_quality
+
+    if kind not in ("preference", "dialogue-quality"):
+        raise AnnotationError(f"--kind must be 'preference' or 'dialogue-quality', not {kind!r}")
+    store = _store(workspace)
+    client = _client(workspace, api_url, api_key)
+    out_dir = store.root / "exports" / "annotation"
+    rejected_file = out_dir / f"rejected-{dataset}.json"
+    if kind == "preference":
+        result = pull_annotations(
+            client, store, dataset=dataset, workspace=argilla_workspace, rejected_file=rejected_file
+        )
+        rejected = result.rejected
+        console.print(
+            f"{dataset}: {result.imported} annotation(s) stored, {len(rejected)} rejected, "
+            f"{result.skipped_not_submitted} draft/discarded skipped."
+        )
+    else:
+        items, rejected = pull_dialogue_quality(client, store, dataset=dataset, workspace=argilla_workspace)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        target = out_dir / f"dialogue-quality-{dataset}.jsonl"
+        tmp = target.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(item.model_dump_json() + "\n" for item in items), encoding="utf-8")
+        tmp.replace(target)
+        rejected_file.write_text(json.dumps([asdict(r) for r in rejected], indent=2, ensure_ascii=False) + "\n")
+        console.print(f"{dataset}: {len(items)} dialogueQuality item(s) written to {target}, {len(rejected)} rejected.")
+    if rejected:
+        table = Table("record", "annotator", "best", "worst", "reason", title="Rejected responses")
+        for r in rejected:
+            table.add_row(r.record_id, r.annotator, str(r.best), str(r.worst), r.reason)
+        console.print(table)
+        console.print(f"Rejected list: {rejected_file}")
+
+
+@annotate_app.command()
+def status(
+    workspace: WorkspaceOpt = None,
+    dataset: DatasetOpt = "charm-preference",
+    argilla_workspace: ArgillaWsOpt = "charm",
+    api_url: ApiUrlOpt = None,
+    api_key: ApiKeyOpt = None,
+) -> None:
+    """Server, dataset progress and per-annotator progress."""
+    from annotation.sync import annotator_progress
+
+    client = _client(workspace, api_url, api_key)
+    console.print(f"Argilla at {client.api_url}: up, logged in as {client.me.username}")
+    totals, rows = annotator_progress(client, dataset=dataset, workspace=argilla_workspace)
+    console.print(f"{dataset}: {totals['completed']}/{totals['total']} records completed, {totals['pending']} pending")
+    table = Table("annotator", "submitted", "draft", "discarded", title="Per annotator")
+    for row in rows:
+        table.add_row(row.username, str(row.submitted), str(row.draft), str(row.discarded))
+    console.print(table)
+
+
+@annotate_app.command()
+def report(
+    workspace: WorkspaceOpt = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: <workspace>/plots).")] = None,
+) -> None:
+    """QA report over pulled annotations: Krippendorff's alpha on best/worst, BWS per model (PNG), ambiguities."""
+    from annotation.report import build_report, write_report
+    from schemas import Annotation, CandidateSet
+
+    store = _store(workspace)
+    annotations = list(store.iter(Annotation))
+    if not annotations:
+        raise AnnotationError(f"{store.root}: no annotations yet; run `charm-build annotate pull` first")
+    sets = {s.id: s for s in store.iter(CandidateSet)}
+    result = write_report(build_report(annotations, sets), out or store.root / "plots")
+
+    def fmt(alpha: float | None) -> str:
+        return "n/a (too few overlapping annotations)" if alpha is None else f"{alpha:.3f}"
+
+    console.print(f"{result.annotations} annotations by {len(result.annotators)} annotator(s) "
+                  f"on {result.candidate_sets} candidate set(s)")  # fmt: skip
+    console.print(f"Krippendorff's alpha (nominal): best {fmt(result.alpha_best)}, worst {fmt(result.alpha_worst)}")
+    table = Table("model", "best", "worst", "appearances", "BWS score", title="Best-worst scaling")
+    for s in result.scores:
+        table.add_row(s.model_id, str(s.best), str(s.worst), str(s.appearances), f"{s.score:+.3f}")
+    console.print(table)
+    if result.ambiguous:
+        amb = Table("candidate set", "why", title="Ties / ambiguous records")
+        for a in result.ambiguous:
+            amb.add_row(a.candidate_set_id, "; ".join(a.reasons))
+        console.print(amb)
+    console.print(f"Wrote {result.files['json']} and {result.files['chart']}")
+
+
+def main() -> None:
+    """Standalone entry point (``python -m annotation.cli``) with one-line user errors."""
+    from charm_builder.errors import CharmError
+
+    try:
+        annotate_app()
+    except CharmError as exc:
+        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,205 @@
+"""Argilla dataset settings and record builders for the Charm annotation tasks.
+
+Two dataset types:
+
+* **preference** (one record per :class:`schemas.CandidateSet`): the context as a conversation, the target
+  dimension and character profile, six candidates as fields ``A``–``F`` in a per-record shuffled order
+  (deterministic from the record id), questions ``best`` and ``worst`` (single choice A–F) and optional
+  per-dimension notes. Which model wrote which field lives only in metadata hidden from annotators.
+* **dialogue quality** (the dialogueQuality subset): given a context and a dimension the annotator writes
+  a user query and a list of evaluation criteria.
+
+Everything here is pure (no server calls) except that it builds ``argilla`` SDK objects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import argilla as rg
+
+from schemas import DIALOGUE_QUALITY_DIMENSIONS, LABELS, ROLE_REWARD_DIMENSIONS, CandidateSet, Message
+
+#: Argilla chat roles (≤ 20 chars); speaker names go into the message text.
+CHAT_ROLES: dict[str, str] = {"user": "user", "character": "assistant"}
+DISPLAY_LABELS: tuple[str, ...] = LABELS
+ALL_DIMENSIONS: tuple[str, ...] = ROLE_REWARD_DIMENSIONS + DIALOGUE_QUALITY_DIMENSIONS
+DEFAULT_MIN_SUBMITTED = 3
+
+DIMENSION_TITLES: dict[str, str] = {
+    "knowledge_consistency": "Knowledge consistency · 知识一致性",
+    "attractiveness": "Attractiveness · 吸引力",
+    "consistency": "Consistency · 一致性",
+    "knowledge": "Knowledge · 知识性",
+    "behavior": "Behavior · 行为",
+    "empathy": "Empathy · 共情",
+    "diversity": "Diversity · 多样性",
+    "fluency": "Fluency · 流畅性",
+}
+
+#: Hidden metadata: display label -> model id / original candidate label.
+MODEL_KEY = "model_{label}"
+SOURCE_KEY = "source_{label}"
+
+
+def guidelines(kind: str = "preference") -> str:
+    """The bilingual (zh/en) annotation guidelines, as Markdown."""
+    name = {"preference": "preference.md", "dialogue_quality": "dialogue_quality.md"}[kind]
+    return resources.files("annotation").joinpath("guidelines", name).read_text(encoding="utf-8")
+
+
+def preference_settings(
+    min_submitted: int = DEFAULT_MIN_SUBMITTED, dimensions: tuple[str, ...] = ROLE_REWARD_DIMENSIONS
+) -> rg.Settings:
+    """Settings of a best/worst preference dataset (one record per candidate set)."""
+    if min_submitted < 1:
+        raise ValueError("min_submitted must be at least 1")
+    fields: list[Any] = [
+        rg.ChatField(name="context", title="Conversation · 对话", use_markdown=False),
+        rg.TextField(name="dimension", title="Target dimension · 目标维度"),
+        rg.TextField(name="character", title="Character profile · 角色简介", use_markdown=True),
+    ]
+    fields += [
+        rg.TextField(name=label, title=f"Candidate {label} · 候选 {label}", required=index < 2)
+        for index, label in enumerate(DISPLAY_LABELS)
+    ]
+    label_options = {label: label for label in DISPLAY_LABELS}
+    questions: list[Any] = [
+        rg.LabelQuestion(
+            name="best",
+            title="Best reply · 最好的回复",
+            labels=label_options,
+            description="The candidate that is best on the target dimension. 按目标维度最好的候选。",
+        ),
+        rg.LabelQuestion(
+            name="worst",
+            title="Worst reply · 最差的回复",
+            labels=label_options,
+            description="The candidate that is worst on the target dimension; must differ from best. "
+            "按目标维度最差的候选，不能与最好的相同。",
+        ),
+    ]
+    questions += [
+        rg.TextQuestion(name=f"note_{dim}", title=f"Note: {DIMENSION_TITLES.get(dim, dim)}", required=False)
+        for dim in dimensions
+    ]
+    metadata: list[Any] = [
+        rg.TermsMetadataProperty(name="target_dimension", title="Dimension"),
+        rg.TermsMetadataProperty(name="language", title="Language"),
+        rg.TermsMetadataProperty(name="candidate_set_id", visible_for_annotators=False),
+        rg.TermsMetadataProperty(name="dialogue_id", visible_for_annotators=False),
+    ]
+    for label in DISPLAY_LABELS:
+        metadata.append(rg.TermsMetadataProperty(name=MODEL_KEY.format(label=label), visible_for_annotators=False))
+        metadata.append(rg.TermsMetadataProperty(name=SOURCE_KEY.format(label=label), visible_for_annotators=False))
+    return rg.Settings(
+        guidelines=guidelines("preference"),
+        fields=fields,
+        questions=questions,
+        metadata=metadata,
+        distribution=rg.TaskDistribution(min_submitted=min_submitted),
+        allow_extra_metadata=False,
+    )
+
+
+def dialogue_quality_settings(min_submitted: int = 1) -> rg.Settings:
+    """Settings of the dialogueQuality authoring dataset (write a user query + evaluation criteria)."""
+    return rg.Settings(
+        guidelines=guidelines("dialogue_quality"),
+        fields=[
+            rg.ChatField(name="context", title="Conversation · 对话", use_markdown=False),
+            rg.TextField(name="dimension", title="Dimension · 维度"),
+            rg.TextField(name="character", title="Character profile · 角色简介", use_markdown=True),
+        ],
+        questions=[
+            rg.TextQuestion(name="user_query", title="User query · 用户提问", use_markdown=False),
+            rg.TextQuestion(
+                name="criteria", title="Evaluation criteria, one per line · 评价标准（每行一条）", use_markdown=False
+            ),
+        ],
+        metadata=[
+            rg.TermsMetadataProperty(name="target_dimension", title="Dimension"),
+            rg.TermsMetadataProperty(name="language", title="Language"),
+            rg.TermsMetadataProperty(name="dialogue_id", visible_for_annotators=False),
+        ],
+        distribution=rg.TaskDistribution(min_submitted=min_submitted),
+        allow_extra_metadata=False,
+    )
+
+
+def chat_messages(turns: list[Message]) -> list[dict[str, str]]:
+    """A dialogue as Argilla chat messages: roles user/assistant, speaker names in the text."""
+    return [
+        {"role": CHAT_ROLES[turn.role], "content": f"{turn.speaker}: {turn.text}" if turn.speaker else turn.text}
+        for turn in turns
+    ]
+
+
+def display_order(record_id: str, labels: list[str]) -> list[str]:
+    """The candidates' labels in the order shown as A, B, ... — a shuffle seeded by ``record_id``."""
+    seed = int.from_bytes(hashlib.sha256(record_id.encode("utf-8")).digest()[:8], "big")
+    order = list(labels)
+    random.Random(seed).shuffle(order)
+    return order
+
+
+@dataclass(frozen=True)
+class RecordContext:
+    """What a record shows besides the candidate set: dimension, character profile, language."""
+
+    dimension: str = ""
+    character: str = ""
+    language: str = ""
+
+
+def preference_record(cset: CandidateSet, context: RecordContext) -> rg.Record:
+    """One preference record for ``cset``; its id is the candidate set id, so re-pushing upserts."""
+    order = display_order(cset.id, [c.label for c in cset.candidates])
+    fields: dict[str, Any] = {
+        "context": chat_messages(cset.context),
+        "dimension": DIMENSION_TITLES.get(context.dimension, context.dimension) or "—",
+        "character": context.character or "—",
+    }
+    metadata: dict[str, Any] = {
+        "candidate_set_id": cset.id,
+        "dialogue_id": cset.dialogue_id,
+        "target_dimension": context.dimension or "unspecified",
+        "language": context.language or "unknown",
+    }
+    for display, source in zip(DISPLAY_LABELS, order, strict=False):
+        candidate = cset.by_label(source)
+        fields[display] = candidate.text
+        metadata[MODEL_KEY.format(label=display)] = candidate.model_id
+        metadata[SOURCE_KEY.format(label=display)] = source
+    return rg.Record(id=cset.id, fields=fields, metadata=metadata)
+
+
+def dialogue_quality_record(record_id: str, turns: list[Message], dimension: str, context: RecordContext) -> rg.Record:
+    """One dialogueQuality authoring record (``record_id`` should be deterministic, e.g. dialogue+dimension)."""
+    return rg.Record(
+        id=record_id,
+        fields={
+            "context": chat_messages(turns),
+            "dimension": DIMENSION_TITLES.get(dimension, dimension),
+            "character": context.character or "—",
+        },
+        metadata={
+            "target_dimension": dimension,
+            "language": context.language or "unknown",
+            "dialogue_id": record_id.split(":", 1)[0],
+        },
+    )
+
+
+def source_label(metadata: dict[str, Any], display_label: str) -> str | None:
+    """Map a label the annotator chose (as displayed) back to the candidate set's own label."""
+    return metadata.get(SOURCE_KEY.format(label=display_label))
+
+
+def model_for(metadata: dict[str, Any], display_label: str) -> str | None:
+    """The model id behind a displayed label."""
+    return metadata.get(MODEL_KEY.format(label=display_label))

@@ -1,0 +1,445 @@
+"""Run a complete Argilla 2.8 stack locally without Docker: Redis, argilla-server (SQLite), an rq worker.
+
+>>> with EmbeddedArgilla(Path("ws/argilla"), port=6900) as server:   # doctest: +SKIP
+...     client = server.client()          # argilla.Argilla logged in as the owner
+...     print(server.url, server.credentials_file)
+
+Layout of ``workdir``::
+
+    argilla-home/argilla.db     Argilla's SQLite database (WAL)
+    redis/dump.rdb              Redis persistence
+    logs/{redis,web,worker,migrate}.log
+    secrets/owner.json          0600: owner username, password (if generated), API key, URL
+    secrets/auth-secret         0600: the JWT signing key, so UI sessions survive restarts
+
+The owner password comes from ``$CHARM_ARGILLA_OWNER_PASSWORD`` when set, otherwise a random one is
+generated once and stored in ``secrets/owner.json``. Secrets reach the server processes through their
+environment only; nothing here prints or logs them.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Self
+
+import httpx
+
+from annotation.server.venv import ServerEnvError, ensure_server_venv
+
+OWNER_PASSWORD_ENV = "CHARM_ARGILLA_OWNER_PASSWORD"
+SEARCH_ENGINE_NAME = "charm-sqlite"
+_LAUNCHER = Path(__file__).resolve().parent / "launcher.py"
+# Variables of charm-builder's own environment that must not leak into the server venv's python.
+_SCRUBBED_ENV = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", OWNER_PASSWORD_ENV)
+
+
+class ServerStartError(RuntimeError):
+    """The embedded server could not start; the message names the cause and the log to read."""
+
+
+class PortBusyError(ServerStartError):
+    """The requested port is already in use."""
+
+
+@dataclass(frozen=True)
+class OwnerCredentials:
+    """The owner account of an embedded server. ``repr`` never shows the secrets."""
+
+    username: str
+    api_key: str = field(repr=False)
+    password: str = field(repr=False)
+    password_from_env: bool = False
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """True when nothing listens on ``host:port`` and we may bind it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) != 0
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free right now on ``host``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _write_private(path: Path, content: str) -> None:
+    """Write ``content`` to ``path`` with mode 0600 from the first byte (never world-readable)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(content)
+    os.replace(tmp, path)
+
+
+def load_or_create_owner(secrets_dir: Path, username: str = "owner", password: str | None = None) -> OwnerCredentials:
+    """Read the owner's credentials from ``secrets_dir/owner.json``, creating them on first use.
+
+    ``password`` (or ``$CHARM_ARGILLA_OWNER_PASSWORD``) overrides the stored password; an overriding
+    password is not written to disk. The API key is generated once and kept.
+    """
+    path = secrets_dir / "owner.json"
+    stored: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            stored = json.loads(path.read_text())
+        except ValueError as exc:
+            raise ServerStartError(f"{path} is not valid JSON ({exc}); delete it to generate new credentials") from exc
+    password = password or os.environ.get(OWNER_PASSWORD_ENV) or None
+    from_env = password is not None
+    if password is not None and len(password) < 8:
+        raise ServerStartError(f"{OWNER_PASSWORD_ENV} must be at least 8 characters long")
+    creds = OwnerCredentials(
+        username=stored.get("username") or username,
+        api_key=stored.get("api_key") or "charm.apikey." + secrets.token_urlsafe(24),
+        password=password or stored.get("password") or secrets.token_urlsafe(18),
+        password_from_env=from_env,
+    )
+    record = {
+        "username": creds.username,
+        "api_key": creds.api_key,
+        **({} if from_env else {"password": creds.password}),
+    }
+    if record != {k: stored.get(k) for k in record} or (from_env and "password" in stored):
+        _write_private(path, json.dumps(record, indent=2) + "\n")
+    return creds
+
+
+def _auth_secret(secrets_dir: Path) -> str:
+    path = secrets_dir / "auth-secret"
+    if path.is_file():
+        value = path.read_text().strip()
+        if value:
+            return value
+    value = secrets.token_hex(32)
+    _write_private(path, value + "\n")
+    return value
+
+
+def _redis_ping(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: have the kernel SIGTERM the child if its parent dies (even by SIGKILL): no orphans."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+class EmbeddedArgilla:
+    """Start/stop Redis, argilla-server and its worker as child processes; usable as a context manager."""
+
+    def __init__(
+        self,
+        workdir: Path | str,
+        port: int = 6900,
+        host: str = "127.0.0.1",
+        *,
+        owner_username: str = "owner",
+        owner_password: str | None = None,
+        venv_dir: Path | None = None,
+        startup_timeout: float = 180.0,
+    ) -> None:
+        self.workdir = Path(workdir).resolve()
+        self.host = host
+        self.port = port
+        self.owner_username = owner_username
+        self._owner_password = owner_password
+        self.venv_dir = venv_dir
+        self.startup_timeout = startup_timeout
+        self.redis_port: int | None = None
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._logs: list[IO[bytes]] = []
+        self._credentials: OwnerCredentials | None = None
+
+    # -- paths and properties -------------------------------------------------------------------
+
+    @property
+    def home(self) -> Path:
+        """ARGILLA_HOME_PATH: holds the SQLite database."""
+        return self.workdir / "argilla-home"
+
+    @property
+    def logs_dir(self) -> Path:
+        """Where each child process writes its log."""
+        return self.workdir / "logs"
+
+    @property
+    def secrets_dir(self) -> Path:
+        """0700 folder with the owner credentials and the auth secret."""
+        return self.workdir / "secrets"
+
+    @property
+    def credentials_file(self) -> Path:
+        """0600 JSON file with the owner's username, API key and (when generated) password."""
+        return self.secrets_dir / "owner.json"
+
+    @property
+    def database_path(self) -> Path:
+        """Argilla's SQLite database file."""
+        return self.home / "argilla.db"
+
+    @property
+    def url(self) -> str:
+        """Base URL of the web UI and API."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def credentials(self) -> OwnerCredentials:
+        """The owner's credentials (available after :meth:`start`)."""
+        if self._credentials is None:
+            raise ServerStartError("the embedded server has not been started")
+        return self._credentials
+
+    def client(self, api_key: str | None = None) -> Any:
+        """An ``argilla.Argilla`` client for this server (owner unless ``api_key`` is given)."""
+        import argilla as rg
+
+        return rg.Argilla(api_url=self.url, api_key=api_key or self.credentials.api_key, timeout=120)
+
+    def is_running(self) -> bool:
+        """True when all children are alive."""
+        return bool(self._procs) and all(p.poll() is None for p in self._procs.values())
+
+    def dead_children(self) -> list[str]:
+        """Names of children that exited."""
+        return [name for name, p in self._procs.items() if p.poll() is not None]
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Start Redis, migrate the database, create the owner, start the web server and the worker.
+
+        Raises :class:`PortBusyError` when the port is taken, :class:`ServerStartError` otherwise.
+        """
+        if not port_is_free(self.host, self.port):
+            raise PortBusyError(
+                f"Port {self.port} on {self.host} is already in use (another Argilla?). "
+                "Stop that process or choose another port with --port."
+            )
+        redis_bin = shutil.which("redis-server")
+        if redis_bin is None:
+            raise ServerStartError(
+                "redis-server is not installed. Install it with `apt-get install -y redis-server` "
+                "(or call annotation.server.venv.ensure_system_packages()) and rerun."
+            )
+        try:
+            python = ensure_server_venv(self.venv_dir)
+        except ServerEnvError as exc:
+            raise ServerStartError(str(exc)) from exc
+
+        for folder in (self.home, self.workdir / "redis", self.logs_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        self._credentials = load_or_create_owner(self.secrets_dir, self.owner_username, self._owner_password)
+        secret_key = _auth_secret(self.secrets_dir)
+
+        try:
+            self.redis_port = free_port(self.host)
+            self._spawn(
+                "redis",
+                [
+                    redis_bin,
+                    "--port",
+                    str(self.redis_port),
+                    "--bind",
+                    self.host,
+                    "--protected-mode",
+                    "yes",
+                    "--dir",
+                    str(self.workdir / "redis"),
+                    "--save",
+                    "60 1",
+                    "--appendonly",
+                    "no",
+                    "--daemonize",
+                    "no",
+                    "--logfile",
+                    "",
+                ],
+                env=self._base_env(),
+            )
+            self._wait(lambda: _redis_ping(self.host, self.redis_port or 0), "redis", 30.0)
+
+            env = self._server_env(secret_key)
+            self._run_once("migrate", [str(python), str(_LAUNCHER), "migrate"], env)
+            owner_env = {
+                **env,
+                "CHARM_OWNER_USERNAME": self.credentials.username,
+                "CHARM_OWNER_PASSWORD": self.credentials.password,
+                "CHARM_OWNER_API_KEY": self.credentials.api_key,
+            }
+            self._run_once("owner", [str(python), str(_LAUNCHER), "ensure-owner"], owner_env)
+            self._spawn(
+                "web",
+                [str(python), str(_LAUNCHER), "web", "--host", self.host, "--port", str(self.port)],
+                env=env,
+            )
+            self._spawn("worker", [str(python), str(_LAUNCHER), "worker"], env=env)
+            self._wait(self._api_ready, "web", self.startup_timeout)
+        except BaseException:
+            self.stop()
+            raise
+        self._write_server_file()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Terminate the children (web, worker, then Redis, which saves its data); SIGKILL stragglers."""
+        for group in (("web", "worker"), ("redis",)):  # Redis last: the others still talk to it
+            names = [n for n in group if n in self._procs]
+            for name in names:
+                self._signal(self._procs[name], signal.SIGTERM)
+            for name in names:
+                proc = self._procs[name]
+                try:
+                    proc.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    self._signal(proc, signal.SIGKILL)
+                    proc.wait(timeout=5)
+        self._procs.clear()
+        for handle in self._logs:
+            handle.close()
+        self._logs.clear()
+        (self.workdir / "server.json").unlink(missing_ok=True)
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _base_env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV and not k.startswith("ARGILLA_")}
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def _server_env(self, secret_key: str) -> dict[str, str]:
+        env = self._base_env()
+        env.update(
+            {
+                "ARGILLA_HOME_PATH": str(self.home),
+                "ARGILLA_DATABASE_URL": f"sqlite+aiosqlite:///{self.database_path}?check_same_thread=False",
+                "ARGILLA_DATABASE_SQLITE_TIMEOUT": "30",
+                "ARGILLA_REDIS_URL": f"redis://{self.host}:{self.redis_port}/0",
+                "ARGILLA_SEARCH_ENGINE": SEARCH_ENGINE_NAME,
+                "ARGILLA_AUTH_SECRET_KEY": secret_key,
+                "ARGILLA_SHOW_HUGGINGFACE_SPACE_PERSISTENT_STORAGE_WARNING": "false",
+                "HF_HUB_DISABLE_TELEMETRY": "1",
+                "HF_HUB_OFFLINE": "1",
+            }
+        )
+        return env
+
+    def _open_log(self, name: str) -> IO[bytes]:
+        handle = open(self.logs_dir / f"{name}.log", "ab")  # noqa: SIM115 - open while the child runs
+        self._logs.append(handle)
+        return handle
+
+    def _spawn(self, name: str, cmd: list[str], env: dict[str, str]) -> None:
+        log = self._open_log(name)
+        self._procs[name] = subprocess.Popen(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=self.workdir,
+            start_new_session=True,  # own process group: Ctrl-C reaches us, we stop the children
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+        )
+
+    def _run_once(self, name: str, cmd: list[str], env: dict[str, str]) -> None:
+        log = self._open_log(name)
+        proc = subprocess.run(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=self.workdir,
+            check=False,
+            timeout=600,
+        )
+        if proc.returncode != 0:
+            log_path = self.logs_dir / f"{name}.log"
+            raise ServerStartError(f"argilla-server `{name}` step failed; see {log_path}:\n{_tail(log_path)}")
+
+    @staticmethod
+    def _signal(proc: subprocess.Popen[bytes], sig: int) -> None:
+        if proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            try:
+                proc.send_signal(sig)
+            except ProcessLookupError:
+                pass
+
+    def _api_ready(self) -> bool:
+        try:
+            response = httpx.get(f"{self.url}/api/v1/version", timeout=2.0)
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
+    def _wait(self, ready: Any, name: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            dead = self.dead_children()
+            if dead:
+                log_path = self.logs_dir / f"{dead[0]}.log"
+                raise ServerStartError(f"{dead[0]} exited during start-up; see {log_path}:\n{_tail(log_path)}")
+            if ready():
+                return
+            time.sleep(0.3)
+        log_path = self.logs_dir / f"{name}.log"
+        raise ServerStartError(f"{name} did not become ready within {timeout:.0f}s; see {log_path}:\n{_tail(log_path)}")
+
+    def _write_server_file(self) -> None:
+        info = {
+            "url": self.url,
+            "pid": os.getpid(),
+            "redis_port": self.redis_port,
+            "credentials_file": str(self.credentials_file),
+        }
+        (self.workdir / "server.json").write_text(json.dumps(info, indent=2) + "\n")

@@ -1,0 +1,137 @@
+"""Entry point run with the argilla-server virtualenv's python (never with charm-builder's).
+
+Usage (the supervisor in ``embedded.py`` builds these command lines)::
+
+    python launcher.py migrate                 # create/upgrade the SQLite schema, switch it to WAL
+    python launcher.py ensure-owner            # create/refresh the owner from CHARM_OWNER_* env vars
+    python launcher.py web --host H --port P   # uvicorn serving argilla_server:app
+    python launcher.py worker                  # one rq worker on the default and high queues
+
+Every command first loads ``search_engine.py`` (next to this file), which registers the
+``charm-sqlite`` engine in argilla-server's plug-in registry, so the web process and the worker both
+find it when ``ARGILLA_SEARCH_ENGINE=charm-sqlite``. Secrets arrive through the environment, never on
+the command line, and are never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+_HERE = Path(__file__).resolve().parent
+# Python put this folder first on sys.path; it holds venv.py, which would shadow the stdlib module.
+if sys.path and Path(sys.path[0] or ".").resolve() == _HERE:
+    del sys.path[0]
+
+
+def register_search_engine() -> None:
+    """Import ``search_engine.py`` by path; importing it registers the engine."""
+    name = "charm_builder_sqlite_search_engine"
+    if name in sys.modules:
+        return
+    spec = importlib.util.spec_from_file_location(name, _HERE / "search_engine.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+
+
+def migrate() -> None:
+    """Upgrade the database to the newest schema, then enable WAL so readers never block the writer."""
+    from alembic.config import main as alembic_main
+    from argilla_server.database import ALEMBIC_CONFIG_FILE, sync_engine
+    from argilla_server.settings import settings
+
+    alembic_main(argv=["-c", ALEMBIC_CONFIG_FILE, "-q", "upgrade", "head"])
+    if settings.database_is_sqlite:
+        with sync_engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+
+
+async def _ensure_owner(username: str, password: str, api_key: str) -> str:
+    from argilla_server.contexts import accounts
+    from argilla_server.database import AsyncSessionLocal
+    from argilla_server.models import User, UserRole
+
+    async with AsyncSessionLocal() as db:
+        user = await accounts.get_user_by_username(db, username)
+        if user is None:
+            await User.create(
+                db,
+                first_name=username,
+                username=username,
+                role=UserRole.owner,
+                password_hash=accounts.hash_password(password),
+                api_key=api_key,
+            )
+            return "created"
+        changes: dict = {}
+        if not accounts.verify_password(password, user.password_hash):
+            changes["password_hash"] = accounts.hash_password(password)
+        if user.api_key != api_key:
+            changes["api_key"] = api_key
+        if user.role != UserRole.owner:
+            changes["role"] = UserRole.owner
+        if changes:
+            await user.update(db, **changes)
+            return "updated"
+        return "unchanged"
+
+
+def ensure_owner() -> None:
+    """Create the owner account, or bring its password/API key in line with the environment."""
+    try:
+        username = os.environ["CHARM_OWNER_USERNAME"]
+        password = os.environ["CHARM_OWNER_PASSWORD"]
+        api_key = os.environ["CHARM_OWNER_API_KEY"]
+    except KeyError as missing:
+        sys.exit(f"ensure-owner: environment variable {missing.args[0]} is not set")
+    outcome = asyncio.run(_ensure_owner(username, password, api_key))
+    print(f"owner account {username!r}: {outcome}", flush=True)
+
+
+def web(host: str, port: int) -> None:
+    """Serve the API and the web UI."""
+    import uvicorn
+    from argilla_server import app
+
+    uvicorn.run(app, host=host, port=port, access_log=True, log_level="info")
+
+
+def worker() -> None:
+    """Run one rq worker for argilla-server's background jobs (record status, webhooks, imports)."""
+    from argilla_server.jobs.queues import DEFAULT_QUEUE, HIGH_QUEUE, REDIS_CONNECTION
+    from rq import Worker
+
+    Worker([HIGH_QUEUE, DEFAULT_QUEUE], connection=REDIS_CONNECTION).work(with_scheduler=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the command line and run one command."""
+    parser = argparse.ArgumentParser(prog="launcher")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate")
+    sub.add_parser("ensure-owner")
+    web_parser = sub.add_parser("web")
+    web_parser.add_argument("--host", default="127.0.0.1")
+    web_parser.add_argument("--port", type=int, default=6900)
+    sub.add_parser("worker")
+    args = parser.parse_args(argv)
+
+    register_search_engine()
+    if args.command == "migrate":
+        migrate()
+    elif args.command == "ensure-owner":
+        ensure_owner()
+    elif args.command == "web":
+        web(args.host, args.port)
+    else:
+        worker()
+
+
+if __name__ == "__main__":
+    main()

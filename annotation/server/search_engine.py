@@ -1,0 +1,480 @@
+"""An argilla-server search engine that answers from SQL over Argilla's own SQLite database.
+
+This module runs **inside the argilla-server virtualenv** (it imports only what that venv has:
+argilla_server, SQLAlchemy 2, aiosqlite). ``launcher.py`` imports it, which registers the engine under
+the name :data:`ENGINE_NAME`; the server then uses it when ``ARGILLA_SEARCH_ENGINE=charm-sqlite``.
+
+Elasticsearch/OpenSearch keep a denormalised copy of each record; here the records, responses,
+suggestions, metadata and vectors already live in the database, so every index/update hook is a no-op
+and every query is answered from the tables directly:
+
+* ``search``: the annotation queue and the dataset views. Filters on record properties, the current
+  user's response status (``pending`` = the user has no response yet), response values, suggestions,
+  metadata terms/ranges; text search (every whitespace-separated term or quoted phrase must occur in
+  some text of the record's fields: case-insensitive for ASCII, substring match for any script); sort
+  on record properties, metadata, suggestions and responses with missing values last; paging and totals.
+  Without an explicit sort, a user's queue is in a per-user pseudo-random but stable order (as Argilla's
+  Elasticsearch engine does with a user-seeded ``random_score``), otherwise insertion order.
+* ``get_dataset_progress`` / ``get_dataset_user_progress``: record status counts and the user's
+  response status counts.
+* ``compute_metrics_for``: metadata term counts (lists count each value) and numeric min/max.
+* ``similarity_search``: exact cosine similarity in Python over the stored vectors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Iterable
+from typing import Any
+from uuid import UUID
+
+from argilla_server.enums import MetadataPropertyType, ResponseStatusFilter, SimilarityOrder, SortOrder
+from argilla_server.models import (
+    Dataset,
+    MetadataProperty,
+    Record,
+    Response,
+    Suggestion,
+    User,
+    VectorSettings,
+)
+from argilla_server.search_engine.base import (
+    AndFilter,
+    Filter,
+    FloatMetadataMetrics,
+    IntegerMetadataMetrics,
+    MetadataFilterScope,
+    MetadataMetrics,
+    Order,
+    RangeFilter,
+    RecordFilterScope,
+    ResponseFilterScope,
+    SearchEngine,
+    SearchResponseItem,
+    SearchResponses,
+    SuggestionFilterScope,
+    TermsFilter,
+    TermsMetrics,
+    TextQuery,
+)
+from argilla_server.settings import settings
+from sqlalchemy import bindparam, event, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.types import Uuid
+
+ENGINE_NAME = "charm-sqlite"
+
+_RECORD_COLUMNS = {"id", "external_id", "status", "inserted_at", "updated_at"}
+_SUGGESTION_COLUMNS = {"agent", "type"}
+_TOKEN_RE = re.compile(r'"([^"]+)"|(\S+)')
+
+_engine: AsyncEngine | None = None
+
+
+def _rank(user_id: Any, record_id: Any) -> int:
+    """Stable pseudo-random rank of a record in one user's queue (SQL function ``charm_rank``)."""
+    digest = hashlib.blake2b(f"{user_id}:{record_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1  # fits in SQLite's signed 64-bit integer
+
+
+def _get_engine() -> AsyncEngine:
+    """One SQLAlchemy engine per process, shared by every (per-request) search engine instance."""
+    global _engine
+    if _engine is None:
+        if not settings.database_is_sqlite:
+            raise RuntimeError(
+                f"The {ENGINE_NAME!r} search engine works on SQLite only; "
+                "use Elasticsearch (docker-compose.yml) with PostgreSQL."
+            )
+        engine = create_async_engine(settings.database_url, **settings.database_engine_args)
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.create_function("charm_rank", 2, _rank, deterministic=True)
+
+        _engine = engine
+    return _engine
+
+
+def _json_path(key: str) -> str:
+    """A JSON path selecting the top-level ``key`` (quoted, so any property name works)."""
+    return '$."' + key.replace('"', '\\"') + '"'
+
+
+def _like_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class _Query:
+    """Collects SQL fragments and typed bound parameters for one statement."""
+
+    def __init__(self) -> None:
+        self._params: list[Any] = []
+
+    def bind(self, value: Any, type_: Any = None) -> str:
+        name = f"p{len(self._params)}"
+        self._params.append(bindparam(name, value, type_=type_) if type_ is not None else bindparam(name, value))
+        return ":" + name
+
+    def bind_uuid(self, value: UUID | str) -> str:
+        return self.bind(value if isinstance(value, UUID) else UUID(str(value)), Uuid())
+
+    def bind_list(self, values: Iterable[Any]) -> str:
+        return "(" + ", ".join(self.bind(v) for v in values) + ")"
+
+    def statement(self, sql: str, **columns: Any) -> Any:
+        stmt = text(sql).bindparams(*self._params)
+        return stmt.columns(**columns) if columns else stmt
+
+    # -- filters --------------------------------------------------------------------------------
+
+    def filter_sql(self, flt: Filter) -> str:
+        if isinstance(flt, AndFilter):
+            parts = [self.filter_sql(f) for f in flt.filters]
+            return "(" + " AND ".join(parts) + ")" if parts else "1"
+        scope = flt.scope
+        if isinstance(scope, RecordFilterScope):
+            return self._record_filter(flt, scope)
+        if isinstance(scope, MetadataFilterScope):
+            return self._metadata_filter(flt, scope)
+        if isinstance(scope, ResponseFilterScope):
+            return self._response_filter(flt, scope)
+        if isinstance(scope, SuggestionFilterScope):
+            return self._suggestion_filter(flt, scope)
+        raise ValueError(f"Cannot process filter scope {scope!r}")
+
+    def _range(self, expr: str, flt: RangeFilter) -> str:
+        parts = []
+        if flt.ge is not None:
+            parts.append(f"{expr} >= {self.bind(flt.ge)}")
+        if flt.le is not None:
+            parts.append(f"{expr} <= {self.bind(flt.le)}")
+        return "(" + " AND ".join(parts) + ")" if parts else f"({expr} IS NOT NULL)"
+
+    def _record_filter(self, flt: Filter, scope: RecordFilterScope) -> str:
+        prop = scope.property
+        if prop not in _RECORD_COLUMNS:
+            raise ValueError(f"Cannot filter on record property {prop!r}")
+        if isinstance(flt, TermsFilter):
+            if not flt.values:
+                return "0"
+            if prop == "id":
+                return "r.id IN (" + ", ".join(self.bind_uuid(v) for v in flt.values) + ")"
+            return f"r.{prop} IN {self.bind_list(flt.values)}"
+        return self._range(f"r.{prop}", flt)
+
+    def _metadata_filter(self, flt: Filter, scope: MetadataFilterScope) -> str:
+        path = self.bind(_json_path(scope.metadata_property))
+        if isinstance(flt, TermsFilter):
+            if not flt.values:
+                return "0"
+            return (
+                f"EXISTS (SELECT 1 FROM json_each(r.metadata, {path}) AS je "
+                f"WHERE CAST(je.value AS TEXT) IN {self.bind_list(str(v) for v in flt.values)})"
+            )
+        return self._range(f"CAST(json_extract(r.metadata, {path}) AS REAL)", flt)
+
+    def _response_filter(self, flt: Filter, scope: ResponseFilterScope) -> str:
+        user_clause = f" AND resp.user_id = {self.bind_uuid(scope.user.id)}" if scope.user else ""
+        if scope.question:
+            path = self.bind(_json_path(scope.question) + ".value")
+            if isinstance(flt, TermsFilter):
+                cond = f"CAST(je.value AS TEXT) IN {self.bind_list(str(v) for v in flt.values)}"
+            else:
+                cond = self._range("CAST(je.value AS REAL)", flt)
+            return (
+                'EXISTS (SELECT 1 FROM responses AS resp, json_each(resp."values", '
+                f"{path}) AS je WHERE resp.record_id = r.id{user_clause} AND {cond})"
+            )
+        if scope.property == "status" and isinstance(flt, TermsFilter):
+            values = [str(v) for v in flt.values]
+            parts = []
+            if ResponseStatusFilter.pending.value in values:
+                parts.append(f"NOT EXISTS (SELECT 1 FROM responses AS resp WHERE resp.record_id = r.id{user_clause})")
+            others = [v for v in values if v != ResponseStatusFilter.pending.value]
+            if others:
+                parts.append(
+                    "EXISTS (SELECT 1 FROM responses AS resp WHERE resp.record_id = r.id"
+                    f"{user_clause} AND resp.status IN {self.bind_list(others)})"
+                )
+            return "(" + " OR ".join(parts) + ")" if parts else "0"
+        raise ValueError(f"Cannot process response filter scope {scope!r}")
+
+    def _suggestion_filter(self, flt: Filter, scope: SuggestionFilterScope) -> str:
+        question = self.bind(scope.question)
+        base = (
+            "EXISTS (SELECT 1 FROM suggestions AS s JOIN questions AS q ON q.id = s.question_id{join} "
+            f"WHERE s.record_id = r.id AND q.name = {question} AND {{cond}})"
+        )
+        prop = scope.property
+        if prop in _SUGGESTION_COLUMNS:
+            if isinstance(flt, TermsFilter):
+                return base.format(join="", cond=f"s.{prop} IN {self.bind_list(flt.values)}")
+            raise ValueError(f"Cannot apply a range filter on suggestion {prop!r}")
+        if prop in ("value", "score"):
+            join = f", json_each(s.{prop}) AS je"
+            if isinstance(flt, TermsFilter):
+                cond = f"CAST(je.value AS TEXT) IN {self.bind_list(str(v) for v in flt.values)}"
+            else:
+                cond = self._range("CAST(je.value AS REAL)", flt)
+            return base.format(join=join, cond=cond)
+        raise ValueError(f"Cannot filter on suggestion property {prop!r}")
+
+    # -- text ------------------------------------------------------------------------------------
+
+    def text_sql(self, dataset: Dataset, query: TextQuery | str) -> str:
+        if isinstance(query, str):
+            query = TextQuery(q=query)
+        tokens = [quoted or bare for quoted, bare in _TOKEN_RE.findall(query.q)]
+        tokens = [t for t in tokens if t.strip()]
+        if not tokens:
+            return "1"
+        if query.field:
+            if dataset.field_by_name(query.field) is None:
+                raise ValueError(f"Field {query.field} not found in dataset {dataset.id}")
+            source = f"json_tree(r.fields, {self.bind(_json_path(query.field))})"
+        else:
+            source = "json_tree(r.fields)"
+        parts = [
+            f"EXISTS (SELECT 1 FROM {source} AS jt WHERE jt.type = 'text' "
+            f"AND jt.atom LIKE {self.bind('%' + _like_escape(token) + '%')} ESCAPE '\\')"
+            for token in tokens
+        ]
+        return "(" + " AND ".join(parts) + ")"
+
+    # -- sort ------------------------------------------------------------------------------------
+
+    def order_sql(self, order: Order) -> str:
+        scope = order.scope
+        if isinstance(scope, RecordFilterScope):
+            if scope.property not in _RECORD_COLUMNS:
+                raise ValueError(f"Cannot sort on record property {scope.property!r}")
+            expr = f"r.{scope.property}"
+        elif isinstance(scope, MetadataFilterScope):
+            expr = f"json_extract(r.metadata, {self.bind(_json_path(scope.metadata_property))})"
+        elif isinstance(scope, SuggestionFilterScope):
+            column = (
+                f"s.{scope.property}"
+                if scope.property in _SUGGESTION_COLUMNS
+                else (f"json_extract(s.{scope.property}, '$')")
+            )
+            expr = (
+                f"(SELECT {column} FROM suggestions AS s JOIN questions AS q ON q.id = s.question_id "
+                f"WHERE s.record_id = r.id AND q.name = {self.bind(scope.question)} LIMIT 1)"
+            )
+        elif isinstance(scope, ResponseFilterScope):
+            if scope.question:
+                value = f'json_extract(resp."values", {self.bind(_json_path(scope.question) + ".value")})'
+                agg = "avg"
+            else:
+                value, agg = f"resp.{scope.property or 'status'}", "min"
+            user_clause = f" AND resp.user_id = {self.bind_uuid(scope.user.id)}" if scope.user else ""
+            expr = f"(SELECT {agg}({value}) FROM responses AS resp WHERE resp.record_id = r.id{user_clause})"
+        else:
+            raise TypeError(f"Cannot sort on scope {scope!r}")
+        direction = "DESC" if str(order.order) == SortOrder.desc.value else "ASC"
+        return f"({expr}) IS NULL, {expr} {direction}"
+
+
+def _where(q: _Query, dataset: Dataset, query: Any, flt: Filter | None) -> str:
+    clauses = [f"r.dataset_id = {q.bind_uuid(dataset.id)}"]
+    if query is not None:
+        clauses.append(q.text_sql(dataset, query))
+    if flt is not None:
+        clauses.append(q.filter_sql(flt))
+    return " AND ".join(clauses)
+
+
+@SearchEngine.register(engine_name=ENGINE_NAME)
+class SQLiteSearchEngine(SearchEngine):
+    """Search engine over Argilla's own SQLite tables (no external service, no index to keep in sync)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @classmethod
+    async def new_instance(cls) -> SQLiteSearchEngine:
+        return cls(_get_engine())
+
+    async def close(self) -> None:
+        """Nothing to release: the SQL engine is shared by all instances of the process."""
+
+    async def ping(self) -> bool:
+        async with self.engine.connect() as conn:
+            return (await conn.execute(text("SELECT 1"))).scalar() == 1
+
+    async def info(self) -> dict:
+        async with self.engine.connect() as conn:
+            version = (await conn.execute(text("SELECT sqlite_version()"))).scalar()
+        return {"distribution": ENGINE_NAME, "version": version}
+
+    # -- index hooks: the database is the index ----------------------------------------------------
+
+    async def create_index(self, dataset: Dataset) -> None:
+        """No-op: records are read from the database."""
+
+    async def delete_index(self, dataset: Dataset) -> None:
+        """No-op: records are read from the database."""
+
+    async def configure_metadata_property(self, dataset: Dataset, metadata_property: MetadataProperty) -> None:
+        """No-op: metadata is read from the database."""
+
+    async def configure_index_vectors(self, vector_settings: VectorSettings) -> None:
+        """No-op: vectors are read from the database."""
+
+    async def index_records(self, dataset: Dataset, records: Iterable[Record]) -> None:
+        """No-op: records are read from the database."""
+
+    async def partial_record_update(self, record: Record, **update: Any) -> None:
+        """No-op: records are read from the database."""
+
+    async def delete_records(self, dataset: Dataset, records: Iterable[Record]) -> None:
+        """No-op: records are read from the database."""
+
+    async def update_record_response(self, response: Response) -> None:
+        """No-op: responses are read from the database."""
+
+    async def delete_record_response(self, response: Response) -> None:
+        """No-op: responses are read from the database."""
+
+    async def update_record_suggestion(self, suggestion: Suggestion) -> None:
+        """No-op: suggestions are read from the database."""
+
+    async def delete_record_suggestion(self, suggestion: Suggestion) -> None:
+        """No-op: suggestions are read from the database."""
+
+    # -- progress ----------------------------------------------------------------------------------
+
+    async def get_dataset_progress(self, dataset: Dataset) -> dict:
+        if dataset.is_draft:
+            return {}
+        q = _Query()
+        sql = f"SELECT r.status, count(*) FROM records AS r WHERE r.dataset_id = {q.bind_uuid(dataset.id)} GROUP BY r.status"
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(q.statement(sql))).all()
+        counts = {str(status): int(n) for status, n in rows}
+        return {"total": sum(counts.values()), **counts}
+
+    async def get_dataset_user_progress(self, dataset: Dataset, user: User) -> dict:
+        if dataset.is_draft:
+            return {}
+        q = _Query()
+        sql = (
+            "SELECT resp.status, count(*) FROM responses AS resp JOIN records AS r ON r.id = resp.record_id "
+            f"WHERE r.dataset_id = {q.bind_uuid(dataset.id)} AND resp.user_id = {q.bind_uuid(user.id)} "
+            "GROUP BY resp.status"
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(q.statement(sql))).all()
+        counts = {str(status): int(n) for status, n in rows}
+        return {"total": sum(counts.values()), **counts}
+
+    # -- search ------------------------------------------------------------------------------------
+
+    async def search(
+        self,
+        dataset: Dataset,
+        query: TextQuery | str | None = None,
+        filter: Filter | None = None,
+        sort: list[Order] | None = None,
+        offset: int = 0,
+        limit: int = 100,
+        user_id: UUID | str | None = None,
+    ) -> SearchResponses:
+        q = _Query()
+        where = _where(q, dataset, query, filter)
+        order_parts = [q.order_sql(order) for order in sort or []]
+        if not order_parts and user_id is not None:
+            order_parts.append(f"charm_rank({q.bind(str(user_id))}, r.id)")
+        order_parts += ["r.inserted_at ASC", "r.id ASC"]
+        page = (
+            f"SELECT r.id AS id, count(*) OVER () AS total FROM records AS r WHERE {where} "
+            f"ORDER BY {', '.join(order_parts)} LIMIT {q.bind(int(limit))} OFFSET {q.bind(int(offset))}"
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(q.statement(page, id=Uuid()))).all()
+            if rows:
+                total = int(rows[0].total)
+            else:  # the page is past the end: count separately
+                cq = _Query()
+                count_sql = f"SELECT count(*) FROM records AS r WHERE {_where(cq, dataset, query, filter)}"
+                total = int((await conn.execute(cq.statement(count_sql))).scalar() or 0)
+        score = 1.0 if query is not None else None
+        return SearchResponses(items=[SearchResponseItem(record_id=row.id, score=score) for row in rows], total=total)
+
+    async def similarity_search(
+        self,
+        dataset: Dataset,
+        vector_settings: VectorSettings,
+        value: list[float] | None = None,
+        record: Record | None = None,
+        query: TextQuery | str | None = None,
+        filter: Filter | None = None,
+        max_results: int = 100,
+        order: SimilarityOrder = SimilarityOrder.most_similar,
+        threshold: float | None = None,
+    ) -> SearchResponses:
+        if bool(value) == bool(record):
+            raise ValueError("Must provide either vector value or record to compute the similarity search")
+        vector = value or record.vector_value_by_vector_settings(vector_settings)
+        if not vector:
+            raise ValueError("Cannot find a vector value to apply with provided info")
+        q = _Query()
+        where = _where(q, dataset, query, filter)
+        if record is not None:
+            where += f" AND r.id != {q.bind_uuid(record.id)}"
+        sql = (
+            "SELECT r.id AS id, v.value AS value FROM vectors AS v JOIN records AS r ON r.id = v.record_id "
+            f"WHERE v.vector_settings_id = {q.bind_uuid(vector_settings.id)} AND {where}"
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(q.statement(sql, id=Uuid()))).all()
+        scored = []
+        for row in rows:
+            other = row.value if isinstance(row.value, list) else json.loads(row.value)
+            score = (1.0 + _cosine(vector, other)) / 2.0  # Elasticsearch's cosine score scale
+            if order == SimilarityOrder.least_similar:
+                score = 1.0 - score
+            scored.append((score, row.id))
+        scored.sort(key=lambda item: (-item[0], str(item[1])))
+        items = [SearchResponseItem(record_id=rid, score=s) for s, rid in scored[:max_results]]
+        if threshold is not None:
+            items = [item for item in items if item.score is not None and item.score >= threshold]
+        return SearchResponses(items=items, total=len(items))
+
+    # -- metadata metrics --------------------------------------------------------------------------
+
+    async def compute_metrics_for(self, metadata_property: MetadataProperty) -> MetadataMetrics:
+        q = _Query()
+        dataset_id = q.bind_uuid(metadata_property.dataset_id)
+        path = q.bind(_json_path(metadata_property.name))
+        async with self.engine.connect() as conn:
+            if metadata_property.type == MetadataPropertyType.terms:
+                sql = (
+                    "SELECT CAST(je.value AS TEXT) AS term, count(*) AS n FROM records AS r, "
+                    f"json_each(r.metadata, {path}) AS je WHERE r.dataset_id = {dataset_id} "
+                    "AND je.value IS NOT NULL GROUP BY term ORDER BY n DESC, term ASC"
+                )
+                rows = (await conn.execute(q.statement(sql))).all()
+                values = [TermsMetrics.TermCount(term=str(term), count=int(n)) for term, n in rows]
+                return TermsMetrics(total=sum(v.count for v in values), values=values)
+            sql = (
+                f"SELECT min(CAST(json_extract(r.metadata, {path}) AS REAL)), "
+                f"max(CAST(json_extract(r.metadata, {path}) AS REAL)) FROM records AS r "
+                f"WHERE r.dataset_id = {dataset_id} AND json_extract(r.metadata, {path}) IS NOT NULL"
+            )
+            low, high = (await conn.execute(q.statement(sql))).one()
+        if metadata_property.type == MetadataPropertyType.integer:
+            return IntegerMetadataMetrics(
+                min=None if low is None else int(low), max=None if high is None else int(high)
+            )
+        return FloatMetadataMetrics(min=low, max=high)
+
+
+def _cosine(a: list[float], b: list[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
+    return dot / norm if norm else 0.0

@@ -1,0 +1,86 @@
+"""Test data and an HTTP annotator that behaves like the web UI (JWT login, queue search, submit)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from charm_builder.store.workspace import Workspace
+from schemas import Candidate, CandidateSet, Character, Dialogue, Localized, Message
+
+MODELS = ["gpt-4o", "claude-3.5-sonnet", "doubao-character", "qwen2.5-7b", "qwen2.5-32b", "qwen2.5-72b"]
+
+
+def make_store(root: Path, n_sets: int = 3) -> tuple[Workspace, list[CandidateSet]]:
+    """A workspace with one character, ``n_sets`` dialogues and one six-candidate set each."""
+    store = Workspace.create(root)
+    character = Character(
+        name=Localized(zh="孙悟空", en="Sun Wukong"), sub_category="novels",
+        source=Localized(zh="西游记", en="Journey to the West"),
+        profile=Localized(zh="齐天大圣，七十二变。", en="The Monkey King, master of 72 transformations."),
+        system_prompt=Localized(zh="你是孙悟空。", en="You are Sun Wukong."),
+    )  # fmt: skip
+    store.upsert(character)
+    sets = []
+    for i in range(n_sets):
+        lang = "zh" if i % 2 else "en"
+        turns = [
+            Message(role="user", speaker="Xiao Ming", text=f"Great Sage, question number {i}?"),
+            Message(role="character", speaker="Sun Wukong", text="Ha! Ask away, little one."),
+            Message(role="user", speaker="Xiao Ming", text=f"How many transformations do you know? ({i})"),
+        ]
+        dialogue = Dialogue(
+            character_id=character.id, language=lang, turns=turns,
+            target_dimension="knowledge_consistency" if i % 2 == 0 else "attractiveness",
+        )  # fmt: skip
+        store.upsert(dialogue)
+        cset = CandidateSet(
+            dialogue_id=dialogue.id,
+            context=turns,
+            candidates=[
+                Candidate(label="ABCDEF"[k], model_id=m, text=f"Reply {i}-{k}: seventy-two transformations, of course!")
+                for k, m in enumerate(MODELS)
+            ],
+        )
+        store.upsert(cset)
+        sets.append(cset)
+    return store, sets
+
+
+class UIAnnotator:
+    """Logs in with username/password like the web UI and uses the same endpoints it does."""
+
+    def __init__(self, url: str, username: str, password: str) -> None:
+        self.username = username
+        self.http = httpx.Client(base_url=url, timeout=60)
+        token = self.http.post("/api/v1/token", data={"username": username, "password": password})
+        token.raise_for_status()
+        self.http.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+
+    def search(self, dataset_id: str, statuses: list[str], **params: Any) -> dict[str, Any]:
+        """The annotator's queue: records whose response status (for this user) is in ``statuses``."""
+        body = {
+            "filters": {
+                "and": [{"type": "terms", "scope": {"entity": "response", "property": "status"}, "values": statuses}]
+            }
+        }
+        response = self.http.post(
+            f"/api/v1/me/datasets/{dataset_id}/records/search",
+            params={"include": "responses", **params},
+            json=body,
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def submit(self, record_id: str, best: str, worst: str, status: str = "submitted") -> httpx.Response:
+        """Answer best/worst for one record (server record id)."""
+        values = {"best": {"value": best}, "worst": {"value": worst}}
+        return self.http.post(f"/api/v1/records/{record_id}/responses", json={"values": values, "status": status})
+
+    def metrics(self, dataset_id: str) -> dict[str, Any]:
+        """The annotator's own progress (answered by the search engine)."""
+        response = self.http.get(f"/api/v1/me/datasets/{dataset_id}/metrics")
+        response.raise_for_status()
+        return response.json()

@@ -1,0 +1,48 @@
+"""Milestone: the embedded server starts and the argilla SDK can use it."""
+
+from __future__ import annotations
+
+import stat
+
+import argilla as rg
+import httpx
+import pytest
+
+from annotation.server.embedded import EmbeddedArgilla, PortBusyError
+
+pytestmark = pytest.mark.server
+
+
+def test_status_reports_sql_search_engine(argilla_server: EmbeddedArgilla) -> None:
+    response = httpx.get(
+        f"{argilla_server.url}/api/v1/status",
+        headers={"X-Argilla-Api-Key": argilla_server.credentials.api_key},
+    )
+    assert response.status_code == 200
+    assert response.json()["search_engine"]["distribution"] == "charm-sqlite"
+
+
+def test_sdk_creates_dataset_and_logs_records(argilla_server: EmbeddedArgilla) -> None:
+    client = argilla_server.client()
+    assert client.me.username == "owner"
+    workspace = rg.Workspace(name="smoke", client=client).create()
+    settings = rg.Settings(
+        fields=[rg.TextField(name="text")],
+        questions=[rg.LabelQuestion(name="label", labels=["a", "b"])],
+    )
+    dataset = rg.Dataset(name="smoke", workspace=workspace, settings=settings, client=client).create()
+    dataset.records.log([{"text": "hello"}, {"text": "world"}])
+    assert sorted(r.fields["text"] for r in dataset.records) == ["hello", "world"]
+    assert dataset.progress()["total"] == 2
+
+
+def test_secrets_are_private(argilla_server: EmbeddedArgilla) -> None:
+    mode = stat.S_IMODE(argilla_server.credentials_file.stat().st_mode)
+    assert mode == 0o600
+    assert stat.S_IMODE(argilla_server.secrets_dir.stat().st_mode) == 0o700
+
+
+def test_refuses_busy_port(argilla_server: EmbeddedArgilla, tmp_path) -> None:
+    other = EmbeddedArgilla(tmp_path / "other", port=argilla_server.port)
+    with pytest.raises(PortBusyError, match=f"Port {argilla_server.port}.*already in use"):
+        other.start()
