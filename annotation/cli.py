@@ -30,6 +30,7 @@ from rich.table import Table
 
 from annotation.datasets import ALL_DIMENSIONS, DEFAULT_MIN_SUBMITTED
 from annotation.sync import API_KEY_ENV, API_URL_ENV, AnnotationError, server_dir
+from charm_builder.export import add_dq_annotation
 
 console = Console()
 err_console = Console(stderr=True)
@@ -224,14 +225,20 @@ def pull(
             f"{result.skipped_not_submitted} draft/discarded skipped."
         )
     else:
-        items, rejected = pull_dialogue_quality(client, store, dataset=dataset, workspace=argilla_workspace)
+        pulled, rejected = pull_dialogue_quality(client, store, dataset=dataset, workspace=argilla_workspace)
+        items = [item for item, _ in pulled]
+        with store.transaction():  # the export stage reads them from the dq_annotations table
+            for item, annotator in pulled:
+                add_dq_annotation(store, dialogue_id=item.dialogue_id, dimension=item.dimension,
+                                  language=item.language, user_query=item.user_query, criteria=item.criteria,
+                                  annotator=annotator)  # fmt: skip
         out_dir.mkdir(parents=True, exist_ok=True)
         target = out_dir / f"dialogue-quality-{dataset}.jsonl"
         tmp = target.with_suffix(".jsonl.tmp")
         tmp.write_text("".join(item.model_dump_json() + "\n" for item in items), encoding="utf-8")
         tmp.replace(target)
         rejected_file.write_text(json.dumps([asdict(r) for r in rejected], indent=2, ensure_ascii=False) + "\n")
-        console.print(f"{dataset}: {len(items)} dialogueQuality item(s) written to {target}, {len(rejected)} rejected.")
+        console.print(f"{dataset}: {len(items)} dialogueQuality item(s) stored (and written to {target}), {len(rejected)} rejected.")
     if rejected:
         table = Table("record", "annotator", "best", "worst", "reason", title="Rejected responses")
         for r in rejected:

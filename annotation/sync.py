@@ -436,14 +436,15 @@ def pull_annotations(
 
 def pull_dialogue_quality(
     client: Any, store: Workspace, *, dataset: str, workspace: str
-) -> tuple[list[DialogueQualityItem], list[RejectedResponse]]:
-    """Submitted dialogueQuality answers as :class:`DialogueQualityItem` (criteria: one per non-empty line).
+) -> tuple[list[tuple[DialogueQualityItem, str]], list[RejectedResponse]]:
+    """Submitted dialogueQuality answers as (:class:`DialogueQualityItem`, annotator) pairs (criteria: one per
+    non-empty line).
 
     Answers whose dialogue is no longer in the store, or with an empty query/criteria, are rejected.
     """
     ds = get_dataset(client, dataset, workspace)
     usernames = {str(user.id): user.username for user in client.users}
-    items: list[DialogueQualityItem] = []
+    items: list[tuple[DialogueQualityItem, str]] = []
     rejected: list[RejectedResponse] = []
     for record in fetch_records_with_responses(ds):
         dialogue_id, _, dimension = record["id"].rpartition(":")
@@ -465,12 +466,13 @@ def pull_dialogue_quality(
             if reason or dialogue is None:
                 rejected.append(RejectedResponse(record["id"], annotator, None, None, reason or "unknown"))
                 continue
-            items.append(
+            items.append((
                 DialogueQualityItem(
                     dialogue_id=dialogue.id, character_id=dialogue.character_id, context=dialogue.turns,
                     user_query=query, dimension=dimension, criteria=criteria, language=dialogue.language,
-                )
-            )  # fmt: skip
+                ),
+                annotator,
+            ))  # fmt: skip
     return items, rejected
 
 

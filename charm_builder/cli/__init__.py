@@ -6,6 +6,7 @@ import sys
 
 import typer
 
+from annotation.cli import annotate_app
 from charm_builder.cli import core
 from charm_builder.cli.common import err_console
 from charm_builder.errors import CharmError
@@ -32,6 +33,7 @@ app.command("simulate")(simulate_cli.simulate)
 app.command("export")(export_cli.export)
 app.command("translate")(export_cli.translate)
 app.add_typer(models_app, name="models")
+app.add_typer(annotate_app, name="annotate")
 
 
 def main() -> None:

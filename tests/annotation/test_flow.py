@@ -21,6 +21,7 @@ from annotation.sync import (
     push_candidate_sets,
     push_dialogue_quality,
 )
+from charm_builder.export import add_dq_annotation, load_dq_annotations
 from schemas import Annotation, CandidateSet
 
 from .helpers import UIAnnotator, make_store
@@ -180,7 +181,12 @@ def test_dialogue_quality_round(argilla_server: EmbeddedArgilla, tmp_path: Path)
     assert response.status_code == 201, response.text
     items, rejected = pull_dialogue_quality(client, store, dataset="dq", workspace="team-dq")
     assert rejected == [] and len(items) == 1
-    item = items[0]
+    item, annotator = items[0]
     assert f"{item.dialogue_id}:{item.dimension}" == record["external_id"]
     assert item.criteria == ["stays in character", "mentions the Jade Emperor"]
     assert item.user_query == "Do you remember the peach banquet?"
+    # the export stage reads dialogueQuality annotations from the dq_annotations table
+    add_dq_annotation(store, dialogue_id=item.dialogue_id, dimension=item.dimension, language=item.language,
+                      user_query=item.user_query, criteria=item.criteria, annotator=annotator)  # fmt: skip
+    frame = load_dq_annotations(store)
+    assert frame.height == 1 and frame["annotator"][0] == annotator and frame["user_query"][0] == item.user_query
