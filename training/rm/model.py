@@ -158,11 +158,16 @@ class ActAdaptiveRewardModel(nn.Module):
             self.lm = self.lm.merge_and_unload()
 
     def save(self, directory: str | os.PathLike[str], metadata: dict[str, Any] | None = None) -> Path:
-        """Write the model to ``directory`` atomically (temp folder + rename). Merges LoRA first."""
+        """Write the model into ``directory`` (which may hold other files, e.g. checkpoints).
+
+        Files are written to a temporary sibling folder first and then moved in one by one with
+        ``os.replace``; ``charm_rm.json`` is removed first and moved in last, so an interrupted save
+        never looks like a complete model. Merges LoRA first.
+        """
         self.merge_lora()
         target = Path(directory)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+        target.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".save-", dir=target))
         try:
             self.causal_lm.save_pretrained(tmp)
             self.tokenizer.save_pretrained(tmp)
@@ -171,12 +176,13 @@ class ActAdaptiveRewardModel(nn.Module):
             meta = {"format": FORMAT, "version": 1, "hidden_size": int(self.value_head.in_features)}
             meta.update(metadata or {})
             (tmp / MARKER).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
-            if target.exists():
-                shutil.rmtree(target)
-            tmp.rename(target)
+            (target / MARKER).unlink(missing_ok=True)
+            for f in sorted(tmp.iterdir()):
+                if f.name != MARKER:
+                    os.replace(f, target / f.name)
+            os.replace(tmp / MARKER, target / MARKER)
         finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(tmp, ignore_errors=True)
         return target
 
 
