@@ -44,8 +44,8 @@ from torch import nn
 
 from training.losses import bradley_terry_loss, ld_margin, pairwise_accuracy, pr_margin, sft_loss
 from training.rm.data import (
-    DataError,
     PREFERENCE_COLUMNS,
+    DataError,
     EncodedPair,
     collate_pairs,
     encode_preference_rows,
