@@ -119,7 +119,7 @@ def _as_messages(value: Any, role: str, where: str) -> list[dict[str, str]]:
         raise DataError(f"{where}: expected a string or a non-empty list of {{role, content}} messages")
     out = []
     for m in value:
-        if not isinstance(m, dict) or "role" not in m or "content" not in m:
+        if not isinstance(m, dict) or m.get("role") is None or "content" not in m:
             raise DataError(f"{where}: every message needs 'role' and 'content'")
         out.append({"role": str(m["role"]), "content": "" if m["content"] is None else str(m["content"])})
     return out
