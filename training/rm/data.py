@@ -65,8 +65,11 @@ def _read_files(files: Sequence[Path]) -> Dataset:
     return Dataset(table)
 
 
-def load_rows(path: str | os.PathLike[str], split: str = "train") -> tuple[Dataset, str]:
-    """Load one split of an export (see module docstring). Returns the rows and a name for messages."""
+def load_rows(path: str | os.PathLike[str], split: str | None = "train") -> tuple[Dataset, str]:
+    """Load one split of an export (see module docstring). Returns the rows and a name for messages.
+
+    ``split=None`` takes every split of a ``DatasetDict`` (concatenated) or every file of a folder.
+    """
     p = Path(path)
     if not p.exists():
         raise DataError(f"{p}: no such file or directory")
@@ -80,17 +83,25 @@ def load_rows(path: str | os.PathLike[str], split: str = "train") -> tuple[Datas
         except Exception as exc:  # datasets raises several types for corrupt folders
             raise DataError(f"{p}: cannot load saved dataset ({exc})") from exc
         if isinstance(loaded, DatasetDict):
+            if split is None:
+                from datasets import concatenate_datasets
+
+                return concatenate_datasets(list(loaded.values())), str(p)
             if split not in loaded:
                 raise DataError(f"{p}: no split {split!r} (has: {', '.join(loaded) or 'none'})")
             return loaded[split], f"{p}[{split}]"
         return loaded, str(p)
-    for pattern in (f"{split}.parquet", f"{split}-*.parquet", f"{split}.jsonl", f"{split}.json",
-                    f"{split}/*.parquet", f"{split}/*.jsonl"):
+    patterns = [] if split is None else [
+        f"{split}.parquet", f"{split}-*.parquet", f"{split}.jsonl", f"{split}.json",
+        f"{split}/*.parquet", f"{split}/*.jsonl",
+    ]
+    for pattern in patterns:
         files = sorted(p.glob(pattern))
         if files:
             return _read_files(files), str(files[0] if len(files) == 1 else p / pattern)
     files = sorted([*p.glob("*.parquet"), *p.glob("*.jsonl")])
-    if files and not any(f.stem.split("-")[0] in {"grpo", "test", "validation"} for f in files):
+    other_splits = {"grpo", "test", "validation"}
+    if files and (split is None or not any(f.stem.split("-")[0] in other_splits for f in files)):
         return _read_files(files), str(p)
     raise DataError(
         f"{p}: no dataset found (expected save_to_disk output, {split}.parquet or {split}.jsonl)"
