@@ -86,7 +86,10 @@ def load_rows(path: str | os.PathLike[str], split: str | None = "train") -> tupl
             if split is None:
                 from datasets import concatenate_datasets
 
-                return concatenate_datasets(list(loaded.values())), str(p)
+                try:
+                    return concatenate_datasets(list(loaded.values())), str(p)
+                except ValueError as exc:
+                    raise DataError(f"{p}: splits {', '.join(loaded)} differ in columns; pass a split") from exc
             if split not in loaded:
                 raise DataError(f"{p}: no split {split!r} (has: {', '.join(loaded) or 'none'})")
             return loaded[split], f"{p}[{split}]"
