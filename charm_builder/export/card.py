@@ -111,6 +111,8 @@ def subset_body(subset: str, charm: dict[str, Any], fmt: str, files: list[str]) 
         short = ", ".join(f"{k} short by {v}" for k, v in charm["shortfall"].items())
         lines += ["", (f"**Shortfall:** target size {charm['target_size']} not reached: {short} "
                        "(every usable item of those cells is included).")]
+    if charm.get("shift"):
+        lines += ["", *shift_lines(charm["shift"])]
     excl = {k: v for k, v in charm.get("exclusions", {}).items() if v}
     if excl:
         lines += ["", "## Excluded", "", *(f"- {k.replace('_', ' ')}: {v}" for k, v in excl.items())]
@@ -122,6 +124,24 @@ def subset_body(subset: str, charm: dict[str, Any], fmt: str, files: list[str]) 
     lines += ["", "## Loading", "", "```python", load, "```", "", (f"Files: {', '.join(files)}. "
               f"`{MANIFEST}` lists every row id per split. Built by charm-builder {package_version()}.")]
     return "\n".join(lines)
+
+
+def shift_lines(shift: dict[str, Any]) -> list[str]:
+    """Markdown for a shift export: what is held out, and the JS divergences as one table."""
+    held = ", ".join(shift.get("holdout") or [])
+    sets = ", ".join(f"{k}={v}" for k, v in (shift.get("candidate_sets") or {}).items())
+    lines = ["## Distribution shift", "", f"**{shift['kind']} shift**: held out {held} "
+             f"(candidate sets: {sets}). `test_id` is in distribution, `test_ood` holds the held-out part.", "",
+             "| aspect | marginal | JS(train, test_id) | JS(train, test_ood) |", "|---|---|---|---|"]
+    fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
+    for aspect, marginals in (shift.get("divergence") or {}).items():
+        for marginal, values in marginals.items():
+            lines.append(f"| {aspect} | {marginal} | {fmt(values.get('test_id'))} | {fmt(values.get('test_ood'))} |")
+    if shift.get("ood_turns_seen_in_train") is not None:
+        lines += ["", f"Share of `test_ood` context turns that occur in training contexts: "
+                  f"{shift['ood_turns_seen_in_train']:.2%}."]
+    lines += ["", f"Estimator: {shift.get('estimator', '')} Embedding model: {shift.get('embedding_model')}."]
+    return lines
 
 
 def hub_header(subset: str, charm: dict[str, Any], fmt: str, license_: str) -> dict[str, Any]:
