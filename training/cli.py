@@ -48,6 +48,10 @@ def rm(
     = "offline",
     margin_column: Annotated[str, typer.Option(help="Data column holding the fixed margin for --loss margin "
                                                "(e.g. margin_agreement, margin_judge).")] = "margin",
+    margin_source: Annotated[str | None, typer.Option(help="--loss margin: agreement (margin_agreement), bws "
+                                                      "(margin_bws) or judge (margin_judge); overrides "
+                                                      "--margin-column.")] = None,
+    margin_scale: Annotated[float, typer.Option(help="--loss margin: margin = scale x column value.")] = 1.0,
     beta: Annotated[float | None, typer.Option(help="Adaptive-margin scale; default "
                                                + ", ".join(f"{k} {v}" for k, v in DEFAULT_BETA.items()))] = None,
     margin_grad: Annotated[bool, typer.Option("--margin-grad", help="Let gradients flow through the adaptive "
@@ -90,6 +94,8 @@ def rm(
 
       charm-train rm -d pairs.parquet -o runs/rm-gm --loss margin --margin-column margin_judge
 
+      charm-train rm -d exports/preferenceTraining -o runs/rm-human --loss margin --margin-source agreement
+
       charm-train rm -d exports/preferenceTraining -o runs/rm-ld --loss aam-ld --save-steps 100 --resume
     """
     from pydantic import ValidationError
@@ -98,6 +104,15 @@ def rm(
 
     if loss not in LOSSES:
         fail(f"--loss {loss!r}: unknown loss (choose from {', '.join(LOSSES)})")
+    if margin_source is not None:
+        from training.margin_sources import margin_column_for
+
+        if loss != "margin":
+            fail(f"--margin-source needs --loss margin (got --loss {loss})")
+        try:
+            margin_column = margin_column_for(margin_source)
+        except ValueError as exc:
+            fail(str(exc))
     if ref_logps not in ("precompute", "online"):
         fail(f"--ref-logps {ref_logps!r}: choose precompute or online")
     if precision not in ("auto", "bf16", "fp32"):
@@ -105,6 +120,7 @@ def rm(
     try:
         cfg = RMTrainConfig(
             data=data, output_dir=out, model=model, loss=loss, margin_column=margin_column, beta=beta,
+            margin_scale=margin_scale,
             margin_grad=margin_grad, sft_reg=sft_reg, sft_init=sft_init, sft_epochs=sft_epochs,
             ref_logps=ref_logps, epochs=epochs, max_steps=max_steps, batch_size=batch_size,  # type: ignore[arg-type]
             grad_accum=grad_accum, lr=lr, max_length=max_length, seed=seed, precision=precision,  # type: ignore[arg-type]
@@ -137,7 +153,8 @@ def eval_rm(
                                        "parquet or jsonl).")],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write results.md, results.csv, "
                                              "summary.json and pairs.jsonl here.")] = None,
-    split: Annotated[str | None, typer.Option(help="Split to use (default: all splits).")] = None,
+    split: Annotated[str | None, typer.Option(help="Split to use (default: every split; an export with several, "
+                                              "e.g. --shift test_id/test_ood, gets one row per split).")] = None,
     name: Annotated[str | None, typer.Option(help="Method name in the table (default: model folder).")] = None,
     batch_size: Annotated[int, typer.Option(help="Pairs per forward batch.")] = 8,
     max_length: Annotated[int, typer.Option(help="Max tokens per context+reply.")] = 2048,
@@ -152,6 +169,8 @@ def eval_rm(
       charm-train eval-rm runs/rm-ld --data exports/roleReward
 
       charm-train eval-rm runs/rm-pr -d exports/roleReward --out runs/rm-pr/eval --name "AAM-PR w/ SFT"
+
+      charm-train eval-rm runs/rm-ld -d exports/shift-user/roleReward   # ID vs OOD accuracy, one table
     """
     import torch
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -164,13 +183,17 @@ def eval_rm(
         write_report,
     )
     from training.rm.model import load_reward_model
+    from training.split_eval import list_splits, print_splits, write_splits_report
 
     if batch_size < 1:
         fail(f"--batch-size must be >= 1, got {batch_size}")
     if out is not None and out.exists() and not out.is_dir():
         fail(f"--out {out}: exists and is not a folder")
+    names = list_splits(data) if split is None else []
+    per_split = len(names) > 1  # e.g. a shift export: test_id + test_ood, one table row each
     try:
-        rows, _ = load_role_reward(data, split)
+        by_split = {s: load_role_reward(data, s)[0] for s in names} if per_split else {
+            split: load_role_reward(data, split)[0]}
         dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
         rm_model = load_reward_model(model, device=dev)
     except _user_errors() as exc:
@@ -178,14 +201,21 @@ def eval_rm(
     method = name or model.resolve().name
     with Progress(TextColumn("[bold]eval-rm"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   disable=quiet) as bar:
-        task = bar.add_task("eval", total=len(rows))
-        results = evaluate_reward_model(rm_model, rows, batch_size=batch_size, max_length=max_length,
-                                        on_progress=lambda k: bar.advance(task, k))
+        task = bar.add_task("eval", total=sum(len(r) for r in by_split.values()))
+        results_by = {s: evaluate_reward_model(rm_model, r, batch_size=batch_size, max_length=max_length,
+                                               on_progress=lambda k: bar.advance(task, k))
+                      for s, r in by_split.items()}
+    results = [r for rs in results_by.values() for r in rs]
     summary = summarize(results)
-    print_table(summary, method)
+    if per_split:
+        print_splits({s: summarize(r) for s, r in results_by.items()}, method)
+    else:
+        print_table(summary, method)
     if out is not None:
         write_report(out, summary, results, method)
-        typer.echo(f"wrote {out}/results.md and results.csv")
+        if per_split:
+            write_splits_report(out, {s: summarize(r) for s, r in results_by.items()}, method)
+        typer.echo(f"wrote {out}/results.md and results.csv" + (" and splits.md" if per_split else ""))
 
 
 def main() -> None:

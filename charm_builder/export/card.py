@@ -23,7 +23,8 @@ SUBSET_TEXT = {
     "their majority worst. Accuracy = share of items where the reward model scores `chosen` higher.",
     "preferenceTraining": "`train`: conversational preference pairs in TRL's format (`prompt` = system + "
     "context messages, `chosen`/`rejected` = one assistant message) for reward-model training, with "
-    "`margin_agreement` (annotator agreement) and a `margin_judge` slot. `grpo`: prompt-only contexts from "
+    "`margin_agreement` (annotator agreement), annotator vote counts (`n_annotators`, `chosen_best_votes`, "
+    "`rejected_worst_votes`), `margin_bws` (best-worst scaling gap) and a `margin_judge` slot. `grpo`: prompt-only contexts from "
     "other dialogues for GRPO, disjoint from `train` and from roleReward.",
     "dialogueQuality": "Role-play dialogue quality evaluation (AAM paper, appendix A.1): a dialogue context, a "
     "human-written user query probing one of six dimensions and evaluation criteria for an LLM judge that "

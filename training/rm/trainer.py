@@ -77,6 +77,7 @@ class RMTrainConfig(BaseModel):
     split: str = "train"
     loss: str = "bt"
     margin_column: str = "margin"
+    margin_scale: float = 1.0  # --loss margin: M = margin_scale * column (see training/margin_sources.py)
     beta: float | None = None
     margin_grad: bool = False
     sft_reg: float = 0.0
@@ -233,7 +234,7 @@ def compute_rm_loss(
     margin: torch.Tensor | None = None
     beta = cfg.effective_beta
     if cfg.loss == "margin":
-        margin = batch["margin"]
+        margin = batch["margin"] * cfg.margin_scale
     elif cfg.loss == "aam-ld":
         assert out.logps is not None and out.lengths is not None
         margin = ld_margin(
