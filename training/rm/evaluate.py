@@ -112,8 +112,10 @@ def load_role_reward(path: str | os.PathLike[str], split: str | None = None) -> 
 def context_messages(row: dict[str, Any]) -> Messages:
     """System prompt + dialogue context as one message list (no duplicate system message)."""
     ctx = row["context"]
+    # chat messages ({role, content}) or charm-build's roleReward turns ({role: user|character, speaker, text})
     msgs: Messages = [{"role": "user", "content": ctx}] if isinstance(ctx, str) else [
-        {"role": str(m["role"]), "content": str(m["content"])} for m in (ctx or [])
+        {"role": "assistant" if m["role"] == "character" else str(m["role"]),
+         "content": str(m["content"] if m.get("content") is not None else m.get("text", ""))} for m in (ctx or [])
     ]
     if row.get("system_prompt") and not (msgs and msgs[0]["role"] == "system"):
         msgs = [{"role": "system", "content": row["system_prompt"]}, *msgs]
