@@ -70,3 +70,9 @@ def test_diagnose_cli_writes_plot_csv_and_summary(pref_export: Path, tiny_model_
     assert res.exit_code == 0 and json.loads((tmp_path / "ld" / "summary.json").read_text())["beta"] == 0.1
     res = runner.invoke(app, ["diagnose", str(rm), "-d", str(pref_export), "--agreement-column", "nope", "-q"])
     assert res.exit_code == 2 and "missing column 'nope'" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_new_commands_have_help_with_examples():
+    for cmd in ("diagnose", "self-evolve"):
+        res = runner.invoke(app, [cmd, "--help"])
+        assert res.exit_code == 0 and "Examples" in res.output and f"charm-train {cmd}" in res.output
