@@ -23,7 +23,8 @@ SUBSET_TEXT = {
     "their majority worst. Accuracy = share of items where the reward model scores `chosen` higher.",
     "preferenceTraining": "`train`: conversational preference pairs in TRL's format (`prompt` = system + "
     "context messages, `chosen`/`rejected` = one assistant message) for reward-model training, with "
-    "`margin_agreement` (annotator agreement) and a `margin_judge` slot. `grpo`: prompt-only contexts from "
+    "`margin_agreement` (annotator agreement), annotator vote counts (`n_annotators`, `chosen_best_votes`, "
+    "`rejected_worst_votes`), `margin_bws` (best-worst scaling gap) and a `margin_judge` slot. `grpo`: prompt-only contexts from "
     "other dialogues for GRPO, disjoint from `train` and from roleReward.",
     "dialogueQuality": "Role-play dialogue quality evaluation (AAM paper, appendix A.1): a dialogue context, a "
     "human-written user query probing one of six dimensions and evaluation criteria for an LLM judge that "
@@ -111,6 +112,8 @@ def subset_body(subset: str, charm: dict[str, Any], fmt: str, files: list[str]) 
         short = ", ".join(f"{k} short by {v}" for k, v in charm["shortfall"].items())
         lines += ["", (f"**Shortfall:** target size {charm['target_size']} not reached: {short} "
                        "(every usable item of those cells is included).")]
+    if charm.get("shift"):
+        lines += ["", *shift_lines(charm["shift"])]
     excl = {k: v for k, v in charm.get("exclusions", {}).items() if v}
     if excl:
         lines += ["", "## Excluded", "", *(f"- {k.replace('_', ' ')}: {v}" for k, v in excl.items())]
@@ -122,6 +125,24 @@ def subset_body(subset: str, charm: dict[str, Any], fmt: str, files: list[str]) 
     lines += ["", "## Loading", "", "```python", load, "```", "", (f"Files: {', '.join(files)}. "
               f"`{MANIFEST}` lists every row id per split. Built by charm-builder {package_version()}.")]
     return "\n".join(lines)
+
+
+def shift_lines(shift: dict[str, Any]) -> list[str]:
+    """Markdown for a shift export: what is held out, and the JS divergences as one table."""
+    held = ", ".join(shift.get("holdout") or [])
+    sets = ", ".join(f"{k}={v}" for k, v in (shift.get("candidate_sets") or {}).items())
+    lines = ["## Distribution shift", "", f"**{shift['kind']} shift**: held out {held} "
+             f"(candidate sets: {sets}). `test_id` is in distribution, `test_ood` holds the held-out part.", "",
+             "| aspect | marginal | JS(train, test_id) | JS(train, test_ood) |", "|---|---|---|---|"]
+    fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
+    for aspect, marginals in (shift.get("divergence") or {}).items():
+        for marginal, values in marginals.items():
+            lines.append(f"| {aspect} | {marginal} | {fmt(values.get('test_id'))} | {fmt(values.get('test_ood'))} |")
+    if shift.get("ood_turns_seen_in_train") is not None:
+        lines += ["", f"Share of `test_ood` context turns that occur in training contexts: "
+                  f"{shift['ood_turns_seen_in_train']:.2%}."]
+    lines += ["", f"Estimator: {shift.get('estimator', '')} Embedding model: {shift.get('embedding_model')}."]
+    return lines
 
 
 def hub_header(subset: str, charm: dict[str, Any], fmt: str, license_: str) -> dict[str, Any]:

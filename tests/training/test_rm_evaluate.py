@@ -1,0 +1,121 @@
+"""roleReward evaluation: Table-2 layout, reward-model scorer and pairwise-judge scorer."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from datasets import Dataset
+
+from tests.training.conftest import role_reward_rows
+from training.rm.data import DataError
+from training.rm.evaluate import (
+    PairResult,
+    PairwiseJudge,
+    PromptPairwiseJudge,
+    context_messages,
+    evaluate_judge,
+    evaluate_reward_model,
+    load_role_reward,
+    summarize,
+    to_markdown,
+    write_report,
+)
+from training.rm.model import load_backbone
+
+
+def test_summarize_by_hand() -> None:
+    res = [
+        PairResult("1", "knowledge_consistency", "zh", 1.0),
+        PairResult("2", "knowledge_consistency", "zh", 0.0),
+        PairResult("3", "knowledge_consistency", "en", 1.0),
+        PairResult("4", "attractiveness", "en", 0.5),
+    ]
+    s = summarize(res)
+    assert s["knowledge_consistency"]["zh"] == pytest.approx(50.0)
+    assert s["knowledge_consistency"]["en"] == pytest.approx(100.0)
+    assert s["knowledge_consistency"]["avg"] == pytest.approx(75.0)
+    assert s["attractiveness"]["zh"] is None and s["attractiveness"]["avg"] == pytest.approx(50.0)
+    assert s["avg"] == pytest.approx(62.5)
+    md = to_markdown(s, "BT")
+    assert "| BT | 50.0 | 100.0 | 75.0 | - | 50.0 | 50.0 | 62.5 |" in md
+    assert "Charm-Consistency zh" in md.splitlines()[0]
+
+
+def test_load_role_reward_validates(tmp_path: Path, role_reward_export: Path) -> None:
+    rows, _ = load_role_reward(role_reward_export)
+    assert len(rows) == 8
+    bad = role_reward_rows()
+    bad[2]["dimension"] = "fluency"
+    Dataset.from_list(bad).save_to_disk(str(tmp_path / "bad"))
+    with pytest.raises(DataError, match="row 2: dimension 'fluency'"):
+        load_role_reward(tmp_path / "bad")
+    no_lang = [{k: v for k, v in r.items() if k != "language"} for r in role_reward_rows()]
+    Dataset.from_list(no_lang).save_to_disk(str(tmp_path / "nolang"))
+    with pytest.raises(DataError, match="missing column 'language'"):
+        load_role_reward(tmp_path / "nolang")
+
+
+def test_context_messages_prepends_system_prompt_once() -> None:
+    row = role_reward_rows()[0]
+    msgs = context_messages(row)
+    assert msgs[0] == {"role": "system", "content": row["system_prompt"]} and msgs[1]["role"] == "user"
+    row["context"] = [{"role": "system", "content": "given"}, *row["context"]]
+    assert [m["role"] for m in context_messages(row)] == ["system", "user"]
+
+
+class KeywordJudge:
+    """A deterministic judge: prefers the reply that does not sound like a generic assistant."""
+
+    def prefer(self, context: list[dict[str, str]], a: str, b: str) -> str:
+        assert context[0]["role"] == "system"
+        return "B" if "AI language model" in a else "A"
+
+
+def test_judge_scorer_both_orders(role_reward_export: Path, tmp_path: Path) -> None:
+    rows, _ = load_role_reward(role_reward_export)
+    assert isinstance(KeywordJudge(), PairwiseJudge)
+    s = summarize(evaluate_judge(KeywordJudge(), rows))
+    assert s["avg"] == pytest.approx(100.0)
+
+    class AlwaysA:
+        async def prefer(self, context: list[dict[str, str]], a: str, b: str) -> str:
+            return "A"
+
+    s2 = summarize(evaluate_judge(AlwaysA(), rows))  # position bias cancels out to exactly 50 %
+    assert s2["avg"] == pytest.approx(50.0)
+
+
+def test_prompt_judge_parses_letters(role_reward_export: Path) -> None:
+    rows, _ = load_role_reward(role_reward_export)
+    seen: list[str] = []
+
+    def complete(messages: list[dict[str, str]]) -> str:
+        text = messages[-1]["content"]
+        seen.append(text)
+        reply_a = text.split("Reply A:\n", 1)[1].split("\n\nReply B:", 1)[0]
+        return "Answer: B" if "AI language model" in reply_a else "A."
+
+    s = summarize(evaluate_judge(PromptPairwiseJudge(complete), rows))
+    assert s["avg"] == pytest.approx(100.0)
+    assert "Sherlock Holmes" in seen[0] and len(seen) == 2 * len(rows)
+
+
+def test_reward_model_scorer_and_report(tiny_model_dir: Path, role_reward_export: Path, tmp_path: Path) -> None:
+    rows, _ = load_role_reward(role_reward_export)
+    model = load_backbone(tiny_model_dir, seed=0).eval()
+    results = evaluate_reward_model(model, rows, batch_size=3)
+    assert len(results) == 8
+    for r, row in zip(results, rows, strict=True):
+        ctx = context_messages(row)
+        c, rj = model.score([(ctx, row["chosen"]), (ctx, row["rejected"])])
+        assert r.chosen_score == pytest.approx(c, abs=1e-4) and r.correct == float(c > rj)
+    s = summarize(results)
+    out = write_report(tmp_path / "eval", s, results, "tiny")
+    with (out / "results.csv").open() as fh:
+        table = list(csv.reader(fh))
+    assert table[0][0] == "Method" and table[1][0] == "tiny" and len(table[1]) == 8
+    assert json.loads((out / "summary.json").read_text())["n"] == 8
+    assert len((out / "pairs.jsonl").read_text().splitlines()) == 8

@@ -1,0 +1,351 @@
+"""``charm-train``: train and evaluate Act-Adaptive-Margin reward models.
+
+A thin layer over :mod:`training.rm`; every command validates its inputs first and fails with one
+line naming the file/field (exit code 2) before anything is written.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from training.rm.trainer import DEFAULT_BETA, LOSSES
+
+app = typer.Typer(
+    name="charm-train",
+    help="Train Act-Adaptive-Margin (AAM) reward models on Charm data and evaluate them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def fail(message: str) -> NoReturn:
+    """Print one clear line to stderr and exit with code 2."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from charm_builder.offline_models import OfflineModelError
+    from training.rm.data import DataError
+    from training.rm.model import RewardModelError
+    from training.rm.trainer import TrainingInputError
+
+    return (DataError, RewardModelError, TrainingInputError, OfflineModelError)
+
+
+@app.command("rm")
+def rm(
+    data: Annotated[Path, typer.Option("--data", "-d", help="preferenceTraining export: save_to_disk folder "
+                                       "(split `train` is used), plain saved dataset, or parquet/jsonl.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (model, train_log.jsonl, checkpoints/).")],
+    loss: Annotated[str, typer.Option(help=f"One of: {', '.join(LOSSES)}.")] = "bt",
+    model: Annotated[str, typer.Option(help="Local HF causal-LM folder, or 'offline' (bundled SmolLM2-135M).")]
+    = "offline",
+    margin_column: Annotated[str, typer.Option(help="Data column holding the fixed margin for --loss margin "
+                                               "(e.g. margin_agreement, margin_judge).")] = "margin",
+    margin_source: Annotated[str | None, typer.Option(help="--loss margin: agreement (margin_agreement), bws "
+                                                      "(margin_bws) or judge (margin_judge); overrides "
+                                                      "--margin-column.")] = None,
+    margin_scale: Annotated[float, typer.Option(help="--loss margin: margin = scale x column value.")] = 1.0,
+    beta: Annotated[float | None, typer.Option(help="Adaptive-margin scale; default "
+                                               + ", ".join(f"{k} {v}" for k, v in DEFAULT_BETA.items()))] = None,
+    margin_grad: Annotated[bool, typer.Option("--margin-grad", help="Let gradients flow through the adaptive "
+                                              "margin (detached by default).")] = False,
+    sft_reg: Annotated[float, typer.Option("--sft-reg", help="alpha: add alpha x SFT loss on chosen "
+                                           "(paper: 0.01).")] = 0.0,
+    sft_init: Annotated[bool, typer.Option("--sft-init", help="First fine-tune the backbone on chosen "
+                                           "responses.")] = False,
+    sft_epochs: Annotated[float, typer.Option(help="Epochs of --sft-init.")] = 1.0,
+    ref_logps: Annotated[str, typer.Option(help="aam-pr reference: 'precompute' (once, before training) or "
+                                           "'online' (frozen copy each step).")] = "precompute",
+    epochs: Annotated[float, typer.Option(help="Training epochs (paper: 2).")] = 1.0,
+    max_steps: Annotated[int | None, typer.Option(help="Stop after this many optimizer steps.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Pairs per micro-batch (x2 sequences).")] = 4,
+    grad_accum: Annotated[int, typer.Option(help="Gradient accumulation steps.")] = 1,
+    lr: Annotated[float, typer.Option(help="Learning rate (paper: 1e-5).")] = 1e-5,
+    max_length: Annotated[int, typer.Option(help="Max tokens per prompt+response (prompt keeps its end).")]
+    = 1024,
+    seed: Annotated[int, typer.Option(help="Seed for head init and data order.")] = 42,
+    precision: Annotated[str, typer.Option(help="auto (bf16 on capable GPUs), bf16 or fp32.")] = "auto",
+    lora_r: Annotated[int, typer.Option(help="LoRA rank; 0 = full fine-tuning.")] = 0,
+    lora_alpha: Annotated[int, typer.Option(help="LoRA alpha.")] = 16,
+    gradient_checkpointing: Annotated[bool, typer.Option("--gradient-checkpointing")] = False,
+    save_steps: Annotated[int, typer.Option(help="Checkpoint every N steps (0 = only the final model).")] = 0,
+    logging_steps: Annotated[int, typer.Option(help="Log every N steps.")] = 10,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the latest checkpoint in --out.")]
+    = False,
+    limit: Annotated[int | None, typer.Option(help="Use only the first N pairs.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Train a reward model (BT, fixed margin, or AAM-PR / AAM-LD adaptive margin).
+
+    Examples:
+
+      charm-train rm --data exports/preferenceTraining --out runs/rm-bt
+
+      charm-train rm -d exports/preferenceTraining -o runs/rm-ld --loss aam-ld --sft-reg 0.01 --epochs 2
+
+      charm-train rm -d exports/preferenceTraining -o runs/rm-pr --loss aam-pr --sft-init --lora-r 16
+
+      charm-train rm -d pairs.parquet -o runs/rm-gm --loss margin --margin-column margin_judge
+
+      charm-train rm -d exports/preferenceTraining -o runs/rm-human --loss margin --margin-source agreement
+
+      charm-train rm -d exports/preferenceTraining -o runs/rm-ld --loss aam-ld --save-steps 100 --resume
+    """
+    from pydantic import ValidationError
+
+    from training.rm.trainer import RMTrainConfig, train_reward_model
+
+    if loss not in LOSSES:
+        fail(f"--loss {loss!r}: unknown loss (choose from {', '.join(LOSSES)})")
+    if margin_source is not None:
+        from training.margin_sources import margin_column_for
+
+        if loss != "margin":
+            fail(f"--margin-source needs --loss margin (got --loss {loss})")
+        try:
+            margin_column = margin_column_for(margin_source)
+        except ValueError as exc:
+            fail(str(exc))
+    if ref_logps not in ("precompute", "online"):
+        fail(f"--ref-logps {ref_logps!r}: choose precompute or online")
+    if precision not in ("auto", "bf16", "fp32"):
+        fail(f"--precision {precision!r}: choose auto, bf16 or fp32")
+    try:
+        cfg = RMTrainConfig(
+            data=data, output_dir=out, model=model, loss=loss, margin_column=margin_column, beta=beta,
+            margin_scale=margin_scale,
+            margin_grad=margin_grad, sft_reg=sft_reg, sft_init=sft_init, sft_epochs=sft_epochs,
+            ref_logps=ref_logps, epochs=epochs, max_steps=max_steps, batch_size=batch_size,  # type: ignore[arg-type]
+            grad_accum=grad_accum, lr=lr, max_length=max_length, seed=seed, precision=precision,  # type: ignore[arg-type]
+            lora_r=lora_r, lora_alpha=lora_alpha, gradient_checkpointing=gradient_checkpointing,
+            save_steps=save_steps, logging_steps=logging_steps, resume=resume, limit=limit,
+        )
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        fail(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}")
+
+    def log(entry: dict[str, float]) -> None:
+        if not quiet:
+            typer.echo(
+                f"step {int(entry['step'])}  loss {entry['loss']:.4f}  acc {entry['accuracy']:.3f}  "
+                f"margin {entry['margin_mean']:.3f}±{entry['margin_std']:.3f}  lr {entry['lr']:.2e}",
+                err=True,
+            )
+
+    try:
+        result = train_reward_model(cfg, progress=not quiet, on_log=log)
+    except _user_errors() as exc:
+        fail(str(exc))
+    typer.echo(f"saved reward model to {result.output_dir} ({result.steps} steps)")
+
+
+@app.command("eval-rm")
+def eval_rm(
+    model: Annotated[Path, typer.Argument(help="Reward-model folder written by `charm-train rm`.")],
+    data: Annotated[Path, typer.Option("--data", "-d", help="roleReward export (save_to_disk folder, "
+                                       "parquet or jsonl).")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write results.md, results.csv, "
+                                             "summary.json and pairs.jsonl here.")] = None,
+    split: Annotated[str | None, typer.Option(help="Split to use (default: every split; an export with several, "
+                                              "e.g. --shift test_id/test_ood, gets one row per split).")] = None,
+    name: Annotated[str | None, typer.Option(help="Method name in the table (default: model folder).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Pairs per forward batch.")] = 8,
+    max_length: Annotated[int, typer.Option(help="Max tokens per context+reply.")] = 2048,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda if available).")]
+    = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Pairwise accuracy of a reward model on Charm-RoleReward, per dimension x language (paper Table 2).
+
+    Examples:
+
+      charm-train eval-rm runs/rm-ld --data exports/roleReward
+
+      charm-train eval-rm runs/rm-pr -d exports/roleReward --out runs/rm-pr/eval --name "AAM-PR w/ SFT"
+
+      charm-train eval-rm runs/rm-ld -d exports/shift-user/roleReward   # ID vs OOD accuracy, one table
+    """
+    import torch
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from training.rm.evaluate import (
+        evaluate_reward_model,
+        load_role_reward,
+        print_table,
+        summarize,
+        write_report,
+    )
+    from training.rm.model import load_reward_model
+    from training.split_eval import list_splits, print_splits, write_splits_report
+
+    if batch_size < 1:
+        fail(f"--batch-size must be >= 1, got {batch_size}")
+    if out is not None and out.exists() and not out.is_dir():
+        fail(f"--out {out}: exists and is not a folder")
+    names = list_splits(data) if split is None else []
+    per_split = len(names) > 1  # e.g. a shift export: test_id + test_ood, one table row each
+    try:
+        by_split = {s: load_role_reward(data, s)[0] for s in names} if per_split else {
+            split: load_role_reward(data, split)[0]}
+        dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        rm_model = load_reward_model(model, device=dev)
+    except _user_errors() as exc:
+        fail(str(exc))
+    method = name or model.resolve().name
+    with Progress(TextColumn("[bold]eval-rm"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  disable=quiet) as bar:
+        task = bar.add_task("eval", total=sum(len(r) for r in by_split.values()))
+        results_by = {s: evaluate_reward_model(rm_model, r, batch_size=batch_size, max_length=max_length,
+                                               on_progress=lambda k: bar.advance(task, k))
+                      for s, r in by_split.items()}
+    results = [r for rs in results_by.values() for r in rs]
+    summary = summarize(results)
+    if per_split:
+        print_splits({s: summarize(r) for s, r in results_by.items()}, method)
+    else:
+        print_table(summary, method)
+    if out is not None:
+        write_report(out, summary, results, method)
+        if per_split:
+            write_splits_report(out, {s: summarize(r) for s, r in results_by.items()}, method)
+        typer.echo(f"wrote {out}/results.md and results.csv" + (" and splits.md" if per_split else ""))
+
+
+@app.command("diagnose")
+def diagnose_cmd(
+    model: Annotated[Path, typer.Argument(help="Reward-model folder written by `charm-train rm`.")],
+    data: Annotated[Path, typer.Option("--data", "-d", help="preferenceTraining export with an agreement column "
+                                       "(split `train`).")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder [default: RM_DIR/diagnostics].")]
+    = None,
+    margin: Annotated[str, typer.Option(help="AAM margin: auto (pr for aam-pr models, else ld), ld or pr.")]
+    = "auto",
+    beta: Annotated[float | None, typer.Option(help="Margin scale [default: the model's beta].")] = None,
+    confidence: Annotated[float, typer.Option(help="List pairs where the model gives the annotators' choice "
+                                              "at most 1 - confidence.")] = 0.8,
+    agreement_column: Annotated[str, typer.Option(help="Agreement column of the data.")] = "margin_agreement",
+    limit: Annotated[int | None, typer.Option(help="Use only the first N pairs.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Pairs per forward batch.")] = 8,
+    max_length: Annotated[int, typer.Option(help="Max tokens per prompt+response.")] = 1024,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, ... (default: cuda if available).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Plot the AAM margin per pair against annotator agreement, report their Spearman correlation and
+    list the pairs where the model is confidently against the annotators (CSV).
+
+    Examples:
+
+      charm-train diagnose runs/rm-ld --data exports/charm/preferenceTraining
+
+      charm-train diagnose runs/rm-pr -d exports/charm/preferenceTraining --margin pr --confidence 0.9 -o diag
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from training.diagnostics import DiagnosticsError, diagnose
+
+    if batch_size < 1:
+        fail(f"--batch-size must be >= 1, got {batch_size}")
+    target = out or model / "diagnostics"
+    with Progress(TextColumn("[bold]diagnose"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  disable=quiet) as bar:
+        task = bar.add_task("pairs", total=None)
+        try:
+            summary = diagnose(model, data, target, margin=margin, beta=beta, confidence=confidence,
+                               agreement_column=agreement_column, limit=limit, batch_size=batch_size,
+                               max_length=max_length, device=device,
+                               on_progress=lambda done, total: bar.update(task, completed=done, total=total))
+        except (DiagnosticsError, *_user_errors()) as exc:
+            fail(str(exc))
+    rho = summary["spearman_agreement_vs_aam_margin"]
+    typer.echo(f"{summary['pairs']} pairs; Spearman(agreement, {summary['margin']} margin) = "
+               f"{'n/a' if rho is None else f'{rho:.4f}'}; {summary['confidently_against_annotators']} pair(s) "
+               f"confidently against the annotators")
+    typer.echo(f"wrote {target}/margin_vs_agreement.png, pairs.csv, disagreements.csv, summary.json")
+
+
+@app.command("self-evolve")
+def self_evolve_cmd(
+    data: Annotated[Path, typer.Option("--data", "-d", help="Labelled preferenceTraining export (split train).")],
+    eval_data: Annotated[Path, typer.Option("--eval", help="roleReward export for the accuracy after each round.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="New folder: round-R/{train.parquet,model}, rounds.md.")],
+    workspace: Annotated[Path | None, typer.Option("--workspace", "-w", help="Workspace holding the unannotated "
+                                                   "candidate sets [default: $CHARM_WORKSPACE or "
+                                                   "./charm-workspace].")] = None,
+    init_rm: Annotated[Path | None, typer.Option(help="Starting reward model [default: train one on --data].")]
+    = None,
+    rounds: Annotated[int, typer.Option(help="Self-evolution rounds.")] = 2,
+    threshold: Annotated[float, typer.Option(help="Keep a pseudo pair when r(best) - r(worst) >= this.")] = 1.0,
+    loss: Annotated[str, typer.Option(help="bt, aam-pr or aam-ld.")] = "bt",
+    model: Annotated[str, typer.Option(help="Backbone for round 0 when no --init-rm ('offline' = SmolLM2).")]
+    = "offline",
+    beta: Annotated[float | None, typer.Option(help="Adaptive-margin scale.")] = None,
+    epochs: Annotated[float, typer.Option(help="Epochs per round.")] = 1.0,
+    max_steps: Annotated[int | None, typer.Option(help="Optimizer steps per round.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Pairs per micro-batch.")] = 4,
+    lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-5,
+    max_length: Annotated[int, typer.Option(help="Max tokens per prompt+response.")] = 1024,
+    seed: Annotated[int, typer.Option(help="Seed.")] = 42,
+    max_unlabelled: Annotated[int | None, typer.Option(help="Score at most N unannotated sets per round.")]
+    = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """ChARM self-evolution: the RM pseudo-labels unannotated candidate sets (best vs worst, kept when
+    the reward gap clears --threshold), retrains on labelled + pseudo pairs, N rounds; prints the
+    roleReward accuracy after each round.
+
+    Examples:
+
+      charm-train self-evolve -d exports/charm/preferenceTraining --eval exports/charm/roleReward -o runs/evolve
+
+      charm-train self-evolve -d pt --eval rr -o runs/evo --init-rm runs/rm-ld --loss aam-ld --rounds 3 --threshold 2
+    """
+    from charm_builder.errors import CharmError
+    from charm_builder.store import resolve_workspace
+    from training.self_evolve import SelfEvolveConfig, SelfEvolveError, round_rows, self_evolve
+
+    cfg = SelfEvolveConfig(workspace=resolve_workspace(workspace), data=data, eval_data=eval_data, output_dir=out,
+                           rounds=rounds, threshold=threshold, init_rm=init_rm, model=model, loss=loss, beta=beta,
+                           epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr, max_length=max_length,
+                           seed=seed, max_unlabelled=max_unlabelled)  # fmt: skip
+
+    def report(res: object) -> None:
+        summary = getattr(res, "summary", {})
+        acc = summary.get("avg")
+        typer.echo(f"round {getattr(res, 'round', '?')}: {getattr(res, 'pseudo_pairs', 0)} pseudo pair(s), "
+                   f"roleReward Avg. {'-' if acc is None else f'{acc:.1f}'}", err=True)
+
+    try:
+        results = self_evolve(cfg, progress=not quiet, on_round=report)
+    except (SelfEvolveError, CharmError, *_user_errors()) as exc:
+        fail(str(exc))
+    header, rows = round_rows(results)
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="self-evolution: roleReward accuracy (%) per round")
+    for i, col in enumerate(header):
+        table.add_column(col, justify="left" if i == 0 else "right")
+    for r in rows:
+        table.add_row(*r)
+    Console().print(table)
+    typer.echo(f"wrote {out}/rounds.md, rounds.csv, summary.json")
+
+
+def main() -> None:
+    """Entry point of the ``charm-train`` script."""
+    try:
+        app()
+    except KeyboardInterrupt:  # pragma: no cover
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

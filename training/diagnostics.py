@@ -1,0 +1,274 @@
+"""Margin diagnostics (`charm-train diagnose RM_DIR --data EXPORT`): AAM margin vs annotator agreement.
+
+For every preference pair the reward model's own LM head gives the act-adaptive margin it would
+train with (paper eq. 8 / 9):
+
+* ``ld``: ``beta * (mean log pi(chosen) - mean log pi(rejected))`` (per-token, each side normalised
+  by its own length, as in :func:`training.losses.ld_margin`);
+* ``pr``: ``beta * (log pi/pi_ref(chosen) - log pi/pi_ref(rejected))`` with ``pi_ref`` the base model
+  the RM was trained from (``base_model`` in ``charm_rm.json``). With ``--sft-init`` the training
+  reference was the post-SFT model, which is not saved; the base model stands in for it.
+
+``--margin auto`` takes ``pr`` for an ``aam-pr`` model and ``ld`` otherwise; beta is the model's
+(or the loss default). The value head gives the reward gap ``r(chosen) - r(rejected)`` and the
+model's probability for the annotators' choice ``p = sigmoid(gap)`` (Bradley-Terry).
+
+Outputs: ``margin_vs_agreement.png`` (scatter, agreement jittered, mean per agreement level),
+``pairs.csv`` (every pair), ``disagreements.csv`` (pairs with ``p <= 1 - confidence``: the model is
+confidently against the annotators -- label noise or ambiguity, or a model error when agreement is
+high; most confident first) and ``summary.json`` (Spearman rank correlations of agreement with the
+AAM margin and with the reward gap).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+MARGIN_KINDS: tuple[str, ...] = ("auto", "ld", "pr")
+TEXT_PREVIEW = 200
+
+
+class DiagnosticsError(ValueError):
+    """A user-caused problem (bad option, missing column); the message names it."""
+
+
+# --------------------------------------------------------------------------------- statistics
+
+
+def rankdata(values: Sequence[float]) -> list[float]:
+    """1-based ranks; ties get the mean of the ranks they span."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """Spearman's rank correlation (Pearson on average ranks); None when undefined (n < 2 or a constant)."""
+    if len(x) != len(y):
+        raise ValueError(f"spearman: lengths differ ({len(x)} vs {len(y)})")
+    if len(x) < 2:
+        return None
+    rx, ry = rankdata(x), rankdata(y)
+    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
+    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
+    vx, vy = sum((a - mx) ** 2 for a in rx), sum((b - my) ** 2 for b in ry)
+    if vx == 0 or vy == 0:
+        return None
+    return cov / math.sqrt(vx * vy)
+
+
+def sigmoid(x: float) -> float:
+    return 1 / (1 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x))
+
+
+@dataclass
+class PairDiagnosis:
+    """One pair: annotator agreement, the model's reward gap and its AAM margin."""
+
+    row: int
+    id: str
+    agreement: float
+    reward_chosen: float
+    reward_rejected: float
+    aam_margin: float
+    margin_bws: float | None = None
+    chosen: str = ""
+    rejected: str = ""
+
+    @property
+    def reward_gap(self) -> float:
+        return self.reward_chosen - self.reward_rejected
+
+    @property
+    def p_model_chosen(self) -> float:
+        return sigmoid(self.reward_gap)
+
+
+def disagreements(pairs: Sequence[PairDiagnosis], confidence: float = 0.8) -> list[PairDiagnosis]:
+    """Pairs where the model gives the annotators' choice at most ``1 - confidence``; most confident first."""
+    if not 0.5 <= confidence < 1:
+        raise DiagnosticsError(f"--confidence must be in [0.5, 1), got {confidence}")
+    against = [p for p in pairs if p.p_model_chosen <= 1 - confidence]
+    return sorted(against, key=lambda p: (p.p_model_chosen, -p.agreement, p.id))
+
+
+def summarize(pairs: Sequence[PairDiagnosis], confidence: float, margin_kind: str, beta: float) -> dict[str, Any]:
+    agreement = [p.agreement for p in pairs]
+    rho = spearman(agreement, [p.aam_margin for p in pairs])
+    rho_gap = spearman(agreement, [p.reward_gap for p in pairs])
+    return {
+        "pairs": len(pairs), "margin": margin_kind, "beta": beta, "confidence": confidence,
+        "spearman_agreement_vs_aam_margin": None if rho is None else round(rho, 4),
+        "spearman_agreement_vs_reward_gap": None if rho_gap is None else round(rho_gap, 4),
+        "model_accuracy": round(sum(p.reward_gap > 0 for p in pairs) / len(pairs), 4) if pairs else None,
+        "confidently_against_annotators": len(disagreements(pairs, confidence)),
+    }  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------- outputs
+
+
+def plot_margin_vs_agreement(pairs: Sequence[PairDiagnosis], path: Path, title: str, seed: int = 0) -> Path:
+    """Scatter of AAM margin against agreement (x jittered), with the mean margin per agreement level."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    x = np.array([p.agreement for p in pairs], dtype=float)
+    y = np.array([p.aam_margin for p in pairs], dtype=float)
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    ax.scatter(x + rng.uniform(-0.01, 0.01, size=len(x)), y, s=10, alpha=0.5, label="pair")
+    levels = sorted(set(x.tolist()))
+    ax.plot(levels, [float(y[x == v].mean()) for v in levels], "o-", color="C3", label="mean per level")
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xlabel("annotator agreement")
+    ax.set_ylabel("AAM margin")
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+CSV_COLUMNS = ("row", "id", "agreement", "margin_bws", "aam_margin", "reward_chosen", "reward_rejected",
+               "reward_gap", "p_model_chosen", "chosen", "rejected")  # fmt: skip
+
+
+def write_pairs_csv(path: Path, pairs: Sequence[PairDiagnosis]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(CSV_COLUMNS)
+        for p in pairs:
+            w.writerow([p.row, p.id, round(p.agreement, 6), "" if p.margin_bws is None else round(p.margin_bws, 6),
+                        round(p.aam_margin, 6), round(p.reward_chosen, 6), round(p.reward_rejected, 6),
+                        round(p.reward_gap, 6), round(p.p_model_chosen, 6), p.chosen[:TEXT_PREVIEW],
+                        p.rejected[:TEXT_PREVIEW]])  # fmt: skip
+    return path
+
+
+# ------------------------------------------------------------------------------ model side
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, list) and value and isinstance(value[-1], dict):
+        return str(value[-1].get("content", ""))
+    return str(value)
+
+
+@torch.no_grad()
+def score_pairs(model: Any, encoded: Sequence[Any], batch_size: int = 8,
+                on_progress: Callable[[int], None] | None = None) -> torch.Tensor:  # fmt: skip
+    """``(N, 6)``: reward, response log-prob sum and response length, for chosen then rejected."""
+    from training.rm.data import collate_pairs
+
+    model.eval()
+    out = torch.zeros(len(encoded), 6)
+    for start in range(0, len(encoded), batch_size):
+        chunk = list(encoded[start:start + batch_size])
+        b = {k: v.to(model.device) for k, v in collate_pairs(chunk, model.pad_token_id).items()}
+        res = model(b["input_ids"], b["attention_mask"], b["response_mask"])
+        n = len(chunk)
+        for col, t in enumerate((res.rewards, res.logps, res.lengths)):
+            out[start:start + n, col] = t[:n].float().cpu()
+            out[start:start + n, 3 + col] = t[n:].float().cpu()
+        if on_progress:
+            on_progress(n)
+    return out
+
+
+def diagnose(rm_dir: str | os.PathLike[str], data: str | os.PathLike[str], out_dir: str | os.PathLike[str], *,
+             split: str = "train", margin: str = "auto", beta: float | None = None, confidence: float = 0.8,
+             agreement_column: str = "margin_agreement", limit: int | None = None, batch_size: int = 8,
+             max_length: int = 1024, device: str | None = None,
+             on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Run the diagnostics and write the outputs (see module doc). Returns the summary."""
+    from training.rm.data import encode_preference_rows, load_rows, require_columns
+    from training.rm.model import load_backbone, load_reward_model
+    from training.rm.trainer import DEFAULT_BETA
+
+    if margin not in MARGIN_KINDS:
+        raise DiagnosticsError(f"--margin {margin!r}: choose one of {', '.join(MARGIN_KINDS)}")
+    if not 0.5 <= confidence < 1:
+        raise DiagnosticsError(f"--confidence must be in [0.5, 1), got {confidence}")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise DiagnosticsError(f"--out {out}: exists and is not a folder")
+    rows, source = load_rows(data, split)
+    require_columns(rows, ["prompt", "chosen", "rejected", agreement_column], source)
+    if limit is not None:
+        rows = rows.select(range(min(limit, len(rows))))
+    agreement = rows[agreement_column]
+    bad = next((i for i, v in enumerate(agreement) if not isinstance(v, (int, float)) or not math.isfinite(v)), None)
+    if bad is not None:
+        raise DiagnosticsError(f"{source} row {bad}: {agreement_column!r} must be a finite number, "
+                               f"got {agreement[bad]!r}")  # fmt: skip
+    dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model = load_reward_model(rm_dir, device=dev)
+    meta = getattr(model, "metadata", {})
+    kind = margin if margin != "auto" else ("pr" if meta.get("loss") == "aam-pr" else "ld")
+    beta = beta if beta is not None else (meta.get("beta") or DEFAULT_BETA["aam-pr" if kind == "pr" else "aam-ld"])
+    encoded = encode_preference_rows(rows, model.tokenizer, max_length, source)
+    total = len(encoded) * (2 if kind == "pr" else 1)
+    done = 0
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        if on_progress:
+            on_progress(done, total)
+
+    scores = score_pairs(model, encoded, batch_size, tick)
+    if kind == "pr":
+        base = meta.get("base_model")
+        if not base or not Path(base).is_dir():
+            raise DiagnosticsError(f"--margin pr needs the reference model; {rm_dir}/charm_rm.json names base_model "
+                                   f"{base!r}, which is not a folder here (use --margin ld)")  # fmt: skip
+        ref = load_backbone(base).to(dev)
+        ref_scores = score_pairs(ref, encoded, batch_size, tick)
+        del ref
+        aam = beta * ((scores[:, 1] - ref_scores[:, 1]) - (scores[:, 4] - ref_scores[:, 4]))
+    else:
+        aam = beta * (scores[:, 1] / scores[:, 2].clamp(min=1) - scores[:, 4] / scores[:, 5].clamp(min=1))
+    ids = rows["id"] if "id" in rows.column_names else [str(i) for i in range(len(rows))]
+    bws = rows["margin_bws"] if "margin_bws" in rows.column_names else [None] * len(rows)
+    pairs = [PairDiagnosis(i, str(ids[i]), float(agreement[i]), float(scores[i, 0]), float(scores[i, 3]),
+                           float(aam[i]), None if bws[i] is None else float(bws[i]), _text(row["chosen"]),
+                           _text(row["rejected"])) for i, row in enumerate(rows)]  # fmt: skip
+    summary = summarize(pairs, confidence, kind, float(beta)) | {"model": str(rm_dir), "data": source,
+                                                                 "agreement_column": agreement_column}  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    rho = summary["spearman_agreement_vs_aam_margin"]
+    plot_margin_vs_agreement(pairs, out / "margin_vs_agreement.png",
+                             f"{Path(rm_dir).name}: {kind.upper()} margin vs agreement "
+                             f"(Spearman {'n/a' if rho is None else f'{rho:.3f}'}, n={len(pairs)})")  # fmt: skip
+    write_pairs_csv(out / "pairs.csv", pairs)
+    write_pairs_csv(out / "disagreements.csv", disagreements(pairs, confidence))
+    (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return summary
+
+
+__all__ = [
+    "DiagnosticsError", "PairDiagnosis", "diagnose", "disagreements", "plot_margin_vs_agreement", "rankdata",
+    "score_pairs", "spearman", "summarize", "write_pairs_csv",
+]  # fmt: skip

@@ -1,0 +1,270 @@
+"""Pairwise accuracy on a ``roleReward`` export, laid out like the paper's Table 2.
+
+Rows: ``id``, ``context`` (messages), ``system_prompt``, ``chosen``, ``rejected``, ``dimension`` in
+{knowledge_consistency, attractiveness}, ``language`` in {zh, en}. A pair counts as correct when the
+scorer prefers ``chosen``:
+
+* a reward model: ``r(chosen) > r(rejected)`` (ties are wrong);
+* a :class:`PairwiseJudge` (e.g. an LLM with a pairwise prompt): asked in both orders to cancel
+  position bias; each order scores 1/2, so a pair is worth 0, 0.5 or 1.
+
+Per-dimension ``avg.`` is the mean of zh and en (as in the paper); ``Avg.`` is the mean of the
+dimension averages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import inspect
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from datasets import Dataset
+
+from training.rm.data import DataError, load_rows, require_columns
+
+DIMENSIONS: dict[str, str] = {
+    "knowledge_consistency": "Charm-Consistency",
+    "attractiveness": "Charm-Attractiveness",
+}
+LANGUAGES: tuple[str, ...] = ("zh", "en")
+ROLE_REWARD_COLUMNS = ("id", "context", "system_prompt", "chosen", "rejected", "dimension", "language")
+
+Messages = list[dict[str, str]]
+
+
+@runtime_checkable
+class PairwiseJudge(Protocol):
+    """Anything that says which of two replies to a role-play context is better.
+
+    ``prefer`` may be sync or async and returns ``"A"`` or ``"B"``. ``context`` is the message list
+    (character system prompt first, then the dialogue up to the last user turn).
+    """
+
+    def prefer(self, context: Messages, a: str, b: str) -> str | Awaitable[str]: ...
+
+
+JUDGE_PROMPT = (
+    "You are judging a role-play conversation. The character's profile is in the system message and "
+    "the dialogue so far follows. Two candidate replies from the character are given. Pick the reply "
+    "that is more in character, consistent with the character's knowledge, and more engaging.\n\n"
+    "Dialogue:\n{dialogue}\n\nReply A:\n{a}\n\nReply B:\n{b}\n\n"
+    "Answer with a single letter: A or B."
+)
+
+
+class PromptPairwiseJudge:
+    """Adapts a chat-completion callable to :class:`PairwiseJudge` with a pairwise prompt.
+
+    ``complete(messages) -> str`` (sync or async) is any LLM call, e.g. a ``charm_builder.llm``
+    provider. The answer is parsed for a standalone ``A`` or ``B``; anything else counts as wrong.
+    """
+
+    def __init__(self, complete: Callable[[Messages], str | Awaitable[str]], prompt: str = JUDGE_PROMPT) -> None:
+        self.complete = complete
+        self.prompt = prompt
+
+    def build_messages(self, context: Messages, a: str, b: str) -> Messages:
+        dialogue = "\n".join(f"[{m['role']}] {m['content']}" for m in context)
+        return [{"role": "user", "content": self.prompt.format(dialogue=dialogue, a=a, b=b)}]
+
+    async def prefer(self, context: Messages, a: str, b: str) -> str:
+        answer = self.complete(self.build_messages(context, a, b))
+        if inspect.isawaitable(answer):
+            answer = await answer
+        match = re.search(r"\b([AB])\b", str(answer).strip().upper())
+        return match.group(1) if match else "?"
+
+
+@dataclass
+class PairResult:
+    id: str
+    dimension: str
+    language: str
+    correct: float
+    chosen_score: float | None = None
+    rejected_score: float | None = None
+
+
+# ----------------------------------------------------------------------------------- loading
+
+
+def load_role_reward(path: str | os.PathLike[str], split: str | None = None) -> tuple[Dataset, str]:
+    """Load and validate a roleReward export (any format :func:`load_rows` reads; all splits by default)."""
+    rows, source = load_rows(path, split)
+    require_columns(rows, ROLE_REWARD_COLUMNS, source)
+    for i, row in enumerate(rows):
+        if row["dimension"] not in DIMENSIONS:
+            raise DataError(f"{source} row {i}: dimension {row['dimension']!r} not in {', '.join(DIMENSIONS)}")
+        if row["language"] not in LANGUAGES:
+            raise DataError(f"{source} row {i}: language {row['language']!r} not in {', '.join(LANGUAGES)}")
+    return rows, source
+
+
+def context_messages(row: dict[str, Any]) -> Messages:
+    """System prompt + dialogue context as one message list (no duplicate system message)."""
+    ctx = row["context"]
+    # chat messages ({role, content}) or charm-build's roleReward turns ({role: user|character, speaker, text})
+    msgs: Messages = [{"role": "user", "content": ctx}] if isinstance(ctx, str) else [
+        {"role": "assistant" if m["role"] == "character" else str(m["role"]),
+         "content": str(m["content"] if m.get("content") is not None else m.get("text", ""))} for m in (ctx or [])
+    ]
+    if row.get("system_prompt") and not (msgs and msgs[0]["role"] == "system"):
+        msgs = [{"role": "system", "content": row["system_prompt"]}, *msgs]
+    return msgs
+
+
+# -------------------------------------------------------------------------------- evaluation
+
+
+def evaluate_reward_model(
+    model: Any, rows: Dataset, batch_size: int = 8, max_length: int = 2048,
+    on_progress: Callable[[int], None] | None = None,
+) -> list[PairResult]:
+    """Score chosen and rejected of every row with an :class:`ActAdaptiveRewardModel`."""
+    results: list[PairResult] = []
+    for start in range(0, len(rows), batch_size):
+        chunk = rows.select(range(start, min(start + batch_size, len(rows))))
+        items: list[Any] = []
+        for row in chunk:
+            ctx = context_messages(row)
+            items.extend([(ctx, row["chosen"]), (ctx, row["rejected"])])
+        scores = model.score(items, batch_size=2 * batch_size, max_length=max_length)
+        for j, row in enumerate(chunk):
+            c, r = scores[2 * j], scores[2 * j + 1]
+            results.append(PairResult(str(row["id"]), row["dimension"], row["language"], float(c > r), c, r))
+        if on_progress:
+            on_progress(len(chunk))
+    return results
+
+
+async def evaluate_judge_async(
+    judge: PairwiseJudge, rows: Dataset, concurrency: int = 8,
+    on_progress: Callable[[int], None] | None = None,
+) -> list[PairResult]:
+    """Ask ``judge`` about every row in both orders (chosen as A, then chosen as B)."""
+    sem = asyncio.Semaphore(concurrency)
+
+    async def ask(ctx: Messages, a: str, b: str) -> str:
+        async with sem:
+            ans = judge.prefer(ctx, a, b)
+            if inspect.isawaitable(ans):
+                ans = await ans
+            return str(ans).strip().upper()
+
+    async def one(row: dict[str, Any]) -> PairResult:
+        ctx = context_messages(row)
+        first, second = await asyncio.gather(ask(ctx, row["chosen"], row["rejected"]),
+                                             ask(ctx, row["rejected"], row["chosen"]))
+        if on_progress:
+            on_progress(1)
+        return PairResult(str(row["id"]), row["dimension"], row["language"],
+                          0.5 * (first == "A") + 0.5 * (second == "B"))
+
+    return list(await asyncio.gather(*(one(row) for row in rows)))
+
+
+def evaluate_judge(judge: PairwiseJudge, rows: Dataset, concurrency: int = 8) -> list[PairResult]:
+    """Sync wrapper around :func:`evaluate_judge_async`."""
+    return asyncio.run(evaluate_judge_async(judge, rows, concurrency))
+
+
+# ----------------------------------------------------------------------------------- reports
+
+
+def summarize(results: Sequence[PairResult]) -> dict[str, Any]:
+    """Accuracy (%) per dimension x language, per-dimension avg. and overall Avg. (None if no rows)."""
+    table: dict[str, Any] = {}
+    dim_avgs = []
+    for dim in DIMENSIONS:
+        cells: dict[str, Any] = {}
+        for lang in LANGUAGES:
+            sel = [r.correct for r in results if r.dimension == dim and r.language == lang]
+            cells[lang] = 100.0 * sum(sel) / len(sel) if sel else None
+            cells[f"n_{lang}"] = len(sel)
+        present = [cells[lang] for lang in LANGUAGES if cells[lang] is not None]
+        cells["avg"] = sum(present) / len(present) if present else None
+        if cells["avg"] is not None:
+            dim_avgs.append(cells["avg"])
+        table[dim] = cells
+    table["avg"] = sum(dim_avgs) / len(dim_avgs) if dim_avgs else None
+    table["n"] = len(results)
+    return table
+
+
+def _fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1f}"
+
+
+def table_rows(summary: dict[str, Any]) -> tuple[list[str], list[str]]:
+    header, cells = [], []
+    for dim, title in DIMENSIONS.items():
+        for key, label in (("zh", "zh"), ("en", "en"), ("avg", "avg.")):
+            header.append(f"{title} {label}")
+            cells.append(_fmt(summary[dim][key]))
+    header.append("Avg.")
+    cells.append(_fmt(summary["avg"]))
+    return header, cells
+
+
+def to_markdown(summary: dict[str, Any], method: str) -> str:
+    header, cells = table_rows(summary)
+    lines = [
+        "| Method | " + " | ".join(header) + " |",
+        "|" + "---|" * (len(header) + 1),
+        f"| {method} | " + " | ".join(cells) + " |",
+    ]
+    counts = ", ".join(
+        f"{DIMENSIONS[d]} {lang}: {summary[d][f'n_{lang}']}" for d in DIMENSIONS for lang in LANGUAGES
+    )
+    return "\n".join(lines) + f"\n\nPairwise accuracy (%) on Charm-RoleReward; pairs per cell: {counts}.\n"
+
+
+def print_table(summary: dict[str, Any], method: str, console: Any | None = None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    for dim, title in DIMENSIONS.items():
+        t = Table(title=title)
+        for col in ("Method", "zh", "en", "avg."):
+            t.add_column(col, justify="left" if col == "Method" else "right")
+        s = summary[dim]
+        t.add_row(method, _fmt(s["zh"]), _fmt(s["en"]), _fmt(s["avg"]))
+        console.print(t)
+    console.print(f"Average over both dimensions: {_fmt(summary['avg'])}  ({summary['n']} pairs)")
+
+
+def write_report(out_dir: str | os.PathLike[str], summary: dict[str, Any], results: Sequence[PairResult],
+                 method: str) -> Path:
+    """Write ``results.md``, ``results.csv``, ``summary.json`` and ``pairs.jsonl`` (temp folder + rename)."""
+    target = Path(out_dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        (tmp / "results.md").write_text(to_markdown(summary, method), encoding="utf-8")
+        header, cells = table_rows(summary)
+        with (tmp / "results.csv").open("w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["Method", *header])
+            w.writerow([method, *cells])
+        (tmp / "summary.json").write_text(json.dumps({"method": method, **summary}, indent=2), encoding="utf-8")
+        with (tmp / "pairs.jsonl").open("w", encoding="utf-8") as fh:
+            for r in results:
+                fh.write(json.dumps(asdict(r), ensure_ascii=False) + "\n")
+        if target.exists():
+            for f in tmp.iterdir():
+                os.replace(f, target / f.name)
+        else:
+            tmp.rename(target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target

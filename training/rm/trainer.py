@@ -1,0 +1,602 @@
+"""Train a reward model with BT, fixed-margin or Act-Adaptive-Margin (PR / LD) losses.
+
+A plain, explicit accelerate loop (not ``transformers.Trainer``): chosen and rejected are
+concatenated into one batch, one forward pass yields rewards *and* response log-probs, and the loss
+is composed from the pure functions in :mod:`training.losses`.
+
+Choices the paper leaves open, and what we chose
+------------------------------------------------
+* **beta** (scale of the adaptive margin; the paper gives no value): ``aam-pr`` 0.1 (the usual
+  DPO/KL coefficient; eq. 6 inherits beta from the RLHF objective eq. 3) and ``aam-ld`` 1.0 (the
+  per-token log-prob difference is already O(1)). Override with ``beta``.
+* **Margin detached** by default (``margin_grad=False``): see :mod:`training.losses`.
+* **pi_ref for PR**: a frozen copy of the model *at the start of RM training* (i.e. after
+  ``sft_init`` when that is on). By default its response log-probs are **precomputed once** over the
+  whole dataset before the first step (``ref_logps="precompute"``): the reference is fixed, dropout is
+  disabled, so this is exact, needs no second model in memory and costs one forward per pair instead
+  of one per pair per epoch. ``ref_logps="online"`` runs the frozen reference under ``torch.no_grad``
+  each step instead (with LoRA and no SFT init: the base model with adapters disabled, no copy).
+  Consequence: at step 0 the PR margin is exactly 0 and grows as training moves the LM head.
+* **SFT regulariser** ``alpha * L_SFT`` on the chosen responses, per-token mean NLL (paper alpha=0.01).
+* **SFT initialisation** (``sft_init``): ``sft_epochs`` of next-token training on prompt+chosen with
+  a fresh optimizer (lr ``sft_lr``, default ``lr``); the value head is untouched.
+* **Dropout disabled** in the backbone (as TRL's RewardTrainer does), so train/eval forwards agree.
+* **Ties** (equal rewards) count as wrong in pairwise accuracy.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import random
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from training.losses import bradley_terry_loss, ld_margin, pairwise_accuracy, pr_margin, sft_loss
+from training.rm.data import (
+    PREFERENCE_COLUMNS,
+    DataError,
+    EncodedPair,
+    collate_pairs,
+    encode_preference_rows,
+    load_rows,
+    pad_sequences,
+    require_columns,
+)
+from training.rm.model import MARKER, ActAdaptiveRewardModel, RewardModelError
+
+LossName = Literal["bt", "margin", "aam-pr", "aam-ld"]
+LOSSES: tuple[str, ...] = ("bt", "margin", "aam-pr", "aam-ld")
+DEFAULT_BETA: dict[str, float] = {"aam-pr": 0.1, "aam-ld": 1.0}
+CHECKPOINTS = "checkpoints"
+LOG_FILE = "train_log.jsonl"
+
+
+class TrainingInputError(ValueError):
+    """A user-caused problem (bad path, column, option); the message names it."""
+
+
+class RMTrainConfig(BaseModel):
+    """Everything a reward-model run needs. Field docs double as CLI help."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data: Path = Field(description="preferenceTraining export dir, saved dataset, or parquet/jsonl file")
+    output_dir: Path = Field(description="where the model, log and checkpoints go")
+    model: str = Field("offline", description="HF causal-LM folder, or 'offline' for the bundled SmolLM2")
+    split: str = "train"
+    loss: str = "bt"
+    margin_column: str = "margin"
+    margin_scale: float = 1.0  # --loss margin: M = margin_scale * column (see training/margin_sources.py)
+    beta: float | None = None
+    margin_grad: bool = False
+    sft_reg: float = 0.0
+    sft_init: bool = False
+    sft_epochs: float = 1.0
+    sft_lr: float | None = None
+    ref_logps: Literal["precompute", "online"] = "precompute"
+    epochs: float = 1.0
+    max_steps: int | None = None
+    batch_size: int = 4
+    grad_accum: int = 1
+    lr: float = 1e-5
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.03
+    max_grad_norm: float = 1.0
+    max_length: int = 1024
+    seed: int = 42
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    lora_r: int = 0
+    lora_alpha: int = 16
+    lora_dropout: float = 0.0
+    gradient_checkpointing: bool = False
+    save_steps: int = 0
+    keep_checkpoints: int = 2
+    logging_steps: int = 10
+    resume: bool = False
+    limit: int | None = None
+
+    @property
+    def effective_beta(self) -> float:
+        return self.beta if self.beta is not None else DEFAULT_BETA.get(self.loss, 0.0)
+
+    @property
+    def needs_logps(self) -> bool:
+        return self.loss in ("aam-pr", "aam-ld") or self.sft_reg > 0
+
+
+@dataclass
+class TrainResult:
+    output_dir: Path
+    steps: int
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------------- helpers
+
+
+def resolve_model_path(model: str) -> Path:
+    if model == "offline":
+        from charm_builder.offline_models import offline_model_dir
+
+        return offline_model_dir()
+    p = Path(model)
+    if not p.exists():
+        raise TrainingInputError(f"--model {model}: no such folder (no model hub here; pass a local HF folder)")
+    if not (p / "config.json").exists():
+        raise TrainingInputError(f"--model {model}: not a Hugging Face model folder (no config.json)")
+    return p
+
+
+def validate_config(cfg: RMTrainConfig) -> None:
+    """Checks that need no model; raises TrainingInputError naming the option."""
+    if cfg.loss not in LOSSES:
+        raise TrainingInputError(f"--loss {cfg.loss!r}: unknown loss (choose from {', '.join(LOSSES)})")
+    positive = {"batch_size": cfg.batch_size, "grad_accum": cfg.grad_accum, "max_length": cfg.max_length}
+    for name, value in positive.items():
+        if value < 1:
+            raise TrainingInputError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    if cfg.max_length < 8:
+        raise TrainingInputError(f"--max-length must be >= 8, got {cfg.max_length}")
+    if cfg.lr <= 0 or cfg.epochs <= 0 or cfg.sft_reg < 0:
+        raise TrainingInputError("--lr and --epochs must be > 0 and --sft-reg >= 0")
+    if cfg.max_steps is not None and cfg.max_steps < 1:
+        raise TrainingInputError(f"--max-steps must be >= 1, got {cfg.max_steps}")
+    out = cfg.output_dir
+    if out.exists() and not out.is_dir():
+        raise TrainingInputError(f"--out {out}: exists and is not a folder")
+    if cfg.resume:
+        if latest_checkpoint(out) is None:
+            raise TrainingInputError(f"--resume: no checkpoint under {out / CHECKPOINTS}")
+    elif out.exists() and any(out.iterdir()):
+        raise TrainingInputError(f"--out {out}: exists and is not empty; pass --resume or choose a new folder")
+
+
+def latest_checkpoint(output_dir: Path) -> Path | None:
+    root = output_dir / CHECKPOINTS
+    if not root.is_dir():
+        return None
+    done = sorted(p for p in root.glob("step-*") if (p / "state.pt").exists())
+    return done[-1] if done else None
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed % 2**32)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def disable_dropout(module: nn.Module) -> None:
+    for m in module.modules():
+        if isinstance(m, nn.Dropout):
+            m.p = 0.0
+
+
+def _rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {"python": random.getstate(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, rank: int = 0, world: int = 1) -> list[list[int]]:
+    """Deterministic shuffled micro-batches of pair positions for one epoch (sharded by rank)."""
+    g = torch.Generator().manual_seed(seed * 1000 + epoch)
+    order = torch.randperm(n, generator=g).tolist()
+    step = batch_size * world
+    return [order[i : i + step][rank::world] for i in range(0, n, step) if order[i : i + step][rank::world]]
+
+
+def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+# ----------------------------------------------------------------------------- loss per batch
+
+
+def compute_rm_loss(
+    model: nn.Module,
+    batch: dict[str, torch.Tensor],
+    cfg: RMTrainConfig,
+    ref_model: ActAdaptiveRewardModel | None = None,
+    ref_context: Callable[[], Any] | None = None,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Loss and metrics for one concatenated chosen+rejected batch (see :func:`collate_pairs`)."""
+    n_pairs = batch["index"].numel()
+    out = model(
+        batch["input_ids"],
+        batch["attention_mask"],
+        batch["response_mask"] if cfg.needs_logps else None,
+    )
+    rc, rr = out.rewards[:n_pairs], out.rewards[n_pairs:]
+    margin: torch.Tensor | None = None
+    beta = cfg.effective_beta
+    if cfg.loss == "margin":
+        margin = batch["margin"] * cfg.margin_scale
+    elif cfg.loss == "aam-ld":
+        assert out.logps is not None and out.lengths is not None
+        margin = ld_margin(
+            out.logps[:n_pairs], out.logps[n_pairs:], out.lengths[:n_pairs], out.lengths[n_pairs:],
+            beta, detach=not cfg.margin_grad,
+        )
+    elif cfg.loss == "aam-pr":
+        assert out.logps is not None
+        if "ref_logps" in batch:
+            ref = batch["ref_logps"]
+        else:
+            assert ref_model is not None
+            with torch.no_grad(), (ref_context() if ref_context else _null()):
+                ref = ref_model(batch["input_ids"], batch["attention_mask"], batch["response_mask"],
+                                need_rewards=False).logps
+        margin = pr_margin(
+            out.logps[:n_pairs], out.logps[n_pairs:], ref[:n_pairs], ref[n_pairs:], beta,
+            detach=not cfg.margin_grad,
+        )
+    bt = bradley_terry_loss(rc, rr, margin)
+    loss = bt
+    if cfg.sft_reg > 0:
+        assert out.logps is not None and out.lengths is not None
+        loss = loss + cfg.sft_reg * sft_loss(out.logps[:n_pairs], out.lengths[:n_pairs])
+    with torch.no_grad():
+        m = margin.detach().float() if margin is not None else torch.zeros_like(rc)
+        metrics = {
+            "loss": loss.item(),
+            "bt_loss": bt.item(),
+            "accuracy": pairwise_accuracy(rc, rr).item(),
+            "reward_gap": (rc - rr).mean().item(),
+            "margin_mean": m.mean().item(),
+            "margin_std": m.std(unbiased=False).item(),
+        }
+    return loss, metrics
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+@torch.no_grad()
+def response_logps(
+    model: ActAdaptiveRewardModel, pairs: Sequence[EncodedPair], batch_size: int, device: torch.device,
+    autocast: Callable[[], Any] = _null,
+) -> torch.Tensor:
+    """``(N, 2)`` chosen/rejected response log-prob sums, row = pair ``index``."""
+    was = model.training
+    model.eval()
+    out = torch.zeros(max(p.index for p in pairs) + 1, 2)
+    for i in range(0, len(pairs), batch_size):
+        chunk = pairs[i : i + batch_size]
+        b = _to(collate_pairs(chunk, model.pad_token_id), device)
+        with autocast():
+            lp = model(b["input_ids"], b["attention_mask"], b["response_mask"], need_rewards=False).logps
+        lp = lp.float().cpu()
+        out[b["index"].cpu(), 0] = lp[: len(chunk)]
+        out[b["index"].cpu(), 1] = lp[len(chunk) :]
+    model.train(was)
+    return out
+
+
+@torch.no_grad()
+def evaluate_pairs(model: ActAdaptiveRewardModel, pairs: Sequence[EncodedPair], batch_size: int = 8) -> dict[str, float]:
+    """Pairwise accuracy and mean reward gap of ``model`` on tokenised pairs."""
+    was = model.training
+    model.eval()
+    correct, gap = 0.0, 0.0
+    for i in range(0, len(pairs), batch_size):
+        chunk = pairs[i : i + batch_size]
+        b = _to(collate_pairs(chunk, model.pad_token_id), model.device)
+        r = model(b["input_ids"], b["attention_mask"]).rewards
+        rc, rr = r[: len(chunk)], r[len(chunk) :]
+        correct += (rc > rr).float().sum().item()
+        gap += (rc - rr).sum().item()
+    model.train(was)
+    return {"accuracy": correct / len(pairs), "reward_gap": gap / len(pairs)}
+
+
+# ----------------------------------------------------------------------------------- trainer
+
+
+class RewardModelTrainer:
+    """Owns model, optimizer and loop state. ``train()`` runs SFT-init (optional) then RM training."""
+
+    def __init__(self, cfg: RMTrainConfig, progress: bool = True,
+                 on_log: Callable[[dict[str, float]], None] | None = None) -> None:
+        validate_config(cfg)
+        self.cfg = cfg
+        self.progress = progress
+        self.on_log = on_log
+        self.model_path = resolve_model_path(cfg.model)
+        rows, self.source = load_rows(cfg.data, cfg.split)
+        if cfg.limit is not None:
+            rows = rows.select(range(min(cfg.limit, len(rows))))
+        self.rows = rows
+        # validate columns before loading any weights
+        require_columns(rows, [*PREFERENCE_COLUMNS, *([cfg.margin_column] if cfg.loss == "margin" else [])],
+                        self.source)
+
+        from accelerate import Accelerator
+
+        if cfg.precision == "auto":
+            bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        else:
+            bf16 = cfg.precision == "bf16"
+        self.accelerator = Accelerator(mixed_precision="bf16" if bf16 else "no", cpu=not torch.cuda.is_available())
+        seed_everything(cfg.seed)
+        self.model = self._load_model()
+        self.pairs = encode_preference_rows(
+            rows, self.model.tokenizer, cfg.max_length, self.source,
+            margin_column=cfg.margin_column if cfg.loss == "margin" else None,
+        )
+        self.history: list[dict[str, float]] = []
+        self.ref_logps: torch.Tensor | None = None
+        self.ref_model: ActAdaptiveRewardModel | None = None
+        self.ref_context: Callable[[], Any] | None = None
+
+    # -------------------------------------------------------------------------------- setup
+    def _load_model(self) -> ActAdaptiveRewardModel:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        cfg = self.cfg
+        tokenizer = AutoTokenizer.from_pretrained(self.model_path)
+        lm = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=torch.float32)
+        head = None
+        if (self.model_path / MARKER).exists():  # continue from a saved charm RM: keep its head
+            from training.rm.model import load_reward_model
+
+            head = load_reward_model(self.model_path).value_head
+        torch.manual_seed(cfg.seed)
+        model = ActAdaptiveRewardModel(lm, tokenizer, head)
+        disable_dropout(model)
+        if cfg.gradient_checkpointing:
+            model.causal_lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            model.causal_lm.config.use_cache = False
+        if cfg.lora_r > 0:
+            from peft import LoraConfig, get_peft_model
+
+            lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                              target_modules="all-linear", task_type="CAUSAL_LM")
+            model.lm = get_peft_model(model.lm, lora)
+            if cfg.gradient_checkpointing:
+                model.causal_lm.enable_input_require_grads()
+        return model.to(self.accelerator.device)
+
+    def _optimizer(self, lr: float) -> torch.optim.Optimizer:
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        return torch.optim.AdamW(params, lr=lr, weight_decay=self.cfg.weight_decay)
+
+    def _total_steps(self, epochs: float) -> tuple[int, int]:
+        world = self.accelerator.num_processes
+        micro_per_epoch = math.ceil(len(self.pairs) / (self.cfg.batch_size * world))
+        steps_per_epoch = max(1, math.ceil(micro_per_epoch / self.cfg.grad_accum))
+        return max(1, math.ceil(epochs * steps_per_epoch)), micro_per_epoch
+
+    def _micro_batches(self, start_micro: int) -> Iterator[tuple[int, list[EncodedPair]]]:
+        """Endless stream of (global micro index, pairs), starting at ``start_micro``."""
+        _, per_epoch = self._total_steps(1)
+        acc = self.accelerator
+        k = start_micro
+        while True:
+            epoch, j = divmod(k, per_epoch)
+            batches = epoch_batches(len(self.pairs), self.cfg.batch_size, self.cfg.seed, epoch,
+                                    acc.process_index, acc.num_processes)
+            for jj in range(j, len(batches)):
+                yield k, [self.pairs[i] for i in batches[jj]]
+                k += 1
+
+    def _progress(self) -> Any:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        return Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[stats]}"),
+            TimeElapsedColumn(), TimeRemainingColumn(),
+            disable=not (self.progress and self.accelerator.is_main_process),
+        )
+
+    # ----------------------------------------------------------------------------- phases
+    def _sft_init(self) -> None:
+        cfg = self.cfg
+        total, _ = self._total_steps(cfg.sft_epochs)
+        opt = self._optimizer(cfg.sft_lr or cfg.lr)
+        model, opt = self.accelerator.prepare(self.model, opt)
+        model.train()
+        stream = self._micro_batches(0)
+        with self._progress() as bar:
+            task = bar.add_task("SFT init", total=total, stats="")
+            for step in range(total):
+                for _ in range(cfg.grad_accum):
+                    _, chunk = next(stream)
+                    b = pad_sequences([p.chosen_ids for p in chunk], [p.chosen_start for p in chunk],
+                                      self.model.pad_token_id)
+                    b = _to(b, self.accelerator.device)
+                    with self.accelerator.autocast():
+                        out = model(b["input_ids"], b["attention_mask"], b["response_mask"], need_rewards=False)
+                        loss = sft_loss(out.logps, out.lengths) / cfg.grad_accum
+                    self.accelerator.backward(loss)
+                if cfg.max_grad_norm > 0:
+                    self.accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+                bar.update(task, advance=1, stats=f"nll {loss.item() * cfg.grad_accum:.3f}")
+        self.model = self.accelerator.unwrap_model(model)
+
+    def _setup_reference(self) -> None:
+        cfg = self.cfg
+        if cfg.loss != "aam-pr":
+            return
+        if cfg.ref_logps == "precompute":
+            self.ref_logps = response_logps(self.model, self.pairs, cfg.batch_size, self.accelerator.device,
+                                            self.accelerator.autocast)
+        elif self.model.is_peft and not cfg.sft_init:
+            self.ref_model = self.model
+            self.ref_context = self.model.lm.disable_adapter
+        else:
+            ref = ActAdaptiveRewardModel(copy.deepcopy(self.model.causal_lm), self.model.tokenizer)
+            ref.requires_grad_(False)
+            self.ref_model = ref.to(self.accelerator.device).eval()
+
+    def _save_checkpoint(self, step: int, micro: int, opt: Any, sched: Any) -> None:
+        if not self.accelerator.is_main_process:
+            return
+        root = self.cfg.output_dir / CHECKPOINTS
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".ckpt-", dir=root))
+        trainable = {n: p.detach().cpu() for n, p in self.model.named_parameters() if p.requires_grad}
+        state = {
+            "step": step, "micro": micro, "trainable": trainable,
+            "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": _rng_state(),
+            "history": self.history, "config": self.cfg.model_dump(mode="json"),
+        }
+        torch.save(state, tmp / "state.pt")
+        if self.ref_logps is not None:
+            torch.save(self.ref_logps, tmp / "ref_logps.pt")
+        final = root / f"step-{step:07d}"
+        if final.exists():
+            shutil.rmtree(final)
+        tmp.rename(final)
+        done = sorted(p for p in root.glob("step-*") if (p / "state.pt").exists())
+        for old in done[: max(0, len(done) - max(1, self.cfg.keep_checkpoints))]:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def _load_checkpoint(self, path: Path, opt: Any, sched: Any) -> tuple[int, int]:
+        state = torch.load(path / "state.pt", map_location="cpu", weights_only=False)
+        saved = state["config"]
+        for key in ("loss", "model", "batch_size", "grad_accum", "lora_r", "seed", "max_length"):
+            now = self.cfg.model_dump(mode="json")[key]
+            if saved.get(key) != now:
+                raise TrainingInputError(
+                    f"--resume: checkpoint {path} was trained with {key}={saved.get(key)!r}, now {now!r}"
+                )
+        params = dict(self.model.named_parameters())
+        missing = [n for n in state["trainable"] if n not in params]
+        if missing:
+            raise TrainingInputError(f"--resume: checkpoint {path} has unknown parameter {missing[0]!r}")
+        with torch.no_grad():
+            for n, t in state["trainable"].items():
+                params[n].copy_(t.to(params[n].device))
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        _set_rng_state(state["rng"])
+        self.history = list(state["history"])
+        if (path / "ref_logps.pt").exists():
+            self.ref_logps = torch.load(path / "ref_logps.pt")
+        return int(state["step"]), int(state["micro"])
+
+    def train(self) -> TrainResult:
+        from transformers import get_scheduler
+
+        cfg, acc = self.cfg, self.accelerator
+        resume_from = latest_checkpoint(cfg.output_dir) if cfg.resume else None
+        if cfg.sft_init and resume_from is None:
+            self._sft_init()
+        total, _ = self._total_steps(cfg.epochs)
+        if cfg.max_steps is not None:
+            total = cfg.max_steps
+        opt = self._optimizer(cfg.lr)
+        sched = get_scheduler("linear", opt, num_warmup_steps=int(cfg.warmup_ratio * total),
+                              num_training_steps=total)
+        if cfg.loss == "aam-pr" and cfg.ref_logps == "online":
+            if resume_from is not None and cfg.sft_init:
+                raise TrainingInputError("--resume with --sft-init and --ref-logps online is not supported; "
+                                         "use --ref-logps precompute")
+            self._setup_reference()  # before loading the checkpoint: the fresh model *is* pi_ref
+        step, micro = 0, 0
+        if resume_from is not None:
+            step, micro = self._load_checkpoint(resume_from, opt, sched)
+        if cfg.loss == "aam-pr" and cfg.ref_logps == "precompute" and self.ref_logps is None:
+            self._setup_reference()
+        if cfg.sft_init and resume_from is None and cfg.save_steps > 0:
+            self._save_checkpoint(0, 0, opt, sched)
+        model, opt, sched = acc.prepare(self.model, opt, sched)
+        model.train()
+        stream = self._micro_batches(micro)
+        window: list[dict[str, float]] = []
+        log_path = cfg.output_dir / LOG_FILE
+        cfg.output_dir.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        with self._progress() as bar:
+            task = bar.add_task(f"RM {cfg.loss}", total=total, completed=step, stats="")
+            while step < total:
+                for a in range(cfg.grad_accum):
+                    micro, chunk = next(stream)
+                    micro += 1
+                    batch = _to(collate_pairs(chunk, self.model.pad_token_id, self.ref_logps), acc.device)
+                    ctx = acc.no_sync(model) if a < cfg.grad_accum - 1 else _null()
+                    with ctx, acc.autocast():
+                        loss, metrics = compute_rm_loss(model, batch, cfg, self.ref_model, self.ref_context)
+                        acc.backward(loss / cfg.grad_accum)
+                    window.append(metrics)
+                if cfg.max_grad_norm > 0:
+                    acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                opt.step()
+                sched.step()
+                opt.zero_grad(set_to_none=True)
+                step += 1
+                if step % max(1, cfg.logging_steps) == 0 or step == total:
+                    entry = {"step": float(step), "lr": sched.get_last_lr()[0],
+                             "elapsed_s": time.perf_counter() - t0}
+                    entry |= {k: sum(w[k] for w in window) / len(window) for k in window[0]}
+                    window.clear()
+                    self.history.append(entry)
+                    if acc.is_main_process:
+                        with log_path.open("a", encoding="utf-8") as fh:
+                            fh.write(json.dumps(entry) + "\n")
+                    if self.on_log:
+                        self.on_log(entry)
+                bar.update(task, advance=1, stats=f"loss {metrics['loss']:.3f} acc {metrics['accuracy']:.2f}")
+                if cfg.save_steps > 0 and step % cfg.save_steps == 0 and step < total:
+                    self._save_checkpoint(step, micro, opt, sched)
+        self.model = acc.unwrap_model(model)
+        acc.wait_for_everyone()
+        if acc.is_main_process:
+            meta = {
+                "base_model": str(self.model_path), "loss": cfg.loss, "beta": cfg.effective_beta,
+                "steps": step, "train_config": cfg.model_dump(mode="json"),
+            }
+            self.model.save(cfg.output_dir, metadata=meta)
+        return TrainResult(cfg.output_dir, step, self.history)
+
+
+def train_reward_model(cfg: RMTrainConfig, progress: bool = True,
+                       on_log: Callable[[dict[str, float]], None] | None = None) -> TrainResult:
+    """Validate inputs, train, save to ``cfg.output_dir``. User errors raise :class:`TrainingInputError`
+    (or :class:`DataError` / :class:`RewardModelError`) before anything is written."""
+    return RewardModelTrainer(cfg, progress=progress, on_log=on_log).train()
+
+
+__all__ = [
+    "DEFAULT_BETA", "LOSSES", "DataError", "RMTrainConfig", "RewardModelError", "RewardModelTrainer",
+    "TrainResult", "TrainingInputError", "compute_rm_loss", "evaluate_pairs", "train_reward_model",
+]
