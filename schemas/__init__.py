@@ -1,0 +1,39 @@
+"""The data contract shared by every charm-builder stage (pydantic v2 models).
+
+Every record has a deterministic, content-derived ``id`` (see ``schemas.base.content_id``), so
+re-running a step upserts the same rows instead of adding duplicates.
+"""
+
+from schemas.annotation import Annotation
+from schemas.base import LANGUAGES, Language, Localized, Record, content_id
+from schemas.candidates import LABELS, Candidate, CandidateSet, Label
+from schemas.characters import SUB_CATEGORIES, ZH_CATEGORY_NAMES, Character, Relative, Scene, UserPersona
+from schemas.dialogue import (
+    DIALOGUE_QUALITY_DIMENSIONS,
+    ROLE_REWARD_DIMENSIONS,
+    Dialogue,
+    Message,
+    Provenance,
+)
+from schemas.items import ChatMessage, DialogueQualityItem, PreferencePair, RoleRewardItem
+
+# Name -> model, for `charm-build schema NAME` and the native JSONL/YAML importer.
+MODELS: dict[str, type[Record]] = {
+    "character": Character,
+    "user": UserPersona,
+    "scene": Scene,
+    "dialogue": Dialogue,
+    "candidate_set": CandidateSet,
+    "annotation": Annotation,
+    "preference_pair": PreferencePair,
+    "role_reward_item": RoleRewardItem,
+    "dialogue_quality_item": DialogueQualityItem,
+}
+EXTRA_SCHEMAS = {"message": Message, "candidate": Candidate, "provenance": Provenance, "relative": Relative}
+
+__all__ = [
+    "DIALOGUE_QUALITY_DIMENSIONS", "EXTRA_SCHEMAS", "LABELS", "LANGUAGES", "MODELS", "ROLE_REWARD_DIMENSIONS",
+    "SUB_CATEGORIES", "ZH_CATEGORY_NAMES", "Annotation", "Candidate", "CandidateSet", "Character", "ChatMessage",
+    "Dialogue", "DialogueQualityItem", "Label", "Language", "Localized", "Message", "PreferencePair", "Provenance",
+    "Record", "Relative", "RoleRewardItem", "Scene", "UserPersona", "content_id",
+]  # fmt: skip

@@ -1,0 +1,46 @@
+# charm-builder: `make demo` sets everything up and runs the offline pipeline; `make test` runs the tests.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+WS     ?= charm-workspace
+PYTEST_ARGS ?=
+
+.PHONY: setup setup-dev system-deps demo test test-fast lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# torch first and pinned: on this kind of machine 2.13.0 is a local CPU wheel; elsewhere any torch works.
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q torch==2.13.0 || $(BIN)/pip install -q torch
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+setup-dev: setup system-deps
+
+# Debian packages the integration tests use (Redis for the embedded Argilla server, Chromium for UI tests).
+system-deps:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  missing=""; for p in redis-server chromium; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi; \
+	else echo "system-deps: not root or no apt-get; install redis-server and chromium yourself"; fi
+
+demo: setup
+	$(BIN)/charm-build init $(WS)
+	$(BIN)/charm-build simulate --workspace $(WS)
+	$(BIN)/charm-build stats --workspace $(WS)
+
+test: setup-dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow and not server and not browser" $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(WS) .pytest_cache

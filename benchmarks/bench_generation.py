@@ -1,0 +1,132 @@
+"""Throughput of the LLM layer against a local OpenAI-compatible server that answers in 50 ms.
+
+Sends N chat requests (all distinct, so no cache hits) at concurrency C through
+``LLMClient.chat_many`` with a real SQLite cache + ledger, and reports achieved throughput as
+a fraction of the ideal C / latency, plus the per-request overhead. The fake server runs in a
+separate process so it does not compete with the client's event loop for the GIL.
+
+Optionally (``--distilabel-python PATH``, default /work/.venv-distilabel/bin/python if it
+exists) runs distilabel's ``OpenAILLM`` on the same job in that interpreter and prints
+``ratio_to_distilabel`` (our throughput / theirs).
+
+    PYTHONPATH=. python benchmarks/bench_generation.py [--n 2000] [--concurrency 64]
+
+Last line: ``ratio_to_ideal=X``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from charm_builder.llm import LLMClient, ModelSpec, Roster
+from tests.fakes.openai_server import server_process
+
+DISTILABEL_SCRIPT = r"""
+import asyncio, json, sys, time
+from distilabel.models.llms import OpenAILLM
+base_url, n, conc = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+llm = OpenAILLM(model="bench-model", base_url=base_url, api_key="sk-bench", max_retries=0, timeout=30)
+llm.load()
+inputs = [[{"role": "user", "content": f"request {i} for the benchmark"}] for i in range(n)]
+async def main():
+    sem = asyncio.Semaphore(conc)
+    async def one(x):
+        async with sem:
+            return await llm.agenerate(input=x, max_new_tokens=16)
+    t0 = time.perf_counter()
+    out = await asyncio.gather(*(one(x) for x in inputs))
+    return time.perf_counter() - t0, out
+elapsed, out = asyncio.run(main())
+ok = sum(1 for o in out if o and o["generations"] and o["generations"][0])
+print(json.dumps({"elapsed": elapsed, "ok": ok}))
+"""
+
+
+async def run_ours(base_url: str, n: int, concurrency: int, db: str) -> tuple[float, float, int]:
+    roster = Roster(
+        name="bench",
+        models={"bench": ModelSpec(name="bench", provider="openai", model="bench-model", base_url=f"{base_url}/v1",
+                                   concurrency=concurrency, price_input=1.0, price_output=2.0)},
+    )
+    conversations = [[{"role": "user", "content": f"request {i} for the benchmark"}] for i in range(n)]
+    async with LLMClient(roster, db=db, run_id="bench") as client:
+        await client.chat("bench", [{"role": "user", "content": "warm-up"}], {"max_tokens": 16})
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        results = await client.chat_many("bench", conversations, {"max_tokens": 16})
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    ok = sum(1 for r in results if not isinstance(r, Exception))
+    return elapsed, cpu, ok
+
+
+async def run_raw_floor(base_url: str, n: int, concurrency: int) -> float:
+    """Bare aiohttp posts with no LLM layer: the floor this machine + server allow right now."""
+    import aiohttp
+
+    body = {"model": "bench-model", "max_tokens": 16}
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+        sem = asyncio.Semaphore(concurrency)
+
+        async def one(i: int) -> None:
+            payload = json.dumps({**body, "messages": [{"role": "user", "content": f"raw {i}"}]})
+            async with sem, session.post(f"{base_url}/v1/chat/completions", data=payload,
+                                         headers={"content-type": "application/json"}) as resp:
+                json.loads(await resp.read())
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(n)))
+        return time.perf_counter() - t0
+
+
+def run_distilabel(python: str, base_url: str, n: int, concurrency: int) -> float | None:
+    proc = subprocess.run([python, "-c", DISTILABEL_SCRIPT, f"{base_url}/v1", str(n), str(concurrency)],
+                          check=False, capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        print(f"distilabel run failed: {proc.stderr.strip().splitlines()[-1:]}")
+        return None
+    data = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(f"distilabel: {data['ok']}/{n} ok in {data['elapsed']:.3f}s -> {n / data['elapsed']:.0f} req/s")
+    return data["elapsed"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="LLM layer throughput benchmark")
+    ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--latency", type=float, default=0.05)
+    default_dl = "/work/.venv-distilabel/bin/python"
+    ap.add_argument("--distilabel-python", default=default_dl if os.path.exists(default_dl) else "")
+    ns = ap.parse_args()
+    ideal_rps = ns.concurrency / ns.latency
+    with server_process(latency=ns.latency) as base_url, tempfile.TemporaryDirectory() as tmp:
+        elapsed, cpu, ok = asyncio.run(run_ours(base_url, ns.n, ns.concurrency, f"{tmp}/bench.db"))
+        rps = ns.n / elapsed
+        ratio = rps / ideal_rps
+        overhead_ms = (elapsed * ns.concurrency / ns.n - ns.latency) * 1000
+        print(f"server: 127.0.0.1 fake, {ns.latency * 1000:.0f} ms latency, separate process")
+        print(f"ours: {ok}/{ns.n} ok in {elapsed:.3f}s -> {rps:.0f} req/s (ideal {ideal_rps:.0f} req/s)")
+        print(f"per-request overhead: {overhead_ms:.2f} ms wall over the 50 ms, "
+              f"{cpu / ns.n * 1000:.3f} ms client CPU")
+        floor = asyncio.run(run_raw_floor(base_url, ns.n, ns.concurrency))
+        print(f"bare aiohttp floor (no LLM layer): {ns.n / floor:.0f} req/s = {ns.n / floor / ideal_rps:.3f} of ideal;"
+              f" ours reaches {floor / elapsed:.2f} of it; load average {os.getloadavg()[0]:.1f} on "
+              f"{os.cpu_count()} cores")
+        if ns.distilabel_python:
+            theirs = run_distilabel(ns.distilabel_python, base_url, ns.n, ns.concurrency)
+            if theirs:
+                print(f"ratio_to_distilabel={theirs / elapsed:.2f}")
+    print(f"ratio_to_ideal={ratio:.3f}")
+
+
+if __name__ == "__main__":
+    main()

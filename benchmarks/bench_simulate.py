@@ -1,0 +1,85 @@
+"""Simulator throughput: dialogues/min and tokens/s, (a) on the offline roster (real local models
+on this CPU) and (b) against a local OpenAI-compatible server that answers in 50 ms, at 64
+dialogues in flight (the server runs in its own process).
+
+    PYTHONPATH=. python benchmarks/bench_simulate.py [--offline-limit 2] [--server-limit 256]
+
+Last line: ``offline_dialogues_per_min=X offline_tokens_per_s=Y server_dialogues_per_min=Z server_tokens_per_s=W``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import yaml
+
+from charm_builder.importers import import_files
+from charm_builder.library import library_files
+from charm_builder.llm import LLMClient
+from charm_builder.simulate import RunOptions, Simulation, plan_dialogues
+from charm_builder.store import Workspace
+from tests.fakes.openai_server import server_process
+
+
+def run(roster: str, limit: int, turns: tuple[int, int], concurrency: int, params: dict) -> tuple[float, float, str]:
+    with tempfile.TemporaryDirectory() as tmp:
+        ws = Workspace.create(Path(tmp) / "ws")
+        import_files(ws, library_files())
+        client = LLMClient(roster, db=ws.db_path, run_id="bench")
+        names = client.roster.names
+        opts = RunOptions(user_model=names[0], character_model=names[1], candidate_models=names[:6],
+                          concurrency=concurrency, params=params, candidate_params=params)  # fmt: skip
+        sim = Simulation(ws, client, opts, spent=client.total_cost, flush=client.flush)
+        specs = plan_dialogues(ws, limit=limit, seed=0, turns=turns)
+
+        async def go():
+            try:
+                return await sim.run(specs)
+            finally:
+                await client.aclose()
+
+        rep = asyncio.run(go())
+        for problem in rep.problems[:3]:
+            print("  problem:", problem)
+        ws.close()
+    line = (f"dialogues={rep.dialogues} candidate_sets={rep.candidate_sets} failed={rep.failed} errors={rep.errors} calls={rep.tally.calls} "
+            f"tokens={rep.tally.input_tokens + rep.tally.output_tokens} seconds={rep.seconds:.1f}")
+    return rep.dialogues_per_min, rep.tokens_per_s, line
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--offline-limit", type=int, default=2)
+    ap.add_argument("--offline-turns", type=int, default=3)
+    ap.add_argument("--server-limit", type=int, default=256)
+    ap.add_argument("--server-turns", type=int, default=13)
+    ap.add_argument("--concurrency", type=int, default=64)
+    ns = ap.parse_args()
+
+    off_dpm, off_tps, line = run("offline", ns.offline_limit, (ns.offline_turns, ns.offline_turns), 2, {"max_tokens": 32})
+    print(f"offline roster: {line} -> {off_dpm:.2f} dialogues/min, {off_tps:.1f} tokens/s", flush=True)
+
+    with server_process(latency=0.05, reply="roleplay") as base_url, tempfile.TemporaryDirectory() as tmp:
+        roster = Path(tmp) / "server.yaml"
+        models = {f"m{i}": {"provider": "openai", "model": f"m{i}", "base_url": base_url + "/v1", "concurrency": 64}
+                  for i in range(6)}  # fmt: skip
+        roster.write_text(yaml.safe_dump({"name": "bench", "models": models}))
+        srv_dpm, srv_tps, line = run(str(roster), ns.server_limit, (ns.server_turns, ns.server_turns),
+                                     ns.concurrency, {})  # fmt: skip
+    print(f"50 ms server, {ns.concurrency} dialogues in flight: {line} -> {srv_dpm:.1f} dialogues/min, "
+          f"{srv_tps:.0f} tokens/s", flush=True)
+    ideal = 60 / (0.05 * (ns.server_turns + 1))  # per dialogue lane: turns + one parallel candidate round
+    print(f"ideal per lane {ideal:.1f} dialogues/min x {ns.concurrency} lanes = {ideal * ns.concurrency:.0f}/min")
+    print(f"offline_dialogues_per_min={off_dpm:.2f} offline_tokens_per_s={off_tps:.1f} "
+          f"server_dialogues_per_min={srv_dpm:.1f} server_tokens_per_s={srv_tps:.0f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+from charm_builder.cli import main
+
+main()

@@ -1,0 +1,43 @@
+"""`charm-build`: the command line over the library functions (each command is a thin wrapper)."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from charm_builder.cli import core
+from charm_builder.cli.common import err_console
+from charm_builder.errors import CharmError
+from charm_builder.llm.cli import models_app
+from charm_builder.simulate import cli as simulate_cli
+
+app = typer.Typer(
+    name="charm-build",
+    help=(
+        "Build Charm-style role-play preference data: simulate dialogues, collect six candidate "
+        "replies, annotate best/worst in Argilla, export Hugging Face datasets.\n\n"
+        "Quick start (offline):  charm-build init && charm-build stats"
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+)
+app.command("init")(core.init)
+app.command("import")(core.import_)
+app.command("stats")(core.stats)
+app.command("schema")(core.schema)
+app.command("simulate")(simulate_cli.simulate)
+app.add_typer(models_app, name="models")
+
+
+def main() -> None:
+    """Entry point: user errors become one red line on stderr and exit code 2."""
+    try:
+        app()
+    except CharmError as exc:
+        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]")
+        sys.exit(130)

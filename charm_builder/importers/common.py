@@ -1,0 +1,91 @@
+"""Helpers shared by the importers: reading files, language guessing, turning validation errors into one line."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+
+from charm_builder.errors import InputFormatError
+from schemas import Record
+
+T = TypeVar("T")
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+@dataclass
+class Loaded:
+    """What one file yields. ``if_absent`` records are only inserted when their id is not stored yet
+    (e.g. placeholder characters created for CharacterEval dialogues must not overwrite real profiles)."""
+
+    path: Path
+    format: str
+    records: list[Record] = field(default_factory=list)
+    if_absent: list[Record] = field(default_factory=list)
+
+
+def guess_language(text: str) -> str:
+    """'zh' when the text contains CJK ideographs, else 'en'."""
+    return "zh" if _CJK.search(text or "") else "en"
+
+
+def localized(text: Any) -> dict[str, str] | None:
+    """Wrap a plain string as {lang: text}; pass dicts through; None/empty -> None."""
+    if text is None:
+        return None
+    if isinstance(text, dict):
+        return text
+    text = str(text).strip()
+    return {guess_language(text): text} if text else None
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InputFormatError(str(path), f"byte {exc.start}", None, "not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise InputFormatError(str(path), f"line {exc.lineno}", None, f"invalid JSON: {exc.msg}") from None
+
+
+def read_json_lines(path: Path) -> list[tuple[int, Any]]:
+    """JSON Lines as (line number, value); blank lines skipped."""
+    out = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            out.append((lineno, json.loads(line)))
+        except json.JSONDecodeError as exc:
+            raise InputFormatError(str(path), f"line {lineno}", None, f"invalid JSON: {exc.msg}") from None
+    return out
+
+
+def validation_error(path: Path, where: str, exc: ValidationError) -> InputFormatError:
+    """The first pydantic error, as one line naming file, record and field."""
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"]) or None
+    msg = err["msg"].removeprefix("Value error, ")
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return InputFormatError(str(path), where, loc, msg + more)
+
+
+def build(path: Path, where: str, factory: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call ``factory(*args, **kwargs)`` (usually a model) and turn validation errors into InputFormatError."""
+    try:
+        return factory(*args, **kwargs)
+    except ValidationError as exc:
+        raise validation_error(path, where, exc) from None
+
+
+def require(path: Path, where: str, obj: Any, key: str) -> Any:
+    if not isinstance(obj, dict):
+        raise InputFormatError(str(path), where, None, f"expected a JSON object, got {type(obj).__name__}")
+    if key not in obj or obj[key] in (None, ""):
+        raise InputFormatError(str(path), where, key, "missing")
+    return obj[key]

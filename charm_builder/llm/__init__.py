@@ -1,0 +1,52 @@
+"""The LLM provider layer: one async chat interface over OpenAI-compatible, Anthropic and local
+models named in a roster, with caching, limits, retries, a cost ledger, JSON output and batches.
+
+Typical use (see ``LLMClient``)::
+
+    from charm_builder.llm import LLMClient
+    async with LLMClient("offline", db=workspace_db, run_id="simulate") as llm:
+        await llm.apreflight()
+        completion = await llm.chat("smollm2-plain", messages, {"max_tokens": 64})
+"""
+
+from __future__ import annotations
+
+from charm_builder.llm.batch import BatchRequest, BatchRunner
+from charm_builder.llm.client import LLMClient
+from charm_builder.llm.errors import (
+    JSONOutputError,
+    LLMCallError,
+    LLMConfigError,
+    LLMError,
+    MissingAPIKeyError,
+    RosterError,
+    ServerUnreachableError,
+    UnknownModelError,
+)
+from charm_builder.llm.jsonout import chat_json
+from charm_builder.llm.retry import RetryPolicy
+from charm_builder.llm.roster import ModelSpec, Roster, load_roster
+from charm_builder.llm.types import ChatParams, Completion, Message, Usage
+
+__all__ = [
+    "BatchRequest",
+    "BatchRunner",
+    "ChatParams",
+    "Completion",
+    "JSONOutputError",
+    "LLMCallError",
+    "LLMClient",
+    "LLMConfigError",
+    "LLMError",
+    "Message",
+    "MissingAPIKeyError",
+    "ModelSpec",
+    "RetryPolicy",
+    "Roster",
+    "RosterError",
+    "ServerUnreachableError",
+    "UnknownModelError",
+    "Usage",
+    "chat_json",
+    "load_roster",
+]

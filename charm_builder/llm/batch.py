@@ -1,0 +1,190 @@
+"""Batch mode: send many requests through the OpenAI Batch API or Anthropic Message Batches.
+
+    runner = BatchRunner(client)
+    results = await runner.run("gpt-4o", [BatchRequest("dlg-1", messages), ...])
+
+``run`` is resumable: requests already in the cache are not sent; a batch of the same job
+(same model and requests) that was submitted before is polled instead of resubmitted, found
+by its id in the workspace table ``llm_batches``. Collected answers go into the cache and the
+ledger (at the batch discount), so a later ``chat`` of the same request is free. Providers
+without a batch API (local) fall back to concurrent ``chat`` calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from charm_builder.llm.cache import cache_key
+from charm_builder.llm.client import LLMClient
+from charm_builder.llm.errors import LLMCallError, LLMError
+from charm_builder.llm.providers.base import BatchItem, RawCompletion
+from charm_builder.llm.types import ChatParams, Completion, MessagesIn
+
+
+@dataclass
+class BatchRequest:
+    """One request of a batch job, identified by the caller's ``custom_id``."""
+
+    custom_id: str
+    messages: MessagesIn
+    params: ChatParams | Mapping[str, Any] | None = None
+    seed: int | None = None
+
+
+@dataclass
+class _Prepared:
+    custom_id: str
+    key: str
+    item: BatchItem
+
+
+@dataclass
+class BatchProgress:
+    """What ``run`` did: how many came from cache, which batch ids were used."""
+
+    cached: int = 0
+    submitted: int = 0
+    batch_ids: list[str] = field(default_factory=list)
+    resumed: bool = False
+
+
+class BatchRunner:
+    """Submit / poll / collect provider batches for an ``LLMClient`` (shares its cache and ledger)."""
+
+    def __init__(self, client: LLMClient, *, poll_interval: float = 30.0) -> None:
+        self.client = client
+        self.poll_interval = poll_interval
+        self.last = BatchProgress()
+
+    def _prepare(self, model: str, requests: Sequence[BatchRequest]) -> list[_Prepared]:
+        spec = self.client.spec(model)
+        seen: set[str] = set()
+        out = []
+        for i, r in enumerate(requests):
+            if r.custom_id in seen:
+                raise ValueError(f"duplicate custom_id {r.custom_id!r} in batch for {model!r}")
+            seen.add(r.custom_id)
+            msgs, eff = self.client._prepare(spec, r.messages, r.params, r.seed)
+            key = cache_key(spec.provider, spec.model, msgs, eff.model_dump(exclude_none=True))
+            out.append(_Prepared(r.custom_id, key, BatchItem(f"r{i}", msgs, eff)))
+        return out
+
+    async def submit(self, model: str, requests: Sequence[BatchRequest]) -> str:
+        """Submit the requests as one provider batch (no cache check); returns the batch id."""
+        prepared = self._prepare(model, requests)
+        return await self._submit(model, prepared, _job_key(model, prepared))
+
+    async def _submit(self, model: str, prepared: list[_Prepared], job_key: str) -> str:
+        spec = self.client.spec(model)
+        self.client._bind_loop()
+        provider = self.client._provider(spec)
+        batch_id, meta = await provider.batch_submit([p.item for p in prepared])
+        meta = {**meta, "requests": [[p.item.wire_id, p.custom_id, p.key] for p in prepared]}
+        self.client.store.save_batch(batch_id, job_key, spec.provider, spec.name, "submitted", len(prepared), meta)
+        return batch_id
+
+    async def poll(self, batch_id: str) -> tuple[str, bool]:
+        """Refresh a batch's state from the provider; returns (state, done)."""
+        record = self._record(batch_id)
+        spec = self.client.spec(record["model"])
+        self.client._bind_loop()
+        state = await self.client._provider(spec).batch_status(batch_id, record["meta"])
+        self.client.store.save_batch(
+            batch_id, record["job_key"], record["provider"], record["model"], state.state,
+            record["request_count"], state.meta,
+        )
+        return state.state, state.done
+
+    async def collect(self, batch_id: str) -> dict[str, Completion | LLMError]:
+        """Download a finished batch's results into the cache and ledger; results by custom id."""
+        record = self._record(batch_id)
+        spec = self.client.spec(record["model"])
+        self.client._bind_loop()
+        raw = await self.client._provider(spec).batch_results(batch_id, record["meta"])
+        out: dict[str, Completion | LLMError] = {}
+        for wire_id, custom_id, key in record["meta"]["requests"]:
+            result = raw.get(wire_id)
+            if isinstance(result, RawCompletion):
+                completion = Completion(
+                    text=result.text, input_tokens=result.input_tokens, output_tokens=result.output_tokens,
+                    cost=spec.cost(result.input_tokens, result.output_tokens, batch=True),
+                    finish_reason=result.finish_reason, model=spec.name,
+                )
+                self.client.store.put(key, spec.name, completion)
+                self.client._account(spec, completion, batch=True)
+                out[custom_id] = completion
+            else:
+                out[custom_id] = LLMCallError(
+                    f"model {spec.name!r}: batch {batch_id} request {custom_id!r}: {result or 'no result'}"
+                )
+        self.client.store.save_batch(
+            batch_id, record["job_key"], record["provider"], record["model"], "collected",
+            record["request_count"], record["meta"],
+        )
+        self.client.flush()
+        return out
+
+    async def run(
+        self, model: str, requests: Sequence[BatchRequest], *, timeout: float | None = None
+    ) -> dict[str, Completion | LLMError]:
+        """Cache check, submit (or resume), poll until done, collect. Results by custom id."""
+        spec = self.client.spec(model)
+        self.last = BatchProgress()
+        prepared = self._prepare(model, requests)
+        results: dict[str, Completion | LLMError] = {}
+        todo = []
+        for p in prepared:
+            hit = self.client.store.get(p.key)
+            if hit is not None:
+                results[p.custom_id] = hit.model_copy(update={"cached": True, "cost": 0.0})
+            else:
+                todo.append(p)
+        self.last.cached = len(results)
+        if not todo:
+            return results
+        self.client._bind_loop()
+        if not self.client._provider(spec).supports_batch:
+            answers = await self.client.chat_many(
+                model, [p.item.messages for p in todo], None, seeds=[p.item.params.seed for p in todo]
+            )
+            results.update({p.custom_id: a for p, a in zip(todo, answers, strict=True)})
+            return results
+        job_key = _job_key(model, todo)
+        open_batches = [b for b in self.client.store.find_batches(job_key) if b["state"] not in ("collected",)]
+        if open_batches:
+            batch_id = open_batches[-1]["batch_id"]
+            self.last.resumed = True
+        else:
+            batch_id = await self._submit(model, todo, job_key)
+            self.last.submitted = len(todo)
+        self.last.batch_ids.append(batch_id)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            _state, done = await self.poll(batch_id)
+            if done:
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                raise LLMCallError(
+                    f"model {model!r}: batch {batch_id} not finished after {timeout:g}s; rerun to resume it"
+                )
+            await asyncio.sleep(self.poll_interval)
+        results.update(await self.collect(batch_id))
+        return results
+
+    def _record(self, batch_id: str) -> dict[str, Any]:
+        record = self.client.store.get_batch(batch_id)
+        if record is None:
+            raise LLMCallError(f"unknown batch id {batch_id!r}: not in this workspace's llm_batches table")
+        return record
+
+
+def _job_key(model: str, prepared: list[_Prepared]) -> str:
+    digest = hashlib.sha256(model.encode())
+    for p in prepared:
+        digest.update(p.key.encode())
+    return digest.hexdigest()

@@ -1,0 +1,279 @@
+"""SQLite persistence of the LLM layer: response cache, cost ledger and batch records.
+
+The workspace database belongs to the store module; this module only owns three tables, all
+created with ``CREATE TABLE IF NOT EXISTS``:
+
+* ``llm_cache``   key (sha256 of provider, model id, messages, params, seed) -> completion JSON
+* ``llm_calls``   cost ledger: one row per chat call (cache hits included, cost 0)
+* ``llm_batches`` provider batch jobs, so a large run can be resumed by batch id
+
+Writes happen on the thread that owns the ``LLMStore`` (the event loop thread), are buffered
+and flushed in one short transaction when the buffer fills, when ``flush_interval`` has passed,
+or on ``flush()``/``close()``: at most the last ``flush_interval`` seconds of answers are lost in
+a crash, and the event loop is not stalled by one commit per call. Readers see buffered
+entries through an in-memory overlay.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from charm_builder.llm.types import Completion, Usage
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS llm_cache (
+    key TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    completion TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS llm_calls (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL,
+    model TEXT NOT NULL,
+    model_id TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    cost REAL NOT NULL,
+    latency REAL NOT NULL,
+    cached INTEGER NOT NULL,
+    ok INTEGER NOT NULL DEFAULT 1,
+    batch INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS llm_calls_run ON llm_calls (run_id, model);
+CREATE TABLE IF NOT EXISTS llm_batches (
+    batch_id TEXT PRIMARY KEY,
+    job_key TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    state TEXT NOT NULL,
+    request_count INTEGER NOT NULL,
+    meta TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS llm_batches_job ON llm_batches (job_key);
+"""
+
+ConnectionFactory = Callable[[], sqlite3.Connection]
+
+
+def cache_key(provider: str, model_id: str, messages: list[dict[str, str]], params: dict[str, Any]) -> str:
+    """Deterministic key of a request: sha256 over canonical JSON (the seed is in ``params``)."""
+    blob = json.dumps(
+        {"p": provider, "m": model_id, "msgs": messages, "params": params},
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class CallRecord:
+    """One ledger row."""
+
+    run_id: str
+    model: str
+    model_id: str
+    provider: str
+    input_tokens: int
+    output_tokens: int
+    cost: float
+    latency: float
+    cached: bool
+    ok: bool = True
+    batch: bool = False
+
+
+def _connect(path: str | Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), timeout=30.0, check_same_thread=False, isolation_level=None)
+    conn.execute("PRAGMA busy_timeout = 30000")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    return conn
+
+
+class LLMStore:
+    """Cache + ledger + batch records over one SQLite file, or purely in memory (``db=None``).
+
+    ``db`` is a path or a zero-argument factory returning a new connection that this store then
+    owns (and closes). Without a database nothing is
+    cached across processes, but the in-process overlay still deduplicates identical requests.
+    """
+
+    def __init__(
+        self,
+        db: str | Path | ConnectionFactory | None = None,
+        *,
+        flush_every: int = 256,
+        flush_interval: float = 0.5,
+    ) -> None:
+        self._lock = threading.RLock()
+        self.persistent = db is not None
+        if db is None:
+            self._conn: sqlite3.Connection | None = None
+        else:
+            self._conn = db() if callable(db) else _connect(db)
+            self._conn.isolation_level = None  # we issue BEGIN/COMMIT ourselves
+            self._conn.execute("PRAGMA busy_timeout = 30000")
+            with self._lock:
+                self._conn.executescript(SCHEMA)
+        self._pending_cache: dict[str, tuple[str, str]] = {}
+        self._memory: dict[str, str] = {}
+        self._pending_calls: list[CallRecord] = []
+        self._flush_every = flush_every
+        self._flush_interval = flush_interval
+        self._last_flush = time.monotonic()
+
+    # -- cache -------------------------------------------------------------------------------
+    def get(self, key: str) -> Completion | None:
+        """The cached completion for ``key``, or None."""
+        raw = self._pending_cache.get(key, (None, None))[1] or self._memory.get(key)
+        if raw is None and self._conn is not None:
+            with self._lock:
+                row = self._conn.execute("SELECT completion FROM llm_cache WHERE key = ?", (key,)).fetchone()
+            raw = row[0] if row else None
+        return Completion.model_validate_json(raw) if raw is not None else None
+
+    def put(self, key: str, model: str, completion: Completion) -> None:
+        """Remember a completion (buffered)."""
+        raw = completion.model_dump_json()
+        if self._conn is None:
+            self._memory[key] = raw
+            return
+        self._pending_cache[key] = (model, raw)
+        self._maybe_flush()
+
+    # -- ledger ------------------------------------------------------------------------------
+    def record(self, call: CallRecord) -> None:
+        """Append one ledger row (buffered)."""
+        if self._conn is None:
+            return
+        self._pending_calls.append(call)
+        self._maybe_flush()
+
+    def usage(self, run_id: str | None = None) -> dict[str, Usage]:
+        """Per-model totals from the ledger, for one run or all runs."""
+        self.flush()
+        if self._conn is None:
+            return {}
+        sql = (
+            "SELECT model, COUNT(*), SUM(cached), SUM(1 - ok), SUM(input_tokens), SUM(output_tokens),"
+            " SUM(cost) FROM llm_calls"
+        )
+        args: tuple[Any, ...] = ()
+        if run_id is not None:
+            sql += " WHERE run_id = ?"
+            args = (run_id,)
+        with self._lock:
+            rows = self._conn.execute(sql + " GROUP BY model ORDER BY model", args).fetchall()
+        return {
+            r[0]: Usage(calls=r[1], cached=r[2], errors=r[3], input_tokens=r[4], output_tokens=r[5], cost=r[6])
+            for r in rows
+        }
+
+    # -- batches -----------------------------------------------------------------------------
+    def save_batch(
+        self, batch_id: str, job_key: str, provider: str, model: str, state: str, count: int, meta: dict
+    ) -> None:
+        """Insert or update a batch record (written at once: batch ids must never be lost)."""
+        if self._conn is None:
+            self._memory[f"batch:{batch_id}"] = json.dumps(
+                {"batch_id": batch_id, "job_key": job_key, "provider": provider, "model": model,
+                 "state": state, "request_count": count, "meta": meta}
+            )
+            return
+        now = time.time()
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO llm_batches (batch_id, job_key, provider, model, state, request_count, meta,"
+                " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(batch_id) DO UPDATE SET"
+                " state = excluded.state, meta = excluded.meta, updated_at = excluded.updated_at",
+                (batch_id, job_key, provider, model, state, count, json.dumps(meta), now, now),
+            )
+
+    def find_batches(self, job_key: str) -> list[dict[str, Any]]:
+        """Batch records of a job, oldest first."""
+        if self._conn is None:
+            rows = [json.loads(v) for k, v in self._memory.items() if k.startswith("batch:")]
+            return [r for r in rows if r["job_key"] == job_key]
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT batch_id, job_key, provider, model, state, request_count, meta FROM llm_batches"
+                " WHERE job_key = ? ORDER BY created_at",
+                (job_key,),
+            ).fetchall()
+        keys = ("batch_id", "job_key", "provider", "model", "state", "request_count", "meta")
+        return [{**dict(zip(keys, r, strict=True)), "meta": json.loads(r[6])} for r in rows]
+
+    def get_batch(self, batch_id: str) -> dict[str, Any] | None:
+        """One batch record by id."""
+        if self._conn is None:
+            raw = self._memory.get(f"batch:{batch_id}")
+            return json.loads(raw) if raw else None
+        with self._lock:
+            r = self._conn.execute(
+                "SELECT batch_id, job_key, provider, model, state, request_count, meta FROM llm_batches"
+                " WHERE batch_id = ?",
+                (batch_id,),
+            ).fetchone()
+        if r is None:
+            return None
+        keys = ("batch_id", "job_key", "provider", "model", "state", "request_count", "meta")
+        return {**dict(zip(keys, r, strict=True)), "meta": json.loads(r[6])}
+
+    # -- flushing ----------------------------------------------------------------------------
+    def _maybe_flush(self) -> None:
+        pending = len(self._pending_cache) + len(self._pending_calls)
+        if pending >= self._flush_every or time.monotonic() - self._last_flush >= self._flush_interval:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write buffered cache entries and ledger rows in one transaction."""
+        self._last_flush = time.monotonic()
+        if self._conn is None or not (self._pending_cache or self._pending_calls):
+            return
+        cache_rows = [(k, m, raw, time.time()) for k, (m, raw) in self._pending_cache.items()]
+        call_rows = [
+            (c.run_id, c.model, c.model_id, c.provider, c.input_tokens, c.output_tokens, c.cost, c.latency,
+             int(c.cached), int(c.ok), int(c.batch), time.time())
+            for c in self._pending_calls
+        ]
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO llm_cache (key, model, completion, created_at) VALUES (?,?,?,?)",
+                    cache_rows,
+                )
+                conn.executemany(
+                    "INSERT INTO llm_calls (run_id, model, model_id, provider, input_tokens, output_tokens,"
+                    " cost, latency, cached, ok, batch, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    call_rows,
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        self._pending_cache.clear()
+        self._pending_calls.clear()
+
+    def close(self) -> None:
+        """Flush and close the connection."""
+        self.flush()
+        if self._conn is not None:
+            with self._lock:
+                self._conn.close()
+            self._conn = None

@@ -1,0 +1,97 @@
+"""``charm-build models list|check``: show the roster and ping each model with one token.
+
+The lead mounts ``models_app`` on the main CLI (``app.add_typer(models_app, name="models")``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from charm_builder.llm.client import LLMClient
+from charm_builder.llm.errors import LLMConfigError, LLMError
+from charm_builder.llm.roster import DEFAULT_ROSTER, Roster, load_roster
+
+models_app = typer.Typer(help="Inspect and check the LLM roster.", no_args_is_help=True)
+
+RosterOpt = Annotated[str, typer.Option("--roster", "-r", help="Built-in roster (offline, paper) or a YAML path.")]
+ModelOpt = Annotated[
+    list[str] | None, typer.Option("--model", "-m", help="Only these roster entries (repeatable).")
+]
+
+
+def _fail(message: str) -> None:
+    Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def _load(roster: str) -> Roster:
+    try:
+        return load_roster(roster)
+    except LLMConfigError as exc:
+        _fail(str(exc))
+        raise  # unreachable; for type checkers
+
+
+def _key_status(env_var: str | None) -> str:
+    if not env_var:
+        return "-"
+    return f"{env_var} [green]set[/green]" if os.environ.get(env_var) else f"{env_var} [red]missing[/red]"
+
+
+@models_app.command("list")
+def list_models(roster: RosterOpt = DEFAULT_ROSTER) -> None:
+    """Show the roster: provider, model id, endpoint, key, prices and limits."""
+    r = _load(roster)
+    table = Table(title=f"roster {r.name} ({r.source})")
+    for col in ("name", "provider", "model", "base_url", "key", "$/1M in", "$/1M out", "conc", "rpm", "tpm"):
+        table.add_column(col, overflow="fold")
+    for s in r.models.values():
+        table.add_row(
+            s.name, s.provider, s.model, s.base_url or "(in-process)", _key_status(s.api_key_env),
+            f"{s.price_input:g}", f"{s.price_output:g}", str(s.concurrency), str(s.rpm or "-"), str(s.tpm or "-"),
+        )
+    Console().print(table)
+
+
+@models_app.command("check")
+def check_models(roster: RosterOpt = DEFAULT_ROSTER, model: ModelOpt = None) -> None:
+    """Preflight (keys, servers) and ping each model with a one-token request. Exit 1 on any failure."""
+    r = _load(roster)
+    names = model or r.names
+    for n in names:
+        if n not in r.models:
+            _fail(f"unknown model {n!r} in roster {r.name!r}; known: {', '.join(r.names)}")
+    results = asyncio.run(_check(r, names))
+    table = Table(title=f"models check ({r.name})")
+    for col in ("name", "status", "latency", "reply / error"):
+        table.add_column(col, overflow="fold")
+    failed = 0
+    for name, ok, latency, detail in results:
+        failed += not ok
+        table.add_row(name, "[green]ok[/green]" if ok else "[red]FAIL[/red]",
+                      f"{latency:.2f}s" if ok else "-", detail)
+    Console().print(table)
+    if failed:
+        _fail(f"{failed} of {len(results)} models failed the check")
+
+
+async def _check(roster: Roster, names: list[str]) -> list[tuple[str, bool, float, str]]:
+    client = LLMClient(roster, run_id="models-check")
+    out: list[tuple[str, bool, float, str]] = []
+    try:
+        for name in names:
+            try:
+                await client.apreflight([name])
+                c = await client.ping(name)
+                out.append((name, True, c.latency, repr(c.text[:40])))
+            except LLMError as exc:
+                out.append((name, False, 0.0, str(exc)))
+    finally:
+        await client.aclose()
+    return out

@@ -1,0 +1,94 @@
+"""Value types of the LLM layer: chat messages, sampling parameters, completions, usage."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["system", "user", "assistant"]
+
+
+class Message(BaseModel):
+    """One chat turn. Plain ``{"role": ..., "content": ...}`` dicts are accepted everywhere too."""
+
+    model_config = ConfigDict(frozen=True)
+
+    role: Role
+    content: str
+
+
+class ChatParams(BaseModel):
+    """Sampling parameters. ``None`` means "use the roster entry's default, else the provider's"."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    max_tokens: int | None = Field(default=None, ge=1)
+    stop: list[str] | None = None
+    seed: int | None = None
+    json_mode: bool = False
+    """Ask the server for a JSON object (OpenAI ``response_format``); other providers ignore it."""
+
+    def merged_over(self, defaults: ChatParams) -> ChatParams:
+        """Return these params with unset fields taken from ``defaults``."""
+        data = defaults.model_dump(exclude_none=True)
+        data.update(self.model_dump(exclude_none=True, exclude_defaults=True))
+        return ChatParams(**data)
+
+
+class Completion(BaseModel):
+    """The answer to one chat request, with its accounting.
+
+    ``cost`` is in US dollars at the roster price (0 for a cache hit: the call cost nothing);
+    ``latency`` is seconds from the first attempt to the answer, retries included.
+    """
+
+    text: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    latency: float = 0.0
+    cost: float = 0.0
+    finish_reason: str = "stop"
+    model: str = ""
+    cached: bool = False
+    attempts: int = 1
+
+
+class Usage(BaseModel):
+    """Totals for one model over a run (or a ledger query)."""
+
+    calls: int = 0
+    cached: int = 0
+    errors: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+
+    def add(self, completion: Completion) -> None:
+        """Count one completion."""
+        self.calls += 1
+        self.cached += int(completion.cached)
+        self.input_tokens += completion.input_tokens
+        self.output_tokens += completion.output_tokens
+        self.cost += completion.cost
+
+
+MessagesIn = list[Message] | list[dict[str, Any]]
+
+
+def normalise_messages(messages: MessagesIn) -> list[dict[str, str]]:
+    """Turn ``Message`` objects or dicts into plain ``{"role", "content"}`` dicts, validated."""
+    out: list[dict[str, str]] = []
+    for i, m in enumerate(messages):
+        if isinstance(m, Message):
+            out.append({"role": m.role, "content": m.content})
+            continue
+        role, content = m.get("role"), m.get("content")
+        if role not in ("system", "user", "assistant") or not isinstance(content, str):
+            raise ValueError(f"message {i}: need role in system/user/assistant and a string content, got {m!r}")
+        out.append({"role": role, "content": content})
+    if not out:
+        raise ValueError("messages is empty")
+    return out

@@ -1,0 +1,75 @@
+"""Candidates: every candidate model writes a reply to the same context (the last user turn).
+
+Labels A-F follow the order of the candidate models. Identical replies are flagged ``duplicate``
+and empty ones ``empty`` (after retries), so the annotation and export stages can see them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from charm_builder.simulate.cleaning import clean_turn
+from charm_builder.simulate.loop import CallTally, ChatClient, prices, retry_params
+from charm_builder.simulate.prompts import as_chat, character_system_prompt
+from schemas import LABELS, Candidate, CandidateSet, Character, Dialogue, Scene
+
+
+async def _one(client: ChatClient, model: str, messages: list[dict], seed: int, retries: int,
+               clean_args: dict[str, Any], params: dict[str, Any], tally: CallTally) -> tuple[str, dict[str, Any]]:
+    price_in, price_out = prices(client, model)
+    meta: dict[str, Any] = {"input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0, "latency_s": 0.0, "problems": []}
+    text = ""
+    for attempt in range(retries + 1):
+        start = time.perf_counter()
+        completion = await client.chat(model, messages, retry_params(params, attempt), seed=seed * 100 + attempt)
+        tally.add(model, completion, price_in, price_out)
+        meta["input_tokens"] += completion.input_tokens
+        meta["output_tokens"] += completion.output_tokens
+        meta["cost_usd"] += (completion.input_tokens * price_in + completion.output_tokens * price_out) / 1e6
+        meta["latency_s"] += getattr(completion, "latency", time.perf_counter() - start)
+        cleaned = clean_turn(completion.text, **clean_args)
+        text = cleaned.text
+        if cleaned.problem in (None, "repeated", "off_language"):
+            # a reply that repeats the context or switches language is a (bad) candidate, not a failure
+            if cleaned.problem:
+                meta["problems"].append(cleaned.problem)
+            return text, meta
+        meta["problems"].append(cleaned.problem)
+    return text if text.strip() else "", meta
+
+
+async def generate_candidates(client: ChatClient, dialogue: Dialogue, character: Character, scene: Scene | None,
+                              models: list[str], *, seed: int, retries: int = 1,
+                              params: dict[str, Any] | None = None) -> tuple[CandidateSet, CallTally]:
+    """Ask each model (at most six) for a reply to ``dialogue``'s context; returns the candidate set."""
+    if not 2 <= len(models) <= len(LABELS):
+        raise ValueError(f"need 2 to {len(LABELS)} candidate models, got {len(models)}")
+    lang = dialogue.language
+    messages = as_chat(character_system_prompt(character, scene, lang), dialogue.turns, "character", lang)
+    user_names = sorted({t.speaker for t in dialogue.turns if t.role == "user" and t.speaker})
+    clean_args = {"own_names": [n for n in (character.name.zh, character.name.en) if n], "other_names": user_names,
+                  "language": lang, "history": [t.text for t in dialogue.turns]}  # fmt: skip
+    tally = CallTally()
+    results = await asyncio.gather(*(
+        _one(client, model, messages, seed + k, retries, clean_args, params or {}, tally)
+        for k, model in enumerate(models)
+    ))  # fmt: skip
+    candidates = []
+    seen: dict[str, str] = {}
+    for label, model, (text, meta) in zip(LABELS, models, results, strict=False):
+        flags = [f"cleaning:{p}" for p in meta.pop("problems")]
+        norm = " ".join(text.split()).lower()
+        if not norm:
+            flags.append("empty")
+        elif norm in seen:
+            flags.append("duplicate")
+        seen.setdefault(norm, label)
+        candidates.append(Candidate(
+            label=label, model_id=model, text=text, params={**(params or {}), "seed": seed},
+            input_tokens=meta["input_tokens"], output_tokens=meta["output_tokens"],
+            latency_s=round(meta["latency_s"], 4), cost_usd=round(meta["cost_usd"], 8), flags=flags,
+        ))  # fmt: skip
+    cset = CandidateSet(dialogue_id=dialogue.id, context=dialogue.turns, candidates=candidates)
+    return cset, tally

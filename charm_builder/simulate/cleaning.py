@@ -1,0 +1,81 @@
+"""Turn hygiene: strip what small models add, and detect degenerate turns.
+
+``clean_turn`` returns the cleaned text and a problem (``None`` when the turn is usable).
+Problems are retried by the loop and recorded in provenance; nothing is silently kept.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_LATIN_WORD = re.compile(r"[A-Za-z]+")
+_END_VARIANTS = re.compile(r"\[\s*END\s*\]|<\s*/?\s*END\s*>|【\s*END\s*】", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Cleaned:
+    text: str
+    problem: str | None = None
+    ended: bool = False
+    fixes: tuple[str, ...] = ()
+
+
+def _prefix_pattern(names: list[str]) -> re.Pattern[str]:
+    alts = "|".join(re.escape(n) for n in sorted({n for n in names if n}, key=len, reverse=True))
+    return re.compile(rf"^\s*(?:\*\*)?(?:{alts})(?:\*\*)?\s*[:：]\s*", re.IGNORECASE)
+
+
+def language_ok(text: str, language: str) -> bool:
+    """zh turns: at least as many Chinese characters as Latin words; en turns: mostly Latin words.
+
+    A Chinese character carries about as much as an English word, so we compare characters to words.
+    """
+    cjk, words = len(_CJK.findall(text)), len(_LATIN_WORD.findall(text))
+    if cjk + words == 0:
+        return False
+    share = cjk / (cjk + words)
+    return share >= 0.5 if language == "zh" else share <= 0.2
+
+
+def _similar(a: str, b: str) -> bool:
+    a, b = " ".join(a.lower().split()), " ".join(b.lower().split())
+    if not a or not b:
+        return False
+    if a == b:
+        return True
+    shorter, longer = sorted((a, b), key=len)
+    return len(shorter) > 20 and shorter in longer
+
+
+def clean_turn(raw: str, *, own_names: list[str], other_names: list[str], language: str,
+               history: list[str], max_chars: int = 1200) -> Cleaned:
+    """Clean one generated turn. ``own_names``/``other_names``: display names of this/other side."""
+    fixes: list[str] = []
+    text = raw.strip()
+    ended = bool(_END_VARIANTS.search(text))
+    if ended:
+        text = _END_VARIANTS.sub("", text).strip()
+        fixes.append("end_marker")
+    own = _prefix_pattern([*own_names, "User", "用户", "Assistant", "助手"])
+    if own.match(text):
+        text = own.sub("", text, count=1).strip()
+        fixes.append("name_prefix")
+    # the speaker went on to write the other side's line: cut there
+    other_anywhere = re.compile(_prefix_pattern(other_names).pattern.replace("^\\s*", r"(?:^|\n)\s*"), re.IGNORECASE)
+    if other_names and (m := other_anywhere.search(text)):
+        if m.start() == 0:
+            return Cleaned(text, "speaks_as_other_side", ended, tuple(fixes))
+        text = text[: m.start()].strip()
+        fixes.append("cut_other_side")
+    if len(text) > max_chars:
+        text = text[:max_chars].rsplit(" ", 1)[0].strip()
+        fixes.append("truncated")
+    if not text:
+        return Cleaned("", None if ended else "empty", ended, tuple(fixes))
+    if any(_similar(text, h) for h in history[-6:]):
+        return Cleaned(text, "repeated", ended, tuple(fixes))
+    if not language_ok(text, language):
+        return Cleaned(text, "off_language", ended, tuple(fixes))
+    return Cleaned(text, None, ended, tuple(fixes))

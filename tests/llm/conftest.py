@@ -1,0 +1,40 @@
+"""Fixtures: a fake OpenAI/Anthropic server per test and rosters pointing at it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from charm_builder.llm import ModelSpec, RetryPolicy, Roster
+from tests.fakes.openai_server import FakeLLMServer
+
+KEY = "sk-test-SECRET-0123456789"
+ENV = {"FAKE_OPENAI_KEY": KEY, "FAKE_ANTHROPIC_KEY": KEY}
+FAST_RETRY = RetryPolicy(max_retries=4, base=0.01, cap=0.05)
+
+
+@pytest.fixture
+def server() -> Iterator[FakeLLMServer]:
+    with FakeLLMServer(api_key=KEY) as srv:
+        yield srv
+
+
+def make_roster(srv: FakeLLMServer, **overrides: object) -> Roster:
+    """An openai and an anthropic entry on the fake server, with prices."""
+    common = {"concurrency": 8, "timeout": 5.0, **overrides}
+    return Roster(
+        name="fake",
+        models={
+            "gpt": ModelSpec(name="gpt", provider="openai", model="gpt-fake", base_url=srv.openai_base_url,
+                             api_key_env="FAKE_OPENAI_KEY", price_input=2.0, price_output=10.0, **common),
+            "claude": ModelSpec(name="claude", provider="anthropic", model="claude-fake",
+                                base_url=srv.anthropic_base_url, api_key_env="FAKE_ANTHROPIC_KEY",
+                                price_input=3.0, price_output=15.0, **common),
+        },
+    )
+
+
+@pytest.fixture
+def roster(server: FakeLLMServer) -> Roster:
+    return make_roster(server)

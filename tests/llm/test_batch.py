@@ -1,0 +1,87 @@
+"""Batch mode through the OpenAI Batch API and Anthropic Message Batches on the fake server."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import pytest
+
+from charm_builder.llm import BatchRequest, BatchRunner, LLMCallError, LLMClient
+from tests.llm.conftest import ENV, FAST_RETRY
+
+
+def requests(n: int, fail: int | None = None) -> list[BatchRequest]:
+    return [
+        BatchRequest(f"dlg-{i}", [{"role": "system", "content": "Be Holmes."},
+                                  {"role": "user", "content": f"question {i}" + (" FAIL" if i == fail else "")}])
+        for i in range(n)
+    ]
+
+
+async def run_batch(roster, db, model, reqs):
+    async with LLMClient(roster, db=db, env=ENV, retry=FAST_RETRY, run_id="batch") as c:
+        runner = BatchRunner(c, poll_interval=0.01)
+        results = await runner.run(model, reqs, timeout=10)
+        return results, runner.last, c.ledger("batch")
+
+
+@pytest.mark.parametrize(("model", "create_path"), [("gpt", "/v1/batches"), ("claude", "/v1/messages/batches")])
+def test_batch_submit_poll_collect_then_rerun_is_cached(server, roster, tmp_path, model, create_path) -> None:
+    db = tmp_path / "ws.db"
+    results, progress, ledger = asyncio.run(run_batch(roster, db, model, requests(5, fail=3)))
+    assert progress.submitted == 5 and not progress.resumed
+    assert results["dlg-0"].text == "echo: question 0"
+    assert isinstance(results["dlg-3"], LLMCallError) and "dlg-3" in str(results["dlg-3"])
+    spec = roster.get(model)
+    c0 = results["dlg-0"]
+    assert c0.cost == pytest.approx(spec.cost(c0.input_tokens, c0.output_tokens) * 0.5)
+    assert ledger[model].calls == 4
+    assert server.counts[create_path] == 1
+    assert server.chat_count() == 0  # everything went through the batch endpoints
+    state = sqlite3.connect(db).execute("SELECT provider, state, request_count FROM llm_batches").fetchall()
+    assert state == [(spec.provider, "collected", 5)]
+
+    results2, progress2, _ = asyncio.run(run_batch(roster, db, model, requests(5)[:3]))
+    assert progress2.cached == 3 and progress2.submitted == 0
+    assert server.counts[create_path] == 1
+    assert results2["dlg-1"].cached and results2["dlg-1"].text == "echo: question 1"
+
+
+def test_openai_batch_upload_is_real_jsonl(server, roster, tmp_path) -> None:
+    asyncio.run(run_batch(roster, tmp_path / "ws.db", "gpt", requests(2)))
+    (upload,) = [f for f in server.files.values() if b'"method": "POST"' in f]
+    lines = upload.decode().splitlines()
+    assert len(lines) == 2
+    import json
+
+    row = json.loads(lines[0])
+    assert row["url"] == "/v1/chat/completions" and row["body"]["model"] == "gpt-fake"
+    assert row["custom_id"] == "r0"
+
+
+def test_batch_resumes_by_id_after_a_crash(server, roster, tmp_path) -> None:
+    db = tmp_path / "ws.db"
+    server.batch_polls = 3
+
+    async def submit_only():
+        async with LLMClient(roster, db=db, env=ENV, run_id="first") as c:
+            return await BatchRunner(c).submit("claude", requests(4))
+
+    batch_id = asyncio.run(submit_only())  # then "crash": nothing polled or collected
+    results, progress, _ = asyncio.run(run_batch(roster, db, "claude", requests(4)))
+    assert progress.resumed and progress.batch_ids == [batch_id]
+    assert server.counts["/v1/messages/batches"] == 1
+    assert sorted(results) == [f"dlg-{i}" for i in range(4)]
+    assert all(r.text.startswith("echo: question") for r in results.values())
+
+
+def test_batch_timeout_leaves_a_resumable_batch(server, roster, tmp_path) -> None:
+    server.batch_polls = 10**6
+
+    async def go():
+        async with LLMClient(roster, db=tmp_path / "ws.db", env=ENV) as c:
+            await BatchRunner(c, poll_interval=0.01).run("gpt", requests(2), timeout=0.05)
+
+    with pytest.raises(LLMCallError, match="rerun to resume it"):
+        asyncio.run(go())
