@@ -188,6 +188,14 @@ def eval_rm(
         typer.echo(f"wrote {out}/results.md and results.csv")
 
 
+from training.evaluation import cli as evaluation_cli  # noqa: E402
+from training.grpo import cli as grpo_cli  # noqa: E402
+
+app.command("grpo")(grpo_cli.grpo)
+app.command("eval-dq")(evaluation_cli.eval_dq)
+app.command("compare")(evaluation_cli.compare)
+
+
 def main() -> None:
     """Entry point of the ``charm-train`` script."""
     try:
