@@ -1,4 +1,8 @@
-"""Act-Adaptive Margin reward models: model, data, trainer, evaluation."""
+"""Act-Adaptive Margin reward models: model, data, trainer, evaluation.
+
+Public API used by other stages (e.g. GRPO): :func:`load_reward_model` and :func:`score` /
+``ActAdaptiveRewardModel.score``. Training: :class:`RMTrainConfig` + :func:`train_reward_model`.
+"""
 
 from training.rm.model import ActAdaptiveRewardModel, RewardModelError, load_reward_model, score
 
