@@ -1,8 +1,8 @@
 """Integration: GRPO with the real SmolLM2-135M policy and a reward model trained here with training.rm.
 
-Runs 2 GRPO steps on CPU (group size 2, 2 prompts, 12 new tokens), checks that the policy moved,
-rewards were logged, a checkpoint reloads to the same weights, and that `charm-train grpo --resume`
-continues from it to step 3.
+Runs 3 GRPO steps on CPU (group size 2, 2 prompts, 12 new tokens), checks that the policy moved,
+rewards were logged and a checkpoint reloads to the same weights; then simulates a crash after step 2
+(checkpoint-3 removed) and checks that `charm-train grpo --resume` redoes step 3 exactly.
 """
 
 from __future__ import annotations
@@ -43,14 +43,14 @@ def test_grpo_steps_change_policy_log_rewards_and_resume(smollm2_rm: tuple[Path,
     out = tmp_path / "grpo"
     logged: list[dict] = []
     cfg = GRPORunConfig(data=export, reward_model=rm_dir, output_dir=out, policy="offline", num_generations=2,
-                        prompts_per_step=2, max_completion_length=12, max_steps=2, lr=1e-5, beta=0.04,
+                        prompts_per_step=2, max_completion_length=12, max_steps=3, lr=1e-5, beta=0.04,
                         save_steps=1, keep_checkpoints=3, seed=0)
     result = train_grpo(cfg, progress=False, on_log=logged.append)
-    assert result.steps == 2
+    assert result.steps == 3
 
     # rewards (and KL, length) logged every step, finite
     steps = [e for e in logged if "reward" in e]
-    assert [e["step"] for e in steps] == [1, 2]
+    assert [e["step"] for e in steps] == [1, 2, 3]
     for e in steps:
         assert math.isfinite(e["reward"]) and math.isfinite(e["rewards/charm_rm/mean"])
         assert e["reward_std"] > 0  # distinct completions got distinct RM scores
@@ -68,12 +68,16 @@ def test_grpo_steps_change_policy_log_rewards_and_resume(smollm2_rm: tuple[Path,
     # the last checkpoint reloads to the final weights
     from transformers import AutoModelForCausalLM
 
-    ckpt = AutoModelForCausalLM.from_pretrained(out / "checkpoint-2")
+    ckpt = AutoModelForCausalLM.from_pretrained(out / "checkpoint-3")
     ckpt_state = ckpt.state_dict()
     for k in changed[:20]:
         assert torch.equal(ckpt_state[k], final[k]), k
 
-    # resume through the CLI: continues from checkpoint-2 to step 3
+    # crash after step 2: drop checkpoint-3, resume through the CLI; step 3 is redone identically
+    import shutil
+
+    step2 = load_file(str(out / "checkpoint-2" / "model.safetensors"))
+    shutil.rmtree(out / "checkpoint-3")
     res = CliRunner().invoke(app, ["grpo", "-d", str(export), "-r", str(rm_dir), "-o", str(out), "-G", "2",
                                    "--prompts-per-step", "2", "--max-completion-length", "12", "--max-steps", "3",
                                    "--lr", "1e-5", "--save-steps", "1", "--seed", "0", "--resume", "-q"])
@@ -82,4 +86,6 @@ def test_grpo_steps_change_policy_log_rewards_and_resume(smollm2_rm: tuple[Path,
     assert [e["step"] for e in history if "reward" in e] == [1, 2, 3]
     assert (out / "checkpoint-3" / "trainer_state.json").exists()
     resumed = load_file(str(out / "model.safetensors"))
-    assert any(not torch.equal(resumed[k], final[k]) for k in changed[:20])
+    assert any(not torch.equal(resumed[k], step2[k]) for k in changed[:20])  # step 3 trained
+    worst = max((resumed[k] - final[k]).abs().max().item() for k in final)
+    assert worst < 1e-6, f"resumed step 3 differs from the uninterrupted run by {worst}"

@@ -9,7 +9,7 @@ applied, so policy and RM may use different tokenizers), and optionally subtract
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from training.rm.model import ActAdaptiveRewardModel
@@ -31,7 +31,8 @@ class RMReward:
 
     ``length_penalty`` is subtracted per completion token (token ids from TRL's ``completion_ids``
     when given, else the RM tokenizer's count). ``batch_size`` bounds one RM forward pass.
-    ``last_raw`` keeps the RM scores of the latest call (before the penalty), for logging.
+    ``last_raw`` keeps the RM scores of the latest call (before the penalty). Under TRL, the raw
+    mean and the mean penalty are also logged as ``rm/raw_mean`` and ``rm/length_penalty``.
     """
 
     __name__ = "charm_rm"
@@ -72,15 +73,20 @@ class RMReward:
         prompts: Sequence[Any],
         completions: Sequence[Any],
         completion_ids: Sequence[Sequence[int]] | None = None,
+        log_metric: Callable[[str, float], None] | None = None,
         **_: Any,
     ) -> list[float]:
         raw = self.score(prompts, completions)
         self.last_raw = raw
-        if not self.length_penalty:
-            return raw
-        if completion_ids is not None:
-            lengths = [len(ids) for ids in completion_ids]
-        else:
-            tok = self.model.tokenizer
-            lengths = [len(tok(completion_text(c), add_special_tokens=False)["input_ids"]) for c in completions]
-        return [r - self.length_penalty * n for r, n in zip(raw, lengths, strict=True)]
+        penalties = [0.0] * len(raw)
+        if self.length_penalty:
+            if completion_ids is not None:
+                lengths = [len(ids) for ids in completion_ids]
+            else:
+                tok = self.model.tokenizer
+                lengths = [len(tok(completion_text(c), add_special_tokens=False)["input_ids"]) for c in completions]
+            penalties = [self.length_penalty * n for n in lengths]
+        if log_metric is not None and raw:
+            log_metric("rm/raw_mean", sum(raw) / len(raw))
+            log_metric("rm/length_penalty", sum(penalties) / len(penalties))
+        return [r - p for r, p in zip(raw, penalties, strict=True)]
