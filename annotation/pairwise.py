@@ -321,7 +321,7 @@ def plot_win_tie_loss(tallies: Sequence[Tally], path: str | os.PathLike[str], ta
 
     bars(axes[0][0], [f"vs {t.opponent} (n={t.n})" for t in tallies], [t.mean_annotator_rates() for t in tallies],
          f"{target}: win / tie / loss (mean over annotators)")
-    axes[0][0].legend(loc="lower right", fontsize=8, ncol=3)
+    axes[0][0].legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), fontsize=8, ncol=3, frameon=False)
     for ax, t in zip(axes[1:, 0], tallies, strict=True):
         per = t.annotator_rates()
         bars(ax, list(per), list(per.values()), f"vs {t.opponent}: per annotator")
