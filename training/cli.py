@@ -338,6 +338,14 @@ def self_evolve_cmd(
     typer.echo(f"wrote {out}/rounds.md, rounds.csv, summary.json")
 
 
+from training.evaluation import cli as evaluation_cli  # noqa: E402
+from training.grpo import cli as grpo_cli  # noqa: E402
+
+app.command("grpo")(grpo_cli.grpo)
+app.command("eval-dq")(evaluation_cli.eval_dq)
+app.command("compare")(evaluation_cli.compare)
+
+
 def main() -> None:
     """Entry point of the ``charm-train`` script."""
     try:

@@ -1,0 +1,73 @@
+"""Fixtures for GRPO tests: a tiny preferenceTraining export with a `grpo` split, a tiny random Llama."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+CHARACTER = "You are Sherlock Holmes, the consulting detective of 221B Baker Street. Stay in character."
+QUERIES = ["Who are you?", "What do you make of this muddy boot?", "Where do you live?",
+           "Do you play any instrument?", "Who is your closest friend?", "What do you do when bored?"]
+GOOD = ["Sherlock Holmes, consulting detective. I observe what others merely see.",
+        "The red clay on the heel says you walked from Brixton this morning.",
+        "221B Baker Street, with Mrs Hudson below and a violin by the window.",
+        "The violin. It helps me think when a case is three pipes deep.",
+        "Dr John Watson, the one fixed point in a changing age.",
+        "I crave mental exaltation; give me problems, give me work."]
+BAD = "As an AI language model, I cannot help with that request."
+
+
+def grpo_prompt(i: int) -> list[dict[str, str]]:
+    return [{"role": "system", "content": CHARACTER},
+            {"role": "user", "content": "Good evening, Mr Holmes."},
+            {"role": "assistant", "content": "Good evening. Sit down, you look tired."},
+            {"role": "user", "content": QUERIES[i % len(QUERIES)]}]
+
+
+def write_export(path: Path, n_grpo: int = 4) -> Path:
+    """preferenceTraining export as the export stage writes it: `train` pairs and a `grpo` prompt split."""
+    from datasets import Dataset, DatasetDict
+
+    train = [{"prompt": [{"role": "system", "content": CHARACTER}, {"role": "user", "content": q}],
+              "chosen": [{"role": "assistant", "content": g}], "rejected": [{"role": "assistant", "content": BAD}]}
+             for q, g in zip(QUERIES, GOOD, strict=True)]
+    grpo = [{"id": f"g{i}", "dialogue_id": f"d{i}", "character_id": "sherlock", "language": "en",
+             "dimension": "attractiveness", "prompt": grpo_prompt(i)} for i in range(n_grpo)]
+    DatasetDict({"train": Dataset.from_list(train), "grpo": Dataset.from_list(grpo)}).save_to_disk(str(path))
+    return path
+
+
+@pytest.fixture()
+def pt_export(tmp_path: Path) -> Path:
+    return write_export(tmp_path / "preferenceTraining")
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer random Llama with SmolLM2's real tokenizer and chat template."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from charm_builder.offline_models import offline_model_dir
+
+    tok = AutoTokenizer.from_pretrained(offline_model_dir())
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=512,
+                      tie_word_embeddings=True, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+                      bos_token_id=tok.bos_token_id)
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("tiny-llama")
+    LlamaForCausalLM(cfg).save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_rm(tiny_llama: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A reward model on the tiny Llama with a fresh (seeded) value head, saved with the RM package."""
+    from training.rm.model import load_backbone
+
+    path = tmp_path_factory.mktemp("tiny-rm")
+    load_backbone(tiny_llama, seed=0).save(path)
+    return path

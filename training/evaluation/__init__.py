@@ -1,0 +1,1 @@
+"""Evaluation of role-play policies: Charm-DialogueQuality with LLM judges, run comparison."""

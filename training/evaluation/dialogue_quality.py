@@ -1,0 +1,226 @@
+"""Charm-DialogueQuality evaluation: a model replies to each item, LLM judges score the replies 1-5.
+
+Items come from the dialogueQuality export (``id``, ``dialogue_id``, ``character_id``, ``context`` of
+``{role: user|character, speaker, text}`` turns, ``user_query``, ``dimension``, ``criteria``,
+``language``, optional ``system_prompt``). The evaluated model is either a local HF causal-LM folder
+(``offline`` = the bundled SmolLM2; replies generated greedily with transformers) or any roster
+entry (through :class:`charm_builder.llm.LLMClient`). It sees the character prompt as the system
+message, the context (user -> ``user``, character -> ``assistant``) and the user query.
+
+A failed reply (the roster model's call fails for good) is recorded with ``error`` and not judged;
+both reply and judge failures are counted in the report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ValidationError
+
+from charm_builder.errors import CharmError
+from training.evaluation.judges import Judgement, judge_reply
+
+DIMENSIONS: tuple[str, ...] = ("consistency", "knowledge", "behavior", "empathy", "diversity", "fluency")
+LANGUAGES: tuple[str, ...] = ("zh", "en")
+REQUIRED_COLUMNS = ("id", "character_id", "context", "user_query", "dimension", "criteria", "language")
+DEFAULT_SYSTEM = {
+    "en": "You are {character}. Stay in character and reply as {character} would.",
+    "zh": "你是{character}。请始终保持角色，用{character}的方式回复。",
+}
+
+
+class EvaluationInputError(CharmError):
+    """A user-caused problem with an evaluation (data file, model name, roster)."""
+
+
+class ContextTurn(BaseModel):
+    role: Literal["user", "character"]
+    speaker: str | None = None
+    text: str
+
+
+class DQItem(BaseModel):
+    """One dialogueQuality item."""
+
+    id: str
+    dialogue_id: str | None = None
+    character_id: str
+    context: list[ContextTurn]
+    user_query: str
+    dimension: str
+    criteria: list[str]
+    language: str
+    system_prompt: str | None = None
+
+
+@dataclass
+class Reply:
+    item_id: str
+    model: str
+    text: str | None
+    error: str | None = None
+
+
+@dataclass
+class DQRun:
+    """Everything an evaluation produced."""
+
+    model: str
+    judges: list[str]
+    items: list[DQItem]
+    replies: list[Reply]
+    judgements: list[Judgement] = field(default_factory=list)
+
+
+def load_dialogue_quality(path: str | os.PathLike[str], split: str | None = None,
+                          limit: int | None = None) -> list[DQItem]:
+    """Load and validate a dialogueQuality export (save_to_disk folder, parquet or jsonl; all splits by default)."""
+    from training.rm.data import DataError, load_rows
+
+    try:
+        rows, source = load_rows(path, split)
+    except DataError as exc:
+        raise EvaluationInputError(str(exc)) from exc
+    missing = [c for c in REQUIRED_COLUMNS if c not in rows.column_names]
+    if missing:
+        raise EvaluationInputError(f"{source}: missing column {missing[0]!r} (found: {', '.join(rows.column_names)})")
+    items: list[DQItem] = []
+    for i, row in enumerate(rows):
+        if limit is not None and i >= limit:
+            break
+        try:
+            item = DQItem.model_validate(row)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = ".".join(map(str, err["loc"]))
+            raise EvaluationInputError(f"{source} row {i}: field '{loc}': {err['msg']}") from None
+        if item.dimension not in DIMENSIONS:
+            raise EvaluationInputError(f"{source} row {i}: dimension {item.dimension!r} not in {', '.join(DIMENSIONS)}")
+        if item.language not in LANGUAGES:
+            raise EvaluationInputError(f"{source} row {i}: language {item.language!r} not in {', '.join(LANGUAGES)}")
+        items.append(item)
+    if not items:
+        raise EvaluationInputError(f"{source}: no items")
+    ids = [it.id for it in items]
+    if len(set(ids)) != len(ids):
+        dup = next(i for i in ids if ids.count(i) > 1)
+        raise EvaluationInputError(f"{source}: duplicate id {dup!r}")
+    return items
+
+
+def reply_messages(item: DQItem) -> list[dict[str, str]]:
+    """What the evaluated model sees: character system prompt, context, then the user query."""
+    system = item.system_prompt or DEFAULT_SYSTEM.get(item.language, DEFAULT_SYSTEM["en"]).format(
+        character=item.character_id)
+    msgs = [{"role": "system", "content": system}]
+    msgs += [{"role": "user" if t.role == "user" else "assistant", "content": t.text} for t in item.context]
+    msgs.append({"role": "user", "content": item.user_query})
+    return msgs
+
+
+# ------------------------------------------------------------------------------------ responders
+
+
+class Responder(Protocol):
+    name: str
+
+    async def replies(self, items: Sequence[DQItem], on_done: Callable[[int], None]) -> list[Reply]: ...
+
+
+class LocalResponder:
+    """A local HF causal-LM folder (or ``offline``), greedy decoding with transformers."""
+
+    def __init__(self, path: Path, name: str, max_new_tokens: int = 256, batch_size: int = 4,
+                 device: str | None = None) -> None:
+        self.path, self.name = path, name
+        self.max_new_tokens, self.batch_size, self.device = max_new_tokens, batch_size, device
+
+    async def replies(self, items: Sequence[DQItem], on_done: Callable[[int], None]) -> list[Reply]:
+        return await asyncio.to_thread(self._generate, items, on_done)
+
+    def _generate(self, items: Sequence[DQItem], on_done: Callable[[int], None]) -> list[Reply]:
+        import torch
+
+        from training.grpo.trainer import generate_replies, load_policy
+
+        model, tok = load_policy(self.path)
+        model.to(self.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        out: list[Reply] = []
+        for start in range(0, len(items), self.batch_size):
+            chunk = items[start : start + self.batch_size]
+            texts = generate_replies(model, tok, [reply_messages(it) for it in chunk],
+                                     max_new_tokens=self.max_new_tokens, batch_size=self.batch_size)
+            out += [Reply(it.id, self.name, t.strip()) for it, t in zip(chunk, texts, strict=True)]
+            on_done(len(chunk))
+        return out
+
+
+class RosterResponder:
+    """A roster entry, called through the LLM client (cache, limits, retries, cost ledger)."""
+
+    def __init__(self, client: Any, entry: str) -> None:
+        self.client, self.name = client, entry
+
+    async def replies(self, items: Sequence[DQItem], on_done: Callable[[int], None]) -> list[Reply]:
+        from charm_builder.llm.errors import LLMCallError
+
+        async def one(item: DQItem) -> Reply:
+            try:
+                c = await self.client.chat(self.name, reply_messages(item), seed=0)
+                return Reply(item.id, self.name, c.text.strip())
+            except LLMCallError as exc:
+                return Reply(item.id, self.name, None, error=str(exc))
+            finally:
+                on_done(1)
+
+        return list(await asyncio.gather(*(one(it) for it in items)))
+
+
+def resolve_responder(model: str, client: Any | None, max_new_tokens: int = 256, batch_size: int = 4) -> Responder:
+    """``offline`` or an existing folder -> local model; otherwise a roster entry of ``client``."""
+    if model == "offline":
+        from charm_builder.offline_models import offline_model_dir
+
+        return LocalResponder(offline_model_dir(), "offline", max_new_tokens, batch_size)
+    p = Path(model)
+    if p.is_dir():
+        if not (p / "config.json").exists():
+            raise EvaluationInputError(f"--model {model}: a folder but not a Hugging Face model (no config.json)")
+        return LocalResponder(p, p.resolve().name, max_new_tokens, batch_size)
+    if client is None or model not in client.roster.models:
+        known = ", ".join(client.roster.models) if client is not None else "none"
+        raise EvaluationInputError(f"--model {model}: neither a local model folder nor a roster entry "
+                                   f"(roster has: {known})")
+    return RosterResponder(client, model)
+
+
+# ----------------------------------------------------------------------------------- the run
+
+
+async def evaluate_dialogue_quality(
+    items: Sequence[DQItem],
+    responder: Responder,
+    judges: Sequence[str],
+    client: Any,
+    on_reply: Callable[[int], None] = lambda n: None,
+    on_judgement: Callable[[int], None] = lambda n: None,
+    seed: int = 0,
+) -> DQRun:
+    """Generate replies, then have every judge score every successful reply."""
+    replies = await responder.replies(items, on_reply)
+    by_id = {r.item_id: r for r in replies}
+
+    async def judge_one(judge: str, item: DQItem) -> Judgement:
+        try:
+            return await judge_reply(client, judge, item, by_id[item.id].text or "", seed=seed)
+        finally:
+            on_judgement(1)
+
+    tasks = [judge_one(judge, item) for item in items if by_id[item.id].text is not None for judge in judges]
+    judgements = list(await asyncio.gather(*tasks))
+    return DQRun(responder.name, list(judges), list(items), replies, judgements)

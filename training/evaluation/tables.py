@@ -1,0 +1,139 @@
+"""Charm-DialogueQuality results in the paper's Table 4 layout, and the files of an eval-dq run.
+
+Table 4 columns: Knowledge, Fluency, Behavior, Diversity, Empathy, Consistency, Avg., each ``zh/en``.
+A cell is the mean item score (items scored by several judges count with their judge mean). ``Avg.``
+of a language is the mean of its dimension means (each dimension weighs the same). Items no judge
+could score are excluded from the means and counted as ``failed`` in the summary and the printout.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from training.evaluation.dialogue_quality import LANGUAGES, DQRun
+from training.evaluation.judges import agreement, item_scores
+
+TABLE4_DIMENSIONS: dict[str, str] = {
+    "knowledge": "Knowledge", "fluency": "Fluency", "behavior": "Behavior", "diversity": "Diversity",
+    "empathy": "Empathy", "consistency": "Consistency",
+}
+AVG = "Avg."
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def summarize(run: DQRun) -> dict[str, Any]:
+    """Per dimension x language: mean score, n scored, n failed; per-language Avg.; failure counts."""
+    scores = item_scores(run.judgements)
+    failed_replies = {r.item_id for r in run.replies if r.text is None}
+    cells: dict[str, dict[str, Any]] = {}
+    for dim in TABLE4_DIMENSIONS:
+        cells[dim] = {}
+        for lang in LANGUAGES:
+            sel = [it for it in run.items if it.dimension == dim and it.language == lang]
+            vals = [scores[it.id] for it in sel if it.id in scores]
+            cells[dim][lang] = {"mean": _mean(vals), "n": len(vals), "failed": len(sel) - len(vals)}
+    cells[AVG] = {}
+    for lang in LANGUAGES:
+        dim_means = [cells[d][lang]["mean"] for d in TABLE4_DIMENSIONS if cells[d][lang]["mean"] is not None]
+        cells[AVG][lang] = {"mean": _mean(dim_means), "n": sum(cells[d][lang]["n"] for d in TABLE4_DIMENSIONS),
+                            "failed": sum(cells[d][lang]["failed"] for d in TABLE4_DIMENSIONS)}
+    judge_failures = [j for j in run.judgements if j.score is None]
+    summary: dict[str, Any] = {
+        "model": run.model,
+        "judges": run.judges,
+        "cells": cells,
+        "items": len(run.items),
+        "scored_items": len(scores),
+        "failed_replies": len(failed_replies),
+        "failed_judgements": len(judge_failures),
+        "judgements": len(run.judgements),
+        "judge_cost": sum(j.cost for j in run.judgements),
+    }
+    if len(run.judges) > 1:
+        summary["agreement"] = agreement(run.judgements)
+    return summary
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def table_rows(summary: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """CSV header (``Knowledge zh``, ``Knowledge en``, ..., ``Avg. en``) and the method's cells."""
+    header, cells = [], []
+    for key, title in [*TABLE4_DIMENSIONS.items(), (AVG, AVG)]:
+        for lang in LANGUAGES:
+            header.append(f"{title} {lang}")
+            cells.append(_fmt(summary["cells"][key][lang]["mean"]))
+    return header, cells
+
+
+def to_markdown(summary: dict[str, Any], method: str) -> str:
+    """Table 4 (DialogueQuality half): one row, ``zh/en`` cells; then failures and agreement."""
+    titles = [*TABLE4_DIMENSIONS.values(), AVG]
+    keys = [*TABLE4_DIMENSIONS, AVG]
+    lines = ["| Model | " + " | ".join(f"{t} zh/en" for t in titles) + " |",
+             "|---|" + "---:|" * len(titles)]
+    row = [" / ".join(_fmt(summary["cells"][k][lang]["mean"]) for lang in LANGUAGES) for k in keys]
+    lines.append(f"| {method} | " + " | ".join(row) + " |")
+    lines += ["", f"Judges: {', '.join(summary['judges'])}. Items: {summary['items']}, scored: "
+              f"{summary['scored_items']}, failed replies: {summary['failed_replies']}, failed judgements: "
+              f"{summary['failed_judgements']} of {summary['judgements']}."]
+    if "agreement" in summary:
+        ag = summary["agreement"]
+        lines.append(f"Judge agreement: mean |diff| {_fmt(ag['mean_abs_diff'])}, Spearman {_fmt(ag['spearman'])}, "
+                     f"Krippendorff's alpha (interval) {_fmt(ag['krippendorff_alpha_interval'])}.")
+    return "\n".join(lines) + "\n"
+
+
+def print_table(summary: dict[str, Any], method: str, console: Any | None = None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    t = Table(title="Charm-DialogueQuality (1-5)")
+    t.add_column("Model")
+    for title in [*TABLE4_DIMENSIONS.values(), AVG]:
+        t.add_column(f"{title}\nzh/en", justify="right")
+    t.add_row(method, *[" / ".join(_fmt(summary["cells"][k][lang]["mean"]) for lang in LANGUAGES)
+                        for k in [*TABLE4_DIMENSIONS, AVG]])
+    console.print(t)
+    console.print(to_markdown(summary, method).split("\n", 3)[3].strip())
+
+
+def write_report(out_dir: str | os.PathLike[str], summary: dict[str, Any], run: DQRun, method: str) -> Path:
+    """``results.md``, ``results.csv``, ``summary.json``, ``judgements.jsonl``, ``replies.jsonl`` (atomic)."""
+    target = Path(out_dir)
+    target.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".eval-dq-", dir=target))
+    try:
+        (tmp / "results.md").write_text(to_markdown(summary, method), encoding="utf-8")
+        header, cells = table_rows(summary)
+        with (tmp / "results.csv").open("w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["Method", *header])
+            w.writerow([method, *cells])
+        (tmp / "summary.json").write_text(json.dumps({"method": method, **summary}, indent=2, ensure_ascii=False),
+                                          encoding="utf-8")
+        with (tmp / "judgements.jsonl").open("w", encoding="utf-8") as fh:
+            for j in run.judgements:
+                fh.write(json.dumps(asdict(j), ensure_ascii=False) + "\n")
+        with (tmp / "replies.jsonl").open("w", encoding="utf-8") as fh:
+            for r in run.replies:
+                fh.write(json.dumps(asdict(r), ensure_ascii=False) + "\n")
+        for f in sorted(tmp.iterdir()):
+            os.replace(f, target / f.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target

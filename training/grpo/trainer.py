@@ -1,0 +1,389 @@
+"""GRPO training of a role-play policy on the Charm ``grpo`` prompts with TRL's ``GRPOTrainer``.
+
+The prompts are the ``grpo`` split of a preferenceTraining export: conversational ``prompt`` rows
+(system = character prompt, then the context as user/assistant turns). Each step samples
+``num_generations`` completions per prompt, scores them with our reward model
+(:class:`training.grpo.reward.RMReward`), normalises rewards per group (``scale_rewards``) and takes a
+clipped policy-gradient step with a KL penalty ``beta`` against the initial policy.
+
+Choices and defaults
+--------------------
+* batch: ``prompts_per_step`` prompts x ``num_generations`` completions per device and optimizer
+  micro-step, so TRL's divisibility rule (generation batch divisible by the group size) always holds.
+* ``beta`` 0.04 (the GRPO paper's value; TRL's default 0.0 drops the KL term and the reference model).
+* vLLM generation (colocated) is used when ``vllm="auto"``, CUDA is available and vllm is installed.
+* LoRA (``lora_r > 0``): adapters on all linear layers; the reference model is the base with adapters
+  off, and the final policy is saved merged (plain HF folder, loads without peft).
+* Output folder: final policy (``config.json``, weights, tokenizer), ``checkpoint-N/`` (TRL/HF
+  checkpoints with optimizer and RNG state; resume with ``resume=True``), ``train_log.jsonl``
+  (TRL's log history: ``reward``, ``reward_std``, ``kl``, ``completions/mean_length``, ...),
+  ``curves.png`` and ``grpo_run.json`` (the run config).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from charm_builder.errors import CharmError
+from training.grpo.reward import RMReward
+
+LOG_FILE = "train_log.jsonl"
+CURVES_FILE = "curves.png"
+RUN_FILE = "grpo_run.json"
+
+
+class GRPOInputError(CharmError):
+    """A user-caused problem with a GRPO run (bad path, option, data); the message names it."""
+
+
+class GRPORunConfig(BaseModel):
+    """Everything a GRPO run needs (CLI options map 1:1 onto these fields)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data: Path = Field(description="preferenceTraining export (split `grpo`), saved dataset or parquet/jsonl")
+    reward_model: Path = Field(description="reward model folder written by `charm-train rm`")
+    output_dir: Path
+    policy: str = Field("offline", description="local HF causal-LM folder, or 'offline' (SmolLM2-135M)")
+    split: str = "grpo"
+    num_generations: int = 4
+    prompts_per_step: int = 2
+    grad_accum: int = 1
+    beta: float = 0.04
+    max_completion_length: int = 256
+    temperature: float = 1.0
+    lr: float = 1e-6
+    epochs: float = 1.0
+    max_steps: int | None = None
+    scale_rewards: Literal["group", "batch", "none"] = "group"
+    loss_type: str = "dapo"
+    length_penalty: float = 0.0
+    lora_r: int = 0
+    lora_alpha: int = 16
+    vllm: Literal["auto", "on", "off"] = "auto"
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    gradient_checkpointing: bool = False
+    rm_batch_size: int = 8
+    rm_max_length: int = 2048
+    save_steps: int = 0
+    keep_checkpoints: int = 2
+    logging_steps: int = 1
+    resume: bool = False
+    seed: int = 42
+    limit: int | None = None
+
+
+@dataclass
+class GRPOResult:
+    """Where the policy went, how many optimizer steps were taken, and TRL's log history."""
+
+    output_dir: Path
+    steps: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------------------ inputs
+
+
+def resolve_policy(policy: str) -> Path:
+    """``offline`` -> the bundled SmolLM2 folder; otherwise a local HF model folder."""
+    if policy == "offline":
+        from charm_builder.offline_models import offline_model_dir
+
+        return offline_model_dir()
+    p = Path(policy)
+    if not p.is_dir():
+        raise GRPOInputError(f"--policy {policy}: no such folder (no model hub here; pass a local HF folder or 'offline')")
+    if not (p / "config.json").exists():
+        raise GRPOInputError(f"--policy {policy}: not a Hugging Face model folder (no config.json)")
+    return p
+
+
+def checkpoints(output_dir: Path) -> list[Path]:
+    """Complete HF checkpoints (``checkpoint-N`` with ``trainer_state.json``), oldest first."""
+    found = [p for p in output_dir.glob("checkpoint-*") if (p / "trainer_state.json").exists()]
+    return sorted(found, key=lambda p: int(p.name.split("-")[-1]) if p.name.split("-")[-1].isdigit() else -1)
+
+
+def validate_config(cfg: GRPORunConfig) -> None:
+    """Checks that need no model; raises :class:`GRPOInputError` naming the option."""
+    if cfg.num_generations < 2:
+        raise GRPOInputError(f"--num-generations must be >= 2 (GRPO compares completions within a group), "
+                             f"got {cfg.num_generations}")
+    for name in ("prompts_per_step", "grad_accum", "max_completion_length", "rm_batch_size", "logging_steps"):
+        if getattr(cfg, name) < 1:
+            raise GRPOInputError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(cfg, name)}")
+    if cfg.lr <= 0 or cfg.epochs <= 0:
+        raise GRPOInputError("--lr and --epochs must be > 0")
+    if cfg.beta < 0 or cfg.length_penalty < 0 or cfg.temperature <= 0:
+        raise GRPOInputError("--beta and --length-penalty must be >= 0 and --temperature > 0")
+    if cfg.max_steps is not None and cfg.max_steps < 1:
+        raise GRPOInputError(f"--max-steps must be >= 1, got {cfg.max_steps}")
+    if cfg.lora_r < 0 or cfg.save_steps < 0:
+        raise GRPOInputError("--lora-r and --save-steps must be >= 0")
+    if not cfg.reward_model.is_dir():
+        raise GRPOInputError(f"--reward-model {cfg.reward_model}: no such folder")
+    out = cfg.output_dir
+    if out.exists() and not out.is_dir():
+        raise GRPOInputError(f"--out {out}: exists and is not a folder")
+    if cfg.resume:
+        if not checkpoints(out):
+            raise GRPOInputError(f"--resume: no checkpoint-N folder under {out}")
+    elif out.exists() and any(out.iterdir()):
+        raise GRPOInputError(f"--out {out}: exists and is not empty; pass --resume or choose a new folder")
+    if cfg.vllm == "on":
+        from trl.import_utils import is_vllm_available
+
+        if not (torch.cuda.is_available() and is_vllm_available()):
+            raise GRPOInputError("--vllm on: needs a CUDA GPU and the vllm package (pip install vllm)")
+
+
+def _check_prompt(prompt: Any, where: str) -> None:
+    if isinstance(prompt, str):
+        if not prompt.strip():
+            raise GRPOInputError(f"{where}: empty prompt")
+        return
+    if not isinstance(prompt, list) or not prompt:
+        raise GRPOInputError(f"{where}: prompt must be a non-empty list of {{role, content}} messages")
+    for j, m in enumerate(prompt):
+        if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant") or not isinstance(
+            m.get("content"), str
+        ):
+            raise GRPOInputError(f"{where}: message {j} must be {{role: system|user|assistant, content: str}}")
+    if prompt[-1]["role"] == "assistant":
+        raise GRPOInputError(f"{where}: the last message is the assistant's; a GRPO prompt must end with the user")
+
+
+def load_prompts(path: Path, split: str = "grpo", limit: int | None = None) -> Any:
+    """The GRPO prompts (a ``datasets.Dataset`` with a ``prompt`` column), validated."""
+    from training.rm.data import DataError, load_rows
+
+    try:
+        rows, source = load_rows(path, split)
+    except DataError as exc:
+        raise GRPOInputError(str(exc)) from exc
+    if "prompt" not in rows.column_names:
+        raise GRPOInputError(f"{source}: missing column 'prompt' (found: {', '.join(rows.column_names)})")
+    if limit is not None:
+        rows = rows.select(range(min(limit, len(rows))))
+    if len(rows) == 0:
+        raise GRPOInputError(f"{source}: no prompts")
+    for i, prompt in enumerate(rows["prompt"]):
+        _check_prompt(prompt, f"{source} row {i}")
+    return rows
+
+
+# ------------------------------------------------------------------------------------- the run
+
+
+def _use_vllm(cfg: GRPORunConfig) -> bool:
+    if cfg.vllm == "off":
+        return False
+    from trl.import_utils import is_vllm_available
+
+    return torch.cuda.is_available() and is_vllm_available()
+
+
+def _bf16(cfg: GRPORunConfig) -> bool:
+    if cfg.precision == "fp32":
+        return False
+    if cfg.precision == "bf16":
+        return True
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+def build_grpo_config(cfg: GRPORunConfig) -> Any:
+    """The TRL ``GRPOConfig`` for a run."""
+    from trl import GRPOConfig
+
+    save = cfg.save_steps > 0
+    return GRPOConfig(
+        output_dir=str(cfg.output_dir),
+        per_device_train_batch_size=cfg.prompts_per_step * cfg.num_generations,
+        gradient_accumulation_steps=cfg.grad_accum,
+        num_generations=cfg.num_generations,
+        max_completion_length=cfg.max_completion_length,
+        temperature=cfg.temperature,
+        beta=cfg.beta,
+        learning_rate=cfg.lr,
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps if cfg.max_steps is not None else -1,
+        scale_rewards=cfg.scale_rewards,
+        loss_type=cfg.loss_type,
+        use_vllm=_use_vllm(cfg),
+        vllm_mode="colocate",
+        bf16=_bf16(cfg),
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        logging_steps=cfg.logging_steps,
+        save_strategy="steps" if save else "no",
+        save_steps=cfg.save_steps if save else 500,
+        save_total_limit=cfg.keep_checkpoints if save else None,
+        report_to="none",
+        disable_tqdm=True,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        log_completions=False,
+    )
+
+
+class _RichProgress:
+    """A TrainerCallback-compatible progress bar (steps, reward, KL) that also forwards log entries."""
+
+    def __init__(self, enabled: bool, on_log: Callable[[dict[str, Any]], None] | None) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.on_log = on_log
+        self.bar = Progress(TextColumn("[bold]grpo"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                            TimeRemainingColumn(), disable=not enabled)
+        self.task: Any = None
+
+    def callback(self) -> Any:
+        from transformers import TrainerCallback
+
+        outer = self
+
+        class Callback(TrainerCallback):
+            def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+                outer.bar.start()
+                outer.task = outer.bar.add_task("grpo", total=state.max_steps, completed=state.global_step, info="")
+
+            def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+                outer.bar.update(outer.task, completed=state.global_step)
+
+            def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any) -> None:
+                if not logs:
+                    return
+                entry = {"step": state.global_step, **logs}
+                if "reward" in logs and outer.task is not None:
+                    outer.bar.update(outer.task, info=f"reward {logs['reward']:.3f}  kl {logs.get('kl', 0.0):.4f}")
+                if outer.on_log is not None:
+                    outer.on_log(entry)
+
+            def on_train_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+                outer.bar.stop()
+
+        return Callback()
+
+
+def _peft_config(cfg: GRPORunConfig) -> Any:
+    if cfg.lora_r <= 0:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=0.0, target_modules="all-linear",
+                      task_type="CAUSAL_LM")
+
+
+def load_policy(path: Path, dtype: torch.dtype = torch.float32) -> tuple[Any, Any]:
+    """A causal LM and its tokenizer (left padding, pad token set) from a local folder."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    return model, tokenizer
+
+
+def train_grpo(
+    cfg: GRPORunConfig,
+    progress: bool = True,
+    on_log: Callable[[dict[str, Any]], None] | None = None,
+) -> GRPOResult:
+    """Validate, train with TRL's GRPOTrainer, save the policy + log + curves into ``cfg.output_dir``.
+
+    User errors raise :class:`GRPOInputError` (or the RM package's ``RewardModelError``) before
+    anything is written.
+    """
+    from transformers import PrinterCallback
+    from trl import GRPOTrainer
+
+    from training.grpo.plots import plot_curves
+    from training.rm.model import load_reward_model
+
+    validate_config(cfg)
+    prompts = load_prompts(cfg.data, cfg.split, cfg.limit)
+    policy_path = resolve_policy(cfg.policy)
+    args = build_grpo_config(cfg)
+    dtype = torch.bfloat16 if args.bf16 else torch.float32
+    reward = RMReward(load_reward_model(cfg.reward_model, device=args.device, dtype=dtype),
+                      batch_size=cfg.rm_batch_size, max_length=cfg.rm_max_length, length_penalty=cfg.length_penalty)
+    model, tokenizer = load_policy(policy_path, dtype)
+    bar = _RichProgress(progress, on_log)
+    trainer = GRPOTrainer(model=model, reward_funcs=[reward], args=args, train_dataset=prompts,
+                          processing_class=tokenizer, peft_config=_peft_config(cfg), callbacks=[bar.callback()])
+    trainer.remove_callback(PrinterCallback)
+    cfg.output_dir.mkdir(parents=True, exist_ok=True)
+    (cfg.output_dir / RUN_FILE).write_text(cfg.model_dump_json(indent=2), encoding="utf-8")
+    resume_from = str(checkpoints(cfg.output_dir)[-1]) if cfg.resume else None
+    trainer.train(resume_from_checkpoint=resume_from)
+
+    final = trainer.model
+    if hasattr(final, "merge_and_unload"):
+        final = final.merge_and_unload()
+    final.save_pretrained(cfg.output_dir)
+    tokenizer.save_pretrained(cfg.output_dir)
+    history = list(trainer.state.log_history)
+    with (cfg.output_dir / LOG_FILE).open("w", encoding="utf-8") as fh:
+        for entry in history:
+            fh.write(json.dumps(entry) + "\n")
+    plot_curves(history, cfg.output_dir / CURVES_FILE)
+    return GRPOResult(cfg.output_dir, int(trainer.state.global_step), history)
+
+
+# -------------------------------------------------------------------------------- evaluation
+
+
+@torch.no_grad()
+def generate_replies(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[Any],
+    max_new_tokens: int = 64,
+    batch_size: int = 8,
+    do_sample: bool = False,
+    seed: int = 0,
+) -> list[str]:
+    """Replies of a causal LM to conversational prompts (greedy by default), in prompt order."""
+    torch.manual_seed(seed)
+    random.seed(seed)
+    was_training = model.training
+    model.eval()
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    device = next(model.parameters()).device
+    out: list[str] = []
+    for start in range(0, len(prompts), batch_size):
+        chunk = prompts[start : start + batch_size]
+        texts = [p if isinstance(p, str) else tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=False)
+                 for p in chunk]
+        enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+        gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=do_sample,
+                             pad_token_id=tokenizer.pad_token_id)
+        out.extend(tokenizer.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True))
+    model.train(was_training)
+    return out
+
+
+def mean_policy_reward(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[Any],
+    reward: RMReward,
+    max_new_tokens: int = 64,
+    batch_size: int = 8,
+) -> float:
+    """Mean RM reward of the policy's greedy replies to ``prompts`` (no length penalty)."""
+    replies = generate_replies(model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size)
+    scores = reward.score(prompts, replies)
+    return math.fsum(scores) / len(scores)
