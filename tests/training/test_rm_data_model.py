@@ -55,7 +55,7 @@ def test_encode_rejects_bad_rows(tiny: ActAdaptiveRewardModel) -> None:
     rows[1]["chosen"] = [{"content": "no role"}]
     from datasets import Dataset
 
-    with pytest.raises(DataError, match="row 1 'chosen'.*role"):
+    with pytest.raises(DataError, match=r"row 1 'chosen'.*role"):
         encode_preference_rows(Dataset.from_list(rows), tiny.tokenizer, 128, "data.jsonl")
     with pytest.raises(DataError, match="missing column 'margin_x'"):
         encode_preference_rows(Dataset.from_list(preference_rows(2)), tiny.tokenizer, 128, "d", "margin_x")

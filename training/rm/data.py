@@ -171,7 +171,7 @@ def encode(
         resp_msgs = _as_messages(resp, "assistant", f"{where}: response")
         prompt_text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         full_text = tokenizer.apply_chat_template(messages + resp_msgs, tokenize=False)
-        cut = len(os.path.commonprefix([prompt_text, full_text]))
+        cut = len(os.path.commonprefix([prompt_text, full_text]))  # noqa: RUF071 (character prefix is intended)
         prompt_part, resp_part = full_text[:cut], full_text[cut:]
         prompt_ids = tokenizer(prompt_part, add_special_tokens=False)["input_ids"]
     resp_ids = tokenizer(resp_part, add_special_tokens=False)["input_ids"]

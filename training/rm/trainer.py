@@ -435,7 +435,7 @@ class RewardModelTrainer:
         stream = self._micro_batches(0)
         with self._progress() as bar:
             task = bar.add_task("SFT init", total=total, stats="")
-            for step in range(total):
+            for _step in range(total):
                 for _ in range(cfg.grad_accum):
                     _, chunk = next(stream)
                     b = pad_sequences([p.chosen_ids for p in chunk], [p.chosen_start for p in chunk],
