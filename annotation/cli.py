@@ -157,22 +157,44 @@ def push(
     dataset: DatasetOpt = "charm-preference",
     argilla_workspace: ArgillaWsOpt = "charm",
     min_submitted: Annotated[int, typer.Option(help="Annotators needed per record.")] = DEFAULT_MIN_SUBMITTED,
-    kind: Annotated[str, typer.Option(help="preference (best/worst) or dialogue-quality (query + criteria).")] = (
+    kind: Annotated[str, typer.Option("--kind", "--task", help="preference (best/worst), dialogue-quality (query + criteria) or pairwise (A vs B win/tie/loss).")] = (
         "preference"
     ),
+    models: Annotated[str | None, typer.Option(help="pairwise: TARGET,OPPONENT[,OPPONENT...] model ids.")] = None,
+    seed: Annotated[int, typer.Option(help="pairwise: seed of the per-record order randomisation.")] = 0,
     dimension: Annotated[list[str] | None, typer.Option(help="dialogue-quality dimensions (repeatable).")] = None,
     language: Annotated[str | None, typer.Option(help="dialogue-quality: only dialogues in zh or en.")] = None,
     batch_size: Annotated[int, typer.Option(help="Records per request.")] = 100,
     api_url: ApiUrlOpt = None,
     api_key: ApiKeyOpt = None,
 ) -> None:
-    """Push candidate sets (or dialogueQuality tasks); rerunning skips what is already there."""
+    """Push candidate sets (or dialogueQuality tasks, or blinded pairwise comparisons); rerunning skips or
+    updates what is already there.
+
+    Examples:
+      charm-build annotate push
+      charm-build annotate push --kind dialogue-quality --dimension empathy --language zh
+      charm-build annotate push --task pairwise --models my-rm-policy,gpt-4o,claude-3.5-sonnet --dataset pairwise --min-submitted 5
+    """
     from annotation.sync import push_candidate_sets, push_dialogue_quality
 
-    if kind not in ("preference", "dialogue-quality"):
-        raise AnnotationError(f"--kind must be 'preference' or 'dialogue-quality', not {kind!r}")
+    if kind not in ("preference", "dialogue-quality", "pairwise"):
+        raise AnnotationError(f"--kind must be 'preference', 'dialogue-quality' or 'pairwise', not {kind!r}")
     store = _store(workspace)
     client = _client(workspace, api_url, api_key)
+    if kind == "pairwise":
+        from annotation.pairwise import PairwiseError, push_pairwise
+
+        if not models:
+            raise AnnotationError("--task pairwise needs --models TARGET,OPPONENT[,...]")
+        try:
+            res = push_pairwise(client, store, models=models, dataset=dataset, workspace=argilla_workspace,
+                                annotators=min_submitted, seed=seed)  # fmt: skip
+        except PairwiseError as exc:
+            raise AnnotationError(str(exc)) from None
+        console.print(f"{res.dataset}: {res.pushed} blinded pair(s) from {res.contexts} context(s) pushed; "
+                      f"{res.skipped_contexts} candidate set(s) lack one of the models.")  # fmt: skip
+        return
     with _progress() as progress:
         task = progress.add_task(f"push {dataset}", total=None)
 
@@ -272,12 +294,28 @@ def status(
 def report(
     workspace: WorkspaceOpt = None,
     out: Annotated[Path | None, typer.Option(help="Output folder (default: <workspace>/plots).")] = None,
+    task: Annotated[str, typer.Option("--task", help="preference (pulled best/worst annotations) or pairwise (win/tie/loss from the server).")] = "preference",
+    dataset: Annotated[str, typer.Option(help="pairwise: the Argilla dataset.")] = "pairwise",
+    argilla_workspace: ArgillaWsOpt = "charm",
+    api_url: ApiUrlOpt = None,
+    api_key: ApiKeyOpt = None,
 ) -> None:
-    """QA report over pulled annotations: Krippendorff's alpha on best/worst, BWS per model (PNG), ambiguities."""
+    """QA report over pulled annotations: Krippendorff's alpha on best/worst, BWS per model (PNG), ambiguities;
+    or, with --task pairwise, the win/tie/loss chart per opponent with a per-annotator breakdown.
+
+    Examples:
+      charm-build annotate report
+      charm-build annotate report --task pairwise --dataset pairwise
+    """
     from annotation.report import build_report, write_report
     from schemas import Annotation, CandidateSet
 
     store = _store(workspace)
+    if task == "pairwise":
+        _pairwise_report(store, workspace, out, dataset, argilla_workspace, api_url, api_key)
+        return
+    if task != "preference":
+        raise AnnotationError(f"--task must be 'preference' or 'pairwise', not {task!r}")
     annotations = list(store.iter(Annotation))
     if not annotations:
         raise AnnotationError(f"{store.root}: no annotations yet; run `charm-build annotate pull` first")
@@ -300,6 +338,24 @@ def report(
             amb.add_row(a.candidate_set_id, "; ".join(a.reasons))
         console.print(amb)
     console.print(f"Wrote {result.files['json']} and {result.files['chart']}")
+
+
+def _pairwise_report(store, workspace, out, dataset, argilla_workspace, api_url, api_key) -> None:
+    from annotation.pairwise import OUTCOMES, PairwiseError, report_pairwise
+
+    client = _client(workspace, api_url, api_key)
+    try:
+        tallies, png = report_pairwise(client, dataset=dataset, workspace=argilla_workspace,
+                                       out_dir=out or store.root / "plots")  # fmt: skip
+    except PairwiseError as exc:
+        raise AnnotationError(str(exc)) from None
+    table = Table("opponent", "annotator", *OUTCOMES, "n", title="Pairwise win / tie / loss (target's view)")
+    for t in tallies:
+        table.add_row(t.opponent, "all", *(str(t.total[o]) for o in OUTCOMES), str(t.n))
+        for name, counts in sorted(t.by_annotator.items()):
+            table.add_row("", name, *(str(counts[o]) for o in OUTCOMES), str(sum(counts.values())))
+    console.print(table)
+    console.print(f"Wrote {png}")
 
 
 def main() -> None:

@@ -333,3 +333,56 @@ def plot_win_tie_loss(tallies: Sequence[Tally], path: str | os.PathLike[str], ta
     plt.close(fig)
     os.replace(tmp, target_path)
     return target_path
+
+
+# ------------------------------------------------------------------------------ push / report
+
+
+@dataclass
+class PairwisePush:
+    dataset: str
+    pushed: int
+    contexts: int
+    skipped_contexts: int
+
+
+def push_pairwise(client: Any, store: Any, *, models: str | Sequence[str], dataset: str, workspace: str,
+                  annotators: int = DEFAULT_ANNOTATORS, seed: int = 0) -> PairwisePush:
+    """Push blinded, order-randomised A-vs-B pairs for every candidate set holding all ``models``.
+
+    Record ids are deterministic, so pushing again updates the same records instead of adding new ones.
+    """
+    from annotation.sync import ensure_dataset
+    from schemas import CandidateSet, Character, Dialogue
+
+    target, opponents = parse_models(models)
+    sets = list(store.iter(CandidateSet))
+    profiles: dict[str, str] = {}
+    for cs in sets:
+        dialogue = store.get(Dialogue, cs.dialogue_id)
+        character = store.get(Character, dialogue.character_id) if dialogue else None
+        if character is not None:
+            profiles[cs.dialogue_id] = character.profile.get(dialogue.language)
+    items = items_from_candidate_sets(sets, [target, *opponents], profiles)
+    if not items:
+        raise PairwiseError(f"no candidate set has replies from all of {', '.join([target, *opponents])}")
+    pairs = blind_pairs(items, target, opponents, seed)
+    ds = ensure_dataset(client, dataset, workspace, pairwise_settings(annotators, client=client))
+    ds.records.log([to_argilla_record(p) for p in pairs])
+    return PairwisePush(dataset, len(pairs), len(items), len(sets) - len(items))
+
+
+def report_pairwise(client: Any, *, dataset: str, workspace: str, out_dir: str | os.PathLike[str]) -> tuple[list[Tally], Path]:
+    """win/tie/loss per opponent (and per annotator) from submitted answers, plus the Figure-4 PNG."""
+    from annotation.sync import get_dataset
+
+    ds = get_dataset(client, dataset, workspace)
+    records = list(ds.records(with_responses=True))
+    votes = votes_from_records(records)
+    if not votes:
+        raise PairwiseError(f"dataset {dataset!r} has no submitted pairwise answers yet")
+    tallies = tally(votes, {str(u.id): u.username for u in client.users})
+    target = votes[0].metadata["target"]
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    png = plot_win_tie_loss(tallies, Path(out_dir) / f"pairwise-{dataset}.png", target)
+    return tallies, png
