@@ -10,7 +10,6 @@ Last line: ``offline_dialogues_per_min=X offline_tokens_per_s=Y server_dialogues
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import tempfile
 from pathlib import Path
@@ -39,13 +38,7 @@ def run(roster: str, limit: int, turns: tuple[int, int], concurrency: int, param
         sim = Simulation(ws, client, opts, spent=client.total_cost, flush=client.flush)
         specs = plan_dialogues(ws, limit=limit, seed=0, turns=turns)
 
-        async def go():
-            try:
-                return await sim.run(specs)
-            finally:
-                await client.aclose()
-
-        rep = asyncio.run(go())
+        rep = sim.run_sync(specs, close=client.aclose)
         for problem in rep.problems[:3]:
             print("  problem:", problem)
         ws.close()

@@ -33,6 +33,8 @@ from typing import Any
 
 import torch
 
+from training.stats import rankdata, spearman
+
 MARGIN_KINDS: tuple[str, ...] = ("auto", "ld", "pr")
 TEXT_PREVIEW = 200
 
@@ -42,36 +44,6 @@ class DiagnosticsError(ValueError):
 
 
 # --------------------------------------------------------------------------------- statistics
-
-
-def rankdata(values: Sequence[float]) -> list[float]:
-    """1-based ranks; ties get the mean of the ranks they span."""
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    ranks = [0.0] * len(values)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[order[k]] = (i + j) / 2 + 1
-        i = j + 1
-    return ranks
-
-
-def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
-    """Spearman's rank correlation (Pearson on average ranks); None when undefined (n < 2 or a constant)."""
-    if len(x) != len(y):
-        raise ValueError(f"spearman: lengths differ ({len(x)} vs {len(y)})")
-    if len(x) < 2:
-        return None
-    rx, ry = rankdata(x), rankdata(y)
-    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
-    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
-    vx, vy = sum((a - mx) ** 2 for a in rx), sum((b - my) ** 2 for b in ry)
-    if vx == 0 or vy == 0:
-        return None
-    return cov / math.sqrt(vx * vy)
 
 
 def sigmoid(x: float) -> float:

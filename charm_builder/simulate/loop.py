@@ -46,6 +46,15 @@ class CallTally:
         self.cost_usd += (completion.input_tokens * price_in + completion.output_tokens * price_out) / 1e6
         self.per_model[model] = self.per_model.get(model, 0) + 1
 
+    def merge(self, other: CallTally) -> None:
+        """Add another tally's calls to this one."""
+        self.calls += other.calls
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+        self.cost_usd += other.cost_usd
+        for model, n in other.per_model.items():
+            self.per_model[model] = self.per_model.get(model, 0) + n
+
     def as_dict(self) -> dict[str, Any]:
         return {"calls": self.calls, "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
                 "cost_usd": round(self.cost_usd, 8)}  # fmt: skip

@@ -74,13 +74,6 @@ class RunReport:
 Progress = Callable[[RunReport], None]
 
 
-def _merge(total: CallTally, part: CallTally) -> None:
-    total.calls += part.calls
-    total.input_tokens += part.input_tokens
-    total.output_tokens += part.output_tokens
-    total.cost_usd += part.cost_usd
-
-
 class Simulation:
     """Holds the workspace, the client and the options; ``run(specs)`` does the work."""
 
@@ -117,7 +110,7 @@ class Simulation:
             tasks.mark(self.ws, key, spec, "done", tally, dialogue_id=dialogue.id, candidate_set_id=cset.id)
 
         await self._commit(write)
-        _merge(self.report.tally, tally)
+        self.report.tally.merge(tally)
         self.report.candidate_sets += 1
 
     async def _dialogue_task(self, spec: DialogueSpec, state: dict | None) -> None:
@@ -141,12 +134,12 @@ class Simulation:
                 if self.opts.refine_model:
                     dialogue = await refine_dialogue(self.client, self.opts.refine_model, dialogue, character,
                                                      spec.seed, tally)  # fmt: skip
-                _merge(tally, extra)
+                tally.merge(extra)
             except DegenerateDialogue as exc:
-                _merge(exc.tally, extra)
+                exc.tally.merge(extra)
                 reason, spent = str(exc), exc.tally
                 await self._commit(lambda: tasks.mark(self.ws, spec.key, spec_d, "failed", spent, problem=reason))
-                _merge(self.report.tally, spent)
+                self.report.tally.merge(spent)
                 self.report.failed += 1
                 self.report.problems.append(f"task {spec.index}: {reason}")
                 return
@@ -156,7 +149,7 @@ class Simulation:
                 tasks.mark(self.ws, spec.key, spec_d, "dialogue", tally, dialogue_id=dialogue.id)
 
             await self._commit(write)
-            _merge(self.report.tally, tally)
+            self.report.tally.merge(tally)
             self.report.dialogues += 1
         if self.opts.stage == "all":
             await self._candidates_for(spec.key, spec_d, dialogue, spec.seed + 1_000_003)
@@ -244,6 +237,22 @@ class Simulation:
             if requests:
                 await runner.run(model, requests)
         self.flush()
+
+    def run_sync(self, specs: list[DialogueSpec] | None = None, *, dialogues: list[Dialogue] | None = None,
+                 progress: Progress | None = None, close: Callable[[], Any] | None = None) -> RunReport:
+        """Run ``run(specs)`` (or ``run_candidates(dialogues)``) in a fresh event loop, then await ``close``
+        (e.g. the LLM client's ``aclose``) in that same loop."""
+
+        async def go() -> RunReport:
+            try:
+                if dialogues is not None:
+                    return await self.run_candidates(dialogues, progress)
+                return await self.run(specs or [], progress)
+            finally:
+                if close is not None:
+                    await close()
+
+        return asyncio.run(go())
 
     async def _run_jobs(self, jobs: list[Callable[[], Any]], progress: Progress | None) -> None:
         sem = asyncio.Semaphore(max(1, self.opts.concurrency))

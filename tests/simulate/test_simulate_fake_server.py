@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import sqlite3
 import subprocess
@@ -27,13 +26,7 @@ def _run(ws, roster, limit=4, turns=(5, 5), retry=None, seed=0):
     sim = Simulation(ws, client, opts, spent=client.total_cost, flush=client.flush)
     specs = plan_dialogues(ws, limit=limit, seed=seed, turns=turns)
 
-    async def go():
-        try:
-            return await sim.run(specs)
-        finally:
-            await client.aclose()
-
-    return asyncio.run(go()), specs
+    return sim.run_sync(specs, close=client.aclose), specs
 
 
 def test_structure_of_dialogues_and_candidates(library_workspace, tmp_path):
@@ -142,13 +135,7 @@ def test_refine_and_generated_scenes_keep_original_in_provenance(library_workspa
         sim = Simulation(ws, client, opts, spent=client.total_cost, flush=client.flush)
         specs = plan_dialogues(ws, limit=2, seed=5, turns=(3, 3))
 
-        async def go():
-            try:
-                return await sim.run(specs)
-            finally:
-                await client.aclose()
-
-        report = asyncio.run(go())
+        report = sim.run_sync(specs, close=client.aclose)
     assert report.dialogues == 2 and ws.count(CandidateSet) == 0  # --stage dialogues
     for d in ws.iter(Dialogue):
         assert d.provenance.models["refine"] == MODELS[2]
@@ -177,13 +164,7 @@ def test_candidates_for_imported_dialogues_through_the_batch_api(library_workspa
                           stage="candidates", batch=True, batch_poll_s=0.01)  # fmt: skip
         sim = Simulation(ws, client, opts, spent=client.total_cost, flush=client.flush)
 
-        async def go():
-            try:
-                return await sim.run_candidates(list(ws.iter(Dialogue)))
-            finally:
-                await client.aclose()
-
-        report = asyncio.run(go())
+        report = sim.run_sync(dialogues=list(ws.iter(Dialogue)), close=client.aclose)
         live_chats = srv.chat_count()
         batches = srv.counts.get("/v1/batches", 0)
     assert report.candidate_sets == 3 and ws.count(CandidateSet) == 3

@@ -1,6 +1,5 @@
 """The real loop with the offline roster (SmolLM2 + Gemma 3 270M from PyPI), tiny config."""
 
-import asyncio
 import itertools
 
 import pytest
@@ -22,13 +21,7 @@ def test_offline_roster_real_generation_zh_and_en(library_workspace):
     specs = plan_dialogues(ws, limit=2, seed=1, turns=(3, 3))
     assert {s.language for s in specs} == {"zh", "en"}
 
-    async def go():
-        try:
-            return await sim.run(specs)
-        finally:
-            await client.aclose()
-
-    report = asyncio.run(go())
+    report = sim.run_sync(specs, close=client.aclose)
     assert report.dialogues + report.failed == 2 and report.errors == 0
     dialogues = list(ws.iter(Dialogue))
     assert {d.language for d in dialogues} == {"zh", "en"}, [p for p in report.problems]

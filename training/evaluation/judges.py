@@ -13,12 +13,13 @@ pairwise Spearman correlation, and Krippendorff's alpha (interval metric) over t
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
+
+from training.stats import spearman
 
 if TYPE_CHECKING:
     from charm_builder.llm.client import LLMClient
@@ -97,34 +98,6 @@ async def judge_reply(client: LLMClient, judge: str, item: DQItem, reply: str, s
 
 
 # ------------------------------------------------------------------------------------- agreement
-
-
-def _ranks(values: Sequence[float]) -> list[float]:
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    ranks = [0.0] * len(values)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[order[k]] = (i + j) / 2 + 1
-        i = j + 1
-    return ranks
-
-
-def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
-    """Spearman's rho (average ranks for ties); None with < 2 items or a constant side."""
-    if len(x) != len(y) or len(x) < 2:
-        return None
-    rx, ry = _ranks(x), _ranks(y)
-    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
-    sxy = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
-    sxx = sum((a - mx) ** 2 for a in rx)
-    syy = sum((b - my) ** 2 for b in ry)
-    if sxx == 0 or syy == 0:
-        return None
-    return sxy / math.sqrt(sxx * syy)
 
 
 def krippendorff_alpha_interval(units: Sequence[Sequence[float]]) -> float | None:
