@@ -8,7 +8,6 @@ could score are excluded from the means and counted as ``failed`` in the summary
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import shutil
@@ -20,6 +19,7 @@ from typing import Any
 
 from training.evaluation.dialogue_quality import LANGUAGES, DQRun
 from training.evaluation.judges import agreement, item_scores
+from training.reporting import write_table_files
 
 TABLE4_DIMENSIONS: dict[str, str] = {
     "knowledge": "Knowledge", "fluency": "Fluency", "behavior": "Behavior", "diversity": "Diversity",
@@ -118,14 +118,8 @@ def write_report(out_dir: str | os.PathLike[str], summary: dict[str, Any], run: 
     target.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".eval-dq-", dir=target))
     try:
-        (tmp / "results.md").write_text(to_markdown(summary, method), encoding="utf-8")
         header, cells = table_rows(summary)
-        with (tmp / "results.csv").open("w", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh)
-            w.writerow(["Method", *header])
-            w.writerow([method, *cells])
-        (tmp / "summary.json").write_text(json.dumps({"method": method, **summary}, indent=2, ensure_ascii=False),
-                                          encoding="utf-8")
+        write_table_files(tmp, to_markdown(summary, method), header, cells, method, summary)
         with (tmp / "judgements.jsonl").open("w", encoding="utf-8") as fh:
             for j in run.judgements:
                 fh.write(json.dumps(asdict(j), ensure_ascii=False) + "\n")

@@ -15,7 +15,6 @@ dimension averages.
 from __future__ import annotations
 
 import asyncio
-import csv
 import inspect
 import json
 import os
@@ -29,6 +28,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from datasets import Dataset
 
+from training.reporting import write_table_files
 from training.rm.data import DataError, load_rows, require_columns
 
 DIMENSIONS: dict[str, str] = {
@@ -250,13 +250,8 @@ def write_report(out_dir: str | os.PathLike[str], summary: dict[str, Any], resul
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        (tmp / "results.md").write_text(to_markdown(summary, method), encoding="utf-8")
         header, cells = table_rows(summary)
-        with (tmp / "results.csv").open("w", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh)
-            w.writerow(["Method", *header])
-            w.writerow([method, *cells])
-        (tmp / "summary.json").write_text(json.dumps({"method": method, **summary}, indent=2), encoding="utf-8")
+        write_table_files(tmp, to_markdown(summary, method), header, cells, method, summary)
         with (tmp / "pairs.jsonl").open("w", encoding="utf-8") as fh:
             for r in results:
                 fh.write(json.dumps(asdict(r), ensure_ascii=False) + "\n")
