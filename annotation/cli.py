@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import signal
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -360,13 +359,9 @@ def _pairwise_report(store, workspace, out, dataset, argilla_workspace, api_url,
 
 def main() -> None:
     """Standalone entry point (``python -m annotation.cli``) with one-line user errors."""
-    from charm_builder.errors import CharmError
+    from charm_builder.cli.common import run_app
 
-    try:
-        annotate_app()
-    except CharmError as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+    run_app(annotate_app)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ line naming the file/field (exit code 2) before anything is written.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -347,12 +346,10 @@ app.command("compare")(evaluation_cli.compare)
 
 
 def main() -> None:
-    """Entry point of the ``charm-train`` script."""
-    try:
-        app()
-    except KeyboardInterrupt:  # pragma: no cover
-        typer.echo("interrupted", err=True)
-        sys.exit(130)
+    """Entry point of the ``charm-train`` script (one-line user errors, exit 2)."""
+    from charm_builder.cli.common import run_app
+
+    run_app(app)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-
 import typer
 
 from annotation.cli import annotate_app
 from charm_builder.cli import core
-from charm_builder.cli.common import err_console
-from charm_builder.errors import CharmError
+from charm_builder.cli.common import run_app
 from charm_builder.export import cli as export_cli
 from charm_builder.llm.cli import models_app
 from charm_builder.simulate import cli as simulate_cli
@@ -38,11 +35,4 @@ app.add_typer(annotate_app, name="annotate")
 
 def main() -> None:
     """Entry point: user errors become one red line on stderr and exit code 2."""
-    try:
-        app()
-    except CharmError as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        err_console.print("[yellow]interrupted[/]")
-        sys.exit(130)
+    run_app(app)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -23,3 +24,18 @@ WorkspaceOpt = Annotated[
 def open_workspace(path: Path | None) -> Workspace:
     """Open an existing workspace, or fail with a one-line hint to run `charm-build init`."""
     return Workspace.open(resolve_workspace(path))
+
+
+def run_app(app: typer.Typer) -> None:
+    """Run a typer app as a script: user errors (``CharmError``) become one red line on stderr and exit
+    code 2, Ctrl-C exits 130. Shared by ``charm-build``, ``charm-train`` and ``python -m annotation.cli``."""
+    from charm_builder.errors import CharmError
+
+    try:
+        app()
+    except CharmError as exc:
+        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]")
+        sys.exit(130)
