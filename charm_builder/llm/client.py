@@ -19,7 +19,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -126,28 +126,36 @@ class LLMClient:
         seeds: Sequence[int | None] | None = None,
         progress: bool = False,
     ) -> list[Completion | LLMError]:
-        """Run many chats concurrently (the roster limits apply); failures are returned, not raised."""
+        """Run many chats concurrently (the roster limits apply); failures are returned, not raised.
+
+        A pool of workers as large as the model's concurrency pulls conversations off a shared
+        index, so each request is prepared (params, cache key, cache lookup) just before it is
+        sent instead of all of them up front while the first ones wait for their answers.
+        """
         seeds = list(seeds) if seeds is not None else [None] * len(conversations)
         results: list[Completion | LLMError] = [LLMCallError("not run")] * len(conversations)
+        todo = iter(range(len(conversations)))
+        workers = max(1, min(self.spec(model).concurrency, len(conversations)))
 
-        async def one(i: int) -> None:
-            try:
-                results[i] = await self.chat(model, conversations[i], params, seed=seeds[i])
-            except LLMError as exc:
-                results[i] = exc
+        async def run(done: Callable[[object], None] | None) -> list[Completion | LLMError]:
+            async def worker() -> None:
+                for i in todo:
+                    try:
+                        results[i] = await self.chat(model, conversations[i], params, seed=seeds[i])
+                    except LLMError as exc:
+                        results[i] = exc
+                    if done is not None:
+                        done(results[i])
+
+            await asyncio.gather(*(worker() for _ in range(workers)))
+            return results
 
         if not progress:
-            await asyncio.gather(*(one(i) for i in range(len(conversations))))
-            return results
+            return await run(None)
         from charm_builder.llm.progress import llm_progress
 
         with llm_progress(f"{model}", len(conversations)) as bar:
-            async def tracked(i: int) -> None:
-                await one(i)
-                bar.advance(results[i])
-
-            await asyncio.gather(*(tracked(i) for i in range(len(conversations))))
-        return results
+            return await run(bar.advance)
 
     async def apreflight(self, models: Iterable[str] | None = None, *, check_servers: bool = True) -> None:
         """Check, before any work, that each model exists, has its key and its server answers.
