@@ -38,3 +38,10 @@ def make_roster(srv: FakeLLMServer, **overrides: object) -> Roster:
 @pytest.fixture
 def roster(server: FakeLLMServer) -> Roster:
     return make_roster(server)
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests talk to local servers: a proxy set on the machine must not route them."""
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)

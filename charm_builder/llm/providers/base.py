@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Mapping
+import urllib.request
 from dataclasses import dataclass
 from typing import Any
-
-import aiohttp
+from urllib.parse import urlsplit
 
 from charm_builder.llm.errors import LLMCallError, ServerUnreachableError, TransientError, redact
+from charm_builder.llm.http import HTTPClient, HTTPResponse, HTTPTransportError
 from charm_builder.llm.retry import parse_retry_after
 from charm_builder.llm.roster import ModelSpec
 from charm_builder.llm.types import ChatParams
 
-_PROXY_VARS = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy", "all_proxy")
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529})
 
 
@@ -80,50 +78,38 @@ class Provider:
         raise NotImplementedError
 
 
-@dataclass
-class HTTPResult:
-    """A fully read HTTP response."""
-
-    status: int
-    headers: Mapping[str, str]
-    content: bytes
-
-    @property
-    def text(self) -> str:
-        return self.content.decode("utf-8", errors="replace")
+def _proxy_applies(url: str) -> bool:
+    """True when the environment routes ``url`` through a proxy (``*_PROXY`` minus ``NO_PROXY``)."""
+    proxies = urllib.request.getproxies_environment()
+    parts = urlsplit(url)
+    if not (proxies.get(parts.scheme) or proxies.get("all")):
+        return False
+    return not urllib.request.proxy_bypass_environment(parts.hostname or "", proxies)
 
 
 class HTTPProvider(Provider):
-    """Shared HTTP plumbing on aiohttp (a pooled session per event loop) and error mapping.
+    """Shared HTTP plumbing and error mapping for the remote providers.
 
-    aiohttp rather than httpx: on this workload httpx's connection pool costs ~6 ms of CPU per
-    request at 64 connections, aiohttp ~0.3 ms (see benchmarks/bench_generation.py).
+    Requests go through ``charm_builder.llm.http.HTTPClient`` (keep-alive pool, ~0.08 ms of CPU
+    a request; aiohttp needs ~0.22, httpx ~6 at 64 connections; see benchmarks/bench_generation.py).
+    When the environment sets a proxy for ``base_url`` they go through aiohttp instead, which
+    implements proxies (CONNECT tunnels, proxy auth, ``NO_PROXY``).
     """
 
     def __init__(self, spec: ModelSpec, api_key: str | None = None) -> None:
         super().__init__(spec, api_key)
-        self._session: aiohttp.ClientSession | None = None
+        self._http: HTTPClient | None = None
+        self._session: Any = None  # aiohttp.ClientSession, only when a proxy applies
+        self.via_proxy = _proxy_applies(spec.base_url or "")
 
     def headers(self) -> dict[str, str]:
         """Auth and protocol headers."""
         raise NotImplementedError
 
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        """The pooled HTTP session (created on first use, inside the running loop)."""
-        if self._session is None or self._session.closed:
-            n = self.spec.concurrency
-            self._session = aiohttp.ClientSession(
-                headers=self.headers(),
-                timeout=aiohttp.ClientTimeout(total=self.spec.timeout, connect=min(10.0, self.spec.timeout)),
-                connector=aiohttp.TCPConnector(limit=n, limit_per_host=n, enable_cleanup_closed=True),
-                raise_for_status=False,
-                # proxy env lookups cost a thread hop per request: only pay when a proxy is set
-                trust_env=any(os.environ.get(v) for v in _PROXY_VARS),
-            )
-        return self._session
-
     async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -132,32 +118,53 @@ class HTTPProvider(Provider):
         return f"model {self.spec.name!r} ({self.spec.base_url})"
 
     async def request(
-        self, method: str, url: str, *, json_body: Any = None, form: aiohttp.FormData | None = None,
-        timeout: float | None = None,
-    ) -> HTTPResult:
-        """Send one request; map transport failures and error statuses to our exceptions."""
-        kwargs: dict[str, Any] = {}
+        self, method: str, url: str, *, json_body: Any = None, body: bytes | None = None,
+        content_type: str | None = None, timeout: float | None = None,
+    ) -> HTTPResponse:
+        """Send one request; map transport failures and error statuses to our exceptions.
+
+        ``json_body`` is serialised as JSON; otherwise ``body`` is sent with ``content_type``.
+        """
+        headers = None
         if json_body is not None:
-            kwargs["data"] = json.dumps(json_body, ensure_ascii=False).encode("utf-8")
-            kwargs["headers"] = {"content-type": "application/json"}
-        elif form is not None:
-            kwargs["data"] = form
-        if timeout is not None:
-            kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout)
+            body = json.dumps(json_body, ensure_ascii=False).encode("utf-8")
+            headers = {"content-type": "application/json"}
+        elif body is not None:
+            headers = {"content-type": content_type or "application/octet-stream"}
+        limit = timeout or self.spec.timeout
         try:
-            async with self.session.request(method, url, **kwargs) as resp:
-                result = HTTPResult(resp.status, resp.headers, await resp.read())
+            if self.via_proxy:
+                result = await self._request_via_proxy(method, url, body, headers, limit)
+            else:
+                if self._http is None:
+                    self._http = HTTPClient(headers=self.headers(), max_idle=self.spec.concurrency,
+                                            connect_timeout=min(10.0, self.spec.timeout))
+                result = await self._http.request(method, url, body=body, headers=headers, timeout=limit)
         except TimeoutError:
-            raise TransientError(
-                f"{self._where()}: request timed out after {timeout or self.spec.timeout:g}s"
-            ) from None
-        except aiohttp.ClientError as exc:
-            raise TransientError(f"{self._where()}: connection error: {type(exc).__name__}") from None
+            raise TransientError(f"{self._where()}: request timed out after {limit:g}s") from None
+        except ConnectionError as exc:  # HTTPTransportError and aiohttp's connection errors
+            raise TransientError(f"{self._where()}: connection error: {exc}") from None
         if result.status >= 400:
             self._raise_for_status(result)
         return result
 
-    def _raise_for_status(self, resp: HTTPResult) -> None:
+    async def _request_via_proxy(
+        self, method: str, url: str, body: bytes | None, headers: dict[str, str] | None, timeout: float
+    ) -> HTTPResponse:
+        import aiohttp
+
+        if self._session is None:
+            self._session = aiohttp.ClientSession(headers=self.headers(), trust_env=True)
+        try:
+            async with self._session.request(
+                method, url, data=body, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)
+            ) as resp:
+                content = await resp.read()
+                return HTTPResponse(resp.status, {k.lower(): v for k, v in resp.headers.items()}, content)
+        except aiohttp.ClientError as exc:
+            raise HTTPTransportError(f"{type(exc).__name__} (via proxy)") from None
+
+    def _raise_for_status(self, resp: HTTPResponse) -> None:
         status = resp.status
         body = redact(resp.text[:300], self._api_key)
         if status in RETRYABLE_STATUS or status >= 500:
@@ -169,7 +176,7 @@ class HTTPProvider(Provider):
             raise LLMCallError(f"{self._where()}: HTTP {status}, the server rejected the key in {env}", status=status)
         raise LLMCallError(f"{self._where()}: HTTP {status}: {body}", status=status)
 
-    def parse_json(self, resp: HTTPResult) -> dict[str, Any]:
+    def parse_json(self, resp: HTTPResponse) -> dict[str, Any]:
         """The JSON object in a response body; a malformed body is a ``TransientError``."""
         try:
             data = json.loads(resp.content)

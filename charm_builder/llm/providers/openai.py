@@ -4,11 +4,11 @@ Volcengine Ark) plus the OpenAI Batch API (files + batches)."""
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
-import aiohttp
-
 from charm_builder.llm.errors import TransientError
+from charm_builder.llm.http import multipart_form
 from charm_builder.llm.providers.base import BatchItem, BatchState, HTTPProvider, RawCompletion
 from charm_builder.llm.types import ChatParams
 
@@ -76,10 +76,10 @@ class OpenAIProvider(HTTPProvider):
             for it in items
         ]
         payload = ("\n".join(lines) + "\n").encode("utf-8")
-        form = aiohttp.FormData()
-        form.add_field("purpose", "batch")
-        form.add_field("file", payload, filename="batch.jsonl", content_type="application/jsonl")
-        resp = await self.request("POST", f"{self.spec.base_url}/files", form=form)
+        form, content_type = multipart_form(
+            {"purpose": "batch", "file": ("batch.jsonl", payload, "application/jsonl")}, boundary=uuid.uuid4().hex
+        )
+        resp = await self.request("POST", f"{self.spec.base_url}/files", body=form, content_type=content_type)
         file_id = self.parse_json(resp)["id"]
         resp = await self.request(
             "POST",
