@@ -3,7 +3,12 @@
 Sends N chat requests (all distinct, so no cache hits) at concurrency C through
 ``LLMClient.chat_many`` with a real SQLite cache + ledger, and reports achieved throughput as
 a fraction of the ideal C / latency, plus the per-request overhead. The fake server runs in a
-separate process so it does not compete with the client's event loop for the GIL.
+separate process (on uvloop when installed, as vLLM's server does) so it does not compete with
+the client's event loop for the GIL.
+
+For scale it also runs two bare clients on the same job with no LLM layer at all: aiohttp and
+our own ``charm_builder.llm.http.HTTPClient``; "ours" is the whole layer (params, cache key,
+SQLite cache lookup + write, limiter, retries, ledger) on top of the latter.
 
 Optionally (``--distilabel-python PATH``, default /work/.venv-distilabel/bin/python if it
 exists) runs distilabel's ``OpenAILLM`` on the same job in that interpreter and prints
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import os
 import subprocess
@@ -69,23 +75,36 @@ async def run_ours(base_url: str, n: int, concurrency: int, db: str) -> tuple[fl
     return elapsed, cpu, ok
 
 
-async def run_raw_floor(base_url: str, n: int, concurrency: int) -> float:
-    """Bare aiohttp posts with no LLM layer: the floor this machine + server allow right now."""
+async def run_bare(base_url: str, n: int, concurrency: int, library: str) -> float:
+    """Bare posts with no LLM layer (``library``: aiohttp or ours), ``concurrency`` at a time."""
     import aiohttp
 
-    body = {"model": "bench-model", "max_tokens": 16}
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
-        sem = asyncio.Semaphore(concurrency)
+    from charm_builder.llm.http import HTTPClient
 
-        async def one(i: int) -> None:
-            payload = json.dumps({**body, "messages": [{"role": "user", "content": f"raw {i}"}]})
-            async with sem, session.post(f"{base_url}/v1/chat/completions", data=payload,
-                                         headers={"content-type": "application/json"}) as resp:
-                json.loads(await resp.read())
+    url, headers = f"{base_url}/v1/chat/completions", {"content-type": "application/json"}
+    todo = iter(range(n))
+    if library == "aiohttp":
+        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency))
 
-        t0 = time.perf_counter()
-        await asyncio.gather(*(one(i) for i in range(n)))
-        return time.perf_counter() - t0
+        async def post(body: bytes) -> bytes:
+            async with session.post(url, data=body, headers=headers) as resp:
+                return await resp.read()
+    else:
+        client = HTTPClient(max_idle=concurrency)
+
+        async def post(body: bytes) -> bytes:
+            return (await client.request("POST", url, body=body, headers=headers)).content
+
+    async def worker() -> None:
+        for i in todo:
+            body = {"model": "bench-model", "max_tokens": 16, "messages": [{"role": "user", "content": f"bare {i}"}]}
+            json.loads(await post(json.dumps(body).encode()))
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - t0
+    await (session.close() if library == "aiohttp" else client.aclose())
+    return elapsed
 
 
 def run_distilabel(python: str, base_url: str, n: int, concurrency: int) -> float | None:
@@ -113,14 +132,16 @@ def main() -> None:
         rps = ns.n / elapsed
         ratio = rps / ideal_rps
         overhead_ms = (elapsed * ns.concurrency / ns.n - ns.latency) * 1000
-        print(f"server: 127.0.0.1 fake, {ns.latency * 1000:.0f} ms latency, separate process")
+        loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+        print(f"server: 127.0.0.1 fake, {ns.latency * 1000:.0f} ms latency, separate process on {loop}")
         print(f"ours: {ok}/{ns.n} ok in {elapsed:.3f}s -> {rps:.0f} req/s (ideal {ideal_rps:.0f} req/s)")
         print(f"per-request overhead: {overhead_ms:.2f} ms wall over the 50 ms, "
               f"{cpu / ns.n * 1000:.3f} ms client CPU")
-        floor = asyncio.run(run_raw_floor(base_url, ns.n, ns.concurrency))
-        print(f"bare aiohttp floor (no LLM layer): {ns.n / floor:.0f} req/s = {ns.n / floor / ideal_rps:.3f} of ideal;"
-              f" ours reaches {floor / elapsed:.2f} of it; load average {os.getloadavg()[0]:.1f} on "
-              f"{os.cpu_count()} cores")
+        for library in ("aiohttp", "charm_builder.llm.http"):
+            bare = asyncio.run(run_bare(base_url, ns.n, ns.concurrency, library.split(".")[0]))
+            print(f"bare {library} (no LLM layer): {ns.n / bare:.0f} req/s = {ns.n / bare / ideal_rps:.3f} of ideal;"
+                  f" ours reaches {bare / elapsed:.2f} of it")
+        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         if ns.distilabel_python:
             theirs = run_distilabel(ns.distilabel_python, base_url, ns.n, ns.concurrency)
             if theirs:

@@ -592,7 +592,12 @@ def main() -> None:
         print(f"READY {srv.base_url}", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
 
-    asyncio.run(run())
+    try:  # a real serving stack (vLLM's uvicorn) runs on uvloop; use it when installed
+        import uvloop
+    except ImportError:
+        asyncio.run(run())
+    else:
+        uvloop.run(run())
 
 
 if __name__ == "__main__":
