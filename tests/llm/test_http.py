@@ -15,13 +15,15 @@ import ssl
 import subprocess
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
 from charm_builder.llm import LLMClient, ModelSpec, Roster
-from charm_builder.llm.http import HTTPClient, HTTPTransportError, multipart_form
+from charm_builder.llm.http import HTTPClient, HTTPResponse, HTTPTransportError, multipart_form
 from tests.fakes.openai_server import FakeLLMServer
 
+T = TypeVar("T")
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]]
 
 
@@ -76,8 +78,21 @@ def serve_forever(response: Callable[[int], bytes]) -> Handler:
     return handler
 
 
-def run(coro):
-    return asyncio.run(coro)
+def exchange(handler: Handler, requests: Callable[[HTTPClient, str], Awaitable[T]], *,
+             tls: ssl.SSLContext | None = None, **client_kw: Any) -> tuple[T, int]:
+    """Serve ``handler``, run ``requests(client, url)`` with a fresh client; (result, connections)."""
+
+    async def go() -> tuple[T, int]:
+        server = RawServer(handler, tls)
+        async with server as url:
+            client = HTTPClient(**client_kw)
+            try:
+                result = await requests(client, url)
+            finally:
+                await client.aclose()
+        return result, server.connections
+
+    return asyncio.run(go())
 
 
 def test_keep_alive_reuses_one_connection_and_sends_the_request_as_given() -> None:
@@ -88,32 +103,28 @@ def test_keep_alive_reuses_one_connection_and_sends_the_request_as_given() -> No
             seen.append(await read_request(reader))
             writer.write(ok(b'{"ok": true}', "content-type: application/json"))
 
-    async def go():
-        async with RawServer(handler) as url:
-            client = HTTPClient(headers={"authorization": "Bearer k"})
-            a = await client.request("POST", f"{url}/v1/chat?x=1", body=b'{"a": 1}',
-                                     headers={"content-type": "application/json"})
-            b = await client.request("GET", f"{url}/v1/models")
-            await client.aclose()
-            return a, b
+    async def requests(client: HTTPClient, url: str):
+        a = await client.request("POST", f"{url}/v1/chat?x=1", body=b'{"a": 1}',
+                                 headers={"content-type": "application/json"})
+        for _ in range(2):
+            await client.request("GET", f"{url}/v1/models")
+        return a
 
-    async def three_requests() -> int:
-        server = RawServer(handler)
-        async with server as url:
-            client = HTTPClient()
-            for _ in range(3):
-                await client.request("GET", f"{url}/")
-            await client.aclose()
-        return server.connections
-
-    a, _ = run(go())
+    a, conns = exchange(handler, requests, headers={"authorization": "Bearer k"})
     assert (a.status, a.headers["content-type"], json.loads(a.content)) == (200, "application/json", {"ok": True})
     line, headers, body = seen[0]
     assert line == "POST /v1/chat?x=1 HTTP/1.1"
     assert headers["authorization"] == "Bearer k" and headers["content-length"] == "8"
     assert headers["host"].startswith("127.0.0.1:") and headers["accept-encoding"] == "identity"
     assert body == b'{"a": 1}' and seen[1][0] == "GET /v1/models HTTP/1.1"
-    assert run(three_requests()) == 1
+    assert conns == 1
+
+
+async def twice(client: HTTPClient, url: str) -> tuple[bytes, bytes]:
+    """Two GETs in a row, with a pause so a close by the server reaches the idle connection."""
+    first = await client.request("GET", url, timeout=5)
+    await asyncio.sleep(0.05)
+    return first.content, (await client.request("GET", url, timeout=5)).content
 
 
 def test_chunked_body_with_extensions_and_trailers_is_reassembled_across_segments() -> None:
@@ -128,18 +139,8 @@ def test_chunked_body_with_extensions_and_trailers_is_reassembled_across_segment
                 await writer.drain()
                 await asyncio.sleep(0.01)
 
-    async def go():
-        server = RawServer(handler)
-        async with server as url:
-            client = HTTPClient()
-            first = await client.request("GET", url)
-            second = await client.request("GET", url)  # the trailer was consumed: connection reusable
-            await client.aclose()
-        return first, second, server.connections
-
-    first, second, conns = run(go())
-    assert first.content == second.content == b"hello, world"
-    assert conns == 1
+    # the trailer was consumed: the connection is reused
+    assert exchange(handler, twice) == ((b"hello, world", b"hello, world"), 1)
 
 
 def test_close_framed_body_is_read_to_eof_and_the_connection_is_not_reused() -> None:
@@ -148,27 +149,12 @@ def test_close_framed_body_is_read_to_eof_and_the_connection_is_not_reused() -> 
         writer.write(b"HTTP/1.0 200 OK\r\n\r\nbody until close " + str(conn).encode())
         await writer.drain()
 
-    async def go():
-        server = RawServer(handler)
-        async with server as url:
-            client = HTTPClient()
-            bodies = [(await client.request("GET", url)).content for _ in range(2)]
-            await client.aclose()
-        return bodies, server.connections
-
-    bodies, conns = run(go())
-    assert bodies == [b"body until close 1", b"body until close 2"] and conns == 2
+    assert exchange(handler, twice) == ((b"body until close 1", b"body until close 2"), 2)
 
 
 def test_interim_100_continue_is_skipped() -> None:
-    async def go():
-        async with RawServer(serve_forever(lambda n: b"HTTP/1.1 100 Continue\r\n\r\n" + ok(b"final"))) as url:
-            client = HTTPClient()
-            resp = await client.request("POST", url, body=b"x")
-            await client.aclose()
-            return resp
-
-    resp = run(go())
+    handler = serve_forever(lambda n: b"HTTP/1.1 100 Continue\r\n\r\n" + ok(b"final"))
+    resp, _ = exchange(handler, lambda client, url: client.request("POST", url, body=b"x"))
     assert (resp.status, resp.content) == (200, b"final")
 
 
@@ -178,20 +164,10 @@ def test_idle_connection_closed_by_the_server_is_replaced_transparently() -> Non
         writer.write(ok(f"conn {conn}".encode()))  # advertises keep-alive, then drops the connection
         await writer.drain()
 
-    async def go():
-        server = RawServer(handler)
-        async with server as url:
-            client = HTTPClient()
-            a = await client.request("GET", url)
-            await asyncio.sleep(0.05)  # the close reaches us while the connection is idle
-            b = await client.request("GET", url)
-            await client.aclose()
-        return a.content, b.content, server.connections
-
-    assert run(go()) == (b"conn 1", b"conn 2", 2)
+    assert exchange(handler, twice) == ((b"conn 1", b"conn 2"), 2)
 
 
-def test_reused_connection_dropped_before_the_answer_is_retried_once_on_a_fresh_one() -> None:
+def test_reused_connection_dropped_before_the_answer_is_resent_once_on_a_fresh_one() -> None:
     async def handler(reader, writer, conn) -> None:
         await read_request(reader)
         writer.write(ok(f"conn {conn}".encode()))
@@ -203,16 +179,10 @@ def test_reused_connection_dropped_before_the_answer_is_retried_once_on_a_fresh_
             await read_request(reader)
             writer.write(ok(f"conn {conn}".encode()))
 
-    async def go():
-        server = RawServer(handler)
-        async with server as url:
-            client = HTTPClient()
-            first = await client.request("POST", url, body=b"1")
-            second = await client.request("POST", url, body=b"2")
-            await client.aclose()
-        return first.content, second.content, server.connections
+    async def requests(client: HTTPClient, url: str):
+        return [(await client.request("POST", url, body=b"x")).content for _ in range(2)]
 
-    assert run(go()) == (b"conn 1", b"conn 2", 2)
+    assert exchange(handler, requests) == ([b"conn 1", b"conn 2"], 2)
 
 
 @pytest.mark.parametrize(
@@ -231,16 +201,8 @@ def test_malformed_or_truncated_responses_raise_transport_errors(raw: bytes, mes
         writer.write(raw)
         await writer.drain()
 
-    async def go():
-        async with RawServer(handler) as url:
-            client = HTTPClient()
-            try:
-                await client.request("GET", url, timeout=5)
-            finally:
-                await client.aclose()
-
     with pytest.raises(HTTPTransportError, match=message):
-        run(go())
+        exchange(handler, lambda client, url: client.request("GET", url, timeout=5))
 
 
 def test_timeout_abandons_the_connection() -> None:
@@ -252,61 +214,47 @@ def test_timeout_abandons_the_connection() -> None:
         await writer.drain()
         await asyncio.sleep(1)
 
-    async def go():
-        server = RawServer(handler)
-        async with server as url:
-            client = HTTPClient()
-            with pytest.raises(TimeoutError):
-                await client.request("GET", url, timeout=0.2)
-            again = await client.request("GET", url, timeout=2)
-            await client.aclose()
-        return again.content, server.connections
+    async def requests(client: HTTPClient, url: str):
+        with pytest.raises(TimeoutError):
+            await client.request("GET", url, timeout=0.2)
+        return (await client.request("GET", url, timeout=2)).content
 
-    assert run(go()) == (b"fresh", 2)
+    assert exchange(handler, requests) == (b"fresh", 2)
+
+
+def request_once(method: str, url: str) -> HTTPResponse:
+    """One request from a fresh client, with no server of ours involved."""
+
+    async def go() -> HTTPResponse:
+        client = HTTPClient()
+        try:
+            return await client.request(method, url, timeout=5)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(go())
 
 
 def test_connection_refused_names_the_host() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again before the request: nothing listens there
-
-    async def go():
-        client = HTTPClient()
-        try:
-            await client.request("GET", f"http://127.0.0.1:{port}/v1/models")
-        finally:
-            await client.aclose()
-
     with pytest.raises(HTTPTransportError, match=f"cannot connect to 127.0.0.1:{port}"):
-        run(go())
+        request_once("GET", f"http://127.0.0.1:{port}/v1/models")
 
 
 def test_header_injection_and_non_http_urls_are_refused() -> None:
     with pytest.raises(ValueError, match="invalid HTTP header"):
         HTTPClient(headers={"authorization": "Bearer k\r\nx-evil: 1"})
-
-    async def go():
-        client = HTTPClient()
-        try:
-            await client.request("GET", "ftp://example.com/file")
-        finally:
-            await client.aclose()
-
     with pytest.raises(ValueError, match="not an http"):
-        run(go())
+        request_once("GET", "ftp://example.com/file")
 
 
 def test_head_response_has_no_body_even_with_a_content_length() -> None:
-    async def go():
-        server = RawServer(serve_forever(lambda n: b"HTTP/1.1 200 OK\r\ncontent-length: 42\r\n\r\n"))
-        async with server as url:
-            client = HTTPClient()
-            a = await client.request("HEAD", url, timeout=2)
-            b = await client.request("HEAD", url, timeout=2)
-            await client.aclose()
-        return a, b, server.connections
+    async def requests(client: HTTPClient, url: str):
+        return [await client.request("HEAD", url, timeout=2) for _ in range(2)]
 
-    a, b, conns = run(go())
+    (a, b), conns = exchange(serve_forever(lambda n: b"HTTP/1.1 200 OK\r\ncontent-length: 42\r\n\r\n"), requests)
     assert a.status == b.status == 200 and a.content == b"" and conns == 1
 
 
@@ -328,19 +276,15 @@ def test_https_verifies_the_certificate(self_signed: tuple[Path, Path]) -> None:
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_ctx.load_cert_chain(cert, key)
 
-    async def go(trust: bool):
-        async with RawServer(serve_forever(lambda n: ok(b"secret ok")), tls=server_ctx) as url:
-            assert url.startswith("https://")
-            ctx = ssl.create_default_context(cafile=str(cert)) if trust else None
-            client = HTTPClient(ssl_context=ctx)
-            try:
-                return await client.request("GET", f"{url}/v1/models", timeout=5)
-            finally:
-                await client.aclose()
+    def fetch(trust: bool):
+        ctx = ssl.create_default_context(cafile=str(cert)) if trust else None
+        handler = serve_forever(lambda n: ok(b"secret ok"))
+        return exchange(handler, lambda client, url: client.request("GET", f"{url}/v1/models", timeout=5),
+                        tls=server_ctx, ssl_context=ctx)[0]
 
-    assert run(go(trust=True)).content == b"secret ok"
+    assert fetch(trust=True).content == b"secret ok"
     with pytest.raises(HTTPTransportError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
-        run(go(trust=False))
+        fetch(trust=False)
 
 
 def test_multipart_form_is_parsed_back_by_a_mime_parser() -> None:
@@ -403,7 +347,7 @@ def test_provider_goes_through_a_configured_proxy_unless_bypassed(
                 async with LLMClient(Roster(name="p", models={"gpt": spec})) as client:
                     return await client.chat("gpt", [{"role": "user", "content": "via proxy?"}])
 
-        done = run(go())
+        done = asyncio.run(go())
     assert done.text == "echo: via proxy?"
     if no_proxy:
         assert proxy.relayed == []
