@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -34,6 +34,12 @@ class PreferencePair(Record):
     rejected_model: str = ""
     margin_agreement: float | None = Field(default=None, description="Human agreement in [0, 1].")
     margin_judge: float | None = Field(default=None, description="Slot for an external judge margin.")
+    n_annotators: int | None = Field(default=None, ge=1, description="Submitted annotations behind the pair.")
+    chosen_best_votes: int | None = Field(default=None, ge=0, description="Annotators who picked `chosen` as best.")
+    rejected_worst_votes: int | None = Field(default=None, ge=0,
+                                             description="Annotators who picked `rejected` as worst.")
+    margin_bws: float | None = Field(default=None, ge=-2.0, le=2.0,
+                                     description="Best-worst scaling score of chosen minus rejected's, in [-2, 2].")
 
     _texts = field_validator("chosen", "rejected")(lambda v, info: non_empty(v, info.field_name))
 
@@ -41,7 +47,15 @@ class PreferencePair(Record):
     def _differ(self) -> PreferencePair:
         if self.chosen == self.rejected:
             raise ValueError("chosen and rejected are identical")
+        for votes in (self.chosen_best_votes, self.rejected_worst_votes):
+            if votes is not None and (self.n_annotators is None or votes > self.n_annotators):
+                raise ValueError(f"{votes} votes but n_annotators is {self.n_annotators}")
         return self
+
+    def identity(self) -> Any:
+        """The pair itself; margins and vote counts describe it and may be refreshed."""
+        return self.model_dump(mode="json", include={"candidate_set_id", "dimension", "language", "prompt",
+                                                     "chosen", "rejected"})  # fmt: skip
 
 
 class RoleRewardItem(Record):
@@ -74,8 +88,15 @@ class DialogueQualityItem(Record):
     dimension: DialogueQualityDimension
     criteria: list[str] = Field(min_length=1)
     language: Language
+    system_prompt: str = Field(default="", description="The character's role-play prompt in `language` (export).")
+    source_id: str | None = Field(default=None,
+                                  description="For a machine-translated item: the id of the item it came from.")
 
     _query = field_validator("user_query")(lambda v: non_empty(v, "user_query"))
+
+    def identity(self) -> Any:
+        """The item without export-time detail (prompt text, translation source)."""
+        return self.model_dump(mode="json", exclude={"id", "system_prompt", "source_id"})
 
     @field_validator("criteria")
     @classmethod

@@ -21,7 +21,7 @@ from pydantic import TypeAdapter, ValidationError
 from charm_builder.errors import CharmError
 from charm_builder.export import card as cards
 from charm_builder.export.dialogue_quality import COLUMNS as DQ_COLUMNS
-from charm_builder.export.preference import AGREEMENT_COLUMNS, GRPO_COLUMNS, TRAIN_COLUMNS
+from charm_builder.export.preference import GRPO_COLUMNS, TRAIN_COLUMNS
 from charm_builder.export.role_reward import COLUMNS as RR_COLUMNS
 from charm_builder.export.splits import context_key_expr
 from charm_builder.export.write import FORMATS, read_splits
@@ -36,6 +36,7 @@ ROLE_REWARD_ROWS = TypeAdapter(list[RoleRewardItem])
 PAIR_ROWS = TypeAdapter(list[PreferencePair])
 DQ_ROWS = TypeAdapter(list[DialogueQualityItem])
 CHAT = TypeAdapter(list[ChatMessage])
+VOTE_COLUMNS = ("n_annotators", "chosen_best_votes", "rejected_worst_votes", "margin_bws")  # set on every train row
 
 
 @dataclass
@@ -122,11 +123,7 @@ def _validate_rows(where: str, subset: str, split: str, frame: pl.DataFrame) -> 
         if subset == "roleReward":
             ROLE_REWARD_ROWS.validate_python(rows)
         elif subset == "dialogueQuality":
-            for r in rows:
-                if not isinstance(r["system_prompt"], str):
-                    raise CharmError(f"{where}: row {r['id']}: field 'system_prompt' is not text")
-            DQ_ROWS.validate_python([{k: v for k, v in r.items() if k not in ("system_prompt", "source_id")}
-                                     for r in rows])  # fmt: skip
+            DQ_ROWS.validate_python(rows)
         else:
             for r in rows:
                 _check_prompt(where, r)
@@ -137,13 +134,10 @@ def _validate_rows(where: str, subset: str, split: str, frame: pl.DataFrame) -> 
                         if not isinstance(msgs, list) or len(msgs) != 1 or msgs[0].get("role") != "assistant":
                             raise CharmError(f"{where}: row {r['id']}: '{side}' must be one assistant message")
                 for r in rows:
-                    n, cb, rw = r.get("n_annotators"), r.get("chosen_best_votes"), r.get("rejected_worst_votes")
-                    if not (isinstance(n, int) and n >= 1 and isinstance(cb, int) and isinstance(rw, int)
-                            and 0 <= cb <= n and 0 <= rw <= n and -2 <= (r.get("margin_bws") or 0) <= 2):
-                        raise CharmError(f"{where}: row {r['id']}: inconsistent annotator counts "
-                                         f"(n={n}, chosen_best_votes={cb}, rejected_worst_votes={rw})")
-                PAIR_ROWS.validate_python([{**{k: v for k, v in r.items() if k not in AGREEMENT_COLUMNS},
-                                            "chosen": r["chosen"][0]["content"],
+                    missing = [c for c in VOTE_COLUMNS if r.get(c) is None]
+                    if missing:
+                        raise CharmError(f"{where}: row {r['id']}: field '{missing[0]}' is empty")
+                PAIR_ROWS.validate_python([{**r, "chosen": r["chosen"][0]["content"],
                                             "rejected": r["rejected"][0]["content"]} for r in rows])  # fmt: skip
     except ValidationError as exc:
         raise _first_error(where, rows, exc) from None

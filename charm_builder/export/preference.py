@@ -37,8 +37,6 @@ TRAIN_COLUMNS: tuple[str, ...] = (
     "candidate_set_id", "language", "dimension", "chosen_model", "rejected_model",
     "n_annotators", "chosen_best_votes", "rejected_worst_votes", "margin_bws",
 )  # fmt: skip
-# Columns of `train` that are not fields of schemas.PreferencePair (annotation detail, see module doc).
-AGREEMENT_COLUMNS: tuple[str, ...] = ("n_annotators", "chosen_best_votes", "rejected_worst_votes", "margin_bws")
 GRPO_COLUMNS: tuple[str, ...] = ("id", "prompt", "dialogue_id", "character_id", "candidate_set_id", "language",
                                  "dimension")  # fmt: skip
 

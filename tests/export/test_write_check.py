@@ -112,23 +112,38 @@ def test_check_reports_shared_context_and_ids(exported):
     train, grpo = dd["train"], dd["grpo"]
     leaked = grpo.select(range(1)).map(lambda r: {"prompt": train[0]["prompt"]})
     folder = exported / "preferenceTraining"
-    tmp = exported.parent / "pt-new"
-    DatasetDict({"train": train, "grpo": leaked}).save_to_disk(str(tmp))
+    _replace_splits(folder, DatasetDict({"train": train, "grpo": leaked}))
     manifest = json.loads((folder / "manifest.json").read_text())
     manifest["ids"]["grpo"] = list(leaked["id"])
     _rewrite_card(folder / "README.md", lambda h: h["charm"]["counts"]["grpo"].update(
         total=1, by_language={leaked[0]["language"]: 1}, by_dimension={leaked[0]["dimension"] or "none": 1},
         by_category={"any": 1}))
-    for item in tmp.iterdir():
-        target = folder / item.name
-        if target.is_dir():
-            shutil.rmtree(target)
-        item.rename(target)
     (folder / "manifest.json").write_text(json.dumps(manifest))
     top = json.loads((exported / "manifest.json").read_text())
     top["rows"]["preferenceTraining"]["grpo"] = 1
     (exported / "manifest.json").write_text(json.dumps(top))
     with pytest.raises(CharmError, match="preferenceTraining/train and preferenceTraining/grpo share a dialogue context"):
+        check_export(exported)
+
+
+def _replace_splits(folder, splits: DatasetDict) -> None:
+    """Swap the data of an exported subset folder for ``splits`` (card and manifest untouched)."""
+    tmp = folder.parent / f"{folder.name}-new"
+    splits.save_to_disk(str(tmp))
+    for item in tmp.iterdir():
+        target = folder / item.name
+        if target.is_dir():
+            shutil.rmtree(target)
+        item.rename(target)
+
+
+def test_check_validates_vote_counts_against_the_schema(exported):
+    folder = exported / "preferenceTraining"
+    dd = load_from_disk(str(folder))
+    first = dd["train"][0]["id"]
+    too_many = dd["train"].map(lambda r: {"chosen_best_votes": r["n_annotators"] + 1} if r["id"] == first else {})
+    _replace_splits(folder, DatasetDict({"train": too_many, "grpo": dd["grpo"]}))
+    with pytest.raises(CharmError, match=f"preferenceTraining/train: row {first}: .*votes but n_annotators is"):
         check_export(exported)
 
 

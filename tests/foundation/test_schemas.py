@@ -79,6 +79,13 @@ def test_items_validate():
     with pytest.raises(ValidationError, match="identical"):
         s.PreferencePair(candidate_set_id="c", dialogue_id="d", character_id="x", language="en",
                          prompt=[{"role": "user", "content": "q"}], chosen="same", rejected="same")
+    with pytest.raises(ValidationError, match="3 votes but n_annotators is 2"):
+        s.PreferencePair(candidate_set_id="c", dialogue_id="d", character_id="x", language="en",
+                         prompt=[{"role": "user", "content": "q"}], chosen="a", rejected="b",
+                         n_annotators=2, chosen_best_votes=3)
+    counted = s.PreferencePair.model_validate(
+        {**pair.model_dump(exclude={"id"}), "n_annotators": 3, "chosen_best_votes": 2, "margin_agreement": 0.5})
+    assert counted.id == pair.id  # vote counts and margins describe the pair; they are not its identity
     with pytest.raises(ValidationError):
         s.DialogueQualityItem(dialogue_id="d", character_id="x", context=[{"role": "user", "text": "q"}],
                               user_query="q?", dimension="empathy", criteria=[], language="zh")
