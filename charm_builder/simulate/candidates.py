@@ -61,7 +61,8 @@ async def generate_candidates(client: ChatClient, dialogue: Dialogue, character:
     messages = candidate_messages(dialogue, character, scene)
     user_names = sorted({t.speaker for t in dialogue.turns if t.role == "user" and t.speaker})
     clean_args = {"own_names": [n for n in (character.name.zh, character.name.en) if n], "other_names": user_names,
-                  "language": lang, "history": [t.text for t in dialogue.turns]}  # fmt: skip
+                  "language": lang, "history": [t.text for t in dialogue.turns],
+                  "prompt": messages[0]["content"]}  # fmt: skip
     tally = CallTally()
     results = await asyncio.gather(*(
         _one(client, model, messages, seed + k, retries, clean_args, params or {}, tally)

@@ -6,6 +6,7 @@ Problems are retried by the loop and recorded in provenance; nothing is silently
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -49,9 +50,25 @@ def _similar(a: str, b: str) -> bool:
     return len(shorter) > 20 and shorter in longer
 
 
+def echoes(text: str, prompt: str, language: str) -> bool:
+    """True when ``text`` copies its instructions: a run of 50 characters (20 in Chinese) from
+    ``prompt``, or a turn that is almost all (80%, at least 24 characters) a piece of it. Quoting
+    a short catchphrase from the profile stays fine."""
+    t, p = " ".join(text.split()).lower(), " ".join(prompt.split()).lower()
+    if len(t) < 24 or not p:
+        return False
+    return _shares_run(t, p, min(20 if language == "zh" else 50, math.ceil(0.8 * len(t))))
+
+
+def _shares_run(text: str, other: str, n: int) -> bool:
+    """Some ``n``-character piece of ``text`` occurs in ``other`` (C substring search per offset)."""
+    return any(text[i : i + n] in other for i in range(len(text) - n + 1))
+
+
 def clean_turn(raw: str, *, own_names: list[str], other_names: list[str], language: str,
-               history: list[str], max_chars: int = 1200) -> Cleaned:
-    """Clean one generated turn. ``own_names``/``other_names``: display names of this/other side."""
+               history: list[str], max_chars: int = 1200, prompt: str = "") -> Cleaned:
+    """Clean one generated turn. ``own_names``/``other_names``: display names of this/other side;
+    ``prompt``: the speaker's system prompt (a turn that echoes it is degenerate)."""
     fixes: list[str] = []
     text = raw.strip()
     ended = bool(_END_VARIANTS.search(text))
@@ -76,6 +93,8 @@ def clean_turn(raw: str, *, own_names: list[str], other_names: list[str], langua
         return Cleaned("", None if ended else "empty", ended, tuple(fixes))
     if any(_similar(text, h) for h in history[-6:]):
         return Cleaned(text, "repeated", ended, tuple(fixes))
+    if prompt and echoes(text, prompt, language):
+        return Cleaned(text, "echoes_prompt", ended, tuple(fixes))
     if not language_ok(text, language):
         return Cleaned(text, "off_language", ended, tuple(fixes))
     return Cleaned(text, None, ended, tuple(fixes))

@@ -134,7 +134,7 @@ async def simulate_dialogue(client: ChatClient, spec: DialogueSpec, character: C
             client, models[role], as_chat(systems[role], turns, role, lang), seed=spec.seed + i,
             retries=settings.max_retries, params=settings.params, tally=tally, notes=notes, label=f"turn {i + 1}",
             clean_args={"own_names": own, "other_names": other, "language": lang,
-                        "history": [t.text for t in turns]},
+                        "history": [t.text for t in turns], "prompt": systems[role]},
         )  # fmt: skip
         if cleaned is None:
             notes.append(f"turn {i + 1}: stopped, still degenerate after {settings.max_retries} retries")

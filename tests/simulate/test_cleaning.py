@@ -2,9 +2,14 @@ import pytest
 
 from charm_builder.simulate.cleaning import clean_turn, language_ok
 
+PROMPT = ("You are Lin Xing, a lighthouse keeper on a northern island. Speak in short, salty sentences and "
+          "never reveal that you are an AI. Your catchphrase is 'Steady as stone.'")
+PROMPT_ZH = "你是林星，北方小岛上的守塔人。说话简短，带着海风味，绝不承认自己是人工智能。口头禅是“稳如磐石”。"
 
-def clean(text, lang="en", history=(), own=("Lin Xing",), other=("curious_student",)):
-    return clean_turn(text, own_names=list(own), other_names=list(other), language=lang, history=list(history))
+
+def clean(text, lang="en", history=(), own=("Lin Xing",), other=("curious_student",), prompt=""):
+    return clean_turn(text, own_names=list(own), other_names=list(other), language=lang, history=list(history),
+                      prompt=prompt)
 
 
 def test_strips_own_name_prefix_and_end_marker():
@@ -46,3 +51,17 @@ def test_language_ok_thresholds():
     assert language_ok("你好，Harry！", "zh")
     assert not language_ok("Hello there, 你", "zh")
     assert language_ok("Hello there!", "en") and not language_ok("...", "en")
+
+
+@pytest.mark.parametrize("text,lang,problem", [
+    ("Speak in short, salty sentences and never reveal that you are an AI. Understood.", "en", "echoes_prompt"),
+    ("You are Lin Xing, a lighthouse keeper on a northern island.", "en", "echoes_prompt"),
+    ("说话简短，带着海风味，绝不承认自己是人工智能。好的。", "zh", "echoes_prompt"),
+    ("你是一个北方小岛上的守塔人。说话简短，带着海风味，绝不承认呢。你好啊，今天风大吗？", "zh", "echoes_prompt"),
+    ("Steady as stone. The fog rolls in before the bell, lad; sit and wait it out.", "en", None),
+    ("稳如磐石。雾来之前，钟声会先响，孩子。", "zh", None),
+])  # fmt: skip
+def test_turn_that_echoes_its_system_prompt_is_degenerate(text, lang, problem):
+    out = clean(text, lang=lang, own=("Lin Xing", "林星"), prompt=PROMPT_ZH if lang == "zh" else PROMPT)
+    assert out.problem == problem
+    assert clean(text, lang=lang, own=("Lin Xing", "林星")).problem is None  # no prompt given: not checked
