@@ -6,8 +6,9 @@ line naming the file/field (exit code 2) before anything is written.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -147,21 +148,30 @@ def rm(
 
 @app.command("eval-rm")
 def eval_rm(
-    model: Annotated[Path, typer.Argument(help="Reward-model folder written by `charm-train rm`.")],
-    data: Annotated[Path, typer.Option("--data", "-d", help="roleReward export (save_to_disk folder, "
-                                       "parquet or jsonl).")],
+    model: Annotated[Path | None, typer.Argument(help="Reward-model folder written by `charm-train rm` "
+                                                 "(or use --judge).")] = None,
+    data: Annotated[Path | None, typer.Option("--data", "-d", help="roleReward export (save_to_disk folder, "
+                                              "parquet or jsonl).")] = None,
+    judge: Annotated[str | None, typer.Option("--judge", "-j", help="Evaluate an LLM judge from the roster "
+                                              "instead of a reward model: each pair is asked in both orders "
+                                              "(paper Table 2's generative baselines).")] = None,
+    roster: Annotated[str, typer.Option(help="Roster name or YAML path for --judge.")] = "offline",
+    cache: Annotated[Path | None, typer.Option(help="SQLite file caching --judge calls (default: "
+                                               "OUT/llm_cache.db with --out); a rerun is then free.")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write results.md, results.csv, "
                                              "summary.json and pairs.jsonl here.")] = None,
     split: Annotated[str | None, typer.Option(help="Split to use (default: every split; an export with several, "
                                               "e.g. --shift test_id/test_ood, gets one row per split).")] = None,
-    name: Annotated[str | None, typer.Option(help="Method name in the table (default: model folder).")] = None,
+    name: Annotated[str | None, typer.Option(help="Method name in the table (default: model folder or judge).")]
+    = None,
     batch_size: Annotated[int, typer.Option(help="Pairs per forward batch.")] = 8,
     max_length: Annotated[int, typer.Option(help="Max tokens per context+reply.")] = 2048,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda if available).")]
     = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Pairwise accuracy of a reward model on Charm-RoleReward, per dimension x language (paper Table 2).
+    """Pairwise accuracy of a reward model (or an LLM judge) on Charm-RoleReward, per dimension x language
+    (paper Table 2).
 
     Examples:
 
@@ -170,40 +180,40 @@ def eval_rm(
       charm-train eval-rm runs/rm-pr -d exports/roleReward --out runs/rm-pr/eval --name "AAM-PR w/ SFT"
 
       charm-train eval-rm runs/rm-ld -d exports/shift-user/roleReward   # ID vs OOD accuracy, one table
+
+      charm-train eval-rm --judge gpt-4o --roster paper -d exports/roleReward -o runs/gpt-4o-judge
     """
-    import torch
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from training.rm.evaluate import (
-        evaluate_reward_model,
-        load_role_reward,
-        print_table,
-        summarize,
-        write_report,
-    )
-    from training.rm.model import load_reward_model
+    from training.rm.evaluate import load_role_reward, print_table, summarize, write_report
     from training.split_eval import list_splits, print_splits, write_splits_report
 
+    if (model is None) == (judge is None):
+        fail("give a reward-model folder or --judge ROSTER_ENTRY (exactly one)")
+    if data is None:
+        fail("--data: give the roleReward export to evaluate on")
     if batch_size < 1:
         fail(f"--batch-size must be >= 1, got {batch_size}")
     if out is not None and out.exists() and not out.is_dir():
         fail(f"--out {out}: exists and is not a folder")
-    names = list_splits(data) if split is None else []
-    per_split = len(names) > 1  # e.g. a shift export: test_id + test_ood, one table row each
     try:
+        names = list_splits(data) if split is None else []
+        per_split = len(names) > 1  # e.g. a shift export: test_id + test_ood, one table row each
         by_split = {s: load_role_reward(data, s)[0] for s in names} if per_split else {
             split: load_role_reward(data, split)[0]}
-        dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        rm_model = load_reward_model(model, device=dev)
+        if judge is not None:
+            db = cache if cache is not None else (out / "llm_cache.db" if out is not None else None)
+            score = _judge_scorer(judge, roster, db)
+        else:
+            assert model is not None
+            score = _reward_model_scorer(model, device, batch_size, max_length)
     except _user_errors() as exc:
         fail(str(exc))
-    method = name or model.resolve().name
+    method = name or judge or model.resolve().name  # type: ignore[union-attr]
     with Progress(TextColumn("[bold]eval-rm"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   disable=quiet) as bar:
         task = bar.add_task("eval", total=sum(len(r) for r in by_split.values()))
-        results_by = {s: evaluate_reward_model(rm_model, r, batch_size=batch_size, max_length=max_length,
-                                               on_progress=lambda k: bar.advance(task, k))
-                      for s, r in by_split.items()}
+        results_by = score(by_split, lambda k: bar.advance(task, k))
     results = [r for rs in results_by.values() for r in rs]
     summary = summarize(results)
     if per_split:
@@ -215,6 +225,60 @@ def eval_rm(
         if per_split:
             write_splits_report(out, {s: summarize(r) for s, r in results_by.items()}, method)
         typer.echo(f"wrote {out}/results.md and results.csv" + (" and splits.md" if per_split else ""))
+
+
+# split name -> rows, then a progress callback (pairs done) -> split name -> PairResults
+Scorer = Callable[[dict[Any, Any], Callable[[int], None]], dict[Any, list[Any]]]
+
+
+def _reward_model_scorer(model: Path, device: str | None, batch_size: int, max_length: int) -> Scorer:
+    """Load the reward model now (so errors come first); return split rows -> PairResults."""
+    import torch
+
+    from training.rm.evaluate import evaluate_reward_model
+    from training.rm.model import load_reward_model
+
+    rm_model = load_reward_model(model, device=device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+    def score(by_split: dict[Any, Any], progress: Callable[[int], None]) -> dict[Any, list[Any]]:
+        return {s: evaluate_reward_model(rm_model, rows, batch_size=batch_size, max_length=max_length,
+                                         on_progress=progress) for s, rows in by_split.items()}  # fmt: skip
+
+    return score
+
+
+def _judge_scorer(judge: str, roster: str, db: Path | None) -> Scorer:
+    """Check the judge model before any work (key, server); return split rows -> PairResults."""
+    import asyncio
+
+    from charm_builder.llm import LLMClient
+    from charm_builder.llm.errors import LLMConfigError, LLMError
+    from training.rm.evaluate import evaluate_judge_async, llm_judge
+
+    try:
+        LLMClient(roster).preflight([judge])  # no cache file yet: nothing is written before this passes
+    except LLMConfigError as exc:
+        fail(str(exc))
+
+    def score(by_split: dict[Any, Any], progress: Callable[[int], None]) -> dict[Any, list[Any]]:
+        if db is not None:
+            db.parent.mkdir(parents=True, exist_ok=True)
+        client = LLMClient(roster, db=db, run_id="eval-rm")
+
+        async def run() -> dict[Any, list[Any]]:
+            try:
+                return {s: await evaluate_judge_async(llm_judge(client, judge), rows,
+                                                      concurrency=client.spec(judge).concurrency,
+                                                      on_progress=progress) for s, rows in by_split.items()}
+            finally:
+                await client.aclose()
+
+        try:
+            return asyncio.run(run())
+        except LLMError as exc:
+            fail(f"--judge {judge}: {exc}")
+
+    return score
 
 
 @app.command("diagnose")

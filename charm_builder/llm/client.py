@@ -190,7 +190,14 @@ class LLMClient:
 
     def preflight(self, models: Iterable[str] | None = None, *, check_servers: bool = True) -> None:
         """Synchronous ``apreflight`` (for CLI code outside an event loop)."""
-        asyncio.run(self.apreflight(models, check_servers=check_servers))
+
+        async def run() -> None:
+            try:
+                await self.apreflight(models, check_servers=check_servers)
+            finally:
+                await self._close_providers()  # their connections die with this event loop
+
+        asyncio.run(run())
 
     async def ping(self, model: str) -> Completion:
         """A one-token request that bypasses the cache (used by ``models check``)."""
@@ -214,9 +221,7 @@ class LLMClient:
 
     async def aclose(self) -> None:
         """Close connections and flush the store."""
-        for provider in self._providers.values():
-            await provider.aclose()
-        self._providers.clear()
+        await self._close_providers()
         self.store.close()
 
     async def __aenter__(self) -> Self:
@@ -240,6 +245,16 @@ class LLMClient:
         if seed is not None:
             eff = eff.model_copy(update={"seed": seed})
         return msgs, eff
+
+    async def _close_providers(self) -> None:
+        """Close the providers' connections (when they belong to this loop) and forget them."""
+        if self._loop is asyncio.get_running_loop():
+            for provider in self._providers.values():
+                await provider.aclose()
+        self._providers.clear()
+        self._limiters.clear()
+        self._inflight.clear()
+        self._loop = None
 
     def _bind_loop(self) -> None:
         """Providers and limiters belong to one event loop; rebuild them if the loop changed."""

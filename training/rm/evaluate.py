@@ -84,6 +84,16 @@ class PromptPairwiseJudge:
         return match.group(1) if match else "?"
 
 
+def llm_judge(client: Any, model: str, max_tokens: int = 8) -> PromptPairwiseJudge:
+    """A :class:`PromptPairwiseJudge` on roster entry ``model`` of a ``charm_builder.llm.LLMClient``
+    (greedy, a few tokens: the answer is one letter)."""
+
+    async def complete(messages: Messages) -> str:
+        return (await client.chat(model, messages, {"max_tokens": max_tokens, "temperature": 0.0})).text
+
+    return PromptPairwiseJudge(complete)
+
+
 @dataclass
 class PairResult:
     id: str
