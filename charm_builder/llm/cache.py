@@ -21,6 +21,7 @@ import json
 import sqlite3
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,8 +109,8 @@ class LLMStore:
     """Cache + ledger + batch records over one SQLite file, or purely in memory (``db=None``).
 
     ``db`` is a path or a zero-argument factory returning a new connection that this store then
-    owns (and closes). Without a database nothing is
-    cached across processes, but the in-process overlay still deduplicates identical requests.
+    owns (and closes). Without a database nothing is cached across processes; answers are kept
+    in memory, the ``memory_limit`` most recently used ones, so a long run cannot grow unbounded.
     """
 
     def __init__(
@@ -118,6 +119,7 @@ class LLMStore:
         *,
         flush_every: int = 256,
         flush_interval: float = 0.5,
+        memory_limit: int = 100_000,
     ) -> None:
         self._lock = threading.RLock()
         self.persistent = db is not None
@@ -130,7 +132,9 @@ class LLMStore:
             with self._lock:
                 self._conn.executescript(SCHEMA)
         self._pending_cache: dict[str, tuple[str, str]] = {}
-        self._memory: dict[str, str] = {}
+        self._memory: OrderedDict[str, str] = OrderedDict()  # no database: least recently used cache entries
+        self._memory_limit = memory_limit
+        self._memory_batches: dict[str, str] = {}
         self._pending_calls: list[CallRecord] = []
         self._flush_every = flush_every
         self._flush_interval = flush_interval
@@ -139,7 +143,10 @@ class LLMStore:
     # -- cache -------------------------------------------------------------------------------
     def get(self, key: str) -> Completion | None:
         """The cached completion for ``key``, or None."""
-        raw = self._pending_cache.get(key, (None, None))[1] or self._memory.get(key)
+        raw = self._pending_cache.get(key, (None, None))[1]
+        if raw is None and key in self._memory:
+            self._memory.move_to_end(key)
+            raw = self._memory[key]
         if raw is None and self._conn is not None:
             with self._lock:
                 row = self._conn.execute("SELECT completion FROM llm_cache WHERE key = ?", (key,)).fetchone()
@@ -151,6 +158,9 @@ class LLMStore:
         raw = completion.model_dump_json()
         if self._conn is None:
             self._memory[key] = raw
+            self._memory.move_to_end(key)
+            if len(self._memory) > self._memory_limit:
+                self._memory.popitem(last=False)
             return
         self._pending_cache[key] = (model, raw)
         self._maybe_flush()
@@ -189,7 +199,7 @@ class LLMStore:
     ) -> None:
         """Insert or update a batch record (written at once: batch ids must never be lost)."""
         if self._conn is None:
-            self._memory[f"batch:{batch_id}"] = json.dumps(
+            self._memory_batches[batch_id] = json.dumps(
                 {"batch_id": batch_id, "job_key": job_key, "provider": provider, "model": model,
                  "state": state, "request_count": count, "meta": meta}
             )
@@ -206,7 +216,7 @@ class LLMStore:
     def find_batches(self, job_key: str) -> list[dict[str, Any]]:
         """Batch records of a job, oldest first."""
         if self._conn is None:
-            rows = [json.loads(v) for k, v in self._memory.items() if k.startswith("batch:")]
+            rows = [json.loads(v) for v in self._memory_batches.values()]
             return [r for r in rows if r["job_key"] == job_key]
         with self._lock:
             rows = self._conn.execute(
@@ -220,7 +230,7 @@ class LLMStore:
     def get_batch(self, batch_id: str) -> dict[str, Any] | None:
         """One batch record by id."""
         if self._conn is None:
-            raw = self._memory.get(f"batch:{batch_id}")
+            raw = self._memory_batches.get(batch_id)
             return json.loads(raw) if raw else None
         with self._lock:
             r = self._conn.execute(
