@@ -3,9 +3,11 @@
     runner = BatchRunner(client)
     results = await runner.run("gpt-4o", [BatchRequest("dlg-1", messages), ...])
 
-``run`` is resumable: requests already in the cache are not sent; a batch of the same job
-(same model and requests) that was submitted before is polled instead of resubmitted, found
-by its id in the workspace table ``llm_batches``. Collected answers go into the cache and the
+``run`` splits the requests into provider batches that respect the provider's limits (OpenAI:
+50,000 requests / 200 MB a batch; Anthropic: 100,000 / 256 MB) and is resumable: requests
+already in the cache are not sent; a batch of the same job (same model and the same chunk of
+requests) that was submitted before is polled instead of resubmitted, found by its id in the
+workspace table ``llm_batches``. Collected answers go into the cache and the
 ledger (at the batch discount), so a later ``chat`` of the same request is free. Providers
 without a batch API (local) fall back to concurrent ``chat`` calls.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,9 +59,13 @@ class BatchProgress:
 class BatchRunner:
     """Submit / poll / collect provider batches for an ``LLMClient`` (shares its cache and ledger)."""
 
-    def __init__(self, client: LLMClient, *, poll_interval: float = 30.0) -> None:
+    def __init__(self, client: LLMClient, *, poll_interval: float = 30.0, max_requests: int | None = None,
+                 max_bytes: int | None = None) -> None:
+        """``max_requests``/``max_bytes``: per-batch caps below the provider's own limits (optional)."""
         self.client = client
         self.poll_interval = poll_interval
+        self.max_requests = max_requests
+        self.max_bytes = max_bytes
         self.last = BatchProgress()
 
     def _prepare(self, model: str, requests: Sequence[BatchRequest]) -> list[_Prepared]:
@@ -148,32 +155,44 @@ class BatchRunner:
         if not todo:
             return results
         self.client._bind_loop()
-        if not self.client._provider(spec).supports_batch:
+        provider = self.client._provider(spec)
+        if not provider.supports_batch:
             answers = await self.client.chat_many(
                 model, [p.item.messages for p in todo], None, seeds=[p.item.params.seed for p in todo]
             )
             results.update({p.custom_id: a for p, a in zip(todo, answers, strict=True)})
             return results
-        job_key = _job_key(model, todo)
-        open_batches = [b for b in self.client.store.find_batches(job_key) if b["state"] not in ("collected",)]
-        if open_batches:
-            batch_id = open_batches[-1]["batch_id"]
-            self.last.resumed = True
-        else:
-            batch_id = await self._submit(model, todo, job_key)
-            self.last.submitted = len(todo)
-        self.last.batch_ids.append(batch_id)
+        max_requests = min(self.max_requests or provider.batch_max_requests, provider.batch_max_requests)
+        max_bytes = min(self.max_bytes or provider.batch_max_bytes, provider.batch_max_bytes)
+        pending = {p.custom_id for p in todo}
+        batch_ids = []
+        # chunks of *all* requests, so a rerun after some were collected finds the same chunks
+        for chunk in _chunks(prepared, max_requests, max_bytes):
+            chunk_todo = [p for p in chunk if p.custom_id in pending]
+            if not chunk_todo:
+                continue
+            job_key = _job_key(model, chunk)
+            open_batches = [b for b in self.client.store.find_batches(job_key) if b["state"] != "collected"]
+            if open_batches:
+                batch_ids.append(open_batches[-1]["batch_id"])
+                self.last.resumed = True
+            else:
+                batch_ids.append(await self._submit(model, chunk_todo, job_key))
+                self.last.submitted += len(chunk_todo)
+        self.last.batch_ids.extend(batch_ids)
         deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            _state, done = await self.poll(batch_id)
-            if done:
+        waiting = list(batch_ids)
+        while waiting:
+            waiting = [b for b in waiting if not (await self.poll(b))[1]]
+            if not waiting:
                 break
             if deadline is not None and time.monotonic() > deadline:
                 raise LLMCallError(
-                    f"model {model!r}: batch {batch_id} not finished after {timeout:g}s; rerun to resume it"
+                    f"model {model!r}: batch {', '.join(waiting)} not finished after {timeout:g}s; rerun to resume it"
                 )
             await asyncio.sleep(self.poll_interval)
-        results.update(await self.collect(batch_id))
+        for batch_id in batch_ids:
+            results.update(await self.collect(batch_id))
         return results
 
     def _record(self, batch_id: str) -> dict[str, Any]:
@@ -181,6 +200,21 @@ class BatchRunner:
         if record is None:
             raise LLMCallError(f"unknown batch id {batch_id!r}: not in this workspace's llm_batches table")
         return record
+
+
+def _chunks(prepared: list[_Prepared], max_requests: int, max_bytes: int) -> list[list[_Prepared]]:
+    """Consecutive chunks of at most ``max_requests`` requests and about ``max_bytes`` of upload
+    (a request's size is estimated from its messages plus 1 KB of envelope, on the safe side)."""
+    chunks: list[list[_Prepared]] = [[]]
+    size = 0
+    for p in prepared:
+        item_bytes = len(json.dumps(p.item.messages, ensure_ascii=False).encode("utf-8")) + 1024
+        if chunks[-1] and (len(chunks[-1]) >= max_requests or size + item_bytes > max_bytes):
+            chunks.append([])
+            size = 0
+        chunks[-1].append(p)
+        size += item_bytes
+    return chunks
 
 
 def _job_key(model: str, prepared: list[_Prepared]) -> str:

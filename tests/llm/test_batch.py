@@ -19,10 +19,10 @@ def requests(n: int, fail: int | None = None) -> list[BatchRequest]:
     ]
 
 
-async def run_batch(roster, db, model, reqs):
+async def run_batch(roster, db, model, reqs, timeout=10, **limits):
     async with LLMClient(roster, db=db, env=ENV, retry=FAST_RETRY, run_id="batch") as c:
-        runner = BatchRunner(c, poll_interval=0.01)
-        results = await runner.run(model, reqs, timeout=10)
+        runner = BatchRunner(c, poll_interval=0.01, **limits)
+        results = await runner.run(model, reqs, timeout=timeout)
         return results, runner.last, c.ledger("batch")
 
 
@@ -85,3 +85,29 @@ def test_batch_timeout_leaves_a_resumable_batch(server, roster, tmp_path) -> Non
 
     with pytest.raises(LLMCallError, match="rerun to resume it"):
         asyncio.run(go())
+
+
+@pytest.mark.parametrize(("limits", "sizes"), [
+    ({"max_requests": 3}, [3, 3, 1]),
+    ({"max_bytes": 2 * 1024 + 2 * 120}, [2, 2, 2, 1]),  # each request is ~1 KB of envelope + its messages
+])  # fmt: skip
+def test_large_jobs_are_split_into_batches_within_the_limits(server, roster, tmp_path, limits, sizes) -> None:
+    db = tmp_path / "ws.db"
+    results, progress, _ = asyncio.run(run_batch(roster, db, "gpt", requests(7), **limits))
+    assert server.counts["/v1/batches"] == len(sizes) and len(progress.batch_ids) == len(sizes)
+    assert [results[f"dlg-{i}"].text for i in range(7)] == [f"echo: question {i}" for i in range(7)]
+    counts = sqlite3.connect(db).execute("SELECT request_count FROM llm_batches ORDER BY created_at").fetchall()
+    assert [c for (c,) in counts] == sizes
+
+
+def test_split_job_interrupted_while_running_resumes_every_batch(server, roster, tmp_path) -> None:
+    db = tmp_path / "ws.db"
+    server.batch_polls = 10**6
+    with pytest.raises(LLMCallError, match="rerun to resume it"):
+        asyncio.run(run_batch(roster, db, "claude", requests(5), timeout=0.05, max_requests=2))
+    assert server.counts["/v1/messages/batches"] == 3
+    server.batch_polls = 1
+    results, progress, _ = asyncio.run(run_batch(roster, db, "claude", requests(5), max_requests=2))
+    assert progress.resumed and progress.submitted == 0
+    assert server.counts["/v1/messages/batches"] == 3  # nothing resubmitted
+    assert [results[f"dlg-{i}"].text for i in range(5)] == [f"echo: question {i}" for i in range(5)]

@@ -51,6 +51,8 @@ class AnthropicProvider(HTTPProvider):
     """``base_url`` is the API root (``https://api.anthropic.com``), without ``/v1``."""
 
     supports_batch = True
+    batch_max_requests = 100_000  # Message Batches limits
+    batch_max_bytes = 256 * 1024 * 1024
 
     def headers(self) -> dict[str, str]:
         h = {"anthropic-version": API_VERSION}

@@ -50,6 +50,8 @@ class Provider:
     """Base class of provider adapters. Subclasses implement ``complete`` (and batch methods)."""
 
     supports_batch = False
+    batch_max_requests = 50_000  # the provider's per-batch limits (for BatchRunner's splitting)
+    batch_max_bytes = 200 * 1024 * 1024
 
     def __init__(self, spec: ModelSpec, api_key: str | None = None) -> None:
         self.spec = spec
