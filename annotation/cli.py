@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -29,10 +28,8 @@ from rich.table import Table
 
 from annotation.datasets import ALL_DIMENSIONS, DEFAULT_MIN_SUBMITTED
 from annotation.sync import API_KEY_ENV, API_URL_ENV, AnnotationError, server_dir
+from charm_builder.console import console
 from charm_builder.export import add_dq_annotation
-
-console = Console()
-err_console = Console(stderr=True)
 
 annotate_app = typer.Typer(
     name="annotate",

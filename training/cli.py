@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
+from charm_builder.console import fail
 from training.rm.trainer import DEFAULT_BETA, LOSSES
 
 app = typer.Typer(
@@ -21,12 +22,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-def fail(message: str) -> NoReturn:
-    """Print one clear line to stderr and exit with code 2."""
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:

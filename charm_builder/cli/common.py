@@ -7,12 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from charm_builder.console import console, err_console, fail, print_error
 from charm_builder.store import Workspace, resolve_workspace
 
-console = Console()
-err_console = Console(stderr=True)
+__all__ = ["WorkspaceOpt", "console", "err_console", "fail", "open_workspace", "run_app"]
 
 WorkspaceOpt = Annotated[
     Path | None,
@@ -34,7 +33,7 @@ def run_app(app: typer.Typer) -> None:
     try:
         app()
     except CharmError as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        print_error(str(exc))
         sys.exit(2)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]")

@@ -10,9 +10,9 @@ import os
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from charm_builder.console import console, fail
 from charm_builder.llm.client import LLMClient
 from charm_builder.llm.errors import LLMConfigError, LLMError
 from charm_builder.llm.roster import DEFAULT_ROSTER, Roster, load_roster
@@ -25,17 +25,11 @@ ModelOpt = Annotated[
 ]
 
 
-def _fail(message: str) -> None:
-    Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
-
-
 def _load(roster: str) -> Roster:
     try:
         return load_roster(roster)
     except LLMConfigError as exc:
-        _fail(str(exc))
-        raise  # unreachable; for type checkers
+        fail(str(exc))
 
 
 def _key_status(env_var: str | None) -> str:
@@ -56,17 +50,17 @@ def list_models(roster: RosterOpt = DEFAULT_ROSTER) -> None:
             s.name, s.provider, s.model, s.base_url or "(in-process)", _key_status(s.api_key_env),
             f"{s.price_input:g}", f"{s.price_output:g}", str(s.concurrency), str(s.rpm or "-"), str(s.tpm or "-"),
         )
-    Console().print(table)
+    console.print(table)
 
 
 @models_app.command("check")
 def check_models(roster: RosterOpt = DEFAULT_ROSTER, model: ModelOpt = None) -> None:
-    """Preflight (keys, servers) and ping each model with a one-token request. Exit 1 on any failure."""
+    """Preflight (keys, servers) and ping each model with a one-token request. Exit 1 if any fails."""
     r = _load(roster)
     names = model or r.names
     for n in names:
         if n not in r.models:
-            _fail(f"unknown model {n!r} in roster {r.name!r}; known: {', '.join(r.names)}")
+            fail(f"unknown model {n!r} in roster {r.name!r}; known: {', '.join(r.names)}")
     results = asyncio.run(_check(r, names))
     table = Table(title=f"models check ({r.name})")
     for col in ("name", "status", "latency", "reply / error"):
@@ -76,9 +70,9 @@ def check_models(roster: RosterOpt = DEFAULT_ROSTER, model: ModelOpt = None) -> 
         failed += not ok
         table.add_row(name, "[green]ok[/green]" if ok else "[red]FAIL[/red]",
                       f"{latency:.2f}s" if ok else "-", detail)
-    Console().print(table)
+    console.print(table)
     if failed:
-        _fail(f"{failed} of {len(results)} models failed the check")
+        fail(f"{failed} of {len(results)} models failed the check", code=1)
 
 
 async def _check(roster: Roster, names: list[str]) -> list[tuple[str, bool, float, str]]:

@@ -46,4 +46,4 @@ def test_check_fails_with_one_clear_line_per_model(tmp_path, server) -> None:
 
 def test_bad_roster_is_a_clear_error(tmp_path) -> None:
     result = CliRunner().invoke(models_app, ["list", "-r", str(tmp_path / "nope.yaml")], env={"COLUMNS": "250"})
-    assert result.exit_code == 1 and "neither a built-in" in result.output
+    assert result.exit_code == 2 and "neither a built-in" in result.output  # bad input

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
+from charm_builder.console import fail
 
 
 def eval_dq(
@@ -57,14 +54,14 @@ def eval_dq(
     from training.evaluation.tables import print_table, summarize, write_report
 
     if (judge is None) == (judges is None):
-        _fail("pass exactly one of --judge JUDGE or --judges A,B,C")
+        fail("pass exactly one of --judge JUDGE or --judges A,B,C")
     judge_list = [j.strip() for j in (judges or judge or "").split(",") if j.strip()]
     if not judge_list or len(set(judge_list)) != len(judge_list):
-        _fail("--judges: give one or more distinct roster entries, comma-separated")
+        fail("--judges: give one or more distinct roster entries, comma-separated")
     if out is not None and out.exists() and not out.is_dir():
-        _fail(f"--out {out}: exists and is not a folder")
+        fail(f"--out {out}: exists and is not a folder")
     if max_new_tokens < 1 or batch_size < 1:
-        _fail("--max-new-tokens and --batch-size must be >= 1")
+        fail("--max-new-tokens and --batch-size must be >= 1")
     db = cache if cache is not None else (out / "llm_cache.db" if out is not None else None)
     try:
         items = load_dialogue_quality(data, split, limit)
@@ -73,7 +70,7 @@ def eval_dq(
         client = LLMClient(roster, db=db, run_id="eval-dq")
         responder = resolve_responder(model, client, max_new_tokens, batch_size)
     except (CharmError, LLMConfigError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     needed = judge_list + ([model] if isinstance(responder, RosterResponder) else [])
 
     async def run() -> Any:
@@ -81,7 +78,7 @@ def eval_dq(
             try:
                 await client.apreflight(needed)
             except LLMConfigError as exc:
-                _fail(str(exc))
+                fail(str(exc))
             with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                           TextColumn("{task.fields[cost]}"), TimeRemainingColumn(), disable=quiet) as bar:
                 t_rep = bar.add_task("replies", total=len(items), cost="")
@@ -123,5 +120,5 @@ def compare(
         a, b = read_results(run_a), read_results(run_b)
         rows = compare(a, b)
     except CompareError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     print_comparison(a, b, rows)

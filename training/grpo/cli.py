@@ -7,10 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
+from charm_builder.console import fail
 
 
 def grpo(
@@ -68,11 +65,11 @@ def grpo(
     from training.grpo.trainer import CURVES_FILE, GRPORunConfig, train_grpo
 
     if scale_rewards not in ("group", "batch", "none"):
-        _fail(f"--scale-rewards {scale_rewards!r}: choose group, batch or none")
+        fail(f"--scale-rewards {scale_rewards!r}: choose group, batch or none")
     if vllm not in ("auto", "on", "off"):
-        _fail(f"--vllm {vllm!r}: choose auto, on or off")
+        fail(f"--vllm {vllm!r}: choose auto, on or off")
     if precision not in ("auto", "bf16", "fp32"):
-        _fail(f"--precision {precision!r}: choose auto, bf16 or fp32")
+        fail(f"--precision {precision!r}: choose auto, bf16 or fp32")
     try:
         cfg = GRPORunConfig(
             data=data, reward_model=reward_model, output_dir=out, policy=policy, split=split,
@@ -86,7 +83,7 @@ def grpo(
         )
     except ValidationError as exc:
         err = exc.errors()[0]
-        _fail(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}")
+        fail(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}")
 
     def log(entry: dict[str, Any]) -> None:
         if quiet or "reward" not in entry:
@@ -101,6 +98,6 @@ def grpo(
     try:
         result = train_grpo(cfg, progress=not quiet, on_log=log)
     except (CharmError, RewardModelError, OfflineModelError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(f"saved policy to {result.output_dir} ({result.steps} steps); curves: "
                f"{result.output_dir / CURVES_FILE}")
