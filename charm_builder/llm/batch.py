@@ -182,7 +182,7 @@ class BatchRunner:
         self.last.batch_ids.extend(batch_ids)
         deadline = None if timeout is None else time.monotonic() + timeout
         waiting = list(batch_ids)
-        while waiting:
+        while True:
             waiting = [b for b in waiting if not (await self.poll(b))[1]]
             if not waiting:
                 break

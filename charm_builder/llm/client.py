@@ -137,25 +137,23 @@ class LLMClient:
         todo = iter(range(len(conversations)))
         workers = max(1, min(self.spec(model).concurrency, len(conversations)))
 
-        async def run(done: Callable[[object], None] | None) -> list[Completion | LLMError]:
-            async def worker() -> None:
-                for i in todo:
-                    try:
-                        results[i] = await self.chat(model, conversations[i], params, seed=seeds[i])
-                    except LLMError as exc:
-                        results[i] = exc
-                    if done is not None:
-                        done(results[i])
-
-            await asyncio.gather(*(worker() for _ in range(workers)))
-            return results
+        async def worker(done: Callable[[object], None] | None) -> None:
+            for i in todo:
+                try:
+                    results[i] = await self.chat(model, conversations[i], params, seed=seeds[i])
+                except LLMError as exc:
+                    results[i] = exc
+                if done is not None:
+                    done(results[i])
 
         if not progress:
-            return await run(None)
+            await asyncio.gather(*(worker(None) for _ in range(workers)))
+            return results
         from charm_builder.llm.progress import llm_progress
 
         with llm_progress(f"{model}", len(conversations)) as bar:
-            return await run(bar.advance)
+            await asyncio.gather(*(worker(bar.advance) for _ in range(workers)))
+        return results
 
     async def apreflight(self, models: Iterable[str] | None = None, *, check_servers: bool = True) -> None:
         """Check, before any work, that each model exists, has its key and its server answers.
