@@ -164,9 +164,14 @@ def eval_rm(
     device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda if available).")]
     = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    benchmark: Annotated[tuple[str, Path] | None, typer.Option("--benchmark", "-b", metavar="NAME FILE",
+                                                               help="Instead of --data: a general RM benchmark "
+                                                               "file as published (rewardbench or judgebench; "
+                                                               "parquet, json or jsonl), scored as its authors "
+                                                               "do (paper Table 1).")] = None,
 ) -> None:
     """Pairwise accuracy of a reward model (or an LLM judge) on Charm-RoleReward, per dimension x language
-    (paper Table 2).
+    (paper Table 2), or of a reward model on RewardBench / JudgeBench (Table 1, --benchmark).
 
     Examples:
 
@@ -177,7 +182,17 @@ def eval_rm(
       charm-train eval-rm runs/rm-ld -d exports/shift-user/roleReward   # ID vs OOD accuracy, one table
 
       charm-train eval-rm --judge gpt-4o --roster paper -d exports/roleReward -o runs/gpt-4o-judge
+
+      charm-train eval-rm runs/rm-ld --benchmark rewardbench filtered-00000-of-00001.parquet -o runs/rm-ld/rb
+
+      charm-train eval-rm runs/rm-ld -b judgebench "dataset=judgebench,response_model=gpt-4o-2024-05-13.jsonl"
     """
+    if benchmark is not None:
+        from training.rm.benchmark_cli import eval_benchmark
+
+        if data is not None or judge is not None:
+            fail("--benchmark replaces --data and takes a reward model, not --judge")
+        return eval_benchmark(model, benchmark[0], benchmark[1], out, name, batch_size, max_length, device, quiet)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from training.rm.evaluate import load_role_reward, print_table, summarize, write_report

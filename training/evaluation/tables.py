@@ -8,10 +8,7 @@ could score are excluded from the means and counted as ``failed`` in the summary
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -19,7 +16,7 @@ from typing import Any
 
 from training.evaluation.dialogue_quality import LANGUAGES, DQRun
 from training.evaluation.judges import agreement, item_scores
-from training.reporting import write_table_files
+from training.reporting import write_atomically, write_jsonl, write_table_files
 
 TABLE4_DIMENSIONS: dict[str, str] = {
     "knowledge": "Knowledge", "fluency": "Fluency", "behavior": "Behavior", "diversity": "Diversity",
@@ -114,20 +111,11 @@ def print_table(summary: dict[str, Any], method: str, console: Any | None = None
 
 def write_report(out_dir: str | os.PathLike[str], summary: dict[str, Any], run: DQRun, method: str) -> Path:
     """``results.md``, ``results.csv``, ``summary.json``, ``judgements.jsonl``, ``replies.jsonl`` (atomic)."""
-    target = Path(out_dir)
-    target.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".eval-dq-", dir=target))
-    try:
+
+    def fill(tmp: Path) -> None:
         header, cells = table_rows(summary)
         write_table_files(tmp, to_markdown(summary, method), header, cells, method, summary)
-        with (tmp / "judgements.jsonl").open("w", encoding="utf-8") as fh:
-            for j in run.judgements:
-                fh.write(json.dumps(asdict(j), ensure_ascii=False) + "\n")
-        with (tmp / "replies.jsonl").open("w", encoding="utf-8") as fh:
-            for r in run.replies:
-                fh.write(json.dumps(asdict(r), ensure_ascii=False) + "\n")
-        for f in sorted(tmp.iterdir()):
-            os.replace(f, target / f.name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+        write_jsonl(tmp / "judgements.jsonl", [asdict(j) for j in run.judgements])
+        write_jsonl(tmp / "replies.jsonl", [asdict(r) for r in run.replies])
+
+    return write_atomically(out_dir, fill)

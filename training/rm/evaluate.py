@@ -16,11 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,7 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from datasets import Dataset
 
-from training.reporting import write_table_files
+from training.reporting import write_atomically, write_jsonl, write_table_files
 from training.rm.data import DataError, load_rows, require_columns
 
 DIMENSIONS: dict[str, str] = {
@@ -140,20 +137,27 @@ def evaluate_reward_model(
     on_progress: Callable[[int], None] | None = None,
 ) -> list[PairResult]:
     """Score chosen and rejected of every row with an :class:`ActAdaptiveRewardModel`."""
-    results: list[PairResult] = []
-    for start in range(0, len(rows), batch_size):
-        chunk = rows.select(range(start, min(start + batch_size, len(rows))))
-        items: list[Any] = []
-        for row in chunk:
-            ctx = context_messages(row)
-            items.extend([(ctx, row["chosen"]), (ctx, row["rejected"])])
+    scores = score_pairs(model, [(context_messages(row), row["chosen"], row["rejected"]) for row in rows],
+                         batch_size=batch_size, max_length=max_length, on_progress=on_progress)
+    return [PairResult(str(row["id"]), row["dimension"], row["language"], float(c > r), c, r)
+            for row, (c, r) in zip(rows, scores, strict=True)]
+
+
+def score_pairs(
+    model: Any, pairs: Sequence[tuple[Messages, str, str]], batch_size: int = 8, max_length: int = 2048,
+    on_progress: Callable[[int], None] | None = None,
+) -> list[tuple[float, float]]:
+    """Rewards ``(r(context, a), r(context, b))`` for each ``(context, a, b)``; ``model.score`` does the work
+    (any object with that method), ``batch_size`` pairs at a time, progress counted in pairs."""
+    out: list[tuple[float, float]] = []
+    for start in range(0, len(pairs), batch_size):
+        chunk = pairs[start : start + batch_size]
+        items = [item for ctx, a, b in chunk for item in ((ctx, a), (ctx, b))]
         scores = model.score(items, batch_size=2 * batch_size, max_length=max_length)
-        for j, row in enumerate(chunk):
-            c, r = scores[2 * j], scores[2 * j + 1]
-            results.append(PairResult(str(row["id"]), row["dimension"], row["language"], float(c > r), c, r))
+        out += [(float(scores[2 * j]), float(scores[2 * j + 1])) for j in range(len(chunk))]
         if on_progress:
             on_progress(len(chunk))
-    return results
+    return out
 
 
 async def evaluate_judge_async(
@@ -256,20 +260,10 @@ def print_table(summary: dict[str, Any], method: str, console: Any | None = None
 def write_report(out_dir: str | os.PathLike[str], summary: dict[str, Any], results: Sequence[PairResult],
                  method: str) -> Path:
     """Write ``results.md``, ``results.csv``, ``summary.json`` and ``pairs.jsonl`` (temp folder + rename)."""
-    target = Path(out_dir)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
+
+    def fill(tmp: Path) -> None:
         header, cells = table_rows(summary)
         write_table_files(tmp, to_markdown(summary, method), header, cells, method, summary)
-        with (tmp / "pairs.jsonl").open("w", encoding="utf-8") as fh:
-            for r in results:
-                fh.write(json.dumps(asdict(r), ensure_ascii=False) + "\n")
-        if target.exists():
-            for f in tmp.iterdir():
-                os.replace(f, target / f.name)
-        else:
-            tmp.rename(target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+        write_jsonl(tmp / "pairs.jsonl", [asdict(r) for r in results])
+
+    return write_atomically(out_dir, fill)

@@ -1,0 +1,59 @@
+"""``charm-train eval-rm RM --benchmark NAME FILE``: a reward model on RewardBench or JudgeBench (Table 1)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from charm_builder.console import fail
+from training.rm.benchmarks import Benchmark
+
+
+def benchmarks() -> dict[str, Benchmark]:
+    from training.rm import judgebench, rewardbench
+
+    return {b.name: b for b in (rewardbench.BENCHMARK, judgebench.BENCHMARK)}
+
+
+def eval_benchmark(model: Path | None, name: str, path: Path, out: Path | None, method: str | None,
+                   batch_size: int, max_length: int, device: str | None, quiet: bool) -> None:
+    """Load the file and the model (errors first, nothing written), score every pair with a progress bar,
+    print the Table 1 half and write results.md/.csv, summary.json and pairs.jsonl to ``out``."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from charm_builder.errors import CharmError
+    from charm_builder.offline_models import OfflineModelError
+    from training.rm import benchmarks as bm
+    from training.rm.model import RewardModelError
+
+    known = benchmarks()
+    if name not in known:
+        fail(f"--benchmark {name!r}: unknown benchmark (choose from {', '.join(known)})")
+    if model is None:
+        fail("--benchmark scores a reward model: give its folder (written by `charm-train rm`)")
+    if batch_size < 1:
+        fail(f"--batch-size must be >= 1, got {batch_size}")
+    if out is not None and out.exists() and not out.is_dir():
+        fail(f"--out {out}: exists and is not a folder")
+    bench = known[name]
+    try:
+        pairs = bench.load(path)
+        import torch
+
+        from training.rm.model import load_reward_model
+
+        rm_model = load_reward_model(model, device=device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    except (CharmError, RewardModelError, OfflineModelError) as exc:
+        fail(str(exc))
+    method = method or model.resolve().name
+    with Progress(TextColumn(f"[bold]{bench.title}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  disable=quiet) as bar:
+        task = bar.add_task("pairs", total=len(pairs))
+        outcomes = bm.evaluate(rm_model, pairs, batch_size=batch_size, max_length=max_length,
+                               on_progress=lambda k: bar.advance(task, k))
+    summaries = {bench.name: {**bench.summarize(outcomes), "source": str(path)}}
+    bm.print_tables([bench], summaries, method)
+    if out is not None:
+        bm.write_report(out, [bench], summaries, {bench.name: outcomes}, method)
+        typer.echo(f"wrote {out}/results.md, results.csv, summary.json and pairs.jsonl")

@@ -1,0 +1,196 @@
+"""General reward-model benchmarks of the paper's Table 1: read their published files, score, lay out.
+
+A benchmark (:mod:`training.rm.rewardbench`, :mod:`training.rm.judgebench`) turns its file into
+:class:`BenchPair` s (a prompt, two replies and which one the benchmark calls better) and its
+outcomes into its authors' numbers. Scoring is shared: the reward model scores both replies and
+prefers ``a`` only when ``r(a) > r(b)`` — the rule both benchmarks' own reward-model code applies
+(RewardBench ``scripts/run_rm.py``: ``1 if chosen > rejected else 0``; JudgeBench ``utils/judges.py``:
+``'A>B' if score_A > score_B else 'B>A'``), so a tie goes to ``b``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from charm_builder.errors import CharmError, InputFormatError
+from training.reporting import write_atomically, write_jsonl, write_table_files
+
+Messages = list[dict[str, str]]
+
+
+class BenchmarkError(CharmError):
+    """A benchmark file that cannot be read or does not have the published columns."""
+
+
+@dataclass
+class BenchPair:
+    id: str
+    category: str  # RewardBench subset / JudgeBench source
+    prompt: Messages
+    a: str
+    b: str
+    label: str  # "A" or "B": the reply the benchmark says is better
+
+
+@dataclass
+class BenchOutcome:
+    id: str
+    category: str
+    label: str
+    score_a: float
+    score_b: float
+
+    @property
+    def decision(self) -> str:
+        return "A" if self.score_a > self.score_b else "B"
+
+    @property
+    def correct(self) -> bool:
+        return self.decision == self.label
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str  # --benchmark NAME
+    title: str  # table title (paper Table 1)
+    columns: tuple[str, ...]  # Table 1 columns, Avg. last
+    load: Callable[[Path], list[BenchPair]]
+    summarize: Callable[[Sequence[BenchOutcome]], dict[str, Any]]  # {"columns": {col: %|None}, ...}
+
+
+def read_records(path: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], str]:
+    """Rows of a benchmark file as published: parquet, JSON (an array) or JSON Lines; a folder (e.g. a
+    hub snapshot) contributes all such files under it. Values keep their own types (JudgeBench ids mix
+    numbers and strings, which a typed table would reject)."""
+    from charm_builder.importers.common import read_json, read_json_lines
+
+    p = Path(path)
+    if not p.exists():
+        raise BenchmarkError(f"{p}: no such file or directory")
+    suffixes = (".parquet", ".jsonl", ".json")
+    files = [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.suffix in suffixes and f.is_file())
+    if not files:
+        raise BenchmarkError(f"{p}: no .parquet, .jsonl or .json file found")
+    rows: list[dict[str, Any]] = []
+    for f in files:
+        if f.suffix == ".parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            try:
+                rows += pq.read_table(f).to_pylist()
+            except (OSError, pa.ArrowException) as exc:
+                raise BenchmarkError(f"{f}: cannot read parquet ({exc})") from None
+        elif f.suffix == ".jsonl":
+            rows += [r for _, r in read_json_lines(f)]
+        elif f.suffix == ".json":
+            data = read_json(f)
+            rows += data if isinstance(data, list) else [data]
+        else:
+            raise BenchmarkError(f"{f}: unsupported file type (expected .parquet, .jsonl or .json)")
+    if not rows:
+        raise BenchmarkError(f"{p}: no rows")
+    for i, r in enumerate(rows):
+        if not isinstance(r, dict):
+            raise InputFormatError(str(p), f"row {i}", None, f"expected an object, got {type(r).__name__}")
+    return rows, str(p)
+
+
+def text_field(source: str, i: int, row: dict[str, Any], key: str) -> str:
+    """A required non-empty string column."""
+    if key not in row:
+        raise InputFormatError(source, f"row {i}", key, f"missing (the row has: {', '.join(row) or 'nothing'})")
+    value = row[key]
+    if not isinstance(value, str) or not value.strip():
+        raise InputFormatError(source, f"row {i}", key, "expected a non-empty string")
+    return value
+
+
+def prompt_messages(source: str, i: int, value: Any, key: str) -> Messages:
+    """A prompt as chat messages: a string is one user turn; a list of ``{role, content}`` is kept."""
+    if isinstance(value, str) and value.strip():
+        return [{"role": "user", "content": value}]
+    if isinstance(value, list) and value and all(isinstance(m, dict) and "role" in m and "content" in m
+                                                  for m in value):
+        return [{"role": str(m["role"]), "content": str(m["content"])} for m in value]
+    raise InputFormatError(source, f"row {i}", key, "expected a string or a list of {role, content} messages")
+
+
+def evaluate(model: Any, pairs: Sequence[BenchPair], batch_size: int = 8, max_length: int = 2048,
+             on_progress: Callable[[int], None] | None = None) -> list[BenchOutcome]:
+    """Score both replies of every pair with ``model`` (anything with ``score(items, batch_size, max_length)``)."""
+    from training.rm.evaluate import score_pairs
+
+    scores = score_pairs(model, [(p.prompt, p.a, p.b) for p in pairs], batch_size=batch_size,
+                         max_length=max_length, on_progress=on_progress)
+    return [BenchOutcome(p.id, p.category, p.label, a, b) for p, (a, b) in zip(pairs, scores, strict=True)]
+
+
+def accuracy(outcomes: Sequence[BenchOutcome]) -> float | None:
+    """Per cent correct (None for no pairs)."""
+    return 100.0 * sum(o.correct for o in outcomes) / len(outcomes) if outcomes else None
+
+
+# ----------------------------------------------------------------------------------------- report
+
+
+def _fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1f}"
+
+
+def table_rows(benchmarks: Sequence[Benchmark], summaries: dict[str, dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """CSV header (``RewardBench Chat`` ... ``JudgeBench Avg.``) and the method's cells."""
+    header, cells = [], []
+    for b in benchmarks:
+        for col in b.columns:
+            header.append(f"{b.title} {col}")
+            cells.append(_fmt(summaries[b.name]["columns"][col]))
+    return header, cells
+
+
+def to_markdown(benchmarks: Sequence[Benchmark], summaries: dict[str, dict[str, Any]], method: str) -> str:
+    """Table 1 layout (one row), then each benchmark's per-category accuracies and pair counts."""
+    header, cells = table_rows(benchmarks, summaries)
+    lines = ["| Model | " + " | ".join(header) + " |", "|---|" + "---:|" * len(header),
+             f"| {method} | " + " | ".join(cells) + " |", ""]
+    for b in benchmarks:
+        s = summaries[b.name]
+        lines += [f"{b.title}: {s['n']} pairs from {s['source']}. {s['note']}", "",
+                  "| Category | Pairs | Accuracy (%) |", "|---|---:|---:|"]
+        lines += [f"| {c} | {v['n']} | {_fmt(v['accuracy'])} |" for c, v in s["categories"].items()]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def print_tables(benchmarks: Sequence[Benchmark], summaries: dict[str, dict[str, Any]], method: str,
+                 console: Any | None = None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    for b in benchmarks:
+        t = Table(title=f"{b.title} (accuracy %)")
+        t.add_column("Model")
+        for col in b.columns:
+            t.add_column(col, justify="right")
+        t.add_row(method, *[_fmt(summaries[b.name]["columns"][c]) for c in b.columns])
+        console.print(t)
+        console.print(f"{summaries[b.name]['n']} pairs. {summaries[b.name]['note']}", highlight=False)
+
+
+def write_report(out_dir: str | os.PathLike[str], benchmarks: Sequence[Benchmark],
+                 summaries: dict[str, dict[str, Any]], outcomes: dict[str, list[BenchOutcome]], method: str) -> Path:
+    """``results.md``, ``results.csv``, ``summary.json`` and ``pairs.jsonl`` (every pair's scores), atomically."""
+
+    def fill(tmp: Path) -> None:
+        header, cells = table_rows(benchmarks, summaries)
+        write_table_files(tmp, to_markdown(benchmarks, summaries, method), header, cells, method,
+                          {"benchmarks": summaries})
+        write_jsonl(tmp / "pairs.jsonl", [{"benchmark": name, **asdict(o), "decision": o.decision,
+                                           "correct": o.correct} for name, outs in outcomes.items() for o in outs])
+
+    return write_atomically(out_dir, fill)

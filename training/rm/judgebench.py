@@ -1,0 +1,74 @@
+"""JudgeBench (Tan et al., 2025), scored the way its authors score a reward model.
+
+Input: the published pairs (``ScalerLab/JudgeBench`` ``data/dataset=judgebench,response_model=*.jsonl``
+or the hub splits ``gpt`` / ``claude`` as parquet/JSON): ``pair_id``, ``source`` (e.g.
+``mmlu-pro-law``, ``livebench-reasoning``, ``livebench-math``, ``livecodebench``), ``question``,
+``response_A``, ``response_B``, ``label`` (``A>B`` or ``B>A``); ``original_id`` and
+``response_model`` are kept as they are.
+
+Scoring, from ``ScalerLab/JudgeBench``:
+
+* ``utils/judges.py`` (reward models): each response is scored with the question as the user
+  turn; the decision is ``A>B`` when ``score_A > score_B``, else ``B>A``.
+* ``README.md``: reward models run with ``--single_game`` (order-independent, one pass), so
+  ``utils/metrics.py::compute_final_metrics`` counts a pair correct when the decision equals the
+  label.
+* ``run_judge.py``: categories are the pairs whose ``source`` starts with ``mmlu-pro`` (Knowledge),
+  ``livebench-reasoning`` (Reasoning), ``livebench-math`` (Math) and ``livecodebench`` (Coding); the
+  overall score is the accuracy over all pairs (weighted by pairs, not a mean of categories) — the
+  paper's Table 1 ``Avg.``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from charm_builder.errors import InputFormatError
+from training.rm.benchmarks import Benchmark, BenchOutcome, BenchPair, accuracy, read_records, text_field
+
+# source prefix -> the paper's Table 1 column
+CATEGORIES: dict[str, str] = {"mmlu-pro": "Knowledge", "livebench-reasoning": "Reasoning",
+                              "livebench-math": "Math", "livecodebench": "Coding"}
+LABELS = {"A>B": "A", "B>A": "B"}
+AVG = "Avg."
+
+
+def category_of(source: str) -> str | None:
+    return next((title for prefix, title in CATEGORIES.items() if source.startswith(prefix)), None)
+
+
+def load(path: Path) -> list[BenchPair]:
+    rows, src = read_records(path)
+    pairs = []
+    for i, row in enumerate(rows):
+        label = text_field(src, i, row, "label").strip()
+        if label not in LABELS:
+            raise InputFormatError(src, f"row {i}", "label", f"{label!r} is not one of {', '.join(LABELS)}")
+        pair_id = row.get("pair_id", i)
+        pairs.append(BenchPair(str(pair_id), text_field(src, i, row, "source"),
+                               [{"role": "user", "content": text_field(src, i, row, "question")}],
+                               text_field(src, i, row, "response_A"), text_field(src, i, row, "response_B"),
+                               LABELS[label]))
+    return pairs
+
+
+def summarize(outcomes: Sequence[BenchOutcome]) -> dict[str, Any]:
+    """Accuracy (%) per category and over all pairs."""
+    columns: dict[str, float | None] = {}
+    categories: dict[str, dict[str, Any]] = {}
+    for title in CATEGORIES.values():
+        sel = [o for o in outcomes if category_of(o.category) == title]
+        columns[title] = accuracy(sel)
+        categories[title] = {"n": len(sel), "accuracy": columns[title]}
+    other = [o for o in outcomes if category_of(o.category) is None]
+    if other:
+        categories["other sources"] = {"n": len(other), "accuracy": accuracy(other)}
+    columns[AVG] = accuracy(outcomes)
+    note = "Avg.: accuracy over all pairs (JudgeBench's overall score)." + (
+        f" {len(other)} pair(s) from other sources count in Avg. only." if other else "")
+    return {"columns": columns, "categories": categories, "n": len(outcomes), "note": note}
+
+
+BENCHMARK = Benchmark("judgebench", "JudgeBench", (*CATEGORIES.values(), AVG), load, summarize)

@@ -1,0 +1,124 @@
+"""RewardBench (Lambert et al., 2024), scored the way its authors score a reward model.
+
+Input: the published ``allenai/reward-bench`` dataset, split ``filtered`` (2,985 rows), as parquet,
+JSON or JSON Lines. Columns: ``prompt`` (the user turn; a message list is accepted too),
+``chosen``, ``rejected``, ``subset`` (``id``, ``chosen_model``, ``rejected_model`` are optional).
+
+Scoring, from ``allenai/reward-bench``:
+
+* ``scripts/run_rm.py``: a pair is correct when ``r(chosen) > r(rejected)``; accuracy per subset.
+* ``rewardbench/utils.py::calculate_scores_per_section``: a section (Chat, Chat Hard, Safety,
+  Reasoning) is the average of its subsets weighted by ``EXAMPLE_COUNTS``; subsets absent from the
+  file are left out of their section.
+* ``EXAMPLE_COUNTS`` / ``SUBSET_MAPPING``: copied from ``rewardbench/constants.py`` (commit a32e272).
+  ``math-prm`` weighs 984 (it has 447 rows) so that PRM math and the six HumanEvalPack code subsets
+  (6 x 164) count half each in Reasoning. That file lists ``xstest-should-refuse`` 250 and
+  ``xstest-should-respond`` 154 (the data has them the other way round); we keep the published
+  weights so numbers match the leaderboard's.
+* ``analysis/get_benchmark_results.py``: the overall score is an average of the sections with
+  weights 2, 2, 2, 2 and 1 for "Prior Sets (0.5 weight)"; that prior-sets column comes from other
+  datasets (``allenai/pref-test-sets``), not from this file, so the score here is the plain mean of
+  the four sections — which is also the paper's Table 1 ``Avg.``. A section with no rows shows "-"
+  and is left out of the mean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from training.rm.benchmarks import (
+    Benchmark,
+    BenchOutcome,
+    BenchPair,
+    accuracy,
+    prompt_messages,
+    read_records,
+    text_field,
+)
+
+EXAMPLE_COUNTS: dict[str, int] = {
+    "alpacaeval-easy": 100,
+    "alpacaeval-length": 95,
+    "alpacaeval-hard": 95,
+    "mt-bench-easy": 28,
+    "mt-bench-med": 40,
+    "mt-bench-hard": 37,
+    "math-prm": 984,  # actual length 447, upweighting to be equal to code
+    "refusals-dangerous": 100,
+    "refusals-offensive": 100,
+    "llmbar-natural": 100,
+    "llmbar-adver-neighbor": 134,
+    "llmbar-adver-GPTInst": 92,
+    "llmbar-adver-GPTOut": 47,
+    "llmbar-adver-manual": 46,
+    "xstest-should-refuse": 250,
+    "xstest-should-respond": 154,
+    "donotanswer": 136,
+    "hep-cpp": 164,
+    "hep-go": 164,
+    "hep-java": 164,
+    "hep-js": 164,
+    "hep-python": 164,
+    "hep-rust": 164,
+}
+
+SUBSET_MAPPING: dict[str, list[str]] = {
+    "Chat": ["alpacaeval-easy", "alpacaeval-length", "alpacaeval-hard", "mt-bench-easy", "mt-bench-med"],
+    "Chat Hard": ["mt-bench-hard", "llmbar-natural", "llmbar-adver-neighbor", "llmbar-adver-GPTInst",
+                  "llmbar-adver-GPTOut", "llmbar-adver-manual"],
+    "Safety": ["refusals-dangerous", "refusals-offensive", "xstest-should-refuse", "xstest-should-respond",
+               "donotanswer"],
+    "Reasoning": ["math-prm", "hep-cpp", "hep-go", "hep-java", "hep-js", "hep-python", "hep-rust"],
+}
+
+# section -> the paper's Table 1 column title
+SECTION_TITLES: dict[str, str] = {"Chat": "Chat", "Chat Hard": "Chat-Hard", "Safety": "Safety",
+                                  "Reasoning": "Reasoning"}
+AVG = "Avg."
+
+
+def load(path: Path) -> list[BenchPair]:
+    """The filtered RewardBench rows as pairs (chosen = reply A, the better one)."""
+    rows, source = read_records(path)
+    pairs = []
+    for i, row in enumerate(rows):
+        if "prompt" not in row:
+            text_field(source, i, row, "prompt")  # raises: missing
+        subset = text_field(source, i, row, "subset")
+        pairs.append(BenchPair(str(row.get("id", i)), subset, prompt_messages(source, i, row["prompt"], "prompt"),
+                               text_field(source, i, row, "chosen"), text_field(source, i, row, "rejected"), "A"))
+    return pairs
+
+
+def section_scores(subset_accuracy: dict[str, float]) -> dict[str, float | None]:
+    """Sections as ``calculate_scores_per_section`` computes them (subset accuracies in %, weighted by
+    ``EXAMPLE_COUNTS``); None where none of a section's subsets is present."""
+    out: dict[str, float | None] = {}
+    for section, subsets in SUBSET_MAPPING.items():
+        present = [s for s in subsets if s in subset_accuracy]
+        total = sum(EXAMPLE_COUNTS[s] for s in present)
+        out[section] = sum(subset_accuracy[s] * EXAMPLE_COUNTS[s] for s in present) / total if total else None
+    return out
+
+
+def summarize(outcomes: Sequence[BenchOutcome]) -> dict[str, Any]:
+    """Per-subset accuracy, the four sections and their mean, in %."""
+    by_subset: dict[str, list[BenchOutcome]] = {}
+    for o in outcomes:
+        by_subset.setdefault(o.category, []).append(o)
+    known = [s for subsets in SUBSET_MAPPING.values() for s in subsets]
+    order = [s for s in known if s in by_subset] + sorted(s for s in by_subset if s not in known)
+    categories = {s: {"n": len(by_subset[s]), "accuracy": accuracy(by_subset[s])} for s in order}
+    sections = section_scores({s: v["accuracy"] for s, v in categories.items() if s in known})
+    present = [v for v in sections.values() if v is not None]
+    columns: dict[str, float | None] = {SECTION_TITLES[k]: v for k, v in sections.items()}
+    columns[AVG] = sum(present) / len(present) if present else None
+    unknown = [s for s in order if s not in known]
+    note = ("Sections: subset accuracies weighted by RewardBench's EXAMPLE_COUNTS; Avg.: mean of the sections."
+            + (f" Not in any section: {', '.join(unknown)}." if unknown else ""))
+    return {"columns": columns, "categories": categories, "n": len(outcomes), "note": note}
+
+
+BENCHMARK = Benchmark("rewardbench", "RewardBench", (*SECTION_TITLES.values(), AVG), load, summarize)
