@@ -416,6 +416,7 @@ from training.grpo import cli as grpo_cli  # noqa: E402
 
 app.command("grpo")(grpo_cli.grpo)
 app.command("eval-dq")(evaluation_cli.eval_dq)
+app.command("eval-ce")(evaluation_cli.eval_ce)
 app.command("compare")(evaluation_cli.compare)
 
 

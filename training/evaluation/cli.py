@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -40,10 +41,7 @@ def eval_dq(
 
       charm-train eval-dq -m claude-3.5-sonnet -d exports/dialogueQuality --judges gpt-4o,claude-3.5-sonnet --roster paper
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from charm_builder.errors import CharmError
-    from charm_builder.llm import LLMClient
     from charm_builder.llm.errors import LLMConfigError
     from training.evaluation.dialogue_quality import (
         RosterResponder,
@@ -53,53 +51,90 @@ def eval_dq(
     )
     from training.evaluation.tables import print_table, summarize, write_report
 
-    if (judge is None) == (judges is None):
-        fail("pass exactly one of --judge JUDGE or --judges A,B,C")
-    judge_list = [j.strip() for j in (judges or judge or "").split(",") if j.strip()]
-    if not judge_list or len(set(judge_list)) != len(judge_list):
-        fail("--judges: give one or more distinct roster entries, comma-separated")
-    if out is not None and out.exists() and not out.is_dir():
-        fail(f"--out {out}: exists and is not a folder")
-    if max_new_tokens < 1 or batch_size < 1:
-        fail("--max-new-tokens and --batch-size must be >= 1")
-    db = cache if cache is not None else (out / "llm_cache.db" if out is not None else None)
+    judge_list = _judge_list(judge, judges)
+    _check_run_options(out, max_new_tokens, batch_size)
     try:
         items = load_dialogue_quality(data, split, limit)
-        if db is not None:
-            db.parent.mkdir(parents=True, exist_ok=True)
-        client = LLMClient(roster, db=db, run_id="eval-dq")
+        client = _client(roster, cache, out, "eval-dq")
         responder = resolve_responder(model, client, max_new_tokens, batch_size)
     except (CharmError, LLMConfigError) as exc:
         fail(str(exc))
     needed = judge_list + ([model] if isinstance(responder, RosterResponder) else [])
-
-    async def run() -> Any:
-        try:
-            try:
-                await client.apreflight(needed)
-            except LLMConfigError as exc:
-                fail(str(exc))
-            with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                          TextColumn("{task.fields[cost]}"), TimeRemainingColumn(), disable=quiet) as bar:
-                t_rep = bar.add_task("replies", total=len(items), cost="")
-                t_jud = bar.add_task("judgements", total=len(items) * len(judge_list), cost="")
-
-                def judged(n: int) -> None:
-                    bar.update(t_jud, advance=n, cost=f"${client.total_cost():.4f}")
-
-                return await evaluate_dialogue_quality(items, responder, judge_list, client,
-                                                       on_reply=lambda n: bar.advance(t_rep, n),
-                                                       on_judgement=judged)
-        finally:
-            await client.aclose()
-
-    result = asyncio.run(run())
+    result = _run_judged(client, needed, len(items), len(items) * len(judge_list), quiet,
+                         lambda on_reply, on_judgement: evaluate_dialogue_quality(
+                             items, responder, judge_list, client, on_reply=on_reply, on_judgement=on_judgement))
     method = name or model
     summary = summarize(result)
     print_table(summary, method)
     if out is not None:
         write_report(out, summary, result, method)
         typer.echo(f"wrote {out}/results.md, results.csv and judgements.jsonl")
+
+
+
+def eval_ce(
+    model: Annotated[str, typer.Option("--model", "-m", help="Evaluated model: a local HF folder, 'offline' "
+                                       "(bundled SmolLM2), or a roster entry.")],
+    data: Annotated[Path, typer.Option("--data", "-d", help="CharacterEval data folder: test_data.jsonl, "
+                                       "character_profiles.json and (optional) id2metric.jsonl.")],
+    judge: Annotated[str | None, typer.Option("--judge", "-j", help="Judge roster entry.")] = None,
+    judges: Annotated[str | None, typer.Option("--judges", help="Several judges, comma-separated: scores are "
+                                               "averaged and their agreement reported.")] = None,
+    roster: Annotated[str, typer.Option("--roster", help="Roster name or YAML path for judges and roster "
+                                        "models.")] = "offline",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write results.md/.csv, summary.json, "
+                                             "judgements.jsonl, replies.jsonl here.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Evaluate only the first N test examples.")] = None,
+    all_metrics: Annotated[bool, typer.Option("--all-metrics", help="Score every example on all twelve metrics "
+                                              "instead of those id2metric.jsonl lists.")] = False,
+    name: Annotated[str | None, typer.Option(help="Model name in the table (default: --model).")] = None,
+    max_new_tokens: Annotated[int, typer.Option(help="Reply length for local models.")] = 256,
+    batch_size: Annotated[int, typer.Option(help="Generation batch for local models.")] = 4,
+    cache: Annotated[Path | None, typer.Option(help="SQLite file caching LLM calls (default: OUT/llm_cache.db "
+                                               "with --out); a rerun is then free.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Score a model on CharacterEval with LLM judges: its twelve metrics (1-5) grouped into the paper's
+    Table 4 columns Attr. / Conv. / Know. and Avg. (CharacterEval's own CharacterRM is not shipped).
+
+    Examples:
+
+      charm-train eval-ce --model runs/grpo --data CharacterEval/data --judge gpt-4o --roster paper -o runs/grpo/ce
+
+      charm-train eval-ce -m qwen2.5-7b -d CharacterEval/data --judges gpt-4o,claude-3.5-sonnet --roster paper --limit 200
+    """
+    from charm_builder.errors import CharmError
+    from charm_builder.llm.errors import LLMConfigError
+    from training.evaluation.ce_tables import print_table, write_report
+    from training.evaluation.character_eval import (
+        evaluate_character_eval,
+        judgement_count,
+        load_character_eval,
+        summarize,
+    )
+    from training.evaluation.dialogue_quality import RosterResponder, resolve_responder
+
+    judge_list = _judge_list(judge, judges)
+    _check_run_options(out, max_new_tokens, batch_size)
+    if limit is not None and limit < 1:
+        fail(f"--limit must be >= 1, got {limit}")
+    try:
+        examples, sparse = load_character_eval(data, limit, all_metrics)
+        client = _client(roster, cache, out, "eval-ce")
+        responder = resolve_responder(model, client, max_new_tokens, batch_size)
+    except (CharmError, LLMConfigError) as exc:
+        fail(str(exc))
+    needed = judge_list + ([model] if isinstance(responder, RosterResponder) else [])
+    result = _run_judged(client, needed, len(examples), judgement_count(examples, judge_list), quiet,
+                         lambda on_reply, on_judgement: evaluate_character_eval(
+                             examples, responder, judge_list, client, on_reply=on_reply,
+                             on_judgement=on_judgement, sparse=sparse))
+    method = name or model
+    summary = summarize(result)
+    print_table(summary, method)
+    if out is not None:
+        write_report(out, summary, result, method)
+        typer.echo(f"wrote {out}/results.md, results.csv, summary.json and judgements.jsonl")
 
 
 def compare(
@@ -122,3 +157,61 @@ def compare(
     except CompareError as exc:
         fail(str(exc))
     print_comparison(a, b, rows)
+
+
+# ------------------------------------------------------------- shared by eval-dq and eval-ce
+
+
+def _judge_list(judge: str | None, judges: str | None) -> list[str]:
+    if (judge is None) == (judges is None):
+        fail("pass exactly one of --judge JUDGE or --judges A,B,C")
+    judge_list = [j.strip() for j in (judges or judge or "").split(",") if j.strip()]
+    if not judge_list or len(set(judge_list)) != len(judge_list):
+        fail("--judges: give one or more distinct roster entries, comma-separated")
+    return judge_list
+
+
+def _check_run_options(out: Path | None, max_new_tokens: int, batch_size: int) -> None:
+    if out is not None and out.exists() and not out.is_dir():
+        fail(f"--out {out}: exists and is not a folder")
+    if max_new_tokens < 1 or batch_size < 1:
+        fail("--max-new-tokens and --batch-size must be >= 1")
+
+
+def _client(roster: str, cache: Path | None, out: Path | None, run_id: str) -> Any:
+    """The LLM client for replies and judges; calls cached in ``cache`` (default OUT/llm_cache.db)."""
+    from charm_builder.llm import LLMClient
+
+    db = cache if cache is not None else (out / "llm_cache.db" if out is not None else None)
+    if db is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)
+    return LLMClient(roster, db=db, run_id=run_id)
+
+
+def _run_judged(client: Any, needed: list[str], n_replies: int, n_judgements: int, quiet: bool,
+                work: Callable[[Callable[[int], None], Callable[[int], None]], Awaitable[Any]]) -> Any:
+    """Preflight the roster entries (one-line error, exit 2), then run ``work(on_reply, on_judgement)``
+    under two progress bars (replies; judgements with the running judge cost)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from charm_builder.llm.errors import LLMConfigError
+
+    async def run() -> Any:
+        try:
+            try:
+                await client.apreflight(needed)
+            except LLMConfigError as exc:
+                fail(str(exc))
+            with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                          TextColumn("{task.fields[cost]}"), TimeRemainingColumn(), disable=quiet) as bar:
+                t_rep = bar.add_task("replies", total=n_replies, cost="")
+                t_jud = bar.add_task("judgements", total=n_judgements, cost="")
+
+                def judged(n: int) -> None:
+                    bar.update(t_jud, advance=n, cost=f"${client.total_cost():.4f}")
+
+                return await work(lambda n: bar.advance(t_rep, n), judged)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(run())

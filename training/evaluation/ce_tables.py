@@ -1,0 +1,70 @@
+"""CharacterEval results in the paper's Table 4 layout (Attr. / Conv. / Know. / Avg., zh) and the run's files."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from training.evaluation.character_eval import AVG, GROUPS, METRICS, CERun
+from training.reporting import write_atomically, write_jsonl, write_table_files
+
+COLUMNS = (*GROUPS.values(), AVG)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def table_rows(summary: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """CSV header: ``Attr. zh`` ... ``Avg. zh``, then every metric (``Fluency zh`` ...); the method's cells."""
+    header = [f"{c} zh" for c in COLUMNS] + [f"{m} zh" for m in METRICS]
+    cells = [_fmt(summary["columns"][c]) for c in COLUMNS] + [_fmt(summary["metrics"][m]["mean"]) for m in METRICS]
+    return header, cells
+
+
+def to_markdown(summary: dict[str, Any], method: str) -> str:
+    lines = ["| Model | " + " | ".join(f"{c} zh" for c in COLUMNS) + " |", "|---|" + "---:|" * len(COLUMNS),
+             f"| {method} | " + " | ".join(_fmt(summary["columns"][c]) for c in COLUMNS) + " |", "",
+             "| Metric | Column | Mean (1-5) | Judged | Failed |", "|---|---|---:|---:|---:|"]
+    for name, m in METRICS.items():
+        cell = summary["metrics"][name]
+        lines.append(f"| {name} {m.zh} | {GROUPS[m.group]} | {_fmt(cell['mean'])} | {cell['n']} | {cell['failed']} |")
+    metrics = "as listed in id2metric.jsonl (sparse, as published)" if summary["sparse_metrics"] else "all twelve"
+    lines += ["", f"Examples: {summary['examples']}; metrics per example: {metrics}. Failed replies: "
+              f"{summary['failed_replies']}; failed judgements: {summary['failed_judgements']} of "
+              f"{summary['judgements']}.", "", f"Note: {summary['note']}"]
+    if "agreement" in summary:
+        ag = summary["agreement"]
+        lines.append(f"Judge agreement: mean |diff| {_fmt(ag['mean_abs_diff'])}, Spearman {_fmt(ag['spearman'])}, "
+                     f"Krippendorff's alpha (interval) {_fmt(ag['krippendorff_alpha_interval'])}.")
+    return "\n".join(lines) + "\n"
+
+
+def print_table(summary: dict[str, Any], method: str, console: Any | None = None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    t = Table(title="CharacterEval (1-5, zh)")
+    t.add_column("Model")
+    for c in COLUMNS:
+        t.add_column(c, justify="right")
+    t.add_row(method, *[_fmt(summary["columns"][c]) for c in COLUMNS])
+    console.print(t)
+    console.print(f"Note: {summary['note']}", highlight=False)
+    console.print(f"Failed replies: {summary['failed_replies']}; failed judgements: {summary['failed_judgements']} "
+                  f"of {summary['judgements']}.", highlight=False)
+
+
+def write_report(out_dir: str | os.PathLike[str], summary: dict[str, Any], run: CERun, method: str) -> Path:
+    """``results.md``, ``results.csv``, ``summary.json``, ``judgements.jsonl``, ``replies.jsonl`` (atomic)."""
+
+    def fill(tmp: Path) -> None:
+        header, cells = table_rows(summary)
+        write_table_files(tmp, to_markdown(summary, method), header, cells, method, summary)
+        write_jsonl(tmp / "judgements.jsonl", [asdict(j) for j in run.judgements])
+        write_jsonl(tmp / "replies.jsonl", [asdict(r) for r in run.replies])
+
+    return write_atomically(out_dir, fill)
