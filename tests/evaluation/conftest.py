@@ -68,11 +68,15 @@ def fake_server() -> Iterator[FakeLLMServer]:
         yield srv
 
 
-@pytest.fixture()
-def roster_file(fake_server: FakeLLMServer, tmp_path: Path) -> Path:
-    models = {name: {"provider": "openai", "model": name, "base_url": fake_server.openai_base_url,
+def write_roster(path: Path, base_url: str) -> Path:
+    """A roster of the fake actor and the two judges, all served at ``base_url``."""
+    models = {name: {"provider": "openai", "model": name, "base_url": base_url,
                      "price_input": 1.0, "price_output": 2.0, "timeout": 10, "max_retries": 1}
               for name in ("actor-fake", "judge-a", "judge-b")}
-    path = tmp_path / "roster.yaml"
     path.write_text(yaml.safe_dump({"name": "fake", "models": models}))
     return path
+
+
+@pytest.fixture()
+def roster_file(fake_server: FakeLLMServer, tmp_path: Path) -> Path:
+    return write_roster(tmp_path / "roster.yaml", fake_server.openai_base_url)

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from charm_builder.llm import LLMClient
+from tests.evaluation.conftest import write_roster
 from tests.fakes.openai_server import FakeLLMServer
 from training.cli import app
 from training.evaluation.character_eval import (
@@ -81,12 +81,7 @@ def ce_data(tmp_path: Path) -> Path:
 @pytest.fixture()
 def ce_roster(tmp_path: Path) -> Iterator[Path]:
     with FakeLLMServer(reply=ce_reply) as srv:
-        models = {name: {"provider": "openai", "model": name, "base_url": srv.openai_base_url,
-                         "price_input": 1.0, "price_output": 2.0, "timeout": 10, "max_retries": 1}
-                  for name in ("actor-fake", "judge-a", "judge-b")}
-        path = tmp_path / "roster.yaml"
-        path.write_text(yaml.safe_dump({"name": "fake", "models": models}))
-        yield path
+        yield write_roster(tmp_path / "roster.yaml", srv.openai_base_url)
 
 
 def _run(data: Path, roster: Path, judges: list[str], all_metrics: bool = False):

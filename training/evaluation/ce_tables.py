@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from training.evaluation.character_eval import AVG, GROUPS, METRICS, CERun
-from training.reporting import write_atomically, write_jsonl, write_table_files
+from training.evaluation.tables import agreement_line, write_judged_run
 
 COLUMNS = (*GROUPS.values(), AVG)
 
@@ -36,9 +35,7 @@ def to_markdown(summary: dict[str, Any], method: str) -> str:
               f"{summary['failed_replies']}; failed judgements: {summary['failed_judgements']} of "
               f"{summary['judgements']}.", "", f"Note: {summary['note']}"]
     if "agreement" in summary:
-        ag = summary["agreement"]
-        lines.append(f"Judge agreement: mean |diff| {_fmt(ag['mean_abs_diff'])}, Spearman {_fmt(ag['spearman'])}, "
-                     f"Krippendorff's alpha (interval) {_fmt(ag['krippendorff_alpha_interval'])}.")
+        lines.append(agreement_line(summary["agreement"]))
     return "\n".join(lines) + "\n"
 
 
@@ -60,11 +57,5 @@ def print_table(summary: dict[str, Any], method: str, console: Any | None = None
 
 def write_report(out_dir: str | os.PathLike[str], summary: dict[str, Any], run: CERun, method: str) -> Path:
     """``results.md``, ``results.csv``, ``summary.json``, ``judgements.jsonl``, ``replies.jsonl`` (atomic)."""
-
-    def fill(tmp: Path) -> None:
-        header, cells = table_rows(summary)
-        write_table_files(tmp, to_markdown(summary, method), header, cells, method, summary)
-        write_jsonl(tmp / "judgements.jsonl", [asdict(j) for j in run.judgements])
-        write_jsonl(tmp / "replies.jsonl", [asdict(r) for r in run.replies])
-
-    return write_atomically(out_dir, fill)
+    header, cells = table_rows(summary)
+    return write_judged_run(out_dir, to_markdown(summary, method), header, cells, method, summary, run)

@@ -11,27 +11,38 @@ import typer
 
 from charm_builder.console import fail
 
+# options eval-dq and eval-ce share
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Evaluated model: a local HF folder, 'offline' "
+                                       "(bundled SmolLM2), or a roster entry.")]
+JudgeOpt = Annotated[str | None, typer.Option("--judge", "-j", help="Judge roster entry.")]
+JudgesOpt = Annotated[str | None, typer.Option("--judges", help="Several judges, comma-separated: scores are "
+                                               "averaged and their agreement reported.")]
+RosterOpt = Annotated[str, typer.Option("--roster", help="Roster name or YAML path for judges and roster models.")]
+OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Write results.md/.csv, summary.json, "
+                                             "judgements.jsonl, replies.jsonl here.")]
+NameOpt = Annotated[str | None, typer.Option(help="Model name in the table (default: --model).")]
+MaxNewTokensOpt = Annotated[int, typer.Option(help="Reply length for local models.")]
+BatchSizeOpt = Annotated[int, typer.Option(help="Generation batch for local models.")]
+CacheOpt = Annotated[Path | None, typer.Option(help="SQLite file caching LLM calls (default: OUT/llm_cache.db "
+                                               "with --out); a rerun is then free.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+
 
 def eval_dq(
-    model: Annotated[str, typer.Option("--model", "-m", help="Evaluated model: a local HF folder, 'offline' "
-                                       "(bundled SmolLM2), or a roster entry.")],
+    model: ModelOpt,
     data: Annotated[Path, typer.Option("--data", "-d", help="dialogueQuality export (save_to_disk folder, "
                                        "parquet or jsonl).")],
-    judge: Annotated[str | None, typer.Option("--judge", "-j", help="Judge roster entry.")] = None,
-    judges: Annotated[str | None, typer.Option("--judges", help="Several judges, comma-separated: scores are "
-                                               "averaged and their agreement reported.")] = None,
-    roster: Annotated[str, typer.Option("--roster", help="Roster name or YAML path for judges and roster "
-                                        "models.")] = "offline",
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write results.md/.csv, summary.json, "
-                                             "judgements.jsonl, replies.jsonl here.")] = None,
+    judge: JudgeOpt = None,
+    judges: JudgesOpt = None,
+    roster: RosterOpt = "offline",
+    out: OutOpt = None,
     split: Annotated[str | None, typer.Option(help="Split to use (default: all).")] = None,
     limit: Annotated[int | None, typer.Option(help="Evaluate only the first N items.")] = None,
-    name: Annotated[str | None, typer.Option(help="Model name in the table (default: --model).")] = None,
-    max_new_tokens: Annotated[int, typer.Option(help="Reply length for local models.")] = 256,
-    batch_size: Annotated[int, typer.Option(help="Generation batch for local models.")] = 4,
-    cache: Annotated[Path | None, typer.Option(help="SQLite file caching LLM calls (default: OUT/llm_cache.db "
-                                               "with --out); a rerun is then free.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    name: NameOpt = None,
+    max_new_tokens: MaxNewTokensOpt = 256,
+    batch_size: BatchSizeOpt = 4,
+    cache: CacheOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Score a model on Charm-DialogueQuality with LLM judges (1-5 per item; paper Table 4 layout).
 
@@ -44,7 +55,6 @@ def eval_dq(
     from charm_builder.errors import CharmError
     from charm_builder.llm.errors import LLMConfigError
     from training.evaluation.dialogue_quality import (
-        RosterResponder,
         evaluate_dialogue_quality,
         load_dialogue_quality,
         resolve_responder,
@@ -59,40 +69,29 @@ def eval_dq(
         responder = resolve_responder(model, client, max_new_tokens, batch_size)
     except (CharmError, LLMConfigError) as exc:
         fail(str(exc))
-    needed = judge_list + ([model] if isinstance(responder, RosterResponder) else [])
-    result = _run_judged(client, needed, len(items), len(items) * len(judge_list), quiet,
-                         lambda on_reply, on_judgement: evaluate_dialogue_quality(
+    result = _run_judged(client, _needed(judge_list, model, responder), len(items), len(items) * len(judge_list),
+                         quiet, lambda on_reply, on_judgement: evaluate_dialogue_quality(
                              items, responder, judge_list, client, on_reply=on_reply, on_judgement=on_judgement))
-    method = name or model
-    summary = summarize(result)
-    print_table(summary, method)
-    if out is not None:
-        write_report(out, summary, result, method)
-        typer.echo(f"wrote {out}/results.md, results.csv and judgements.jsonl")
+    _report(result, name or model, out, summarize, print_table, write_report)
 
 
 
 def eval_ce(
-    model: Annotated[str, typer.Option("--model", "-m", help="Evaluated model: a local HF folder, 'offline' "
-                                       "(bundled SmolLM2), or a roster entry.")],
+    model: ModelOpt,
     data: Annotated[Path, typer.Option("--data", "-d", help="CharacterEval data folder: test_data.jsonl, "
                                        "character_profiles.json and (optional) id2metric.jsonl.")],
-    judge: Annotated[str | None, typer.Option("--judge", "-j", help="Judge roster entry.")] = None,
-    judges: Annotated[str | None, typer.Option("--judges", help="Several judges, comma-separated: scores are "
-                                               "averaged and their agreement reported.")] = None,
-    roster: Annotated[str, typer.Option("--roster", help="Roster name or YAML path for judges and roster "
-                                        "models.")] = "offline",
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write results.md/.csv, summary.json, "
-                                             "judgements.jsonl, replies.jsonl here.")] = None,
+    judge: JudgeOpt = None,
+    judges: JudgesOpt = None,
+    roster: RosterOpt = "offline",
+    out: OutOpt = None,
     limit: Annotated[int | None, typer.Option(help="Evaluate only the first N test examples.")] = None,
     all_metrics: Annotated[bool, typer.Option("--all-metrics", help="Score every example on all twelve metrics "
                                               "instead of those id2metric.jsonl lists.")] = False,
-    name: Annotated[str | None, typer.Option(help="Model name in the table (default: --model).")] = None,
-    max_new_tokens: Annotated[int, typer.Option(help="Reply length for local models.")] = 256,
-    batch_size: Annotated[int, typer.Option(help="Generation batch for local models.")] = 4,
-    cache: Annotated[Path | None, typer.Option(help="SQLite file caching LLM calls (default: OUT/llm_cache.db "
-                                               "with --out); a rerun is then free.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    name: NameOpt = None,
+    max_new_tokens: MaxNewTokensOpt = 256,
+    batch_size: BatchSizeOpt = 4,
+    cache: CacheOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Score a model on CharacterEval with LLM judges: its twelve metrics (1-5) grouped into the paper's
     Table 4 columns Attr. / Conv. / Know. and Avg. (CharacterEval's own CharacterRM is not shipped).
@@ -112,7 +111,7 @@ def eval_ce(
         load_character_eval,
         summarize,
     )
-    from training.evaluation.dialogue_quality import RosterResponder, resolve_responder
+    from training.evaluation.dialogue_quality import resolve_responder
 
     judge_list = _judge_list(judge, judges)
     _check_run_options(out, max_new_tokens, batch_size)
@@ -124,17 +123,12 @@ def eval_ce(
         responder = resolve_responder(model, client, max_new_tokens, batch_size)
     except (CharmError, LLMConfigError) as exc:
         fail(str(exc))
-    needed = judge_list + ([model] if isinstance(responder, RosterResponder) else [])
-    result = _run_judged(client, needed, len(examples), judgement_count(examples, judge_list), quiet,
+    result = _run_judged(client, _needed(judge_list, model, responder), len(examples),
+                         judgement_count(examples, judge_list), quiet,
                          lambda on_reply, on_judgement: evaluate_character_eval(
                              examples, responder, judge_list, client, on_reply=on_reply,
                              on_judgement=on_judgement, sparse=sparse))
-    method = name or model
-    summary = summarize(result)
-    print_table(summary, method)
-    if out is not None:
-        write_report(out, summary, result, method)
-        typer.echo(f"wrote {out}/results.md, results.csv, summary.json and judgements.jsonl")
+    _report(result, name or model, out, summarize, print_table, write_report)
 
 
 def compare(
@@ -215,3 +209,20 @@ def _run_judged(client: Any, needed: list[str], n_replies: int, n_judgements: in
             await client.aclose()
 
     return asyncio.run(run())
+
+
+def _needed(judge_list: list[str], model: str, responder: Any) -> list[str]:
+    """Roster entries to preflight: the judges, and the evaluated model when it is one."""
+    from training.evaluation.dialogue_quality import RosterResponder
+
+    return judge_list + ([model] if isinstance(responder, RosterResponder) else [])
+
+
+def _report(result: Any, method: str, out: Path | None, summarize: Callable[[Any], dict[str, Any]],
+            print_table: Callable[[dict[str, Any], str], None],
+            write_report: Callable[[Path, dict[str, Any], Any, str], Any]) -> None:
+    summary = summarize(result)
+    print_table(summary, method)
+    if out is not None:
+        write_report(out, summary, result, method)
+        typer.echo(f"wrote {out}/results.md, results.csv, summary.json, judgements.jsonl and replies.jsonl")

@@ -88,10 +88,14 @@ def to_markdown(summary: dict[str, Any], method: str) -> str:
               f"{summary['scored_items']}, failed replies: {summary['failed_replies']}, failed judgements: "
               f"{summary['failed_judgements']} of {summary['judgements']}."]
     if "agreement" in summary:
-        ag = summary["agreement"]
-        lines.append(f"Judge agreement: mean |diff| {_fmt(ag['mean_abs_diff'])}, Spearman {_fmt(ag['spearman'])}, "
-                     f"Krippendorff's alpha (interval) {_fmt(ag['krippendorff_alpha_interval'])}.")
+        lines.append(agreement_line(summary["agreement"]))
     return "\n".join(lines) + "\n"
+
+
+def agreement_line(ag: dict[str, Any]) -> str:
+    """One sentence on how far several judges agree (see :func:`training.evaluation.judges.agreement`)."""
+    return (f"Judge agreement: mean |diff| {_fmt(ag['mean_abs_diff'])}, Spearman {_fmt(ag['spearman'])}, "
+            f"Krippendorff's alpha (interval) {_fmt(ag['krippendorff_alpha_interval'])}.")
 
 
 def print_table(summary: dict[str, Any], method: str, console: Any | None = None) -> None:
@@ -111,10 +115,17 @@ def print_table(summary: dict[str, Any], method: str, console: Any | None = None
 
 def write_report(out_dir: str | os.PathLike[str], summary: dict[str, Any], run: DQRun, method: str) -> Path:
     """``results.md``, ``results.csv``, ``summary.json``, ``judgements.jsonl``, ``replies.jsonl`` (atomic)."""
+    header, cells = table_rows(summary)
+    return write_judged_run(out_dir, to_markdown(summary, method), header, cells, method, summary, run)
+
+
+def write_judged_run(out_dir: str | os.PathLike[str], markdown: str, header: list[str], cells: list[str],
+                     method: str, summary: dict[str, Any], run: Any) -> Path:
+    """The table files plus the run's ``judgements.jsonl`` and ``replies.jsonl``, atomically (any run with
+    ``judgements`` and ``replies``: eval-dq, eval-ce)."""
 
     def fill(tmp: Path) -> None:
-        header, cells = table_rows(summary)
-        write_table_files(tmp, to_markdown(summary, method), header, cells, method, summary)
+        write_table_files(tmp, markdown, header, cells, method, summary)
         write_jsonl(tmp / "judgements.jsonl", [asdict(j) for j in run.judgements])
         write_jsonl(tmp / "replies.jsonl", [asdict(r) for r in run.replies])
 
