@@ -185,3 +185,17 @@ def test_bad_inputs(ce_data: Path, ce_roster: Path, tmp_path: Path) -> None:
         load_character_eval(ce_data, limit=1)
     with pytest.raises(EvaluationInputError, match=r"test_data\.jsonl: not found"):
         load_character_eval(tmp_path)
+
+
+def test_cli_local_model_and_limit(ce_data: Path, ce_roster: Path, tiny_llama: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ce-local"
+    res = runner.invoke(app, ["eval-ce", "--model", str(tiny_llama), "--data", str(ce_data), "--judges",
+                              "judge-a,judge-b", "--roster", str(ce_roster), "-o", str(out), "--limit", "2",
+                              "--max-new-tokens", "4", "--name", "tiny", "-q"])
+    assert res.exit_code == 0, res.output
+    replies = [json.loads(line) for line in (out / "replies.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [r["item_id"] for r in replies] == ["101", "102"]
+    assert all(r["model"] == tiny_llama.name and r["error"] is None and "\n" not in r["text"] for r in replies)
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["examples"] == 2 and summary["judgements"] == 2 * (3 + 4)
+    assert "Krippendorff" in (out / "results.md").read_text(encoding="utf-8")
