@@ -16,6 +16,7 @@ from charm_builder.store import Workspace
 from .conftest import HOSTILE, MODELS, BrowseData
 
 runner = CliRunner()
+OUTPUT = Path(__file__).resolve().parents[2] / "test-output"  # gitignored
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
@@ -98,7 +99,8 @@ def test_preview_page_in_chromium(browse_data: BrowseData, tmp_path: Path) -> No
                 "1",
                 "0",
             ]
-            page.screenshot(path=str(tmp_path / "preview.png"), full_page=True)
+            OUTPUT.mkdir(exist_ok=True)
+            page.screenshot(path=str(OUTPUT / "preview.png"), full_page=True)
             # filter: language zh leaves one dialogue
             page.select_option("#lang", "zh")
             assert page.locator("#shown").inner_text() == "1"
@@ -108,4 +110,4 @@ def test_preview_page_in_chromium(browse_data: BrowseData, tmp_path: Path) -> No
             browser.close()
     external = [u for u in requests if not u.startswith(("file:", "data:", "about:"))]
     assert external == [] and requests  # the page loaded, and nothing from anywhere else
-    print(f"screenshot: {tmp_path / 'preview.png'}")
+    print(f"screenshot: {OUTPUT / 'preview.png'}")
