@@ -13,15 +13,10 @@ from annotation.server.embedded import EmbeddedArgilla
 from annotation.sync import create_users, load_roster, pull_annotations, push_candidate_sets
 from schemas import Annotation
 
-from .helpers import make_store
+from .helpers import CHROMIUM, CHROMIUM_ARGS, make_store, open_dataset_in_ui
 
 pytestmark = [pytest.mark.server, pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run",
-]  # fmt: skip
 QUESTION_RE = re.compile(r"do you know\? \((\d+)\)")
 
 
@@ -44,15 +39,8 @@ def test_annotator_submits_best_and_worst_in_the_web_ui(argilla_server: Embedded
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
         page.set_default_timeout(60_000)
         try:
-            page.goto(f"{argilla_server.url}/sign-in")
-            page.fill("input[name=Username]", "ui-annotator")
-            page.fill("input[name=Password]", password)
-            page.click("button[type=submit]")
-            page.get_by_text("ui-prefs").click()
-
+            form = open_dataset_in_ui(page, argilla_server.url, "ui-annotator", password, "ui-prefs")
             # a pending record: the conversation and the six candidates are shown
-            form = page.locator("form[aria-label='Annotation Questions']")
-            form.wait_for()
             page.get_by_text("1 of 3").wait_for()
             field = page.frame_locator("iframe").first  # the `compare` custom field
             first = field.get_by_text(QUESTION_RE).first

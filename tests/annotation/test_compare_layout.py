@@ -28,11 +28,9 @@ from annotation.sync import (
 from charm_builder.store.workspace import Workspace
 from schemas import Annotation, Candidate, CandidateSet, Character, Dialogue, Localized, Message
 
-from .helpers import MODELS
+from .helpers import CHROMIUM, CHROMIUM_ARGS, MODELS, open_dataset_in_ui
 
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 #: Would end Argilla's inline <script> (and run) if values were not escaped; must show as text.
 HOSTILE = '</script><img src=x onerror="parent.__pwned=1"> & so on'
 PROFILE = "The Monkey King, born from a stone on Flower-Fruit Mountain, master of 72 transformations. " * 6
@@ -121,12 +119,7 @@ def test_six_candidates_and_both_questions_fit_one_screen(argilla_server: Embedd
         page = browser.new_page(viewport={"width": width, "height": height})
         page.set_default_timeout(60_000)
         try:
-            page.goto(f"{argilla_server.url}/sign-in")
-            page.fill("input[name=Username]", "grid-annotator")
-            page.fill("input[name=Password]", password)
-            page.click("button[type=submit]")
-            page.get_by_text("grid-prefs").click()
-            page.locator("form[aria-label='Annotation Questions']").wait_for()
+            open_dataset_in_ui(page, argilla_server.url, "grid-annotator", password, "grid-prefs")
             field = page.frame_locator("iframe").first
             cards = field.locator(".cc-card")
             cards.nth(5).wait_for()

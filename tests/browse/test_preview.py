@@ -12,13 +12,12 @@ from typer.testing import CliRunner
 from charm_builder.browse import dialogue_view, render_page
 from charm_builder.cli import app
 from charm_builder.store import Workspace
+from tests.annotation.helpers import CHROMIUM, CHROMIUM_ARGS
 
 from .conftest import HOSTILE, MODELS, BrowseData
 
 runner = CliRunner()
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output"  # gitignored
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
 def _preview(data: BrowseData, out: Path, *args: str):
