@@ -2,10 +2,14 @@
 
 Two dataset types:
 
-* **preference** (one record per :class:`schemas.CandidateSet`): the context as a conversation, the target
-  dimension and character profile, six candidates as fields ``A``–``F`` in a per-record shuffled order
-  (deterministic from the record id), questions ``best`` and ``worst`` (single choice A–F) and optional
-  per-dimension notes. Which model wrote which field lives only in metadata hidden from annotators.
+* **preference** (one record per :class:`schemas.CandidateSet`): one custom field ``compare`` (an HTML
+  template, ``templates/compare.html``) that puts the six candidates ``A``–``F`` side by side in a grid
+  right under the last turns of the conversation, with the target dimension as a badge and the character
+  profile and earlier turns collapsed; candidates are in a per-record shuffled order (deterministic from
+  the record id). Questions ``best`` and ``worst`` (single choice A–F) and optional per-dimension notes.
+  Which model wrote which candidate lives only in metadata hidden from annotators. Texts in the field's
+  value have ``&``, ``<`` and ``>`` escaped (the template decodes them): Argilla writes the record into an
+  inline ``<script>``, which a reply containing ``</script>`` could otherwise end.
 * **dialogue quality** (the dialogueQuality subset): given a context and a dimension the annotator writes
   a user query and a list of evaluation criteria.
 
@@ -15,6 +19,7 @@ Everything here is pure (no server calls) except that it builds ``argilla`` SDK 
 from __future__ import annotations
 
 import hashlib
+import html
 import random
 from dataclasses import dataclass
 from importlib import resources
@@ -41,6 +46,11 @@ DIMENSION_TITLES: dict[str, str] = {
     "fluency": "Fluency · 流畅性",
 }
 
+#: The preference dataset's one field: conversation tail + candidate grid (``templates/compare.html``).
+COMPARE_FIELD = "compare"
+#: Turns shown above the candidates; earlier ones are collapsed.
+SHOWN_TURNS = 2
+
 #: Hidden metadata: display label -> model id / original candidate label.
 MODEL_KEY = "model_{label}"
 SOURCE_KEY = "source_{label}"
@@ -52,6 +62,11 @@ def guidelines(kind: str = "preference") -> str:
     return resources.files("annotation").joinpath("guidelines", name).read_text(encoding="utf-8")
 
 
+def compare_template() -> str:
+    """The HTML/JS template of the ``compare`` custom field (Argilla "advanced mode": it reads ``record``)."""
+    return resources.files("annotation").joinpath("templates", "compare.html").read_text(encoding="utf-8")
+
+
 def preference_settings(
     min_submitted: int = DEFAULT_MIN_SUBMITTED, dimensions: tuple[str, ...] = ROLE_REWARD_DIMENSIONS
 ) -> rg.Settings:
@@ -59,13 +74,9 @@ def preference_settings(
     if min_submitted < 1:
         raise ValueError("min_submitted must be at least 1")
     fields: list[Any] = [
-        rg.ChatField(name="context", title="Conversation · 对话", use_markdown=False),
-        rg.TextField(name="dimension", title="Target dimension · 目标维度"),
-        rg.TextField(name="character", title="Character profile · 角色简介", use_markdown=True),
-    ]
-    fields += [
-        rg.TextField(name=label, title=f"Candidate {label} · 候选 {label}", required=index < 2)
-        for index, label in enumerate(DISPLAY_LABELS)
+        rg.CustomField(
+            name=COMPARE_FIELD, title="Compare the replies · 比较候选回复", template=compare_template(), advanced_mode=True
+        )
     ]
     label_options = {label: label for label in DISPLAY_LABELS}
     questions: list[Any] = [
@@ -154,16 +165,23 @@ class RecordContext:
     dimension: str = ""
     character: str = ""
     language: str = ""
+    character_name: str = ""
+    profile: str = ""
 
 
 def preference_record(cset: CandidateSet, context: RecordContext) -> rg.Record:
     """One preference record for ``cset``; its id is the candidate set id, so re-pushing upserts."""
     order = display_order(cset.id, [c.label for c in cset.candidates])
-    fields: dict[str, Any] = {
-        "context": chat_messages(cset.context),
+    compare: dict[str, Any] = {
         "dimension": DIMENSION_TITLES.get(context.dimension, context.dimension) or "—",
-        "character": context.character or "—",
+        "language": context.language,
+        "character": _safe(context.character_name),
+        "profile": _safe(context.profile),
+        "turns": [{"role": t.role, "speaker": _safe(t.speaker), "text": _safe(t.text)} for t in cset.context],
+        "shown_turns": SHOWN_TURNS,
+        "candidates": [],
     }
+    fields: dict[str, Any] = {COMPARE_FIELD: compare}
     metadata: dict[str, Any] = {
         "candidate_set_id": cset.id,
         "dialogue_id": cset.dialogue_id,
@@ -172,10 +190,15 @@ def preference_record(cset: CandidateSet, context: RecordContext) -> rg.Record:
     }
     for display, source in zip(DISPLAY_LABELS, order, strict=False):
         candidate = cset.by_label(source)
-        fields[display] = candidate.text
+        compare["candidates"].append({"label": display, "text": _safe(candidate.text)})
         metadata[MODEL_KEY.format(label=display)] = candidate.model_id
         metadata[SOURCE_KEY.format(label=display)] = source
     return rg.Record(id=cset.id, fields=fields, metadata=metadata)
+
+
+def _safe(text: str) -> str:
+    """``&``, ``<``, ``>`` escaped, so no value can end the inline script Argilla puts the record in."""
+    return html.escape(text, quote=False)
 
 
 def dialogue_quality_record(record_id: str, turns: list[Message], dimension: str, context: RecordContext) -> rg.Record:

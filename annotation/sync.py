@@ -230,7 +230,13 @@ def ensure_dataset(client: Any, name: str, workspace: str, settings: Any) -> Any
     ensure_workspace(client, workspace)
     dataset = _quiet_lookup(client.datasets, name=name, workspace=workspace)
     if dataset is None:
-        dataset = rg.Dataset(name=name, workspace=workspace, settings=settings, client=client).create()
+        return rg.Dataset(name=name, workspace=workspace, settings=settings, client=client).create()
+    have, want = [f.name for f in dataset.settings.fields], [f.name for f in settings.fields]
+    if have != want:
+        raise AnnotationError(
+            f"Dataset {name!r} in Argilla workspace {workspace!r} has the fields {have}, but this version "
+            f"writes {want}; push to a new dataset name (--dataset) or delete the old one"
+        )
     return dataset
 
 
@@ -253,11 +259,12 @@ def record_context(store: Workspace, cset: CandidateSet) -> RecordContext:
     if dialogue is None:
         return RecordContext()
     character = store.get(Character, dialogue.character_id)
-    profile = ""
+    profile = name = text = ""
     if character is not None:
-        name = character.name.get(dialogue.language)
-        profile = f"**{name}**\n\n{character.profile.get(dialogue.language)}"
-    return RecordContext(dimension=dialogue.target_dimension or "", character=profile, language=dialogue.language)
+        name, text = character.name.get(dialogue.language), character.profile.get(dialogue.language)
+        profile = f"**{name}**\n\n{text}"
+    return RecordContext(dimension=dialogue.target_dimension or "", character=profile, language=dialogue.language,
+                         character_name=name, profile=text)  # fmt: skip
 
 
 @dataclass

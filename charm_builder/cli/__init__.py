@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from annotation.cli import annotate_app
+from charm_builder.browse import cli as browse_cli
 from charm_builder.cli import core
 from charm_builder.cli.common import run_app
 from charm_builder.export import cli as export_cli
@@ -29,6 +30,8 @@ app.command("schema")(core.schema)
 app.command("simulate")(simulate_cli.simulate)
 app.command("export")(export_cli.export)
 app.command("translate")(export_cli.translate)
+app.command("show")(browse_cli.show)
+app.command("preview")(browse_cli.preview)
 app.add_typer(models_app, name="models")
 app.add_typer(annotate_app, name="annotate")
 

@@ -84,3 +84,23 @@ class UIAnnotator:
         response = self.http.get(f"/api/v1/me/datasets/{dataset_id}/metrics")
         response.raise_for_status()
         return response.json()
+
+
+#: Debian chromium driven by Playwright (never a downloaded browser).
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run",
+]  # fmt: skip
+
+
+def open_dataset_in_ui(page: Any, url: str, username: str, password: str, dataset: str) -> Any:
+    """Sign in to the Argilla web UI as ``username`` and open ``dataset``; returns the questions form."""
+    page.goto(f"{url}/sign-in")
+    page.fill("input[name=Username]", username)
+    page.fill("input[name=Password]", password)
+    page.click("button[type=submit]")
+    page.get_by_text(dataset).click()
+    form = page.locator("form[aria-label='Annotation Questions']")
+    form.wait_for()
+    return form
