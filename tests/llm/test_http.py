@@ -243,14 +243,27 @@ def test_https_verifies_the_certificate_against_ssl_cert_file(
     server_ctx.load_cert_chain(cert, key)
     handler = serve_forever(lambda conn: completion("secret ok"))
 
+    async def preflight() -> None:
+        async def models(reader, writer, _conn) -> None:
+            while True:
+                await read_request(reader)
+                writer.write(ok(b'{"object": "list", "data": []}', "content-type: application/json"))
+                await writer.drain()
+
+        async with RawServer(models, server_ctx) as url, client(url) as c:
+            await c.apreflight()  # through the SDK's own HTTP stack
+
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     with pytest.raises(LLMCallError, match=r"not trusted \(.*certificate.*SSL_CERT_FILE") as err:
         chat_with(handler, "hi", tls=server_ctx, retries=3)
     assert err.value.attempts == 1  # an untrusted certificate is not retried
+    with pytest.raises(ServerUnreachableError, match=r"(?i)certificate"):
+        asyncio.run(preflight())
 
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))
     done, _ = chat_with(handler, "hi", tls=server_ctx)
     assert done[0].text == "secret ok"
+    asyncio.run(preflight())
 
 
 def test_keys_echoed_by_a_server_never_reach_errors() -> None:
