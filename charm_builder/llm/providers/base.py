@@ -95,7 +95,6 @@ class Provider:
         """Results by wire id: a completion, or an error string."""
         raise NotImplementedError
 
-
     async def batch_cancel(self, batch_id: str, meta: dict[str, Any]) -> BatchState:
         """Ask the provider to cancel a batch (finished requests stay collectable)."""
         raise NotImplementedError
