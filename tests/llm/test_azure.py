@@ -83,3 +83,18 @@ def test_bad_azure_entries_name_the_file_and_model(tmp_path, entry, message) -> 
     with pytest.raises(RosterError, match=message) as err:
         load_roster(path)
     assert str(err.value).startswith(f"{path}: models.az")
+
+
+def test_models_check_lists_then_pings_an_azure_deployment(tmp_path, server) -> None:
+    from typer.testing import CliRunner
+
+    from charm_builder.llm.cli import models_app
+
+    path = write(tmp_path, {"provider": "azure-openai", "model": "gpt-4o", "deployment": "dep-4o",
+                            "azure_endpoint": server.azure_endpoint, "api_version": AZURE_API_VERSION,
+                            "api_key_env": "FAKE_AZURE_KEY"})
+    result = CliRunner().invoke(models_app, ["check", "-r", path], env={"FAKE_AZURE_KEY": KEY, "COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert [(r.method, r.path) for r in server.requests] == [
+        ("GET", "/openai/models"), ("POST", "/openai/deployments/dep-4o/chat/completions")]
+    assert server.requests[-1].body["max_tokens"] == 1 and KEY not in result.output
