@@ -15,7 +15,9 @@ messages that never contain the API key.
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -103,17 +105,24 @@ class Provider:
 def open_session(limit: int) -> aiohttp.ClientSession:
     """A keep-alive aiohttp session for the running event loop, at most ``limit`` connections.
 
-    TLS uses a fresh ``ssl.create_default_context()`` (the system trust store; honours
-    ``SSL_CERT_FILE`` as set when the session opens). No cookies: API responses may set them
+    TLS uses ``ssl.create_default_context()`` (the system trust store, or ``SSL_CERT_FILE`` /
+    ``SSL_CERT_DIR`` as set when the session opens). No cookies: API responses may set them
     (load balancers do) and replaying them is never wanted. Proxies are resolved per provider
     by ``env_proxy``.
     """
     import aiohttp
 
-    connector = aiohttp.TCPConnector(limit=limit, limit_per_host=0, ssl=ssl.create_default_context())
+    tls = _tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+    connector = aiohttp.TCPConnector(limit=limit, limit_per_host=0, ssl=tls)
     return aiohttp.ClientSession(
         connector=connector, cookie_jar=aiohttp.DummyCookieJar(), headers={"user-agent": "charm-builder"}
     )
+
+
+@functools.lru_cache(maxsize=4)
+def _tls_context(cafile: str | None, capath: str | None) -> ssl.SSLContext:
+    """One default context per trust-store setting (loading the store takes ~50 ms)."""
+    return ssl.create_default_context()
 
 
 def env_proxy(url: str) -> tuple[str | None, Any]:
