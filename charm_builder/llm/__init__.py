@@ -1,4 +1,4 @@
-"""The LLM provider layer: one async chat interface over OpenAI-compatible, Anthropic and local
+"""The LLM provider layer: one async chat interface over OpenAI-compatible, Azure OpenAI, Anthropic and local
 models named in a roster, with caching, limits, retries, a cost ledger, JSON output and batches.
 
 Typical use (see ``LLMClient``)::

@@ -9,7 +9,8 @@ already in the cache are not sent; a batch of the same job (same model and the s
 requests) that was submitted before is polled instead of resubmitted, found by its id in the
 workspace table ``llm_batches``. Collected answers go into the cache and the
 ledger (at the batch discount), so a later ``chat`` of the same request is free. Providers
-without a batch API (local) fall back to concurrent ``chat`` calls.
+without a batch API (local) fall back to concurrent ``chat`` calls. The provider calls here
+(file upload, batch create/poll/cancel, result download) go through the official SDKs.
 """
 
 from __future__ import annotations
@@ -97,10 +98,20 @@ class BatchRunner:
 
     async def poll(self, batch_id: str) -> tuple[str, bool]:
         """Refresh a batch's state from the provider; returns (state, done)."""
+        return await self._update(batch_id, cancel=False)
+
+    async def cancel(self, batch_id: str) -> tuple[str, bool]:
+        """Ask the provider to cancel a batch; returns (state, done). Requests it finished before
+        stopping are collected once it is done (``poll`` until then)."""
+        return await self._update(batch_id, cancel=True)
+
+    async def _update(self, batch_id: str, *, cancel: bool) -> tuple[str, bool]:
         record = self._record(batch_id)
         spec = self.client.spec(record["model"])
         self.client._bind_loop()
-        state = await self.client._provider(spec).batch_status(batch_id, record["meta"])
+        provider = self.client._provider(spec)
+        call = provider.batch_cancel if cancel else provider.batch_status
+        state = await call(batch_id, record["meta"])
         self.client.store.save_batch(
             batch_id, record["job_key"], record["provider"], record["model"], state.state,
             record["request_count"], state.meta,

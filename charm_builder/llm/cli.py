@@ -55,7 +55,11 @@ def list_models(roster: RosterOpt = DEFAULT_ROSTER) -> None:
 
 @models_app.command("check")
 def check_models(roster: RosterOpt = DEFAULT_ROSTER, model: ModelOpt = None) -> None:
-    """Preflight (keys, servers) and ping each model with a one-token request. Exit 1 if any fails."""
+    """Preflight (key set; the server lists its models through the official SDK) and ping each model
+    with a one-token chat request. Exit 1 if any fails.
+
+    Examples: ``charm-build models check --roster paper -m gpt-4o``; ``charm-build models check -r my.yaml``.
+    """
     r = _load(roster)
     names = model or r.names
     for n in names:

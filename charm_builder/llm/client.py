@@ -10,7 +10,8 @@
 Each call: roster entry -> effective params (call > roster) -> cache lookup (a hit costs
 nothing) -> identical in-flight requests share one call -> per-model limiter (concurrency, RPM,
 TPM) -> provider call with retries (429/5xx/timeouts/connection errors/malformed bodies,
-Retry-After honoured) -> cache + ledger.
+Retry-After honoured) -> cache + ledger. Remote chat calls share one keep-alive aiohttp session
+per event loop; batch and model-listing calls go through the official SDKs.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from charm_builder.llm.cache import CallRecord, ConnectionFactory, LLMStore, cac
 from charm_builder.llm.errors import LLMCallError, LLMConfigError, LLMError, TransientError
 from charm_builder.llm.limits import ModelLimiter, estimate_tokens
 from charm_builder.llm.providers import Provider, make_provider
+from charm_builder.llm.providers.base import open_session
 from charm_builder.llm.retry import RetryPolicy, with_retries
 from charm_builder.llm.roster import ModelSpec, Roster, load_roster
 from charm_builder.llm.types import ChatParams, Completion, MessagesIn, Usage, normalise_messages
@@ -64,6 +66,7 @@ class LLMClient:
         self._limiters: dict[str, ModelLimiter] = {}
         self._inflight: dict[str, asyncio.Future[Completion]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._session: Any = None  # aiohttp.ClientSession of self._loop, opened on the first chat call
         self.retries = 0
 
     # -- public API ----------------------------------------------------------------------
@@ -249,6 +252,9 @@ class LLMClient:
         if self._loop is asyncio.get_running_loop():
             for provider in self._providers.values():
                 await provider.aclose()
+            if self._session is not None:
+                await self._session.close()
+        self._session = None
         self._providers.clear()
         self._limiters.clear()
         self._inflight.clear()
@@ -259,6 +265,7 @@ class LLMClient:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
             self._loop = loop
+            self._session = None  # it belonged to the old loop
             self._providers.clear()
             self._limiters.clear()
             self._inflight.clear()
@@ -266,9 +273,17 @@ class LLMClient:
     def _provider(self, spec: ModelSpec) -> Provider:
         provider = self._providers.get(spec.name)
         if provider is None:
-            provider = make_provider(spec, spec.resolve_api_key(self._env))
+            provider = make_provider(spec, spec.resolve_api_key(self._env), self._http_session)
             self._providers[spec.name] = provider
         return provider
+
+    def _http_session(self) -> Any:
+        """The event loop's aiohttp session for chat calls, shared by the remote models: keep-alive,
+        at most as many connections as their concurrencies add up to."""
+        if self._session is None:
+            limit = sum(s.concurrency for s in self.roster.models.values() if s.provider != "local")
+            self._session = open_session(max(1, limit))
+        return self._session
 
     def _limiter(self, spec: ModelSpec) -> ModelLimiter:
         limiter = self._limiters.get(spec.name)

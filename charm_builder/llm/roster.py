@@ -7,7 +7,7 @@ takes one of those names or a path to a YAML file of the same shape::
     name: my-roster
     models:
       gpt-4o:
-        provider: openai            # openai | anthropic | local
+        provider: openai            # openai | azure-openai | anthropic | local
         model: gpt-4o               # the provider's model id (local: offline name, HF folder or .gguf)
         base_url: https://api.openai.com/v1
         api_key_env: OPENAI_API_KEY
@@ -17,6 +17,13 @@ takes one of those names or a path to a YAML file of the same shape::
         concurrency: 32
         rpm: 5000                   # requests per minute (optional)
         tpm: 800000                 # tokens per minute (optional)
+      gpt-4o-azure:
+        provider: azure-openai      # no base_url: Azure's URL layout is built from these three
+        model: gpt-4o
+        azure_endpoint: https://my-resource.openai.azure.com
+        deployment: gpt-4o-prod     # optional, default: the model id
+        api_version: "2024-10-21"
+        api_key_env: AZURE_OPENAI_API_KEY
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from charm_builder.llm.errors import MissingAPIKeyError, RosterError, UnknownModelError
 from charm_builder.llm.types import ChatParams
 
-Provider = Literal["openai", "anthropic", "local"]
+Provider = Literal["openai", "azure-openai", "anthropic", "local"]
 DEFAULT_ROSTER = "offline"
 BUILTIN_ROSTERS = ("offline", "paper")
 
@@ -64,9 +71,26 @@ class ModelSpec(BaseModel):
     timeout: float = Field(default=120.0, gt=0.0)
     max_retries: int = Field(default=6, ge=0)
     gguf_file: str | None = None
+    azure_endpoint: str | None = None  # azure-openai: https://RESOURCE.openai.azure.com
+    deployment: str | None = None  # azure-openai: the deployment name (default: ``model``)
+    api_version: str | None = None  # azure-openai: e.g. "2024-10-21"
 
     @model_validator(mode="after")
     def _defaults(self) -> ModelSpec:
+        azure = {"azure_endpoint": self.azure_endpoint, "deployment": self.deployment,
+                 "api_version": self.api_version}
+        if self.provider == "azure-openai":
+            missing = [k for k in ("azure_endpoint", "api_version") if not azure[k]]
+            if missing:
+                raise ValueError(f"provider azure-openai needs {' and '.join(missing)}")
+            self.deployment = self.deployment or self.model
+            derived = f"{str(self.azure_endpoint).rstrip('/')}/openai/deployments/{self.deployment}"
+            if self.base_url is not None and self.base_url.rstrip("/") != derived:
+                raise ValueError("provider azure-openai takes azure_endpoint (and deployment), not base_url")
+            self.base_url = derived
+        elif any(azure.values()):
+            given = ", ".join(k for k, v in azure.items() if v)
+            raise ValueError(f"{given} only apply to provider azure-openai")
         if self.base_url is None and self.provider in _DEFAULT_BASE_URLS:
             self.base_url = _DEFAULT_BASE_URLS[self.provider]
         if self.base_url:

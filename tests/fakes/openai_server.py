@@ -3,8 +3,12 @@
 Speaks the real wire formats of
   OpenAI:    POST /v1/chat/completions, GET /v1/models, POST /v1/files (multipart),
              GET /v1/files/{id}/content, POST /v1/batches, GET /v1/batches/{id}
+             POST /v1/batches/{id}/cancel
   Anthropic: POST /v1/messages, GET /v1/models, POST /v1/messages/batches,
-             GET /v1/messages/batches/{id}, GET /v1/messages/batches/{id}/results
+             GET /v1/messages/batches/{id}, GET /v1/messages/batches/{id}/results,
+             POST /v1/messages/batches/{id}/cancel
+  Azure:     the OpenAI paths under /openai/ (chat under /openai/deployments/{deployment}/),
+             with an ``api-key`` header and a required ``api-version`` query parameter
 on a raw asyncio HTTP/1.1 server (keep-alive, no dependencies) so it stays cheap at >1000 req/s.
 
 Knobs: ``latency`` (seconds before each answer), ``failure_rate`` (share of chat requests
@@ -70,6 +74,7 @@ class Recorded:
     path: str
     headers: dict[str, str]
     body: Any
+    query: str = ""
 
 
 @dataclass
@@ -180,8 +185,8 @@ class FakeLLMServer:
             self.faults.append(Fault(kind, **kwargs))
 
     def chat_count(self) -> int:
-        """How many chat requests (OpenAI + Anthropic) arrived, failed ones included."""
-        return self.counts.get("/v1/chat/completions", 0) + self.counts.get("/v1/messages", 0)
+        """How many chat requests (OpenAI, Azure, Anthropic) arrived, failed ones included."""
+        return sum(n for path, n in self.counts.items() if path.endswith("/chat/completions") or path == "/v1/messages")
 
     # -- lifecycle -----------------------------------------------------------------------
     @property
@@ -194,6 +199,10 @@ class FakeLLMServer:
 
     @property
     def anthropic_base_url(self) -> str:
+        return self.base_url
+
+    @property
+    def azure_endpoint(self) -> str:
         return self.base_url
 
     async def serve(self) -> None:
@@ -252,7 +261,7 @@ class FakeLLMServer:
 
     async def handle(self, req: _Request) -> _Response | None:
         """Answer one request; None means: drop the connection."""
-        path = req.path.split("?", 1)[0]
+        path, _, query = req.path.partition("?")
         self.counts[path] = self.counts.get(path, 0) + 1
         body: Any = None
         if req.body and req.headers.get("content-type", "").startswith("application/json"):
@@ -261,10 +270,18 @@ class FakeLLMServer:
             except ValueError:
                 return _json(400, {"error": {"message": "invalid JSON body", "type": "invalid_request_error"}})
         if self.record:
-            self.requests.append(Recorded(req.method, path, req.headers, body))
+            self.requests.append(Recorded(req.method, path, req.headers, body, query))
+        if path.startswith("/openai/"):
+            if "api-version=" not in query:
+                return self._error(404, "Resource not found (no api-version)", False, "invalid_request_error")
+            if self.api_key and req.headers.get("api-key") != self.api_key:
+                return self._error(401, "Access denied due to invalid subscription key", False, "401")
+            path = _azure_to_openai_path(path, body)
+        else:
+            anthropic = path.startswith("/v1/messages")
+            if not self._authorised(req.headers, anthropic, either=path == "/v1/models"):
+                return self._error(401, "invalid api key", anthropic, "authentication_error")
         anthropic = path.startswith("/v1/messages")
-        if not self._authorised(req.headers, anthropic, either=path == "/v1/models"):
-            return self._error(401, "invalid api key", anthropic, "authentication_error")
         is_chat = path in ("/v1/chat/completions", "/v1/messages")
         fault = self._take_fault(path)
         if fault is None and is_chat and self.failure_rate and self._rng.random() < self.failure_rate:
@@ -333,6 +350,10 @@ class FakeLLMServer:
             return _Response(200, data, "application/octet-stream")
         if m == "POST" and path == "/v1/batches":
             return self._openai_batch_create(body)
+        if m == "POST" and path.startswith("/v1/batches/") and path.endswith("/cancel"):
+            return self._cancel(path.split("/")[3], anthropic=False)
+        if m == "POST" and path.startswith("/v1/messages/batches/") and path.endswith("/cancel"):
+            return self._cancel(path.split("/")[4], anthropic=True)
         if m == "GET" and path.startswith("/v1/batches/"):
             return self._openai_batch_get(path.split("/")[3])
         if m == "POST" and path == "/v1/messages/batches":
@@ -446,7 +467,9 @@ class FakeLLMServer:
             return self._error(404, "no such batch", False, "not_found_error")
         b["polls"] += 1
         obj = b["obj"]
-        if b["polls"] > self.batch_polls:
+        if b.get("cancelled"):
+            obj.update(status="cancelled", request_counts={**b["done_counts"], "completed": 0, "failed": 0})
+        elif b["polls"] > self.batch_polls:
             obj.update(status="completed", output_file_id=b["output_file_id"], error_file_id=b["error_file_id"],
                        request_counts=b["done_counts"])
         else:
@@ -482,10 +505,26 @@ class FakeLLMServer:
         if b is None:
             return self._error(404, "no such batch", True, "not_found_error")
         b["polls"] += 1
-        if b["polls"] > self.batch_polls:
+        if b.get("cancelled"):
+            n = len(b["results"])
+            b["results"] = [{"custom_id": r["custom_id"], "result": {"type": "canceled"}} for r in b["results"]]
+            b["done_counts"] = {"processing": 0, "succeeded": 0, "errored": 0, "canceled": n, "expired": 0}
+        if b["polls"] > self.batch_polls or b.get("cancelled"):
             b["obj"].update(processing_status="ended", request_counts=b["done_counts"],
                             ended_at="2024-09-24T19:00:00Z",
                             results_url=f"{self.base_url}/v1/messages/batches/{batch_id}/results")
+        return _json(200, b["obj"])
+
+    def _cancel(self, batch_id: str, anthropic: bool) -> _Response:
+        """Cancel a batch that has not finished: nothing of it completes (the next poll ends it)."""
+        b = self.batches.get(batch_id)
+        if b is None:
+            return self._error(404, "no such batch", anthropic, "not_found_error")
+        b["cancelled"] = True
+        if anthropic:
+            b["obj"].update(processing_status="canceling", cancel_initiated_at="2024-09-24T18:40:00Z")
+        else:
+            b["obj"].update(status="cancelling", cancelling_at=int(time.time()))
         return _json(200, b["obj"])
 
     def _anthropic_batch_results(self, batch_id: str) -> _Response:
@@ -497,6 +536,16 @@ class FakeLLMServer:
 
 
 _PASS = object()
+
+
+def _azure_to_openai_path(path: str, body: Any) -> str:
+    """An Azure path as the OpenAI path it mirrors; a chat body without ``model`` names the deployment."""
+    parts = path.split("/")  # ['', 'openai', 'deployments', NAME, 'chat', 'completions']
+    if len(parts) > 4 and parts[2] == "deployments":
+        if isinstance(body, dict):
+            body.setdefault("model", parts[3])
+        return "/v1/" + "/".join(parts[4:])
+    return "/v1/" + "/".join(parts[2:])
 
 
 class _Protocol(asyncio.Protocol):

@@ -10,7 +10,8 @@ from charm_builder.llm import ModelSpec, RetryPolicy, Roster
 from tests.fakes.openai_server import FakeLLMServer
 
 KEY = "sk-test-SECRET-0123456789"
-ENV = {"FAKE_OPENAI_KEY": KEY, "FAKE_ANTHROPIC_KEY": KEY}
+ENV = {"FAKE_OPENAI_KEY": KEY, "FAKE_ANTHROPIC_KEY": KEY, "FAKE_AZURE_KEY": KEY}
+AZURE_API_VERSION = "2024-10-21"
 FAST_RETRY = RetryPolicy(max_retries=4, base=0.01, cap=0.05)
 
 
@@ -33,6 +34,14 @@ def make_roster(srv: FakeLLMServer, **overrides: object) -> Roster:
                                 price_input=3.0, price_output=15.0, **common),
         },
     )
+
+
+def azure_spec(srv: FakeLLMServer, **overrides: object) -> ModelSpec:
+    """An azure-openai entry on the fake server (deployment ``dep-4o`` of model ``gpt-4o``)."""
+    fields: dict[str, object] = {"deployment": "dep-4o", "concurrency": 8, "timeout": 5.0, **overrides}
+    return ModelSpec(name="azure", provider="azure-openai", model="gpt-4o", azure_endpoint=srv.azure_endpoint,
+                     api_version=AZURE_API_VERSION, api_key_env="FAKE_AZURE_KEY", price_input=2.0,
+                     price_output=10.0, **fields)
 
 
 @pytest.fixture

@@ -1,29 +1,38 @@
-"""charm_builder.llm.http: framing, keep-alive, stale connections, faults, TLS, proxies.
+"""The chat transport (one aiohttp session per event loop) and the SDK control calls, against
+raw servers: keep-alive, connection limits, malformed and truncated answers, timeouts, refused
+connections, TLS with a private CA, forward proxies and NO_PROXY, keys kept out of errors.
 
-Each test runs a small raw asyncio server that answers with exact bytes, so the client meets
-the response shapes real servers send (chunked, close-framed, 100 Continue, early close).
+Each raw server answers with exact bytes, so the client meets what real servers and broken
+middleboxes send; calls go through ``LLMClient`` as the pipeline makes them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.parser
-import email.policy
 import json
 import socket
 import ssl
 import subprocess
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
-from charm_builder.llm import LLMClient, ModelSpec, Roster
-from charm_builder.llm.http import HTTPClient, HTTPResponse, HTTPTransportError, multipart_form
+from charm_builder.llm import (
+    BatchRequest,
+    BatchRunner,
+    LLMCallError,
+    LLMClient,
+    ModelSpec,
+    RetryPolicy,
+    Roster,
+    ServerUnreachableError,
+)
 from tests.fakes.openai_server import FakeLLMServer
 
-T = TypeVar("T")
+KEY = "sk-raw-SECRET-424242"
+HI = [{"role": "user", "content": "hi"}]
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]]
 
 
@@ -64,198 +73,153 @@ def ok(body: bytes, *extra: str) -> bytes:
     return f"HTTP/1.1 200 OK\r\ncontent-length: {len(body)}\r\n{head}\r\n".encode() + body
 
 
-def serve_forever(response: Callable[[int], bytes]) -> Handler:
-    """Answer every request on a connection with ``response(request_number)``."""
+def completion(text: str) -> bytes:
+    """A minimal chat.completion answer."""
+    return ok(json.dumps({"choices": [{"message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                          "usage": {"prompt_tokens": 3, "completion_tokens": 1}}).encode(),
+              "content-type: application/json")
 
-    async def handler(reader, writer, _conn) -> None:
-        n = 0
+
+def serve_forever(response: Callable[[int], bytes]) -> Handler:
+    """Answer every request on a connection with ``response(connection_number)``."""
+
+    async def handler(reader, writer, conn) -> None:
         while True:
             await read_request(reader)
-            n += 1
-            writer.write(response(n))
+            writer.write(response(conn))
             await writer.drain()
 
     return handler
 
 
-def exchange(handler: Handler, requests: Callable[[HTTPClient, str], Awaitable[T]], *,
-             tls: ssl.SSLContext | None = None, **client_kw: Any) -> tuple[T, int]:
-    """Serve ``handler``, run ``requests(client, url)`` with a fresh client; (result, connections)."""
+def roster(base_url: str, *, timeout: float = 5.0, concurrency: int = 8) -> Roster:
+    spec = ModelSpec(name="gpt", provider="openai", model="m", base_url=f"{base_url}/v1", api_key_env="RAW_KEY",
+                     timeout=timeout, concurrency=concurrency)
+    return Roster(name="raw", models={"gpt": spec})
 
-    async def go() -> tuple[T, int]:
+
+def client(base_url: str, *, retries: int = 0, **spec_kw: Any) -> LLMClient:
+    return LLMClient(roster(base_url, **spec_kw), env={"RAW_KEY": KEY},
+                     retry=RetryPolicy(max_retries=retries, base=0.01, cap=0.02))
+
+
+def chat_with(handler: Handler, *questions: str, tls: ssl.SSLContext | None = None, pause: float = 0.0,
+              **client_kw: Any) -> tuple[list[Any], int]:
+    """Serve ``handler``; ask each question in turn through a fresh client; (completions, connections)."""
+
+    async def go() -> tuple[list[Any], int]:
         server = RawServer(handler, tls)
-        async with server as url:
-            client = HTTPClient(**client_kw)
-            try:
-                result = await requests(client, url)
-            finally:
-                await client.aclose()
-        return result, server.connections
+        async with server as url, client(url, **client_kw) as c:
+            out = []
+            for q in questions:
+                out.append(await c.chat("gpt", [{"role": "user", "content": q}]))
+                await asyncio.sleep(pause)
+        return out, server.connections
 
     return asyncio.run(go())
 
 
-def test_keep_alive_reuses_one_connection_and_sends_the_request_as_given() -> None:
+def test_chat_calls_reuse_one_keep_alive_connection_and_send_the_openai_request() -> None:
     seen: list[tuple[str, dict[str, str], bytes]] = []
 
     async def handler(reader, writer, _conn) -> None:
         while True:
             seen.append(await read_request(reader))
-            writer.write(ok(b'{"ok": true}', "content-type: application/json"))
+            writer.write(completion("hello"))
 
-    async def requests(client: HTTPClient, url: str):
-        a = await client.request("POST", f"{url}/v1/chat?x=1", body=b'{"a": 1}',
-                                 headers={"content-type": "application/json"})
-        for _ in range(2):
-            await client.request("GET", f"{url}/v1/models")
-        return a
-
-    a, conns = exchange(handler, requests, headers={"authorization": "Bearer k"})
-    assert (a.status, a.headers["content-type"], json.loads(a.content)) == (200, "application/json", {"ok": True})
+    done, conns = chat_with(handler, "one", "two", "three")
+    assert [c.text for c in done] == ["hello"] * 3 and conns == 1
     line, headers, body = seen[0]
-    assert line == "POST /v1/chat?x=1 HTTP/1.1"
-    assert headers["authorization"] == "Bearer k" and headers["content-length"] == "8"
-    assert headers["host"].startswith("127.0.0.1:") and headers["accept-encoding"] == "identity"
-    assert body == b'{"a": 1}' and seen[1][0] == "GET /v1/models HTTP/1.1"
-    assert conns == 1
+    assert line == "POST /v1/chat/completions HTTP/1.1"
+    assert headers["authorization"] == f"Bearer {KEY}" and headers["content-type"] == "application/json"
+    assert json.loads(body) == {"model": "m", "messages": [{"role": "user", "content": "one"}]}
 
 
-async def twice(client: HTTPClient, url: str) -> tuple[bytes, bytes]:
-    """Two GETs in a row, with a pause so a close by the server reaches the idle connection."""
-    first = await client.request("GET", url, timeout=5)
-    await asyncio.sleep(0.05)
-    return first.content, (await client.request("GET", url, timeout=5)).content
-
-
-def test_chunked_body_with_extensions_and_trailers_is_reassembled_across_segments() -> None:
-    pieces = [b"HTTP/1.1 200 OK\r\ntransfer-en", b"coding: chunked\r\n\r\n5;ext=1\r\nhel", b"lo\r\n7\r\n, world",
-              b"\r\n0\r\nx-trailer: 1\r\n", b"\r\n"]
-
+def test_connections_stay_within_the_models_concurrency() -> None:
     async def handler(reader, writer, _conn) -> None:
         while True:
             await read_request(reader)
-            for piece in pieces:  # separate segments: the parser must wait for each
-                writer.write(piece)
-                await writer.drain()
-                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.02)
+            writer.write(completion("x"))
 
-    # the trailer was consumed: the connection is reused
-    assert exchange(handler, twice) == ((b"hello, world", b"hello, world"), 1)
+    async def go() -> tuple[list[Any], int]:
+        server = RawServer(handler)
+        async with server as url, client(url, concurrency=3) as c:
+            out = await c.chat_many("gpt", [[{"role": "user", "content": f"q{i}"}] for i in range(15)])
+        return out, server.connections
+
+    done, conns = asyncio.run(go())
+    assert all(not isinstance(d, Exception) for d in done) and conns == 3
 
 
-def test_close_framed_body_is_read_to_eof_and_the_connection_is_not_reused() -> None:
+def test_server_closing_idle_connections_does_not_fail_calls() -> None:
     async def handler(reader, writer, conn) -> None:
         await read_request(reader)
-        writer.write(b"HTTP/1.0 200 OK\r\n\r\nbody until close " + str(conn).encode())
+        writer.write(completion(f"conn {conn}"))  # advertises keep-alive, then drops the connection
         await writer.drain()
 
-    assert exchange(handler, twice) == ((b"body until close 1", b"body until close 2"), 2)
-
-
-def test_interim_100_continue_is_skipped() -> None:
-    handler = serve_forever(lambda n: b"HTTP/1.1 100 Continue\r\n\r\n" + ok(b"final"))
-    resp, _ = exchange(handler, lambda client, url: client.request("POST", url, body=b"x"))
-    assert (resp.status, resp.content) == (200, b"final")
-
-
-def test_idle_connection_closed_by_the_server_is_replaced_transparently() -> None:
-    async def handler(reader, writer, conn) -> None:
-        await read_request(reader)
-        writer.write(ok(f"conn {conn}".encode()))  # advertises keep-alive, then drops the connection
-        await writer.drain()
-
-    assert exchange(handler, twice) == ((b"conn 1", b"conn 2"), 2)
-
-
-def test_reused_connection_dropped_before_the_answer_is_resent_once_on_a_fresh_one() -> None:
-    async def handler(reader, writer, conn) -> None:
-        await read_request(reader)
-        writer.write(ok(f"conn {conn}".encode()))
-        await writer.drain()
-        if conn == 1:
-            await read_request(reader)  # read the second request, then close without answering
-            return
-        while True:
-            await read_request(reader)
-            writer.write(ok(f"conn {conn}".encode()))
-
-    async def requests(client: HTTPClient, url: str):
-        return [(await client.request("POST", url, body=b"x")).content for _ in range(2)]
-
-    assert exchange(handler, requests) == ([b"conn 1", b"conn 2"], 2)
+    done, conns = chat_with(handler, "a", "b", pause=0.05, retries=2)
+    assert [c.text for c in done] == ["conn 1", "conn 2"] and conns == 2
 
 
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        (b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly part", "in the middle of the response"),
-        (b"SPDY/9 what\r\n\r\n", "malformed status line"),
-        (b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", "malformed header line"),
-        (b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n", "bad chunk size"),
-        (b"HTTP/1.1 200 OK\r\ncontent-length: ten\r\n\r\n", "bad content-length"),
+        (b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly part", "connection error"),
+        (b"SPDY/9 what\r\n\r\n", "connection error"),
+        (b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n", "connection error"),
+        (ok(b"<html>gateway</html>"), r"malformed response body \(not JSON\)"),
+        (ok(b'{"choices": []}'), r"malformed chat completion"),
     ],
 )
-def test_malformed_or_truncated_responses_raise_transport_errors(raw: bytes, message: str) -> None:
+def test_malformed_or_truncated_answers_are_retried_then_one_clear_error(raw: bytes, message: str) -> None:
     async def handler(reader, writer, _conn) -> None:
         await read_request(reader)
         writer.write(raw)
         await writer.drain()
 
-    with pytest.raises(HTTPTransportError, match=message):
-        exchange(handler, lambda client, url: client.request("GET", url, timeout=5))
+    async def go() -> int:
+        server = RawServer(handler)
+        async with server as url, client(url, retries=1) as c:
+            with pytest.raises(LLMCallError, match=message) as err:
+                await c.chat("gpt", HI)
+        assert "gave up after 2 attempts" in str(err.value) and "\n" not in str(err.value)
+        return server.connections
+
+    assert asyncio.run(go()) == 2  # the retry went out on a fresh connection
 
 
-def test_timeout_abandons_the_connection() -> None:
+def test_timeout_is_retried_on_a_fresh_connection() -> None:
     async def handler(reader, writer, conn) -> None:
         await read_request(reader)
         if conn == 1:
-            await asyncio.sleep(5)  # never answers in time
-        writer.write(ok(b"late" if conn == 1 else b"fresh"))
+            await asyncio.sleep(3)  # never answers in time
+        writer.write(completion("fresh"))
         await writer.drain()
         await asyncio.sleep(1)
 
-    async def requests(client: HTTPClient, url: str):
-        with pytest.raises(TimeoutError):
-            await client.request("GET", url, timeout=0.2)
-        return (await client.request("GET", url, timeout=2)).content
-
-    assert exchange(handler, requests) == (b"fresh", 2)
+    done, conns = chat_with(handler, "slow?", timeout=0.3, retries=1)
+    assert done[0].text == "fresh" and done[0].attempts == 2 and conns == 2
+    with pytest.raises(LLMCallError, match=r"timed out after 0.3s"):
+        chat_with(handler, "slow?", timeout=0.3)
 
 
-def request_once(method: str, url: str) -> HTTPResponse:
-    """One request from a fresh client, with no server of ours involved."""
-
-    async def go() -> HTTPResponse:
-        client = HTTPClient()
-        try:
-            return await client.request(method, url, timeout=5)
-        finally:
-            await client.aclose()
-
-    return asyncio.run(go())
-
-
-def test_connection_refused_names_the_host() -> None:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # closed again before the request: nothing listens there
-    with pytest.raises(HTTPTransportError, match=f"cannot connect to 127.0.0.1:{port}"):
-        request_once("GET", f"http://127.0.0.1:{port}/v1/models")
+        return s.getsockname()[1]  # closed again before use: nothing listens there
 
 
-def test_header_injection_and_non_http_urls_are_refused() -> None:
-    with pytest.raises(ValueError, match="invalid HTTP header"):
-        HTTPClient(headers={"authorization": "Bearer k\r\nx-evil: 1"})
-    with pytest.raises(ValueError, match="not an http"):
-        request_once("GET", "ftp://example.com/file")
+def test_connection_refused_names_host_and_port() -> None:
+    port = free_port()
 
+    async def go() -> None:
+        async with client(f"http://127.0.0.1:{port}") as c:
+            await c.chat("gpt", HI)
 
-def test_head_response_has_no_body_even_with_a_content_length() -> None:
-    async def requests(client: HTTPClient, url: str):
-        return [await client.request("HEAD", url, timeout=2) for _ in range(2)]
-
-    (a, b), conns = exchange(serve_forever(lambda n: b"HTTP/1.1 200 OK\r\ncontent-length: 42\r\n\r\n"), requests)
-    assert a.status == b.status == 200 and a.content == b"" and conns == 1
+    with pytest.raises(LLMCallError, match=f"cannot connect to 127.0.0.1:{port}") as err:
+        asyncio.run(go())
+    assert "\n" not in str(err.value)
 
 
 @pytest.fixture(scope="module")
@@ -271,32 +235,58 @@ def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return cert, key
 
 
-def test_https_verifies_the_certificate(self_signed: tuple[Path, Path]) -> None:
+def test_https_verifies_the_certificate_against_ssl_cert_file(
+    self_signed: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     cert, key = self_signed
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_ctx.load_cert_chain(cert, key)
+    handler = serve_forever(lambda conn: completion("secret ok"))
 
-    def fetch(trust: bool):
-        ctx = ssl.create_default_context(cafile=str(cert)) if trust else None
-        handler = serve_forever(lambda n: ok(b"secret ok"))
-        return exchange(handler, lambda client, url: client.request("GET", f"{url}/v1/models", timeout=5),
-                        tls=server_ctx, ssl_context=ctx)[0]
+    async def preflight() -> None:
+        async def models(reader, writer, _conn) -> None:
+            while True:
+                await read_request(reader)
+                writer.write(ok(b'{"object": "list", "data": []}', "content-type: application/json"))
+                await writer.drain()
 
-    assert fetch(trust=True).content == b"secret ok"
-    with pytest.raises(HTTPTransportError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
-        fetch(trust=False)
+        async with RawServer(models, server_ctx) as url, client(url) as c:
+            await c.apreflight()  # through the SDK's own HTTP stack
+
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    with pytest.raises(LLMCallError, match=r"not trusted \(.*certificate.*SSL_CERT_FILE") as err:
+        chat_with(handler, "hi", tls=server_ctx, retries=3)
+    assert err.value.attempts == 1  # an untrusted certificate is not retried
+    with pytest.raises(ServerUnreachableError, match=r"(?i)certificate"):
+        asyncio.run(preflight())
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    done, _ = chat_with(handler, "hi", tls=server_ctx)
+    assert done[0].text == "secret ok"
+    asyncio.run(preflight())
 
 
-def test_multipart_form_is_parsed_back_by_a_mime_parser() -> None:
-    body, ctype = multipart_form({"purpose": "batch", "file": ("b.jsonl", b'{"a": 1}\n', "application/jsonl")},
-                                 boundary="b0undary")
-    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-        f"content-type: {ctype}\r\n\r\n".encode() + body
-    )
-    parts = {p.get_param("name", header="content-disposition"): p for p in message.iter_parts()}
-    assert parts["purpose"].get_content() == "batch"
-    assert parts["file"].get_filename() == "b.jsonl"
-    assert parts["file"].get_content() == b'{"a": 1}\n'
+def test_keys_echoed_by_a_server_never_reach_errors() -> None:
+    async def handler(reader, writer, _conn) -> None:
+        while True:
+            _, headers, _ = await read_request(reader)
+            echo = json.dumps({"error": {"message": f"bad request from {headers.get('authorization')}"}}).encode()
+            writer.write(f"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
+                         f"content-length: {len(echo)}\r\n\r\n".encode() + echo)
+            await writer.drain()
+
+    async def go() -> list[str]:
+        async with RawServer(handler) as url, client(url) as c:
+            messages = []
+            for call in (c.chat("gpt", HI), BatchRunner(c).submit("gpt", [BatchRequest("a", HI)])):
+                with pytest.raises(LLMCallError) as err:
+                    await call
+                messages.append(str(err.value))
+            return messages
+
+    chat_error, batch_error = asyncio.run(go())
+    for message in (chat_error, batch_error):  # the chat path (aiohttp) and the SDK path (file upload)
+        assert "HTTP 400" in message and "bad request from Bearer ***" in message and KEY not in message
 
 
 class ForwardProxy:
@@ -306,24 +296,26 @@ class ForwardProxy:
         self.relayed: list[str] = []
 
     async def __aenter__(self) -> str:
+        import aiohttp
+
         async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            upstream = HTTPClient()
-            try:
-                while True:
-                    line, headers, body = await read_request(reader)
-                    method, target, _ = line.split(" ", 2)
-                    self.relayed.append(target)
-                    keep = {k: v for k, v in headers.items()
-                            if k in ("authorization", "content-type", "x-api-key", "anthropic-version")}
-                    resp = await upstream.request(method, target, body=body or None, headers=keep, timeout=10)
-                    writer.write(f"HTTP/1.1 {resp.status} X\r\ncontent-type: {resp.headers.get('content-type')}\r\n"
-                                 f"content-length: {len(resp.content)}\r\n\r\n".encode() + resp.content)
-                    await writer.drain()
-            except (ConnectionError, asyncio.IncompleteReadError):
-                pass
-            finally:
-                await upstream.aclose()
-                writer.close()
+            async with aiohttp.ClientSession() as upstream:
+                try:
+                    while True:
+                        line, headers, body = await read_request(reader)
+                        method, target, _ = line.split(" ", 2)
+                        self.relayed.append(target.split("?", 1)[0])
+                        keep = {k: v for k, v in headers.items()
+                                if k in ("authorization", "content-type", "x-api-key", "anthropic-version")}
+                        async with upstream.request(method, target, data=body or None, headers=keep) as resp:
+                            content = await resp.read()
+                        writer.write(f"HTTP/1.1 {resp.status} X\r\ncontent-type: {resp.content_type}\r\n"
+                                     f"content-length: {len(content)}\r\n\r\n".encode() + content)
+                        await writer.drain()
+                except (ConnectionError, asyncio.IncompleteReadError):
+                    pass
+                finally:
+                    writer.close()
 
         self._server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
         return f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
@@ -333,7 +325,7 @@ class ForwardProxy:
 
 
 @pytest.mark.parametrize("no_proxy", ["", "127.0.0.1"])
-def test_provider_goes_through_a_configured_proxy_unless_bypassed(
+def test_chat_and_control_calls_go_through_a_configured_proxy_unless_bypassed(
     monkeypatch: pytest.MonkeyPatch, no_proxy: str
 ) -> None:
     with FakeLLMServer() as srv:
@@ -345,6 +337,7 @@ def test_provider_goes_through_a_configured_proxy_unless_bypassed(
                 monkeypatch.setenv("HTTP_PROXY", proxy_url)
                 monkeypatch.setenv("NO_PROXY", no_proxy)
                 async with LLMClient(Roster(name="p", models={"gpt": spec})) as client:
+                    await client.apreflight()  # the SDK's model listing
                     return await client.chat("gpt", [{"role": "user", "content": "via proxy?"}])
 
         done = asyncio.run(go())
@@ -352,4 +345,16 @@ def test_provider_goes_through_a_configured_proxy_unless_bypassed(
     if no_proxy:
         assert proxy.relayed == []
     else:
-        assert proxy.relayed == [f"{srv.openai_base_url}/chat/completions"]
+        assert proxy.relayed == [f"{srv.openai_base_url}/models", f"{srv.openai_base_url}/chat/completions"]
+
+
+def test_preflight_through_the_sdk_names_an_unreachable_server() -> None:
+    port = free_port()
+
+    async def go() -> None:
+        async with client(f"http://127.0.0.1:{port}") as c:
+            await c.apreflight()
+
+    with pytest.raises(ServerUnreachableError, match=f"127.0.0.1:{port}.*server unreachable") as err:
+        asyncio.run(go())
+    assert "\n" not in str(err.value)

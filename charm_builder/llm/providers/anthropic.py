@@ -1,4 +1,4 @@
-"""Anthropic Messages API (``POST /v1/messages``) and Message Batches."""
+"""Anthropic Messages API (``POST /v1/messages``) and Message Batches (through the SDK)."""
 
 from __future__ import annotations
 
@@ -48,7 +48,8 @@ def parse_message(data: dict[str, Any]) -> RawCompletion:
 
 
 class AnthropicProvider(HTTPProvider):
-    """``base_url`` is the API root (``https://api.anthropic.com``), without ``/v1``."""
+    """``base_url`` is the API root (``https://api.anthropic.com``), without ``/v1``. Chat calls
+    POST to ``{base_url}/v1/messages``; batches and model listing use ``anthropic.AsyncAnthropic``."""
 
     supports_batch = True
     batch_max_requests = 100_000  # Message Batches limits
@@ -60,42 +61,49 @@ class AnthropicProvider(HTTPProvider):
             h["x-api-key"] = self._api_key
         return h
 
+    def make_sdk(self) -> Any:
+        import anthropic
+
+        # always an explicit key: the SDK would otherwise look for credentials in the environment
+        return anthropic.AsyncAnthropic(api_key=self._api_key or "no-key", base_url=self.spec.base_url,
+                                        **self.sdk_options())
+
+    def sdk_errors(self) -> tuple[type[BaseException], ...]:
+        import anthropic
+
+        return (anthropic.AnthropicError,)
+
     async def complete(self, messages: list[dict[str, str]], params: ChatParams) -> RawCompletion:
         body = messages_body(self.spec.model, messages, params)
-        data = self.parse_json(await self.request("POST", f"{self.spec.base_url}/v1/messages", json_body=body))
+        data = await self.post_json(f"{self.spec.base_url}/v1/messages", body)
         try:
             return parse_message(data)
         except (KeyError, TypeError, ValueError):
             raise TransientError(f"{self._where()}: malformed message (no content blocks)") from None
 
-    async def check(self) -> None:
-        await self.check_url(f"{self.spec.base_url}/v1/models")
-
-    # -- Message Batches -------------------------------------------------------------------
+    # -- Message Batches (through the SDK) -------------------------------------------------
     async def batch_submit(self, items: list[BatchItem]) -> tuple[str, dict[str, Any]]:
         requests = [
             {"custom_id": it.wire_id, "params": messages_body(self.spec.model, it.messages, it.params)}
             for it in items
         ]
-        resp = await self.request("POST", f"{self.spec.base_url}/v1/messages/batches", json_body={"requests": requests})
-        batch = self.parse_json(resp)
-        return batch["id"], {"processing_status": batch.get("processing_status", "in_progress")}
+        batch = await self.control(lambda sdk: sdk.messages.batches.create(requests=requests))
+        return batch.id, {"processing_status": batch.processing_status}
 
     async def batch_status(self, batch_id: str, meta: dict[str, Any]) -> BatchState:
-        batch = self.parse_json(await self.request("GET", f"{self.spec.base_url}/v1/messages/batches/{batch_id}"))
-        status = batch.get("processing_status", "unknown")
-        meta = {**meta, "processing_status": status, "results_url": batch.get("results_url")}
-        counts = {k: int(v) for k, v in (batch.get("request_counts") or {}).items()}
-        return BatchState(state=status, done=status == "ended", counts=counts, meta=meta)
+        batch = await self.control(lambda sdk: sdk.messages.batches.retrieve(batch_id))
+        return _state(batch, meta)
+
+    async def batch_cancel(self, batch_id: str, meta: dict[str, Any]) -> BatchState:
+        batch = await self.control(lambda sdk: sdk.messages.batches.cancel(batch_id))
+        return _state(batch, meta)
 
     async def batch_results(self, batch_id: str, meta: dict[str, Any]) -> dict[str, RawCompletion | str]:
-        url = meta.get("results_url") or f"{self.spec.base_url}/v1/messages/batches/{batch_id}/results"
-        resp = await self.request("GET", url)
+        async def download(sdk: Any) -> list[dict[str, Any]]:
+            return [row.to_dict() async for row in await sdk.messages.batches.results(batch_id)]
+
         out: dict[str, RawCompletion | str] = {}
-        for line in resp.text.splitlines():
-            if not line.strip():
-                continue
-            row = json.loads(line)
+        for row in await self.control(download):
             result = row.get("result") or {}
             if result.get("type") == "succeeded":
                 try:
@@ -106,3 +114,11 @@ class AnthropicProvider(HTTPProvider):
                 detail = json.dumps(result.get("error"))[:300] if result.get("error") else ""
                 out[row["custom_id"]] = f"{result.get('type', 'unknown')} {detail}".strip()
         return out
+
+
+def _state(batch: Any, meta: dict[str, Any]) -> BatchState:
+    """An SDK ``MessageBatch`` as a ``BatchState``."""
+    status = batch.processing_status
+    counts = batch.request_counts.model_dump() if batch.request_counts is not None else {}
+    return BatchState(state=status, done=status == "ended", meta={**meta, "processing_status": status},
+                      counts={k: int(v) for k, v in counts.items() if v is not None})
