@@ -106,11 +106,11 @@ def serve(
         console.print(f"Owner: [bold]{server.credentials.username}[/]; password and API key are in "
                       f"{server.credentials_file} (mode 0600)"
                       + (" — password from CHARM_ARGILLA_OWNER_PASSWORD" if server.credentials.password_from_env else ""))  # fmt: skip
-        console.print(f"Logs: {server.logs_dir}   Stop with Ctrl-C.")
+        console.print(f"Logs: {server.logs_dir}   Stop with Ctrl-C. A child that dies is restarted "
+                      "(logs/supervisor.log).")  # fmt: skip
         while not stop_requested:
-            dead = server.dead_children()
-            if dead:
-                raise AnnotationError(f"{dead[0]} stopped unexpectedly; see {server.logs_dir / (dead[0] + '.log')}")
+            if server.failure:
+                raise AnnotationError(f"giving up: {server.failure.splitlines()[0]}")
             time.sleep(0.5)
         console.print("Stopping Argilla...")
     finally:
@@ -278,12 +278,24 @@ def status(
 
     client = _client(workspace, api_url, api_key)
     console.print(f"Argilla at {client.api_url}: up, logged in as {client.me.username}")
+    restarts = _server_restarts(workspace) if not api_url else {}
+    if restarts:
+        console.print("Restarts since start: " + ", ".join(f"{name} {n}" for name, n in sorted(restarts.items())))
     totals, rows = annotator_progress(client, dataset=dataset, workspace=argilla_workspace)
     console.print(f"{dataset}: {totals['completed']}/{totals['total']} records completed, {totals['pending']} pending")
     table = Table("annotator", "submitted", "draft", "discarded", title="Per annotator")
     for row in rows:
         table.add_row(row.username, str(row.submitted), str(row.draft), str(row.discarded))
     console.print(table)
+
+
+def _server_restarts(workspace: Path | None) -> dict[str, int]:
+    """Restart counts of the embedded server's children, from its server.json (empty when none runs)."""
+    try:
+        info = json.loads((server_dir(_root(workspace)) / "server.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return {str(k): int(v) for k, v in (info.get("restarts") or {}).items()}
 
 
 @annotate_app.command()

@@ -6,11 +6,22 @@
 
 Layout of ``workdir``::
 
-    argilla-home/argilla.db     Argilla's SQLite database (WAL)
-    redis/dump.rdb              Redis persistence
-    logs/{redis,web,worker,migrate}.log
+    argilla-home/argilla.db     Argilla's SQLite database (WAL); it holds every user's API key
+    redis/dump.rdb              Redis persistence; redis/redis.conf holds its password
+    logs/{redis,web,worker,migrate,supervisor}.log
     secrets/owner.json          0600: owner username, password (if generated), API key, URL
     secrets/auth-secret         0600: the JWT signing key, so UI sessions survive restarts
+    secrets/redis-password      0600: Redis ``requirepass`` (Redis binds loopback only as well)
+    server.json                 URL, pid, restart counts: what the other commands read
+    server.lock                 held (flock) while a server runs: one server per workspace
+
+Every folder above is 0700 and every file 0600 (children run with umask 077, and existing files are
+fixed on start): Argilla's database stores API keys in plain text.
+
+While running, a supervisor thread restarts a child that dies (Redis, the web server or the worker)
+with backoff (0, 1, 2, 4, 8 s), logs it to ``logs/supervisor.log`` and counts it in ``server.json``;
+after :data:`MAX_RESTARTS` restarts of one child within :data:`RESTART_WINDOW` seconds it gives up,
+stops the stack and sets :attr:`EmbeddedArgilla.failure`.
 
 The owner password comes from ``$CHARM_ARGILLA_OWNER_PASSWORD`` when set, otherwise a random one is
 generated once and stored in ``secrets/owner.json``. Secrets reach the server processes through their
@@ -20,6 +31,7 @@ environment only; nothing here prints or logs them.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import json
 import os
 import secrets
@@ -28,6 +40,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +56,9 @@ SEARCH_ENGINE_NAME = "charm-sqlite"
 _LAUNCHER = Path(__file__).resolve().parent / "launcher.py"
 # Variables of charm-builder's own environment that must not leak into the server venv's python.
 _SCRUBBED_ENV = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", OWNER_PASSWORD_ENV)
+RESTART_BACKOFF = (0.0, 1.0, 2.0, 4.0, 8.0)  # seconds before the 1st, 2nd, ... restart of a child in a window
+MAX_RESTARTS = 5
+RESTART_WINDOW = 300.0
 
 
 class ServerStartError(RuntimeError):
@@ -51,6 +67,10 @@ class ServerStartError(RuntimeError):
 
 class PortBusyError(ServerStartError):
     """The requested port is already in use."""
+
+
+class AlreadyRunningError(ServerStartError):
+    """Another embedded server already runs on this workspace (it holds ``server.lock``)."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +114,21 @@ def _write_private(path: Path, content: str) -> None:
     os.replace(tmp, path)
 
 
+def make_private(root: Path) -> None:
+    """Folders 0700 and files 0600 under ``root`` (which itself becomes 0700); links are left alone."""
+    root.mkdir(parents=True, exist_ok=True)
+    os.chmod(root, 0o700)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames:
+            path = os.path.join(dirpath, name)
+            if not os.path.islink(path):
+                os.chmod(path, 0o700)
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if not os.path.islink(path):
+                os.chmod(path, 0o600)
+
+
 def load_or_create_owner(secrets_dir: Path, username: str = "owner", password: str | None = None) -> OwnerCredentials:
     """Read the owner's credentials from ``secrets_dir/owner.json``, creating them on first use.
 
@@ -127,8 +162,8 @@ def load_or_create_owner(secrets_dir: Path, username: str = "owner", password: s
     return creds
 
 
-def _auth_secret(secrets_dir: Path) -> str:
-    path = secrets_dir / "auth-secret"
+def _stored_secret(path: Path) -> str:
+    """A random hex secret kept (0600) in ``path``, created on first use."""
     if path.is_file():
         value = path.read_text().strip()
         if value:
@@ -138,21 +173,31 @@ def _auth_secret(secrets_dir: Path) -> str:
     return value
 
 
-def _redis_ping(host: str, port: int) -> bool:
+def _redis_ping(host: str, port: int, password: str) -> bool:
+    """True when Redis answers PING after AUTH with ``password``."""
     try:
         with socket.create_connection((host, port), timeout=1.0) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(64).startswith(b"+PONG")
+            sock.sendall(f"AUTH {password}\r\nPING\r\n".encode())
+            answer = b""
+            while answer.count(b"\r\n") < 2:
+                chunk = sock.recv(64)
+                if not chunk:
+                    break
+                answer += chunk
+            return answer == b"+OK\r\n+PONG\r\n"
     except OSError:
         return False
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Linux: have the kernel SIGTERM the child if its parent dies (even by SIGKILL): no orphans."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+def _child_setup() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Files the child creates are private (umask 077); on Linux the kernel SIGTERMs the child if its
+    parent dies (even by SIGKILL): no orphans."""
+    os.umask(0o077)
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
 
 
 def _tail(path: Path, lines: int = 30) -> str:
@@ -175,6 +220,7 @@ class EmbeddedArgilla:
         owner_password: str | None = None,
         venv_dir: Path | None = None,
         startup_timeout: float = 180.0,
+        supervise: bool = True,
     ) -> None:
         self.workdir = Path(workdir).resolve()
         self.host = host
@@ -183,10 +229,20 @@ class EmbeddedArgilla:
         self._owner_password = owner_password
         self.venv_dir = venv_dir
         self.startup_timeout = startup_timeout
+        self.supervise = supervise
         self.redis_port: int | None = None
+        self.restarts: dict[str, int] = {}
+        self.failure: str | None = None
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._commands: dict[str, tuple[list[str], dict[str, str]]] = {}
+        self._deaths: dict[str, list[float]] = {}
         self._logs: list[IO[bytes]] = []
         self._credentials: OwnerCredentials | None = None
+        self._redis_password = ""
+        self._lock_fd: int | None = None
+        self._lock = threading.RLock()
+        self._stopping = threading.Event()
+        self._supervisor: threading.Thread | None = None
 
     # -- paths and properties -------------------------------------------------------------------
 
@@ -255,8 +311,22 @@ class EmbeddedArgilla:
     def start(self) -> None:
         """Start Redis, migrate the database, create the owner, start the web server and the worker.
 
-        Raises :class:`PortBusyError` when the port is taken, :class:`ServerStartError` otherwise.
+        Raises :class:`AlreadyRunningError` when another server runs on this workspace,
+        :class:`PortBusyError` when the port is taken, :class:`ServerStartError` otherwise.
         """
+        self._acquire_lock()
+        try:
+            self._start_children()
+        except BaseException:
+            self.stop()
+            raise
+        self._write_server_file()
+        if self.supervise:
+            self._stopping.clear()
+            self._supervisor = threading.Thread(target=self._supervise_loop, name="argilla-supervisor", daemon=True)
+            self._supervisor.start()
+
+    def _start_children(self) -> None:
         if not port_is_free(self.host, self.port):
             raise PortBusyError(
                 f"Port {self.port} on {self.host} is already in use (another Argilla?). "
@@ -273,77 +343,144 @@ class EmbeddedArgilla:
         except ServerEnvError as exc:
             raise ServerStartError(str(exc)) from exc
 
-        for folder in (self.home, self.workdir / "redis", self.logs_dir):
-            folder.mkdir(parents=True, exist_ok=True)
+        for folder in (self.home, self.workdir / "redis", self.logs_dir, self.secrets_dir):
+            make_private(folder)
         self._credentials = load_or_create_owner(self.secrets_dir, self.owner_username, self._owner_password)
-        secret_key = _auth_secret(self.secrets_dir)
+        secret_key = _stored_secret(self.secrets_dir / "auth-secret")
+        self._redis_password = _stored_secret(self.secrets_dir / "redis-password")
 
-        try:
-            self.redis_port = free_port(self.host)
-            self._spawn(
-                "redis",
-                [
-                    redis_bin,
-                    "--port",
-                    str(self.redis_port),
-                    "--bind",
-                    self.host,
-                    "--protected-mode",
-                    "yes",
-                    "--dir",
-                    str(self.workdir / "redis"),
-                    "--save",
-                    "60 1",
-                    "--appendonly",
-                    "no",
-                    "--daemonize",
-                    "no",
-                    "--logfile",
-                    "",
-                ],
-                env=self._base_env(),
-            )
-            self._wait(lambda: _redis_ping(self.host, self.redis_port or 0), "redis", 30.0)
+        self.redis_port = free_port(self.host)
+        redis_conf = self.workdir / "redis" / "redis.conf"  # the password stays off the command line
+        _write_private(redis_conf, f"requirepass {self._redis_password}\n")
+        self._spawn(
+            "redis",
+            [redis_bin, str(redis_conf), "--port", str(self.redis_port), "--bind", self.host,
+             "--protected-mode", "yes", "--dir", str(self.workdir / "redis"), "--save", "60 1",
+             "--appendonly", "yes", "--appendfsync", "everysec", "--daemonize", "no", "--logfile", ""],
+            env=self._base_env(),
+        )  # fmt: skip
+        self._wait(self._redis_ready, "redis", 30.0)
 
-            env = self._server_env(secret_key)
-            self._run_once("migrate", [str(python), str(_LAUNCHER), "migrate"], env)
-            owner_env = {
-                **env,
-                "CHARM_OWNER_USERNAME": self.credentials.username,
-                "CHARM_OWNER_PASSWORD": self.credentials.password,
-                "CHARM_OWNER_API_KEY": self.credentials.api_key,
-            }
-            self._run_once("owner", [str(python), str(_LAUNCHER), "ensure-owner"], owner_env)
-            self._spawn(
-                "web",
-                [str(python), str(_LAUNCHER), "web", "--host", self.host, "--port", str(self.port)],
-                env=env,
-            )
-            self._spawn("worker", [str(python), str(_LAUNCHER), "worker"], env=env)
-            self._wait(self._api_ready, "web", self.startup_timeout)
-        except BaseException:
-            self.stop()
-            raise
-        self._write_server_file()
+        env = self._server_env(secret_key)
+        self._run_once("migrate", [str(python), str(_LAUNCHER), "migrate"], env)
+        owner_env = {
+            **env,
+            "CHARM_OWNER_USERNAME": self.credentials.username,
+            "CHARM_OWNER_PASSWORD": self.credentials.password,
+            "CHARM_OWNER_API_KEY": self.credentials.api_key,
+        }
+        self._run_once("owner", [str(python), str(_LAUNCHER), "ensure-owner"], owner_env)
+        self._spawn("web", [str(python), str(_LAUNCHER), "web", "--host", self.host, "--port", str(self.port)], env)
+        self._spawn("worker", [str(python), str(_LAUNCHER), "worker"], env=env)
+        self._wait(self._api_ready, "web", self.startup_timeout)
+        make_private(self.home)  # the database was created by the children (umask 077); fix older ones too
 
     def stop(self, timeout: float = 15.0) -> None:
-        """Terminate the children (web, worker, then Redis, which saves its data); SIGKILL stragglers."""
-        for group in (("web", "worker"), ("redis",)):  # Redis last: the others still talk to it
-            names = [n for n in group if n in self._procs]
-            for name in names:
-                self._signal(self._procs[name], signal.SIGTERM)
-            for name in names:
-                proc = self._procs[name]
-                try:
-                    proc.wait(timeout=timeout)
-                except subprocess.TimeoutExpired:
-                    self._signal(proc, signal.SIGKILL)
-                    proc.wait(timeout=5)
-        self._procs.clear()
-        for handle in self._logs:
-            handle.close()
-        self._logs.clear()
-        (self.workdir / "server.json").unlink(missing_ok=True)
+        """Stop the supervisor, then terminate the children (web, worker, then Redis, which saves its data)."""
+        self._stopping.set()
+        if self._supervisor is not None and self._supervisor is not threading.current_thread():
+            self._supervisor.join(timeout=60)
+        self._supervisor = None
+        with self._lock:
+            for group in (("web", "worker"), ("redis",)):  # Redis last: the others still talk to it
+                names = [n for n in group if n in self._procs]
+                for name in names:
+                    self._signal(self._procs[name], signal.SIGTERM)
+                for name in names:
+                    proc = self._procs[name]
+                    try:
+                        proc.wait(timeout=timeout)
+                    except subprocess.TimeoutExpired:
+                        self._signal(proc, signal.SIGKILL)
+                        proc.wait(timeout=5)
+            self._procs.clear()
+            for handle in self._logs:
+                handle.close()
+            self._logs.clear()
+            if self._lock_fd is not None:
+                (self.workdir / "server.json").unlink(missing_ok=True)
+                os.close(self._lock_fd)  # releases the flock
+                self._lock_fd = None
+
+    # -- one server per workspace ---------------------------------------------------------------
+
+    def _acquire_lock(self) -> None:
+        """Hold an exclusive flock on ``server.lock`` for the server's lifetime."""
+        make_private(self.workdir)
+        fd = os.open(self.workdir / "server.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            running = self._running_info()
+            where = f"at {running.get('url')} (pid {running.get('pid')})" if running else "(starting up)"
+            raise AlreadyRunningError(
+                f"another `annotate serve` is already running on {self.workdir} {where}; use it, or stop it first"
+            ) from None
+        self._lock_fd = fd
+
+    def _running_info(self) -> dict[str, Any]:
+        try:
+            return dict(json.loads((self.workdir / "server.json").read_text()))
+        except (OSError, ValueError):
+            return {}
+
+    # -- supervision ----------------------------------------------------------------------------
+
+    def _supervise_loop(self) -> None:
+        while not self._stopping.wait(0.5):
+            try:
+                self.heal()
+            except ServerStartError as exc:
+                self.failure = str(exc)
+                self._log_supervisor(f"giving up: {exc}")
+                threading.Thread(target=self.stop, name="argilla-stop", daemon=True).start()
+                return
+
+    def heal(self) -> list[str]:
+        """Restart every child that died (Redis first); returns their names.
+
+        Raises :class:`ServerStartError` when a child died more than :data:`MAX_RESTARTS` times within
+        :data:`RESTART_WINDOW` seconds, or does not come back.
+        """
+        restarted = []
+        for name in ("redis", "web", "worker"):
+            with self._lock:
+                proc = self._procs.get(name)
+                if proc is None or proc.poll() is None or self._stopping.is_set():
+                    continue
+                now = time.monotonic()
+                deaths = [t for t in self._deaths.get(name, []) if now - t < RESTART_WINDOW] + [now]
+                self._deaths[name] = deaths
+                log_path = self.logs_dir / f"{name}.log"
+                if len(deaths) > MAX_RESTARTS:
+                    raise ServerStartError(
+                        f"{name} died {len(deaths)} times within {RESTART_WINDOW:.0f}s (last exit code "
+                        f"{proc.returncode}); see {log_path}:\n{_tail(log_path)}"
+                    )
+                delay = RESTART_BACKOFF[min(len(deaths), len(RESTART_BACKOFF)) - 1]
+                self._log_supervisor(f"{name} exited with code {proc.returncode}; restarting in {delay:.0f}s")
+            if self._stopping.wait(delay):
+                return restarted
+            with self._lock:
+                if self._stopping.is_set():
+                    return restarted
+                cmd, env = self._commands[name]
+                self._spawn(name, cmd, env)
+                ready = {"redis": self._redis_ready, "web": self._api_ready}.get(name)
+                if ready is not None:
+                    self._wait(ready, name, self.startup_timeout, only=True)
+                self.restarts[name] = self.restarts.get(name, 0) + 1
+                self._log_supervisor(f"{name} restarted (restart #{self.restarts[name]})")
+                self._write_server_file()
+            restarted.append(name)
+        return restarted
+
+    def _log_supervisor(self, message: str) -> None:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        fd = os.open(self.logs_dir / "supervisor.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a") as handle:
+            handle.write(f"{stamp} {message}\n")
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -359,7 +496,7 @@ class EmbeddedArgilla:
                 "ARGILLA_HOME_PATH": str(self.home),
                 "ARGILLA_DATABASE_URL": f"sqlite+aiosqlite:///{self.database_path}?check_same_thread=False",
                 "ARGILLA_DATABASE_SQLITE_TIMEOUT": "30",
-                "ARGILLA_REDIS_URL": f"redis://{self.host}:{self.redis_port}/0",
+                "ARGILLA_REDIS_URL": f"redis://:{self._redis_password}@{self.host}:{self.redis_port}/0",
                 "ARGILLA_SEARCH_ENGINE": SEARCH_ENGINE_NAME,
                 "ARGILLA_AUTH_SECRET_KEY": secret_key,
                 "ARGILLA_SHOW_HUGGINGFACE_SPACE_PERSISTENT_STORAGE_WARNING": "false",
@@ -370,12 +507,17 @@ class EmbeddedArgilla:
         return env
 
     def _open_log(self, name: str) -> IO[bytes]:
-        handle = open(self.logs_dir / f"{name}.log", "ab")  # noqa: SIM115 - open while the child runs
+        fd = os.open(self.logs_dir / f"{name}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        handle = os.fdopen(fd, "ab")
         self._logs.append(handle)
         return handle
 
+    def _redis_ready(self) -> bool:
+        return _redis_ping(self.host, self.redis_port or 0, self._redis_password)
+
     def _spawn(self, name: str, cmd: list[str], env: dict[str, str]) -> None:
         log = self._open_log(name)
+        self._commands[name] = (cmd, env)
         self._procs[name] = subprocess.Popen(
             cmd,
             stdout=log,
@@ -384,7 +526,7 @@ class EmbeddedArgilla:
             env=env,
             cwd=self.workdir,
             start_new_session=True,  # own process group: Ctrl-C reaches us, we stop the children
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            preexec_fn=_child_setup,
         )
 
     def _run_once(self, name: str, cmd: list[str], env: dict[str, str]) -> None:
@@ -398,6 +540,7 @@ class EmbeddedArgilla:
             cwd=self.workdir,
             check=False,
             timeout=600,
+            preexec_fn=_child_setup,
         )
         if proc.returncode != 0:
             log_path = self.logs_dir / f"{name}.log"
@@ -422,10 +565,11 @@ class EmbeddedArgilla:
             return False
         return response.status_code == 200
 
-    def _wait(self, ready: Any, name: str, timeout: float) -> None:
+    def _wait(self, ready: Any, name: str, timeout: float, *, only: bool = False) -> None:
+        """Poll ``ready()`` until true; fail early when a child (only ``name`` with ``only``) exits."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            dead = self.dead_children()
+            dead = [n for n in self.dead_children() if not only or n == name]
             if dead:
                 log_path = self.logs_dir / f"{dead[0]}.log"
                 raise ServerStartError(f"{dead[0]} exited during start-up; see {log_path}:\n{_tail(log_path)}")
@@ -441,5 +585,6 @@ class EmbeddedArgilla:
             "pid": os.getpid(),
             "redis_port": self.redis_port,
             "credentials_file": str(self.credentials_file),
+            "restarts": dict(self.restarts),
         }
-        (self.workdir / "server.json").write_text(json.dumps(info, indent=2) + "\n")
+        _write_private(self.workdir / "server.json", json.dumps(info, indent=2) + "\n")

@@ -46,3 +46,23 @@ def test_refuses_busy_port(argilla_server: EmbeddedArgilla, tmp_path) -> None:
     other = EmbeddedArgilla(tmp_path / "other", port=argilla_server.port)
     with pytest.raises(PortBusyError, match=f"Port {argilla_server.port}.*already in use"):
         other.start()
+
+
+def test_responses_still_validated_with_cached_settings_adapters(argilla_server: EmbeddedArgilla) -> None:
+    """launcher.cache_settings_adapters builds the settings TypeAdapter once: a bad value is still refused."""
+    client = argilla_server.client()
+    rg.Workspace(name="validate", client=client).create()
+    settings = rg.Settings(
+        fields=[rg.TextField(name="text")],
+        questions=[rg.LabelQuestion(name="best", labels=["A", "B"]), rg.RatingQuestion(name="stars", values=[1, 2])],
+    )
+    dataset = rg.Dataset(name="validate", workspace="validate", settings=settings, client=client).create()
+    dataset.records.log([{"text": "hello"}])
+    record_id = str(next(iter(dataset.records))._server_id)
+    headers = {"X-Argilla-Api-Key": argilla_server.credentials.api_key}
+    url = f"{argilla_server.url}/api/v1/records/{record_id}/responses"
+    for bad in ({"best": {"value": "Z"}, "stars": {"value": 1}}, {"best": {"value": "A"}, "stars": {"value": 7}}):
+        response = httpx.post(url, headers=headers, json={"values": bad, "status": "submitted"})
+        assert response.status_code == 422, response.text
+    good = {"best": {"value": "B"}, "stars": {"value": 2}}
+    assert httpx.post(url, headers=headers, json={"values": good, "status": "submitted"}).status_code == 201

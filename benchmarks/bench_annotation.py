@@ -1,0 +1,210 @@
+"""Benchmark the embedded annotation server with a team of annotators working like the web UI.
+
+Starts ``annotate serve``'s stack (Redis + argilla-server + worker, SQLite) in a temporary folder,
+pushes R candidate sets, creates N annotator accounts and drives them over HTTP with the UI's
+endpoints (JWT login, a page of the pending queue, then best/worst submits), in two phases:
+
+* paced: every annotator submits once every ``--interval`` seconds for ``--paced-seconds``;
+* burst: every annotator submits its remaining records back to back.
+
+Then it pulls the annotations into a workspace and checks that every acknowledged (2xx) submission
+is stored exactly once (``lost`` counts the missing ones, ``dupes`` the doubles).
+
+    PYTHONPATH=. python benchmarks/bench_annotation.py [--annotators 20] [--records 100]
+        [--paced-seconds 300] [--interval 2] [--database sqlite]
+
+Targets (issue 16): p95 <= 300 ms paced, <= 1 s back to back. The last line reads
+``p95_paced_ms=X p95_burst_ms=Y lost=N``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from annotation.server.embedded import EmbeddedArgilla, free_port  # noqa: E402
+from annotation.sync import create_users, load_roster, pull_annotations, push_candidate_sets  # noqa: E402
+from charm_builder.store.workspace import Workspace  # noqa: E402
+from schemas import Annotation, Candidate, CandidateSet, Character, Dialogue, Localized, Message  # noqa: E402
+
+MODELS = ["gpt-4o", "claude-3.5-sonnet", "doubao-character", "qwen2.5-7b", "qwen2.5-32b", "qwen2.5-72b"]
+PAGE = 10  # records the UI asks for at a time
+
+
+def build_store(root: Path, n_sets: int) -> Workspace:
+    store = Workspace.create(root)
+    character = Character(
+        name=Localized(en="Captain Mira"), sub_category="novels", source=Localized(en="The Salt Road"),
+        profile=Localized(en="A smuggler captain with a soft spot for stray cats. " * 8),
+        system_prompt=Localized(en="You are Captain Mira. Stay in character."),
+    )  # fmt: skip
+    store.upsert(character)
+    with store.transaction():
+        for i in range(n_sets):
+            turns = [
+                Message(role="user", speaker="Ann", text=f"Captain, where do we sail tonight? ({i})"),
+                Message(role="character", speaker="Mira", text="Wherever the tide lets us, love. " * 5),
+                Message(role="user", speaker="Ann", text=f"And if the harbour guards stop us? ({i})"),
+            ]
+            dialogue = Dialogue(character_id=character.id, language="en", turns=turns,
+                                target_dimension="attractiveness")  # fmt: skip
+            store.upsert(dialogue)
+            cands = [Candidate(label="ABCDEF"[k], model_id=m, text=f"Reply {i}-{k}: " + "We talk our way past. " * 12)
+                     for k, m in enumerate(MODELS)]  # fmt: skip
+            store.upsert(CandidateSet(dialogue_id=dialogue.id, context=turns, candidates=cands))
+    return store
+
+
+@dataclass
+class Annotator:
+    url: str
+    username: str
+    password: str
+    dataset_id: str
+    latencies: list[float] = field(default_factory=list)
+    acked: list[str] = field(default_factory=list)
+    errors: int = 0
+    _queue: list[str] = field(default_factory=list)
+    _http: httpx.Client | None = None
+
+    def login(self) -> None:
+        self._http = httpx.Client(base_url=self.url, timeout=60)
+        token = self._http.post("/api/v1/token", data={"username": self.username, "password": self.password})
+        token.raise_for_status()
+        self._http.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+
+    def _next(self) -> str | None:
+        if not self._queue:
+            assert self._http is not None
+            body = {"filters": {"and": [{"type": "terms", "scope": {"entity": "response", "property": "status"},
+                                         "values": ["pending"]}]}}  # fmt: skip
+            page = self._http.post(f"/api/v1/me/datasets/{self.dataset_id}/records/search",
+                                   params={"include": "responses", "offset": 0, "limit": PAGE}, json=body)  # fmt: skip
+            if not page.is_success:
+                self.errors += 1
+                return None
+            self._queue = [item["record"]["id"] for item in page.json()["items"]]
+        return self._queue.pop(0) if self._queue else None
+
+    def submit_one(self) -> bool:
+        """Submit the next pending record; False when the queue is empty."""
+        assert self._http is not None
+        record_id = self._next()
+        if record_id is None:
+            return False
+        values = {"best": {"value": "A"}, "worst": {"value": "F"}}
+        start = time.perf_counter()
+        try:
+            response = self._http.post(f"/api/v1/records/{record_id}/responses",
+                                       json={"values": values, "status": "submitted"})  # fmt: skip
+        except httpx.HTTPError:
+            self.errors += 1
+            return True
+        self.latencies.append(time.perf_counter() - start)
+        if response.is_success:
+            self.acked.append(record_id)
+        else:
+            self.errors += 1
+        return True
+
+
+def run_phase(annotators: list[Annotator], *, seconds: float | None, interval: float) -> tuple[list[float], float, int]:
+    """Drive every annotator in its own thread; paced when ``seconds`` is given, else back to back."""
+    marks = [len(a.latencies) for a in annotators]
+    errors_before = sum(a.errors for a in annotators)
+
+    def paced(a: Annotator, offset: float) -> None:
+        time.sleep(offset)
+        deadline = time.monotonic() + (seconds or 0)
+        next_at = time.monotonic()
+        while time.monotonic() < deadline:
+            if not a.submit_one():
+                return
+            next_at += interval
+            time.sleep(max(0.0, next_at - time.monotonic()))
+
+    def burst(a: Annotator) -> None:
+        while a.submit_one():
+            pass
+
+    start = time.perf_counter()
+    threads = [
+        threading.Thread(target=paced, args=(a, interval * i / len(annotators))) if seconds else
+        threading.Thread(target=burst, args=(a,))
+        for i, a in enumerate(annotators)
+    ]  # fmt: skip
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - start
+    lat = [x for a, m in zip(annotators, marks, strict=True) for x in a.latencies[m:]]
+    return lat, wall, sum(a.errors for a in annotators) - errors_before
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
+
+
+def report(name: str, lat: list[float], wall: float, errors: int) -> float:
+    p50, p95 = _pct(lat, 50) * 1000, _pct(lat, 95) * 1000
+    print(f"{name}: {len(lat)} submits in {wall:.1f}s = {len(lat) / wall:.1f}/s, p50 {p50:.0f} ms, "
+          f"p95 {p95:.0f} ms, max {max(lat, default=0) * 1000:.0f} ms, errors {errors}", flush=True)  # fmt: skip
+    return p95
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--annotators", type=int, default=20)
+    parser.add_argument("--records", type=int, default=100)
+    parser.add_argument("--paced-seconds", type=float, default=300.0)
+    parser.add_argument("--interval", type=float, default=2.0)
+    parser.add_argument("--workdir", type=Path, default=None)
+    args = parser.parse_args()
+
+    tmp = Path(args.workdir or tempfile.mkdtemp(prefix="bench-annotation-"))
+    with EmbeddedArgilla(tmp / "argilla", port=free_port()) as server:
+        client = server.client()
+        store = build_store(tmp / "ws", args.records)
+        roster = tmp / "roster.txt"
+        roster.write_text("".join(f"annotator{i:02d}\n" for i in range(args.annotators)))
+        passwords_file = tmp / "passwords.json"
+        create_users(client, "bench", load_roster(roster), passwords_file)
+        passwords = json.loads(passwords_file.read_text())
+        push_candidate_sets(client, store, dataset="bench", workspace="bench", min_submitted=args.annotators)
+        dataset = client.datasets(name="bench", workspace="bench")
+        annotators = [Annotator(server.url, name, pw, str(dataset.id)) for name, pw in sorted(passwords.items())]
+        for a in annotators:
+            a.login()
+        print(f"server {server.url}: {args.records} records, {len(annotators)} annotators", flush=True)
+
+        lat, wall, errors = run_phase(annotators, seconds=args.paced_seconds, interval=args.interval)
+        p95_paced = report(f"paced (1 per {args.interval:g}s each)", lat, wall, errors)
+        lat, wall, errors = run_phase(annotators, seconds=None, interval=0)
+        p95_burst = report("back to back", lat, wall, errors)
+
+        pull_annotations(client, store, dataset="bench", workspace="bench")
+        by_server_id = {str(r._server_id): r.id for r in dataset.records(with_responses=False)}
+        stored = [(a.annotator, a.candidate_set_id) for a in store.iter(Annotation)]
+        acked = {(a.username, by_server_id[rid]) for a in annotators for rid in a.acked}
+        lost = len(acked - set(stored))
+        dupes = len(stored) - len(set(stored))
+        print(f"acknowledged {len(acked)}, stored {len(stored)}, lost {lost}, duplicates {dupes}")
+    print(f"p95_paced_ms={p95_paced:.0f} p95_burst_ms={p95_burst:.0f} lost={lost}")
+
+
+if __name__ == "__main__":
+    main()
