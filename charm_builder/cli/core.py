@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from charm_builder.cli.common import WorkspaceOpt, console, open_workspace
+from charm_builder.console import print_warning
 from charm_builder.errors import CharmError
 from charm_builder.importers import FORMATS, Loaded, import_files
 from charm_builder.library import library_files
@@ -49,7 +50,9 @@ def import_(
 
     Formats: the published Charm role and user files, CharacterEval profiles and dialogue
     contexts (JSON array or JSON Lines), and our own JSONL/YAML of any schema. Every file is
-    validated before anything is written; a malformed file imports nothing.
+    validated before anything is written; a malformed file imports nothing. A category label we
+    do not know (a role file's `class`) never rejects a record: it is mapped to the closest
+    sub-category or `custom`, kept in `source_class`, and reported in one warning line per label.
 
     Examples:
       charm-build import roles.json users.json
@@ -59,6 +62,8 @@ def import_(
     with open_workspace(workspace) as ws:
         def report(item: Loaded, written: int) -> None:
             console.print(f"imported {written:>6} record(s) from {item.path} [dim]({item.format})[/]")
+            for line in item.warnings:
+                print_warning(line)
 
         import_files(ws, paths, fmt, on_file=report)
 

@@ -27,6 +27,7 @@ class Loaded:
     format: str
     records: list[Record] = field(default_factory=list)
     if_absent: list[Record] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # one line each, printed by ``charm-build import``
 
 
 def guess_language(text: str) -> str:
