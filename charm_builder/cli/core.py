@@ -15,6 +15,7 @@ from charm_builder.errors import CharmError
 from charm_builder.importers import FORMATS, Loaded, import_files
 from charm_builder.library import library_files
 from charm_builder.store import Workspace, resolve_workspace, workspace_stats
+from charm_builder.store.stats import turns_line
 from schemas import EXTRA_SCHEMAS, MODELS
 
 
@@ -72,7 +73,8 @@ def stats(
     workspace: WorkspaceOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Counts by kind, category, language, model and annotation state.
+    """Counts by kind, category, language, model and annotation state, and the measured turns per
+    dialogue next to the planned range (simulate --turns) and the paper's mean of 12.8.
 
     Examples:
       charm-build stats
@@ -90,8 +92,9 @@ def stats(
         table.add_row(key, str(data[key]))
     console.print(table)
     for key, value in data.items():
-        if isinstance(value, dict) and value:
+        if isinstance(value, dict) and value and key != "dialogue_turns":
             console.print(f"[bold]{key.replace('_', ' ')}[/]: " + ", ".join(f"{k}={v}" for k, v in value.items()))
+    console.print(f"[bold]turns per dialogue[/]: {turns_line(data['dialogue_turns'])}")
 
 
 def schema(

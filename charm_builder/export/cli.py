@@ -24,8 +24,13 @@ def export(
     subset: Annotated[str, typer.Option("--subset", "-s", help=f"One of: {', '.join(SUBSET_CHOICES)}.")] = "all",
     fmt: Annotated[str, typer.Option("--format", "-f", help=f"One of: {', '.join(FORMATS)}.")] = "hf",
     seed: Annotated[int, typer.Option("--seed", help="Seed for sampling and the train/grpo split.")] = 0,
-    size: Annotated[int, typer.Option("--size", help="roleReward target size, split evenly over "
-                                      "dimension x language.")] = 4000,
+    size: Annotated[int | None, typer.Option("--size", help="roleReward target size, split evenly over "
+                                             "dimension x language [default: 4000; with fewer usable items, "
+                                             "20% of them, the rest left to preferenceTraining].",
+                                             show_default=False)] = None,
+    dq_per_language: Annotated[int, typer.Option("--dq-per-language", help="dialogueQuality: hand-written items "
+                                                 "kept per language (seeded, dimensions in turn), plus their "
+                                                 "translations (400 zh + translate = 800).")] = 400,
     min_annotators: Annotated[int, typer.Option("--min-annotators", help="Submitted annotations a roleReward "
                                                 "item needs.")] = 3,
     train_min_annotators: Annotated[int, typer.Option("--train-min-annotators", help="Submitted annotations a "
@@ -60,13 +65,17 @@ def export(
     roleReward: the reward-model benchmark (majority best vs majority worst, >= --min-annotators,
     ties and best == worst excluded, balanced over dimension x language).
     preferenceTraining: TRL conversational pairs (`train`) and disjoint GRPO prompts (`grpo`).
-    dialogueQuality: human-written queries and criteria (see `charm-build translate`).
+    dialogueQuality: human-written queries and criteria, --dq-per-language per language plus their
+    translations (see `charm-build translate`).
+    A candidate flagged empty or duplicate is never chosen or rejected: its pair is dropped and
+    counted (no other candidate is put in its place).
     Output is written to a temporary folder and renamed, so a failure leaves nothing behind.
 
     Examples:
       charm-build export --out exports/charm
       charm-build export --subset roleReward --out rr --format parquet --size 2000 --seed 1
       charm-build export --subset preferenceTraining --out pt --pairs all --split-by character --grpo-fraction 0.2
+      charm-build export --out small --size 20 --dq-per-language 50
       charm-build export --check exports/charm
       charm-build export --out exports/shift-user --shift user --holdout western
       charm-build export --out exports/shift-dialogue --shift dialogue --holdout 6
@@ -76,7 +85,8 @@ def export(
         return
     if out is None:
         raise CharmError("export needs --out DIR (or --check DIR to validate an existing export)")
-    opts = ExportOptions(subset=subset, fmt=fmt, seed=seed, size=size, min_annotators=min_annotators,
+    opts = ExportOptions(subset=subset, fmt=fmt, seed=seed, size=size, dq_per_language=dq_per_language,
+                         min_annotators=min_annotators,
                          train_min_annotators=train_min_annotators, pairs=pairs, split_by=split_by,  # type: ignore[arg-type]
                          grpo_fraction=grpo_fraction, license=license_, shift=shift, holdout=holdout,
                          shift_embeddings=shift_embeddings).validate()  # fmt: skip
@@ -93,6 +103,8 @@ def export(
     console.print(table)
     for name, why in summary.skipped.items():
         err_console.print(f"[yellow]skipped {name}:[/] {why}", highlight=False)
+    for note in summary.notes:
+        err_console.print(note, highlight=False, markup=False)
     if push_to_hub:
         pushed = push_export(out, push_to_hub)
         console.print(f"pushed {', '.join(pushed)} to https://huggingface.co/datasets/{push_to_hub}")
