@@ -37,7 +37,7 @@ def _relatives(path: Path, key: str, value: Any) -> list[dict]:
     if isinstance(value, str):
         try:
             value = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):  # e.g. {[1]: 2}, deep nesting
             raise InputFormatError(
                 str(path), f"record {key!r}", "relatives", "string is not a Python-literal list of dicts"
             ) from None
