@@ -25,8 +25,8 @@ def export(
     fmt: Annotated[str, typer.Option("--format", "-f", help=f"One of: {', '.join(FORMATS)}.")] = "hf",
     seed: Annotated[int, typer.Option("--seed", help="Seed for sampling and the train/grpo split.")] = 0,
     size: Annotated[int | None, typer.Option("--size", help="roleReward target size, split evenly over "
-                                             "dimension x language [default: 4000; with fewer usable items, "
-                                             "20% of them, the rest left to preferenceTraining].",
+                                             "dimension x language (default: 4000; with fewer usable items, "
+                                             "20% of them, the rest left to preferenceTraining).",
                                              show_default=False)] = None,
     dq_per_language: Annotated[int, typer.Option("--dq-per-language", help="dialogueQuality: hand-written items "
                                                  "kept per language (seeded, dimensions in turn), plus their "
@@ -136,6 +136,10 @@ def translate(
                                               "[default: the roster's first entry].")] = None,
     roster: Annotated[str, typer.Option(help="Roster name (offline, paper) or YAML path.")] = "offline",
     concurrency: Annotated[int, typer.Option("--concurrency", help="Parallel translation requests.")] = 4,
+    dq_per_language: Annotated[int | None, typer.Option("--dq-per-language", help="Only the items `export "
+                                                        "--dq-per-language N` keeps (use the same --seed) "
+                                                        "(default: every item).", show_default=False)] = None,
+    seed: Annotated[int, typer.Option("--seed", help="With --dq-per-language: the export's seed.")] = 0,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Translate dialogueQuality items into the other language (the paper's 400 zh -> 400 en).
@@ -147,12 +151,14 @@ def translate(
     Examples:
       charm-build translate --to en
       charm-build translate --to en --roster paper --model gpt-4o --concurrency 8
+      charm-build translate --to en --dq-per-language 400 --seed 0   # only what export keeps
     """
     if to not in ("en", "zh"):
         raise CharmError(f"--to must be en or zh, got {to!r}")
     src = "zh" if to == "en" else "en"
     with open_workspace(workspace) as ws:
         report = asyncio.run(_translate_with_llm(ws, roster, model, src=src, dst=to, concurrency=concurrency,
+                                                 per_language=dq_per_language, seed=seed,
                                                  console=err_console))  # fmt: skip
     console.print(f"translated {report.translated} item(s) {src}->{to}; {report.already_done} already had one"
                   + (f"; [red]{len(report.failed)} failed[/] (run again to retry)" if report.failed else ""))

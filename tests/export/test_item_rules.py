@@ -93,6 +93,15 @@ def test_dialogue_quality_keeps_n_per_language_then_translations_double_it(works
     assert everything.splits["test"].height == 16  # default 400 per language keeps all 8 + 8
 
 
+def test_translate_can_fill_only_the_selected_items(workspace, built):
+    _annotate_zh(workspace, built, 8)
+    report = run_translate(workspace, TaggingTranslator(), src="zh", dst="en", per_language=3, seed=5)
+    assert report.translated == 3
+    rows = build_export(workspace, ExportOptions(subset="dialogueQuality", dq_per_language=3, seed=5))[
+        "dialogueQuality"].splits["test"]
+    assert rows.group_by("language").len().sort("language").rows() == [("en", 3), ("zh", 3)]
+
+
 def test_turns_measured_in_stats_and_card(workspace, built, tmp_path):
     dlg = built.dialogues["d1"]
     turns = [*dlg.turns, s.Message(role="character", speaker="Link", text="more"),
