@@ -133,3 +133,17 @@ def test_cli_warns_on_stderr_and_imports_everything(tmp_path):
     with Workspace.open(ws) as opened:
         db = opened.db_path
     assert sqlite3.connect(db).execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_charactereval_profile_with_nested_values_like_the_real_file(tmp_path, workspace):
+    # shape of CharacterEval's character_profiles.json: flat strings plus nested objects and lists
+    profiles = {"洛枳": {"姓名": "洛枳", "性别": "女", "昵称": ["洛洛"], "人物关系": {"丈夫": "盛淮南", "朋友": ["耿耿"]},
+                         "其他": ""}}  # fmt: skip
+    f = tmp_path / "character_profiles.json"
+    f.write_text(json.dumps(profiles, ensure_ascii=False, indent=2), encoding="utf-8")
+    loaded = load_file(f)
+    assert loaded.format == "charactereval-profiles" and loaded.warnings == []
+    import_files(workspace, [f])
+    profile = next(workspace.iter(s.Character)).profile.zh
+    assert '人物关系：{"丈夫": "盛淮南", "朋友": ["耿耿"]}' in profile and '昵称：["洛洛"]' in profile
+    assert "其他" not in profile
