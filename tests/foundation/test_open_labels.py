@@ -96,6 +96,14 @@ def test_labels_of_the_published_file_are_known(label, expected):
     assert map_label(label) == (expected, True)
 
 
+@pytest.mark.parametrize("label,expected", [
+    ("网络歌手", "musicians"), ("漫威英雄", "films"), ("日本漫画", "comics"), ("娱乐圈", "actors"),
+    ("武侠剧", "tv"), ("武侠", "novels"), ("国产剧", "tv"), ("网红", "custom"), ("", "custom"), ("Pop Singer", "musicians"),
+])  # fmt: skip
+def test_unknown_labels_go_to_the_closest_sub_category(label, expected):
+    assert map_label(label) == (expected, False)
+
+
 @pytest.mark.parametrize("patch,field,problem", [
     ({"relatives": "[{'name': "}, "relatives", "Python-literal list"),
     ({"relatives": "{'name': 'x'}"}, "relatives", "expected a list of objects"),
