@@ -104,7 +104,9 @@ def load_roster(path: Path) -> list[RosterEntry]:
     (a ``.txt`` file: one username per line)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise AnnotationError(f"{path}: byte {exc.start}: not UTF-8 text") from None
     except OSError as exc:
         raise AnnotationError(f"{path}: cannot read the roster ({exc.strerror})") from None
     rows: list[Any]
@@ -112,7 +114,9 @@ def load_roster(path: Path) -> list[RosterEntry]:
         try:
             data = yaml.safe_load(text) if path.suffix.lower() != ".json" else json.loads(text)
         except (yaml.YAMLError, ValueError) as exc:
-            raise AnnotationError(f"{path}: not valid {path.suffix[1:].upper()}: {exc}") from None
+            raise AnnotationError(f"{path}: not valid {path.suffix[1:].upper()}: {' '.join(str(exc).split())}") from None
+        except RecursionError:
+            raise AnnotationError(f"{path}: not valid {path.suffix[1:].upper()}: nested too deeply") from None
         rows = data.get("annotators", data.get("users")) if isinstance(data, dict) else data
         if not isinstance(rows, list):
             raise AnnotationError(f"{path}: expected a list of annotators (or a mapping with 'annotators')")
@@ -139,7 +143,12 @@ def load_roster(path: Path) -> list[RosterEntry]:
         if username in seen:
             raise AnnotationError(f"{path}: entry {index}: username {username!r} appears twice")
         seen.add(username)
-        entries.append(RosterEntry(username, item.get("first_name") or None, item.get("last_name") or None, role))
+        names = [item.get(f) or None for f in ("first_name", "last_name")]
+        for key, value in zip(("first_name", "last_name"), names, strict=True):
+            if value is not None and not isinstance(value, str | int):
+                raise AnnotationError(f"{path}: entry {index}: field '{key}' must be text")
+        first, last = (None if v is None else str(v) for v in names)
+        entries.append(RosterEntry(username, first, last, role))
     if not entries:
         raise AnnotationError(f"{path}: the roster is empty")
     return entries

@@ -21,6 +21,11 @@ def print_error(message: str) -> None:
     err_console.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
+def print_warning(message: str) -> None:
+    """``warning: message`` as one line on stderr (not read as rich markup)."""
+    err_console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print the error line and exit (2: bad input; 1: a check failed)."""
     print_error(message)

@@ -33,13 +33,33 @@ SubCategory = Literal[
     "scientists", "musicians", "actors", "historical", "athletes", "custom",
 ]  # fmt: skip
 
-# Chinese category names used by the published Charm role files (`class`) -> our sub-category.
+# Category labels found in published files -> our sub-category. The Charm role file
+# (calubkk/AAM Charm-DialogueQuality/roleplayeval_roles.json) uses 动漫, 电影, 电视剧, 游戏, 小说,
+# 音乐人 and 自定义 (checked 2026-11-30); the rest are common variants. Importers fall back to a
+# keyword match and then to ``custom`` for labels not listed here, keeping the label in
+# ``Character.source_class`` (see charm_builder/importers/categories.py).
 ZH_CATEGORY_NAMES: dict[str, str] = {
-    "动漫": "anime", "动画": "anime", "漫画": "comics", "小说": "novels", "电影": "films",
-    "电视剧": "tv", "影视剧": "tv", "影视": "tv", "电视": "tv", "游戏": "games", "神话": "mythology",
-    "神话传说": "mythology", "科学家": "scientists", "音乐家": "musicians", "歌手": "musicians",
-    "演员": "actors", "明星": "actors", "历史人物": "historical", "历史": "historical",
-    "运动员": "athletes", "体育": "athletes", "自定义": "custom", "原创": "custom",
+    "动漫": "anime", "动画": "anime", "动画片": "anime", "番剧": "anime", "日漫": "anime", "国漫": "anime",
+    "卡通": "anime", "漫画": "comics", "美漫": "comics", "连环画": "comics",
+    "小说": "novels", "网络小说": "novels", "网文": "novels", "轻小说": "novels", "文学": "novels",
+    "名著": "novels", "童话": "novels",
+    "电影": "films", "影片": "films",
+    "电视剧": "tv", "影视剧": "tv", "影视": "tv", "电视": "tv", "剧集": "tv", "网剧": "tv", "美剧": "tv",
+    "韩剧": "tv", "日剧": "tv", "综艺": "tv",
+    "游戏": "games", "电子游戏": "games", "手游": "games", "网游": "games",
+    "神话": "mythology", "神话传说": "mythology", "传说": "mythology", "民间传说": "mythology",
+    "科学家": "scientists", "发明家": "scientists",
+    "音乐人": "musicians", "音乐家": "musicians", "歌手": "musicians", "歌星": "musicians",
+    "乐队": "musicians", "作曲家": "musicians",
+    "演员": "actors", "明星": "actors", "影星": "actors", "艺人": "actors", "偶像": "actors",
+    "历史人物": "historical", "历史": "historical", "历史名人": "historical", "名人": "historical",
+    "政治家": "historical", "作家": "historical", "哲学家": "historical",
+    "运动员": "athletes", "体育": "athletes", "体育明星": "athletes", "电竞选手": "athletes",
+    "自定义": "custom", "原创": "custom", "原创角色": "custom", "虚拟人物": "custom", "其他": "custom",
+    # English labels seen in other role-play sets
+    "movie": "films", "film": "films", "novel": "novels", "game": "games", "tv series": "tv",
+    "singer": "musicians", "musician": "musicians", "actor": "actors", "scientist": "scientists",
+    "athlete": "athletes", "historical figure": "historical", "original": "custom",
 }  # fmt: skip
 
 
@@ -69,6 +89,9 @@ class Character(Record):
     profile: Localized = Field(description="Background, personality, knowledge.")
     system_prompt: Localized = Field(description="Role-play system prompt for the character model.")
     relatives: list[Relative] = Field(default_factory=list)
+    source_class: str | None = Field(
+        default=None, description="The category label exactly as the imported file gave it (e.g. 音乐人)."
+    )
 
     @model_validator(mode="after")
     def _derive_primary(self) -> Character:

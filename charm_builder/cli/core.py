@@ -10,10 +10,12 @@ import typer
 from rich.table import Table
 
 from charm_builder.cli.common import WorkspaceOpt, console, open_workspace
+from charm_builder.console import print_warning
 from charm_builder.errors import CharmError
 from charm_builder.importers import FORMATS, Loaded, import_files
 from charm_builder.library import library_files
 from charm_builder.store import Workspace, resolve_workspace, workspace_stats
+from charm_builder.store.stats import turns_line
 from schemas import EXTRA_SCHEMAS, MODELS
 
 
@@ -49,7 +51,9 @@ def import_(
 
     Formats: the published Charm role and user files, CharacterEval profiles and dialogue
     contexts (JSON array or JSON Lines), and our own JSONL/YAML of any schema. Every file is
-    validated before anything is written; a malformed file imports nothing.
+    validated before anything is written; a malformed file imports nothing. A category label we
+    do not know (a role file's `class`) never rejects a record: it is mapped to the closest
+    sub-category or `custom`, kept in `source_class`, and reported in one warning line per label.
 
     Examples:
       charm-build import roles.json users.json
@@ -59,6 +63,8 @@ def import_(
     with open_workspace(workspace) as ws:
         def report(item: Loaded, written: int) -> None:
             console.print(f"imported {written:>6} record(s) from {item.path} [dim]({item.format})[/]")
+            for line in item.warnings:
+                print_warning(line)
 
         import_files(ws, paths, fmt, on_file=report)
 
@@ -67,7 +73,8 @@ def stats(
     workspace: WorkspaceOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Counts by kind, category, language, model and annotation state.
+    """Counts by kind, category, language, model and annotation state, and the measured turns per
+    dialogue next to the planned range (simulate --turns) and the paper's mean of 12.8.
 
     Examples:
       charm-build stats
@@ -85,8 +92,9 @@ def stats(
         table.add_row(key, str(data[key]))
     console.print(table)
     for key, value in data.items():
-        if isinstance(value, dict) and value:
+        if isinstance(value, dict) and value and key != "dialogue_turns":
             console.print(f"[bold]{key.replace('_', ' ')}[/]: " + ", ".join(f"{k}={v}" for k, v in value.items()))
+    console.print(f"[bold]turns per dialogue[/]: {turns_line(data['dialogue_turns'])}")
 
 
 def schema(

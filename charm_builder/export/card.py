@@ -12,6 +12,7 @@ import polars as pl
 import yaml
 
 from charm_builder.errors import CharmError
+from charm_builder.store.stats import turns_line
 
 MANIFEST = "manifest.json"
 CARD = "README.md"
@@ -20,15 +21,22 @@ FORMAT_VERSION = 1
 SUBSET_TEXT = {
     "roleReward": "Role-play reward-model benchmark (AAM paper, Table 2): a dialogue context, the character's "
     "system prompt and two replies; `chosen` is the annotators' majority best of six candidates and `rejected` "
-    "their majority worst. Accuracy = share of items where the reward model scores `chosen` higher.",
+    "their majority worst. Accuracy = share of items where the reward model scores `chosen` higher. A set whose "
+    "majority best or worst reply was flagged `empty` or `duplicate` is left out (no other candidate is put in its "
+    "place). Without `--size`: 4,000 items, or 20% of each dimension x language cell when fewer than 4,000 are "
+    "usable, so a small pool still leaves pairs for preferenceTraining.",
     "preferenceTraining": "`train`: conversational preference pairs in TRL's format (`prompt` = system + "
     "context messages, `chosen`/`rejected` = one assistant message) for reward-model training, with "
     "`margin_agreement` (annotator agreement), annotator vote counts (`n_annotators`, `chosen_best_votes`, "
     "`rejected_worst_votes`), `margin_bws` (best-worst scaling gap) and a `margin_judge` slot. `grpo`: prompt-only contexts from "
-    "other dialogues for GRPO, disjoint from `train` and from roleReward.",
+    "other dialogues for GRPO, disjoint from `train` and from roleReward. A pair whose `chosen` or `rejected` "
+    "reply was flagged `empty` or `duplicate` is dropped (counted under Excluded as `flagged candidate`); no "
+    "other candidate is put in its place.",
     "dialogueQuality": "Role-play dialogue quality evaluation (AAM paper, appendix A.1): a dialogue context, a "
     "human-written user query probing one of six dimensions and evaluation criteria for an LLM judge that "
-    "scores the model's reply 1-5.",
+    "scores the model's reply 1-5. Selection: at most `--dq-per-language` (default 400) hand-written items per "
+    "language, in a seeded order taking the six dimensions in turn, plus their translations (`charm-build "
+    "translate`): 400 zh + 400 en in the paper.",
 }
 
 
@@ -112,6 +120,12 @@ def subset_body(subset: str, charm: dict[str, Any], fmt: str, files: list[str]) 
         short = ", ".join(f"{k} short by {v}" for k, v in charm["shortfall"].items())
         lines += ["", (f"**Shortfall:** target size {charm['target_size']} not reached: {short} "
                        "(every usable item of those cells is included).")]
+    if charm.get("size_mode") == "share":
+        usable = sum(charm.get("available", {}).values())
+        lines += ["", (f"**Small pool:** only {usable} usable items (fewer than 4,000) and no `--size`: roleReward "
+                       "took 20% of each dimension x language cell; the rest is left to preferenceTraining.")]
+    if charm.get("turns"):
+        lines += ["", f"Turns per dialogue: {turns_line(charm['turns'])}."]
     if charm.get("shift"):
         lines += ["", *shift_lines(charm["shift"])]
     excl = {k: v for k, v in charm.get("exclusions", {}).items() if v}

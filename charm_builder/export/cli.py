@@ -24,8 +24,13 @@ def export(
     subset: Annotated[str, typer.Option("--subset", "-s", help=f"One of: {', '.join(SUBSET_CHOICES)}.")] = "all",
     fmt: Annotated[str, typer.Option("--format", "-f", help=f"One of: {', '.join(FORMATS)}.")] = "hf",
     seed: Annotated[int, typer.Option("--seed", help="Seed for sampling and the train/grpo split.")] = 0,
-    size: Annotated[int, typer.Option("--size", help="roleReward target size, split evenly over "
-                                      "dimension x language.")] = 4000,
+    size: Annotated[int | None, typer.Option("--size", help="roleReward target size, split evenly over "
+                                             "dimension x language (default: 4000; with fewer usable items, "
+                                             "20% of them, the rest left to preferenceTraining).",
+                                             show_default=False)] = None,
+    dq_per_language: Annotated[int, typer.Option("--dq-per-language", help="dialogueQuality: hand-written items "
+                                                 "kept per language (seeded, dimensions in turn), plus their "
+                                                 "translations (400 zh + translate = 800).")] = 400,
     min_annotators: Annotated[int, typer.Option("--min-annotators", help="Submitted annotations a roleReward "
                                                 "item needs.")] = 3,
     train_min_annotators: Annotated[int, typer.Option("--train-min-annotators", help="Submitted annotations a "
@@ -60,13 +65,17 @@ def export(
     roleReward: the reward-model benchmark (majority best vs majority worst, >= --min-annotators,
     ties and best == worst excluded, balanced over dimension x language).
     preferenceTraining: TRL conversational pairs (`train`) and disjoint GRPO prompts (`grpo`).
-    dialogueQuality: human-written queries and criteria (see `charm-build translate`).
+    dialogueQuality: human-written queries and criteria, --dq-per-language per language plus their
+    translations (see `charm-build translate`).
+    A candidate flagged empty or duplicate is never chosen or rejected: its pair is dropped and
+    counted (no other candidate is put in its place).
     Output is written to a temporary folder and renamed, so a failure leaves nothing behind.
 
     Examples:
       charm-build export --out exports/charm
       charm-build export --subset roleReward --out rr --format parquet --size 2000 --seed 1
       charm-build export --subset preferenceTraining --out pt --pairs all --split-by character --grpo-fraction 0.2
+      charm-build export --out small --size 20 --dq-per-language 50
       charm-build export --check exports/charm
       charm-build export --out exports/shift-user --shift user --holdout western
       charm-build export --out exports/shift-dialogue --shift dialogue --holdout 6
@@ -76,7 +85,8 @@ def export(
         return
     if out is None:
         raise CharmError("export needs --out DIR (or --check DIR to validate an existing export)")
-    opts = ExportOptions(subset=subset, fmt=fmt, seed=seed, size=size, min_annotators=min_annotators,
+    opts = ExportOptions(subset=subset, fmt=fmt, seed=seed, size=size, dq_per_language=dq_per_language,
+                         min_annotators=min_annotators,
                          train_min_annotators=train_min_annotators, pairs=pairs, split_by=split_by,  # type: ignore[arg-type]
                          grpo_fraction=grpo_fraction, license=license_, shift=shift, holdout=holdout,
                          shift_embeddings=shift_embeddings).validate()  # fmt: skip
@@ -93,6 +103,8 @@ def export(
     console.print(table)
     for name, why in summary.skipped.items():
         err_console.print(f"[yellow]skipped {name}:[/] {why}", highlight=False)
+    for note in summary.notes:
+        err_console.print(note, highlight=False, markup=False)
     if push_to_hub:
         pushed = push_export(out, push_to_hub)
         console.print(f"pushed {', '.join(pushed)} to https://huggingface.co/datasets/{push_to_hub}")
@@ -124,6 +136,10 @@ def translate(
                                               "[default: the roster's first entry].")] = None,
     roster: Annotated[str, typer.Option(help="Roster name (offline, paper) or YAML path.")] = "offline",
     concurrency: Annotated[int, typer.Option("--concurrency", help="Parallel translation requests.")] = 4,
+    dq_per_language: Annotated[int | None, typer.Option("--dq-per-language", help="Only the items `export "
+                                                        "--dq-per-language N` keeps (use the same --seed) "
+                                                        "(default: every item).", show_default=False)] = None,
+    seed: Annotated[int, typer.Option("--seed", help="With --dq-per-language: the export's seed.")] = 0,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Translate dialogueQuality items into the other language (the paper's 400 zh -> 400 en).
@@ -135,12 +151,14 @@ def translate(
     Examples:
       charm-build translate --to en
       charm-build translate --to en --roster paper --model gpt-4o --concurrency 8
+      charm-build translate --to en --dq-per-language 400 --seed 0   # only what export keeps
     """
     if to not in ("en", "zh"):
         raise CharmError(f"--to must be en or zh, got {to!r}")
     src = "zh" if to == "en" else "en"
     with open_workspace(workspace) as ws:
         report = asyncio.run(_translate_with_llm(ws, roster, model, src=src, dst=to, concurrency=concurrency,
+                                                 per_language=dq_per_language, seed=seed,
                                                  console=err_console))  # fmt: skip
     console.print(f"translated {report.translated} item(s) {src}->{to}; {report.already_done} already had one"
                   + (f"; [red]{len(report.failed)} failed[/] (run again to retry)" if report.failed else ""))

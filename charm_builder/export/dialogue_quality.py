@@ -5,6 +5,11 @@ The annotation stage writes one row per (dialogue, dimension, language) with
 the six dimensions, plus the evaluation criteria an LLM judge scores against (paper appendix A.1).
 ``charm-build translate`` adds the other language's rows (``source_id`` points at the original;
 ``context`` and ``system_prompt`` hold the translated dialogue turns and character prompt).
+
+Selection (the paper's 400 zh items, translated into 400 en): ``select_dq`` keeps at most
+``per_language`` hand-written items (``source_id`` empty) per language, in a seeded order that
+takes the six dimensions in turn, plus every translation of a kept item. Hand-written in one
+language and translated, that is N + N = 2N items (800 with the default 400).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from charm_builder.errors import CharmError
 from charm_builder.export.load import CONTEXT_DTYPE, load_dialogue_turns, query_frame, system_prompt_expr
-from charm_builder.export.splits import context_key_expr, row_ids
+from charm_builder.export.splits import context_key_expr, row_ids, with_seeded_key
 from charm_builder.store import Workspace
 from schemas import Language, Message, content_id
 from schemas.dialogue import DialogueQualityDimension
@@ -132,6 +137,23 @@ def load_dq_annotations(ws: Workspace) -> pl.DataFrame:
     })  # fmt: skip
 
 
+DEFAULT_PER_LANGUAGE = 400  # paper: 400 zh items (and their 400 en translations)
+
+
+def select_dq(ann: pl.DataFrame, per_language: int | None, seed: int) -> pl.DataFrame:
+    """At most ``per_language`` hand-written rows per language (seeded, dimensions in turn) plus the
+    translations of the kept rows. ``ann`` is ``load_dq_annotations`` (or any frame with
+    ``annotation_id``, ``language``, ``dimension``, ``source_id``); None keeps every row."""
+    if per_language is None or ann.is_empty():
+        return ann
+    originals = with_seeded_key(ann.filter(pl.col("source_id").is_null()), "annotation_id", seed)
+    ranked = originals.with_columns(
+        pl.col("_key").rank("ordinal").over("language", "dimension").alias("_round")
+    ).sort("language", "_round", "_key", "annotation_id")  # fmt: skip
+    kept = ranked.filter(pl.int_range(pl.len()).over("language") < per_language)["annotation_id"]
+    return ann.filter(pl.col("annotation_id").is_in(kept.implode()) | pl.col("source_id").is_in(kept.implode()))
+
+
 @dataclass
 class DialogueQualityResult:
     rows: pl.DataFrame  # COLUMNS + context_key
@@ -139,15 +161,19 @@ class DialogueQualityResult:
     exclusions: dict[str, int] = field(default_factory=dict)
 
 
-def build_dialogue_quality(ws: Workspace, dialogues: pl.DataFrame,
-                           exclude_dialogues: Collection[str] = ()) -> DialogueQualityResult:  # fmt: skip
-    """Every dialogueQuality annotation as an item (context, query, criteria, dimension, language).
+def build_dialogue_quality(ws: Workspace, dialogues: pl.DataFrame, exclude_dialogues: Collection[str] = (),
+                           per_language: int | None = None, seed: int = 0) -> DialogueQualityResult:  # fmt: skip
+    """The selected dialogueQuality annotations as items (context, query, criteria, dimension, language).
 
-    ``dialogues`` is ``Inputs.dialogues`` (dialogue + character columns).
+    ``dialogues`` is ``Inputs.dialogues`` (dialogue + character columns); ``per_language``/``seed``:
+    see ``select_dq`` (None = every annotation).
     """
     ann = load_dq_annotations(ws)
     known = ann.join(dialogues.select("dialogue_id"), on="dialogue_id", how="semi")
     exclusions = {"unknown_dialogue": ann.height - known.height}
+    selected = select_dq(known, per_language, seed)
+    exclusions["over_per_language_quota"] = known.height - selected.height
+    known = selected
     if exclude_dialogues:
         kept = known.filter(~pl.col("dialogue_id").is_in(list(exclude_dialogues)))
         exclusions["claimed_by_other_subsets"] = known.height - kept.height

@@ -71,11 +71,21 @@ def load_dialogue_turns(ws: Workspace, dialogue_ids: Sequence[str]) -> pl.DataFr
     return frame.with_columns(decode_context(pl.col("context_json"))).drop("context_json")
 
 
-CANDIDATES_DTYPE = pl.List(pl.Struct({"label": pl.String, "model_id": pl.String, "text": pl.String}))
+CANDIDATES_DTYPE = pl.List(pl.Struct({"label": pl.String, "model_id": pl.String, "text": pl.String,
+                                      "flags": pl.List(pl.String)}))  # fmt: skip
+# Candidate flags (set when candidates are generated) that keep a reply out of every chosen/rejected slot.
+UNUSABLE_FLAGS: tuple[str, ...] = ("empty", "duplicate")
+
+
+def unusable_expr() -> pl.Expr:
+    """True for a candidate flagged ``empty`` or ``duplicate``."""
+    flags = pl.col("flags").fill_null(pl.lit([], dtype=pl.List(pl.String)))
+    return flags.list.eval(pl.element().is_in(list(UNUSABLE_FLAGS))).list.any().fill_null(False).alias("unusable")
 
 
 def load_sets_and_candidates(ws: Workspace) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Candidate sets (id, dialogue id, decoded ``context``) and their candidates (set, label, model, text).
+    """Candidate sets (id, dialogue id, decoded ``context``) and their candidates (set, label, model, text,
+    ``unusable``: flagged empty or duplicate).
 
     One pass over ``candidate_sets``: SQLite parses each document once (its JSON cache serves
     both extracts) and polars decodes each batch right away, so the JSON text of all sets is
@@ -92,11 +102,12 @@ def load_sets_and_candidates(ws: Workspace) -> tuple[pl.DataFrame, pl.DataFrame]
         cands.append(
             frame.select("candidate_set_id", pl.col("candidates_json").str.json_decode(CANDIDATES_DTYPE).alias("c"))
             .explode("c").unnest("c").filter(pl.col("label").is_not_null())
+            .with_columns(unusable_expr()).drop("flags")
         )  # fmt: skip
     if not sets:
         return (pl.DataFrame(schema={"candidate_set_id": pl.String, "dialogue_id": pl.String, "context": CONTEXT_DTYPE}),
                 pl.DataFrame(schema={"candidate_set_id": pl.String, "label": pl.String, "model_id": pl.String,
-                                     "text": pl.String}))  # fmt: skip
+                                     "text": pl.String, "unusable": pl.Boolean}))  # fmt: skip
     return pl.concat(sets), pl.concat(cands)
 
 

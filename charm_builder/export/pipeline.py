@@ -22,16 +22,17 @@ from rich.console import Console
 
 from charm_builder.errors import CharmError
 from charm_builder.export import card as cards
-from charm_builder.export.dialogue_quality import build_dialogue_quality
+from charm_builder.export.dialogue_quality import DEFAULT_PER_LANGUAGE, build_dialogue_quality
 from charm_builder.export.inputs import Inputs, read_inputs
 from charm_builder.export.load import simulator_models
 from charm_builder.export.preference import PairPolicy, build_preference
-from charm_builder.export.role_reward import build_role_reward
+from charm_builder.export.role_reward import DEFAULT_SIZE, SMALL_POOL_SHARE, build_role_reward
 from charm_builder.export.shift import SHIFTS, ShiftPlan
 from charm_builder.export.splits import SplitBy
 from charm_builder.export.votes import agreement_stats
 from charm_builder.export.write import FORMATS, atomic_directory, check_out_dir, write_splits
 from charm_builder.store import Workspace
+from charm_builder.store.stats import dialogue_turn_stats
 
 SUBSETS: tuple[str, ...] = ("roleReward", "dialogueQuality", "preferenceTraining")
 SUBSET_CHOICES: tuple[str, ...] = (*SUBSETS, "all")
@@ -46,7 +47,8 @@ class ExportOptions:
     subset: str = "all"
     fmt: str = "hf"
     seed: int = 0
-    size: int = 4000
+    size: int | None = None  # roleReward target; None = 4000, or a 20% share of a smaller pool (role_reward.py)
+    dq_per_language: int | None = DEFAULT_PER_LANGUAGE  # hand-written dialogueQuality items per language
     min_annotators: int = 3
     train_min_annotators: int = 1
     pairs: PairPolicy = "best-worst"
@@ -77,8 +79,10 @@ class ExportOptions:
             raise CharmError(f"unknown --shift {self.shift!r}; choose one of: {', '.join(SHIFTS)}")
         if self.holdout is not None and self.shift is None:
             raise CharmError("--holdout needs --shift user|character|dialogue")
-        if self.size < 1 or self.min_annotators < 1 or self.train_min_annotators < 1:
+        if (self.size is not None and self.size < 1) or self.min_annotators < 1 or self.train_min_annotators < 1:
             raise CharmError("--size, --min-annotators and --train-min-annotators must be at least 1")
+        if self.dq_per_language is not None and self.dq_per_language < 1:
+            raise CharmError(f"--dq-per-language must be at least 1, got {self.dq_per_language}")
         return self
 
     def as_dict(self) -> dict[str, Any]:
@@ -125,7 +129,7 @@ def build_export(ws: Workspace, opts: ExportOptions, console: Console | None = N
               "simulator_settings_hash": cards.settings_hash(inputs.simulator_settings),
               "models": _roster(ws, inputs)}  # fmt: skip
     with step("dialogueQuality"):
-        dq = build_dialogue_quality(ws, inputs.dialogues)
+        dq = build_dialogue_quality(ws, inputs.dialogues, per_language=opts.dq_per_language, seed=opts.seed)
     plan, id_inputs, ood_inputs, features = None, inputs, inputs, None
     if opts.shift:
         with step(f"{opts.shift} shift"):
@@ -176,7 +180,7 @@ def build_export(ws: Workspace, opts: ExportOptions, console: Console | None = N
         out["roleReward"] = SubsetData("roleReward", rr_splits, {
             **common, "subset": "roleReward",
             "counts": {s: cards.split_counts(f, inputs.characters) for s, f in rr_splits.items()},
-            "target_size": opts.size, "min_annotators": opts.min_annotators,
+            "target_size": rr.size, "size_mode": rr.mode, "min_annotators": opts.min_annotators,
             "quota": rr.quota, "available": rr.available, "shortfall": rr.shortfall,
             "exclusions": {**rr.exclusions, "context_overlap": rr.rows.height - rows["rr"].height},
             "agreement": agreement_stats(rr_votes, rr_votes.verdicts.join(
@@ -189,7 +193,11 @@ def build_export(ws: Workspace, opts: ExportOptions, console: Console | None = N
         out["dialogueQuality"] = SubsetData("dialogueQuality", {"test": dq.rows}, {
             **common, "subset": "dialogueQuality",
             "counts": {"test": cards.split_counts(dq.rows, inputs.characters)}, "exclusions": dq.exclusions,
+            "per_language": opts.dq_per_language,
         })  # fmt: skip
+    for data in out.values():  # measured turns of the dialogues each subset uses (paper: 12.8)
+        ids = {d for f in data.splits.values() if "dialogue_id" in f.columns for d in f["dialogue_id"].to_list()}
+        data.charm["turns"] = dialogue_turn_stats(ws, ids)
     return {name: out[name] for name in SUBSETS if name in out}
 
 
@@ -249,6 +257,25 @@ class ExportSummary:
     out: Path
     rows: dict[str, dict[str, int]]  # subset -> split -> rows
     skipped: dict[str, str]
+    notes: list[str] = field(default_factory=list)  # one line each: what selection rules did
+
+
+def summary_notes(built: dict[str, SubsetData]) -> list[str]:
+    """Lines for the export summary: pairs dropped for flagged replies, roleReward's small-pool share."""
+    notes = []
+    for name, data in built.items():
+        flagged = data.charm.get("exclusions", {}).get("flagged_candidate", 0)
+        if flagged:
+            unit = "pair(s)" if name == "preferenceTraining" else "item(s)"
+            notes.append(f"{name}: dropped {flagged} {unit} whose chosen or rejected reply is flagged empty or "
+                         "duplicate")
+    rr = built.get("roleReward")
+    if rr is not None and rr.charm.get("size_mode") == "share":
+        usable = sum(rr.charm["available"].values())
+        notes.append(f"roleReward: only {usable} usable item(s), below the {DEFAULT_SIZE} quota: took "
+                     f"{SMALL_POOL_SHARE:.0%} per dimension x language ({rr.rows}); the rest is left to "
+                     "preferenceTraining (pass --size N to choose)")
+    return notes
 
 
 def export_workspace(ws: Workspace, out: Path, opts: ExportOptions, *, overwrite: bool = False,
@@ -273,7 +300,7 @@ def export_workspace(ws: Workspace, out: Path, opts: ExportOptions, *, overwrite
                "skipped": skipped, "options": opts.as_dict(), "rows": rows}  # fmt: skip
         cards.write_json(tmp / cards.MANIFEST, top)
         (tmp / cards.CARD).write_text(_top_card(built, rows, skipped, opts), encoding="utf-8")
-    return ExportSummary(out, rows, skipped)
+    return ExportSummary(out, rows, skipped, summary_notes(built))
 
 
 def write_subset(directory: Path, data: SubsetData, opts: ExportOptions) -> dict[str, int]:

@@ -27,7 +27,7 @@ import polars as pl
 
 from charm_builder.export.inputs import Inputs
 from charm_builder.export.load import system_prompt_expr
-from charm_builder.export.role_reward import attach_texts
+from charm_builder.export.role_reward import attach_texts, drop_flagged
 from charm_builder.export.splits import SPLIT_UNITS, SplitBy, pick_fraction, row_ids
 from charm_builder.export.votes import Votes, reason_counts
 
@@ -103,6 +103,7 @@ def build_preference(inputs: Inputs, votes: Votes, *, seed: int, claimed_dialogu
     exclusions["unannotated"] = train_sets.height - verdicts.height
     usable = verdicts.filter(pl.col("reason") == "ok")
     pairs = attach_texts(candidate_pairs(usable, inputs.candidates, policy), inputs.candidates)
+    pairs, exclusions["flagged_candidate"] = drop_flagged(pairs)  # pairs with an empty/duplicate side
     exclusions["identical_texts"] = pairs.filter(pl.col("chosen") == pl.col("rejected")).height
     pairs = pairs.filter(pl.col("chosen") != pl.col("rejected"))
     n = usable.select("candidate_set_id", "n_annotators")

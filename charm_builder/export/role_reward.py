@@ -24,6 +24,8 @@ COLUMNS: tuple[str, ...] = (
     "character_id", "dialogue_id", "candidate_set_id", "n_annotators", "agreement",
 )  # fmt: skip
 CELLS: tuple[tuple[str, str], ...] = tuple((d, lang) for d in ROLE_REWARD_DIMENSIONS for lang in LANGUAGES)
+DEFAULT_SIZE = 4000  # paper Table 2
+SMALL_POOL_SHARE = 0.2  # roleReward's share of a pool smaller than DEFAULT_SIZE when --size is not given
 
 
 @dataclass
@@ -33,6 +35,18 @@ class RoleRewardResult:
     available: dict[str, int] = field(default_factory=dict)  # usable items per "dimension/language" cell
     quota: dict[str, int] = field(default_factory=dict)
     shortfall: dict[str, int] = field(default_factory=dict)
+    mode: str = "size"  # size (--size given) | quota (DEFAULT_SIZE) | share (small pool, SMALL_POOL_SHARE)
+    size: int = DEFAULT_SIZE  # the target actually used
+
+
+def auto_quotas(available: dict[str, int], size: int | None) -> tuple[dict[str, int], str, int]:
+    """Per-cell quotas, the mode and the target size (see the module docstring)."""
+    if size is not None:
+        return cell_quotas(size), "size", size
+    if sum(available.values()) >= DEFAULT_SIZE:
+        return cell_quotas(DEFAULT_SIZE), "quota", DEFAULT_SIZE
+    quotas = {cell: int(n * SMALL_POOL_SHARE) for cell, n in available.items()}
+    return quotas, "share", sum(quotas.values())
 
 
 def cell_quotas(size: int) -> dict[str, int]:
@@ -42,17 +56,27 @@ def cell_quotas(size: int) -> dict[str, int]:
 
 
 def attach_texts(pairs: pl.DataFrame, candidates: pl.DataFrame) -> pl.DataFrame:
-    """Add chosen/rejected text and model from the candidates of each pair's set."""
-    cand = candidates.select("candidate_set_id", "label", "text", "model_id")
+    """Add chosen/rejected text and model from the candidates of each pair's set (and ``_flagged``:
+    either side is flagged empty or duplicate)."""
+    cand = candidates.select("candidate_set_id", "label", "text", "model_id", "unusable")
     return (
-        pairs.join(cand.rename({"label": "chosen_label", "text": "chosen", "model_id": "chosen_model"}),
-                   on=["candidate_set_id", "chosen_label"], how="inner")
-        .join(cand.rename({"label": "rejected_label", "text": "rejected", "model_id": "rejected_model"}),
-              on=["candidate_set_id", "rejected_label"], how="inner")
+        pairs.join(cand.rename({"label": "chosen_label", "text": "chosen", "model_id": "chosen_model",
+                                "unusable": "_cu"}), on=["candidate_set_id", "chosen_label"], how="inner")
+        .join(cand.rename({"label": "rejected_label", "text": "rejected", "model_id": "rejected_model",
+                           "unusable": "_ru"}), on=["candidate_set_id", "rejected_label"], how="inner")
+        .with_columns((pl.col("_cu") | pl.col("_ru")).alias("_flagged")).drop("_cu", "_ru")
     )  # fmt: skip
 
 
-def build_role_reward(inputs: Inputs, votes: Votes, *, size: int, seed: int,
+def drop_flagged(pairs: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """Drop pairs whose chosen or rejected reply is flagged empty/duplicate (no substitute is taken:
+    the annotators judged that reply, so another candidate in its place would be a preference nobody
+    expressed). Returns the kept pairs and how many were dropped."""
+    kept = pairs.filter(~pl.col("_flagged")).drop("_flagged")
+    return kept, pairs.height - kept.height
+
+
+def build_role_reward(inputs: Inputs, votes: Votes, *, size: int | None, seed: int,
                       reserved_dialogues: Collection[str] = ()) -> RoleRewardResult:
     """Select and build the roleReward items."""
     sets = inputs.candidate_sets.select("candidate_set_id", "dialogue_id").join(
@@ -70,15 +94,15 @@ def build_role_reward(inputs: Inputs, votes: Votes, *, size: int, seed: int,
         .rename({"best": "chosen_label", "worst": "rejected_label"})
         .join(targeted, on="candidate_set_id", how="inner")
     )
-    usable = attach_texts(usable, inputs.candidates)
+    usable, exclusions["flagged_candidate"] = drop_flagged(attach_texts(usable, inputs.candidates))
     identical = usable.filter(pl.col("chosen") == pl.col("rejected")).height
     exclusions["identical_texts"] = identical
     usable = usable.filter(pl.col("chosen") != pl.col("rejected"))
 
-    quotas = cell_quotas(size)
     available = {f"{d}/{lang}": 0 for d, lang in CELLS}
     available.update({f"{d}/{lang}": int(n) for d, lang, n in
                       usable.group_by("dimension", "language").len().iter_rows()})  # fmt: skip
+    quotas, mode, target = auto_quotas(available, size)
     ranked = with_seeded_key(usable, "candidate_set_id", seed).sort("_key", "candidate_set_id")
     chosen = ranked.filter(pl.int_range(pl.len()).over("dimension", "language")
                            < pl.concat_str("dimension", pl.lit("/"), "language").replace_strict(quotas))
@@ -93,4 +117,4 @@ def build_role_reward(inputs: Inputs, votes: Votes, *, size: int, seed: int,
         .select(*COLUMNS, "context_key")
         .sort("dimension", "language", "id")
     )  # fmt: skip
-    return RoleRewardResult(rows, exclusions, available, quotas, shortfall)
+    return RoleRewardResult(rows, exclusions, available, quotas, shortfall, mode, target)

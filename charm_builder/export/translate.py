@@ -26,7 +26,7 @@ from rich.progress import (
 )
 
 from charm_builder.errors import CharmError
-from charm_builder.export.dialogue_quality import TABLE, add_dq_annotation, ensure_table
+from charm_builder.export.dialogue_quality import TABLE, add_dq_annotation, ensure_table, load_dq_annotations, select_dq
 from charm_builder.store import Workspace
 from schemas import LANGUAGES
 
@@ -137,11 +137,16 @@ async def _translate_row(row: dict, tr: _Memo) -> dict:
 
 async def translate_dialogue_quality(ws: Workspace, translator: Translator, *, src: str = "zh", dst: str = "en",
                                      concurrency: int = 4, annotator: str = "translator",
+                                     per_language: int | None = None, seed: int = 0,
                                      console: Console | None = None) -> TranslateReport:  # fmt: skip
-    """Translate every ``src`` dialogueQuality row that has no ``dst`` counterpart yet."""
+    """Translate every ``src`` dialogueQuality row that has no ``dst`` counterpart yet; with
+    ``per_language``, only the rows ``export --dq-per-language N --seed S`` keeps (``select_dq``)."""
     if src not in LANGUAGES or dst not in LANGUAGES or src == dst:
         raise CharmError(f"translate: need two different languages out of {', '.join(LANGUAGES)}, got {src}->{dst}")
     todo, done = pending_sources(ws, src, dst)
+    if per_language is not None:
+        kept = set(select_dq(load_dq_annotations(ws), per_language, seed)["annotation_id"].to_list())
+        todo = [row for row in todo if row["id"] in kept]
     report = TranslateReport(already_done=done)
     memo = _Memo(translator, src, dst, max(1, concurrency))
     progress = Progress(TextColumn(f"translate {src}->{dst}"), BarColumn(), MofNCompleteColumn(),

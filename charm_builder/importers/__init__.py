@@ -13,7 +13,7 @@ from typing import Any
 
 from charm_builder.errors import CharmError, InputFormatError
 from charm_builder.importers import charactereval, charm_files, native
-from charm_builder.importers.common import Loaded, read_json, read_json_lines
+from charm_builder.importers.common import Loaded, read_json, read_json_lines, read_text
 from charm_builder.store import Workspace
 from schemas import MODELS
 
@@ -38,9 +38,9 @@ def _is_charactereval(rec: Any) -> bool:
 
 def detect_format(path: Path) -> str:
     """Recognise the format from the content (not the file name)."""
-    text = path.read_text(encoding="utf-8", errors="replace").lstrip()
     if path.suffix.lower() in (".yaml", ".yml"):
         return "yaml"
+    text = read_text(path).lstrip()
     if text.startswith("{"):
         try:
             data = read_json(path)
@@ -93,7 +93,7 @@ def _object(path: Path) -> dict:
 
 
 def _array_or_lines(path: Path) -> list[tuple[str, Any]]:
-    text = path.read_text(encoding="utf-8").lstrip()
+    text = read_text(path).lstrip()
     if text.startswith("["):
         return [(f"record {i}", r) for i, r in enumerate(read_json(path), 1)]
     return [(f"line {n}", r) for n, r in read_json_lines(path)]

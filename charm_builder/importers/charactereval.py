@@ -13,6 +13,7 @@ CharacterEval does not say which category a character belongs to; we file them u
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,11 @@ DEFAULT_SUB_CATEGORY = "novels"
 
 
 def _profile_text(attrs: dict[str, Any]) -> str:
-    return "\n".join(f"{k}：{v}" for k, v in attrs.items() if v not in (None, ""))
+    """``key：value`` lines; nested values (the real file has objects and lists, e.g. 人物关系) as JSON."""
+    def text(v: Any) -> str:
+        return json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else str(v)
+
+    return "\n".join(f"{k}：{text(v)}" for k, v in attrs.items() if v not in (None, "", [], {}))
 
 
 def _system_prompt(name: str, profile: str) -> str:

@@ -1,7 +1,9 @@
 """The published Charm role and user files.
 
 Role file: a JSON object keyed by the Chinese name; each value has ``name_cn``, ``name_en``,
-``desc``, ``class`` (Chinese category name such as 动漫, 电影, 小说, 自定义), ``source``,
+``desc``, ``class`` (Chinese category name such as 动漫, 电影, 小说, 音乐人, 自定义; open vocabulary:
+an unforeseen label is mapped to the closest sub-category or ``custom``, kept verbatim in
+``source_class`` and reported as a warning, never rejected), ``source``,
 ``profile``, ``prompt`` and ``relatives`` -- a JSON list, or a *string* holding a Python-literal
 list of dicts (``name``, ``relationship``, ``profile``, ``prompt``).
 
@@ -15,18 +17,18 @@ from pathlib import Path
 from typing import Any
 
 from charm_builder.errors import InputFormatError
+from charm_builder.importers.categories import LabelMapper
 from charm_builder.importers.common import Loaded, build, localized, require
-from schemas import SUB_CATEGORIES, ZH_CATEGORY_NAMES, Character, UserPersona
+from schemas import Character, UserPersona
 
 
-def _sub_category(path: Path, key: str, value: Any) -> str:
-    name = str(value or "").strip()
-    if name in SUB_CATEGORIES:
-        return name
-    if name in ZH_CATEGORY_NAMES:
-        return ZH_CATEGORY_NAMES[name]
-    known = ", ".join(sorted(ZH_CATEGORY_NAMES))
-    raise InputFormatError(str(path), f"record {key!r}", "class", f"unknown category {name!r} (known: {known})")
+def _label(path: Path, key: str, value: Any) -> str:
+    """The ``class`` label as text ('' when absent); a list or object there is malformed."""
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        raise InputFormatError(str(path), f"record {key!r}", "class", f"expected text, got {type(value).__name__}")
+    return str(value).strip()
 
 
 def _relatives(path: Path, key: str, value: Any) -> list[dict]:
@@ -35,7 +37,7 @@ def _relatives(path: Path, key: str, value: Any) -> list[dict]:
     if isinstance(value, str):
         try:
             value = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):  # e.g. {[1]: 2}, deep nesting
             raise InputFormatError(
                 str(path), f"record {key!r}", "relatives", "string is not a Python-literal list of dicts"
             ) from None
@@ -47,15 +49,18 @@ def _relatives(path: Path, key: str, value: Any) -> list[dict]:
 
 def load_roles(path: Path, data: dict) -> Loaded:
     out = Loaded(path, "charm-roles")
+    categories = LabelMapper("class")
     for key, rec in data.items():
         where = f"record {key!r}"
         prompt = require(path, where, rec, "prompt")
+        label = _label(path, key, rec.get("class"))
         profile = rec.get("profile") or rec.get("desc") or require(path, where, rec, "profile")
         names = {"zh": rec.get("name_cn") or key, "en": rec.get("name_en") or None}
         out.records.append(
             build(path, where, Character,
                 name=names,
-                sub_category=_sub_category(path, key, require(path, where, rec, "class")),
+                sub_category=categories(label),
+                source_class=label or None,
                 source=localized(rec.get("source")),
                 description=localized(rec.get("desc")),
                 profile=localized(profile),
@@ -63,6 +68,7 @@ def load_roles(path: Path, data: dict) -> Loaded:
                 relatives=_relatives(path, key, rec.get("relatives")),
             )
         )  # fmt: skip
+    out.warnings.extend(categories.warnings(path))
     return out
 
 

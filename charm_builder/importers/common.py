@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticSerializationError
 
 from charm_builder.errors import InputFormatError
 from schemas import Record
@@ -27,6 +28,7 @@ class Loaded:
     format: str
     records: list[Record] = field(default_factory=list)
     if_absent: list[Record] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # one line each, printed by ``charm-build import``
 
 
 def guess_language(text: str) -> str:
@@ -44,25 +46,38 @@ def localized(text: Any) -> dict[str, str] | None:
     return {guess_language(text): text} if text else None
 
 
-def read_json(path: Path) -> Any:
+def read_text(path: Path) -> str:
+    """The file as UTF-8 text (a leading byte-order mark dropped); one-line error otherwise."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputFormatError(str(path), f"byte {exc.start}", None, "not UTF-8 text") from None
+    except OSError as exc:
+        raise InputFormatError(str(path), "file", None, f"cannot read: {exc.strerror or exc}") from None
+
+
+def _loads(path: Path, where: str, text: str) -> Any:
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputFormatError(str(path), f"line {exc.lineno}", None, f"invalid JSON: {exc.msg}") from None
+        line = f"line {exc.lineno}" if where == "file" else where
+        raise InputFormatError(str(path), line, None, f"invalid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise InputFormatError(str(path), where, None, "invalid JSON: nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer literal longer than Python's 4,300-digit limit
+        raise InputFormatError(str(path), where, None, f"invalid JSON: {exc}") from None
+
+
+def read_json(path: Path) -> Any:
+    return _loads(path, "file", read_text(path))
 
 
 def read_json_lines(path: Path) -> list[tuple[int, Any]]:
     """JSON Lines as (line number, value); blank lines skipped."""
     out = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            out.append((lineno, json.loads(line)))
-        except json.JSONDecodeError as exc:
-            raise InputFormatError(str(path), f"line {lineno}", None, f"invalid JSON: {exc.msg}") from None
+    for lineno, line in enumerate(read_text(path).splitlines(), 1):
+        if line.strip():
+            out.append((lineno, _loads(path, f"line {lineno}", line)))
     return out
 
 
@@ -76,11 +91,22 @@ def validation_error(path: Path, where: str, exc: ValidationError) -> InputForma
 
 
 def build(path: Path, where: str, factory: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Call ``factory(*args, **kwargs)`` (usually a model) and turn validation errors into InputFormatError."""
+    """Call ``factory(*args, **kwargs)`` (usually a model) and turn validation errors into InputFormatError.
+
+    A model is also serialised once here, so text the store cannot hold (a lone UTF-16 surrogate
+    such as a JSON ``"\\ud800"`` escape) is rejected while validating, before anything is written."""
     try:
-        return factory(*args, **kwargs)
+        out = factory(*args, **kwargs)
     except ValidationError as exc:
         raise validation_error(path, where, exc) from None
+    except RecursionError:
+        raise InputFormatError(str(path), where, None, "nested too deeply") from None
+    if isinstance(out, BaseModel):
+        try:
+            out.model_dump_json()
+        except PydanticSerializationError:
+            raise InputFormatError(str(path), where, None, "text is not valid Unicode (lone surrogate)") from None
+    return out
 
 
 def require(path: Path, where: str, obj: Any, key: str) -> Any:

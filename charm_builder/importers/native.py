@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from charm_builder.errors import InputFormatError
-from charm_builder.importers.common import Loaded, build
+from charm_builder.importers.common import Loaded, build, read_text
 from schemas import MODELS
 
 # A field that only one kind has, checked in this order.
@@ -52,11 +52,14 @@ def load_jsonl(path: Path, lines: list[tuple[int, Any]], kind: str | None = None
 
 def load_yaml(path: Path, kind: str | None = None) -> Loaded:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(read_text(path))
+    except RecursionError:
+        raise InputFormatError(str(path), "file", None, "invalid YAML: nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "file"
-        raise InputFormatError(str(path), where, None, f"invalid YAML: {getattr(exc, 'problem', exc)}") from None
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())  # one line
+        raise InputFormatError(str(path), where, None, f"invalid YAML: {problem}") from None
     items: list[tuple[str, Any]] = []
     if isinstance(data, list):
         items = [(f"item {i}", rec) for i, rec in enumerate(data, 1)]

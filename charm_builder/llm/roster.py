@@ -174,8 +174,10 @@ def load_roster(name_or_path: str | Path = DEFAULT_ROSTER) -> Roster:
     text, source = _roster_text(name_or_path)
     try:
         data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: an integer past Python's 4,300-digit limit
         raise RosterError(f"{source}: not valid YAML: {' '.join(str(exc).split())}") from None
+    except RecursionError:
+        raise RosterError(f"{source}: not valid YAML: nested too deeply") from None
     if not isinstance(data, dict) or not isinstance(data.get("models"), dict) or not data["models"]:
         raise RosterError(f"{source}: expected a mapping with a non-empty 'models' mapping")
     models = {}
@@ -203,4 +205,7 @@ def _roster_text(name_or_path: str | Path) -> tuple[str, str]:
         raise RosterError(
             f"roster {str(name_or_path)!r} is neither a built-in ({', '.join(BUILTIN_ROSTERS)}) nor a file"
         )
-    return path.read_text(encoding="utf-8"), str(path)
+    try:
+        return path.read_text(encoding="utf-8-sig"), str(path)
+    except UnicodeDecodeError as exc:
+        raise RosterError(f"{path}: byte {exc.start}: not UTF-8 text") from None

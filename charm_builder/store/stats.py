@@ -2,9 +2,42 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from statistics import fmean
 from typing import Any
 
 from charm_builder.store.workspace import Workspace
+
+PAPER_MEAN_TURNS = 12.8  # AAM paper: Charm dialogues average 12.8 turns (messages)
+
+
+def dialogue_turn_stats(ws: Workspace, dialogue_ids: Collection[str] | None = None) -> dict[str, Any]:
+    """Measured turns (messages) per dialogue next to the planned range (``simulate --turns``, read from
+    each simulated dialogue's provenance) and the paper's mean. Only ``dialogue_ids`` when given."""
+    rows = ws.conn.execute("SELECT id, json_array_length(data, '$.turns'), "
+                           "json_extract(data, '$.provenance.params.planned_turns') FROM dialogues").fetchall()
+    if dialogue_ids is not None:
+        wanted = set(dialogue_ids)
+        rows = [r for r in rows if r[0] in wanted]
+    turns = [int(n) for _, n, _ in rows if n is not None]
+    planned = [int(p) for _, _, p in rows if isinstance(p, int | float)]
+    return {
+        "dialogues": len(turns),
+        "mean": round(fmean(turns), 2) if turns else None,
+        "min": min(turns, default=None),
+        "max": max(turns, default=None),
+        "planned_range": f"{min(planned)}..{max(planned)}" if planned else None,
+        "planned_mean": round(fmean(planned), 2) if planned else None,
+        "paper_mean": PAPER_MEAN_TURNS,
+    }
+
+
+def turns_line(t: dict[str, Any]) -> str:
+    """One human line for ``dialogue_turn_stats`` (stats output and dataset cards)."""
+    measured = (f"measured mean {t['mean']} (min {t['min']}, max {t['max']}) over {t['dialogues']} dialogue(s)"
+                if t["mean"] is not None else "no dialogues")  # fmt: skip
+    planned = f"planned {t['planned_range']} (mean {t['planned_mean']})" if t["planned_range"] else "planned: n/a"
+    return f"{measured}; {planned}; paper mean {t['paper_mean']}"
 
 
 def _group(ws: Workspace, table: str, column: str) -> dict[str, int]:
@@ -46,4 +79,5 @@ def workspace_stats(ws: Workspace) -> dict[str, Any]:
         "annotations_by_status": _group(ws, "annotations", "status"),
         "annotations_by_annotator": _group(ws, "annotations", "annotator"),
         "candidate_sets_by_annotation_state": states,
+        "dialogue_turns": dialogue_turn_stats(ws),
     }

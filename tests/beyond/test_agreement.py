@@ -24,7 +24,7 @@ def rows_by_dialogue(built, train) -> dict[str, list[dict]]:
 
 
 def test_agreement_columns_on_known_annotations(workspace, built):
-    train = build_export(workspace, ExportOptions(subset="preferenceTraining", grpo_fraction=0.0))[
+    train = build_export(workspace, ExportOptions(size=4000, subset="preferenceTraining", grpo_fraction=0.0))[
         "preferenceTraining"].splits["train"]
     rows = rows_by_dialogue(built, train)
     # d12: best F, F, E; worst A, A, A (3 annotators)
@@ -40,7 +40,7 @@ def test_agreement_columns_on_known_annotations(workspace, built):
 
 
 def test_bws_gaps_for_all_pairs(workspace, built):
-    train = build_export(workspace, ExportOptions(subset="preferenceTraining", grpo_fraction=0.0, pairs="all"))[
+    train = build_export(workspace, ExportOptions(size=4000, subset="preferenceTraining", grpo_fraction=0.0, pairs="all"))[
         "preferenceTraining"].splits["train"]
     d12 = {(r["chosen"][0]["content"][-1], r["rejected"][0]["content"][-1]): r
            for r in rows_by_dialogue(built, train)["d12"]}  # fmt: skip
@@ -56,7 +56,7 @@ def test_bws_gaps_for_all_pairs(workspace, built):
 
 def test_written_export_with_agreement_columns_passes_check(workspace, built, tmp_path):
     out = tmp_path / "exp"
-    export_workspace(workspace, out, ExportOptions(grpo_fraction=0.5, pairs="all"))
+    export_workspace(workspace, out, ExportOptions(size=4000, grpo_fraction=0.5, pairs="all"))
     assert check_export(out).rows["preferenceTraining"]["train"] > 0
 
 

@@ -82,7 +82,7 @@ def test_one_round_adds_only_above_threshold_pairs(workspace, built, tiny_model_
 
     add_unannotated(workspace, built)
     export = tmp_path / "export"
-    export_workspace(workspace, export, ExportOptions(grpo_fraction=0.0, min_annotators=3))
+    export_workspace(workspace, export, ExportOptions(size=4000, grpo_fraction=0.0, min_annotators=3))
     rm0 = tmp_path / "rm0"
     train_reward_model(RMTrainConfig(data=export / "preferenceTraining", output_dir=rm0, model=str(tiny_model_dir),
                                      max_steps=2, batch_size=4, lr=1e-3, max_length=96, seed=1),

@@ -69,7 +69,7 @@ def test_translate_fills_english_side_once(workspace, built):
     # d13's context is shared by two items and "保持角色" by all three: each string is translated once
     assert len(fake.calls) == len(set(fake.calls))
     assert fake.calls.count("d13 hello") == 1
-    dq = build_export(workspace, ExportOptions(subset="dialogueQuality"))["dialogueQuality"].splits["test"]
+    dq = build_export(workspace, ExportOptions(size=4000, subset="dialogueQuality"))["dialogueQuality"].splits["test"]
     assert dq.group_by("language").len().sort("language").rows() == [("en", 3), ("zh", 3)]
     en = {(r["dialogue_id"], r["dimension"]): r for r in dq.to_dicts() if r["language"] == "en"}
     zh = {(r["dialogue_id"], r["dimension"]): r for r in dq.to_dicts() if r["language"] == "zh"}

@@ -29,7 +29,7 @@ def test_votes_classify_ties_best_equals_worst_and_too_few(workspace, built):
 
 
 def test_role_reward_contains_exactly_the_clear_majority_items(workspace, built):
-    data = build_export(workspace, ExportOptions(subset="roleReward"))["roleReward"]
+    data = build_export(workspace, ExportOptions(size=4000, subset="roleReward"))["roleReward"]
     rows = data.splits["test"]
     assert names(built, rows) == ["d1", "d2", "d7", "d8"]
     by_dialogue = {built.name_of(r["dialogue_id"]): r for r in rows.to_dicts()}
@@ -66,12 +66,12 @@ def test_role_reward_balances_to_size_and_is_seed_deterministic(workspace, built
 
 
 def test_min_annotators_flag_admits_two_annotator_sets(workspace, built):
-    rows = build_export(workspace, ExportOptions(subset="roleReward", min_annotators=2))["roleReward"].splits["test"]
+    rows = build_export(workspace, ExportOptions(size=4000, subset="roleReward", min_annotators=2))["roleReward"].splits["test"]
     assert names(built, rows) == ["d1", "d2", "d5", "d7", "d8"]
 
 
 def test_preference_training_pairs_and_disjoint_grpo(workspace, built):
-    data = build_export(workspace, ExportOptions(subset="preferenceTraining", grpo_fraction=0.0))["preferenceTraining"]
+    data = build_export(workspace, ExportOptions(size=4000, subset="preferenceTraining", grpo_fraction=0.0))["preferenceTraining"]
     train, grpo = data.splits["train"], data.splits["grpo"]
     # roleReward claims d1 d2 d7 d8; d3/d4/d6 have no clear verdict; d11 unannotated; d13 has no candidate set
     assert names(built, train) == ["d10", "d12", "d5", "d9"]
@@ -87,7 +87,7 @@ def test_preference_training_pairs_and_disjoint_grpo(workspace, built):
 
 
 def test_pairs_all_adds_best_vs_others_and_others_vs_worst(workspace, built):
-    data = build_export(workspace, ExportOptions(subset="preferenceTraining", grpo_fraction=0.0, pairs="all"))
+    data = build_export(workspace, ExportOptions(size=4000, subset="preferenceTraining", grpo_fraction=0.0, pairs="all"))
     train = data["preferenceTraining"].splits["train"]
     d9 = [(r["chosen"][0]["content"][-1], r["rejected"][0]["content"][-1])
           for r in train.to_dicts() if built.name_of(r["dialogue_id"]) == "d9"]  # fmt: skip
@@ -100,7 +100,7 @@ def test_pairs_all_adds_best_vs_others_and_others_vs_worst(workspace, built):
 
 
 def test_grpo_split_is_disjoint_by_dialogue_and_by_character(workspace, built):
-    data = build_export(workspace, ExportOptions(grpo_fraction=0.5))
+    data = build_export(workspace, ExportOptions(size=4000, grpo_fraction=0.5))
     rr = set(data["roleReward"].splits["test"]["dialogue_id"])
     train = set(data["preferenceTraining"].splits["train"]["dialogue_id"])
     grpo_frame = data["preferenceTraining"].splits["grpo"]
@@ -124,7 +124,7 @@ def test_dialogue_quality_items_and_reserved_dialogues(workspace, built):
                       criteria=["回应体贴", "保持角色"], annotator="ann1")  # fmt: skip
     add_dq_annotation(workspace, dialogue_id=d9, dimension="knowledge", language="zh", user_query="海拉鲁在哪？",
                       criteria=["符合设定"], annotator="ann2")  # fmt: skip
-    data = build_export(workspace, ExportOptions(grpo_fraction=0.0))
+    data = build_export(workspace, ExportOptions(size=4000, grpo_fraction=0.0))
     dq = data["dialogueQuality"].splits["test"]
     assert names(built, dq) == ["d13", "d9"]
     row = next(r for r in dq.to_dicts() if r["dialogue_id"] == d13)
@@ -137,9 +137,9 @@ def test_dialogue_quality_items_and_reserved_dialogues(workspace, built):
 
 def test_bad_options_and_empty_workspace_are_one_line_errors(workspace):
     with pytest.raises(CharmError, match="unknown subset 'rolereward2'"):
-        build_export(workspace, ExportOptions(subset="rolereward2"))
+        build_export(workspace, ExportOptions(size=4000, subset="rolereward2"))
     with pytest.raises(CharmError, match="has no dialogues"):
-        build_export(workspace, ExportOptions())
+        build_export(workspace, ExportOptions(size=4000))
     with pytest.raises(CharmError, match="grpo-fraction"):
-        ExportOptions(grpo_fraction=1.5).validate()
-    assert ExportOptions(subset="ROLEREWARD").validate().subset == "roleReward"
+        ExportOptions(size=4000, grpo_fraction=1.5).validate()
+    assert ExportOptions(size=4000, subset="ROLEREWARD").validate().subset == "roleReward"

@@ -20,7 +20,7 @@ def exported(workspace, built, tmp_path) -> Path:
     add_dq_annotation(workspace, dialogue_id=built.dialogues["d13"].id, dimension="fluency", language="zh",
                       user_query="再说一遍？", criteria=["语句通顺"], annotator="ann1")  # fmt: skip
     out = tmp_path / "out"
-    export_workspace(workspace, out, ExportOptions(grpo_fraction=0.5))
+    export_workspace(workspace, out, ExportOptions(size=4000, grpo_fraction=0.5))
     return out
 
 
@@ -52,7 +52,7 @@ def test_hf_export_loads_and_has_card_and_manifest(exported):
 @pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
 def test_parquet_and_jsonl_exports_pass_check(workspace, built, tmp_path, fmt):
     out = tmp_path / fmt
-    summary = export_workspace(workspace, out, ExportOptions(fmt=fmt, subset="preferenceTraining", grpo_fraction=0.5))
+    summary = export_workspace(workspace, out, ExportOptions(size=4000, fmt=fmt, subset="preferenceTraining", grpo_fraction=0.5))
     assert (out / "preferenceTraining" / f"train.{fmt}").exists()
     result = check_export(out)
     assert result.rows == summary.rows and min(result.rows["preferenceTraining"].values()) > 0
@@ -63,9 +63,9 @@ def test_out_dir_not_empty_needs_overwrite(workspace, built, tmp_path):
     out.mkdir()
     (out / "keep.txt").write_text("x")
     with pytest.raises(CharmError, match="not empty; pass --overwrite"):
-        export_workspace(workspace, out, ExportOptions(subset="roleReward"))
+        export_workspace(workspace, out, ExportOptions(size=4000, subset="roleReward"))
     assert (out / "keep.txt").exists()
-    export_workspace(workspace, out, ExportOptions(subset="roleReward"), overwrite=True)
+    export_workspace(workspace, out, ExportOptions(size=4000, subset="roleReward"), overwrite=True)
     assert not (out / "keep.txt").exists() and (out / "roleReward" / "manifest.json").exists()
 
 
@@ -81,13 +81,13 @@ def test_failure_while_writing_leaves_nothing(workspace, built, tmp_path, monkey
     real = write_mod.write_splits
     monkeypatch.setattr("charm_builder.export.pipeline.write_splits", boom)
     with pytest.raises(OSError, match="disk full"):
-        export_workspace(workspace, tmp_path / "out", ExportOptions(grpo_fraction=0.5))
+        export_workspace(workspace, tmp_path / "out", ExportOptions(size=4000, grpo_fraction=0.5))
     assert list(tmp_path.iterdir()) == [tmp_path / "ws"]
 
 
 def test_single_empty_subset_is_an_error(workspace, built, tmp_path):
     with pytest.raises(CharmError, match=r"dialogueQuality: nothing to export .*no dialogueQuality annotations"):
-        export_workspace(workspace, tmp_path / "dq", ExportOptions(subset="dialogueQuality"))
+        export_workspace(workspace, tmp_path / "dq", ExportOptions(size=4000, subset="dialogueQuality"))
     assert not (tmp_path / "dq").exists()
 
 
