@@ -125,7 +125,7 @@ def _wait_for(condition, timeout: float, what: str) -> None:
 
 def test_children_killed_while_annotators_submit(own_server: EmbeddedArgilla, tmp_path: Path) -> None:
     client = own_server.client()
-    store, sets = make_store(tmp_path / "ws", n_sets=24)
+    store, _ = make_store(tmp_path / "ws", n_sets=24)
     roster = tmp_path / "roster.yaml"
     roster.write_text("annotators: [ann-a, ann-b, ann-c]\n")
     passwords_file = tmp_path / "passwords.json"
