@@ -77,4 +77,7 @@ def test_judge_suggestions_and_report_agreement(argilla_server: EmbeddedArgilla,
     res = run_cli("annotate", "report", workspace=store.root, env=env)
     assert res.returncode == 0, res.stderr
     line = next(x for x in res.stdout.splitlines() if JUDGE in x)
-    assert line.split()[1:3] == ["all", "6"] and line.count("4/6 (66.7%)") == 2
+    assert line.count("4/6 (66.7%)") == 2
+    saved = json.loads((store.root / "plots" / "annotation-report.json").read_text())["judges"]
+    assert [(j["judge"], j["compared"], j["best_matches"], j["worst_matches"]) for j in saved] == [(JUDGE, 6, 4, 4)]
+    assert saved[0]["by_annotator"]["sug-two"] == {"compared": 3, "best": 2, "worst": 2}
