@@ -34,7 +34,7 @@ from charm_builder.export import add_dq_annotation
 annotate_app = typer.Typer(
     name="annotate",
     help="Annotate best/worst candidates in Argilla: `serve` a local server, create `users`, `push`, "
-    "`pull`, check `status`, and build the QA `report`.",
+    "`pull`, check `status`, and build the QA `report`; `synthetic` turns LLM-judge scores into annotations.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )

@@ -137,7 +137,7 @@ async def score_one(client: LLMClient, judge: str, task: JudgeTask) -> tuple[Jud
 
 async def run_judge(ws: Workspace, client: LLMClient, judge: str, *, all_sets: bool = False,
                     budget_usd: float | None = None, concurrency: int | None = None,
-                    progress: bool = True, on_done: Callable[[JudgeReport], None] | None = None) -> JudgeReport:  # fmt: skip
+                    progress: bool = True) -> JudgeReport:  # fmt: skip
     """Score every candidate of the selected sets that has no parsed score yet; store each as it lands."""
     client.spec(judge)  # unknown judge -> UnknownModelError before any work
     tasks, report = plan_tasks(ws, judge, all_sets=all_sets)
@@ -167,8 +167,6 @@ async def run_judge(ws: Workspace, client: LLMClient, judge: str, *, all_sets: b
             report.scored += 1
         if advance:
             advance(_sum(completions))
-        if on_done:
-            on_done(report)
 
     if progress and tasks:
         from charm_builder.llm.progress import llm_progress

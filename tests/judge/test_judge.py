@@ -129,3 +129,19 @@ def test_rm_trains_on_judge_margin_export(workspace, built, judge_server, tmp_pa
     assert log[0]["margin_mean"] == pytest.approx(sum(train["margin_judge"]) / len(train), abs=1e-5)
     meta = json.loads((rm / "charm_rm.json").read_text())
     assert meta["train_config"]["margin_column"] == "margin_judge"
+
+
+def test_choose_judge_defaults_to_the_most_scores_and_rejects_unknown():
+    import polars as pl
+
+    from charm_builder.errors import CharmError
+    from charm_builder.export.judge_margin import choose_judge
+
+    rows = [("s1", "A", "big", "v1", 5.0), ("s1", "B", "big", "v1", 7.0), ("s1", "A", "small", "v1", 3.0),
+            ("s1", "B", "small", "v1", None), ("s1", "C", "small", "v1", None)]  # fmt: skip
+    frame = pl.DataFrame(rows, schema=["candidate_set_id", "label", "judge", "prompt_version", "score"], orient="row")
+    assert choose_judge(frame, None) == ("big", "v1")  # unparsed scores do not count
+    assert choose_judge(frame, "small") == ("small", "v1")
+    with pytest.raises(CharmError, match="--judge 'gpt': no judge scores in the workspace \\(judges: big, small\\)"):
+        choose_judge(frame, "gpt")
+    assert choose_judge(frame.clear(), None) is None

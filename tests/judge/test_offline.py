@@ -13,7 +13,7 @@ from tests.conftest import run_cli
 
 @pytest.mark.slow
 def test_offline_smollm2_judge_scores_or_flags_every_candidate(tmp_path):
-    store, sets = make_store(tmp_path / "ws", n_sets=1)
+    store, _ = make_store(tmp_path / "ws", n_sets=1)
     res = run_cli("judge", "--judge", "smollm2-plain", "--all", workspace=store.root, timeout=600)
     assert res.returncode == 0, res.stderr
     scores = list(store.iter(JudgeScore))
