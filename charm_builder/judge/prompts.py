@@ -3,8 +3,9 @@
 Prompt ``v1`` rates ONE candidate reply at a time (pointwise, like the paper's GPT-scored margin): the
 character profile, the dialogue so far and the reply go in, the answer is one line ``Score: N`` with
 N an integer from 1 (very poor) to 10 (excellent) on the candidate set's target dimension. Pointwise
-scoring keeps the answer trivial to parse even for a 135M local model, and identical replies get the
-identical prompt, so the LLM cache scores duplicates once.
+scoring keeps the answer trivial to parse even for a 135M local model (plain labelled lines, no
+Markdown headers: SmolLM2 echoes a sectioned prompt instead of answering), and identical replies get
+the identical prompt, so the LLM cache scores duplicates once.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ PROMPT_VERSION = "v1"
 SCORE_MIN, SCORE_MAX = 1, 10
 
 SYSTEM = (
-    "You are an expert evaluator of role-play conversations. You rate one reply written by a character "
-    "in a role-play dialogue with a user. Be strict and consistent; judge only the requested dimension."
+    "You are an expert evaluator of role-play conversations. You rate one reply written by a character in a "
+    "role-play dialogue with a user, on one criterion, from 1 (very poor) to 10 (excellent). Be strict and "
+    "consistent. Answer only with: Score: N"
 )
 
 DIMENSION_CRITERIA: dict[str, str] = {
@@ -33,20 +35,15 @@ DIMENSION_CRITERIA: dict[str, str] = {
 }
 OVERALL = "Overall quality as a role-play reply: in character, consistent with the profile and dialogue, engaging."
 
-USER_TEMPLATE = """## Character profile
-{character}
+USER_TEMPLATE = """Character: {character}
 
-## Dialogue so far
+Conversation:
 {dialogue}
 
-## Reply to rate (spoken by {speaker})
-{reply}
+Reply by {speaker}: {reply}
 
-## Dimension
-{criteria}
-
-Rate the reply on this dimension only, from 1 (very poor) to 10 (excellent).
-Answer with exactly one line: "Score: N" where N is an integer from 1 to 10."""
+Criterion: {criteria}
+How good is the reply on this criterion, from 1 (very poor) to 10 (excellent)? Answer only with: Score: N"""
 
 REASK = 'That answer had no score. Answer with exactly one line: "Score: N" where N is an integer from 1 to 10.'
 
@@ -63,7 +60,7 @@ def judge_messages(*, character: str, dialogue: list[tuple[str, str]], speaker: 
 
 _LABELLED = re.compile(r"(?:score|rating|评分|分数)\**\s*(?:is|of)?\s*[:：=]?\s*\**\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
 _OUT_OF = re.compile(r"(\d+(?:\.\d+)?)\s*(?:/|out of)\s*10\b", re.IGNORECASE)
-_NUMBER = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)(?![\d.])")
+_NUMBER = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)(?!\d|\.\d)")
 
 
 def parse_score(text: str) -> float | None:

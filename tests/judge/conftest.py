@@ -14,7 +14,7 @@ from tests.fakes.openai_server import FakeLLMServer
 from tests.training.conftest import tiny_model_dir  # noqa: F401
 
 JUDGE = "j-fake"
-_REPLY = re.compile(r"## Reply to rate \(spoken by [^)]*\)\n(.*?)\n\n## Dimension", re.DOTALL)
+_REPLY = re.compile(r"\n\nReply by [^:]*: (.*?)\n\nCriterion: ", re.DOTALL)
 
 
 def scripted_score(reply: str) -> int:

@@ -33,7 +33,7 @@ def _text(cset: CandidateSet, label: str) -> str:
 
 def test_parse_score_accepts_common_forms_and_rejects_the_rest():
     assert [parse_score(t) for t in ("Score: 7", "**Rating**: 7.5", "score：9", "8/10", "I give it 6 out of 10",
-                                     " 4 ")] == [7, 7.5, 9, 8, 6, 4]  # fmt: skip
+                                     " 4 ", "The reply is 10.")] == [7, 7.5, 9, 8, 6, 4, 10]  # fmt: skip
     assert [parse_score(t) for t in ("", "good", "Score: 0", "Score: 11", "between 3 and 5")] == [None] * 5
 
 
