@@ -231,7 +231,9 @@ def _judge_suggestions(store: Any, judge: str) -> dict[str, Any]:
         known = judges_in(store)
         raise AnnotationError(f"--suggestions {judge!r}: no scores from this judge in {store.root}; run "
                               f"`charm-build judge --judge {judge}` first" + (f" (judges: {', '.join(known)})" if known else ""))
-    return {sid: JudgeSuggestion(judge, p.best, p.worst, p.best_score, p.worst_score) for sid, p in picks.items()}
+    # a tie-break pick (every candidate scored the same) is no suggestion: the judge had no preference
+    return {sid: JudgeSuggestion(judge, p.best, p.worst, p.best_score, p.worst_score)
+            for sid, p in picks.items() if not p.tied}  # fmt: skip
 
 
 @annotate_app.command()
@@ -340,7 +342,8 @@ def report(
     if not any(a.source == "human" for a in annotations):
         raise AnnotationError(f"{store.root}: no human annotations yet; run `charm-build annotate pull` first")
     sets = {s.id: s for s in store.iter(CandidateSet)}
-    picks = {name: {sid: (p.best, p.worst) for sid, p in judge_picks(store, name).items()} for name in judges_in(store)}
+    picks = {name: {sid: (p.best, p.worst) for sid, p in judge_picks(store, name).items() if not p.tied}
+             for name in judges_in(store)}  # fmt: skip (tie-break picks carry no judge preference)
     result = write_report(build_report(annotations, sets, picks), out or store.root / "plots")
 
     def fmt(alpha: float | None) -> str:
@@ -384,8 +387,9 @@ def synthetic(
 ) -> None:
     """Turn an LLM judge's scores into synthetic best/worst annotations (annotator judge:<JUDGE>).
 
-    Best = the highest score, worst = the lowest; ties are broken by a hash of (set, label); candidates
-    flagged empty or duplicate are never picked; sets whose scores are all equal get none. The
+    Best = the highest score, worst = the lowest; ties are broken by a hash of (set, label), also when all
+    scores are equal (such picks are marked tied: the judge had no preference); candidates flagged empty or
+    duplicate are never picked; a set needs two scored candidates. The
     annotations are marked synthetic: `stats` counts them apart, `annotate report` ignores them, and
     `export` leaves them out unless --include-synthetic. Rerunning replaces, never duplicates.
 
@@ -401,8 +405,10 @@ def synthetic(
                               f"`charm-build judge --judge {judge} --all` first")  # fmt: skip
     rep = synthetic_annotations(store, judge)
     console.print(f"judge:{judge}: {rep.written} synthetic annotation(s) stored from {rep.sets_scored} scored "
-                  f"candidate set(s); {rep.no_clear_pick} without a clear best/worst (all scores equal or "
-                  "too few scored).")  # fmt: skip
+                  f"candidate set(s); {rep.no_pick} with fewer than two scored candidates.")  # fmt: skip
+    if rep.tied:
+        console.print(f"[yellow]{rep.tied} of them are tie-breaks: the judge gave every candidate the same score "
+                      "(no preference; margin_judge 0)[/]")  # fmt: skip
 
 
 def _pairwise_report(store, workspace, out, dataset, argilla_workspace, api_url, api_key) -> None:

@@ -2,8 +2,10 @@
 
 Best = the highest score, worst = the lowest, over the candidates that have a parsed score and are
 not flagged ``empty`` or ``duplicate``. Ties are broken deterministically by a hash of
-(candidate set id, label), so no label (and hence no candidate model) is favoured. A set with fewer
-than two eligible scored candidates, or whose eligible scores are all equal, gets no pick.
+(candidate set id, label) — best takes the smallest hash among the top scores, worst the largest
+among the bottom ones — so no label (and hence no candidate model) is favoured, and best != worst
+even when every score is equal. Such a pick is marked ``tied`` (the judge expressed no preference;
+its margin_judge is 0). A set with fewer than two eligible scored candidates gets no pick.
 """
 
 from __future__ import annotations
@@ -31,17 +33,22 @@ class JudgePick:
     best_score: float
     worst_score: float
 
+    @property
+    def tied(self) -> bool:
+        """Every eligible candidate got the same score: the pick is a tie-break only."""
+        return self.best_score == self.worst_score
 
-def _tiebreak(set_id: str, label: str) -> str:
-    return hashlib.sha256(f"{set_id}:{label}".encode()).hexdigest()
+
+def _tiebreak(set_id: str, label: str) -> int:
+    return int(hashlib.sha256(f"{set_id}:{label}".encode()).hexdigest()[:16], 16)
 
 
 def pick(set_id: str, scores: Mapping[str, float]) -> JudgePick | None:
-    """Best/worst from ``label -> score`` (eligible candidates only); None without a clear pick."""
-    if len(scores) < 2 or len(set(scores.values())) < 2:
+    """Best/worst from ``label -> score`` (eligible candidates only); None with fewer than two."""
+    if len(scores) < 2:
         return None
     best = min(scores, key=lambda lab: (-scores[lab], _tiebreak(set_id, lab)))
-    worst = min(scores, key=lambda lab: (scores[lab], _tiebreak(set_id, lab)))
+    worst = min(scores, key=lambda lab: (scores[lab], -_tiebreak(set_id, lab)))
     return JudgePick(set_id, best, worst, scores[best], scores[worst])
 
 
@@ -78,7 +85,8 @@ class SyntheticReport:
     judge: str
     written: int = 0
     sets_scored: int = 0
-    no_clear_pick: int = 0
+    no_pick: int = 0  # fewer than two eligible scored candidates
+    tied: int = 0  # written, but every eligible score was equal (tie-break picks)
 
 
 def synthetic_annotations(ws: Workspace, judge: str, prompt_version: str = PROMPT_VERSION) -> SyntheticReport:
@@ -92,13 +100,15 @@ def synthetic_annotations(ws: Workspace, judge: str, prompt_version: str = PROMP
     report = SyntheticReport(judge=judge, sets_scored=len(by_set))
     model_id = next((s.judge_model_id for s in scores.values()), "")
     picks = judge_picks(ws, judge, prompt_version)
-    report.no_clear_pick = report.sets_scored - len(picks)
+    report.no_pick = report.sets_scored - len(picks)
+    report.tied = sum(p.tied for p in picks.values())
     annotations = []
     for set_id, p in picks.items():
         annotations.append(Annotation(
             candidate_set_id=set_id, annotator=f"{SYNTHETIC_PREFIX}{judge}", best=p.best, worst=p.worst,  # type: ignore[arg-type]
             source="synthetic", provenance={"judge": judge, "judge_model_id": model_id,
-                                            "prompt_version": prompt_version, "scores": by_set[set_id]},
+                                            "prompt_version": prompt_version, "scores": by_set[set_id],
+                                            "tied": p.tied},
         ))  # fmt: skip
     report.written = ws.upsert_many(annotations)
     return report

@@ -32,7 +32,10 @@ def test_pick_is_highest_and_lowest_with_stable_unbiased_ties():
     assert pick("s", {"A": 3, "B": 9, "C": 1}) == pick("s", {"C": 1, "B": 9, "A": 3})
     p = pick("s", {"A": 3, "B": 9, "C": 1})
     assert (p.best, p.worst, p.best_score, p.worst_score) == ("B", "C", 9, 1)
-    assert pick("s", {"A": 5, "B": 5}) is None and pick("s", {"A": 5}) is None
+    assert pick("s", {"A": 5}) is None
+    all_equal = [pick(f"set{i}", {"A": 5, "B": 5, "C": 5}) for i in range(30)]
+    assert all(p.best != p.worst and p.tied for p in all_equal) and not pick("s", {"A": 3, "B": 9}).tied
+    assert {p.best for p in all_equal} == {p.worst for p in all_equal} == {"A", "B", "C"}
     tied = {"A": 8, "B": 8, "C": 8, "D": 2, "E": 2, "F": 2}
     best_by_set = {pick(f"set{i}", tied).best for i in range(40)}
     worst_by_set = {pick(f"set{i}", tied).worst for i in range(40)}
@@ -46,7 +49,7 @@ def test_synthetic_annotations_never_pick_flagged_candidates(workspace, built, j
     _score_all(workspace, judge_server, tmp_path)
     scores = {s.label: s.score for s in workspace.iter(JudgeScore, candidate_set_id=flagged.id)}
     rep = synthetic_annotations(workspace, JUDGE)
-    assert rep.written == len(built.sets) and rep.no_clear_pick == 0
+    assert rep.written == len(built.sets) and (rep.no_pick, rep.tied) == (0, 0)
     ann = workspace.get(Annotation, Annotation(candidate_set_id=flagged.id, annotator=f"judge:{JUDGE}",
                                                best="B", worst="C").id)  # fmt: skip
     eligible = {k: v for k, v in scores.items() if k != "A"}
