@@ -34,7 +34,7 @@ from charm_builder.export import add_dq_annotation
 annotate_app = typer.Typer(
     name="annotate",
     help="Annotate best/worst candidates in Argilla: `serve` a local server, create `users`, `push`, "
-    "`pull`, check `status`, and build the QA `report`.",
+    "`pull`, check `status`, and build the QA `report`; `synthetic` turns LLM-judge scores into annotations.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -161,6 +161,9 @@ def push(
     dimension: Annotated[list[str] | None, typer.Option(help="dialogue-quality dimensions (repeatable).")] = None,
     language: Annotated[str | None, typer.Option(help="dialogue-quality: only dialogues in zh or en.")] = None,
     batch_size: Annotated[int, typer.Option(help="Records per request.")] = 100,
+    suggestions: Annotated[str | None, typer.Option("--suggestions", metavar="JUDGE", help="preference: pre-select "
+                                                    "this LLM judge's best/worst (scores from `charm-build judge`) "
+                                                    "as Argilla suggestions; records already there are updated.")] = None,
     api_url: ApiUrlOpt = None,
     api_key: ApiKeyOpt = None,
 ) -> None:
@@ -171,12 +174,16 @@ def push(
       charm-build annotate push
       charm-build annotate push --kind dialogue-quality --dimension empathy --language zh
       charm-build annotate push --task pairwise --models my-rm-policy,gpt-4o,claude-3.5-sonnet --dataset pairwise --min-submitted 5
+      charm-build annotate push --suggestions gpt-4o      # after `charm-build judge --judge gpt-4o`
     """
     from annotation.sync import push_candidate_sets, push_dialogue_quality
 
     if kind not in ("preference", "dialogue-quality", "pairwise"):
         raise AnnotationError(f"--kind must be 'preference', 'dialogue-quality' or 'pairwise', not {kind!r}")
     store = _store(workspace)
+    picks = _judge_suggestions(store, suggestions) if suggestions else None
+    if picks is not None and kind != "preference":
+        raise AnnotationError("--suggestions works with --kind preference only")
     client = _client(workspace, api_url, api_key)
     if kind == "pairwise":
         from annotation.pairwise import PairwiseError, push_pairwise
@@ -199,7 +206,8 @@ def push(
 
         if kind == "preference":
             result = push_candidate_sets(client, store, dataset=dataset, workspace=argilla_workspace,
-                                         min_submitted=min_submitted, batch_size=batch_size, on_progress=on_progress)  # fmt: skip
+                                         min_submitted=min_submitted, batch_size=batch_size, on_progress=on_progress,
+                                         suggestions=picks)  # fmt: skip
         else:
             dims = tuple(dimension or ALL_DIMENSIONS[2:])
             unknown = sorted(set(dims) - set(ALL_DIMENSIONS))
@@ -209,7 +217,23 @@ def push(
                                            dimensions=dims, language=language, min_submitted=max(1, min_submitted),
                                            batch_size=batch_size, on_progress=on_progress)  # fmt: skip
     console.print(f"{result.dataset}: {result.pushed} record(s) pushed, {result.skipped_existing} already there "
-                  f"({result.total} in total).")  # fmt: skip
+                  f"({result.total} in total)"
+                  + (f"; {result.suggested} with {suggestions}'s suggestions." if suggestions else "."))  # fmt: skip
+
+
+def _judge_suggestions(store: Any, judge: str) -> dict[str, Any]:
+    """Candidate set id -> JudgeSuggestion from the judge's stored scores (error when there are none)."""
+    from annotation.datasets import JudgeSuggestion
+    from charm_builder.judge import judge_picks, judges_in
+
+    picks = judge_picks(store, judge)
+    if not picks:
+        known = judges_in(store)
+        raise AnnotationError(f"--suggestions {judge!r}: no scores from this judge in {store.root}; run "
+                              f"`charm-build judge --judge {judge}` first" + (f" (judges: {', '.join(known)})" if known else ""))
+    # a tie-break pick (every candidate scored the same) is no suggestion: the judge had no preference
+    return {sid: JudgeSuggestion(judge, p.best, p.worst, p.best_score, p.worst_score)
+            for sid, p in picks.items() if not p.tied}  # fmt: skip
 
 
 @annotate_app.command()
@@ -324,11 +348,15 @@ def report(
         return
     if task != "preference":
         raise AnnotationError(f"--task must be 'preference' or 'pairwise', not {task!r}")
+    from charm_builder.judge import judge_picks, judges_in
+
     annotations = list(store.iter(Annotation))
-    if not annotations:
-        raise AnnotationError(f"{store.root}: no annotations yet; run `charm-build annotate pull` first")
+    if not any(a.source == "human" for a in annotations):
+        raise AnnotationError(f"{store.root}: no human annotations yet; run `charm-build annotate pull` first")
     sets = {s.id: s for s in store.iter(CandidateSet)}
-    result = write_report(build_report(annotations, sets), out or store.root / "plots")
+    picks = {name: {sid: (p.best, p.worst) for sid, p in judge_picks(store, name).items() if not p.tied}
+             for name in judges_in(store)}  # fmt: skip (tie-break picks carry no judge preference)
+    result = write_report(build_report(annotations, sets, picks), out or store.root / "plots")
 
     def fmt(alpha: float | None) -> str:
         return "n/a (too few overlapping annotations)" if alpha is None else f"{alpha:.3f}"
@@ -345,7 +373,54 @@ def report(
         for a in result.ambiguous:
             amb.add_row(a.candidate_set_id, "; ".join(a.reasons))
         console.print(amb)
+    if result.synthetic_ignored:
+        console.print(f"{result.synthetic_ignored} synthetic (LLM-judge) annotation(s) left out of these figures.")
+    if result.judges:
+        agree = Table("judge", "annotator", "compared", "best == judge's best", "worst == judge's worst",
+                      title="Annotator vs judge agreement")  # fmt: skip
+        for j in result.judges:
+            agree.add_row(j.judge, "all", str(j.compared), _share(j.best_matches, j.compared),
+                          _share(j.worst_matches, j.compared))  # fmt: skip
+            for name, row in sorted(j.by_annotator.items()):
+                agree.add_row("", name, str(row["compared"]), _share(row["best"], row["compared"]),
+                              _share(row["worst"], row["compared"]))  # fmt: skip
+        console.print(agree)
     console.print(f"Wrote {result.files['json']} and {result.files['chart']}")
+
+
+def _share(hits: int, n: int) -> str:
+    return f"{hits}/{n} ({hits / n:.1%})" if n else "n/a"
+
+
+@annotate_app.command()
+def synthetic(
+    judge: Annotated[str, typer.Option("--judge", "-j", help="Judge whose stored scores become annotations.")],
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Turn an LLM judge's scores into synthetic best/worst annotations (annotator judge:<JUDGE>).
+
+    Best = the highest score, worst = the lowest; ties are broken by a hash of (set, label), also when all
+    scores are equal (such picks are marked tied: the judge had no preference); candidates flagged empty or
+    duplicate are never picked; a set needs two scored candidates. The
+    annotations are marked synthetic: `stats` counts them apart, `annotate report` ignores them, and
+    `export` leaves them out unless --include-synthetic. Rerunning replaces, never duplicates.
+
+    Examples:
+      charm-build judge --judge smollm2-plain --all && charm-build annotate synthetic --judge smollm2-plain
+      charm-build export --out exports/synthetic --include-synthetic --train-min-annotators 1
+    """
+    from charm_builder.judge import judges_in, synthetic_annotations
+
+    store = _store(workspace)
+    if judge not in judges_in(store):
+        raise AnnotationError(f"--judge {judge!r}: no scores from this judge in {store.root}; run "
+                              f"`charm-build judge --judge {judge} --all` first")  # fmt: skip
+    rep = synthetic_annotations(store, judge)
+    console.print(f"judge:{judge}: {rep.written} synthetic annotation(s) stored from {rep.sets_scored} scored "
+                  f"candidate set(s); {rep.no_pick} with fewer than two scored candidates.")  # fmt: skip
+    if rep.tied:
+        console.print(f"[yellow]{rep.tied} of them are tie-breaks: the judge gave every candidate the same score "
+                      "(no preference; margin_judge 0)[/]")  # fmt: skip
 
 
 def _pairwise_report(store, workspace, out, dataset, argilla_workspace, api_url, api_key) -> None:

@@ -169,8 +169,35 @@ class RecordContext:
     profile: str = ""
 
 
-def preference_record(cset: CandidateSet, context: RecordContext) -> rg.Record:
-    """One preference record for ``cset``; its id is the candidate set id, so re-pushing upserts."""
+@dataclass(frozen=True)
+class JudgeSuggestion:
+    """An LLM judge's best and worst candidate (the candidate set's own labels) with their 1-10 scores."""
+
+    agent: str
+    best: str
+    worst: str
+    best_score: float
+    worst_score: float
+
+
+def judge_suggestions(suggestion: JudgeSuggestion, order: list[str]) -> list[rg.Suggestion]:
+    """Argilla suggestions pre-selecting the judge's best/worst as displayed (``order`` = shown order).
+
+    Scores are the judge's 1-10 scores mapped to [0, 1] as support for the pick: best (s - 1) / 9,
+    worst (10 - s) / 9, so a reply scored 10 suggested as best and one scored 1 suggested as worst both show 1.0.
+    """
+    shown = {source: display for display, source in zip(DISPLAY_LABELS, order, strict=False)}
+    return [
+        rg.Suggestion("best", shown[suggestion.best], score=round((suggestion.best_score - 1) / 9, 4),
+                      agent=suggestion.agent, type="model"),
+        rg.Suggestion("worst", shown[suggestion.worst], score=round((10 - suggestion.worst_score) / 9, 4),
+                      agent=suggestion.agent, type="model"),
+    ]  # fmt: skip
+
+
+def preference_record(cset: CandidateSet, context: RecordContext, suggestion: JudgeSuggestion | None = None) -> rg.Record:
+    """One preference record for ``cset``; its id is the candidate set id, so re-pushing upserts.
+    With ``suggestion`` the judge's best/worst come pre-selected (see :func:`judge_suggestions`)."""
     order = display_order(cset.id, [c.label for c in cset.candidates])
     compare: dict[str, Any] = {
         "dimension": DIMENSION_TITLES.get(context.dimension, context.dimension) or "—",
@@ -193,7 +220,8 @@ def preference_record(cset: CandidateSet, context: RecordContext) -> rg.Record:
         compare["candidates"].append({"label": display, "text": _safe(candidate.text)})
         metadata[MODEL_KEY.format(label=display)] = candidate.model_id
         metadata[SOURCE_KEY.format(label=display)] = source
-    return rg.Record(id=cset.id, fields=fields, metadata=metadata)
+    suggestions = judge_suggestions(suggestion, order) if suggestion is not None else None
+    return rg.Record(id=cset.id, fields=fields, metadata=metadata, suggestions=suggestions)
 
 
 def _safe(text: str) -> str:

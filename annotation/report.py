@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,49 @@ from annotation.metrics import (
     krippendorff_alpha_nominal,
 )
 from schemas import Annotation, CandidateSet
+
+#: judge name -> candidate set id -> (judge's best label, judge's worst label)
+JudgePicks = Mapping[str, Mapping[str, tuple[str, str]]]
+
+
+@dataclass
+class JudgeAgreement:
+    """How often human annotators picked what an LLM judge picked (per submitted annotation).
+
+    ``compared`` = human annotations on candidate sets the judge has a pick for; ``best_share`` = share
+    of them whose best equals the judge's best; ``worst_share`` likewise for worst."""
+
+    judge: str
+    compared: int
+    best_matches: int
+    worst_matches: int
+    by_annotator: dict[str, dict[str, int]] = field(default_factory=dict)  # name -> compared/best/worst
+
+    @property
+    def best_share(self) -> float | None:
+        return self.best_matches / self.compared if self.compared else None
+
+    @property
+    def worst_share(self) -> float | None:
+        return self.worst_matches / self.compared if self.compared else None
+
+
+def judge_agreement(annotations: Iterable[Annotation], judge: str, picks: Mapping[str, tuple[str, str]]) -> JudgeAgreement:
+    """Annotator-vs-judge agreement over submitted human annotations (pure)."""
+    out = JudgeAgreement(judge, 0, 0, 0)
+    for a in annotations:
+        if a.status != "submitted" or a.source != "human" or a.candidate_set_id not in picks:
+            continue
+        best, worst = picks[a.candidate_set_id]
+        row = out.by_annotator.setdefault(a.annotator, {"compared": 0, "best": 0, "worst": 0})
+        hits = (a.best == best, a.worst == worst)
+        out.compared += 1
+        out.best_matches += hits[0]
+        out.worst_matches += hits[1]
+        row["compared"] += 1
+        row["best"] += hits[0]
+        row["worst"] += hits[1]
+    return out
 
 
 @dataclass
@@ -29,17 +73,23 @@ class QAReport:
     scores: list[ModelScore]
     ambiguous: list[Ambiguity]
     files: dict[str, str] = field(default_factory=dict)
+    judges: list[JudgeAgreement] = field(default_factory=list)
+    synthetic_ignored: int = 0  # synthetic (LLM-judge) annotations left out of every figure above
 
     def to_json(self) -> dict:
-        """A JSON-ready dict (scores include the computed ``score``)."""
+        """A JSON-ready dict (scores include the computed ``score``, judges their shares)."""
         data = asdict(self)
         data["scores"] = [{**asdict(s), "score": s.score} for s in self.scores]
+        data["judges"] = [{**asdict(j), "best_share": j.best_share, "worst_share": j.worst_share} for j in self.judges]
         return data
 
 
-def build_report(annotations: list[Annotation], candidate_sets: dict[str, CandidateSet]) -> QAReport:
-    """Compute the QA report from submitted annotations (pure)."""
-    submitted = [a for a in annotations if a.status == "submitted"]
+def build_report(annotations: list[Annotation], candidate_sets: dict[str, CandidateSet],
+                 judge_picks: JudgePicks | None = None) -> QAReport:  # fmt: skip
+    """Compute the QA report from submitted human annotations (pure); with ``judge_picks`` also the
+    annotator-vs-judge agreement of each judge. Synthetic annotations are counted, never used."""
+    submitted = [a for a in annotations if a.status == "submitted" and a.source == "human"]
+    synthetic = sum(a.source != "human" for a in annotations)
     return QAReport(
         annotations=len(submitted),
         annotators=sorted({a.annotator for a in submitted}),
@@ -48,6 +98,8 @@ def build_report(annotations: list[Annotation], candidate_sets: dict[str, Candid
         alpha_worst=krippendorff_alpha_nominal(agreement_units(submitted, "worst")),
         scores=best_worst_scaling(submitted, candidate_sets),
         ambiguous=ambiguous_records(submitted),
+        judges=[judge_agreement(submitted, name, picks) for name, picks in sorted((judge_picks or {}).items())],
+        synthetic_ignored=synthetic,
     )
 
 

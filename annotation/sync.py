@@ -18,7 +18,7 @@ import os
 import re
 import secrets
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ import yaml
 from annotation.datasets import (
     DEFAULT_MIN_SUBMITTED,
     DISPLAY_LABELS,
+    JudgeSuggestion,
     RecordContext,
     dialogue_quality_record,
     dialogue_quality_settings,
@@ -285,12 +286,17 @@ class PushResult:
     total: int
     pushed: int
     skipped_existing: int
+    suggested: int = 0  # records carrying a judge's suggestions (new or updated)
 
 
-def push_records(dataset: Any, records: list[Any], batch_size: int = 100, on_progress: ProgressFn | None = None) -> int:
-    """Log ``records`` whose id is not on the server yet, in batches; returns how many were sent."""
+def push_records(dataset: Any, records: list[Any], batch_size: int = 100, on_progress: ProgressFn | None = None,
+                 update: Callable[[Any], bool] | None = None) -> int:  # fmt: skip
+    """Log ``records`` whose id is not on the server yet, in batches; returns how many were sent.
+
+    ``update(record)`` -> True re-logs a record that is already there (an upsert: fields, metadata and
+    suggestions are replaced, annotators' responses are kept)."""
     present = existing_record_ids(dataset)
-    todo = [r for r in records if str(r.id) not in present]
+    todo = [r for r in records if str(r.id) not in present or (update is not None and update(r))]
     done = 0
     for start in range(0, len(todo), batch_size):
         batch = todo[start : start + batch_size]
@@ -311,13 +317,19 @@ def push_candidate_sets(
     candidate_sets: Iterable[CandidateSet] | None = None,
     batch_size: int = 100,
     on_progress: ProgressFn | None = None,
+    suggestions: Mapping[str, JudgeSuggestion] | None = None,
 ) -> PushResult:
-    """Create the preference dataset if needed and push every candidate set not already there."""
+    """Create the preference dataset if needed and push every candidate set not already there.
+
+    ``suggestions`` (candidate set id -> judge pick) pre-select the judge's best/worst; records already
+    on the server that have one are updated in place (their responses are kept)."""
     sets = list(candidate_sets) if candidate_sets is not None else list(store.iter(CandidateSet))
     ds = ensure_dataset(client, dataset, workspace, preference_settings(min_submitted))
-    records = [preference_record(cset, record_context(store, cset)) for cset in sets]
-    pushed = push_records(ds, records, batch_size, on_progress)
-    return PushResult(dataset, workspace, len(records), pushed, len(records) - pushed)
+    picks = suggestions or {}
+    records = [preference_record(cset, record_context(store, cset), picks.get(cset.id)) for cset in sets]
+    pushed = push_records(ds, records, batch_size, on_progress, update=lambda r: str(r.id) in picks)
+    suggested = sum(cset.id in picks for cset in sets)
+    return PushResult(dataset, workspace, len(records), pushed, len(records) - pushed, suggested)
 
 
 def push_dialogue_quality(

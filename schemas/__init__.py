@@ -16,6 +16,7 @@ from schemas.dialogue import (
     Provenance,
 )
 from schemas.items import ChatMessage, DialogueQualityItem, PreferencePair, RoleRewardItem
+from schemas.judge import JudgeScore
 
 # Name -> model, for `charm-build schema NAME` and the native JSONL/YAML importer.
 MODELS: dict[str, type[Record]] = {
@@ -25,6 +26,7 @@ MODELS: dict[str, type[Record]] = {
     "dialogue": Dialogue,
     "candidate_set": CandidateSet,
     "annotation": Annotation,
+    "judge_score": JudgeScore,
     "preference_pair": PreferencePair,
     "role_reward_item": RoleRewardItem,
     "dialogue_quality_item": DialogueQualityItem,
@@ -34,6 +36,6 @@ EXTRA_SCHEMAS = {"message": Message, "candidate": Candidate, "provenance": Prove
 __all__ = [
     "DIALOGUE_QUALITY_DIMENSIONS", "EXTRA_SCHEMAS", "LABELS", "LANGUAGES", "MODELS", "ROLE_REWARD_DIMENSIONS",
     "SUB_CATEGORIES", "ZH_CATEGORY_NAMES", "Annotation", "Candidate", "CandidateSet", "Character", "ChatMessage",
-    "Dialogue", "DialogueQualityItem", "Label", "Language", "Localized", "Message", "PreferencePair", "Provenance",
+    "Dialogue", "DialogueQualityItem", "JudgeScore", "Label", "Language", "Localized", "Message", "PreferencePair", "Provenance",
     "Record", "Relative", "RoleRewardItem", "Scene", "UserPersona", "content_id",
 ]  # fmt: skip

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -16,7 +16,7 @@ def _now() -> datetime:
 
 
 class Annotation(Record):
-    """One annotator's best/worst pick for one candidate set."""
+    """One annotator's best/worst pick for one candidate set (a person, or an LLM judge when synthetic)."""
 
     id_prefix: ClassVar[str] = "ann"
     candidate_set_id: str
@@ -25,6 +25,11 @@ class Annotation(Record):
     best: Label | None = None
     worst: Label | None = None
     dimension_notes: dict[str, str] = Field(default_factory=dict, description="Optional per-dimension remarks.")
+    source: Literal["human", "synthetic"] = Field(
+        default="human", description="'synthetic': derived from an LLM judge's scores (annotator 'judge:<model>'); "
+        "exports leave these out unless --include-synthetic.")
+    provenance: dict[str, Any] = Field(
+        default_factory=dict, description="How a synthetic annotation was made (judge, prompt version, scores).")
     created_at: datetime = Field(default_factory=_now)
     updated_at: datetime = Field(default_factory=_now)
 

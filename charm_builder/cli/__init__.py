@@ -9,6 +9,7 @@ from charm_builder.browse import cli as browse_cli
 from charm_builder.cli import core
 from charm_builder.cli.common import run_app
 from charm_builder.export import cli as export_cli
+from charm_builder.judge import cli as judge_cli
 from charm_builder.llm.cli import models_app
 from charm_builder.simulate import cli as simulate_cli
 
@@ -32,6 +33,7 @@ app.command("export")(export_cli.export)
 app.command("translate")(export_cli.translate)
 app.command("show")(browse_cli.show)
 app.command("preview")(browse_cli.preview)
+app.command("judge")(judge_cli.judge)
 app.add_typer(models_app, name="models")
 app.add_typer(annotate_app, name="annotate")
 

@@ -88,7 +88,8 @@ def stats(
     table = Table(title=f"workspace {data['workspace']}", show_header=True)
     table.add_column("what")
     table.add_column("count", justify="right")
-    for key in ("characters", "users", "scenes", "dialogues", "candidate_sets", "annotations"):
+    for key in ("characters", "users", "scenes", "dialogues", "candidate_sets", "annotations",
+                "synthetic_annotations", "judge_scores"):
         table.add_row(key, str(data[key]))
     console.print(table)
     for key, value in data.items():

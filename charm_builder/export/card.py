@@ -28,7 +28,8 @@ SUBSET_TEXT = {
     "preferenceTraining": "`train`: conversational preference pairs in TRL's format (`prompt` = system + "
     "context messages, `chosen`/`rejected` = one assistant message) for reward-model training, with "
     "`margin_agreement` (annotator agreement), annotator vote counts (`n_annotators`, `chosen_best_votes`, "
-    "`rejected_worst_votes`), `margin_bws` (best-worst scaling gap) and a `margin_judge` slot. `grpo`: prompt-only contexts from "
+    "`rejected_worst_votes`), `margin_bws` (best-worst scaling gap) and `margin_judge` (an LLM judge's 1-10 score of "
+    "`chosen` minus that of `rejected`, in [-9, 9]: the paper's GPT-Margin). `grpo`: prompt-only contexts from "
     "other dialogues for GRPO, disjoint from `train` and from roleReward. A pair whose `chosen` or `rejected` "
     "reply was flagged `empty` or `duplicate` is dropped (counted under Excluded as `flagged candidate`); no "
     "other candidate is put in its place.",
@@ -116,6 +117,15 @@ def subset_body(subset: str, charm: dict[str, Any], fmt: str, files: list[str]) 
         langs = ", ".join(f"{k}={v}" for k, v in c["by_language"].items()) or "none"
         dims = ", ".join(f"{k}={v}" for k, v in c["by_dimension"].items()) or "none"
         lines.append(f"- `{split}`: {c['total']} rows (languages: {langs}; dimensions: {dims})")
+    ann = charm.get("annotations")
+    if ann:
+        used = "included as annotators" if ann.get("synthetic_included") else "excluded (export --include-synthetic)"
+        lines += ["", f"**Annotations:** {ann.get('human', 0)} human; {ann.get('synthetic', 0)} synthetic "
+                      f"(LLM-judge picks, annotator `judge:<model>`) {used}."]
+    mj = charm.get("margin_judge")
+    if mj and mj.get("judge"):
+        lines += ["", f"**margin_judge:** judge `{mj['judge']}` (prompt {mj['prompt_version']}), "
+                      f"{mj['pairs_with_margin']} pairs with a margin, {mj['pairs_without_margin']} without."]
     if charm.get("shortfall"):
         short = ", ".join(f"{k} short by {v}" for k, v in charm["shortfall"].items())
         lines += ["", (f"**Shortfall:** target size {charm['target_size']} not reached: {short} "

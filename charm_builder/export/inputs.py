@@ -22,6 +22,8 @@ class Inputs:
     candidates: pl.DataFrame
     annotations: pl.DataFrame
     simulator_settings: list[str]
+    judge_scores: pl.DataFrame  # candidate_set_id, label, judge, prompt_version, score
+    annotation_sources: dict[str, int]  # submitted annotations in the workspace: human / synthetic
 
     def votes(self, min_annotators: int) -> Votes:
         return aggregate_votes(self.annotations, min_annotators)
@@ -33,8 +35,8 @@ class Inputs:
             self.dialogues, on="dialogue_id", how="inner")
 
 
-def read_inputs(ws: Workspace) -> Inputs:
-    """Read every table the export needs into polars frames."""
+def read_inputs(ws: Workspace, include_synthetic: bool = False) -> Inputs:
+    """Read every table the export needs into polars frames (synthetic annotations only when asked)."""
     characters = load.load_characters(ws)
     dialogues = load.load_dialogues(ws).join(characters, on="character_id", how="left")
     sets, candidates = load.load_sets_and_candidates(ws)
@@ -43,6 +45,8 @@ def read_inputs(ws: Workspace) -> Inputs:
         dialogues=dialogues,
         candidate_sets=sets.with_columns(context_key_expr()),
         candidates=candidates,
-        annotations=load.load_submitted_annotations(ws),
+        annotations=load.load_submitted_annotations(ws, include_synthetic),
         simulator_settings=load.simulator_settings(ws),
+        judge_scores=load.load_judge_scores(ws),
+        annotation_sources=load.annotation_sources(ws),
     )

@@ -111,12 +111,35 @@ def load_sets_and_candidates(ws: Workspace) -> tuple[pl.DataFrame, pl.DataFrame]
     return pl.concat(sets), pl.concat(cands)
 
 
-def load_submitted_annotations(ws: Workspace) -> pl.DataFrame:
-    """Submitted best/worst picks (drafts and discarded annotations never count)."""
-    return query_frame(ws.conn, """
+ANNOTATION_SOURCE_SQL = "COALESCE(json_extract(data, '$.source'), 'human')"
+
+
+def load_submitted_annotations(ws: Workspace, include_synthetic: bool = False) -> pl.DataFrame:
+    """Submitted best/worst picks (drafts and discarded annotations never count). Synthetic (LLM-judge)
+    annotations only with ``include_synthetic``: they are never mixed in silently."""
+    where = "" if include_synthetic else f" AND {ANNOTATION_SOURCE_SQL} = 'human'"
+    return query_frame(ws.conn, f"""
         SELECT candidate_set_id, annotator, json_extract(data, '$.best'), json_extract(data, '$.worst')
-        FROM annotations WHERE status = 'submitted'""", {
+        FROM annotations WHERE status = 'submitted'{where}""", {
         "candidate_set_id": pl.String, "annotator": pl.String, "best": pl.String, "worst": pl.String,
+    })  # fmt: skip
+
+
+def annotation_sources(ws: Workspace) -> dict[str, int]:
+    """Submitted annotations by source: {"human": n, "synthetic": m}."""
+    rows = dict(ws.conn.execute(f"SELECT {ANNOTATION_SOURCE_SQL}, COUNT(*) FROM annotations "
+                                "WHERE status = 'submitted' GROUP BY 1").fetchall())  # fmt: skip
+    return {"human": int(rows.get("human", 0)), "synthetic": int(rows.get("synthetic", 0))}
+
+
+def load_judge_scores(ws: Workspace) -> pl.DataFrame:
+    """Every stored LLM-judge score: set, label, judge, prompt version, score (null when unparsed)."""
+    return query_frame(ws.conn, """
+        SELECT candidate_set_id, json_extract(data, '$.label'), judge, json_extract(data, '$.prompt_version'),
+               json_extract(data, '$.score')
+        FROM judge_scores""", {
+        "candidate_set_id": pl.String, "label": pl.String, "judge": pl.String, "prompt_version": pl.String,
+        "score": pl.Float64,
     })  # fmt: skip
 
 

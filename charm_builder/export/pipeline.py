@@ -24,6 +24,7 @@ from charm_builder.errors import CharmError
 from charm_builder.export import card as cards
 from charm_builder.export.dialogue_quality import DEFAULT_PER_LANGUAGE, build_dialogue_quality
 from charm_builder.export.inputs import Inputs, read_inputs
+from charm_builder.export.judge_margin import choose_judge
 from charm_builder.export.load import simulator_models
 from charm_builder.export.preference import PairPolicy, build_preference
 from charm_builder.export.role_reward import DEFAULT_SIZE, SMALL_POOL_SHARE, build_role_reward
@@ -58,6 +59,8 @@ class ExportOptions:
     shift: str | None = None  # user | character | dialogue: roleReward gets test_id + test_ood (see shift.py)
     holdout: str | None = None  # held-out groups (comma-separated) or, for the dialogue shift, max ID turns
     shift_embeddings: bool = True  # also report embedding JS divergences when the model is installed
+    include_synthetic: bool = False  # also count LLM-judge (synthetic) annotations as annotators
+    judge: str | None = None  # judge whose scores fill margin_judge (default: the one with most scores)
 
     def subsets(self) -> tuple[str, ...]:
         return SUBSETS if self.subset == "all" else (self.subset,)
@@ -124,10 +127,12 @@ def build_export(ws: Workspace, opts: ExportOptions, console: Console | None = N
     step = Steps(console)
     wanted = opts.subsets()
     with step("reading workspace"):
-        inputs = read_inputs(ws)
+        inputs = read_inputs(ws, opts.include_synthetic)
+        judge = choose_judge(inputs.judge_scores, opts.judge)
     common = {"seed": opts.seed, "options": opts.as_dict(), "created_by": f"charm-builder {cards.package_version()}",
               "simulator_settings_hash": cards.settings_hash(inputs.simulator_settings),
-              "models": _roster(ws, inputs)}  # fmt: skip
+              "models": _roster(ws, inputs),
+              "annotations": {**inputs.annotation_sources, "synthetic_included": opts.include_synthetic}}  # fmt: skip
     with step("dialogueQuality"):
         dq = build_dialogue_quality(ws, inputs.dialogues, per_language=opts.dq_per_language, seed=opts.seed)
     plan, id_inputs, ood_inputs, features = None, inputs, inputs, None
@@ -154,7 +159,7 @@ def build_export(ws: Workspace, opts: ExportOptions, console: Console | None = N
             claimed = dq.dialogue_ids | set(rr.rows["dialogue_id"].to_list())
             pref = build_preference(id_inputs, tr_votes, seed=opts.seed, claimed_dialogues=claimed,
                                     policy=opts.pairs, split_by=opts.split_by,
-                                    grpo_fraction=opts.grpo_fraction)  # fmt: skip
+                                    grpo_fraction=opts.grpo_fraction, judge=judge)  # fmt: skip
             splits, dropped = drop_context_overlaps(
                 {"dq": dq.rows, "rr": rr.rows, **ood_rows, "train": pref.train, "grpo": pref.grpo})
         if plan is not None and features is not None:
@@ -170,6 +175,7 @@ def build_export(ws: Workspace, opts: ExportOptions, console: Console | None = N
                                "grpo_context_overlap": dropped["grpo"]},
                 "agreement": agreement_stats(tr_votes, tr_votes.verdicts.join(
                     splits["train"].select("candidate_set_id").unique(), on="candidate_set_id")),
+                "margin_judge": _margin_judge_block(judge, splits["train"]),
             })  # fmt: skip
             if shift_block is not None:
                 out["preferenceTraining"].charm["shift"] = shift_block
@@ -199,6 +205,14 @@ def build_export(ws: Workspace, opts: ExportOptions, console: Console | None = N
         ids = {d for f in data.splits.values() if "dialogue_id" in f.columns for d in f["dialogue_id"].to_list()}
         data.charm["turns"] = dialogue_turn_stats(ws, ids)
     return {name: out[name] for name in SUBSETS if name in out}
+
+
+def _margin_judge_block(judge: tuple[str, str] | None, train: pl.DataFrame) -> dict[str, Any]:
+    """Which judge filled margin_judge (raw 1-10 score difference, in [-9, 9]) and for how many pairs."""
+    filled = int(train["margin_judge"].is_not_null().sum()) if "margin_judge" in train.columns else 0
+    return {"judge": judge[0] if judge else None, "prompt_version": judge[1] if judge else None,
+            "scale": "score(chosen) - score(rejected), judge scores 1-10, range [-9, 9]",
+            "pairs_with_margin": filled, "pairs_without_margin": train.height - filled}  # fmt: skip
 
 
 def _shift_block(plan: ShiftPlan, features: pl.DataFrame, splits: dict[str, pl.DataFrame], opts: ExportOptions,

@@ -12,6 +12,8 @@ against; ``charm-train rm --loss margin --margin-source agreement|bws``):
 * ``chosen_best_votes`` / ``rejected_worst_votes``: how many of the N picked ``chosen`` as best and
   ``rejected`` as worst;
 * ``margin_agreement`` = (chosen_best_votes + rejected_worst_votes) / (2N), in [0, 1];
+* ``margin_judge``: the LLM judge's score(chosen) - score(rejected), raw 1-10 scores, in [-9, 9]
+  (the paper's GPT-Margin; see ``judge_margin``); null when a reply has no judge score;
 * ``margin_bws``: best-worst scaling gap. A reply's BWS score is (#best - #worst) / N in [-1, 1];
   ``margin_bws`` = score(chosen) - score(rejected), in [-2, 2] (2 = everyone picked chosen as best and
   rejected as worst).
@@ -26,6 +28,7 @@ from typing import Literal
 import polars as pl
 
 from charm_builder.export.inputs import Inputs
+from charm_builder.export.judge_margin import scores_of, with_margin_judge
 from charm_builder.export.load import system_prompt_expr
 from charm_builder.export.role_reward import attach_texts, drop_flagged
 from charm_builder.export.splits import SPLIT_UNITS, SplitBy, pick_fraction, row_ids
@@ -80,8 +83,10 @@ def candidate_pairs(usable: pl.DataFrame, candidates: pl.DataFrame, policy: Pair
 
 def build_preference(inputs: Inputs, votes: Votes, *, seed: int, claimed_dialogues: Collection[str],
                      policy: PairPolicy = "best-worst", split_by: SplitBy = "dialogue",
-                     grpo_fraction: float = 0.1) -> PreferenceResult:  # fmt: skip
-    """Split the unclaimed candidate sets into RM pairs (``train``) and GRPO prompts (``grpo``)."""
+                     grpo_fraction: float = 0.1, judge: tuple[str, str] | None = None) -> PreferenceResult:  # fmt: skip
+    """Split the unclaimed candidate sets into RM pairs (``train``) and GRPO prompts (``grpo``).
+
+    ``judge`` = (judge, prompt version) whose scores fill ``margin_judge`` (null everywhere when None)."""
     unit = SPLIT_UNITS[split_by]
     sets = inputs.candidate_sets.select("candidate_set_id", "dialogue_id").join(
         inputs.dialogues.select("dialogue_id", "character_id"), on="dialogue_id", how="inner")
@@ -118,11 +123,11 @@ def build_preference(inputs: Inputs, votes: Votes, *, seed: int, claimed_dialogu
         .join(votes_of(votes.worst_counts, "rejected", "_rw"), on=["candidate_set_id", "rejected_label"], how="left")
         .with_columns(pl.col("_cb", "_cw", "_rb", "_rw").fill_null(0))
         .with_columns(((pl.col("_cb") + pl.col("_rw")) / (2 * pl.col("n_annotators"))).alias("margin_agreement"),
-                      pl.lit(None, dtype=pl.Float64).alias("margin_judge"),
                       pl.col("_cb").alias("chosen_best_votes"), pl.col("_rw").alias("rejected_worst_votes"),
                       ((pl.col("_cb") - pl.col("_cw") - pl.col("_rb") + pl.col("_rw")) / pl.col("n_annotators"))
                       .alias("margin_bws"))
     )  # fmt: skip
+    pairs = with_margin_judge(pairs, scores_of(inputs.judge_scores, judge))
     train = _with_prompt(inputs, pairs).with_columns(_assistant("chosen"), _assistant("rejected"))
     train = train.with_columns(row_ids("pair", train, ["candidate_set_id", "chosen_label", "rejected_label"]))
     train = train.select(*TRAIN_COLUMNS, "context_key").sort("id")

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas import Annotation, CandidateSet, Character, Dialogue, Record, Scene, UserPersona
+from schemas import Annotation, CandidateSet, Character, Dialogue, JudgeScore, Record, Scene, UserPersona
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,9 @@ TABLES: dict[str, Table] = {
         Table("annotation", "annotations", Annotation, {
             "candidate_set_id": lambda a: a.candidate_set_id, "annotator": lambda a: a.annotator,
             "status": lambda a: a.status,
+        }),
+        Table("judge_score", "judge_scores", JudgeScore, {
+            "candidate_set_id": lambda j: j.candidate_set_id, "judge": lambda j: j.judge,
         }),
     )
 }  # fmt: skip

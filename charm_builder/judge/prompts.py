@@ -1,0 +1,81 @@
+"""The judge prompt (versioned) and the parser of its answer.
+
+Prompt ``v1`` rates ONE candidate reply at a time (pointwise, like the paper's GPT-scored margin): the
+character profile, the dialogue so far and the reply go in, the answer is one line ``Score: N`` with
+N an integer from 1 (very poor) to 10 (excellent) on the candidate set's target dimension. Pointwise
+scoring keeps the answer trivial to parse even for a 135M local model (plain labelled lines, no
+Markdown headers: SmolLM2 echoes a sectioned prompt instead of answering), and identical replies get
+the identical prompt, so the LLM cache scores duplicates once.
+"""
+
+from __future__ import annotations
+
+import re
+
+PROMPT_VERSION = "v1"
+SCORE_MIN, SCORE_MAX = 1, 10
+
+SYSTEM = (
+    "You are an expert evaluator of role-play conversations. You rate one reply written by a character in a "
+    "role-play dialogue with a user, on one criterion, from 1 (very poor) to 10 (excellent). Be strict and "
+    "consistent. Answer only with: Score: N"
+)
+
+DIMENSION_CRITERIA: dict[str, str] = {
+    "knowledge_consistency": "Knowledge consistency: the reply agrees with the character's profile, background "
+    "knowledge and personality, and with everything said earlier in the dialogue; no invented or contradictory facts.",
+    "attractiveness": "Attractiveness: the reply is engaging, vivid and in character; it makes the user want to keep "
+    "talking (emotion, personality, concrete detail, moving the conversation forward).",
+    "consistency": "Consistency: the reply stays in character and agrees with the profile and earlier turns.",
+    "knowledge": "Knowledge: the reply shows accurate, relevant knowledge the character would have.",
+    "behavior": "Behavior: the reply's actions, tone and manner fit the character.",
+    "empathy": "Empathy: the reply notices and responds to the user's feelings and needs.",
+    "diversity": "Diversity: the reply is fresh and varied rather than generic or repetitive.",
+    "fluency": "Fluency: the reply is natural, grammatical and easy to read.",
+}
+OVERALL = "Overall quality as a role-play reply: in character, consistent with the profile and dialogue, engaging."
+
+USER_TEMPLATE = """Character: {character}
+
+Conversation:
+{dialogue}
+
+Reply by {speaker}: {reply}
+
+Criterion: {criteria}
+How good is the reply on this criterion, from 1 (very poor) to 10 (excellent)? Answer only with: Score: N"""
+
+REASK = 'That answer had no score. Answer with exactly one line: "Score: N" where N is an integer from 1 to 10.'
+
+
+def judge_messages(*, character: str, dialogue: list[tuple[str, str]], speaker: str, reply: str,
+                   dimension: str) -> list[dict[str, str]]:  # fmt: skip
+    """Chat messages asking for the score of ``reply``; ``dialogue`` is [(speaker, text), ...]."""
+    lines = "\n".join(f"{who}: {text}" if who else text for who, text in dialogue)
+    user = USER_TEMPLATE.format(character=character.strip() or "(no profile)", dialogue=lines,
+                                speaker=speaker or "the character", reply=reply.strip(),
+                                criteria=DIMENSION_CRITERIA.get(dimension, OVERALL))  # fmt: skip
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+
+
+_LABELLED = re.compile(r"(?:score|rating|评分|分数)\**\s*(?:is|of)?\s*[:：=]?\s*\**\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
+_OUT_OF = re.compile(r"(\d+(?:\.\d+)?)\s*(?:/|out of)\s*10\b", re.IGNORECASE)
+_NUMBER = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)(?!\d|\.\d)")
+
+
+def parse_score(text: str) -> float | None:
+    """The 1-10 score in a judge's answer, or None when there is none (or it is out of range).
+
+    Accepted: ``Score: 7``, ``**Rating**: 7.5``, ``7/10``, ``7 out of 10``, or an answer holding exactly
+    one number. Anything else (no number, several unlabelled numbers, 0 or 11) is unparseable.
+    """
+    for pattern in (_LABELLED, _OUT_OF):
+        match = pattern.search(text)
+        if match:
+            return _in_range(float(match.group(1)))
+    numbers = _NUMBER.findall(text)
+    return _in_range(float(numbers[0])) if len(numbers) == 1 else None
+
+
+def _in_range(value: float) -> float | None:
+    return value if SCORE_MIN <= value <= SCORE_MAX else None
