@@ -4,8 +4,8 @@
 gathers the dialogue's character, persona, scene, candidate sets, annotation votes and cleaning
 flags into plain dataclasses that the terminal and HTML renderers share.
 
-Judge scores: a workspace that offers ``judge_scores(candidate_set_id) -> {label: {judge: score}}``
-(the per-candidate LLM judge) fills ``CandidateView.scores``; without it the mapping stays empty
+Judge scores: the per-candidate LLM judge scores stored by ``charm-build judge`` (``JudgeScore``) fill
+``CandidateView.scores``; without them the mapping stays empty
 and the renderers leave the score column out.
 """
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from charm_builder.errors import CharmError
 from charm_builder.store import Workspace
-from schemas import Annotation, CandidateSet, Character, Dialogue, Scene, UserPersona
+from schemas import Annotation, CandidateSet, Character, Dialogue, JudgeScore, Scene, UserPersona
 
 
 @dataclass(frozen=True)
@@ -79,8 +79,12 @@ class DialogueView:
 
 
 def _scores(ws: Workspace, cset_id: str) -> dict[str, dict[str, float]]:
-    method = getattr(ws, "judge_scores", None)
-    return dict(method(cset_id) or {}) if callable(method) else {}
+    """label -> {judge: score} from ``charm-build judge`` (parsed scores only)."""
+    out: dict[str, dict[str, float]] = {}
+    for s in ws.iter(JudgeScore, candidate_set_id=cset_id):
+        if s.score is not None:
+            out.setdefault(s.label, {})[s.judge] = s.score
+    return out
 
 
 def candidate_set_view(ws: Workspace, cset: CandidateSet) -> CandidateSetView:

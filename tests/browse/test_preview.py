@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from typer.testing import CliRunner
 from charm_builder.browse import dialogue_view, render_page
 from charm_builder.cli import app
 from charm_builder.store import Workspace
+from schemas import CandidateSet, JudgeScore
 from tests.annotation.helpers import CHROMIUM, CHROMIUM_ARGS
 
 from .conftest import HOSTILE, MODELS, BrowseData
@@ -51,13 +51,16 @@ def test_preview_bad_input_writes_nothing(browse_data: BrowseData, tmp_path: Pat
 
 def test_judge_scores_become_columns(browse_data: BrowseData) -> None:
     with Workspace.open(browse_data.root) as ws:
-        plain = dialogue_view(ws, browse_data.en)
-    (cset,) = plain.candidate_sets
-    scored = tuple(replace(c, scores={"judge-a": 4.0 + i / 2}) for i, c in enumerate(cset.candidates))
-    page = render_page([replace(plain, candidate_sets=(replace(cset, candidates=scored),))])
+        plain_page = render_page([dialogue_view(ws, browse_data.en)])
+        cset = next(iter(ws.iter(CandidateSet, dialogue_id=browse_data.en.id)))
+        for i, c in enumerate(cset.candidates):  # what `charm-build judge` stores; one answer did not parse
+            ws.upsert(JudgeScore(candidate_set_id=cset.id, label=c.label, judge="judge-a", prompt_version="v1",
+                                 score=None if i == 5 else 4.0 + i / 2, raw="Score: ?"))  # fmt: skip
+        page = render_page([dialogue_view(ws, browse_data.en)])
     assert '<th class="num score">judge-a</th>' in page
-    assert page.count('<td class="num score">') == 6 and '<td class="num score">6.5</td>' in page
-    assert "judge-a" not in render_page([plain])
+    assert page.count('<td class="num score">') == 6 and '<td class="num score">5.5</td>' in page
+    assert '<td class="num score">6</td>' in page and '<td class="num score">–</td>' in page  # F did not parse
+    assert "judge-a" not in plain_page
 
 
 @pytest.mark.browser
