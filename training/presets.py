@@ -67,10 +67,10 @@ PRESETS: dict[str, Preset] = {
 BASELINE = "paper-bt"
 
 
-def get_preset(name: str) -> Preset:
-    """The preset called ``name``; ValueError naming the choices otherwise."""
+def get_preset(name: str, option: str = "--preset") -> Preset:
+    """The preset called ``name``; ValueError naming ``option`` and the choices otherwise."""
     if name not in PRESETS:
-        raise ValueError(f"--preset {name!r}: choose one of {', '.join(PRESETS)}")
+        raise ValueError(f"{option} {name!r}: choose one of {', '.join(PRESETS)}")
     return PRESETS[name]
 
 
@@ -79,7 +79,7 @@ def parse_presets(text: str) -> list[Preset]:
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
         raise ValueError("--presets: give at least one preset name")
-    return [get_preset(n) for n in dict.fromkeys(names)]
+    return [get_preset(n, "--presets") for n in dict.fromkeys(names)]
 
 
 def resolve(preset: str | None, given: Mapping[str, Any], explicit: set[str] | frozenset[str]) -> dict[str, Any]:
