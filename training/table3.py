@@ -3,7 +3,7 @@ roleReward, and write the paper's Table 3 layout.
 
 Rows are presets (``training/presets.py``) with their "SFT Pre-train" / "SFT Reg." columns; cells are
 pairwise accuracy (%) per language and their mean (``avg.`` = mean of zh and en, as in the paper),
-with the change against ``paper-bt`` (BT baseline) as ``↑x`` / ``↓x`` when that row is present. The
+with the change against ``paper-bt`` (BT baseline) as ``↑x`` / ``↓x`` (``±0.0``) when that row is present. The
 paper's Table 3 reports Charm-Consistency (the ``knowledge_consistency`` dimension); the same layout
 follows for Charm-Attractiveness and for both dimensions together (each dimension weighs the same).
 
@@ -198,8 +198,9 @@ def _cell(value: float | None, delta: float | None, baseline_row: bool) -> str:
         return "-"
     if delta is None or baseline_row:
         return f"{value:.1f}"
-    arrow = "↑" if delta >= 0 else "↓"
-    return f"{value:.1f} {arrow}{abs(delta):.1f}"
+    if round(delta, 1) == 0:
+        return f"{value:.1f} ±0.0"
+    return f"{value:.1f} {'↑' if delta > 0 else '↓'}{abs(delta):.1f}"
 
 
 def to_markdown(rows: Sequence[Table3Row], overrides: dict[str, Any]) -> str:

@@ -61,7 +61,8 @@ def test_table3_layout_numbers_and_rerun(tiny_model_dir: Path, tmp_path: Path) -
         assert float(r["Charm-RoleReward (both dimensions) avg."]) == pytest.approx(((zh + en) / 2 + att) / 2)
     base, reg = table[0], table[1]
     delta = float(reg["Charm-Consistency avg."]) - float(base["Charm-Consistency avg."])
-    cell = f"{float(reg['Charm-Consistency avg.']):.1f} {'↑' if delta >= 0 else '↓'}{abs(delta):.1f}"
+    arrow = "±" if round(delta, 1) == 0 else "↑" if delta > 0 else "↓"
+    cell = f"{float(reg['Charm-Consistency avg.']):.1f} {arrow}{abs(delta):.1f}"
     consistency = md.split("### Charm-Consistency")[1].split("###")[0]
     assert "| AAM_LD + Reg. | Yes | Yes | " in consistency and cell in consistency
     summary = json.loads((out / "summary.json").read_text())
@@ -101,3 +102,10 @@ def test_table3_bad_input_one_line_before_training(tiny_model_dir: Path, tmp_pat
         lines = res.stderr.strip().splitlines()
         assert len(lines) == 1 and needle in lines[0], lines
         assert not out.exists()
+
+
+def test_help_has_examples() -> None:
+    res = runner.invoke(app, ["table3", "--help"])
+    assert res.exit_code == 0 and "Examples" in res.output and "charm-train table3" in res.output
+    res = runner.invoke(app, ["rm", "--help"])
+    assert res.exit_code == 0 and "--preset" in res.output and "paper-aam-pr-reg" in res.output
