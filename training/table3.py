@@ -124,6 +124,7 @@ def run_table3(presets: Sequence[Preset], data: Path, eval_data: Path | None, ou
                on_preset: Callable[[int, Preset], None] | None = None) -> list[Table3Row]:
     """Train (or reuse) and evaluate every preset; write the table files into ``out``."""
     import torch
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from training.rm.evaluate import evaluate_reward_model, summarize, write_report
     from training.rm.model import load_reward_model
@@ -149,7 +150,11 @@ def run_table3(presets: Sequence[Preset], data: Path, eval_data: Path | None, ou
             result = trainer.train()
             model, steps = trainer.model, result.steps
             del trainer
-        results = evaluate_reward_model(model, rr_rows, batch_size=cfg.batch_size, max_length=EVAL_MAX_LENGTH)
+        with Progress(TextColumn(f"[bold]eval {preset.name}"), BarColumn(), MofNCompleteColumn(),
+                      TimeRemainingColumn(), disable=not progress) as bar:
+            task = bar.add_task("eval", total=len(rr_rows))
+            results = evaluate_reward_model(model, rr_rows, batch_size=cfg.batch_size, max_length=EVAL_MAX_LENGTH,
+                                            on_progress=lambda k: bar.advance(task, k))  # noqa: B023
         summary = summarize(results)
         write_report(cfg.output_dir / "eval", summary, results, preset.label)
         rows.append(Table3Row(preset, cfg.output_dir, summary, cfg.resolved(), steps, reused=done is not None,
