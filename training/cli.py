@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from charm_builder.console import fail
+from training.presets import PRESETS
 from training.rm.trainer import DEFAULT_BETA, LOSSES
 
 app = typer.Typer(
@@ -33,11 +34,23 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return (DataError, RewardModelError, TrainingInputError, OfflineModelError)
 
 
+def _explicit(ctx: typer.Context) -> set[str]:
+    """Names of the options the user set on the command line (or via an env var), not defaults.
+
+    Compared by name: typer ships its own copy of click, whose ``ParameterSource`` is not click's."""
+    sources = {name: ctx.get_parameter_source(name) for name in ctx.params}
+    return {name for name, src in sources.items() if src is not None and src.name not in ("DEFAULT", "DEFAULT_MAP")}
+
+
 @app.command("rm")
 def rm(
+    ctx: typer.Context,
     data: Annotated[Path, typer.Option("--data", "-d", help="preferenceTraining export: save_to_disk folder "
                                        "(split `train` is used), plain saved dataset, or parquet/jsonl.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (model, train_log.jsonl, checkpoints/).")],
+    preset: Annotated[str | None, typer.Option(help="A paper configuration (Table 3 rows, GPT-Margin): "
+                                               + ", ".join(PRESETS) + ". Flags given explicitly override "
+                                               "its values.")] = None,
     loss: Annotated[str, typer.Option(help=f"One of: {', '.join(LOSSES)}.")] = "bt",
     model: Annotated[str, typer.Option(help="Local HF causal-LM folder, or 'offline' (bundled SmolLM2-135M).")]
     = "offline",
@@ -53,11 +66,16 @@ def rm(
                                               "margin (detached by default).")] = False,
     sft_reg: Annotated[float, typer.Option("--sft-reg", help="alpha: add alpha x SFT loss on chosen "
                                            "(paper: 0.01).")] = 0.0,
-    sft_init: Annotated[bool, typer.Option("--sft-init", help="First fine-tune the backbone on chosen "
-                                           "responses.")] = False,
+    sft_reduction: Annotated[str, typer.Option(help="SFT term of --sft-reg: 'sum' over response tokens (the "
+                                               "paper's L_SFT) or per-token 'mean' (~|y| times weaker).")]
+    = "sum",
+    sft_init: Annotated[bool, typer.Option("--sft-init/--no-sft-init", help="First fine-tune the backbone on "
+                                           "chosen responses.")] = False,
     sft_epochs: Annotated[float, typer.Option(help="Epochs of --sft-init.")] = 1.0,
     ref_logps: Annotated[str, typer.Option(help="aam-pr reference: 'precompute' (once, before training) or "
                                            "'online' (frozen copy each step).")] = "precompute",
+    pr_reference: Annotated[str, typer.Option(help="aam-pr pi_ref: 'base' (the backbone before --sft-init) or "
+                                              "'init' (the model at the start of RM training).")] = "base",
     epochs: Annotated[float, typer.Option(help="Training epochs (paper: 2).")] = 1.0,
     max_steps: Annotated[int | None, typer.Option(help="Stop after this many optimizer steps.")] = None,
     batch_size: Annotated[int, typer.Option(help="Pairs per micro-batch (x2 sequences).")] = 4,
@@ -92,11 +110,21 @@ def rm(
       charm-train rm -d exports/preferenceTraining -o runs/rm-human --loss margin --margin-source agreement
 
       charm-train rm -d exports/preferenceTraining -o runs/rm-ld --loss aam-ld --save-steps 100 --resume
+
+      charm-train rm -d exports/preferenceTraining -o runs/pr-reg --preset paper-aam-pr-reg
+
+      charm-train rm -d exports/preferenceTraining -o runs/pr-reg-1ep --preset paper-aam-pr-reg --epochs 1
     """
     from pydantic import ValidationError
 
-    from training.rm.trainer import RMTrainConfig, train_reward_model
+    from training.presets import resolve
+    from training.rm.trainer import PR_REFERENCES, RMTrainConfig, train_reward_model
 
+    try:
+        v = resolve(preset, ctx.params, _explicit(ctx))
+    except ValueError as exc:
+        fail(str(exc))
+    loss, margin_source, margin_column = v["loss"], v["margin_source"], v["margin_column"]
     if loss not in LOSSES:
         fail(f"--loss {loss!r}: unknown loss (choose from {', '.join(LOSSES)})")
     if margin_source is not None:
@@ -108,6 +136,10 @@ def rm(
             margin_column = margin_column_for(margin_source)
         except ValueError as exc:
             fail(str(exc))
+    if v["sft_reduction"] not in ("sum", "mean"):
+        fail(f"--sft-reduction {v['sft_reduction']!r}: choose sum or mean")
+    if v["pr_reference"] not in PR_REFERENCES:
+        fail(f"--pr-reference {v['pr_reference']!r}: choose {' or '.join(PR_REFERENCES)}")
     if ref_logps not in ("precompute", "online"):
         fail(f"--ref-logps {ref_logps!r}: choose precompute or online")
     if precision not in ("auto", "bf16", "fp32"):
@@ -116,9 +148,10 @@ def rm(
         cfg = RMTrainConfig(
             data=data, output_dir=out, model=model, loss=loss, margin_column=margin_column, beta=beta,
             margin_scale=margin_scale,
-            margin_grad=margin_grad, sft_reg=sft_reg, sft_init=sft_init, sft_epochs=sft_epochs,
-            ref_logps=ref_logps, epochs=epochs, max_steps=max_steps, batch_size=batch_size,  # type: ignore[arg-type]
-            grad_accum=grad_accum, lr=lr, max_length=max_length, seed=seed, precision=precision,  # type: ignore[arg-type]
+            margin_grad=margin_grad, sft_reg=v["sft_reg"], sft_reduction=v["sft_reduction"], sft_init=v["sft_init"],
+            sft_epochs=sft_epochs, ref_logps=ref_logps, pr_reference=v["pr_reference"], epochs=v["epochs"],  # type: ignore[arg-type]
+            max_steps=max_steps, batch_size=batch_size, preset=preset,
+            grad_accum=grad_accum, lr=v["lr"], max_length=max_length, seed=seed, precision=precision,  # type: ignore[arg-type]
             lora_r=lora_r, lora_alpha=lora_alpha, gradient_checkpointing=gradient_checkpointing,
             save_steps=save_steps, logging_steps=logging_steps, resume=resume, limit=limit,
         )
@@ -139,6 +172,67 @@ def rm(
     except _user_errors() as exc:
         fail(str(exc))
     typer.echo(f"saved reward model to {result.output_dir} ({result.steps} steps)")
+
+
+@app.command("table3")
+def table3(
+    data: Annotated[Path, typer.Option("--data", "-d", help="Export root holding preferenceTraining/ and roleReward/ "
+                                       "(or the preferenceTraining export, with --eval).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for runs/PRESET/ and results.md, results.csv, "
+                                      "summary.json.")],
+    eval_data: Annotated[Path | None, typer.Option("--eval", help="roleReward export when --data is not an "
+                                                   "export root.")] = None,
+    model: Annotated[str, typer.Option(help="Backbone for every preset: local HF causal-LM folder or 'offline'.")]
+    = "offline",
+    presets: Annotated[str, typer.Option(help="Comma-separated presets, in table order.")] = ",".join(PRESETS),
+    max_steps: Annotated[int | None, typer.Option(help="Stop every run after this many optimizer steps "
+                                                  "(default: the presets' 2 epochs).")] = None,
+    seed: Annotated[int, typer.Option(help="One seed for every run (head init, data order).")] = 42,
+    batch_size: Annotated[int, typer.Option(help="Pairs per micro-batch (training and evaluation).")] = 4,
+    grad_accum: Annotated[int, typer.Option(help="Gradient accumulation steps.")] = 1,
+    max_length: Annotated[int, typer.Option(help="Max training tokens per prompt+response.")] = 1024,
+    lora_r: Annotated[int, typer.Option(help="LoRA rank; 0 = full fine-tuning.")] = 0,
+    limit: Annotated[int | None, typer.Option(help="Train on the first N pairs only.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Train every paper preset on the same data and seed, evaluate each on roleReward and write the
+    paper's Table 3 layout (rows = presets with SFT Pre-train / SFT Reg., zh / en / avg. accuracy,
+    changes vs paper-bt) as results.md, results.csv and summary.json. A rerun reuses finished runs.
+
+    Examples:
+
+      charm-train table3 --data exports/charm --out runs/table3
+
+      charm-train table3 -d exports/charm -o runs/t3-small --presets paper-bt,paper-aam-ld,paper-aam-pr --max-steps 200
+
+      charm-train table3 -d exports/charm/preferenceTraining --eval exports/charm/roleReward -o runs/t3 --lora-r 16
+    """
+    from pydantic import ValidationError
+
+    from training.presets import parse_presets
+    from training.table3 import Table3Error, print_table3, run_table3
+
+    try:
+        chosen = parse_presets(presets)
+    except ValueError as exc:
+        fail(str(exc))
+    overrides: dict[str, Any] = {"model": model, "seed": seed, "batch_size": batch_size, "grad_accum": grad_accum,
+                                 "max_length": max_length, "lora_r": lora_r, "max_steps": max_steps,
+                                 "limit": limit}  # fmt: skip
+
+    def announce(i: int, preset: Any) -> None:
+        if not quiet:
+            typer.echo(f"[{i + 1}/{len(chosen)}] {preset.name}: {preset.label}", err=True)
+
+    try:
+        rows = run_table3(chosen, data, eval_data, out, overrides, progress=not quiet, on_preset=announce)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        fail(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}")
+    except (Table3Error, *_user_errors()) as exc:
+        fail(str(exc))
+    print_table3(rows)
+    typer.echo(f"wrote {out}/results.md, results.csv, summary.json")
 
 
 @app.command("eval-rm")

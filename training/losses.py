@@ -15,8 +15,11 @@ Choices the paper leaves open and what we chose (see also ``training/rm/trainer.
   generally differ in length, so each sum is normalised by *its own* response length (SimPO-style
   average log-likelihood, and the reading under which eq. 10 is a difference of per-token SFT
   losses).
-* **SFT regulariser**: the paper's ``alpha * L_SFT`` (alpha = 0.01) is computed on the chosen
-  response as the mean token negative log-likelihood over all response tokens in the batch.
+* **SFT regulariser**: the paper's ``alpha * L_SFT`` (alpha = 0.01) on the chosen response. The paper
+  defines ``L_SFT = -sum_i log pi(y^i | x, y^<i)``, a *sum* over response tokens (``reduction="sum"``:
+  per-pair sum, mean over the pairs of the batch, the default of ``charm-train rm``). The per-token
+  mean (``reduction="mean"``) is the usual SFT normalisation and makes alpha about ``|y|`` times
+  weaker; it is what SFT initialisation uses.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["bradley_terry_loss", "ld_margin", "pairwise_accuracy", "pr_margin", "sft_loss"]
+__all__ = ["SFT_REDUCTIONS", "bradley_terry_loss", "ld_margin", "pairwise_accuracy", "pr_margin", "sft_loss"]
+
+SFT_REDUCTIONS: tuple[str, ...] = ("sum", "mean")
 
 
 def bradley_terry_loss(r_chosen: Tensor, r_rejected: Tensor, margin: Tensor | float | None = None) -> Tensor:
@@ -95,15 +100,23 @@ def ld_margin(
     return margin.detach() if detach else margin
 
 
-def sft_loss(chosen_logps: Tensor, chosen_lengths: Tensor) -> Tensor:
-    """SFT (negative log-likelihood) loss on the chosen responses, per token.
+def sft_loss(chosen_logps: Tensor, chosen_lengths: Tensor, reduction: str = "mean") -> Tensor:
+    """SFT (negative log-likelihood) loss on the chosen responses.
+
+    ``reduction="sum"`` is the paper's definition (eq. 10 and the regulariser of Table 3), the
+    summed NLL of each response averaged over the pairs of the batch:
 
     .. math::
-        \\mathcal{L}_{SFT} = -\\frac{\\sum_{pairs}\\sum_i \\log\\pi_\\theta(y_w^i|x, y_w^{<i})}{\\sum_{pairs} |y_w|}
+        \\mathcal{L}_{SFT} = -\\frac{1}{B}\\sum_{pairs}\\sum_i \\log\\pi_\\theta(y_w^i|x, y_w^{<i})
 
-    Used for the paper's SFT regulariser (``alpha * L_SFT``, alpha = 0.01) and for SFT initialisation.
+    ``reduction="mean"`` is the per-token mean over all response tokens of the batch,
+    ``-sum_pairs sum_i log pi / sum_pairs |y_w|`` (used for SFT initialisation).
     """
-    return -chosen_logps.sum() / chosen_lengths.sum().clamp(min=1).to(chosen_logps.dtype)
+    if reduction == "sum":
+        return -chosen_logps.mean()
+    if reduction == "mean":
+        return -chosen_logps.sum() / chosen_lengths.sum().clamp(min=1).to(chosen_logps.dtype)
+    raise ValueError(f"sft_loss reduction {reduction!r}: choose one of {', '.join(SFT_REDUCTIONS)}")
 
 
 @torch.no_grad()

@@ -69,6 +69,35 @@ def test_sft_loss_is_token_mean_nll() -> None:
     logps = torch.tensor([-6.0, -2.0])
     lengths = torch.tensor([3, 1])
     assert sft_loss(logps, lengths).item() == pytest.approx(8.0 / 4.0)
+    assert sft_loss(logps, lengths, "mean").item() == pytest.approx(8.0 / 4.0)
+
+
+def test_sft_loss_sum_is_the_papers_summed_nll_per_pair() -> None:
+    # L_SFT(y) = -sum_i log pi(y^i): pair 0 -> 6, pair 1 -> 2; mean over the 2 pairs = 4 (not 8/4 tokens)
+    logps = torch.tensor([-6.0, -2.0])
+    lengths = torch.tensor([3, 1])
+    assert sft_loss(logps, lengths, "sum").item() == pytest.approx(4.0)
+    with pytest.raises(ValueError, match="reduction 'avg'"):
+        sft_loss(logps, lengths, "avg")
+
+
+def test_sft_loss_sum_from_logits_by_hand() -> None:
+    """Two responses over a 3-token vocabulary; log-softmax written out with math.log/exp."""
+    logits = [[[2.0, 0.0, -1.0], [0.5, 0.5, 1.0]], [[-1.0, 3.0, 0.0], [0.0, 0.0, 0.0]]]
+    targets = [[0, 2], [1, 2]]
+    lengths = [2, 1]  # the second response has one token: its padded second position is ignored
+
+    def logp(row: list[float], k: int) -> float:
+        return row[k] - math.log(sum(math.exp(v) for v in row))
+
+    nll = [-sum(logp(logits[b][t], targets[b][t]) for t in range(lengths[b])) for b in range(2)]
+    # pair 0: -(2 - log(e^2 + 1 + e^-1)) - (1 - log(2 e^0.5 + e)); pair 1: -(3 - log(e^-1 + e^3 + 1))
+    lp = torch.log_softmax(torch.tensor(logits), dim=-1).gather(-1, torch.tensor(targets).unsqueeze(-1)).squeeze(-1)
+    mask = torch.tensor([[1.0, 1.0], [1.0, 0.0]])
+    seq_logps = (lp * mask).sum(-1)
+    got = sft_loss(seq_logps, torch.tensor(lengths), "sum").item()
+    assert got == pytest.approx((nll[0] + nll[1]) / 2, rel=1e-6)
+    assert sft_loss(seq_logps, torch.tensor(lengths), "mean").item() == pytest.approx((nll[0] + nll[1]) / 3, rel=1e-6)
 
 
 @pytest.mark.parametrize("kind", ["pr", "ld"])

@@ -10,14 +10,21 @@ Choices the paper leaves open, and what we chose
   DPO/KL coefficient; eq. 6 inherits beta from the RLHF objective eq. 3) and ``aam-ld`` 1.0 (the
   per-token log-prob difference is already O(1)). Override with ``beta``.
 * **Margin detached** by default (``margin_grad=False``): see :mod:`training.losses`.
-* **pi_ref for PR**: a frozen copy of the model *at the start of RM training* (i.e. after
-  ``sft_init`` when that is on). By default its response log-probs are **precomputed once** over the
-  whole dataset before the first step (``ref_logps="precompute"``): the reference is fixed, dropout is
-  disabled, so this is exact, needs no second model in memory and costs one forward per pair instead
-  of one per pair per epoch. ``ref_logps="online"`` runs the frozen reference under ``torch.no_grad``
-  each step instead (with LoRA and no SFT init: the base model with adapters disabled, no copy).
-  Consequence: at step 0 the PR margin is exactly 0 and grows as training moves the LM head.
-* **SFT regulariser** ``alpha * L_SFT`` on the chosen responses, per-token mean NLL (paper alpha=0.01).
+* **pi_ref for PR** (``pr_reference``): ``"base"`` (default) is the backbone *before* SFT
+  initialisation, ``"init"`` the model *at the start of RM training* (after ``sft_init``); without
+  ``sft_init`` both are the same model. With ``"init"`` the PR margin is exactly 0 at step 0 and only
+  grows as reward training moves the LM head (with a detached margin, as a side effect); with
+  ``"base"`` after SFT initialisation it starts as the SFT model's implicit reward
+  ``log pi_sft/pi_base(y_w) - log pi_sft/pi_base(y_l)`` (DPO-style), a per-pair confidence from step
+  0 -- the reading of eq. 6/8 the paper presets use. By default the reference response log-probs are
+  **precomputed once** over the whole dataset (``ref_logps="precompute"``): the reference is fixed,
+  dropout is disabled, so this is exact, needs no second model in memory and costs one forward per
+  pair instead of one per pair per epoch. ``ref_logps="online"`` runs the frozen reference under
+  ``torch.no_grad`` each step instead (with LoRA: the base model with adapters disabled, no copy,
+  whenever that *is* the reference).
+* **SFT regulariser** ``alpha * L_SFT`` on the chosen responses (paper alpha=0.01); ``sft_reduction``
+  ``"sum"`` (default, the paper's ``L_SFT``: summed response NLL, mean over pairs) or ``"mean"``
+  (per-token mean, about ``|y|`` times weaker). SFT initialisation always uses the per-token mean.
 * **SFT initialisation** (``sft_init``): ``sft_epochs`` of next-token training on prompt+chosen with
   a fresh optimizer (lr ``sft_lr``, default ``lr``); the value head is untouched.
 * **Dropout disabled** in the backbone (as TRL's RewardTrainer does), so train/eval forwards agree.
@@ -42,7 +49,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from training.losses import bradley_terry_loss, ld_margin, pairwise_accuracy, pr_margin, sft_loss
+from training.losses import SFT_REDUCTIONS, bradley_terry_loss, ld_margin, pairwise_accuracy, pr_margin, sft_loss
 from training.rm.data import (
     PREFERENCE_COLUMNS,
     DataError,
@@ -57,6 +64,7 @@ from training.rm.model import MARKER, ActAdaptiveRewardModel, RewardModelError
 
 LossName = Literal["bt", "margin", "aam-pr", "aam-ld"]
 LOSSES: tuple[str, ...] = ("bt", "margin", "aam-pr", "aam-ld")
+PR_REFERENCES: tuple[str, ...] = ("base", "init")
 DEFAULT_BETA: dict[str, float] = {"aam-pr": 0.1, "aam-ld": 1.0}
 CHECKPOINTS = "checkpoints"
 LOG_FILE = "train_log.jsonl"
@@ -81,10 +89,12 @@ class RMTrainConfig(BaseModel):
     beta: float | None = None
     margin_grad: bool = False
     sft_reg: float = 0.0
+    sft_reduction: Literal["sum", "mean"] = "sum"
     sft_init: bool = False
     sft_epochs: float = 1.0
     sft_lr: float | None = None
     ref_logps: Literal["precompute", "online"] = "precompute"
+    pr_reference: Literal["base", "init"] = "base"
     epochs: float = 1.0
     max_steps: int | None = None
     batch_size: int = 4
@@ -105,6 +115,7 @@ class RMTrainConfig(BaseModel):
     logging_steps: int = 10
     resume: bool = False
     limit: int | None = None
+    preset: str | None = None  # the --preset this run was resolved from (training/presets.py), recorded only
 
     @property
     def effective_beta(self) -> float:
@@ -113,6 +124,10 @@ class RMTrainConfig(BaseModel):
     @property
     def needs_logps(self) -> bool:
         return self.loss in ("aam-pr", "aam-ld") or self.sft_reg > 0
+
+    def resolved(self) -> dict[str, Any]:
+        """Every setting of the run with the defaults filled in (beta, sft_lr), as JSON values."""
+        return self.model_dump(mode="json") | {"beta": self.effective_beta, "sft_lr": self.sft_lr or self.lr}
 
 
 @dataclass
@@ -148,6 +163,8 @@ def validate_config(cfg: RMTrainConfig) -> None:
             raise TrainingInputError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     if cfg.max_length < 8:
         raise TrainingInputError(f"--max-length must be >= 8, got {cfg.max_length}")
+    if cfg.sft_reduction not in SFT_REDUCTIONS:
+        raise TrainingInputError(f"--sft-reduction {cfg.sft_reduction!r}: choose one of {', '.join(SFT_REDUCTIONS)}")
     if cfg.lr <= 0 or cfg.epochs <= 0 or cfg.sft_reg < 0:
         raise TrainingInputError("--lr and --epochs must be > 0 and --sft-reg >= 0")
     if cfg.max_steps is not None and cfg.max_steps < 1:
@@ -256,9 +273,11 @@ def compute_rm_loss(
         )
     bt = bradley_terry_loss(rc, rr, margin)
     loss = bt
+    sft: torch.Tensor | None = None
     if cfg.sft_reg > 0:
         assert out.logps is not None and out.lengths is not None
-        loss = loss + cfg.sft_reg * sft_loss(out.logps[:n_pairs], out.lengths[:n_pairs])
+        sft = sft_loss(out.logps[:n_pairs], out.lengths[:n_pairs], cfg.sft_reduction)
+        loss = loss + cfg.sft_reg * sft
     with torch.no_grad():
         m = margin.detach().float() if margin is not None else torch.zeros_like(rc)
         metrics = {
@@ -269,6 +288,8 @@ def compute_rm_loss(
             "margin_mean": m.mean().item(),
             "margin_std": m.std(unbiased=False).item(),
         }
+        if sft is not None:
+            metrics["sft_loss"] = sft.item()
     return loss, metrics
 
 
@@ -453,13 +474,14 @@ class RewardModelTrainer:
         self.model = self.accelerator.unwrap_model(model)
 
     def _setup_reference(self) -> None:
+        """pi_ref = the model as it is now (called before SFT init for ``pr_reference="base"``)."""
         cfg = self.cfg
         if cfg.loss != "aam-pr":
             return
         if cfg.ref_logps == "precompute":
             self.ref_logps = response_logps(self.model, self.pairs, cfg.batch_size, self.accelerator.device,
                                             self.accelerator.autocast)
-        elif self.model.is_peft and not cfg.sft_init:
+        elif self.model.is_peft and (not cfg.sft_init or cfg.pr_reference == "base"):
             self.ref_model = self.model
             self.ref_context = self.model.lm.disable_adapter
         else:
@@ -519,6 +541,8 @@ class RewardModelTrainer:
 
         cfg, acc = self.cfg, self.accelerator
         resume_from = latest_checkpoint(cfg.output_dir) if cfg.resume else None
+        if cfg.loss == "aam-pr" and cfg.pr_reference == "base" and resume_from is None:
+            self._setup_reference()  # before SFT init: pi_ref is the backbone
         if cfg.sft_init and resume_from is None:
             self._sft_init()
         total, _ = self._total_steps(cfg.epochs)
@@ -527,10 +551,10 @@ class RewardModelTrainer:
         opt = self._optimizer(cfg.lr)
         sched = get_scheduler("linear", opt, num_warmup_steps=int(cfg.warmup_ratio * total),
                               num_training_steps=total)
-        if cfg.loss == "aam-pr" and cfg.ref_logps == "online":
-            if resume_from is not None and cfg.sft_init:
-                raise TrainingInputError("--resume with --sft-init and --ref-logps online is not supported; "
-                                         "use --ref-logps precompute")
+        if cfg.loss == "aam-pr" and cfg.ref_logps == "online" and self.ref_model is None:
+            if resume_from is not None and cfg.sft_init and cfg.pr_reference == "init":
+                raise TrainingInputError("--resume with --sft-init, --pr-reference init and --ref-logps online is "
+                                         "not supported; use --ref-logps precompute")
             self._setup_reference()  # before loading the checkpoint: the fresh model *is* pi_ref
         step, micro = 0, 0
         if resume_from is not None:
@@ -583,10 +607,39 @@ class RewardModelTrainer:
         if acc.is_main_process:
             meta = {
                 "base_model": str(self.model_path), "loss": cfg.loss, "beta": cfg.effective_beta,
-                "steps": step, "train_config": cfg.model_dump(mode="json"),
+                "preset": cfg.preset, "steps": step, "train_config": cfg.model_dump(mode="json"),
+                "resolved_config": cfg.resolved(),
             }
+            # recorded in the HF config.json too, and in a model card (README.md) written before the marker
+            self.model.causal_lm.config.charm_rm_training = {"preset": cfg.preset, **cfg.resolved()}
+            write_model_card(cfg.output_dir, cfg, str(self.model_path), step, self.history)
             self.model.save(cfg.output_dir, metadata=meta)
         return TrainResult(cfg.output_dir, step, self.history)
+
+
+def write_model_card(folder: Path, cfg: RMTrainConfig, base_model: str, steps: int,
+                     history: Sequence[dict[str, float]]) -> Path:
+    """``README.md``: YAML header (preset, loss, base model, steps) and a table of every resolved value."""
+    from charm_builder.export.card import render_card
+    from training.presets import PRESETS
+
+    preset = PRESETS.get(cfg.preset or "")
+    header = {"library_name": "transformers", "tags": ["reward-model", "charm", "aam", cfg.loss],
+              "base_model": base_model, "charm_rm_preset": cfg.preset, "charm_rm_loss": cfg.loss, "steps": steps}
+    lines = [f"Reward model trained by `charm-train rm` with loss `{cfg.loss}` for {steps} optimizer steps."]
+    if preset is not None:
+        lines.append(f"Preset `{preset.name}`: the paper's {preset.table} row \"{preset.label}\" (SFT pre-train "
+                     f"{'Yes' if preset.sft_init else 'No'}, SFT reg. {'Yes' if preset.sft_reg else 'No'}).")
+    lines += ["", "| setting | value |", "|---|---|"]
+    lines += [f"| {k} | {json.dumps(v)} |" for k, v in cfg.resolved().items()]
+    if history:
+        last = history[-1]
+        lines += ["", "Last logged step: " + ", ".join(f"{k} {v:.4g}" for k, v in last.items())]
+    path = Path(folder) / "README.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_card(header, f"Charm reward model ({cfg.preset or cfg.loss})", "\n".join(lines)),
+                    encoding="utf-8")
+    return path
 
 
 def train_reward_model(cfg: RMTrainConfig, progress: bool = True,
@@ -597,6 +650,6 @@ def train_reward_model(cfg: RMTrainConfig, progress: bool = True,
 
 
 __all__ = [
-    "DEFAULT_BETA", "LOSSES", "DataError", "RMTrainConfig", "RewardModelError", "RewardModelTrainer",
+    "DEFAULT_BETA", "LOSSES", "PR_REFERENCES", "DataError", "RMTrainConfig", "RewardModelError", "RewardModelTrainer",
     "TrainResult", "TrainingInputError", "compute_rm_loss", "evaluate_pairs", "train_reward_model",
 ]
