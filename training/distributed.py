@@ -41,14 +41,15 @@ def pool_metrics(parts: Sequence[tuple[dict[str, float], float]]) -> dict[str, f
     return out
 
 
-def gather_metrics(accelerator: Any, metrics: dict[str, float], n: int) -> dict[str, float]:
-    """All processes' metrics for this micro-batch pooled with :func:`pool_metrics` (a collective call:
-    every process must call it). Returns ``metrics`` unchanged on a single process."""
+def gather_metrics(accelerator: Any, metrics: dict[str, float], n: int) -> tuple[dict[str, float], float]:
+    """All processes' metrics for this micro-batch pooled with :func:`pool_metrics`, and the number of
+    items they cover (a collective call: every process must make it). A single process gets its own."""
     if accelerator.num_processes == 1:
-        return metrics
+        return metrics, float(n)
     import torch
 
     keys = list(metrics)
     local = torch.tensor([float(n), *(metrics[k] for k in keys)], dtype=torch.float64, device=accelerator.device)
     rows = accelerator.gather(local.unsqueeze(0)).cpu().tolist()
-    return pool_metrics([(dict(zip(keys, row[1:], strict=True)), row[0]) for row in rows])
+    parts = [(dict(zip(keys, row[1:], strict=True)), row[0]) for row in rows]
+    return pool_metrics(parts), sum(n for _, n in parts)

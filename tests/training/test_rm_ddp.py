@@ -1,5 +1,6 @@
 """`charm-train rm --accelerate-config ddp --num-processes 2` on this CPU machine (two processes, gloo DDP)
-trains exactly like one process with the same global batch, and only rank 0 writes and logs."""
+trains exactly like one process with the same global batch (4 pairs: 1 pair x 2 micro-batches x 2
+processes against 4 pairs x 1 x 1), and only rank 0 writes and logs."""
 
 from __future__ import annotations
 
@@ -30,19 +31,19 @@ def test_two_processes_match_one_process_and_only_rank_0_writes(tmp_path: Path, 
     one, two = tmp_path / "one", tmp_path / "two"
     single = run_cli("rm", *model, "--out", str(one), "--batch-size", "4", *COMMON, module="training.cli", timeout=300)
     assert single.returncode == 0, single.stderr
-    ddp = run_cli("rm", *model, "--out", str(two), "--batch-size", "2", *COMMON, "--accelerate-config", "ddp",
-                  "--num-processes", "2", module="training.cli", timeout=600)
+    ddp = run_cli("rm", *model, "--out", str(two), "--batch-size", "1", "--grad-accum", "2", *COMMON,
+                  "--accelerate-config", "ddp", "--num-processes", "2", module="training.cli", timeout=600)
     assert ddp.returncode == 0, ddp.stdout + ddp.stderr
     assert "launching: accelerate launch --config_file" in ddp.stderr
 
-    # the same loss curve: logged metrics are the global batch's, pooled over both processes
+    # the same loss curve: logged metrics are the global batch's, pooled over processes and micro-batches
     h1, h2 = _history(one), _history(two)
     assert [e["step"] for e in h2] == [e["step"] for e in h1] == [1.0, 2.0, 3.0]
     assert len({round(e["loss"], 6) for e in h1}) == STEPS  # the model moves: the curve is not flat
     for a, b in zip(h1, h2, strict=True):
         for key in ("loss", "bt_loss", "accuracy", "reward_gap", "margin_mean", "margin_std", "lr"):
             assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-5), (a["step"], key)
-    # and the same weights at the end (DDP averages the two halves' gradients)
+    # and the same weights at the end (DDP averages the processes' accumulated gradients)
     head1, head2 = load_file(str(one / HEAD_FILE)), load_file(str(two / HEAD_FILE))
     assert torch.allclose(head1["weight"], head2["weight"], atol=1e-5)
 

@@ -42,7 +42,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from training.distributed import gather_metrics
+from training.distributed import gather_metrics, pool_metrics
 from training.losses import bradley_terry_loss, ld_margin, pairwise_accuracy, pr_margin, sft_loss
 from training.rm.data import (
     PREFERENCE_COLUMNS,
@@ -575,7 +575,7 @@ class RewardModelTrainer:
                                             pad_token_id=self.model.pad_token_id)
         model.train()
         stream = self._micro_batches(micro)
-        window: list[dict[str, float]] = []
+        window: list[tuple[dict[str, float], float]] = []  # (global micro-batch metrics, pairs)
         log_path = cfg.output_dir / LOG_FILE
         cfg.output_dir.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
@@ -599,7 +599,7 @@ class RewardModelTrainer:
                 if step % max(1, cfg.logging_steps) == 0 or step == total:
                     entry = {"step": float(step), "lr": sched.get_last_lr()[0],
                              "elapsed_s": time.perf_counter() - t0}
-                    entry |= {k: sum(w[k] for w in window) / len(window) for k in window[0]}
+                    entry |= pool_metrics(window)  # the whole optimizer step's pairs
                     window.clear()
                     self.history.append(entry)
                     if acc.is_main_process:
