@@ -12,6 +12,7 @@ configs (:data:`ACCELERATE_CONFIGS`) are package data; any accelerate YAML file 
 
 from __future__ import annotations
 
+import os
 import shlex
 import socket
 import subprocess
@@ -118,6 +119,8 @@ def launch_from_cli(command: str, config: str, num_processes: int | None, print_
     Call it after the command's own option checks, so bad input fails once, before any process starts."""
     from charm_builder.console import fail
 
+    if "LOCAL_RANK" in os.environ:  # each process would start a launch of its own
+        fail("--accelerate-config: this command already runs under accelerate launch / torchrun; drop the option")
     try:
         args = forwarded_args(command, sys.argv)
         if print_only:

@@ -98,6 +98,10 @@ def test_launch_options_fail_in_one_line_before_any_process_starts(tmp_path: Pat
     assert proc.returncode == 2
     assert "launching" not in proc.stderr
     assert f"--out {busy}: exists and is not empty" in proc.stderr
+    proc = run_cli("rm", "--data", str(pref_export), "--out", str(tmp_path / "b"), "--model", str(tiny_model_dir),
+                   "--accelerate-config", "ddp", env={"LOCAL_RANK": "0"}, module="training.cli")
+    assert proc.returncode == 2
+    assert "already runs under accelerate launch" in proc.stderr and not (tmp_path / "b").exists()
 
 
 def test_grpo_print_launch(tmp_path: Path, pref_export: Path) -> None:
