@@ -22,6 +22,12 @@ Choices the paper leaves open, and what we chose
   a fresh optimizer (lr ``sft_lr``, default ``lr``); the value head is untouched.
 * **Dropout disabled** in the backbone (as TRL's RewardTrainer does), so train/eval forwards agree.
 * **Ties** (equal rewards) count as wrong in pairwise accuracy.
+* **Several processes** (``accelerate launch``, ``charm-train rm --accelerate-config``): each process
+  takes its share of every global batch (``epoch_batches``), DDP / DeepSpeed / FSDP average the
+  gradients, logged metrics are pooled over processes and micro-batches (the global batch's numbers),
+  the LR schedule steps once per optimizer step, and only rank 0 writes files and logs. Each process
+  computes its own token-mean SFT term, so with ``sft_reg`` the loss matches one process up to how
+  tokens split across processes (as with ``grad_accum``).
 """
 
 from __future__ import annotations
