@@ -56,3 +56,4 @@ def test_two_processes_match_one_process_and_only_rank_0_writes(tmp_path: Path, 
     for step in range(1, STEPS + 1):
         assert len(re.findall(rf"^step {step}  loss ", ddp.stderr, flags=re.M)) == 1, ddp.stderr
     assert ddp.stdout.count("saved reward model to") == 1
+    assert (ddp.stdout + ddp.stderr).count("RM aam-pr ") == 1  # one progress bar (rank 1's is off)
