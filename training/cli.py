@@ -13,6 +13,8 @@ from typing import Annotated, Any
 import typer
 
 from charm_builder.console import fail
+from training.distributed import is_main_process
+from training.launch import AccelerateConfigOpt, NumProcessesOpt, PrintLaunchOpt
 from training.presets import PRESETS
 from training.rm.trainer import DEFAULT_BETA, LOSSES
 
@@ -94,8 +96,17 @@ def rm(
     = False,
     limit: Annotated[int | None, typer.Option(help="Use only the first N pairs.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    accelerate_config: AccelerateConfigOpt = None,
+    num_processes: NumProcessesOpt = None,
+    print_launch: PrintLaunchOpt = False,
 ) -> None:
     """Train a reward model (BT, fixed margin, or AAM-PR / AAM-LD adaptive margin).
+
+    On several GPUs: --accelerate-config re-runs this same command under `accelerate launch` (one
+    process per GPU; only rank 0 writes files and logs; the global batch is batch-size x processes x
+    grad-accum). ZeRO-3/FSDP do full fine-tuning without --lora-r, --sft-init, --ref-logps online,
+    --save-steps or --resume. Without --accelerate-config the command also runs as is under your own
+    `accelerate launch -m training.cli rm ...`.
 
     Examples:
 
@@ -114,6 +125,10 @@ def rm(
       charm-train rm -d exports/preferenceTraining -o runs/pr-reg --preset paper-aam-pr-reg
 
       charm-train rm -d exports/preferenceTraining -o runs/pr-reg-1ep --preset paper-aam-pr-reg --epochs 1
+
+      charm-train rm -d exports/preferenceTraining -o runs/rm-ld-8b --model models/llama-3.1-8b --loss aam-ld --accelerate-config deepspeed-zero3 --batch-size 4 --grad-accum 4 --epochs 2
+
+      charm-train rm -d exports/preferenceTraining -o runs/rm-ld --accelerate-config fsdp --print-launch
     """
     from pydantic import ValidationError
 
@@ -158,6 +173,15 @@ def rm(
     except ValidationError as exc:
         err = exc.errors()[0]
         fail(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}")
+    if accelerate_config is not None:
+        from training.launch import launch_from_cli
+        from training.rm.trainer import validate_config
+
+        try:
+            validate_config(cfg)
+        except _user_errors() as exc:
+            fail(str(exc))
+        launch_from_cli("rm", accelerate_config, num_processes, print_launch)
 
     def log(entry: dict[str, float]) -> None:
         if not quiet:
@@ -171,7 +195,8 @@ def rm(
         result = train_reward_model(cfg, progress=not quiet, on_log=log)
     except _user_errors() as exc:
         fail(str(exc))
-    typer.echo(f"saved reward model to {result.output_dir} ({result.steps} steps)")
+    if is_main_process():
+        typer.echo(f"saved reward model to {result.output_dir} ({result.steps} steps)")
 
 
 @app.command("table3")

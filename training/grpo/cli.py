@@ -8,6 +8,8 @@ from typing import Annotated, Any
 import typer
 
 from charm_builder.console import fail
+from training.distributed import is_main_process
+from training.launch import AccelerateConfigOpt, NumProcessesOpt, PrintLaunchOpt
 
 
 def grpo(
@@ -49,8 +51,15 @@ def grpo(
     seed: Annotated[int, typer.Option(help="Seed for sampling and data order.")] = 42,
     limit: Annotated[int | None, typer.Option(help="Use only the first N prompts.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    accelerate_config: AccelerateConfigOpt = None,
+    num_processes: NumProcessesOpt = None,
+    print_launch: PrintLaunchOpt = False,
 ) -> None:
     """GRPO a policy on the Charm `grpo` prompts, rewarded by an AAM reward model.
+
+    On several GPUs: --accelerate-config re-runs this same command under `accelerate launch` (TRL
+    shards the prompts; each process holds its own copy of the reward model; only rank 0 writes).
+    ZeRO-3/FSDP: full fine-tuning only (no --lora-r).
 
     Examples:
 
@@ -59,6 +68,8 @@ def grpo(
       charm-train grpo --policy models/qwen2.5-7b -r runs/rm-ld -d exports/pt -o runs/grpo -G 8 --lora-r 16
 
       charm-train grpo -r runs/rm-ld -d exports/pt -o runs/grpo --save-steps 50 --resume
+
+      charm-train grpo --policy models/qwen2.5-7b -r runs/rm-ld -d exports/pt -o runs/grpo --accelerate-config deepspeed-zero3
     """
     from pydantic import ValidationError
 
@@ -84,6 +95,16 @@ def grpo(
     except ValidationError as exc:
         err = exc.errors()[0]
         fail(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}")
+    if accelerate_config is not None:
+        from charm_builder.errors import CharmError
+        from training.grpo.trainer import validate_config
+        from training.launch import launch_from_cli
+
+        try:
+            validate_config(cfg)
+        except CharmError as exc:
+            fail(str(exc))
+        launch_from_cli("grpo", accelerate_config, num_processes, print_launch)
 
     def log(entry: dict[str, Any]) -> None:
         if quiet or "reward" not in entry:
@@ -99,5 +120,6 @@ def grpo(
         result = train_grpo(cfg, progress=not quiet, on_log=log)
     except (CharmError, RewardModelError, OfflineModelError) as exc:
         fail(str(exc))
-    typer.echo(f"saved policy to {result.output_dir} ({result.steps} steps); curves: "
-               f"{result.output_dir / CURVES_FILE}")
+    if is_main_process():
+            typer.echo(f"saved policy to {result.output_dir} ({result.steps} steps); curves: "
+                   f"{result.output_dir / CURVES_FILE}")

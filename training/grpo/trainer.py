@@ -34,6 +34,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from charm_builder.errors import CharmError
+from training.distributed import is_main_process
 from training.grpo.reward import RMReward
 
 LOG_FILE = "train_log.jsonl"
@@ -241,7 +242,8 @@ class _RichProgress:
     def __init__(self, enabled: bool, on_log: Callable[[dict[str, Any]], None] | None) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        self.on_log = on_log
+        self.on_log = on_log if is_main_process() else None
+        enabled = enabled and is_main_process()
         self.bar = Progress(TextColumn("[bold]grpo"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
                             TimeRemainingColumn(), disable=not enabled)
         self.task: Any = None
@@ -304,6 +306,7 @@ def train_grpo(
     User errors raise :class:`GRPOInputError` (or the RM package's ``RewardModelError``) before
     anything is written.
     """
+    from accelerate import DistributedType
     from transformers import PrinterCallback
     from trl import GRPOTrainer
 
@@ -322,21 +325,33 @@ def train_grpo(
     trainer = GRPOTrainer(model=model, reward_funcs=[reward], args=args, train_dataset=prompts,
                           processing_class=tokenizer, peft_config=_peft_config(cfg), callbacks=[bar.callback()])
     trainer.remove_callback(PrinterCallback)
-    cfg.output_dir.mkdir(parents=True, exist_ok=True)
-    (cfg.output_dir / RUN_FILE).write_text(cfg.model_dump_json(indent=2), encoding="utf-8")
+    acc = trainer.accelerator
+    sharded = acc.distributed_type in (DistributedType.DEEPSPEED, DistributedType.FSDP)
+    if sharded and cfg.lora_r > 0:
+        raise GRPOInputError("--lora-r: not supported with DeepSpeed/FSDP (sharded) training yet; use "
+                             "--accelerate-config ddp")
     resume_from = str(checkpoints(cfg.output_dir)[-1]) if cfg.resume else None
-    trainer.train(resume_from_checkpoint=resume_from)
+    acc.wait_for_everyone()  # every rank validated --out before rank 0 writes into it
+    if acc.is_main_process:
+        cfg.output_dir.mkdir(parents=True, exist_ok=True)
+        (cfg.output_dir / RUN_FILE).write_text(cfg.model_dump_json(indent=2), encoding="utf-8")
+    trainer.train(resume_from_checkpoint=resume_from)  # data sharding, checkpoints: TRL / HF Trainer
 
-    final = trainer.model
-    if hasattr(final, "merge_and_unload"):
-        final = final.merge_and_unload()
-    final.save_pretrained(cfg.output_dir)
-    tokenizer.save_pretrained(cfg.output_dir)
     history = list(trainer.state.log_history)
-    with (cfg.output_dir / LOG_FILE).open("w", encoding="utf-8") as fh:
-        for entry in history:
-            fh.write(json.dumps(entry) + "\n")
-    plot_curves(history, cfg.output_dir / CURVES_FILE)
+    if sharded:
+        trainer.save_model(str(cfg.output_dir))  # gathers the shards; rank 0 writes
+    elif acc.is_main_process:
+        final = acc.unwrap_model(trainer.model)
+        if hasattr(final, "merge_and_unload"):
+            final = final.merge_and_unload()
+        final.save_pretrained(cfg.output_dir)
+    if acc.is_main_process:
+        tokenizer.save_pretrained(cfg.output_dir)
+        with (cfg.output_dir / LOG_FILE).open("w", encoding="utf-8") as fh:
+            for entry in history:
+                fh.write(json.dumps(entry) + "\n")
+        plot_curves(history, cfg.output_dir / CURVES_FILE)
+    acc.wait_for_everyone()
     return GRPOResult(cfg.output_dir, int(trainer.state.global_step), history)
 
 

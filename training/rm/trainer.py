@@ -29,6 +29,12 @@ Choices the paper leaves open, and what we chose
   a fresh optimizer (lr ``sft_lr``, default ``lr``); the value head is untouched.
 * **Dropout disabled** in the backbone (as TRL's RewardTrainer does), so train/eval forwards agree.
 * **Ties** (equal rewards) count as wrong in pairwise accuracy.
+* **Several processes** (``accelerate launch``, ``charm-train rm --accelerate-config``): each process
+  takes its share of every global batch (``epoch_batches``), DDP / DeepSpeed / FSDP average the
+  gradients, logged metrics are pooled over processes and micro-batches (the global batch's numbers),
+  the LR schedule steps once per optimizer step, and only rank 0 writes files and logs. Each process
+  computes its own token-mean SFT term, so with ``sft_reg`` the loss matches one process up to how
+  tokens split across processes (as with ``grad_accum``).
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from training.distributed import gather_metrics, pool_metrics
 from training.losses import SFT_REDUCTIONS, bradley_terry_loss, ld_margin, pairwise_accuracy, pr_margin, sft_loss
 from training.rm.data import (
     PREFERENCE_COLUMNS,
@@ -179,6 +186,18 @@ def validate_config(cfg: RMTrainConfig) -> None:
         raise TrainingInputError(f"--out {out}: exists and is not empty; pass --resume or choose a new folder")
 
 
+def check_sharded_config(cfg: RMTrainConfig) -> None:
+    """Options a DeepSpeed / FSDP run (weights sharded across processes) does not support yet."""
+    unsupported = {
+        "--lora-r": cfg.lora_r > 0, "--sft-init": cfg.sft_init, "--ref-logps online": cfg.ref_logps == "online",
+        "--save-steps": cfg.save_steps > 0, "--resume": cfg.resume,
+    }
+    bad = [name for name, on in unsupported.items() if on]
+    if bad:
+        raise TrainingInputError(f"{', '.join(bad)}: not supported with DeepSpeed/FSDP (sharded) training yet; "
+                                 "use --accelerate-config ddp, or drop the option")
+
+
 def latest_checkpoint(output_dir: Path) -> Path | None:
     root = output_dir / CHECKPOINTS
     if not root.is_dir():
@@ -219,11 +238,14 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 
 
 def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, rank: int = 0, world: int = 1) -> list[list[int]]:
-    """Deterministic shuffled micro-batches of pair positions for one epoch (sharded by rank)."""
+    """Deterministic shuffled micro-batches of pair positions for one epoch, sharded by rank: global batch
+    ``i`` (``batch_size * world`` pairs) gives rank ``r`` its pairs ``r, r + world, ...``. Every rank gets
+    the same number of micro-batches (a rank left without pairs in the last, short global batch repeats
+    its first pair, as ``DistributedSampler`` pads), so collective steps never wait forever."""
     g = torch.Generator().manual_seed(seed * 1000 + epoch)
     order = torch.randperm(n, generator=g).tolist()
     step = batch_size * world
-    return [order[i : i + step][rank::world] for i in range(0, n, step) if order[i : i + step][rank::world]]
+    return [order[i : i + step][rank::world] or order[i : i + 1] for i in range(0, n, step)]
 
 
 def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
@@ -304,15 +326,17 @@ class _null:
 @torch.no_grad()
 def response_logps(
     model: ActAdaptiveRewardModel, pairs: Sequence[EncodedPair], batch_size: int, device: torch.device,
-    autocast: Callable[[], Any] = _null,
+    autocast: Callable[[], Any] = _null, pad_token_id: int | None = None,
 ) -> torch.Tensor:
-    """``(N, 2)`` chosen/rejected response log-prob sums, row = pair ``index``."""
+    """``(N, 2)`` chosen/rejected response log-prob sums, row = pair ``index``. ``model`` may be wrapped
+    by ``accelerator.prepare`` (then pass ``pad_token_id``); every process runs every batch."""
     was = model.training
     model.eval()
+    pad = model.pad_token_id if pad_token_id is None else pad_token_id
     out = torch.zeros(max(p.index for p in pairs) + 1, 2)
     for i in range(0, len(pairs), batch_size):
         chunk = pairs[i : i + batch_size]
-        b = _to(collate_pairs(chunk, model.pad_token_id), device)
+        b = _to(collate_pairs(chunk, pad), device)
         with autocast():
             lp = model(b["input_ids"], b["attention_mask"], b["response_mask"], need_rewards=False).logps
         lp = lp.float().cpu()
@@ -360,13 +384,19 @@ class RewardModelTrainer:
         require_columns(rows, [*PREFERENCE_COLUMNS, *([cfg.margin_column] if cfg.loss == "margin" else [])],
                         self.source)
 
-        from accelerate import Accelerator
+        from accelerate import Accelerator, DistributedType
 
         if cfg.precision == "auto":
             bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
         else:
             bf16 = cfg.precision == "bf16"
-        self.accelerator = Accelerator(mixed_precision="bf16" if bf16 else "no", cpu=not torch.cuda.is_available())
+        # the scheduler steps once per optimizer step (not once per process); accumulation through
+        # accelerate, so DeepSpeed gets --grad-accum as its gradient_accumulation_steps
+        self.accelerator = Accelerator(mixed_precision="bf16" if bf16 else "no", cpu=not torch.cuda.is_available(),
+                                       gradient_accumulation_steps=cfg.grad_accum, step_scheduler_with_optimizer=False)
+        self.sharded = self.accelerator.distributed_type in (DistributedType.DEEPSPEED, DistributedType.FSDP)
+        if self.sharded:
+            check_sharded_config(cfg)
         seed_everything(cfg.seed)
         self.model = self._load_model()
         self.pairs = encode_preference_rows(
@@ -377,6 +407,7 @@ class RewardModelTrainer:
         self.ref_logps: torch.Tensor | None = None
         self.ref_model: ActAdaptiveRewardModel | None = None
         self.ref_context: Callable[[], Any] | None = None
+        self.accelerator.wait_for_everyone()  # every rank validated --out before rank 0 writes into it
 
     # -------------------------------------------------------------------------------- setup
     def _load_model(self) -> ActAdaptiveRewardModel:
@@ -393,6 +424,9 @@ class RewardModelTrainer:
         torch.manual_seed(cfg.seed)
         model = ActAdaptiveRewardModel(lm, tokenizer, head)
         disable_dropout(model)
+        out_emb, in_emb = model.causal_lm.get_output_embeddings(), model.causal_lm.get_input_embeddings()
+        if not (cfg.needs_logps or cfg.sft_init) and out_emb is not None and out_emb.weight is not in_emb.weight:
+            out_emb.requires_grad_(False)  # unused by bt/margin: DDP would wait for its gradient
         if cfg.gradient_checkpointing:
             model.causal_lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
             model.causal_lm.config.use_cache = False
@@ -462,15 +496,15 @@ class RewardModelTrainer:
                     b = pad_sequences([p.chosen_ids for p in chunk], [p.chosen_start for p in chunk],
                                       self.model.pad_token_id)
                     b = _to(b, self.accelerator.device)
-                    with self.accelerator.autocast():
+                    with self.accelerator.accumulate(model), self.accelerator.autocast():
                         out = model(b["input_ids"], b["attention_mask"], b["response_mask"], need_rewards=False)
-                        loss = sft_loss(out.logps, out.lengths) / cfg.grad_accum
-                    self.accelerator.backward(loss)
+                        loss = sft_loss(out.logps, out.lengths)
+                        self.accelerator.backward(loss)  # divides by grad_accum
                 if cfg.max_grad_norm > 0:
                     self.accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
                 opt.step()
                 opt.zero_grad(set_to_none=True)
-                bar.update(task, advance=1, stats=f"nll {loss.item() * cfg.grad_accum:.3f}")
+                bar.update(task, advance=1, stats=f"nll {loss.item():.3f}")
         self.model = self.accelerator.unwrap_model(model)
 
     def _setup_reference(self) -> None:
@@ -559,29 +593,33 @@ class RewardModelTrainer:
         step, micro = 0, 0
         if resume_from is not None:
             step, micro = self._load_checkpoint(resume_from, opt, sched)
-        if cfg.loss == "aam-pr" and cfg.ref_logps == "precompute" and self.ref_logps is None:
+        if cfg.loss == "aam-pr" and cfg.ref_logps == "precompute" and self.ref_logps is None and not self.sharded:
             self._setup_reference()
         if cfg.sft_init and resume_from is None and cfg.save_steps > 0:
             self._save_checkpoint(0, 0, opt, sched)
+        if acc.state.deepspeed_plugin is not None:  # DeepSpeed wants a micro-batch size; we feed no DataLoader
+            acc.state.deepspeed_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = cfg.batch_size
         model, opt, sched = acc.prepare(self.model, opt, sched)
+        if cfg.loss == "aam-pr" and self.sharded:  # sharded weights are whole only inside the engine's forward
+            self.ref_logps = response_logps(model, self.pairs, cfg.batch_size, acc.device, acc.autocast,
+                                            pad_token_id=self.model.pad_token_id)
         model.train()
         stream = self._micro_batches(micro)
-        window: list[dict[str, float]] = []
+        window: list[tuple[dict[str, float], float]] = []  # (global micro-batch metrics, pairs)
         log_path = cfg.output_dir / LOG_FILE
         cfg.output_dir.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         with self._progress() as bar:
             task = bar.add_task(f"RM {cfg.loss}", total=total, completed=step, stats="")
             while step < total:
-                for a in range(cfg.grad_accum):
+                for _ in range(cfg.grad_accum):
                     micro, chunk = next(stream)
                     micro += 1
                     batch = _to(collate_pairs(chunk, self.model.pad_token_id, self.ref_logps), acc.device)
-                    ctx = acc.no_sync(model) if a < cfg.grad_accum - 1 else _null()
-                    with ctx, acc.autocast():
+                    with acc.accumulate(model), acc.autocast():  # no_sync until the last micro-batch
                         loss, metrics = compute_rm_loss(model, batch, cfg, self.ref_model, self.ref_context)
-                        acc.backward(loss / cfg.grad_accum)
-                    window.append(metrics)
+                        acc.backward(loss)  # divides by grad_accum (DeepSpeed: its engine does)
+                    window.append(gather_metrics(acc, metrics, len(chunk)))  # the global batch's numbers
                 if cfg.max_grad_norm > 0:
                     acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
                 opt.step()
@@ -591,17 +629,18 @@ class RewardModelTrainer:
                 if step % max(1, cfg.logging_steps) == 0 or step == total:
                     entry = {"step": float(step), "lr": sched.get_last_lr()[0],
                              "elapsed_s": time.perf_counter() - t0}
-                    entry |= {k: sum(w[k] for w in window) / len(window) for k in window[0]}
+                    entry |= pool_metrics(window)  # the whole optimizer step's pairs
                     window.clear()
                     self.history.append(entry)
                     if acc.is_main_process:
                         with log_path.open("a", encoding="utf-8") as fh:
                             fh.write(json.dumps(entry) + "\n")
-                    if self.on_log:
+                    if self.on_log and acc.is_main_process:
                         self.on_log(entry)
                 bar.update(task, advance=1, stats=f"loss {metrics['loss']:.3f} acc {metrics['accuracy']:.2f}")
                 if cfg.save_steps > 0 and step % cfg.save_steps == 0 and step < total:
                     self._save_checkpoint(step, micro, opt, sched)
+        state = acc.get_state_dict(model) if self.sharded else None  # collective: gathers the shards
         self.model = acc.unwrap_model(model)
         acc.wait_for_everyone()
         if acc.is_main_process:
@@ -613,7 +652,8 @@ class RewardModelTrainer:
             # recorded in the HF config.json too, and in a model card (README.md) written before the marker
             self.model.causal_lm.config.charm_rm_training = {"preset": cfg.preset, **cfg.resolved()}
             write_model_card(cfg.output_dir, cfg, str(self.model_path), step, self.history)
-            self.model.save(cfg.output_dir, metadata=meta)
+            self.model.save(cfg.output_dir, metadata=meta, state_dict=state)
+        acc.wait_for_everyone()
         return TrainResult(cfg.output_dir, step, self.history)
 
 
