@@ -95,8 +95,10 @@ def rm(
     """
     from pydantic import ValidationError
 
+    from charm_builder.export.locate import subset_path
     from training.rm.trainer import RMTrainConfig, train_reward_model
 
+    data = subset_path(data, "preferenceTraining")
     if loss not in LOSSES:
         fail(f"--loss {loss!r}: unknown loss (choose from {', '.join(LOSSES)})")
     if margin_source is not None:
@@ -187,6 +189,9 @@ def eval_rm(
         fail("give a reward-model folder or --judge ROSTER_ENTRY (exactly one)")
     if data is None:
         fail("--data: give the roleReward export to evaluate on")
+    from charm_builder.export.locate import subset_path
+
+    data = subset_path(data, "roleReward")
     if batch_size < 1:
         fail(f"--batch-size must be >= 1, got {batch_size}")
     if out is not None and out.exists() and not out.is_dir():
@@ -306,8 +311,10 @@ def diagnose_cmd(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from charm_builder.export.locate import subset_path
     from training.diagnostics import DiagnosticsError, diagnose
 
+    data = subset_path(data, "preferenceTraining")
     if batch_size < 1:
         fail(f"--batch-size must be >= 1, got {batch_size}")
     target = out or model / "diagnostics"
@@ -365,9 +372,11 @@ def self_evolve_cmd(
       charm-train self-evolve -d pt --eval rr -o runs/evo --init-rm runs/rm-ld --loss aam-ld --rounds 3 --threshold 2
     """
     from charm_builder.errors import CharmError
+    from charm_builder.export.locate import subset_path
     from charm_builder.store import resolve_workspace
     from training.self_evolve import SelfEvolveConfig, SelfEvolveError, round_rows, self_evolve
 
+    data, eval_data = subset_path(data, "preferenceTraining"), subset_path(eval_data, "roleReward", "--eval")
     cfg = SelfEvolveConfig(workspace=resolve_workspace(workspace), data=data, eval_data=eval_data, output_dir=out,
                            rounds=rounds, threshold=threshold, init_rm=init_rm, model=model, loss=loss, beta=beta,
                            epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr, max_length=max_length,

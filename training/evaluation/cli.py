@@ -43,6 +43,7 @@ def eval_dq(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from charm_builder.errors import CharmError
+    from charm_builder.export.locate import subset_path
     from charm_builder.llm import LLMClient
     from charm_builder.llm.errors import LLMConfigError
     from training.evaluation.dialogue_quality import (
@@ -55,6 +56,7 @@ def eval_dq(
 
     if (judge is None) == (judges is None):
         fail("pass exactly one of --judge JUDGE or --judges A,B,C")
+    data = subset_path(data, "dialogueQuality")
     judge_list = [j.strip() for j in (judges or judge or "").split(",") if j.strip()]
     if not judge_list or len(set(judge_list)) != len(judge_list):
         fail("--judges: give one or more distinct roster entries, comma-separated")
