@@ -180,8 +180,9 @@ def eval_rm(
 
       charm-train eval-rm --judge gpt-4o --roster paper -d exports/roleReward -o runs/gpt-4o-judge
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
+    from charm_builder.llm.progress import progress_bar
     from training.rm.evaluate import load_role_reward, print_table, summarize, write_report
     from training.split_eval import list_splits, print_splits, write_splits_report
 
@@ -210,7 +211,7 @@ def eval_rm(
     except _user_errors() as exc:
         fail(str(exc))
     method = name or judge or model.resolve().name  # type: ignore[union-attr]
-    with Progress(TextColumn("[bold]eval-rm"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+    with progress_bar(TextColumn("[bold]eval-rm"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   disable=quiet) as bar:
         task = bar.add_task("eval", total=sum(len(r) for r in by_split.values()))
         results_by = score(by_split, lambda k: bar.advance(task, k))
@@ -309,16 +310,17 @@ def diagnose_cmd(
 
       charm-train diagnose runs/rm-pr -d exports/charm/preferenceTraining --margin pr --confidence 0.9 -o diag
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
     from charm_builder.export.locate import subset_path
+    from charm_builder.llm.progress import progress_bar
     from training.diagnostics import DiagnosticsError, diagnose
 
     data = subset_path(data, "preferenceTraining")
     if batch_size < 1:
         fail(f"--batch-size must be >= 1, got {batch_size}")
     target = out or model / "diagnostics"
-    with Progress(TextColumn("[bold]diagnose"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+    with progress_bar(TextColumn("[bold]diagnose"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   disable=quiet) as bar:
         task = bar.add_task("pairs", total=None)
         try:

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from charm_builder.cli.common import WorkspaceOpt, console, open_workspace
 from charm_builder.errors import CharmError
+from charm_builder.llm.progress import progress_bar
 from charm_builder.simulate.estimate import EstimateOptions, estimate_simulation, print_plan, spent_vs_estimate
 from charm_builder.simulate.plan import PAPER_TURNS, parse_turns, plan_dialogues
 from charm_builder.simulate.runner import RunOptions, RunReport, Simulation
@@ -122,7 +123,7 @@ async def _run(sim: Simulation, client, work, stage: str, label: str) -> RunRepo
                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
                TextColumn("tokens {task.fields[tokens]}  ${task.fields[cost]:.4f}")]  # fmt: skip
     try:
-        with Progress(*columns, console=console, transient=False) as bar:
+        with progress_bar(*columns, console=console, transient=False) as bar:
             task = bar.add_task(label, total=len(work), rate="", tokens=0, cost=0.0)
 
             def progress(rep: RunReport) -> None:

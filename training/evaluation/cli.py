@@ -40,12 +40,13 @@ def eval_dq(
 
       charm-train eval-dq -m claude-3.5-sonnet -d exports/dialogueQuality --judges gpt-4o,claude-3.5-sonnet --roster paper
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
     from charm_builder.errors import CharmError
     from charm_builder.export.locate import subset_path
     from charm_builder.llm import LLMClient
     from charm_builder.llm.errors import LLMConfigError
+    from charm_builder.llm.progress import progress_bar
     from training.evaluation.dialogue_quality import (
         RosterResponder,
         evaluate_dialogue_quality,
@@ -81,7 +82,7 @@ def eval_dq(
                 await client.apreflight(needed)
             except LLMConfigError as exc:
                 fail(str(exc))
-            with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            with progress_bar(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                           TextColumn("{task.fields[cost]}"), TimeRemainingColumn(), disable=quiet) as bar:
                 t_rep = bar.add_task("replies", total=len(items), cost="")
                 t_jud = bar.add_task("judgements", total=len(items) * len(judge_list), cost="")
