@@ -95,7 +95,9 @@ def log_line(task: Task) -> str:
     for key, value in task.fields.items():
         if value in ("", None):
             continue
-        parts.append(_plain(value) if isinstance(value, str) else f"{key}={_plain(value)}")
+        if isinstance(value, float):
+            value = f"{value:.4f}"
+        parts.append(_plain(value) if isinstance(value, str) and not value[:1].isdigit() else f"{key}={value}")
     return " ".join(p for p in parts if p)
 
 
