@@ -7,6 +7,7 @@ import typer
 from annotation.cli import annotate_app
 from charm_builder.cli import core
 from charm_builder.cli.common import run_app
+from charm_builder.demo import cli as demo_cli
 from charm_builder.export import cli as export_cli
 from charm_builder.llm.cli import models_app
 from charm_builder.simulate import cli as simulate_cli
@@ -29,6 +30,7 @@ app.command("schema")(core.schema)
 app.command("simulate")(simulate_cli.simulate)
 app.command("export")(export_cli.export)
 app.command("translate")(export_cli.translate)
+app.command("demo")(demo_cli.demo)
 app.add_typer(models_app, name="models")
 app.add_typer(annotate_app, name="annotate")
 
