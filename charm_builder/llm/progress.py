@@ -7,6 +7,7 @@ print one plain line per task every ``LOG_EVERY_S`` seconds and a last one when 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -109,6 +110,25 @@ class LogProgress(Progress):
         super().__init__(*columns, **kwargs)
         self.every = every
         self._logged: dict[TaskID, tuple[float, float]] = {}  # task -> (time, completed) of its last line
+        self._stopped = threading.Event()
+        self._beat: threading.Thread | None = None
+
+    def start(self) -> None:
+        super().start()
+        self._stopped.clear()
+        if self.every > 0 and self._beat is None:
+            self._beat = threading.Thread(target=self._heartbeat_loop, name="progress-log", daemon=True)
+            self._beat.start()
+
+    def _heartbeat_loop(self) -> None:
+        while not self._stopped.wait(self.every / 2):
+            self.heartbeat()
+
+    def heartbeat(self) -> None:
+        """Log every task that is due, even one whose count has not moved (a long first item)."""
+        with self._lock:
+            for task_id in list(self._tasks):
+                self._log(task_id)
 
     def update(self, task_id: TaskID, **kwargs: Any) -> None:
         super().update(task_id, **kwargs)
@@ -119,8 +139,13 @@ class LogProgress(Progress):
         self._log(task_id)
 
     def stop(self) -> None:
-        for task_id in list(self._tasks):
-            self._log(task_id, final=True)
+        self._stopped.set()
+        if self._beat is not None and self._beat is not threading.current_thread():
+            self._beat.join()
+        self._beat = None
+        with self._lock:
+            for task_id in list(self._tasks):
+                self._log(task_id, final=True)
         super().stop()
 
     def _log(self, task_id: TaskID, final: bool = False) -> None:

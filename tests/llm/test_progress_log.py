@@ -65,3 +65,17 @@ def test_terminal_gets_the_live_bar_and_quiet_gets_nothing():
     with progress_bar(TextColumn("x"), console=plain, disable=True) as bar:
         bar.update(bar.add_task("x", total=2), completed=2)
     assert out.getvalue() == ""
+
+
+def test_heartbeat_logs_a_task_stuck_on_its_first_item():
+    console, out = _console(terminal=False)
+    clock = Clock()
+    with progress_bar(TextColumn("{task.description}"), console=console, get_time=clock) as bar:
+        task = bar.add_task("loading the model", total=4)
+        bar.heartbeat()
+        assert out.getvalue() == ""  # not due yet
+        clock.now += 12
+        bar.heartbeat()  # what the background thread does every few seconds
+        assert out.getvalue().splitlines() == ["loading the model 0/4 (0%) elapsed 0:12"]
+        bar.update(task, completed=4)
+    assert out.getvalue().splitlines()[-1] == "loading the model 4/4 (100%) elapsed 0:12"
