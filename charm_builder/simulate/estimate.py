@@ -19,9 +19,10 @@ from rich.console import Console
 from rich.table import Table
 
 from charm_builder.llm.limits import prompt_tokens
-from charm_builder.llm.roster import ModelSpec, Roster
+from charm_builder.llm.roster import Roster
 from charm_builder.simulate import tasks
 from charm_builder.simulate.candidates import candidate_messages
+from charm_builder.simulate.loop import CallTally
 from charm_builder.simulate.plan import DialogueSpec
 from charm_builder.simulate.prompts import as_chat, character_system_prompt, user_system_prompt
 from charm_builder.store import Workspace
@@ -34,45 +35,22 @@ MESSAGE_OVERHEAD = 4  # tokens per chat message (role markers), as in estimate_t
 
 
 @dataclass
-class Usage:
-    """Planned calls, tokens and list-price dollars of one model."""
-
-    calls: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float = 0.0
-
-    @property
-    def tokens(self) -> int:
-        return self.input_tokens + self.output_tokens
-
-    def add(self, spec: ModelSpec, input_tokens: int, output_tokens: int, *, batch: bool = False) -> None:
-        self.calls += 1
-        self.input_tokens += input_tokens
-        self.output_tokens += output_tokens
-        self.cost_usd += spec.cost(input_tokens, output_tokens, batch=batch)
-
-
-@dataclass
 class Estimate:
     """The plan (dialogues per sub-category x dimension x language, turns) and its cost per model."""
 
-    per_model: dict[str, Usage] = field(default_factory=dict)
+    per_model: dict[str, CallTally] = field(default_factory=dict)
     cells: Counter = field(default_factory=Counter)  # (sub_category, dimension, language) -> dialogues
     dialogues: int = 0  # dialogues still to simulate
     candidate_sets: int = 0  # candidate sets still to collect
     turns: int = 0  # planned turns over the dialogues still to simulate
     already_done: int = 0  # planned work finished by an earlier run (skipped)
-    ceiling: Usage | None = None  # the same work with every reply at its max_tokens
+    ceiling: CallTally | None = None  # the same work with every reply at its max_tokens
 
     @property
-    def total(self) -> Usage:
-        out = Usage()
-        for u in self.per_model.values():
-            out.calls += u.calls
-            out.input_tokens += u.input_tokens
-            out.output_tokens += u.output_tokens
-            out.cost_usd += u.cost_usd
+    def total(self) -> CallTally:
+        out = CallTally()
+        for tally in self.per_model.values():
+            out.merge(tally)
         return out
 
 
@@ -104,9 +82,10 @@ class _Costing:
              output: int | None = None, batch: bool = False) -> None:
         spec = self.roster.get(model)
         system = prompt_tokens([{"role": "system", "content": spec.system_prompt}]) if spec.system_prompt else 0
-        usage = self.est.per_model.setdefault(model, Usage())
-        usage.add(spec, prompt_tokens(messages) + system + history_tokens,
-                  self.reply(model) if output is None else output, batch=batch)  # fmt: skip
+        n_in = prompt_tokens(messages) + system + history_tokens
+        n_out = self.reply(model) if output is None else output
+        self.est.per_model.setdefault(model, CallTally()).add_call(model, n_in, n_out,
+                                                                   spec.cost(n_in, n_out, batch=batch))
 
 
 def estimate_simulation(ws: Workspace, roster: Roster, opts: EstimateOptions, *,
@@ -209,7 +188,7 @@ def human_usd(x: float) -> str:
     return f"${x:,.2f}" if x >= 1 or x == 0 else f"${x:.4f}"
 
 
-def spent_vs_estimate(calls: int, tokens: int, cost: float, est: Usage) -> str:
+def spent_vs_estimate(calls: int, tokens: int, cost: float, est: CallTally) -> str:
     """The closing comparison: 'spent 1,234 calls / 456k tokens / $1.20 (estimate: 1,200 / 430k / $1.10)'."""
     return (f"spent {calls:,} calls / {human_tokens(tokens)} tokens / {human_usd(cost)} "
             f"(estimate: {est.calls:,} / {human_tokens(est.tokens)} / {human_usd(est.cost_usd)})")  # fmt: skip
