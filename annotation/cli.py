@@ -145,7 +145,7 @@ def users(
 
 def _progress() -> Progress:
     return progress_bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn(), console=console)  # fmt: skip
+                        TimeRemainingColumn(), console=console)  # fmt: skip
 
 
 @annotate_app.command()

@@ -212,7 +212,7 @@ def eval_rm(
         fail(str(exc))
     method = name or judge or model.resolve().name  # type: ignore[union-attr]
     with progress_bar(TextColumn("[bold]eval-rm"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  disable=quiet) as bar:
+                      disable=quiet) as bar:
         task = bar.add_task("eval", total=sum(len(r) for r in by_split.values()))
         results_by = score(by_split, lambda k: bar.advance(task, k))
     results = [r for rs in results_by.values() for r in rs]
@@ -320,16 +320,26 @@ def diagnose_cmd(
     if batch_size < 1:
         fail(f"--batch-size must be >= 1, got {batch_size}")
     target = out or model / "diagnostics"
-    with progress_bar(TextColumn("[bold]diagnose"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  disable=quiet) as bar:
-        task = bar.add_task("pairs", total=None)
-        try:
-            summary = diagnose(model, data, target, margin=margin, beta=beta, confidence=confidence,
-                               agreement_column=agreement_column, limit=limit, batch_size=batch_size,
-                               max_length=max_length, device=device,
-                               on_progress=lambda done, total: bar.update(task, completed=done, total=total))
-        except (DiagnosticsError, *_user_errors()) as exc:
-            fail(str(exc))
+    bar = progress_bar(TextColumn("[bold]diagnose"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                       disable=quiet)  # fmt: skip
+    task = bar.add_task("pairs", total=None)
+    started: list[bool] = []
+
+    def on_progress(done: int, total: int) -> None:
+        if not started:  # the bar appears once the data and model are checked and scoring begins
+            started.append(True)
+            bar.start()
+        bar.update(task, completed=done, total=total)
+
+    try:
+        summary = diagnose(model, data, target, margin=margin, beta=beta, confidence=confidence,
+                           agreement_column=agreement_column, limit=limit, batch_size=batch_size,
+                           max_length=max_length, device=device, on_progress=on_progress)  # fmt: skip
+    except (DiagnosticsError, *_user_errors()) as exc:
+        fail(str(exc))
+    finally:
+        if started:
+            bar.stop()
     rho = summary["spearman_agreement_vs_aam_margin"]
     typer.echo(f"{summary['pairs']} pairs; Spearman(agreement, {summary['margin']} margin) = "
                f"{'n/a' if rho is None else f'{rho:.4f}'}; {summary['confidently_against_annotators']} pair(s) "

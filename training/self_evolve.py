@@ -260,7 +260,7 @@ def self_evolve(cfg: SelfEvolveConfig, progress: bool = True,
         on_round(results[-1])
     for r in range(1, cfg.rounds + 1):
         with progress_bar(TextColumn(f"[bold]round {r}: scoring"), BarColumn(), MofNCompleteColumn(),
-                      TimeRemainingColumn(), disable=not progress) as bar:  # fmt: skip
+                          TimeRemainingColumn(), disable=not progress) as bar:  # fmt: skip
             task = bar.add_task("sets", total=len(pool))
             scores = score_sets(current, pool, cfg.batch_size, cfg.max_length,
                                 lambda k, bar=bar, task=task: bar.advance(task, k))  # fmt: skip

@@ -209,7 +209,7 @@ def _shift_block(plan: ShiftPlan, features: pl.DataFrame, splits: dict[str, pl.D
             from charm_builder.llm.progress import progress_bar
 
             with progress_bar(TextColumn("embedding texts"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                          console=console or Console(stderr=True), transient=True) as bar:  # fmt: skip
+                              console=console or Console(stderr=True), transient=True) as bar:  # fmt: skip
                 task = bar.add_task("embed", total=len(texts))
                 return embed_texts(texts, model_dir, on_progress=lambda k: bar.advance(task, k))
     block: dict[str, Any] = {

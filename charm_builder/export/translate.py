@@ -145,8 +145,8 @@ async def translate_dialogue_quality(ws: Workspace, translator: Translator, *, s
     report = TranslateReport(already_done=done)
     memo = _Memo(translator, src, dst, max(1, concurrency))
     progress = progress_bar(TextColumn(f"translate {src}->{dst}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), TimeRemainingColumn(), console=console or Console(stderr=True),
-                        transient=False, disable=not todo)  # fmt: skip
+                            TimeElapsedColumn(), TimeRemainingColumn(), console=console or Console(stderr=True),
+                            transient=False, disable=not todo)  # fmt: skip
 
     async def one(row: dict) -> None:
         try:

@@ -46,6 +46,9 @@ def test_train_commands_accept_the_export_root(export_root, tiny_llama, tmp_path
     diag = _train("diagnose", str(tmp_path / "rm"), "--data", str(export_root), "--max-length", "128", "-q")
     assert diag.returncode == 0, diag.stderr
     assert "pairs; Spearman" in diag.stdout
+    bad = _train("diagnose", str(tmp_path / "rm"), "--data", str(export_root), "--agreement-column", "nope")
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "'nope'" in bad.stderr
+    assert "diagnose" not in bad.stdout  # input is checked before any progress bar
     ev = _train("eval-rm", str(tmp_path / "rm"), "--data", str(export_root), "--max-length", "128", "-q")
     assert ev.returncode == 0, ev.stderr
     wrong = _train("eval-rm", str(tmp_path / "rm"), "--data", str(export_root / "preferenceTraining"), "-q")

@@ -83,7 +83,7 @@ def eval_dq(
             except LLMConfigError as exc:
                 fail(str(exc))
             with progress_bar(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                          TextColumn("{task.fields[cost]}"), TimeRemainingColumn(), disable=quiet) as bar:
+                              TextColumn("{task.fields[cost]}"), TimeRemainingColumn(), disable=quiet) as bar:
                 t_rep = bar.add_task("replies", total=len(items), cost="")
                 t_jud = bar.add_task("judgements", total=len(items) * len(judge_list), cost="")
 

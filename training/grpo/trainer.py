@@ -245,7 +245,7 @@ class _RichProgress:
 
         self.on_log = on_log
         self.bar = progress_bar(TextColumn("[bold]grpo"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                            TimeRemainingColumn(), disable=not enabled)
+                                TimeRemainingColumn(), disable=not enabled)
         self.task: Any = None
 
     def callback(self) -> Any:
