@@ -98,7 +98,7 @@ def log_line(task: Task) -> str:
             continue
         if isinstance(value, float):
             value = f"{value:.4f}"
-        parts.append(_plain(value) if isinstance(value, str) and not value[:1].isdigit() else f"{key}={value}")
+        parts.append(_plain(value) if isinstance(value, str) else f"{key}={value}")
     return " ".join(p for p in parts if p)
 
 
