@@ -21,7 +21,8 @@ def demo(
     workspace: WorkspaceOpt = None,
     dialogues: Annotated[int, typer.Option(min=2, help="Dialogues to simulate (each gets six candidates).")] = 4,
     turns: Annotated[str, typer.Option(help="Turns per dialogue: 3 or a range like 3..5.")] = "3",
-    judge: Annotated[str, typer.Option(help="Roster entry that stands in for the annotators.")] = "smollm2-plain",
+    judge: Annotated[str | None, typer.Option(help="Roster entry that stands in for the annotators "
+                                              "[default: the roster's first entry].")] = None,
     rm_model: Annotated[str, typer.Option(help="Backbone of the reward model: 'offline' (SmolLM2-135M) or a "
                                           "local HF folder.")] = "offline",
     rm_steps: Annotated[int, typer.Option(min=1, help="Optimizer steps of the demo reward model.")] = 3,
@@ -45,8 +46,6 @@ def demo(
       charm-build demo --workspace /tmp/ws --dialogues 12 --role-reward 4 --rm-steps 8
       charm-build demo --roster my-vllm.yaml --judge qwen2.5-72b --dialogues 40
     """
-    if not judge.strip():
-        raise CharmError("--judge: give a roster entry")
     if role_reward >= dialogues:
         raise CharmError(f"--role-reward {role_reward}: must be below --dialogues {dialogues}, or nothing is left "
                          "to train on")

@@ -29,7 +29,7 @@ class DemoConfig:
     dialogues: int = 4
     turns: str = "3"  # user, character, user: the candidates answer the second user turn
     max_tokens: int = 48  # per turn / candidate
-    judge: str = "smollm2-plain"  # roster entry standing in for the annotators
+    judge: str | None = None  # roster entry standing in for the annotators [default: the roster's first]
     rm_model: str = "offline"  # backbone of the demo reward model
     rm_steps: int = 3
     role_reward_size: int = 2  # roleReward items; the other sets become training pairs
@@ -102,7 +102,7 @@ def simulate_step(cfg: DemoConfig) -> StepResult:
 # `charm-build annotate synthetic`); without it the step is skipped and says why.
 # ----------------------------------------------------------------------------------------------
 def synthetic_annotation_step(cfg: DemoConfig) -> StepResult:
-    name = f"annotate (LLM judge {cfg.judge}, synthetic)"
+    name = f"annotate (LLM judge {cfg.judge or 'first roster entry'}, synthetic)"
     try:
         from charm_builder.judge import run_judge, synthetic_annotations
     except ImportError:
@@ -116,20 +116,21 @@ def synthetic_annotation_step(cfg: DemoConfig) -> StepResult:
 
     with Workspace.open(cfg.workspace) as ws:
         try:
-            client = LLMClient(cfg.roster, db=ws.db_path, run_id=f"demo-judge-{cfg.judge}")
-            client.preflight([cfg.judge])
+            client = LLMClient(cfg.roster, db=ws.db_path, run_id="demo-judge")
+            judge = cfg.judge or client.roster.names[0]
+            client.preflight([judge])
         except LLMConfigError as exc:
             raise CharmError(str(exc)) from None
 
         async def go():
             try:
-                return await run_judge(ws, client, cfg.judge, all_sets=True)
+                return await run_judge(ws, client, judge, all_sets=True)
             finally:
                 await client.aclose()
 
         scored = asyncio.run(go())
-        made = synthetic_annotations(ws, cfg.judge)
-    return StepResult(name, artefacts=[cfg.workspace / "charm.db"],
+        made = synthetic_annotations(ws, judge)
+    return StepResult(f"annotate (LLM judge {judge}, synthetic)", artefacts=[cfg.workspace / "charm.db"],
                       note=f"{scored.scored + scored.already_scored} candidates scored; {made.written} synthetic "
                            f"best/worst annotation(s), {made.no_clear_pick} set(s) without a clear pick")
 
