@@ -131,8 +131,9 @@ def synthetic_annotation_step(cfg: DemoConfig) -> StepResult:
         scored = asyncio.run(go())
         made = synthetic_annotations(ws, judge)
     return StepResult(f"annotate (LLM judge {judge}, synthetic)", artefacts=[cfg.workspace / "charm.db"],
-                      note=f"{scored.scored + scored.already_scored} candidates scored; {made.written} synthetic "
-                           f"best/worst annotation(s), {made.no_clear_pick} set(s) without a clear pick")
+                      note=f"{scored.scored + scored.already_scored} candidates scored ({scored.unparseable} "
+                           f"unparseable); {made.written} synthetic best/worst annotation(s) over "
+                           f"{made.sets_scored} scored set(s)")  # fmt: skip
 
 
 def export_step(cfg: DemoConfig) -> StepResult:
