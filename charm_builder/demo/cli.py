@@ -25,7 +25,7 @@ def demo(
                                               "[default: the roster's first entry].")] = None,
     rm_model: Annotated[str, typer.Option(help="Backbone of the reward model: 'offline' (SmolLM2-135M) or a "
                                           "local HF folder.")] = "offline",
-    rm_steps: Annotated[int, typer.Option(min=1, help="Optimizer steps of the demo reward model.")] = 3,
+    rm_steps: Annotated[int, typer.Option(min=1, help="Optimizer steps of the demo reward model.")] = 2,
     role_reward: Annotated[int, typer.Option(min=1, help="roleReward items to hold out for the evaluation; the "
                                              "other annotated sets become training pairs.")] = 2,
     roster: Annotated[str, typer.Option(help="Roster name (offline, paper) or YAML path.")] = "offline",

@@ -31,7 +31,7 @@ class DemoConfig:
     max_tokens: int = 48  # per turn / candidate
     judge: str | None = None  # roster entry standing in for the annotators [default: the roster's first]
     rm_model: str = "offline"  # backbone of the demo reward model
-    rm_steps: int = 3
+    rm_steps: int = 2
     role_reward_size: int = 2  # roleReward items; the other sets become training pairs
     seed: int = 0
 
