@@ -39,9 +39,7 @@ system-deps:
 	else echo "system-deps: not root or no apt-get; install redis-server, chromium and openssl yourself"; fi
 
 demo: setup
-	$(BIN)/charm-build init $(WS)
-	$(BIN)/charm-build simulate --workspace $(WS)
-	$(BIN)/charm-build stats --workspace $(WS)
+	$(BIN)/charm-build demo --workspace $(WS)
 
 test: setup-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -30,6 +30,7 @@ from annotation.datasets import ALL_DIMENSIONS, DEFAULT_MIN_SUBMITTED
 from annotation.sync import API_KEY_ENV, API_URL_ENV, AnnotationError, server_dir
 from charm_builder.console import console
 from charm_builder.export import add_dq_annotation
+from charm_builder.llm.progress import progress_bar
 
 annotate_app = typer.Typer(
     name="annotate",
@@ -143,8 +144,8 @@ def users(
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn(), console=console)  # fmt: skip
+    return progress_bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        TimeRemainingColumn(), console=console)  # fmt: skip
 
 
 @annotate_app.command()

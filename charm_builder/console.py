@@ -6,6 +6,9 @@ Outside the ``charm_builder.cli`` package so that sub-apps mounted by it (``llm.
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
 from typing import NoReturn
 
 import typer
@@ -30,3 +33,36 @@ def fail(message: str, code: int = 2) -> NoReturn:
     """Print the error line and exit (2: bad input; 1: a check failed)."""
     print_error(message)
     raise typer.Exit(code)
+
+
+def quiet_libraries() -> None:
+    """Fold third-party noise into our output: no tqdm bars from transformers / datasets / huggingface_hub
+    (ours show the progress), their info logs and deprecation warnings off. Environment variables the
+    user set win, so ``TRANSFORMERS_VERBOSITY=info`` or ``HF_HUB_DISABLE_PROGRESS_BARS=0`` bring them back.
+    Libraries imported later read the variables; those already imported are told directly."""
+    defaults = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+                "TRANSFORMERS_VERBOSITY": "error", "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+                "TOKENIZERS_PARALLELISM": "false", "HF_HUB_DISABLE_TELEMETRY": "1",
+                "TQDM_DISABLE": "1"}  # fmt: skip  (tqdm reads it when first imported)
+    for key, value in defaults.items():
+        os.environ.setdefault(key, value)
+    if not sys.warnoptions:  # python -W ... wins
+        for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
+            warnings.filterwarnings("ignore", category=category)
+        warnings.filterwarnings("ignore", message=r".*pkg_resources is deprecated.*")
+        warnings.filterwarnings("ignore", message=r".*torch\.utils\._pytree.*")
+    quiet = os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] == "1"
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity(getattr(hf_logging, os.environ["TRANSFORMERS_VERBOSITY"].upper(), hf_logging.ERROR))
+        if quiet:
+            hf_logging.disable_progress_bar()
+    if quiet and "datasets" in sys.modules:
+        import datasets
+
+        datasets.disable_progress_bars()
+    if quiet and "huggingface_hub" in sys.modules:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()

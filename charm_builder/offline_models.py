@@ -16,6 +16,8 @@ import importlib.util
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,31 +137,78 @@ def offline_model_dir(name: str = DEFAULT_OFFLINE_MODEL) -> Path:
     target = cache_root() / "models" / name
     if converted_dir(name) is not None:
         return target
-    src = gguf_path(name)
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    with _conversion_progress(name) as step:
+        step("locating the GGUF file")
+        src = gguf_path(name)
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(src.parent, gguf_file=src.name)
-    template = OFFLINE_MODELS[name].chat_template
-    if template and not getattr(tok, "chat_template", None):
-        tok.chat_template = template
-    quant = AutoModelForCausalLM.from_pretrained(src.parent, gguf_file=src.name, dtype=torch.float32)
-    config = quant.config
-    if hasattr(config, "quantization_config"):
-        delattr(config, "quantization_config")
-    plain = AutoModelForCausalLM.from_config(config)
-    missing, unexpected = plain.load_state_dict(quant.state_dict(), strict=False)
-    if unexpected or [k for k in missing if "lm_head" not in k]:
-        raise OfflineModelError(f"converting {src.name}: missing={missing} unexpected={unexpected}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
-    try:
-        plain.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
-        if target.exists():
-            shutil.rmtree(target)
-        tmp.rename(target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        step("reading the tokenizer")
+        tok = AutoTokenizer.from_pretrained(src.parent, gguf_file=src.name)
+        template = OFFLINE_MODELS[name].chat_template
+        if template and not getattr(tok, "chat_template", None):
+            tok.chat_template = template
+        step("de-quantising the weights")
+        with _quiet_gguf_bar():
+            quant = AutoModelForCausalLM.from_pretrained(src.parent, gguf_file=src.name, dtype=torch.float32)
+        config = quant.config
+        if hasattr(config, "quantization_config"):
+            delattr(config, "quantization_config")
+        plain = AutoModelForCausalLM.from_config(config)
+        missing, unexpected = plain.load_state_dict(quant.state_dict(), strict=False)
+        if unexpected or [k for k in missing if "lm_head" not in k]:
+            raise OfflineModelError(f"converting {src.name}: missing={missing} unexpected={unexpected}")
+        step(f"saving safetensors to {target}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
+        try:
+            plain.save_pretrained(tmp)
+            tok.save_pretrained(tmp)
+            if target.exists():
+                shutil.rmtree(target)
+            tmp.rename(target)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        step("done")
     return target
+
+
+CONVERSION_STEPS = 4
+
+
+@contextmanager
+def _quiet_gguf_bar() -> Iterator[None]:
+    """transformers' GGUF reader draws its own tqdm bar (not switchable off); ours shows the step instead."""
+    import functools
+
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+
+    original = getattr(gguf_utils, "tqdm", None)
+    if original is not None:
+        gguf_utils.tqdm = functools.partial(original, disable=True)
+    try:
+        yield
+    finally:
+        if original is not None:
+            gguf_utils.tqdm = original
+
+
+@contextmanager
+def _conversion_progress(name: str) -> Iterator[Callable[[str], None]]:
+    """A bar over the conversion's steps on stderr (first use only; later loads read the cache)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+
+    from charm_builder.console import err_console
+    from charm_builder.llm.progress import progress_bar
+
+    with progress_bar(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      TextColumn("{task.fields[stage]}"), console=err_console) as bar:  # fmt: skip
+        task = bar.add_task(f"converting {name} (first use only)", total=CONVERSION_STEPS, stage="")
+        done = [-1]
+
+        def step(stage: str) -> None:
+            done[0] += 1
+            bar.update(task, completed=min(done[0], CONVERSION_STEPS), stage=stage)
+
+        yield step

@@ -132,9 +132,11 @@ def rm(
     """
     from pydantic import ValidationError
 
+    from charm_builder.export.locate import subset_path
     from training.presets import resolve
     from training.rm.trainer import PR_REFERENCES, RMTrainConfig, train_reward_model
 
+    data = subset_path(data, "preferenceTraining")
     try:
         v = resolve(preset, ctx.params, _explicit(ctx))
     except ValueError as exc:
@@ -312,8 +314,9 @@ def eval_rm(
         if data is not None or judge is not None:
             fail("--benchmark replaces --data and takes a reward model, not --judge")
         return eval_benchmark(model, benchmark[0], benchmark[1], out, name, batch_size, max_length, device, quiet)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
+    from charm_builder.llm.progress import progress_bar
     from training.rm.evaluate import load_role_reward, print_table, summarize, write_report
     from training.split_eval import list_splits, print_splits, write_splits_report
 
@@ -321,6 +324,9 @@ def eval_rm(
         fail("give a reward-model folder or --judge ROSTER_ENTRY (exactly one)")
     if data is None:
         fail("--data: give the roleReward export to evaluate on")
+    from charm_builder.export.locate import subset_path
+
+    data = subset_path(data, "roleReward")
     if batch_size < 1:
         fail(f"--batch-size must be >= 1, got {batch_size}")
     if out is not None and out.exists() and not out.is_dir():
@@ -339,8 +345,8 @@ def eval_rm(
     except _user_errors() as exc:
         fail(str(exc))
     method = name or judge or model.resolve().name  # type: ignore[union-attr]
-    with Progress(TextColumn("[bold]eval-rm"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  disable=quiet) as bar:
+    with progress_bar(TextColumn("[bold]eval-rm"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      disable=quiet) as bar:
         task = bar.add_task("eval", total=sum(len(r) for r in by_split.values()))
         results_by = score(by_split, lambda k: bar.advance(task, k))
     results = [r for rs in results_by.values() for r in rs]
@@ -438,23 +444,36 @@ def diagnose_cmd(
 
       charm-train diagnose runs/rm-pr -d exports/charm/preferenceTraining --margin pr --confidence 0.9 -o diag
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
+    from charm_builder.export.locate import subset_path
+    from charm_builder.llm.progress import progress_bar
     from training.diagnostics import DiagnosticsError, diagnose
 
+    data = subset_path(data, "preferenceTraining")
     if batch_size < 1:
         fail(f"--batch-size must be >= 1, got {batch_size}")
     target = out or model / "diagnostics"
-    with Progress(TextColumn("[bold]diagnose"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  disable=quiet) as bar:
-        task = bar.add_task("pairs", total=None)
-        try:
-            summary = diagnose(model, data, target, margin=margin, beta=beta, confidence=confidence,
-                               agreement_column=agreement_column, limit=limit, batch_size=batch_size,
-                               max_length=max_length, device=device,
-                               on_progress=lambda done, total: bar.update(task, completed=done, total=total))
-        except (DiagnosticsError, *_user_errors()) as exc:
-            fail(str(exc))
+    bar = progress_bar(TextColumn("[bold]diagnose"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                       disable=quiet)  # fmt: skip
+    task = bar.add_task("pairs", total=None)
+    started: list[bool] = []
+
+    def on_progress(done: int, total: int) -> None:
+        if not started:  # the bar appears once the data and model are checked and scoring begins
+            started.append(True)
+            bar.start()
+        bar.update(task, completed=done, total=total)
+
+    try:
+        summary = diagnose(model, data, target, margin=margin, beta=beta, confidence=confidence,
+                           agreement_column=agreement_column, limit=limit, batch_size=batch_size,
+                           max_length=max_length, device=device, on_progress=on_progress)  # fmt: skip
+    except (DiagnosticsError, *_user_errors()) as exc:
+        fail(str(exc))
+    finally:
+        if started:
+            bar.stop()
     rho = summary["spearman_agreement_vs_aam_margin"]
     typer.echo(f"{summary['pairs']} pairs; Spearman(agreement, {summary['margin']} margin) = "
                f"{'n/a' if rho is None else f'{rho:.4f}'}; {summary['confidently_against_annotators']} pair(s) "
@@ -499,9 +518,11 @@ def self_evolve_cmd(
       charm-train self-evolve -d pt --eval rr -o runs/evo --init-rm runs/rm-ld --loss aam-ld --rounds 3 --threshold 2
     """
     from charm_builder.errors import CharmError
+    from charm_builder.export.locate import subset_path
     from charm_builder.store import resolve_workspace
     from training.self_evolve import SelfEvolveConfig, SelfEvolveError, round_rows, self_evolve
 
+    data, eval_data = subset_path(data, "preferenceTraining"), subset_path(eval_data, "roleReward", "--eval")
     cfg = SelfEvolveConfig(workspace=resolve_workspace(workspace), data=data, eval_data=eval_data, output_dir=out,
                            rounds=rounds, threshold=threshold, init_rm=init_rm, model=model, loss=loss, beta=beta,
                            epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr, max_length=max_length,

@@ -124,8 +124,9 @@ def run_table3(presets: Sequence[Preset], data: Path, eval_data: Path | None, ou
                on_preset: Callable[[int, Preset], None] | None = None) -> list[Table3Row]:
     """Train (or reuse) and evaluate every preset; write the table files into ``out``."""
     import torch
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
+    from charm_builder.llm.progress import progress_bar
     from training.rm.evaluate import evaluate_reward_model, summarize, write_report
     from training.rm.model import load_reward_model
     from training.rm.trainer import RewardModelTrainer
@@ -150,8 +151,8 @@ def run_table3(presets: Sequence[Preset], data: Path, eval_data: Path | None, ou
             result = trainer.train()
             model, steps = trainer.model, result.steps
             del trainer
-        with Progress(TextColumn(f"[bold]eval {preset.name}"), BarColumn(), MofNCompleteColumn(),
-                      TimeRemainingColumn(), disable=not progress) as bar:
+        with progress_bar(TextColumn(f"[bold]eval {preset.name}"), BarColumn(), MofNCompleteColumn(),
+                          TimeRemainingColumn(), disable=not progress) as bar:
             task = bar.add_task("eval", total=len(rr_rows))
             results = evaluate_reward_model(model, rr_rows, batch_size=cfg.batch_size, max_length=EVAL_MAX_LENGTH,
                                             on_progress=lambda k: bar.advance(task, k))  # noqa: B023

@@ -8,6 +8,7 @@ from annotation.cli import annotate_app
 from charm_builder.browse import cli as browse_cli
 from charm_builder.cli import core
 from charm_builder.cli.common import run_app
+from charm_builder.demo import cli as demo_cli
 from charm_builder.export import cli as export_cli
 from charm_builder.judge import cli as judge_cli
 from charm_builder.llm.cli import models_app
@@ -34,6 +35,7 @@ app.command("translate")(export_cli.translate)
 app.command("show")(browse_cli.show)
 app.command("preview")(browse_cli.preview)
 app.command("judge")(judge_cli.judge)
+app.command("demo")(demo_cli.demo)
 app.add_typer(models_app, name="models")
 app.add_typer(annotate_app, name="annotate")
 

@@ -226,10 +226,12 @@ def _shift_block(plan: ShiftPlan, features: pl.DataFrame, splits: dict[str, pl.D
     embed = None
     if model_dir is not None:
         def embed(texts: list[str]) -> Any:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
-            with Progress(TextColumn("embedding texts"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                          console=console or Console(stderr=True), transient=True) as bar:  # fmt: skip
+            from charm_builder.llm.progress import progress_bar
+
+            with progress_bar(TextColumn("embedding texts"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                              console=console or Console(stderr=True), transient=True) as bar:  # fmt: skip
                 task = bar.add_task("embed", total=len(texts))
                 return embed_texts(texts, model_dir, on_progress=lambda k: bar.advance(task, k))
     block: dict[str, Any] = {

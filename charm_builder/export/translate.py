@@ -19,7 +19,6 @@ from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
-    Progress,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -27,6 +26,7 @@ from rich.progress import (
 
 from charm_builder.errors import CharmError
 from charm_builder.export.dialogue_quality import TABLE, add_dq_annotation, ensure_table, load_dq_annotations, select_dq
+from charm_builder.llm.progress import progress_bar
 from charm_builder.store import Workspace
 from schemas import LANGUAGES
 
@@ -149,9 +149,9 @@ async def translate_dialogue_quality(ws: Workspace, translator: Translator, *, s
         todo = [row for row in todo if row["id"] in kept]
     report = TranslateReport(already_done=done)
     memo = _Memo(translator, src, dst, max(1, concurrency))
-    progress = Progress(TextColumn(f"translate {src}->{dst}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), TimeRemainingColumn(), console=console or Console(stderr=True),
-                        transient=False, disable=not todo)  # fmt: skip
+    progress = progress_bar(TextColumn(f"translate {src}->{dst}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), TimeRemainingColumn(), console=console or Console(stderr=True),
+                            transient=False, disable=not todo)  # fmt: skip
 
     async def one(row: dict) -> None:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -79,7 +80,19 @@ class ModelLimiter:
             self._tpm.refund(-diff)
 
 
+_CJK = re.compile("[\u3000-\u9fff\uac00-\ud7af\uff00-\uffef]")
+
+
+def prompt_tokens(messages: list[dict[str, str]]) -> int:
+    """Rough token count of chat messages: 4 characters a token, one per CJK character, 4 per message."""
+    total = 0
+    for m in messages:
+        text = m["content"]
+        cjk = 0 if text.isascii() else len(_CJK.findall(text))
+        total += cjk + (len(text) - cjk) // 4 + 4
+    return total
+
+
 def estimate_tokens(messages: list[dict[str, str]], max_tokens: int | None) -> int:
-    """Rough token count of a request (4 characters a token) plus the reply budget."""
-    chars = sum(len(m["content"]) for m in messages)
-    return chars // 4 + 4 * len(messages) + (max_tokens or 256)
+    """Rough token count of a request (``prompt_tokens``) plus the reply budget."""
+    return prompt_tokens(messages) + (max_tokens or 256)

@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from charm_builder.cli.common import WorkspaceOpt, console, open_workspace
 from charm_builder.errors import CharmError
+from charm_builder.llm.progress import progress_bar
+from charm_builder.simulate.estimate import EstimateOptions, estimate_simulation, print_plan, spent_vs_estimate
 from charm_builder.simulate.plan import PAPER_TURNS, parse_turns, plan_dialogues
 from charm_builder.simulate.runner import RunOptions, RunReport, Simulation
 from schemas import Dialogue
@@ -40,6 +42,8 @@ def simulate(
     scene_model: Annotated[str | None, typer.Option(help="Roster entry that writes a new scene per dialogue (instead of a library scene).")] = None,
     batch: Annotated[bool, typer.Option("--batch", help="With --stage candidates: send the work through the OpenAI Batch API / Anthropic Message Batches (about half the price; resumable by batch id).")] = False,
     max_tokens: Annotated[int | None, typer.Option(help="Cap on tokens per generated turn/candidate.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and the estimated calls, tokens and "
+                                          "dollars per model, then stop (no model load, no network).")] = False,
 ) -> None:
     """Simulate Scene-Character-User dialogues, then collect one reply per candidate model.
 
@@ -55,8 +59,9 @@ def simulate(
       charm-build simulate --stage candidates          # e.g. for imported CharacterEval dialogues
       charm-build simulate --roster paper --refine claude-3.5-sonnet --scene-model gpt-4o
       charm-build simulate --roster paper --stage candidates --batch
+      charm-build simulate --roster paper --limit 2000 --dry-run   # what it would cost, before any call
     """
-    from charm_builder.llm import LLMClient
+    from charm_builder.llm import LLMClient, load_roster
     from charm_builder.llm.errors import LLMConfigError
 
     if stage not in ("all", "dialogues", "candidates"):
@@ -69,36 +74,48 @@ def simulate(
         raise CharmError(f"--language {language!r}: use zh, en or zh,en")
     with open_workspace(workspace) as ws:
         try:
-            client = LLMClient(roster, db=ws.db_path, run_id=f"simulate-seed{seed}")
+            roster_ = load_roster(roster)
+            names = roster_.names
+            cand = _split(candidates) or names[:6]
+            user_m = user_model or names[0]
+            char_m = character_model or (names[1] if len(names) > 1 else names[0])
+            used = sorted({user_m, char_m, *cand, *(m for m in (refine, scene_model) if m)})
+            all_local = all(roster_.get(n).provider == "local" for n in used)
         except LLMConfigError as exc:
             raise CharmError(str(exc)) from None
-        names = client.roster.names
-        cand = _split(candidates) or names[:6]
-        user_m = user_model or names[0]
-        char_m = character_model or (names[1] if len(names) > 1 else names[0])
-        used = sorted({user_m, char_m, *cand, *(m for m in (refine, scene_model) if m)})
+        bounds = parse_turns(turns, OFFLINE_TURNS if all_local else PAPER_TURNS)
+        est_opts = EstimateOptions(user_model=user_m, character_model=char_m, candidate_models=cand, stage=stage,
+                                   refine_model=refine, scene_model=scene_model, max_tokens=max_tokens,
+                                   batch=batch)  # fmt: skip
+        if stage == "candidates":
+            work = list(ws.iter(Dialogue))
+            label = "candidate sets"
+            estimate = estimate_simulation(ws, roster_, est_opts, dialogues=work)
+        else:
+            work = plan_dialogues(ws, limit=limit, seed=seed, turns=bounds, languages=languages)
+            label = "dialogues"
+            estimate = estimate_simulation(ws, roster_, est_opts, specs=work)
+        if dry_run:
+            print_plan(console, estimate, roster_, est_opts, bounds)
+            return
         try:
+            client = LLMClient(roster_, db=ws.db_path, run_id=f"simulate-seed{seed}")
             client.preflight(used)
         except LLMConfigError as exc:
             raise CharmError(str(exc)) from None
-        all_local = all(client.spec(n).provider == "local" for n in used)
-        bounds = parse_turns(turns, OFFLINE_TURNS if all_local else PAPER_TURNS)
         params = {"max_tokens": max_tokens} if max_tokens else {}
         options = RunOptions(user_model=user_m, character_model=char_m, candidate_models=cand, stage=stage,
                              concurrency=concurrency, budget_usd=budget_usd, params=params, refine_model=refine,
                              scene_model=scene_model, batch=batch,
                              candidate_params=params)  # fmt: skip
         sim = Simulation(ws, client, options, spent=client.total_cost, flush=client.flush)
-        if stage == "candidates":
-            work = list(ws.iter(Dialogue))
-            label = "candidate sets"
-        else:
-            work = plan_dialogues(ws, limit=limit, seed=seed, turns=bounds, languages=languages)
-            label = "dialogues"
         console.print(f"[bold]simulate[/] {len(work)} {label} | roster {client.roster.name} | user={user_m} "
                       f"character={char_m} | candidates={','.join(cand)} | turns {bounds[0]}..{bounds[1]}")
         report = asyncio.run(_run(sim, client, work, stage, label))
     _summary(report, ws.root)
+    spent = client.usage().values()
+    console.print(spent_vs_estimate(sum(u.calls for u in spent), sum(u.input_tokens + u.output_tokens for u in spent),
+                                    sum(u.cost for u in spent), estimate.total), highlight=False)  # fmt: skip
 
 
 async def _run(sim: Simulation, client, work, stage: str, label: str) -> RunReport:
@@ -106,7 +123,7 @@ async def _run(sim: Simulation, client, work, stage: str, label: str) -> RunRepo
                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
                TextColumn("tokens {task.fields[tokens]}  ${task.fields[cost]:.4f}")]  # fmt: skip
     try:
-        with Progress(*columns, console=console, transient=False) as bar:
+        with progress_bar(*columns, console=console, transient=False) as bar:
             task = bar.add_task(label, total=len(work), rate="", tokens=0, cost=0.0)
 
             def progress(rep: RunReport) -> None:

@@ -40,11 +40,20 @@ class CallTally:
     per_model: dict[str, int] = field(default_factory=dict)
 
     def add(self, model: str, completion: Any, price_in: float, price_out: float) -> None:
+        cost = (completion.input_tokens * price_in + completion.output_tokens * price_out) / 1e6
+        self.add_call(model, completion.input_tokens, completion.output_tokens, cost)
+
+    def add_call(self, model: str, input_tokens: int, output_tokens: int, cost_usd: float) -> None:
+        """Count one call of ``model`` (also used for planned calls by ``simulate.estimate``)."""
         self.calls += 1
-        self.input_tokens += completion.input_tokens
-        self.output_tokens += completion.output_tokens
-        self.cost_usd += (completion.input_tokens * price_in + completion.output_tokens * price_out) / 1e6
+        self.input_tokens += input_tokens
+        self.output_tokens += output_tokens
+        self.cost_usd += cost_usd
         self.per_model[model] = self.per_model.get(model, 0) + 1
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
 
     def merge(self, other: CallTally) -> None:
         """Add another tally's calls to this one."""

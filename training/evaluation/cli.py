@@ -53,6 +53,7 @@ def eval_dq(
       charm-train eval-dq -m claude-3.5-sonnet -d exports/dialogueQuality --judges gpt-4o,claude-3.5-sonnet --roster paper
     """
     from charm_builder.errors import CharmError
+    from charm_builder.export.locate import subset_path
     from charm_builder.llm.errors import LLMConfigError
     from training.evaluation.dialogue_quality import (
         evaluate_dialogue_quality,
@@ -63,6 +64,7 @@ def eval_dq(
 
     judge_list = _judge_list(judge, judges)
     _check_run_options(out, max_new_tokens, batch_size)
+    data = subset_path(data, "dialogueQuality")
     try:
         items = load_dialogue_quality(data, split, limit)
         client = _client(roster, cache, out, "eval-dq")
@@ -186,9 +188,10 @@ def _run_judged(client: Any, needed: list[str], n_replies: int, n_judgements: in
                 work: Callable[[Callable[[int], None], Callable[[int], None]], Awaitable[Any]]) -> Any:
     """Preflight the roster entries (one-line error, exit 2), then run ``work(on_reply, on_judgement)``
     under two progress bars (replies; judgements with the running judge cost)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
     from charm_builder.llm.errors import LLMConfigError
+    from charm_builder.llm.progress import progress_bar
 
     async def run() -> Any:
         try:
@@ -196,8 +199,8 @@ def _run_judged(client: Any, needed: list[str], n_replies: int, n_judgements: in
                 await client.apreflight(needed)
             except LLMConfigError as exc:
                 fail(str(exc))
-            with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                          TextColumn("{task.fields[cost]}"), TimeRemainingColumn(), disable=quiet) as bar:
+            with progress_bar(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                              TextColumn("{task.fields[cost]}"), TimeRemainingColumn(), disable=quiet) as bar:
                 t_rep = bar.add_task("replies", total=n_replies, cost="")
                 t_jud = bar.add_task("judgements", total=n_judgements, cost="")
 

@@ -73,8 +73,10 @@ def grpo(
     """
     from pydantic import ValidationError
 
+    from charm_builder.export.locate import subset_path
     from training.grpo.trainer import CURVES_FILE, GRPORunConfig, train_grpo
 
+    data = subset_path(data, "preferenceTraining")
     if scale_rewards not in ("group", "batch", "none"):
         fail(f"--scale-rewards {scale_rewards!r}: choose group, batch or none")
     if vllm not in ("auto", "on", "off"):

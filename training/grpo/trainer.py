@@ -240,12 +240,14 @@ class _RichProgress:
     """A TrainerCallback-compatible progress bar (steps, reward, KL) that also forwards log entries."""
 
     def __init__(self, enabled: bool, on_log: Callable[[dict[str, Any]], None] | None) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+
+        from charm_builder.llm.progress import progress_bar
 
         self.on_log = on_log if is_main_process() else None
         enabled = enabled and is_main_process()
-        self.bar = Progress(TextColumn("[bold]grpo"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                            TimeRemainingColumn(), disable=not enabled)
+        self.bar = progress_bar(TextColumn("[bold]grpo"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                                TimeRemainingColumn(), disable=not enabled)
         self.task: Any = None
 
     def callback(self) -> Any:

@@ -20,9 +20,10 @@ def eval_benchmark(model: Path | None, name: str, path: Path, out: Path | None, 
                    batch_size: int, max_length: int, device: str | None, quiet: bool) -> None:
     """Load the file and the model (errors first, nothing written), score every pair with a progress bar,
     print the Table 1 half and write results.md/.csv, summary.json and pairs.jsonl to ``out``."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
     from charm_builder.errors import CharmError
+    from charm_builder.llm.progress import progress_bar
     from charm_builder.offline_models import OfflineModelError
     from training.rm import benchmarks as bm
     from training.rm.model import RewardModelError
@@ -47,8 +48,8 @@ def eval_benchmark(model: Path | None, name: str, path: Path, out: Path | None, 
     except (CharmError, RewardModelError, OfflineModelError) as exc:
         fail(str(exc))
     method = method or model.resolve().name
-    with Progress(TextColumn(f"[bold]{bench.title}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  disable=quiet) as bar:
+    with progress_bar(TextColumn(f"[bold]{bench.title}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      disable=quiet) as bar:
         task = bar.add_task("pairs", total=len(pairs))
         outcomes = bm.evaluate(rm_model, pairs, batch_size=batch_size, max_length=max_length,
                                on_progress=lambda k: bar.advance(task, k))

@@ -467,13 +467,14 @@ class RewardModelTrainer:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
-            Progress,
             TextColumn,
             TimeElapsedColumn,
             TimeRemainingColumn,
         )
 
-        return Progress(
+        from charm_builder.llm.progress import progress_bar
+
+        return progress_bar(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[stats]}"),
             TimeElapsedColumn(), TimeRemainingColumn(),

@@ -1,0 +1,9 @@
+"""`charm-build demo`: the whole pipeline on the offline models, end to end, in a few minutes.
+
+simulate -> LLM-judge annotations (synthetic, standing in for annotators) -> export -> reward model
+-> roleReward evaluation, then a summary naming every artefact. See ``steps`` for the library calls.
+"""
+
+from charm_builder.demo.steps import DemoConfig, StepResult, run_demo
+
+__all__ = ["DemoConfig", "StepResult", "run_demo"]
