@@ -2,7 +2,8 @@
 
 Usage (the supervisor in ``embedded.py`` builds these command lines)::
 
-    python launcher.py migrate                 # create/upgrade the SQLite schema, switch it to WAL
+    python launcher.py migrate                 # create/upgrade the schema (SQLite: switch it to WAL;
+                                               # PostgreSQL: create the database first)
     python launcher.py ensure-owner            # create/refresh the owner from CHARM_OWNER_* env vars
     python launcher.py web --host H --port P   # uvicorn serving argilla_server:app
     python launcher.py worker                  # one rq worker on the default and high queues
@@ -40,11 +41,49 @@ def register_search_engine() -> None:
     spec.loader.exec_module(module)
 
 
+def pre_ping_postgres_connections() -> None:
+    """On PostgreSQL, test pooled connections before use: after the supervisor restarts a killed
+    postgres, requests get fresh connections instead of failing on dead ones. Must run before
+    ``argilla_server.database`` creates its engines."""
+    from argilla_server.settings import Settings
+
+    engine_args = Settings.database_engine_args
+
+    def with_pre_ping(self: Settings) -> dict:
+        args = dict(engine_args.fget(self))
+        if self.database_is_postgresql:
+            args["pool_pre_ping"] = True
+        return args
+
+    Settings.database_engine_args = property(with_pre_ping)
+
+
+def create_postgres_database() -> None:
+    """Create the configured PostgreSQL database when it does not exist yet (a new cluster has none)."""
+    from argilla_server.database import database_url_sync
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url_sync())
+    engine = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": url.database}).scalar()
+            if not exists:
+                conn.exec_driver_sql(f"CREATE DATABASE \"{url.database}\" ENCODING 'UTF8'")
+                print(f"created database {url.database!r}", flush=True)
+    finally:
+        engine.dispose()
+
+
 def migrate() -> None:
-    """Upgrade the database to the newest schema, then enable WAL so readers never block the writer."""
+    """Upgrade the database to the newest schema; on SQLite then enable WAL so readers never block the writer."""
     from alembic.config import main as alembic_main
-    from argilla_server.database import ALEMBIC_CONFIG_FILE, sync_engine
     from argilla_server.settings import settings
+
+    if settings.database_is_postgresql:
+        create_postgres_database()
+    from argilla_server.database import ALEMBIC_CONFIG_FILE, sync_engine
 
     alembic_main(argv=["-c", ALEMBIC_CONFIG_FILE, "-q", "upgrade", "head"])
     if settings.database_is_sqlite:
@@ -136,6 +175,7 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("worker")
     args = parser.parse_args(argv)
 
+    pre_ping_postgres_connections()
     register_search_engine()
     if args.command in ("web", "worker"):
         cache_settings_adapters()
