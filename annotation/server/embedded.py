@@ -342,7 +342,22 @@ class EmbeddedArgilla:
             self._supervisor = threading.Thread(target=self._supervise_loop, name="argilla-supervisor", daemon=True)
             self._supervisor.start()
 
+    def _check_database_choice(self) -> None:
+        """Refuse to start on one database when this workspace's data lives in the other one."""
+        pg_data = self.postgres_dir / "data" / "PG_VERSION"
+        if self.database == "postgresql" and self.database_path.is_file() and not pg_data.is_file():
+            raise ServerStartError(
+                f"{self.workdir} holds Argilla data in SQLite ({self.database_path}); PostgreSQL would start "
+                "empty. Keep --database sqlite, or move that file away to start afresh on PostgreSQL."
+            )
+        if self.database == "sqlite" and pg_data.is_file() and not self.database_path.is_file():
+            raise ServerStartError(
+                f"{self.workdir} holds Argilla data in PostgreSQL ({self.postgres_dir}); start it with "
+                "--database postgresql, or move that folder away to start afresh on SQLite."
+            )
+
     def _start_children(self) -> None:
+        self._check_database_choice()
         if not port_is_free(self.host, self.port):
             raise PortBusyError(
                 f"Port {self.port} on {self.host} is already in use (another Argilla?). "

@@ -42,20 +42,17 @@ def register_search_engine() -> None:
 
 
 def pre_ping_postgres_connections() -> None:
-    """On PostgreSQL, test pooled connections before use: after the supervisor restarts a killed
-    postgres, requests get fresh connections instead of failing on dead ones. Must run before
-    ``argilla_server.database`` creates its engines."""
-    from argilla_server.settings import Settings
+    """On PostgreSQL, test pooled connections before use (SQLAlchemy's ``pool_pre_ping``): after the
+    supervisor restarts a killed postgres, requests get fresh connections instead of failing on dead
+    ones. ``import argilla_server`` already created the engines, so the flag is set on their pools."""
+    from argilla_server.settings import settings
 
-    engine_args = Settings.database_engine_args
+    if not settings.database_is_postgresql:
+        return
+    from argilla_server.database import async_engine, sync_engine
 
-    def with_pre_ping(self: Settings) -> dict:
-        args = dict(engine_args.fget(self))
-        if self.database_is_postgresql:
-            args["pool_pre_ping"] = True
-        return args
-
-    Settings.database_engine_args = property(with_pre_ping)
+    for engine in (async_engine.sync_engine, sync_engine):
+        engine.pool._pre_ping = True
 
 
 def create_postgres_database() -> None:
