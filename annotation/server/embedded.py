@@ -63,7 +63,7 @@ _SCRUBBED_ENV = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", OWN
 RESTART_BACKOFF = (0.0, 1.0, 2.0, 4.0, 8.0)  # seconds before the 1st, 2nd, ... restart of a child in a window
 MAX_RESTARTS = 5
 RESTART_WINDOW = 300.0
-_CHILD_ORDER = ("redis", "postgres", "web", "worker")  # start/heal order; stop goes the other way
+_CHILD_ORDER = ("redis", "postgres", "web", "worker")  # heal order: databases before their users
 
 
 class ServerStartError(RuntimeError):

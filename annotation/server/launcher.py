@@ -22,6 +22,7 @@ import importlib.util
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 _HERE = Path(__file__).resolve().parent
 # Python put this folder first on sys.path; it holds venv.py, which would shadow the stdlib module.
@@ -144,6 +145,27 @@ def cache_settings_adapters() -> None:
     database.MetadataProperty.parsed_settings = property(lambda self: metadata.validate_python(self.settings))
 
 
+def read_only_metadata_filter() -> None:
+    """argilla-server 2.8's ``/me/datasets/{id}/records/search`` hides metadata an annotator may not see by
+    assigning the filtered dict to ``record.metadata_`` on the ORM object: the next lazy load autoflushes
+    an ``UPDATE records SET metadata=...`` (rolled back when the request ends). Each queue page thus
+    write-locks its records: SQLite serialises every search behind the writer, and on PostgreSQL
+    annotators paging the same records in different (per-user) orders deadlock (500s in
+    benchmarks/bench_annotation.py). Set the filtered value as the loaded one instead, so the handler's
+    assignment changes nothing and no UPDATE is issued; what the annotator sees is unchanged."""
+    from argilla_server.api.handlers.v1.datasets import records
+    from sqlalchemy.orm.attributes import set_committed_value
+
+    original = records._filter_record_metadata_for_user
+
+    async def filter_without_update(record: Any, user: Any) -> Any:
+        metadata = await original(record, user)
+        set_committed_value(record, "metadata_", metadata)
+        return metadata
+
+    records._filter_record_metadata_for_user = filter_without_update
+
+
 def web(host: str, port: int) -> None:
     """Serve the API and the web UI."""
     import uvicorn
@@ -176,6 +198,8 @@ def main(argv: list[str] | None = None) -> None:
     register_search_engine()
     if args.command in ("web", "worker"):
         cache_settings_adapters()
+    if args.command == "web":
+        read_only_metadata_filter()
     if args.command == "migrate":
         migrate()
     elif args.command == "ensure-owner":

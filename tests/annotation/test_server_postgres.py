@@ -89,6 +89,8 @@ def test_postgres_server_private_password_protected(argilla_pg_server: EmbeddedA
     assert len(cmdlines) > len(server._procs)  # backends serving the web server and the worker were seen
     assert all(password.encode() not in line for line in cmdlines)
     assert b"listen_addresses=127.0.0.1" in Path(f"/proc/{pgid}/cmdline").read_bytes()
+    for log in server.logs_dir.iterdir():  # nor in any log (SQLAlchemy masks it in URLs)
+        assert password not in log.read_text(errors="replace"), log
 
     # SCRAM password authentication: refused without the password, accepted with it
     refused = _connect(server, None)
