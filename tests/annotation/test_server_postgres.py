@@ -22,6 +22,8 @@ from annotation.server.embedded import EmbeddedArgilla, ServerStartError, free_p
 from annotation.server.postgres import PG_DATABASE, PG_USER
 from annotation.server.venv import default_venv_dir, venv_python
 
+from .helpers import UIAnnotator
+
 
 def _group_cmdlines(pgid: int) -> list[bytes]:
     """Command lines of every process in process group ``pgid`` (the postmaster and its backends)."""
@@ -52,6 +54,18 @@ def _connect(server: EmbeddedArgilla, password: str | None) -> subprocess.Comple
     )
 
 
+def _text_dataset(server: EmbeddedArgilla, name: str, texts: list[str]) -> rg.Dataset:
+    """A workspace and a dataset, both called ``name``, holding one record per text."""
+    client = server.client()
+    rg.Workspace(name=name, client=client).create()
+    settings = rg.Settings(
+        fields=[rg.TextField(name="text")], questions=[rg.LabelQuestion(name="l", labels=["a", "b"])]
+    )
+    dataset = rg.Dataset(name=name, workspace=name, settings=settings, client=client).create()
+    dataset.records.log([{"text": text} for text in texts])
+    return dataset
+
+
 @pytest.mark.server
 def test_postgres_server_private_password_protected(argilla_pg_server: EmbeddedArgilla) -> None:
     server = argilla_pg_server
@@ -62,13 +76,7 @@ def test_postgres_server_private_password_protected(argilla_pg_server: EmbeddedA
     assert not server.database_path.exists()  # no SQLite database on the side
 
     # the SDK works on it
-    client = server.client()
-    rg.Workspace(name="pg-smoke", client=client).create()
-    settings = rg.Settings(
-        fields=[rg.TextField(name="text")], questions=[rg.LabelQuestion(name="l", labels=["a", "b"])]
-    )
-    dataset = rg.Dataset(name="pg-smoke", workspace="pg-smoke", settings=settings, client=client).create()
-    dataset.records.log([{"text": "你好"}, {"text": "hello"}])
+    dataset = _text_dataset(server, "pg-smoke", ["你好", "hello"])
     assert sorted(r.fields["text"] for r in dataset.records) == ["hello", "你好"]
 
     # the cluster is private: every folder 0700, every file 0600, the password in secrets/ (0600)
@@ -112,13 +120,7 @@ def test_postgres_kill_healed_and_data_kept_across_restarts(tmp_path: Path) -> N
     server = EmbeddedArgilla(workdir, port=free_port(), database="postgresql")
     server.start()
     try:
-        client = server.client()
-        rg.Workspace(name="keep", client=client).create()
-        settings = rg.Settings(
-            fields=[rg.TextField(name="text")], questions=[rg.LabelQuestion(name="l", labels=["a", "b"])]
-        )
-        dataset = rg.Dataset(name="keep", workspace="keep", settings=settings, client=client).create()
-        dataset.records.log([{"text": "one"}, {"text": "two"}])
+        dataset = _text_dataset(server, "keep", ["one", "two"])
 
         # kill -9 the postmaster: the supervisor restarts it (on the same port) and the stack recovers
         old_pid = server._procs["postgres"].pid
@@ -171,3 +173,54 @@ def test_serve_rejects_unknown_database(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "--database must be sqlite or postgresql, not 'mysql'" in proc.stderr + proc.stdout
     assert not (tmp_path / "ws" / "argilla").exists()
+
+
+_LOCK_RECORDS = """
+import psycopg2, sys, time
+conn = psycopg2.connect(host="127.0.0.1", port=int(sys.argv[1]), user=sys.argv[2], dbname=sys.argv[3])
+conn.cursor().execute("SELECT id FROM records FOR UPDATE")
+print("locked", flush=True)
+time.sleep(300)
+"""
+
+
+@pytest.mark.server
+def test_annotator_queue_search_does_not_write_records(argilla_pg_server: EmbeddedArgilla) -> None:
+    """argilla-server hides annotator-invisible metadata by assigning to the ORM record, which used to
+    autoflush an UPDATE of every record on the page (deadlocks between annotators on PostgreSQL).
+    While another session holds all record rows locked, the queue still answers, metadata filtered."""
+    server = argilla_pg_server
+    client = server.client()
+    workspace = rg.Workspace(name="no-writes", client=client).create()
+    settings = rg.Settings(
+        fields=[rg.TextField(name="text")],
+        questions=[rg.LabelQuestion(name="l", labels=["a", "b"])],
+        metadata=[
+            rg.TermsMetadataProperty(name="lang"),
+            rg.TermsMetadataProperty(name="model", visible_for_annotators=False),
+        ],
+    )
+    dataset = rg.Dataset(name="no-writes", workspace="no-writes", settings=settings, client=client).create()
+    dataset.records.log([{"text": f"t{i}", "lang": "en", "model": "gpt-4o"} for i in range(3)])
+    user = rg.User(username="no-writes-ann", password="no-writes-pass", role="annotator", client=client).create()
+    workspace.add_user(user)
+
+    password = (server.secrets_dir / "postgres-password").read_text().strip()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PG")}, "PGPASSWORD": password}
+    python = venv_python(server.venv_dir or default_venv_dir())
+    locker = subprocess.Popen(
+        [str(python), "-c", _LOCK_RECORDS, str(server.postgres_port), PG_USER, PG_DATABASE],
+        env=env, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
+        annotator = UIAnnotator(server.url, "no-writes-ann", "no-writes-pass")
+        annotator.http.timeout = httpx.Timeout(30.0)  # an UPDATE would wait for the lock until killed
+        items = annotator.search(str(dataset.id), ["pending"])["items"]
+    finally:
+        locker.kill()
+        locker.wait()
+    assert len(items) == 3
+    assert [item["record"]["metadata"] for item in items] == [{"lang": "en"}] * 3
+    owner_view = next(iter(dataset.records)).metadata
+    assert owner_view["model"] == "gpt-4o"  # the stored metadata is untouched
