@@ -34,10 +34,10 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from annotation.server.embedded import EmbeddedArgilla, free_port  # noqa: E402
-from annotation.sync import create_users, load_roster, pull_annotations, push_candidate_sets  # noqa: E402
-from charm_builder.store.workspace import Workspace  # noqa: E402
-from schemas import Annotation, Candidate, CandidateSet, Character, Dialogue, Localized, Message  # noqa: E402
+from annotation.server.embedded import EmbeddedArgilla, free_port
+from annotation.sync import create_users, load_roster, pull_annotations, push_candidate_sets
+from charm_builder.store.workspace import Workspace
+from schemas import Annotation, Candidate, CandidateSet, Character, Dialogue, Localized, Message
 
 MODELS = ["gpt-4o", "claude-3.5-sonnet", "doubao-character", "qwen2.5-7b", "qwen2.5-32b", "qwen2.5-72b"]
 PAGE = 10  # records the UI asks for at a time
