@@ -30,13 +30,13 @@ setup: $(VENV)/.installed
 
 setup-dev: setup system-deps
 
-# Debian packages the integration tests use (Redis for the embedded Argilla server, Chromium for UI
-# tests, openssl for the TLS test of the HTTP client).
+# Debian packages the integration tests use (Redis for the embedded Argilla server, PostgreSQL for
+# `annotate serve --database postgresql`, Chromium for UI tests, openssl for the TLS test of the HTTP client).
 system-deps:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  missing=""; for p in redis-server chromium fonts-noto-cjk openssl; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  missing=""; for p in redis-server postgresql chromium fonts-noto-cjk openssl; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	  if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi; \
-	else echo "system-deps: not root or no apt-get; install redis-server, chromium and openssl yourself"; fi
+	else echo "system-deps: not root or no apt-get; install redis-server, postgresql, chromium and openssl yourself"; fi
 
 demo: setup
 	$(BIN)/charm-build demo --workspace $(WS)

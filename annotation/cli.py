@@ -81,16 +81,32 @@ def serve(
     workspace: WorkspaceOpt = None,
     port: Annotated[int, typer.Option(help="Port of the web UI and API.")] = 6900,
     host: Annotated[str, typer.Option(help="Interface to bind (0.0.0.0 to share on the network).")] = "127.0.0.1",
+    database: Annotated[
+        str,
+        typer.Option(
+            help="sqlite (default) or postgresql: a private PostgreSQL cluster in <workspace>/argilla/postgres "
+            "for larger annotation teams (needs Debian's `postgresql` package)."
+        ),
+    ] = "sqlite",
 ) -> None:
-    """Run Argilla 2.8 locally without Docker (Redis + argilla-server on SQLite + worker); Ctrl-C stops it.
+    """Run Argilla 2.8 locally without Docker (Redis + argilla-server on SQLite or PostgreSQL + worker);
+    Ctrl-C stops it.
 
     The owner password comes from CHARM_ARGILLA_OWNER_PASSWORD, or is generated once and stored (0600)
     in <workspace>/argilla/secrets/owner.json, which also holds the owner's API key.
+
+    Examples:
+      charm-build annotate serve
+      charm-build annotate serve --port 6901 --host 0.0.0.0
+      charm-build annotate serve --database postgresql
     """
     from annotation.server.embedded import EmbeddedArgilla, ServerStartError
+    from annotation.server.postgres import DATABASES
 
+    if database not in DATABASES:
+        raise AnnotationError(f"--database must be {' or '.join(DATABASES)}, not {database!r}")
     root = _root(workspace)
-    server = EmbeddedArgilla(server_dir(root), port=port, host=host)
+    server = EmbeddedArgilla(server_dir(root), port=port, host=host, database=database)
     stop_requested: list[int] = []
 
     def _request_stop(signum: int, _frame: Any) -> None:

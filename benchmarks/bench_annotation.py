@@ -1,6 +1,7 @@
 """Benchmark the embedded annotation server with a team of annotators working like the web UI.
 
-Starts ``annotate serve``'s stack (Redis + argilla-server + worker, SQLite) in a temporary folder,
+Starts ``annotate serve``'s stack (Redis + argilla-server + worker, on SQLite or a private PostgreSQL
+cluster: ``--database sqlite|postgresql|both``) in a temporary folder,
 pushes R candidate sets, creates N annotator accounts and drives them over HTTP with the UI's
 endpoints (JWT login, a page of the pending queue, then best/worst submits), in two phases:
 
@@ -11,10 +12,10 @@ Then it pulls the annotations into a workspace and checks that every acknowledge
 is stored exactly once (``lost`` counts the missing ones, ``dupes`` the doubles).
 
     PYTHONPATH=. python benchmarks/bench_annotation.py [--annotators 20] [--records 100]
-        [--paced-seconds 300] [--interval 2] [--database sqlite]
+        [--paced-seconds 300] [--interval 2] [--database sqlite|postgresql|both]
 
-Targets (issue 16): p95 <= 300 ms paced, <= 1 s back to back. The last line reads
-``p95_paced_ms=X p95_burst_ms=Y lost=N``.
+Targets (issue 16): p95 <= 300 ms paced, <= 1 s back to back. The last line (one per database)
+reads ``database=D p95_paced_ms=X p95_burst_ms=Y lost=N``.
 """
 
 from __future__ import annotations
@@ -166,22 +167,14 @@ def report(name: str, lat: list[float], wall: float, errors: int) -> float:
     return p95
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--annotators", type=int, default=20)
-    parser.add_argument("--records", type=int, default=100)
-    parser.add_argument("--paced-seconds", type=float, default=300.0)
-    parser.add_argument("--interval", type=float, default=2.0)
-    parser.add_argument("--workdir", type=Path, default=None)
-    args = parser.parse_args()
-
-    tmp = Path(args.workdir or tempfile.mkdtemp(prefix="bench-annotation-"))
-    with EmbeddedArgilla(tmp / "argilla", port=free_port()) as server:
+def run(database: str, workdir: Path, args: argparse.Namespace) -> str:
+    """One benchmark on one database; returns its summary line."""
+    with EmbeddedArgilla(workdir / "argilla", port=free_port(), database=database) as server:
         client = server.client()
-        store = build_store(tmp / "ws", args.records)
-        roster = tmp / "roster.txt"
+        store = build_store(workdir / "ws", args.records)
+        roster = workdir / "roster.txt"
         roster.write_text("".join(f"annotator{i:02d}\n" for i in range(args.annotators)))
-        passwords_file = tmp / "passwords.json"
+        passwords_file = workdir / "passwords.json"
         create_users(client, "bench", load_roster(roster), passwords_file)
         passwords = json.loads(passwords_file.read_text())
         push_candidate_sets(client, store, dataset="bench", workspace="bench", min_submitted=args.annotators)
@@ -189,12 +182,12 @@ def main() -> None:
         annotators = [Annotator(server.url, name, pw, str(dataset.id)) for name, pw in sorted(passwords.items())]
         for a in annotators:
             a.login()
-        print(f"server {server.url}: {args.records} records, {len(annotators)} annotators", flush=True)
+        print(f"[{database}] server {server.url}: {args.records} records, {len(annotators)} annotators", flush=True)
 
         lat, wall, errors = run_phase(annotators, seconds=args.paced_seconds, interval=args.interval)
-        p95_paced = report(f"paced (1 per {args.interval:g}s each)", lat, wall, errors)
+        p95_paced = report(f"[{database}] paced (1 per {args.interval:g}s each)", lat, wall, errors)
         lat, wall, errors = run_phase(annotators, seconds=None, interval=0)
-        p95_burst = report("back to back", lat, wall, errors)
+        p95_burst = report(f"[{database}] back to back", lat, wall, errors)
 
         pull_annotations(client, store, dataset="bench", workspace="bench")
         by_server_id = {str(r._server_id): r.id for r in dataset.records(with_responses=False)}
@@ -202,8 +195,24 @@ def main() -> None:
         acked = {(a.username, by_server_id[rid]) for a in annotators for rid in a.acked}
         lost = len(acked - set(stored))
         dupes = len(stored) - len(set(stored))
-        print(f"acknowledged {len(acked)}, stored {len(stored)}, lost {lost}, duplicates {dupes}")
-    print(f"p95_paced_ms={p95_paced:.0f} p95_burst_ms={p95_burst:.0f} lost={lost}")
+        print(f"[{database}] acknowledged {len(acked)}, stored {len(stored)}, lost {lost}, duplicates {dupes}")
+    return f"database={database} p95_paced_ms={p95_paced:.0f} p95_burst_ms={p95_burst:.0f} lost={lost}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--annotators", type=int, default=20)
+    parser.add_argument("--records", type=int, default=100)
+    parser.add_argument("--paced-seconds", type=float, default=300.0)
+    parser.add_argument("--interval", type=float, default=2.0)
+    parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="sqlite")
+    parser.add_argument("--workdir", type=Path, default=None)
+    args = parser.parse_args()
+
+    tmp = Path(args.workdir or tempfile.mkdtemp(prefix="bench-annotation-"))
+    databases = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
+    summaries = [run(database, tmp / database, args) for database in databases]
+    print("\n".join(summaries))
 
 
 if __name__ == "__main__":

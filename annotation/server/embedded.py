@@ -1,4 +1,5 @@
-"""Run a complete Argilla 2.8 stack locally without Docker: Redis, argilla-server (SQLite), an rq worker.
+"""Run a complete Argilla 2.8 stack locally without Docker: Redis, argilla-server (SQLite or a private
+PostgreSQL cluster), an rq worker.
 
 >>> with EmbeddedArgilla(Path("ws/argilla"), port=6900) as server:   # doctest: +SKIP
 ...     client = server.client()          # argilla.Argilla logged in as the owner
@@ -7,18 +8,20 @@
 Layout of ``workdir``::
 
     argilla-home/argilla.db     Argilla's SQLite database (WAL); it holds every user's API key
+    postgres/data               with ``database="postgresql"``: the PostgreSQL cluster instead (see postgres.py)
     redis/dump.rdb              Redis persistence; redis/redis.conf holds its password
-    logs/{redis,web,worker,migrate,supervisor}.log
+    logs/{redis,postgres,web,worker,migrate,supervisor}.log
     secrets/owner.json          0600: owner username, password (if generated), API key, URL
     secrets/auth-secret         0600: the JWT signing key, so UI sessions survive restarts
     secrets/redis-password      0600: Redis ``requirepass`` (Redis binds loopback only as well)
+    secrets/postgres-password   0600: the PostgreSQL superuser's password (SCRAM; loopback TCP only)
     server.json                 URL, pid, restart counts: what the other commands read
     server.lock                 held (flock) while a server runs: one server per workspace
 
 Every folder above is 0700 and every file 0600 (children run with umask 077, and existing files are
 fixed on start): Argilla's database stores API keys in plain text.
 
-While running, a supervisor thread restarts a child that dies (Redis, the web server or the worker)
+While running, a supervisor thread restarts a child that dies (Redis, PostgreSQL, the web server or the worker)
 with backoff (0, 1, 2, 4, 8 s), logs it to ``logs/supervisor.log`` and counts it in ``server.json``;
 after :data:`MAX_RESTARTS` restarts of one child within :data:`RESTART_WINDOW` seconds it gives up,
 stops the stack and sets :attr:`EmbeddedArgilla.failure`.
@@ -49,6 +52,7 @@ from typing import IO, Any, Self
 
 import httpx
 
+from annotation.server.postgres import DATABASES, LocalPostgres, PostgresError
 from annotation.server.venv import ServerEnvError, ensure_server_venv
 
 OWNER_PASSWORD_ENV = "CHARM_ARGILLA_OWNER_PASSWORD"
@@ -59,6 +63,7 @@ _SCRUBBED_ENV = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", OWN
 RESTART_BACKOFF = (0.0, 1.0, 2.0, 4.0, 8.0)  # seconds before the 1st, 2nd, ... restart of a child in a window
 MAX_RESTARTS = 5
 RESTART_WINDOW = 300.0
+_CHILD_ORDER = ("redis", "postgres", "web", "worker")  # heal order: databases before their users
 
 
 class ServerStartError(RuntimeError):
@@ -221,7 +226,11 @@ class EmbeddedArgilla:
         venv_dir: Path | None = None,
         startup_timeout: float = 180.0,
         supervise: bool = True,
+        database: str = "sqlite",
     ) -> None:
+        if database not in DATABASES:
+            raise ValueError(f"database must be one of {', '.join(DATABASES)}, not {database!r}")
+        self.database = database
         self.workdir = Path(workdir).resolve()
         self.host = host
         self.port = port
@@ -231,6 +240,8 @@ class EmbeddedArgilla:
         self.startup_timeout = startup_timeout
         self.supervise = supervise
         self.redis_port: int | None = None
+        self.postgres_port: int | None = None
+        self._postgres: LocalPostgres | None = None
         self.restarts: dict[str, int] = {}
         self.failure: str | None = None
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -270,6 +281,11 @@ class EmbeddedArgilla:
     def database_path(self) -> Path:
         """Argilla's SQLite database file."""
         return self.home / "argilla.db"
+
+    @property
+    def postgres_dir(self) -> Path:
+        """The PostgreSQL cluster's folder (``database="postgresql"``)."""
+        return self.workdir / "postgres"
 
     @property
     def url(self) -> str:
@@ -326,7 +342,22 @@ class EmbeddedArgilla:
             self._supervisor = threading.Thread(target=self._supervise_loop, name="argilla-supervisor", daemon=True)
             self._supervisor.start()
 
+    def _check_database_choice(self) -> None:
+        """Refuse to start on one database when this workspace's data lives in the other one."""
+        pg_data = self.postgres_dir / "data" / "PG_VERSION"
+        if self.database == "postgresql" and self.database_path.is_file() and not pg_data.is_file():
+            raise ServerStartError(
+                f"{self.workdir} holds Argilla data in SQLite ({self.database_path}); PostgreSQL would start "
+                "empty. Keep --database sqlite, or move that file away to start afresh on PostgreSQL."
+            )
+        if self.database == "sqlite" and pg_data.is_file() and not self.database_path.is_file():
+            raise ServerStartError(
+                f"{self.workdir} holds Argilla data in PostgreSQL ({self.postgres_dir}); start it with "
+                "--database postgresql, or move that folder away to start afresh on SQLite."
+            )
+
     def _start_children(self) -> None:
+        self._check_database_choice()
         if not port_is_free(self.host, self.port):
             raise PortBusyError(
                 f"Port {self.port} on {self.host} is already in use (another Argilla?). "
@@ -360,6 +391,8 @@ class EmbeddedArgilla:
             env=self._base_env(),
         )  # fmt: skip
         self._wait(self._redis_ready, "redis", 30.0)
+        if self.database == "postgresql":
+            self._start_postgres()
 
         env = self._server_env(secret_key)
         self._run_once("migrate", [str(python), str(_LAUNCHER), "migrate"], env)
@@ -375,17 +408,40 @@ class EmbeddedArgilla:
         self._wait(self._api_ready, "web", self.startup_timeout)
         make_private(self.home)  # the database was created by the children (umask 077); fix older ones too
 
+    def _start_postgres(self) -> None:
+        """Create the cluster on first use, then run the postmaster as a supervised child."""
+        make_private(self.postgres_dir)
+        try:
+            self._postgres = LocalPostgres(self.postgres_dir, _stored_secret(self.secrets_dir / "postgres-password"))
+        except PostgresError as exc:
+            raise ServerStartError(str(exc)) from exc
+        pg = self._postgres
+        if not pg.is_initialised():
+            pwfile = self.postgres_dir / "initdb-password"  # the password stays off the command line
+            _write_private(pwfile, pg.password + "\n")
+            try:
+                self._run_once("postgres-init", pg.initdb_command(pwfile), self._base_env())
+            except ServerStartError:
+                shutil.rmtree(pg.data_dir, ignore_errors=True)  # half-made: start from scratch next time
+                raise
+            finally:
+                pwfile.unlink(missing_ok=True)
+        self.postgres_port = free_port("127.0.0.1")
+        self._spawn("postgres", pg.server_command(self.postgres_port), self._base_env())
+        self._wait(self._postgres_ready, "postgres", 120.0)
+
     def stop(self, timeout: float = 15.0) -> None:
-        """Stop the supervisor, then terminate the children (web, worker, then Redis, which saves its data)."""
+        """Stop the supervisor, then terminate the children (web, worker, then Redis, which saves its data,
+        and PostgreSQL, with a fast shutdown)."""
         self._stopping.set()
         if self._supervisor is not None and self._supervisor is not threading.current_thread():
             self._supervisor.join(timeout=60)
         self._supervisor = None
         with self._lock:
-            for group in (("web", "worker"), ("redis",)):  # Redis last: the others still talk to it
+            for group in (("web", "worker"), ("redis", "postgres")):  # databases last: the others use them
                 names = [n for n in group if n in self._procs]
-                for name in names:
-                    self._signal(self._procs[name], signal.SIGTERM)
+                for name in names:  # SIGINT: PostgreSQL's fast shutdown (SIGTERM waits for clients)
+                    self._signal(self._procs[name], signal.SIGINT if name == "postgres" else signal.SIGTERM)
                 for name in names:
                     proc = self._procs[name]
                     try:
@@ -438,13 +494,13 @@ class EmbeddedArgilla:
                 return
 
     def heal(self) -> list[str]:
-        """Restart every child that died (Redis first); returns their names.
+        """Restart every child that died (databases first); returns their names.
 
         Raises :class:`ServerStartError` when a child died more than :data:`MAX_RESTARTS` times within
         :data:`RESTART_WINDOW` seconds, or does not come back.
         """
         restarted = []
-        for name in ("redis", "web", "worker"):
+        for name in _CHILD_ORDER:
             with self._lock:
                 proc = self._procs.get(name)
                 if proc is None or proc.poll() is None or self._stopping.is_set():
@@ -466,8 +522,9 @@ class EmbeddedArgilla:
                 if self._stopping.is_set():
                     return restarted
                 cmd, env = self._commands[name]
+                self._signal_group(self._procs[name].pid, signal.SIGKILL)  # leftovers (postgres backends)
                 self._spawn(name, cmd, env)
-                ready = {"redis": self._redis_ready, "web": self._api_ready}.get(name)
+                ready = {"redis": self._redis_ready, "postgres": self._postgres_ready, "web": self._api_ready}.get(name)
                 if ready is not None:
                     self._wait(ready, name, self.startup_timeout, only=True)
                 self.restarts[name] = self.restarts.get(name, 0) + 1
@@ -494,7 +551,7 @@ class EmbeddedArgilla:
         env.update(
             {
                 "ARGILLA_HOME_PATH": str(self.home),
-                "ARGILLA_DATABASE_URL": f"sqlite+aiosqlite:///{self.database_path}?check_same_thread=False",
+                "ARGILLA_DATABASE_URL": self._database_url(),
                 "ARGILLA_DATABASE_SQLITE_TIMEOUT": "30",
                 "ARGILLA_REDIS_URL": f"redis://:{self._redis_password}@{self.host}:{self.redis_port}/0",
                 "ARGILLA_SEARCH_ENGINE": SEARCH_ENGINE_NAME,
@@ -506,11 +563,21 @@ class EmbeddedArgilla:
         )
         return env
 
+    def _database_url(self) -> str:
+        if self.database == "postgresql":
+            assert self._postgres is not None and self.postgres_port is not None
+            return self._postgres.url(self.postgres_port)
+        return f"sqlite+aiosqlite:///{self.database_path}?check_same_thread=False"
+
     def _open_log(self, name: str) -> IO[bytes]:
         fd = os.open(self.logs_dir / f"{name}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         handle = os.fdopen(fd, "ab")
         self._logs.append(handle)
         return handle
+
+    def _postgres_ready(self) -> bool:
+        proc = self._procs.get("postgres")
+        return self._postgres is not None and proc is not None and self._postgres.is_ready(proc.pid)
 
     def _redis_ready(self) -> bool:
         return _redis_ping(self.host, self.redis_port or 0, self._redis_password)
@@ -545,6 +612,13 @@ class EmbeddedArgilla:
         if proc.returncode != 0:
             log_path = self.logs_dir / f"{name}.log"
             raise ServerStartError(f"argilla-server `{name}` step failed; see {log_path}:\n{_tail(log_path)}")
+
+    @staticmethod
+    def _signal_group(pgid: int, sig: int) -> None:
+        try:
+            os.killpg(pgid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
 
     @staticmethod
     def _signal(proc: subprocess.Popen[bytes], sig: int) -> None:
@@ -584,6 +658,8 @@ class EmbeddedArgilla:
             "url": self.url,
             "pid": os.getpid(),
             "redis_port": self.redis_port,
+            "database": self.database,
+            **({"postgres_port": self.postgres_port} if self.database == "postgresql" else {}),
             "credentials_file": str(self.credentials_file),
             "restarts": dict(self.restarts),
         }

@@ -2,7 +2,8 @@
 
 Usage (the supervisor in ``embedded.py`` builds these command lines)::
 
-    python launcher.py migrate                 # create/upgrade the SQLite schema, switch it to WAL
+    python launcher.py migrate                 # create/upgrade the schema (SQLite: switch it to WAL;
+                                               # PostgreSQL: create the database first)
     python launcher.py ensure-owner            # create/refresh the owner from CHARM_OWNER_* env vars
     python launcher.py web --host H --port P   # uvicorn serving argilla_server:app
     python launcher.py worker                  # one rq worker on the default and high queues
@@ -21,6 +22,7 @@ import importlib.util
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 _HERE = Path(__file__).resolve().parent
 # Python put this folder first on sys.path; it holds venv.py, which would shadow the stdlib module.
@@ -40,11 +42,46 @@ def register_search_engine() -> None:
     spec.loader.exec_module(module)
 
 
-def migrate() -> None:
-    """Upgrade the database to the newest schema, then enable WAL so readers never block the writer."""
-    from alembic.config import main as alembic_main
-    from argilla_server.database import ALEMBIC_CONFIG_FILE, sync_engine
+def pre_ping_postgres_connections() -> None:
+    """On PostgreSQL, test pooled connections before use (SQLAlchemy's ``pool_pre_ping``): after the
+    supervisor restarts a killed postgres, requests get fresh connections instead of failing on dead
+    ones. ``import argilla_server`` already created the engines, so the flag is set on their pools."""
     from argilla_server.settings import settings
+
+    if not settings.database_is_postgresql:
+        return
+    from argilla_server.database import async_engine, sync_engine
+
+    for engine in (async_engine.sync_engine, sync_engine):
+        engine.pool._pre_ping = True
+
+
+def create_postgres_database() -> None:
+    """Create the configured PostgreSQL database when it does not exist yet (a new cluster has none)."""
+    from argilla_server.database import database_url_sync
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url_sync())
+    engine = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": url.database}).scalar()
+            if not exists:
+                conn.exec_driver_sql(f"CREATE DATABASE \"{url.database}\" ENCODING 'UTF8'")
+                print(f"created database {url.database!r}", flush=True)
+    finally:
+        engine.dispose()
+
+
+def migrate() -> None:
+    """Upgrade the database to the newest schema; on SQLite then enable WAL so readers never block the writer."""
+    from alembic.config import main as alembic_main
+    from argilla_server.settings import settings
+
+    if settings.database_is_postgresql:
+        create_postgres_database()
+    from argilla_server.database import ALEMBIC_CONFIG_FILE, sync_engine
 
     alembic_main(argv=["-c", ALEMBIC_CONFIG_FILE, "-q", "upgrade", "head"])
     if settings.database_is_sqlite:
@@ -108,6 +145,27 @@ def cache_settings_adapters() -> None:
     database.MetadataProperty.parsed_settings = property(lambda self: metadata.validate_python(self.settings))
 
 
+def read_only_metadata_filter() -> None:
+    """argilla-server 2.8's ``/me/datasets/{id}/records/search`` hides metadata an annotator may not see by
+    assigning the filtered dict to ``record.metadata_`` on the ORM object: the next lazy load autoflushes
+    an ``UPDATE records SET metadata=...`` (rolled back when the request ends). Each queue page thus
+    write-locks its records: SQLite serialises every search behind the writer, and on PostgreSQL
+    annotators paging the same records in different (per-user) orders deadlock (500s in
+    benchmarks/bench_annotation.py). Set the filtered value as the loaded one instead, so the handler's
+    assignment changes nothing and no UPDATE is issued; what the annotator sees is unchanged."""
+    from argilla_server.api.handlers.v1.datasets import records
+    from sqlalchemy.orm.attributes import set_committed_value
+
+    original = records._filter_record_metadata_for_user
+
+    async def filter_without_update(record: Any, user: Any) -> Any:
+        metadata = await original(record, user)
+        set_committed_value(record, "metadata_", metadata)
+        return metadata
+
+    records._filter_record_metadata_for_user = filter_without_update
+
+
 def web(host: str, port: int) -> None:
     """Serve the API and the web UI."""
     import uvicorn
@@ -136,9 +194,12 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("worker")
     args = parser.parse_args(argv)
 
+    pre_ping_postgres_connections()
     register_search_engine()
     if args.command in ("web", "worker"):
         cache_settings_adapters()
+    if args.command == "web":
+        read_only_metadata_filter()
     if args.command == "migrate":
         migrate()
     elif args.command == "ensure-owner":

@@ -1,7 +1,7 @@
-"""An argilla-server search engine that answers from SQL over Argilla's own SQLite database.
+"""An argilla-server search engine that answers from SQL over Argilla's own database (SQLite or PostgreSQL).
 
 This module runs **inside the argilla-server virtualenv** (it imports only what that venv has:
-argilla_server, SQLAlchemy 2, aiosqlite). ``launcher.py`` imports it, which registers the engine under
+argilla_server, SQLAlchemy 2, aiosqlite, asyncpg). ``launcher.py`` imports it, which registers the engine under
 the name :data:`ENGINE_NAME`; the server then uses it when ``ARGILLA_SEARCH_ENGINE=charm-sqlite``.
 
 Elasticsearch/OpenSearch keep a denormalised copy of each record; here the records, responses,
@@ -15,10 +15,15 @@ and every query is answered from the tables directly:
   on record properties, metadata, suggestions and responses with missing values last; paging and totals.
   Without an explicit sort, a user's queue is in a per-user pseudo-random but stable order (as Argilla's
   Elasticsearch engine does with a user-seeded ``random_score``), otherwise insertion order.
+  (SQLite: a blake2b-based SQL function ``charm_rank``; PostgreSQL: ``md5(user || ':' || record)``.)
 * ``get_dataset_progress`` / ``get_dataset_user_progress``: record status counts and the user's
   response status counts.
 * ``compute_metrics_for``: metadata term counts (lists count each value) and numeric min/max.
 * ``similarity_search``: exact cosine similarity in Python over the stored vectors.
+
+Both databases get the same answers: :class:`_Query` writes each JSON access in the dialect of the
+database (SQLite's ``json_each``/``json_tree``/``json_extract``; PostgreSQL's ``jsonb`` operators and
+``jsonb_path_query``), and compares PostgreSQL's enum columns as text.
 """
 
 from __future__ import annotations
@@ -81,14 +86,19 @@ def _rank(user_id: Any, record_id: Any) -> int:
 
 
 def _get_engine() -> AsyncEngine:
-    """One SQLAlchemy engine per process, shared by every (per-request) search engine instance."""
+    """One SQLAlchemy engine per process, shared by every (per-request) search engine instance.
+
+    PostgreSQL: argilla-server's own engine (its pool). SQLite: a second engine whose connections
+    have the ``charm_rank`` function."""
     global _engine
     if _engine is None:
+        if settings.database_is_postgresql:
+            from argilla_server.database import async_engine
+
+            _engine = async_engine
+            return _engine
         if not settings.database_is_sqlite:
-            raise RuntimeError(
-                f"The {ENGINE_NAME!r} search engine works on SQLite only; "
-                "use Elasticsearch (docker-compose.yml) with PostgreSQL."
-            )
+            raise RuntimeError(f"The {ENGINE_NAME!r} search engine works on SQLite and PostgreSQL only")
         engine = create_async_engine(settings.database_url, **settings.database_engine_args)
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -109,10 +119,12 @@ def _like_escape(value: str) -> str:
 
 
 class _Query:
-    """Collects SQL fragments and typed bound parameters for one statement."""
+    """Collects SQL fragments and typed bound parameters for one statement, in SQLite's or (``pg``)
+    PostgreSQL's dialect."""
 
-    def __init__(self) -> None:
+    def __init__(self, pg: bool = False) -> None:
         self._params: list[Any] = []
+        self.pg = pg
 
     def bind(self, value: Any, type_: Any = None) -> str:
         name = f"p{len(self._params)}"
@@ -129,12 +141,68 @@ class _Query:
         stmt = text(sql).bindparams(*self._params)
         return stmt.columns(**columns) if columns else stmt
 
+    # -- dialect -----------------------------------------------------------------------------------
+
+    def as_text(self, column: str) -> str:
+        """A text column as is; on PostgreSQL enum columns (status, type) are compared as text."""
+        return f"CAST({column} AS TEXT)" if self.pg else column
+
+    def json_value(self, column: str, key: str | None = None, *, sub: str | None = None) -> str:
+        """The JSON value of ``column`` (at top-level ``key``, then at ``sub``): SQLite ``json_extract``
+        (a native value), PostgreSQL ``jsonb`` with JSON null as SQL NULL (jsonb orders numbers numerically)."""
+        if not self.pg:
+            path = "'$'" if key is None else self.bind(_json_path(key) + (f".{sub}" if sub else ""))
+            return f"json_extract({column}, {path})"
+        expr = f"CAST({column} AS jsonb)"
+        if key is not None:
+            expr += f" -> {self.bind(key)}"
+        if sub is not None:
+            expr += f" -> {self.bind(sub)}"
+        return f"NULLIF({expr}, 'null'::jsonb)"
+
+    def json_each(self, column: str, key: str | None = None, *, sub: str | None = None) -> str:
+        """A FROM item ``je`` with one row per element of the array at ``key`` (one row for a scalar)."""
+        if not self.pg:
+            if key is None:
+                return f"json_each({column}) AS je"
+            return f"json_each({column}, {self.bind(_json_path(key) + (f'.{sub}' if sub else ''))}) AS je"
+        value = self.json_value(column, key, sub=sub)
+        return (
+            f"jsonb_array_elements(CASE WHEN jsonb_typeof({value}) = 'array' THEN {value} "
+            f"ELSE jsonb_build_array({value}) END) AS je(value)"
+        )
+
+    def je_text(self) -> str:
+        """The current ``je`` element as text."""
+        return "je.value #>> '{}'" if self.pg else "CAST(je.value AS TEXT)"
+
+    def je_real(self) -> str:
+        """The current ``je`` element as a number (NULL unless a JSON number on PostgreSQL)."""
+        return self.json_number("je.value") if self.pg else "CAST(je.value AS REAL)"
+
+    @staticmethod
+    def json_number(value: str) -> str:
+        """PostgreSQL: a ``jsonb`` value as double precision when it is a number, else NULL."""
+        return f"(CASE WHEN jsonb_typeof({value}) = 'number' THEN ({value} #>> '{{}}')::double precision END)"
+
+    def number(self, column: str, key: str, *, sub: str | None = None) -> str:
+        """The JSON value at ``key`` (and ``sub``) as a number."""
+        if self.pg:
+            return self.json_number(self.json_value(column, key, sub=sub))
+        return f"CAST({self.json_value(column, key, sub=sub)} AS REAL)"
+
+    def rank(self, user_id: str) -> str:
+        """The per-user stable pseudo-random rank of record ``r``."""
+        if self.pg:
+            return f"md5({self.bind(user_id)} || ':' || CAST(r.id AS TEXT))"
+        return f"charm_rank({self.bind(user_id)}, r.id)"
+
     # -- filters --------------------------------------------------------------------------------
 
     def filter_sql(self, flt: Filter) -> str:
         if isinstance(flt, AndFilter):
             parts = [self.filter_sql(f) for f in flt.filters]
-            return "(" + " AND ".join(parts) + ")" if parts else "1"
+            return "(" + " AND ".join(parts) + ")" if parts else "TRUE"
         scope = flt.scope
         if isinstance(scope, RecordFilterScope):
             return self._record_filter(flt, scope)
@@ -160,34 +228,34 @@ class _Query:
             raise ValueError(f"Cannot filter on record property {prop!r}")
         if isinstance(flt, TermsFilter):
             if not flt.values:
-                return "0"
+                return "FALSE"
             if prop == "id":
                 return "r.id IN (" + ", ".join(self.bind_uuid(v) for v in flt.values) + ")"
-            return f"r.{prop} IN {self.bind_list(flt.values)}"
+            column = self.as_text("r.status") if prop == "status" else f"r.{prop}"
+            return f"{column} IN {self.bind_list(flt.values)}"
         return self._range(f"r.{prop}", flt)
 
     def _metadata_filter(self, flt: Filter, scope: MetadataFilterScope) -> str:
-        path = self.bind(_json_path(scope.metadata_property))
         if isinstance(flt, TermsFilter):
             if not flt.values:
-                return "0"
+                return "FALSE"
             return (
-                f"EXISTS (SELECT 1 FROM json_each(r.metadata, {path}) AS je "
-                f"WHERE CAST(je.value AS TEXT) IN {self.bind_list(str(v) for v in flt.values)})"
+                f"EXISTS (SELECT 1 FROM {self.json_each('r.metadata', scope.metadata_property)} "
+                f"WHERE {self.je_text()} IN {self.bind_list(str(v) for v in flt.values)})"
             )
-        return self._range(f"CAST(json_extract(r.metadata, {path}) AS REAL)", flt)
+        return self._range(self.number("r.metadata", scope.metadata_property), flt)
 
     def _response_filter(self, flt: Filter, scope: ResponseFilterScope) -> str:
         user_clause = f" AND resp.user_id = {self.bind_uuid(scope.user.id)}" if scope.user else ""
         if scope.question:
-            path = self.bind(_json_path(scope.question) + ".value")
+            source = self.json_each('resp."values"', scope.question, sub="value")
             if isinstance(flt, TermsFilter):
-                cond = f"CAST(je.value AS TEXT) IN {self.bind_list(str(v) for v in flt.values)}"
+                cond = f"{self.je_text()} IN {self.bind_list(str(v) for v in flt.values)}"
             else:
-                cond = self._range("CAST(je.value AS REAL)", flt)
+                cond = self._range(self.je_real(), flt)
             return (
-                'EXISTS (SELECT 1 FROM responses AS resp, json_each(resp."values", '
-                f"{path}) AS je WHERE resp.record_id = r.id{user_clause} AND {cond})"
+                f"EXISTS (SELECT 1 FROM responses AS resp, {source} "
+                f"WHERE resp.record_id = r.id{user_clause} AND {cond})"
             )
         if scope.property == "status" and isinstance(flt, TermsFilter):
             values = [str(v) for v in flt.values]
@@ -198,9 +266,9 @@ class _Query:
             if others:
                 parts.append(
                     "EXISTS (SELECT 1 FROM responses AS resp WHERE resp.record_id = r.id"
-                    f"{user_clause} AND resp.status IN {self.bind_list(others)})"
+                    f"{user_clause} AND {self.as_text('resp.status')} IN {self.bind_list(others)})"
                 )
-            return "(" + " OR ".join(parts) + ")" if parts else "0"
+            return "(" + " OR ".join(parts) + ")" if parts else "FALSE"
         raise ValueError(f"Cannot process response filter scope {scope!r}")
 
     def _suggestion_filter(self, flt: Filter, scope: SuggestionFilterScope) -> str:
@@ -212,14 +280,14 @@ class _Query:
         prop = scope.property
         if prop in _SUGGESTION_COLUMNS:
             if isinstance(flt, TermsFilter):
-                return base.format(join="", cond=f"s.{prop} IN {self.bind_list(flt.values)}")
+                return base.format(join="", cond=f"{self.as_text(f's.{prop}')} IN {self.bind_list(flt.values)}")
             raise ValueError(f"Cannot apply a range filter on suggestion {prop!r}")
         if prop in ("value", "score"):
-            join = f", json_each(s.{prop}) AS je"
+            join = f", {self.json_each(f's.{prop}')}"
             if isinstance(flt, TermsFilter):
-                cond = f"CAST(je.value AS TEXT) IN {self.bind_list(str(v) for v in flt.values)}"
+                cond = f"{self.je_text()} IN {self.bind_list(str(v) for v in flt.values)}"
             else:
-                cond = self._range("CAST(je.value AS REAL)", flt)
+                cond = self._range(self.je_real(), flt)
             return base.format(join=join, cond=cond)
         raise ValueError(f"Cannot filter on suggestion property {prop!r}")
 
@@ -231,16 +299,24 @@ class _Query:
         tokens = [quoted or bare for quoted, bare in _TOKEN_RE.findall(query.q)]
         tokens = [t for t in tokens if t.strip()]
         if not tokens:
-            return "1"
-        if query.field:
-            if dataset.field_by_name(query.field) is None:
-                raise ValueError(f"Field {query.field} not found in dataset {dataset.id}")
-            source = f"json_tree(r.fields, {self.bind(_json_path(query.field))})"
+            return "TRUE"
+        if query.field and dataset.field_by_name(query.field) is None:
+            raise ValueError(f"Field {query.field} not found in dataset {dataset.id}")
+        if self.pg:  # every string anywhere in the field(s), at any depth (chat turns are nested)
+            column = (
+                f"CAST(r.fields AS jsonb) -> {self.bind(query.field)}" if query.field else "CAST(r.fields AS jsonb)"
+            )
+            source, cond = (
+                f"jsonb_path_query({column}, 'strict $.**') AS jt(value)",
+                "jsonb_typeof(jt.value) = 'string'",
+            )
+            atom, like = "jt.value #>> '{}'", "ILIKE"
         else:
-            source = "json_tree(r.fields)"
+            path = f", {self.bind(_json_path(query.field))}" if query.field else ""
+            source, cond, atom, like = f"json_tree(r.fields{path}) AS jt", "jt.type = 'text'", "jt.atom", "LIKE"
         parts = [
-            f"EXISTS (SELECT 1 FROM {source} AS jt WHERE jt.type = 'text' "
-            f"AND jt.atom LIKE {self.bind('%' + _like_escape(token) + '%')} ESCAPE '\\')"
+            f"EXISTS (SELECT 1 FROM {source} WHERE {cond} "
+            f"AND {atom} {like} {self.bind('%' + _like_escape(token) + '%')} ESCAPE '\\')"
             for token in tokens
         ]
         return "(" + " AND ".join(parts) + ")"
@@ -252,14 +328,14 @@ class _Query:
         if isinstance(scope, RecordFilterScope):
             if scope.property not in _RECORD_COLUMNS:
                 raise ValueError(f"Cannot sort on record property {scope.property!r}")
-            expr = f"r.{scope.property}"
+            expr = self.as_text("r.status") if scope.property == "status" else f"r.{scope.property}"
         elif isinstance(scope, MetadataFilterScope):
-            expr = f"json_extract(r.metadata, {self.bind(_json_path(scope.metadata_property))})"
+            expr = self.json_value("r.metadata", scope.metadata_property)
         elif isinstance(scope, SuggestionFilterScope):
             column = (
-                f"s.{scope.property}"
+                self.as_text(f"s.{scope.property}")
                 if scope.property in _SUGGESTION_COLUMNS
-                else (f"json_extract(s.{scope.property}, '$')")
+                else self.json_value(f"s.{scope.property}")
             )
             expr = (
                 f"(SELECT {column} FROM suggestions AS s JOIN questions AS q ON q.id = s.question_id "
@@ -267,10 +343,14 @@ class _Query:
             )
         elif isinstance(scope, ResponseFilterScope):
             if scope.question:
-                value = f'json_extract(resp."values", {self.bind(_json_path(scope.question) + ".value")})'
+                value = (
+                    self.number('resp."values"', scope.question, sub="value")
+                    if self.pg
+                    else self.json_value('resp."values"', scope.question, sub="value")
+                )
                 agg = "avg"
             else:
-                value, agg = f"resp.{scope.property or 'status'}", "min"
+                value, agg = self.as_text(f"resp.{scope.property or 'status'}"), "min"
             user_clause = f" AND resp.user_id = {self.bind_uuid(scope.user.id)}" if scope.user else ""
             expr = f"(SELECT {agg}({value}) FROM responses AS resp WHERE resp.record_id = r.id{user_clause})"
         else:
@@ -290,10 +370,15 @@ def _where(q: _Query, dataset: Dataset, query: Any, flt: Filter | None) -> str:
 
 @SearchEngine.register(engine_name=ENGINE_NAME)
 class SQLiteSearchEngine(SearchEngine):
-    """Search engine over Argilla's own SQLite tables (no external service, no index to keep in sync)."""
+    """Search engine over Argilla's own tables in SQLite or PostgreSQL (no external service, no index to
+    keep in sync)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self.pg = engine.dialect.name == "postgresql"
+
+    def _query(self) -> _Query:
+        return _Query(pg=self.pg)
 
     @classmethod
     async def new_instance(cls) -> SQLiteSearchEngine:
@@ -308,7 +393,8 @@ class SQLiteSearchEngine(SearchEngine):
 
     async def info(self) -> dict:
         async with self.engine.connect() as conn:
-            version = (await conn.execute(text("SELECT sqlite_version()"))).scalar()
+            sql = "SELECT 'PostgreSQL ' || current_setting('server_version')" if self.pg else "SELECT sqlite_version()"
+            version = (await conn.execute(text(sql))).scalar()
         return {"distribution": ENGINE_NAME, "version": version}
 
     # -- index hooks: the database is the index ----------------------------------------------------
@@ -351,7 +437,7 @@ class SQLiteSearchEngine(SearchEngine):
     async def get_dataset_progress(self, dataset: Dataset) -> dict:
         if dataset.is_draft:
             return {}
-        q = _Query()
+        q = self._query()
         sql = f"SELECT r.status, count(*) FROM records AS r WHERE r.dataset_id = {q.bind_uuid(dataset.id)} GROUP BY r.status"
         async with self.engine.connect() as conn:
             rows = (await conn.execute(q.statement(sql))).all()
@@ -361,7 +447,7 @@ class SQLiteSearchEngine(SearchEngine):
     async def get_dataset_user_progress(self, dataset: Dataset, user: User) -> dict:
         if dataset.is_draft:
             return {}
-        q = _Query()
+        q = self._query()
         sql = (
             "SELECT resp.status, count(*) FROM responses AS resp JOIN records AS r ON r.id = resp.record_id "
             f"WHERE r.dataset_id = {q.bind_uuid(dataset.id)} AND resp.user_id = {q.bind_uuid(user.id)} "
@@ -384,11 +470,11 @@ class SQLiteSearchEngine(SearchEngine):
         limit: int = 100,
         user_id: UUID | str | None = None,
     ) -> SearchResponses:
-        q = _Query()
+        q = self._query()
         where = _where(q, dataset, query, filter)
         order_parts = [q.order_sql(order) for order in sort or []]
         if not order_parts and user_id is not None:
-            order_parts.append(f"charm_rank({q.bind(str(user_id))}, r.id)")
+            order_parts.append(q.rank(str(user_id)))
         order_parts += ["r.inserted_at ASC", "r.id ASC"]
         page = (
             f"SELECT r.id AS id, count(*) OVER () AS total FROM records AS r WHERE {where} "
@@ -399,7 +485,7 @@ class SQLiteSearchEngine(SearchEngine):
             if rows:
                 total = int(rows[0].total)
             else:  # the page is past the end: count separately
-                cq = _Query()
+                cq = self._query()
                 count_sql = f"SELECT count(*) FROM records AS r WHERE {_where(cq, dataset, query, filter)}"
                 total = int((await conn.execute(cq.statement(count_sql))).scalar() or 0)
         score = 1.0 if query is not None else None
@@ -422,7 +508,7 @@ class SQLiteSearchEngine(SearchEngine):
         vector = value or record.vector_value_by_vector_settings(vector_settings)
         if not vector:
             raise ValueError("Cannot find a vector value to apply with provided info")
-        q = _Query()
+        q = self._query()
         where = _where(q, dataset, query, filter)
         if record is not None:
             where += f" AND r.id != {q.bind_uuid(record.id)}"
@@ -448,23 +534,22 @@ class SQLiteSearchEngine(SearchEngine):
     # -- metadata metrics --------------------------------------------------------------------------
 
     async def compute_metrics_for(self, metadata_property: MetadataProperty) -> MetadataMetrics:
-        q = _Query()
+        q = self._query()
         dataset_id = q.bind_uuid(metadata_property.dataset_id)
-        path = q.bind(_json_path(metadata_property.name))
+        name = metadata_property.name
         async with self.engine.connect() as conn:
             if metadata_property.type == MetadataPropertyType.terms:
                 sql = (
-                    "SELECT CAST(je.value AS TEXT) AS term, count(*) AS n FROM records AS r, "
-                    f"json_each(r.metadata, {path}) AS je WHERE r.dataset_id = {dataset_id} "
-                    "AND je.value IS NOT NULL GROUP BY term ORDER BY n DESC, term ASC"
+                    f"SELECT {q.je_text()} AS term, count(*) AS n FROM records AS r, "
+                    f"{q.json_each('r.metadata', name)} WHERE r.dataset_id = {dataset_id} "
+                    f"AND {q.je_text()} IS NOT NULL GROUP BY term ORDER BY n DESC, term ASC"
                 )
                 rows = (await conn.execute(q.statement(sql))).all()
                 values = [TermsMetrics.TermCount(term=str(term), count=int(n)) for term, n in rows]
                 return TermsMetrics(total=sum(v.count for v in values), values=values)
             sql = (
-                f"SELECT min(CAST(json_extract(r.metadata, {path}) AS REAL)), "
-                f"max(CAST(json_extract(r.metadata, {path}) AS REAL)) FROM records AS r "
-                f"WHERE r.dataset_id = {dataset_id} AND json_extract(r.metadata, {path}) IS NOT NULL"
+                f"SELECT min({q.number('r.metadata', name)}), max({q.number('r.metadata', name)}) FROM records AS r "
+                f"WHERE r.dataset_id = {dataset_id} AND {q.json_value('r.metadata', name)} IS NOT NULL"
             )
             low, high = (await conn.execute(q.statement(sql))).one()
         if metadata_property.type == MetadataPropertyType.integer:

@@ -25,7 +25,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 #: What the server virtualenv holds. ``click<8.2``: argilla-server's typer 0.9 CLI breaks on click 8.2.
-SERVER_REQUIREMENTS: tuple[str, ...] = ("argilla-server==2.8.0", "click<8.2")
+#: ``asyncpg`` and ``psycopg2-binary`` let it use PostgreSQL (``annotate serve --database postgresql``):
+#: the same drivers as argilla-server's ``postgresql`` extra, but psycopg2 as a prebuilt wheel (the extra's
+#: ``psycopg2`` needs a compiler and libpq headers). Both have manylinux wheels, so no compiler is needed.
+SERVER_REQUIREMENTS: tuple[str, ...] = (
+    "argilla-server==2.8.0",
+    "click<8.2",
+    "asyncpg~=0.30.0",
+    "psycopg2-binary~=2.9.0",
+)
 
 #: Debian packages: the embedded server needs Redis; the browser test needs Chromium.
 SYSTEM_PACKAGES: dict[str, str] = {"redis-server": "redis-server", "chromium": "chromium"}
@@ -112,7 +120,7 @@ def ensure_server_venv(
                 f"Check that PyPI is reachable, then rerun.\n{tail}"
             )
         check = subprocess.run(
-            [str(venv_python(venv_dir)), "-c", "import argilla_server, rq, uvicorn"],
+            [str(venv_python(venv_dir)), "-c", "import argilla_server, rq, uvicorn, asyncpg, psycopg2"],
             capture_output=True,
             text=True,
             check=False,

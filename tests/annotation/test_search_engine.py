@@ -1,4 +1,5 @@
-"""The SQL search engine answers argilla-server's search, filter, sort, paging and metrics requests."""
+"""The SQL search engine answers argilla-server's search, filter, sort, paging and metrics requests,
+on SQLite and on PostgreSQL alike (every test runs against both servers)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ TEXTS = ["the quick brown fox", "孙悟空 七十二变", "a lazy dog sleeps", "
 
 
 @pytest.fixture(scope="module")
-def search_ds(argilla_server: EmbeddedArgilla) -> tuple[httpx.Client, str, dict[str, str]]:
+def search_ds(any_server: EmbeddedArgilla) -> tuple[httpx.Client, str, dict[str, str]]:
+    argilla_server = any_server
     client = argilla_server.client()
     rg.Workspace(name="search-ws", client=client).create()
     settings = rg.Settings(
@@ -118,3 +120,21 @@ def test_response_value_filter_and_progress(search_ds: tuple[httpx.Client, str, 
     assert metrics["responses"] == {"total": 5, "submitted": 2, "discarded": 0, "draft": 1, "pending": 2}
     progress = http.get(f"/api/v1/datasets/{ds_id}/progress").json()
     assert progress["total"] == 5 and progress["completed"] == 2 and progress["pending"] == 3
+
+
+def test_user_queue_order_is_stable_across_pages(search_ds: tuple[httpx.Client, str, dict[str, str]]) -> None:
+    """Without a sort, a user's queue (/me/...) is a per-user shuffle: the same on every call, so paging
+    through it visits every record exactly once."""
+    http, ds_id, _ = search_ds
+
+    def queue(offset: int, limit: int) -> list[str]:
+        response = http.post(
+            f"/api/v1/me/datasets/{ds_id}/records/search", json={}, params={"offset": offset, "limit": limit}
+        )
+        assert response.status_code == 200, response.text
+        return [item["record"]["external_id"] for item in response.json()["items"]]
+
+    whole = queue(0, 10)
+    assert sorted(whole) == [f"r{i}" for i in range(len(TEXTS))]
+    assert queue(0, 10) == whole
+    assert queue(0, 2) + queue(2, 2) + queue(4, 2) == whole
