@@ -66,7 +66,7 @@ def test_stats_and_export_keep_synthetic_apart(workspace, built, judge_server, t
     human = sum(1 for a in workspace.iter(Annotation))
     _score_all(workspace, judge_server, tmp_path)
     base = tmp_path / "before"
-    assert run_cli("export", "--out", str(base), "--grpo-fraction", "0", workspace=workspace.root).returncode == 0
+    assert run_cli("export", "--out", str(base), "--grpo-fraction", "0", "--size", "2", workspace=workspace.root).returncode == 0
     res = run_cli("annotate", "synthetic", "--judge", JUDGE, workspace=workspace.root)
     assert res.returncode == 0, res.stderr
     assert f"{len(built.sets)} synthetic annotation(s) stored" in res.stdout
@@ -80,7 +80,7 @@ def test_stats_and_export_keep_synthetic_apart(workspace, built, judge_server, t
 
     # default export: byte-identical data to the export before the synthetic annotations existed
     default = tmp_path / "default"
-    assert run_cli("export", "--out", str(default), "--grpo-fraction", "0", workspace=workspace.root).returncode == 0
+    assert run_cli("export", "--out", str(default), "--grpo-fraction", "0", "--size", "2", workspace=workspace.root).returncode == 0
     for subset in ("roleReward", "preferenceTraining"):
         for split in ("test",) if subset == "roleReward" else ("train",):
             a = load_from_disk(str(base / subset))[split].to_list()
@@ -91,7 +91,7 @@ def test_stats_and_export_keep_synthetic_apart(workspace, built, judge_server, t
 
     # --include-synthetic: the judge counts as one more annotator; d11 (judge only) becomes a training pair
     incl = tmp_path / "incl"
-    res = run_cli("export", "--out", str(incl), "--grpo-fraction", "0", "--include-synthetic",
+    res = run_cli("export", "--out", str(incl), "--grpo-fraction", "0", "--size", "2", "--include-synthetic",
                   workspace=workspace.root)  # fmt: skip
     assert res.returncode == 0, res.stderr
     train = load_from_disk(str(incl / "preferenceTraining"))["train"]
