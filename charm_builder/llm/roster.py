@@ -5,6 +5,7 @@ local models only) and ``paper`` (the six candidate LLMs of the AAM paper). ``lo
 takes one of those names or a path to a YAML file of the same shape::
 
     name: my-roster
+    languages: [zh, en]             # optional: what the models speak (entries may override)
     models:
       gpt-4o:
         provider: openai            # openai | anthropic | local
@@ -17,6 +18,8 @@ takes one of those names or a path to a YAML file of the same shape::
         concurrency: 32
         rpm: 5000                   # requests per minute (optional)
         tpm: 800000                 # tokens per minute (optional)
+        # sampling extras in params: frequency_penalty / presence_penalty (sent to OpenAI-compatible
+        # APIs), repetition_penalty / no_repeat_ngram_size (local models)
 """
 
 from __future__ import annotations
@@ -64,6 +67,8 @@ class ModelSpec(BaseModel):
     timeout: float = Field(default=120.0, gt=0.0)
     max_retries: int = Field(default=6, ge=0)
     gguf_file: str | None = None
+    languages: list[str] | None = None
+    """Languages the model writes well (e.g. ``[en]``); None: the roster's ``languages``, else any."""
 
     @model_validator(mode="after")
     def _defaults(self) -> ModelSpec:
@@ -124,7 +129,20 @@ class Roster(BaseModel):
     name: str
     description: str = ""
     source: str = ""
+    languages: list[str] | None = None
+    """Languages every model of the roster writes well, unless an entry says otherwise; None: any."""
     models: dict[str, ModelSpec]
+
+    def languages_of(self, names: list[str]) -> list[str] | None:
+        """Languages all the named entries write well (entry ``languages``, else the roster's), in
+        roster order of mention; None when none of them declares a restriction."""
+        declared = [self.get(n).languages or self.languages for n in names]
+        known = [set(d) for d in declared if d is not None]
+        if not known:
+            return None
+        order = [lang for d in declared if d for lang in d]
+        common = set.intersection(*known)
+        return sorted(common, key=order.index)
 
     def get(self, name: str) -> ModelSpec:
         """The entry called ``name``; ``UnknownModelError`` listing the known ones otherwise."""

@@ -33,7 +33,7 @@ def simulate(
     user_model: Annotated[str | None, typer.Option(help="Roster entry that plays the user (default: first entry).")] = None,
     character_model: Annotated[str | None, typer.Option(help="Roster entry that plays the character (default: second entry).")] = None,
     candidates: Annotated[str | None, typer.Option(help="Comma-separated candidate models (default: first six roster entries).")] = None,
-    language: Annotated[str, typer.Option(help="Languages to balance over: zh,en.")] = "zh,en",
+    language: Annotated[str | None, typer.Option(help="Languages to balance over: zh, en or zh,en (default: zh,en, or only those the roster's models speak: en for the offline roster).")] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="Dialogues in flight (the roster's per-model limits still apply).")] = 8,
     budget_usd: Annotated[float | None, typer.Option(help="Stop cleanly once this run has spent this much.")] = None,
     refine: Annotated[str | None, typer.Option("--refine", help="Roster entry that reviews each dialogue and rewrites turns that break character.")] = None,
@@ -64,7 +64,7 @@ def simulate(
     if batch and stage != "candidates":
         raise CharmError("--batch works with --stage candidates (dialogue turns depend on each other, so they "
                          "cannot be batched): run --stage dialogues first, then --stage candidates --batch")
-    languages = tuple(_split(language))
+    languages = tuple(_split(language or "zh,en"))
     if not languages or set(languages) - {"zh", "en"}:
         raise CharmError(f"--language {language!r}: use zh, en or zh,en")
     with open_workspace(workspace) as ws:
@@ -81,6 +81,7 @@ def simulate(
             client.preflight(used)
         except LLMConfigError as exc:
             raise CharmError(str(exc)) from None
+        languages = _fit_languages(client.roster, used, languages, explicit=language is not None)
         all_local = all(client.spec(n).provider == "local" for n in used)
         bounds = parse_turns(turns, OFFLINE_TURNS if all_local else PAPER_TURNS)
         params = {"max_tokens": max_tokens} if max_tokens else {}
@@ -99,6 +100,32 @@ def simulate(
                       f"character={char_m} | candidates={','.join(cand)} | turns {bounds[0]}..{bounds[1]}")
         report = asyncio.run(_run(sim, client, work, stage, label))
     _summary(report, ws.root)
+
+
+_LANGUAGE_NAMES = {"zh": "Chinese", "en": "English"}
+
+
+def _fit_languages(roster, used: list[str], asked: tuple[str, ...], *, explicit: bool) -> tuple[str, ...]:
+    """Languages to simulate: by default only those the models speak (one line says so); an
+    explicit ``--language`` the models do not speak is allowed, with a warning."""
+    spoken = roster.languages_of(used)
+    if spoken is None:
+        return asked
+    missing = [lang for lang in asked if lang not in spoken]
+    if not missing:
+        return asked
+    names = " and ".join(_LANGUAGE_NAMES[lang] for lang in missing)
+    if explicit:
+        console.print(f"[yellow]warning:[/] the models of roster {roster.name} do not speak {names}; "
+                      f"expect poor {names} text")  # fmt: skip
+        return asked
+    kept = tuple(lang for lang in asked if lang in spoken)
+    if not kept:
+        return asked
+    console.print(f"roster {roster.name}: its models speak {', '.join(_LANGUAGE_NAMES.get(s, s) for s in spoken)} "
+                  f"only, so simulating {' and '.join(_LANGUAGE_NAMES[k] for k in kept)} "
+                  f"(--language {','.join(missing)} to force {names})")  # fmt: skip
+    return kept
 
 
 async def _run(sim: Simulation, client, work, stage: str, label: str) -> RunReport:
