@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from charm_builder.cli.common import WorkspaceOpt, console, open_workspace
 from charm_builder.errors import CharmError
-from charm_builder.simulate.plan import PAPER_TURNS, parse_turns, plan_dialogues
+from charm_builder.simulate.plan import PAPER_TURNS, fit_languages, parse_turns, plan_dialogues
 from charm_builder.simulate.runner import RunOptions, RunReport, Simulation
 from schemas import Dialogue
 
@@ -81,7 +81,10 @@ def simulate(
             client.preflight(used)
         except LLMConfigError as exc:
             raise CharmError(str(exc)) from None
-        languages = _fit_languages(client.roster, used, languages, explicit=language is not None)
+        languages, note = fit_languages(client.roster.name, client.roster.languages_of(used), languages,
+                                        explicit=language is not None)  # fmt: skip
+        if note:
+            console.print(note)
         all_local = all(client.spec(n).provider == "local" for n in used)
         bounds = parse_turns(turns, OFFLINE_TURNS if all_local else PAPER_TURNS)
         params = {"max_tokens": max_tokens} if max_tokens else {}
@@ -100,32 +103,6 @@ def simulate(
                       f"character={char_m} | candidates={','.join(cand)} | turns {bounds[0]}..{bounds[1]}")
         report = asyncio.run(_run(sim, client, work, stage, label))
     _summary(report, ws.root)
-
-
-_LANGUAGE_NAMES = {"zh": "Chinese", "en": "English"}
-
-
-def _fit_languages(roster, used: list[str], asked: tuple[str, ...], *, explicit: bool) -> tuple[str, ...]:
-    """Languages to simulate: by default only those the models speak (one line says so); an
-    explicit ``--language`` the models do not speak is allowed, with a warning."""
-    spoken = roster.languages_of(used)
-    if spoken is None:
-        return asked
-    missing = [lang for lang in asked if lang not in spoken]
-    if not missing:
-        return asked
-    names = " and ".join(_LANGUAGE_NAMES[lang] for lang in missing)
-    if explicit:
-        console.print(f"[yellow]warning:[/] the models of roster {roster.name} do not speak {names}; "
-                      f"expect poor {names} text")  # fmt: skip
-        return asked
-    kept = tuple(lang for lang in asked if lang in spoken)
-    if not kept:
-        return asked
-    console.print(f"roster {roster.name}: its models speak {', '.join(_LANGUAGE_NAMES.get(s, s) for s in spoken)} "
-                  f"only, so simulating {' and '.join(_LANGUAGE_NAMES[k] for k in kept)} "
-                  f"(--language {','.join(missing)} to force {names})")  # fmt: skip
-    return kept
 
 
 async def _run(sim: Simulation, client, work, stage: str, label: str) -> RunReport:
