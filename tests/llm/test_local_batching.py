@@ -44,7 +44,8 @@ def _roster(folder, **params) -> Roster:
 
 
 def _greedy_generate(folder, messages, max_new: int) -> str:
-    """Reference: transformers' own generate(), one request, greedy, fp32 (the same U+FFFD trimming)."""
+    """Reference: transformers' own generate(), one request, greedy, fp32 (same trimming of a cut
+    character / an unfinished sentence)."""
     import torch
 
     loaded = local.load(ModelSpec(name="ref", provider="local", model=str(folder)))
@@ -53,7 +54,9 @@ def _greedy_generate(folder, messages, max_new: int) -> str:
     with torch.inference_mode():
         out = loaded.model.generate(**enc, max_new_tokens=max_new, do_sample=False, temperature=None, top_p=None,
                                     top_k=None, pad_token_id=tok.pad_token_id)  # fmt: skip
-    return local.decode_reply(tok, out[0][enc["input_ids"].shape[1]:].tolist()).strip()  # minus a cut character
+    new = out[0][enc["input_ids"].shape[1]:].tolist()
+    text = local.decode_reply(tok, new).strip()  # minus a cut character
+    return text if new[-1] == tok.eos_token_id else local.trim_unfinished_sentence(text)  # cut by max_tokens
 
 
 def test_two_concurrent_requests_share_one_batched_generation_and_match_greedy(chatty_llama, monkeypatch) -> None:
@@ -107,3 +110,10 @@ def test_decoded_text_never_ends_in_a_cut_character(chatty_llama) -> None:
         out = local.decode_reply(tok, ids[:k])
         assert "\ufffd" not in out and text.startswith(out)
     assert local.decode_reply(tok, ids) == text
+
+
+def test_reply_cut_by_max_tokens_keeps_its_finished_sentences() -> None:
+    assert local.trim_unfinished_sentence("I am here. You are there! And then the") == "I am here. You are there!"
+    assert local.trim_unfinished_sentence("他来了。她也来了！然后我们") == "他来了。她也来了！"
+    assert local.trim_unfinished_sentence("No sentence ends here") == "No sentence ends here"
+    assert local.trim_unfinished_sentence("Hi. " + "and a long tail " * 5) == ("Hi. " + "and a long tail " * 5).strip()

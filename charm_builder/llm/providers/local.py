@@ -9,7 +9,8 @@ So the five SmolLM2 candidates of a context cost about one generation, and dialo
 share batches too. ``set_max_batch(1)`` turns batching off (benchmarks compare both).
 
 Decoded text never contains U+FFFD: a reply cut inside a multi-byte character is trimmed
-(``decode_reply``).
+(``decode_reply``); a reply cut by ``max_tokens`` keeps its finished sentences only
+(``trim_unfinished_sentence``), so tiny local models do not leave half sentences in dialogues.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import os
+import re
 import threading
 import time
 from concurrent.futures import Future
@@ -120,6 +122,19 @@ def drop_replacement_chars(text: str) -> str:
     """Remove U+FFFD, which a byte-level tokenizer emits for an incomplete multi-byte character
     (a reply cut by ``max_tokens`` in the middle of a Chinese character, say)."""
     return text.replace("\ufffd", "")
+
+
+_SENTENCE_END = re.compile(r"[.!?。！？…][\"'”’」』)*]*")
+
+
+def trim_unfinished_sentence(text: str) -> str:
+    """A reply cut by ``max_tokens`` ends mid-sentence: keep it up to its last finished sentence
+    (when that keeps at least a third of it); a reply with no finished sentence stays whole."""
+    text = text.rstrip()
+    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    if not ends or ends[-1] == len(text) or ends[-1] < len(text) / 3:
+        return text
+    return text[: ends[-1]]
 
 
 def decode_reply(tokenizer: Any, ids: list[int]) -> str:
@@ -254,6 +269,8 @@ def decode(loaded: LoadedModel, requests: list[tuple[list[dict[str, str]], ChatP
         for s in r.params.stop or []:
             if s in text:
                 text = text[: text.index(s)]
+        if not r.stopped:
+            text = trim_unfinished_sentence(text)
         n_out = len(r.new) + (1 if r.stopped and len(r.new) < r.max_new else 0)  # the EOS token counts
         results.append(RawCompletion(text=text.strip(), input_tokens=len(r.prompt), output_tokens=n_out,
                                      finish_reason="stop" if r.stopped else "length"))  # fmt: skip
