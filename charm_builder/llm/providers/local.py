@@ -280,12 +280,14 @@ def decode(loaded: LoadedModel, requests: list[tuple[list[dict[str, str]], ChatP
 class Batcher:
     """Collects requests for one loaded model and decodes them in batches in a worker thread.
 
-    ``batch_sizes`` records the size of every batch decoded (tests and benchmarks read it).
+    ``batch_sizes`` records the size of every batch decoded and ``busy_s`` the seconds spent
+    decoding (tests and benchmarks read them).
     """
 
     def __init__(self, loaded: LoadedModel) -> None:
         self.loaded = loaded
         self.batch_sizes: list[int] = []
+        self.busy_s = 0.0
         self._queue: list[tuple[list[dict[str, str]], ChatParams, Future[RawCompletion]]] = []
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -316,7 +318,9 @@ class Batcher:
             batch = self._take()
             try:
                 with self.loaded.lock:
+                    start = time.perf_counter()
                     results = decode(self.loaded, [(m, p) for m, p, _ in batch])
+                    self.busy_s += time.perf_counter() - start
                     self.batch_sizes.append(len(batch))
             except Exception as exc:  # handed to every waiting caller
                 for *_, future in batch:
