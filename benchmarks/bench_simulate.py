@@ -3,7 +3,7 @@ on this CPU), once with the local batcher off (one request at a time) and once o
 the same weights decoded together), and (b) against a local OpenAI-compatible server that
 answers in 50 ms, at 64 dialogues in flight (the server runs in its own process).
 
-    PYTHONPATH=. python benchmarks/bench_simulate.py [--offline-limit 2] [--server-limit 256] [--offline-only]
+    PYTHONPATH=. python benchmarks/bench_simulate.py [--offline-limit 4] [--server-limit 256] [--offline-only]
 
 Peak RSS of the process is printed. Last line: ``offline_dialogues_per_min=X offline_tokens_per_s=Y
 [server_dialogues_per_min=Z server_tokens_per_s=W] candidate_batch_speedup=C offline_batch_speedup=S``
@@ -111,8 +111,8 @@ def candidates_of_one_context(max_tokens: int = 32) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--offline-limit", type=int, default=2)
-    ap.add_argument("--offline-turns", type=int, default=3)
+    ap.add_argument("--offline-limit", type=int, default=4)
+    ap.add_argument("--offline-turns", type=int, default=1)
     ap.add_argument("--offline-concurrency", type=int, default=4)
     ap.add_argument("--server-limit", type=int, default=256)
     ap.add_argument("--server-turns", type=int, default=13)
