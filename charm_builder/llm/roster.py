@@ -5,6 +5,7 @@ local models only) and ``paper`` (the six candidate LLMs of the AAM paper). ``lo
 takes one of those names or a path to a YAML file of the same shape::
 
     name: my-roster
+    languages: [zh, en]             # optional: what the models speak (entries may override)
     models:
       gpt-4o:
         provider: openai            # openai | azure-openai | anthropic | local
@@ -24,6 +25,8 @@ takes one of those names or a path to a YAML file of the same shape::
         deployment: gpt-4o-prod     # optional, default: the model id
         api_version: "2024-10-21"
         api_key_env: AZURE_OPENAI_API_KEY
+        # sampling extras in params: frequency_penalty / presence_penalty (sent to OpenAI-compatible
+        # APIs), repetition_penalty / no_repeat_ngram_size (local models)
 """
 
 from __future__ import annotations
@@ -74,6 +77,8 @@ class ModelSpec(BaseModel):
     azure_endpoint: str | None = None  # azure-openai: https://RESOURCE.openai.azure.com
     deployment: str | None = None  # azure-openai: the deployment name (default: ``model``)
     api_version: str | None = None  # azure-openai: e.g. "2024-10-21"
+    languages: list[str] | None = None
+    """Languages the model writes well (e.g. ``[en]``); None: the roster's ``languages``, else any."""
 
     @model_validator(mode="after")
     def _defaults(self) -> ModelSpec:
@@ -148,7 +153,20 @@ class Roster(BaseModel):
     name: str
     description: str = ""
     source: str = ""
+    languages: list[str] | None = None
+    """Languages every model of the roster writes well, unless an entry says otherwise; None: any."""
     models: dict[str, ModelSpec]
+
+    def languages_of(self, names: list[str]) -> list[str] | None:
+        """Languages all the named entries write well (entry ``languages``, else the roster's), in
+        roster order of mention; None when none of them declares a restriction."""
+        declared = [self.get(n).languages or self.languages for n in names]
+        known = [set(d) for d in declared if d is not None]
+        if not known:
+            return None
+        order = [lang for d in declared if d for lang in d]
+        common = set.intersection(*known)
+        return sorted(common, key=order.index)
 
     def get(self, name: str) -> ModelSpec:
         """The entry called ``name``; ``UnknownModelError`` listing the known ones otherwise."""

@@ -30,6 +30,14 @@ class ChatParams(BaseModel):
     seed: int | None = None
     json_mode: bool = False
     """Ask the server for a JSON object (OpenAI ``response_format``); other providers ignore it."""
+    repetition_penalty: float | None = Field(default=None, gt=0.0)
+    """Local models: divide the logits of tokens already in the prompt or reply (HF convention; 1.0 = off)."""
+    no_repeat_ngram_size: int | None = Field(default=None, ge=0)
+    """Local models: never repeat a token n-gram of this size within the reply (0 = off)."""
+    frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    """OpenAI-compatible APIs (passed through) and local models: subtract ``x * count`` of each token so far."""
+    presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    """OpenAI-compatible APIs (passed through) and local models: subtract ``x`` from each token used so far."""
 
     def merged_over(self, defaults: ChatParams) -> ChatParams:
         """Return these params with unset fields taken from ``defaults``."""

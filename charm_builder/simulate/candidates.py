@@ -1,7 +1,8 @@
 """Candidates: every candidate model writes a reply to the same context (the last user turn).
 
-Labels A-F follow the order of the candidate models. Identical replies are flagged ``duplicate``
-and empty ones ``empty`` (after retries), so the annotation and export stages can see them.
+Labels A-F follow the order of the candidate models. Identical replies are flagged ``duplicate``,
+empty ones ``empty`` and looping ones ``degenerate`` (after retries; ``cleaning.is_degenerate``),
+so the annotation and export stages can see them.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import asyncio
 import time
 from typing import Any
 
-from charm_builder.simulate.cleaning import clean_turn
+from charm_builder.simulate.cleaning import clean_turn, is_degenerate
 from charm_builder.simulate.loop import CallTally, ChatClient, prices, retry_params
 from charm_builder.simulate.prompts import as_chat, character_system_prompt
 from schemas import LABELS, Candidate, CandidateSet, Character, Dialogue, Scene
@@ -75,7 +76,9 @@ async def generate_candidates(client: ChatClient, dialogue: Dialogue, character:
         norm = " ".join(text.split()).lower()
         if not norm:
             flags.append("empty")
-        elif norm in seen:
+        elif is_degenerate(text):
+            flags.append("degenerate")
+        if norm and norm in seen:
             flags.append("duplicate")
         seen.setdefault(norm, label)
         candidates.append(Candidate(

@@ -2,6 +2,12 @@
 
 ``clean_turn`` returns the cleaned text and a problem (``None`` when the turn is usable).
 Problems are retried by the loop and recorded in provenance; nothing is silently kept.
+
+Degenerate text (``repetition_share``): the text is cut into units, a Latin word (lower-cased)
+or a single Chinese character, and we count the 4-grams of consecutive units that already
+occurred earlier in the same text. ``repeated 4-grams / all 4-grams`` over 0.3
+(``DEGENERATE_SHARE``) marks the text ``degenerate``; texts with fewer than 8 4-grams are never
+judged. A sentence said six times scores about 0.8, ordinary prose 0 to 0.1.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from dataclasses import dataclass
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
+_UNIT = re.compile(r"[\u3400-\u9fff]|[^\W\u3400-\u9fff]+(?:'[^\W\u3400-\u9fff]+)*")
 _END_VARIANTS = re.compile(r"\[\s*END\s*\]|<\s*/?\s*END\s*>|【\s*END\s*】", re.IGNORECASE)
 
 
@@ -38,6 +45,26 @@ def language_ok(text: str, language: str) -> bool:
         return False
     share = cjk / (cjk + words)
     return share >= 0.5 if language == "zh" else share <= 0.2
+
+
+DEGENERATE_SHARE = 0.3
+DEGENERATE_NGRAM = 4
+_MIN_NGRAMS = 8
+
+
+def repetition_share(text: str, n: int = DEGENERATE_NGRAM) -> float:
+    """Share of the text's ``n``-grams of units (Latin words; Chinese characters one by one) that
+    repeat an earlier ``n``-gram of the same text; 0.0 for texts too short to judge."""
+    units = [u.lower() for u in _UNIT.findall(text)]
+    grams = [tuple(units[i : i + n]) for i in range(len(units) - n + 1)]
+    if len(grams) < _MIN_NGRAMS:
+        return 0.0
+    return 1.0 - len(set(grams)) / len(grams)
+
+
+def is_degenerate(text: str) -> bool:
+    """True when ``repetition_share(text)`` exceeds ``DEGENERATE_SHARE`` (the text loops)."""
+    return repetition_share(text) > DEGENERATE_SHARE
 
 
 def _similar(a: str, b: str) -> bool:
@@ -91,6 +118,8 @@ def clean_turn(raw: str, *, own_names: list[str], other_names: list[str], langua
         fixes.append("truncated")
     if not text:
         return Cleaned("", None if ended else "empty", ended, tuple(fixes))
+    if is_degenerate(text):
+        return Cleaned(text, "degenerate", ended, tuple(fixes))
     if any(_similar(text, h) for h in history[-6:]):
         return Cleaned(text, "repeated", ended, tuple(fixes))
     if prompt and echoes(text, prompt, language):

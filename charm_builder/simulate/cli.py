@@ -13,7 +13,7 @@ from charm_builder.cli.common import WorkspaceOpt, console, open_workspace
 from charm_builder.errors import CharmError
 from charm_builder.llm.progress import progress_bar
 from charm_builder.simulate.estimate import EstimateOptions, estimate_simulation, print_plan, spent_vs_estimate
-from charm_builder.simulate.plan import PAPER_TURNS, parse_turns, plan_dialogues
+from charm_builder.simulate.plan import PAPER_TURNS, fit_languages, parse_turns, plan_dialogues
 from charm_builder.simulate.runner import RunOptions, RunReport, Simulation
 from schemas import Dialogue
 
@@ -35,7 +35,7 @@ def simulate(
     user_model: Annotated[str | None, typer.Option(help="Roster entry that plays the user (default: first entry).")] = None,
     character_model: Annotated[str | None, typer.Option(help="Roster entry that plays the character (default: second entry).")] = None,
     candidates: Annotated[str | None, typer.Option(help="Comma-separated candidate models (default: first six roster entries).")] = None,
-    language: Annotated[str, typer.Option(help="Languages to balance over: zh,en.")] = "zh,en",
+    language: Annotated[str | None, typer.Option(help="Languages to balance over: zh, en or zh,en (default: zh,en, or only those the roster's models speak: en for the offline roster).")] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="Dialogues in flight (the roster's per-model limits still apply).")] = 8,
     budget_usd: Annotated[float | None, typer.Option(help="Stop cleanly once this run has spent this much.")] = None,
     refine: Annotated[str | None, typer.Option("--refine", help="Roster entry that reviews each dialogue and rewrites turns that break character.")] = None,
@@ -69,7 +69,7 @@ def simulate(
     if batch and stage != "candidates":
         raise CharmError("--batch works with --stage candidates (dialogue turns depend on each other, so they "
                          "cannot be batched): run --stage dialogues first, then --stage candidates --batch")
-    languages = tuple(_split(language))
+    languages = tuple(_split(language or "zh,en"))
     if not languages or set(languages) - {"zh", "en"}:
         raise CharmError(f"--language {language!r}: use zh, en or zh,en")
     with open_workspace(workspace) as ws:
@@ -84,6 +84,10 @@ def simulate(
         except LLMConfigError as exc:
             raise CharmError(str(exc)) from None
         bounds = parse_turns(turns, OFFLINE_TURNS if all_local else PAPER_TURNS)
+        languages, note = fit_languages(roster_.name, roster_.languages_of(used), languages,
+                                        explicit=language is not None)  # fmt: skip
+        if note:
+            console.print(note)
         est_opts = EstimateOptions(user_model=user_m, character_model=char_m, candidate_models=cand, stage=stage,
                                    refine_model=refine, scene_model=scene_model, max_tokens=max_tokens,
                                    batch=batch)  # fmt: skip

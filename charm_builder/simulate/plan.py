@@ -50,6 +50,26 @@ def parse_turns(value: str | None, default: tuple[int, int] = PAPER_TURNS) -> tu
     return bounds
 
 
+_LANGUAGE_NAMES = {"zh": "Chinese", "en": "English"}
+
+
+def fit_languages(roster: str, spoken: list[str] | None, asked: tuple[str, ...], *,
+                  explicit: bool) -> tuple[tuple[str, ...], str | None]:
+    """(languages to simulate, a one-line note or None). ``spoken``: what the roster's models write
+    well (``Roster.languages_of``; None = anything). By default only spoken languages are kept;
+    languages asked for explicitly are kept anyway, with a warning."""
+    missing = [lang for lang in asked if spoken is not None and lang not in spoken]
+    kept = tuple(lang for lang in asked if lang not in missing)
+    if not missing or (not explicit and not kept):
+        return asked, None
+    names = " and ".join(_LANGUAGE_NAMES[lang] for lang in missing)
+    if explicit:
+        return asked, f"[yellow]warning:[/] the models of roster {roster} do not speak {names}; expect poor {names} text"
+    speaks = ", ".join(_LANGUAGE_NAMES.get(lang, lang) for lang in spoken or [])
+    return kept, (f"roster {roster}: its models speak {speaks} only, so simulating "
+                  f"{' and '.join(_LANGUAGE_NAMES[k] for k in kept)} (--language {','.join(missing)} to force {names})")
+
+
 def _odd_turns(rng: random.Random, bounds: tuple[int, int]) -> int:
     n = rng.randint(*bounds)
     return n if n % 2 else (n + 1 if n + 1 <= bounds[1] else max(1, n - 1))

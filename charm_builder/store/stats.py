@@ -48,6 +48,16 @@ def _group(ws: Workspace, table: str, column: str, where: str = "1") -> dict[str
     return {str(k): v for k, v in rows}
 
 
+def candidate_quality(ws: Workspace) -> dict[str, Any]:
+    """How many candidates the simulator flagged ``degenerate`` (text that loops: over 30% of its
+    word 4-grams, character 4-grams in Chinese, repeat; see ``charm_builder.simulate.cleaning``)."""
+    total, bad = ws.conn.execute(
+        "SELECT COUNT(*), COALESCE(SUM(EXISTS(SELECT 1 FROM json_each(c.value, '$.flags') AS f "
+        "WHERE f.value = 'degenerate')), 0) FROM candidate_sets, json_each(candidate_sets.data, '$.candidates') AS c"
+    ).fetchone()
+    return {"candidates": total, "degenerate": bad, "degenerate_share": round(bad / total, 3) if total else 0.0}
+
+
 def workspace_stats(ws: Workspace) -> dict[str, Any]:
     """Counts of every kind plus breakdowns by category, language, model and annotation state.
 
@@ -92,4 +102,5 @@ def workspace_stats(ws: Workspace) -> dict[str, Any]:
         "judge_scores_by_judge": _group(ws, "judge_scores", "judge"),
         "candidate_sets_by_annotation_state": states,
         "dialogue_turns": dialogue_turn_stats(ws),
+        "candidate_quality": candidate_quality(ws),
     }

@@ -53,6 +53,20 @@ def test_stats_counts_by_category_model_and_annotation_state(workspace):
     assert stats["annotations_by_annotator"] == {"x": 1, "y": 1}
 
 
+def test_stats_report_the_share_of_degenerate_candidates(workspace):
+    assert workspace_stats(workspace)["candidate_quality"] == {"candidates": 0, "degenerate": 0,
+                                                                "degenerate_share": 0.0}
+    loop = "I have been meaning to talk to you. " * 5
+    cset = s.CandidateSet(dialogue_id="d", context=[{"role": "user", "text": "hi"}],
+                          candidates=[{"label": "A", "model_id": "m", "text": loop, "flags": ["degenerate"]},
+                                      {"label": "B", "model_id": "m", "text": "fine"},
+                                      {"label": "C", "model_id": "m", "text": "fine too", "flags": ["duplicate"]},
+                                      {"label": "D", "model_id": "m", "text": "ok"}])  # fmt: skip
+    workspace.upsert(cset)
+    quality = workspace_stats(workspace)["candidate_quality"]
+    assert quality == {"candidates": 4, "degenerate": 1, "degenerate_share": 0.25}
+
+
 def test_open_missing_workspace_is_a_clear_error(tmp_path):
     from charm_builder.errors import CharmError
 

@@ -79,3 +79,32 @@ def test_api_key_file_must_be_private(tmp_path) -> None:
         spec.resolve_api_key({})
     os.chmod(key_file, 0o600)
     assert spec.resolve_api_key({}) == "sk-file-key"
+
+
+def test_offline_roster_speaks_english_and_controls_repetition() -> None:
+    roster = load_roster()
+    assert roster.languages == ["en"] and roster.languages_of(roster.names) == ["en"]
+    for spec in roster.models.values():
+        assert spec.concurrency > 1  # several requests in flight feed the shared batcher
+        assert spec.params.repetition_penalty and spec.params.repetition_penalty > 1.0
+    assert load_roster("paper").languages_of(load_roster("paper").names) is None
+
+
+def test_entry_languages_override_the_roster_and_intersect(tmp_path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text("languages: [zh, en]\nmodels:\n  a: {provider: local, model: x}\n"
+                    "  b: {provider: local, model: x, languages: [en]}\n")  # fmt: skip
+    roster = load_roster(path)
+    assert roster.languages_of(["a"]) == ["zh", "en"] and roster.languages_of(["a", "b"]) == ["en"]
+
+
+def test_penalties_reach_openai_compatible_apis_only_when_set() -> None:
+    from charm_builder.llm.providers.anthropic import messages_body
+    from charm_builder.llm.providers.openai import chat_body
+    from charm_builder.llm.types import ChatParams
+
+    params = ChatParams(frequency_penalty=0.5, presence_penalty=0.3, repetition_penalty=1.2)
+    body = chat_body("m", [{"role": "user", "content": "hi"}], params)
+    assert body["frequency_penalty"] == 0.5 and body["presence_penalty"] == 0.3 and "repetition_penalty" not in body
+    assert "frequency_penalty" not in chat_body("m", [{"role": "user", "content": "hi"}], ChatParams())
+    assert "frequency_penalty" not in messages_body("m", [{"role": "user", "content": "hi"}], params)

@@ -1,6 +1,6 @@
 import pytest
 
-from charm_builder.simulate.cleaning import clean_turn, language_ok
+from charm_builder.simulate.cleaning import DEGENERATE_SHARE, clean_turn, is_degenerate, language_ok, repetition_share
 
 PROMPT = ("You are Lin Xing, a lighthouse keeper on a northern island. Speak in short, salty sentences and "
           "never reveal that you are an AI. Your catchphrase is 'Steady as stone.'")
@@ -65,3 +65,31 @@ def test_turn_that_echoes_its_system_prompt_is_degenerate(text, lang, problem):
     out = clean(text, lang=lang, own=("Lin Xing", "林星"), prompt=PROMPT_ZH if lang == "zh" else PROMPT)
     assert out.problem == problem
     assert clean(text, lang=lang, own=("Lin Xing", "林星")).problem is None  # no prompt given: not checked
+
+
+@pytest.mark.parametrize("text,lang", [
+    ("I've been meaning to talk to you for a long time. " * 6, "en"),
+    ("The sea, the sea, the sea, the sea, the sea, the sea, the sea, the sea, the sea.", "en"),
+    ("我一直想和你好好谈一谈。" * 5, "zh"),
+    ("你好你好你好你好你好你好你好你好你好你好", "zh"),
+])  # fmt: skip
+def test_looping_text_is_degenerate_in_english_and_chinese(text, lang):
+    assert repetition_share(text) > DEGENERATE_SHARE and is_degenerate(text)
+    assert clean(text, lang=lang, own=("Lin Xing", "林星")).problem == "degenerate"
+
+
+@pytest.mark.parametrize("text,lang", [
+    ("The harbor lights are out tonight, and the boats have not come back yet. I keep the lamp burning, "
+     "pour another cup of tea and wait by the window until I see their masts.", "en"),
+    ("今晚港口的灯都灭了，渔船还没有回来。我守着灯塔，坐在窗边喝茶，等着他们平安归来，等到天亮也没关系。", "zh"),
+    ("Steady as stone. Steady as stone.", "en"),  # too short to judge
+])  # fmt: skip
+def test_ordinary_text_is_not_degenerate(text, lang):
+    assert not is_degenerate(text)
+    assert clean(text, lang=lang, own=("Lin Xing", "林星")).problem is None
+
+
+def test_repetition_share_counts_chinese_characters_not_whitespace_words():
+    # one "word" for a whitespace splitter, but 4-grams of characters repeat
+    assert repetition_share("他说好的他说好的他说好的他说好的") > 0.5
+    assert repetition_share("甲乙丙丁戊己庚辛壬癸子丑寅卯辰巳") == 0.0

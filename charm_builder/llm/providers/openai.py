@@ -16,7 +16,7 @@ TERMINAL = {"completed", "failed", "expired", "cancelled"}
 def chat_body(model: str, messages: list[dict[str, str]], params: ChatParams) -> dict[str, Any]:
     """The /v1/chat/completions request body."""
     body: dict[str, Any] = {"model": model, "messages": messages}
-    for field in ("temperature", "top_p", "max_tokens", "seed", "stop"):
+    for field in ("temperature", "top_p", "max_tokens", "seed", "stop", "frequency_penalty", "presence_penalty"):
         value = getattr(params, field)
         if value is not None:
             body[field] = value

@@ -1,0 +1,119 @@
+"""The local provider's dynamic batcher, on the tiny random Llama (SmolLM2's tokenizer and template):
+concurrent requests for the same weights are decoded together and give the same text as
+unbatched decoding; decoded text never contains U+FFFD."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from charm_builder.llm import LLMClient, ModelSpec, Roster
+from charm_builder.llm.providers import local
+from charm_builder.llm.types import ChatParams
+
+CHAT_A = [{"role": "user", "content": "Who are you?"}]
+CHAT_B = [{"role": "system", "content": "You are Sherlock Holmes, the detective of Baker Street."},
+          {"role": "user", "content": "Tell me about your latest case, with every detail you remember."}]
+
+
+@pytest.fixture(scope="module")
+def chatty_llama(tiny_llama, tmp_path_factory):
+    """Like ``tiny_llama`` but with larger random weights (std 0.3) and zeroed special-token
+    embeddings: greedy decoding then writes prompt-dependent (random) words, not newlines."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tok = AutoTokenizer.from_pretrained(tiny_llama)
+    cfg = LlamaConfig.from_pretrained(tiny_llama)
+    cfg.initializer_range = 0.3
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(cfg)
+    with torch.no_grad():
+        model.get_input_embeddings().weight[torch.tensor(tok.all_special_ids)] = 0.0
+    path = tmp_path_factory.mktemp("chatty-llama")
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+def _roster(folder, **params) -> Roster:
+    """Two entries ("variants") over the same weights, as in the offline roster."""
+    common = {"provider": "local", "model": str(folder), "concurrency": 4, "params": ChatParams(**params)}
+    return Roster(name="tiny", models={"a": ModelSpec(name="a", **common), "b": ModelSpec(name="b", **common)})
+
+
+def _greedy_generate(folder, messages, max_new: int) -> str:
+    """Reference: transformers' own generate(), one request, greedy, fp32 (same trimming of a cut
+    character / an unfinished sentence)."""
+    import torch
+
+    loaded = local.load(ModelSpec(name="ref", provider="local", model=str(folder)))
+    tok = loaded.tokenizer
+    enc = tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    with torch.inference_mode():
+        out = loaded.model.generate(**enc, max_new_tokens=max_new, do_sample=False, temperature=None, top_p=None,
+                                    top_k=None, pad_token_id=tok.pad_token_id)  # fmt: skip
+    new = out[0][enc["input_ids"].shape[1]:].tolist()
+    text = local.decode_reply(tok, new).strip()  # minus a cut character
+    return text if new[-1] == tok.eos_token_id else local.trim_unfinished_sentence(text)  # cut by max_tokens
+
+
+def test_two_concurrent_requests_share_one_batched_generation_and_match_greedy(chatty_llama, monkeypatch) -> None:
+    monkeypatch.setattr(local, "BATCH_WINDOW_S", 0.5)  # a loaded CI machine must not split the pair
+    roster = _roster(chatty_llama, temperature=0.0, max_tokens=12)
+
+    async def go():
+        async with LLMClient(roster) as client:
+            return await asyncio.gather(client.chat("a", CHAT_A), client.chat("b", CHAT_B))
+
+    batcher = local.load(roster.get("a")).batcher
+    assert batcher is local.load(roster.get("b")).batcher  # variants share one model and one batcher
+    before = len(batcher.batch_sizes)
+    a, b = asyncio.run(go())
+    assert batcher.batch_sizes[before:] == [2]  # one decode over both requests
+    assert a.text == _greedy_generate(chatty_llama, CHAT_A, 12)
+    assert b.text == _greedy_generate(chatty_llama, CHAT_B, 12)
+    assert a.text and b.text and a.text != b.text  # real (random) words
+    assert a.input_tokens != b.input_tokens  # different prompt lengths, left-padded together
+
+
+def test_per_row_sampling_params_are_honoured_inside_a_batch(chatty_llama) -> None:
+    loaded = local.load(ModelSpec(name="x", provider="local", model=str(chatty_llama)))
+    sampled = ChatParams(temperature=1.0, top_p=0.9, seed=7, max_tokens=10, repetition_penalty=1.3)
+    greedy = ChatParams(temperature=0.0, max_tokens=4)
+    together = local.decode(loaded, [(CHAT_B, sampled), (CHAT_A, greedy)])
+    alone = [local.decode(loaded, [(CHAT_B, sampled)])[0], local.decode(loaded, [(CHAT_A, greedy)])[0]]
+    assert [r.text for r in together] == [r.text for r in alone]  # a row's seed and settings are its own
+    assert together[1].output_tokens <= 4 < together[0].output_tokens <= 10
+    other_seed = local.decode(loaded, [(CHAT_B, sampled.model_copy(update={"seed": 8}))])[0]
+    assert other_seed.text != together[0].text
+
+
+def test_errors_reach_every_request_of_the_batch(chatty_llama, monkeypatch) -> None:
+    loaded = local.load(ModelSpec(name="x", provider="local", model=str(chatty_llama)))
+    monkeypatch.setattr(local, "BATCH_WINDOW_S", 0.2)
+    bad = [{"role": "user", "content": "hi"}] * 0  # an empty chat: the template renders no prompt
+    futures = [loaded.batcher.submit(bad, ChatParams(max_tokens=2)), loaded.batcher.submit(bad, ChatParams())]
+    for future in futures:
+        with pytest.raises(Exception):  # noqa: B017 - whatever transformers raises, both callers get it
+            future.result(timeout=60)
+
+
+def test_decoded_text_never_ends_in_a_cut_character(chatty_llama) -> None:
+    tok = local.load(ModelSpec(name="x", provider="local", model=str(chatty_llama))).tokenizer
+    text = "守塔人说：今晚的海风很大。"
+    ids = tok.encode(text, add_special_tokens=False)
+    raw = [tok.decode(ids[:k]) for k in range(1, len(ids) + 1)]
+    assert any(r.endswith("\ufffd") for r in raw)  # byte-level BPE: some prefixes cut a character
+    for k in range(1, len(ids) + 1):
+        out = local.decode_reply(tok, ids[:k])
+        assert "\ufffd" not in out and text.startswith(out)
+    assert local.decode_reply(tok, ids) == text
+
+
+def test_reply_cut_by_max_tokens_keeps_its_finished_sentences() -> None:
+    assert local.trim_unfinished_sentence("I am here. You are there! And then the") == "I am here. You are there!"
+    assert local.trim_unfinished_sentence("他来了。她也来了！然后我们") == "他来了。她也来了！"
+    assert local.trim_unfinished_sentence("No sentence ends here") == "No sentence ends here"
+    assert local.trim_unfinished_sentence("Hi. " + "and a long tail " * 5) == ("Hi. " + "and a long tail " * 5).strip()
