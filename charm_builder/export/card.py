@@ -81,7 +81,10 @@ def parse_card(path: Path) -> dict[str, Any]:
     """The YAML header of a card; CharmError when missing or malformed."""
     if not path.exists():
         raise CharmError(f"{path}: dataset card is missing")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise CharmError(f"{path}: dataset card is not UTF-8 text") from None
     if not text.startswith("---\n") or "\n---\n" not in text[4:]:
         raise CharmError(f"{path}: dataset card has no YAML header")
     try:
@@ -99,9 +102,13 @@ def read_manifest(path: Path) -> dict[str, Any]:
         raise CharmError(f"{path}: no {MANIFEST}; not a charm-builder export")
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise CharmError(f"{file}: not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise CharmError(f"{file}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
-    if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION:
+    if not isinstance(data, dict):
+        raise CharmError(f"{file}: expected a JSON object, got {type(data).__name__}")
+    if data.get("format_version") != FORMAT_VERSION:
         raise CharmError(f"{file}: unsupported manifest (format_version {data.get('format_version')!r})")
     return data
 

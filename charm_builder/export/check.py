@@ -49,11 +49,26 @@ class CheckResult:
         return f"ok {self.path}  " + "; ".join(parts)
 
 
+def _malformed(where: Path, exc: Exception) -> CharmError:
+    """A damaged file met by a reader (pyarrow, datasets, polars, json, yaml) as one line naming the folder."""
+    first = (str(exc).strip().splitlines() or [""])[0][:200]
+    return CharmError(f"{where}: unreadable or malformed export ({type(exc).__name__}: {first})")
+
+
 def check_export(path: Path) -> CheckResult:
     """Validate an export folder (top level, or a single subset folder). Raises CharmError."""
     path = Path(path)
     if not path.is_dir():
         raise CharmError(f"{path}: no such export directory")
+    try:
+        return _check_export(path)
+    except CharmError:
+        raise
+    except Exception as exc:  # any damage we did not foresee still ends in one line naming the export
+        raise _malformed(path, exc) from None
+
+
+def _check_export(path: Path) -> CheckResult:
     manifest = cards.read_manifest(path)
     split_by, shift = None, None
     if manifest.get("kind") == "export":
@@ -68,7 +83,12 @@ def check_export(path: Path) -> CheckResult:
     result = CheckResult(path)
     frames: dict[tuple[str, str], pl.DataFrame] = {}
     for name, folder in subsets.items():
-        frames.update(_check_subset(name, folder))
+        try:
+            frames.update(_check_subset(name, folder))
+        except CharmError:
+            raise
+        except Exception as exc:
+            raise _malformed(folder, exc) from None
         result.rows[name] = {s: frames[(name, s)].height for (sub, s) in frames if sub == name}
     if manifest.get("kind") == "export" and manifest.get("rows") != result.rows:
         raise CharmError(f"{path / cards.MANIFEST}: row counts {manifest.get('rows')} differ from the data {result.rows}")
