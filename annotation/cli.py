@@ -42,18 +42,27 @@ annotate_app = typer.Typer(
 
 WorkspaceOpt = Annotated[
     Path | None,
-    typer.Option("--workspace", "-w", envvar="CHARM_WORKSPACE", show_default="./charm-workspace",
-                 help="Workspace folder (or set CHARM_WORKSPACE)."),
-]  # fmt: skip
+    typer.Option(
+        "--workspace",
+        "-w",
+        envvar="CHARM_WORKSPACE",
+        show_default="./charm-workspace",
+        help="Workspace folder (or set CHARM_WORKSPACE).",
+    ),
+]
 ApiUrlOpt = Annotated[
     str | None,
     typer.Option("--api-url", envvar=API_URL_ENV, help="Argilla URL (default: the `annotate serve` server)."),
 ]
 ApiKeyOpt = Annotated[
     str | None,
-    typer.Option("--api-key", envvar=API_KEY_ENV, show_default=False,
-                 help="Owner/admin API key (default: the `annotate serve` owner)."),
-]  # fmt: skip
+    typer.Option(
+        "--api-key",
+        envvar=API_KEY_ENV,
+        show_default=False,
+        help="Owner/admin API key (default: the `annotate serve` owner).",
+    ),
+]
 DatasetOpt = Annotated[str, typer.Option("--dataset", "-d", help="Argilla dataset name.")]
 ArgillaWsOpt = Annotated[str, typer.Option("--argilla-workspace", help="Argilla workspace (team) name.")]
 
@@ -120,11 +129,14 @@ def serve(
         except ServerStartError as exc:
             raise AnnotationError(str(exc)) from None
         console.print(f"[green]Argilla is running:[/] {server.url}")
-        console.print(f"Owner: [bold]{server.credentials.username}[/]; password and API key are in "
-                      f"{server.credentials_file} (mode 0600)"
-                      + (" — password from CHARM_ARGILLA_OWNER_PASSWORD" if server.credentials.password_from_env else ""))  # fmt: skip
-        console.print(f"Logs: {server.logs_dir}   Stop with Ctrl-C. A child that dies is restarted "
-                      "(logs/supervisor.log).")  # fmt: skip
+        console.print(
+            f"Owner: [bold]{server.credentials.username}[/]; password and API key are in "
+            f"{server.credentials_file} (mode 0600)"
+            + (" — password from CHARM_ARGILLA_OWNER_PASSWORD" if server.credentials.password_from_env else "")
+        )
+        console.print(
+            f"Logs: {server.logs_dir}   Stop with Ctrl-C. A child that dies is restarted (logs/supervisor.log)."
+        )
         while not stop_requested:
             if server.failure:
                 raise AnnotationError(f"giving up: {server.failure.splitlines()[0]}")
@@ -153,15 +165,23 @@ def users(
     client = _client(workspace, api_url, api_key)
     target = passwords_file or server_dir(_root(workspace)) / "secrets" / "annotators.json"
     result = create_users(client, argilla_workspace, entries, target)
-    console.print(f"Workspace [bold]{argilla_workspace}[/]: created {len(result.created)} account(s), "
-                  f"{len(result.existing)} already existed, {len(result.added_to_workspace)} added as members.")  # fmt: skip
+    console.print(
+        f"Workspace [bold]{argilla_workspace}[/]: created {len(result.created)} account(s), "
+        f"{len(result.existing)} already existed, {len(result.added_to_workspace)} added as members."
+    )
     if result.created:
         console.print(f"Passwords of new accounts: {target} (mode 0600; hand them out privately).")
 
 
 def _progress() -> Progress:
-    return progress_bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        TimeRemainingColumn(), console=console)  # fmt: skip
+    return progress_bar(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
 
 
 @annotate_app.command()
@@ -170,17 +190,29 @@ def push(
     dataset: DatasetOpt = "charm-preference",
     argilla_workspace: ArgillaWsOpt = "charm",
     min_submitted: Annotated[int, typer.Option(help="Annotators needed per record.")] = DEFAULT_MIN_SUBMITTED,
-    kind: Annotated[str, typer.Option("--kind", "--task", help="preference (best/worst), dialogue-quality (query + criteria) or pairwise (A vs B win/tie/loss).")] = (
-        "preference"
-    ),
+    kind: Annotated[
+        str,
+        typer.Option(
+            "--kind",
+            "--task",
+            help="preference (best/worst), dialogue-quality (query + criteria) or pairwise (A vs B win/tie/loss).",
+        ),
+    ] = ("preference"),
     models: Annotated[str | None, typer.Option(help="pairwise: TARGET,OPPONENT[,OPPONENT...] model ids.")] = None,
     seed: Annotated[int, typer.Option(help="pairwise: seed of the per-record order randomisation.")] = 0,
     dimension: Annotated[list[str] | None, typer.Option(help="dialogue-quality dimensions (repeatable).")] = None,
     language: Annotated[str | None, typer.Option(help="dialogue-quality: only dialogues in zh or en.")] = None,
     batch_size: Annotated[int, typer.Option(help="Records per request.")] = 100,
-    suggestions: Annotated[str | None, typer.Option("--suggestions", metavar="JUDGE", help="preference: pre-select "
-                                                    "this LLM judge's best/worst (scores from `charm-build judge`) "
-                                                    "as Argilla suggestions; records already there are updated.")] = None,
+    suggestions: Annotated[
+        str | None,
+        typer.Option(
+            "--suggestions",
+            metavar="JUDGE",
+            help="preference: pre-select "
+            "this LLM judge's best/worst (scores from `charm-build judge`) "
+            "as Argilla suggestions; records already there are updated.",
+        ),
+    ] = None,
     api_url: ApiUrlOpt = None,
     api_key: ApiKeyOpt = None,
 ) -> None:
@@ -208,12 +240,21 @@ def push(
         if not models:
             raise AnnotationError("--task pairwise needs --models TARGET,OPPONENT[,...]")
         try:
-            res = push_pairwise(client, store, models=models, dataset=dataset, workspace=argilla_workspace,
-                                annotators=min_submitted, seed=seed)  # fmt: skip
+            res = push_pairwise(
+                client,
+                store,
+                models=models,
+                dataset=dataset,
+                workspace=argilla_workspace,
+                annotators=min_submitted,
+                seed=seed,
+            )
         except PairwiseError as exc:
             raise AnnotationError(str(exc)) from None
-        console.print(f"{res.dataset}: {res.pushed} blinded pair(s) from {res.contexts} context(s) pushed; "
-                      f"{res.skipped_contexts} candidate set(s) lack one of the models.")  # fmt: skip
+        console.print(
+            f"{res.dataset}: {res.pushed} blinded pair(s) from {res.contexts} context(s) pushed; "
+            f"{res.skipped_contexts} candidate set(s) lack one of the models."
+        )
         return
     with _progress() as progress:
         task = progress.add_task(f"push {dataset}", total=None)
@@ -222,20 +263,37 @@ def push(
             progress.update(task, completed=done, total=total)
 
         if kind == "preference":
-            result = push_candidate_sets(client, store, dataset=dataset, workspace=argilla_workspace,
-                                         min_submitted=min_submitted, batch_size=batch_size, on_progress=on_progress,
-                                         suggestions=picks)  # fmt: skip
+            result = push_candidate_sets(
+                client,
+                store,
+                dataset=dataset,
+                workspace=argilla_workspace,
+                min_submitted=min_submitted,
+                batch_size=batch_size,
+                on_progress=on_progress,
+                suggestions=picks,
+            )
         else:
             dims = tuple(dimension or ALL_DIMENSIONS[2:])
             unknown = sorted(set(dims) - set(ALL_DIMENSIONS))
             if unknown:
                 raise AnnotationError(f"--dimension: unknown {', '.join(unknown)}; use {', '.join(ALL_DIMENSIONS)}")
-            result = push_dialogue_quality(client, store, dataset=dataset, workspace=argilla_workspace,
-                                           dimensions=dims, language=language, min_submitted=max(1, min_submitted),
-                                           batch_size=batch_size, on_progress=on_progress)  # fmt: skip
-    console.print(f"{result.dataset}: {result.pushed} record(s) pushed, {result.skipped_existing} already there "
-                  f"({result.total} in total)"
-                  + (f"; {result.suggested} with {suggestions}'s suggestions." if suggestions else "."))  # fmt: skip
+            result = push_dialogue_quality(
+                client,
+                store,
+                dataset=dataset,
+                workspace=argilla_workspace,
+                dimensions=dims,
+                language=language,
+                min_submitted=max(1, min_submitted),
+                batch_size=batch_size,
+                on_progress=on_progress,
+            )
+    console.print(
+        f"{result.dataset}: {result.pushed} record(s) pushed, {result.skipped_existing} already there "
+        f"({result.total} in total)"
+        + (f"; {result.suggested} with {suggestions}'s suggestions." if suggestions else ".")
+    )
 
 
 def _judge_suggestions(store: Any, judge: str) -> dict[str, Any]:
@@ -246,11 +304,16 @@ def _judge_suggestions(store: Any, judge: str) -> dict[str, Any]:
     picks = judge_picks(store, judge)
     if not picks:
         known = judges_in(store)
-        raise AnnotationError(f"--suggestions {judge!r}: no scores from this judge in {store.root}; run "
-                              f"`charm-build judge --judge {judge}` first" + (f" (judges: {', '.join(known)})" if known else ""))
+        raise AnnotationError(
+            f"--suggestions {judge!r}: no scores from this judge in {store.root}; run "
+            f"`charm-build judge --judge {judge}` first" + (f" (judges: {', '.join(known)})" if known else "")
+        )
     # a tie-break pick (every candidate scored the same) is no suggestion: the judge had no preference
-    return {sid: JudgeSuggestion(judge, p.best, p.worst, p.best_score, p.worst_score)
-            for sid, p in picks.items() if not p.tied}  # fmt: skip
+    return {
+        sid: JudgeSuggestion(judge, p.best, p.worst, p.best_score, p.worst_score)
+        for sid, p in picks.items()
+        if not p.tied
+    }
 
 
 @annotate_app.command()
@@ -288,16 +351,24 @@ def pull(
         items = [item for item, _ in pulled]
         with store.transaction():  # the export stage reads them from the dq_annotations table
             for item, annotator in pulled:
-                add_dq_annotation(store, dialogue_id=item.dialogue_id, dimension=item.dimension,
-                                  language=item.language, user_query=item.user_query, criteria=item.criteria,
-                                  annotator=annotator)  # fmt: skip
+                add_dq_annotation(
+                    store,
+                    dialogue_id=item.dialogue_id,
+                    dimension=item.dimension,
+                    language=item.language,
+                    user_query=item.user_query,
+                    criteria=item.criteria,
+                    annotator=annotator,
+                )
         out_dir.mkdir(parents=True, exist_ok=True)
         target = out_dir / f"dialogue-quality-{dataset}.jsonl"
         tmp = target.with_suffix(".jsonl.tmp")
         tmp.write_text("".join(item.model_dump_json() + "\n" for item in items), encoding="utf-8")
         tmp.replace(target)
         rejected_file.write_text(json.dumps([asdict(r) for r in rejected], indent=2, ensure_ascii=False) + "\n")
-        console.print(f"{dataset}: {len(items)} dialogueQuality item(s) stored (and written to {target}), {len(rejected)} rejected.")
+        console.print(
+            f"{dataset}: {len(items)} dialogueQuality item(s) stored (and written to {target}), {len(rejected)} rejected."
+        )
     if rejected:
         table = Table("record", "annotator", "best", "worst", "reason", title="Rejected responses")
         for r in rejected:
@@ -343,7 +414,12 @@ def _server_restarts(workspace: Path | None) -> dict[str, int]:
 def report(
     workspace: WorkspaceOpt = None,
     out: Annotated[Path | None, typer.Option(help="Output folder (default: <workspace>/plots).")] = None,
-    task: Annotated[str, typer.Option("--task", help="preference (pulled best/worst annotations) or pairwise (win/tie/loss from the server).")] = "preference",
+    task: Annotated[
+        str,
+        typer.Option(
+            "--task", help="preference (pulled best/worst annotations) or pairwise (win/tie/loss from the server)."
+        ),
+    ] = "preference",
     dataset: Annotated[str, typer.Option(help="pairwise: the Argilla dataset.")] = "pairwise",
     argilla_workspace: ArgillaWsOpt = "charm",
     api_url: ApiUrlOpt = None,
@@ -371,15 +447,19 @@ def report(
     if not any(a.source == "human" for a in annotations):
         raise AnnotationError(f"{store.root}: no human annotations yet; run `charm-build annotate pull` first")
     sets = {s.id: s for s in store.iter(CandidateSet)}
-    picks = {name: {sid: (p.best, p.worst) for sid, p in judge_picks(store, name).items() if not p.tied}
-             for name in judges_in(store)}  # fmt: skip (tie-break picks carry no judge preference)
+    picks = {
+        name: {sid: (p.best, p.worst) for sid, p in judge_picks(store, name).items() if not p.tied}
+        for name in judges_in(store)
+    }  # tie-break picks carry no judge preference
     result = write_report(build_report(annotations, sets, picks), out or store.root / "plots")
 
     def fmt(alpha: float | None) -> str:
         return "n/a (too few overlapping annotations)" if alpha is None else f"{alpha:.3f}"
 
-    console.print(f"{result.annotations} annotations by {len(result.annotators)} annotator(s) "
-                  f"on {result.candidate_sets} candidate set(s)")  # fmt: skip
+    console.print(
+        f"{result.annotations} annotations by {len(result.annotators)} annotator(s) "
+        f"on {result.candidate_sets} candidate set(s)"
+    )
     console.print(f"Krippendorff's alpha (nominal): best {fmt(result.alpha_best)}, worst {fmt(result.alpha_worst)}")
     table = Table("model", "best", "worst", "appearances", "BWS score", title="Best-worst scaling")
     for s in result.scores:
@@ -393,14 +473,26 @@ def report(
     if result.synthetic_ignored:
         console.print(f"{result.synthetic_ignored} synthetic (LLM-judge) annotation(s) left out of these figures.")
     if result.judges:
-        agree = Table("judge", "annotator", "compared", "best == judge's best", "worst == judge's worst",
-                      title="Annotator vs judge agreement")  # fmt: skip
+        agree = Table(
+            "judge",
+            "annotator",
+            "compared",
+            "best == judge's best",
+            "worst == judge's worst",
+            title="Annotator vs judge agreement",
+        )
         for j in result.judges:
-            agree.add_row(j.judge, "all", str(j.compared), _share(j.best_matches, j.compared),
-                          _share(j.worst_matches, j.compared))  # fmt: skip
+            agree.add_row(
+                j.judge, "all", str(j.compared), _share(j.best_matches, j.compared), _share(j.worst_matches, j.compared)
+            )
             for name, row in sorted(j.by_annotator.items()):
-                agree.add_row("", name, str(row["compared"]), _share(row["best"], row["compared"]),
-                              _share(row["worst"], row["compared"]))  # fmt: skip
+                agree.add_row(
+                    "",
+                    name,
+                    str(row["compared"]),
+                    _share(row["best"], row["compared"]),
+                    _share(row["worst"], row["compared"]),
+                )
         console.print(agree)
     console.print(f"Wrote {result.files['json']} and {result.files['chart']}")
 
@@ -430,14 +522,20 @@ def synthetic(
 
     store = _store(workspace)
     if judge not in judges_in(store):
-        raise AnnotationError(f"--judge {judge!r}: no scores from this judge in {store.root}; run "
-                              f"`charm-build judge --judge {judge} --all` first")  # fmt: skip
+        raise AnnotationError(
+            f"--judge {judge!r}: no scores from this judge in {store.root}; run "
+            f"`charm-build judge --judge {judge} --all` first"
+        )
     rep = synthetic_annotations(store, judge)
-    console.print(f"judge:{judge}: {rep.written} synthetic annotation(s) stored from {rep.sets_scored} scored "
-                  f"candidate set(s); {rep.no_pick} with fewer than two scored candidates.")  # fmt: skip
+    console.print(
+        f"judge:{judge}: {rep.written} synthetic annotation(s) stored from {rep.sets_scored} scored "
+        f"candidate set(s); {rep.no_pick} with fewer than two scored candidates."
+    )
     if rep.tied:
-        console.print(f"[yellow]{rep.tied} of them are tie-breaks: the judge gave every candidate the same score "
-                      "(no preference; margin_judge 0)[/]")  # fmt: skip
+        console.print(
+            f"[yellow]{rep.tied} of them are tie-breaks: the judge gave every candidate the same score "
+            "(no preference; margin_judge 0)[/]"
+        )
 
 
 def _pairwise_report(store, workspace, out, dataset, argilla_workspace, api_url, api_key) -> None:
@@ -445,8 +543,9 @@ def _pairwise_report(store, workspace, out, dataset, argilla_workspace, api_url,
 
     client = _client(workspace, api_url, api_key)
     try:
-        tallies, png = report_pairwise(client, dataset=dataset, workspace=argilla_workspace,
-                                       out_dir=out or store.root / "plots")  # fmt: skip
+        tallies, png = report_pairwise(
+            client, dataset=dataset, workspace=argilla_workspace, out_dir=out or store.root / "plots"
+        )
     except PairwiseError as exc:
         raise AnnotationError(str(exc)) from None
     table = Table("opponent", "annotator", *OUTCOMES, "n", title="Pairwise win / tie / loss (target's view)")

@@ -75,7 +75,10 @@ def preference_settings(
         raise ValueError("min_submitted must be at least 1")
     fields: list[Any] = [
         rg.CustomField(
-            name=COMPARE_FIELD, title="Compare the replies · 比较候选回复", template=compare_template(), advanced_mode=True
+            name=COMPARE_FIELD,
+            title="Compare the replies · 比较候选回复",
+            template=compare_template(),
+            advanced_mode=True,
         )
     ]
     label_options = {label: label for label in DISPLAY_LABELS}
@@ -188,14 +191,26 @@ def judge_suggestions(suggestion: JudgeSuggestion, order: list[str]) -> list[rg.
     """
     shown = {source: display for display, source in zip(DISPLAY_LABELS, order, strict=False)}
     return [
-        rg.Suggestion("best", shown[suggestion.best], score=round((suggestion.best_score - 1) / 9, 4),
-                      agent=suggestion.agent, type="model"),
-        rg.Suggestion("worst", shown[suggestion.worst], score=round((10 - suggestion.worst_score) / 9, 4),
-                      agent=suggestion.agent, type="model"),
-    ]  # fmt: skip
+        rg.Suggestion(
+            "best",
+            shown[suggestion.best],
+            score=round((suggestion.best_score - 1) / 9, 4),
+            agent=suggestion.agent,
+            type="model",
+        ),
+        rg.Suggestion(
+            "worst",
+            shown[suggestion.worst],
+            score=round((10 - suggestion.worst_score) / 9, 4),
+            agent=suggestion.agent,
+            type="model",
+        ),
+    ]
 
 
-def preference_record(cset: CandidateSet, context: RecordContext, suggestion: JudgeSuggestion | None = None) -> rg.Record:
+def preference_record(
+    cset: CandidateSet, context: RecordContext, suggestion: JudgeSuggestion | None = None
+) -> rg.Record:
     """One preference record for ``cset``; its id is the candidate set id, so re-pushing upserts.
     With ``suggestion`` the judge's best/worst come pre-selected (see :func:`judge_suggestions`)."""
     order = display_order(cset.id, [c.label for c in cset.candidates])

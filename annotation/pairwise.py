@@ -26,7 +26,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 QUESTION = "preference"
-LABELS: dict[str, str] = {"1": "Reply 1 is better · 回复1更好", "tie": "Tie · 平局", "2": "Reply 2 is better · 回复2更好"}
+LABELS: dict[str, str] = {
+    "1": "Reply 1 is better · 回复1更好",
+    "tie": "Tie · 平局",
+    "2": "Reply 2 is better · 回复2更好",
+}
 OUTCOMES: tuple[str, ...] = ("win", "tie", "loss")
 Outcome = Literal["win", "tie", "loss"]
 DEFAULT_ANNOTATORS = 5  # the paper: five annotators per comparison
@@ -73,8 +77,14 @@ class BlindPair:
     language: str
 
     def metadata(self) -> dict[str, str]:
-        return {"context_id": self.context_id, "target": self.target, "opponent": self.opponent,
-                "model_1": self.model_1, "model_2": self.model_2, "language": self.language}
+        return {
+            "context_id": self.context_id,
+            "target": self.target,
+            "opponent": self.opponent,
+            "model_1": self.model_1,
+            "model_2": self.model_2,
+            "language": self.language,
+        }
 
 
 @dataclass(frozen=True)
@@ -152,13 +162,27 @@ def blind_pairs(items: Iterable[PairwiseItem], target: str, opponents: Sequence[
                     raise PairwiseError(f"context {item.context_id}: no reply from model {model!r}")
             rid = record_id(item.context_id, target, opp)
             first, second = (target, opp) if target_first(rid, seed) else (opp, target)
-            pairs.append(BlindPair(rid, item.context_id, target, opp, first, second, item.replies[first],
-                                   item.replies[second], list(item.context), item.character, item.language))
+            pairs.append(
+                BlindPair(
+                    rid,
+                    item.context_id,
+                    target,
+                    opp,
+                    first,
+                    second,
+                    item.replies[first],
+                    item.replies[second],
+                    list(item.context),
+                    item.character,
+                    item.language,
+                )
+            )
     return pairs
 
 
-def items_from_candidate_sets(candidate_sets: Iterable[Any], models: Sequence[str],
-                              characters: Mapping[str, str] | None = None) -> list[PairwiseItem]:
+def items_from_candidate_sets(
+    candidate_sets: Iterable[Any], models: Sequence[str], characters: Mapping[str, str] | None = None
+) -> list[PairwiseItem]:
     """Pairwise items from ``schemas.CandidateSet`` objects that hold a candidate of every model.
 
     ``characters``: dialogue id -> character profile text (optional). Sets missing a model are skipped.
@@ -168,11 +192,22 @@ def items_from_candidate_sets(candidate_sets: Iterable[Any], models: Sequence[st
         replies = {c.model_id: c.text for c in cs.candidates if "empty" not in c.flags}
         if not all(m in replies for m in models):
             continue
-        context = [{"role": "user" if m.role == "user" else "assistant",
-                    "content": f"{m.speaker}: {m.text}" if getattr(m, "speaker", None) else m.text}
-                   for m in cs.context]
-        items.append(PairwiseItem(cs.id, context, (characters or {}).get(cs.dialogue_id, ""),
-                                  getattr(cs, "language", "") or "", {m: replies[m] for m in models}))
+        context = [
+            {
+                "role": "user" if m.role == "user" else "assistant",
+                "content": f"{m.speaker}: {m.text}" if getattr(m, "speaker", None) else m.text,
+            }
+            for m in cs.context
+        ]
+        items.append(
+            PairwiseItem(
+                cs.id,
+                context,
+                (characters or {}).get(cs.dialogue_id, ""),
+                getattr(cs, "language", "") or "",
+                {m: replies[m] for m in models},
+            )
+        )
     return items
 
 
@@ -195,8 +230,13 @@ def settings_spec(annotators: int = DEFAULT_ANNOTATORS) -> dict[str, Any]:
             {"kind": "text", "name": "reply_2", "title": "Reply 2 · 回复2", "required": True},
         ],
         "questions": [
-            {"kind": "label", "name": QUESTION, "title": "Which reply plays the character better? · 哪个回复更好？",
-             "labels": dict(LABELS), "required": True},
+            {
+                "kind": "label",
+                "name": QUESTION,
+                "title": "Which reply plays the character better? · 哪个回复更好？",
+                "labels": dict(LABELS),
+                "required": True,
+            },
             {"kind": "text", "name": "reason", "title": "Why? (optional) · 理由（可选）", "required": False},
         ],
         "metadata": [{"name": "language", "title": "Language", "visible_for_annotators": True}]
@@ -215,24 +255,45 @@ def pairwise_settings(annotators: int = DEFAULT_ANNOTATORS, client: Any | None =
     fields: list[Any] = []
     for f in spec["fields"]:
         if f["kind"] == "chat":
-            fields.append(rg.ChatField(name=f["name"], title=f["title"], use_markdown=False, required=f["required"],
-                                       _client=client))
+            fields.append(
+                rg.ChatField(
+                    name=f["name"], title=f["title"], use_markdown=False, required=f["required"], _client=client
+                )
+            )
         else:
-            fields.append(rg.TextField(name=f["name"], title=f["title"], use_markdown=f["name"] == "character",
-                                       required=f["required"], client=client))
+            fields.append(
+                rg.TextField(
+                    name=f["name"],
+                    title=f["title"],
+                    use_markdown=f["name"] == "character",
+                    required=f["required"],
+                    client=client,
+                )
+            )
     questions: list[Any] = []
     for q in spec["questions"]:
         if q["kind"] == "label":
-            questions.append(rg.LabelQuestion(name=q["name"], title=q["title"], labels=q["labels"],
-                                              required=q["required"], client=client))
+            questions.append(
+                rg.LabelQuestion(
+                    name=q["name"], title=q["title"], labels=q["labels"], required=q["required"], client=client
+                )
+            )
         else:
             questions.append(rg.TextQuestion(name=q["name"], title=q["title"], required=q["required"], client=client))
-    metadata = [rg.TermsMetadataProperty(name=m["name"], title=m["title"],
-                                         visible_for_annotators=m["visible_for_annotators"], client=client)
-                for m in spec["metadata"]]
-    return rg.Settings(guidelines=spec["guidelines"], fields=fields, questions=questions, metadata=metadata,
-                       distribution=rg.TaskDistribution(min_submitted=spec["min_submitted"]),
-                       allow_extra_metadata=False)
+    metadata = [
+        rg.TermsMetadataProperty(
+            name=m["name"], title=m["title"], visible_for_annotators=m["visible_for_annotators"], client=client
+        )
+        for m in spec["metadata"]
+    ]
+    return rg.Settings(
+        guidelines=spec["guidelines"],
+        fields=fields,
+        questions=questions,
+        metadata=metadata,
+        distribution=rg.TaskDistribution(min_submitted=spec["min_submitted"]),
+        allow_extra_metadata=False,
+    )
 
 
 def to_argilla_record(pair: BlindPair) -> Any:
@@ -302,8 +363,12 @@ def plot_win_tie_loss(tallies: Sequence[Tally], path: str | os.PathLike[str], ta
     if not tallies:
         raise PairwiseError("no submitted pairwise votes to plot")
     panels = 1 + len(tallies)
-    fig, axes = plt.subplots(panels, 1, figsize=(8, 1.2 + 0.45 * sum(max(1, len(t.by_annotator)) for t in tallies)
-                                                   + 0.5 * len(tallies)), squeeze=False)
+    fig, axes = plt.subplots(
+        panels,
+        1,
+        figsize=(8, 1.2 + 0.45 * sum(max(1, len(t.by_annotator)) for t in tallies) + 0.5 * len(tallies)),
+        squeeze=False,
+    )
 
     def bars(ax: Any, labels: list[str], rates: list[dict[str, float]], title: str) -> None:
         left = [0.0] * len(labels)
@@ -319,8 +384,12 @@ def plot_win_tie_loss(tallies: Sequence[Tally], path: str | os.PathLike[str], ta
         ax.set_xlim(0, 100)
         ax.set_title(title, fontsize=10)
 
-    bars(axes[0][0], [f"vs {t.opponent} (n={t.n})" for t in tallies], [t.mean_annotator_rates() for t in tallies],
-         f"{target}: win / tie / loss (mean over annotators)")
+    bars(
+        axes[0][0],
+        [f"vs {t.opponent} (n={t.n})" for t in tallies],
+        [t.mean_annotator_rates() for t in tallies],
+        f"{target}: win / tie / loss (mean over annotators)",
+    )
     axes[0][0].legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), fontsize=8, ncol=3, frameon=False)
     for ax, t in zip(axes[1:, 0], tallies, strict=True):
         per = t.annotator_rates()
@@ -346,8 +415,16 @@ class PairwisePush:
     skipped_contexts: int
 
 
-def push_pairwise(client: Any, store: Any, *, models: str | Sequence[str], dataset: str, workspace: str,
-                  annotators: int = DEFAULT_ANNOTATORS, seed: int = 0) -> PairwisePush:
+def push_pairwise(
+    client: Any,
+    store: Any,
+    *,
+    models: str | Sequence[str],
+    dataset: str,
+    workspace: str,
+    annotators: int = DEFAULT_ANNOTATORS,
+    seed: int = 0,
+) -> PairwisePush:
     """Push blinded, order-randomised A-vs-B pairs for every candidate set holding all ``models``.
 
     Record ids are deterministic, so pushing again updates the same records instead of adding new ones.
@@ -372,7 +449,9 @@ def push_pairwise(client: Any, store: Any, *, models: str | Sequence[str], datas
     return PairwisePush(dataset, len(pairs), len(items), len(sets) - len(items))
 
 
-def report_pairwise(client: Any, *, dataset: str, workspace: str, out_dir: str | os.PathLike[str]) -> tuple[list[Tally], Path]:
+def report_pairwise(
+    client: Any, *, dataset: str, workspace: str, out_dir: str | os.PathLike[str]
+) -> tuple[list[Tally], Path]:
     """win/tie/loss per opponent (and per annotator) from submitted answers, plus the Figure-4 PNG."""
     from annotation.sync import get_dataset
 

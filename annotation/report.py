@@ -43,7 +43,9 @@ class JudgeAgreement:
         return self.worst_matches / self.compared if self.compared else None
 
 
-def judge_agreement(annotations: Iterable[Annotation], judge: str, picks: Mapping[str, tuple[str, str]]) -> JudgeAgreement:
+def judge_agreement(
+    annotations: Iterable[Annotation], judge: str, picks: Mapping[str, tuple[str, str]]
+) -> JudgeAgreement:
     """Annotator-vs-judge agreement over submitted human annotations (pure)."""
     out = JudgeAgreement(judge, 0, 0, 0)
     for a in annotations:
@@ -84,8 +86,9 @@ class QAReport:
         return data
 
 
-def build_report(annotations: list[Annotation], candidate_sets: dict[str, CandidateSet],
-                 judge_picks: JudgePicks | None = None) -> QAReport:  # fmt: skip
+def build_report(
+    annotations: list[Annotation], candidate_sets: dict[str, CandidateSet], judge_picks: JudgePicks | None = None
+) -> QAReport:
     """Compute the QA report from submitted human annotations (pure); with ``judge_picks`` also the
     annotator-vs-judge agreement of each judge. Synthetic annotations are counted, never used."""
     submitted = [a for a in annotations if a.status == "submitted" and a.source == "human"]
@@ -116,8 +119,14 @@ def plot_scores(scores: list[ModelScore], path: Path, title: str = "Best-worst s
     colors = ["#2e7d32" if v >= 0 else "#c62828" for v in values]
     ax.barh([s.model_id for s in ordered], values, color=colors)
     for y, s in enumerate(ordered):
-        ax.text(s.score, y, f" {s.score:+.2f} (n={s.appearances})", va="center",
-                ha="left" if s.score >= 0 else "right", fontsize=8)  # fmt: skip
+        ax.text(
+            s.score,
+            y,
+            f" {s.score:+.2f} (n={s.appearances})",
+            va="center",
+            ha="left" if s.score >= 0 else "right",
+            fontsize=8,
+        )
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_xlim(-1.15, 1.15)
     ax.set_xlabel("(best − worst) / appearances")

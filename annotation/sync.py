@@ -115,7 +115,9 @@ def load_roster(path: Path) -> list[RosterEntry]:
         try:
             data = yaml.safe_load(text) if path.suffix.lower() != ".json" else json.loads(text)
         except (yaml.YAMLError, ValueError) as exc:
-            raise AnnotationError(f"{path}: not valid {path.suffix[1:].upper()}: {' '.join(str(exc).split())}") from None
+            raise AnnotationError(
+                f"{path}: not valid {path.suffix[1:].upper()}: {' '.join(str(exc).split())}"
+            ) from None
         except RecursionError:
             raise AnnotationError(f"{path}: not valid {path.suffix[1:].upper()}: nested too deeply") from None
         rows = data.get("annotators", data.get("users")) if isinstance(data, dict) else data
@@ -216,9 +218,13 @@ def create_users(client: Any, workspace_name: str, roster: list[RosterEntry], pa
         if user is None:
             password = secrets.token_urlsafe(12)
             user = rg.User(
-                username=entry.username, password=password, role=entry.role,
-                first_name=entry.first_name or entry.username, last_name=entry.last_name, client=client,
-            ).create()  # fmt: skip
+                username=entry.username,
+                password=password,
+                role=entry.role,
+                first_name=entry.first_name or entry.username,
+                last_name=entry.last_name,
+                client=client,
+            ).create()
             stored[entry.username] = password
             _write_private_json(passwords_file, stored)  # after each user: a crash loses no password
             result.created.append(entry.username)
@@ -273,8 +279,13 @@ def record_context(store: Workspace, cset: CandidateSet) -> RecordContext:
     if character is not None:
         name, text = character.name.get(dialogue.language), character.profile.get(dialogue.language)
         profile = f"**{name}**\n\n{text}"
-    return RecordContext(dimension=dialogue.target_dimension or "", character=profile, language=dialogue.language,
-                         character_name=name, profile=text)  # fmt: skip
+    return RecordContext(
+        dimension=dialogue.target_dimension or "",
+        character=profile,
+        language=dialogue.language,
+        character_name=name,
+        profile=text,
+    )
 
 
 @dataclass
@@ -289,8 +300,13 @@ class PushResult:
     suggested: int = 0  # records carrying a judge's suggestions (new or updated)
 
 
-def push_records(dataset: Any, records: list[Any], batch_size: int = 100, on_progress: ProgressFn | None = None,
-                 update: Callable[[Any], bool] | None = None) -> int:  # fmt: skip
+def push_records(
+    dataset: Any,
+    records: list[Any],
+    batch_size: int = 100,
+    on_progress: ProgressFn | None = None,
+    update: Callable[[Any], bool] | None = None,
+) -> int:
     """Log ``records`` whose id is not on the server yet, in batches; returns how many were sent.
 
     ``update(record)`` -> True re-logs a record that is already there (an upsert: fields, metadata and
@@ -423,10 +439,13 @@ def responses_to_annotations(
             }
             annotations.append(
                 Annotation(
-                    candidate_set_id=cset_id, annotator=annotator, best=src_best, worst=src_worst,
+                    candidate_set_id=cset_id,
+                    annotator=annotator,
+                    best=src_best,
+                    worst=src_worst,
                     dimension_notes=notes,
                 )
-            )  # fmt: skip
+            )
     return annotations, rejected, skipped
 
 
@@ -494,13 +513,20 @@ def pull_dialogue_quality(
             if reason or dialogue is None:
                 rejected.append(RejectedResponse(record["id"], annotator, None, None, reason or "unknown"))
                 continue
-            items.append((
-                DialogueQualityItem(
-                    dialogue_id=dialogue.id, character_id=dialogue.character_id, context=dialogue.turns,
-                    user_query=query, dimension=dimension, criteria=criteria, language=dialogue.language,
-                ),
-                annotator,
-            ))  # fmt: skip
+            items.append(
+                (
+                    DialogueQualityItem(
+                        dialogue_id=dialogue.id,
+                        character_id=dialogue.character_id,
+                        context=dialogue.turns,
+                        user_query=query,
+                        dimension=dimension,
+                        criteria=criteria,
+                        language=dialogue.language,
+                    ),
+                    annotator,
+                )
+            )
     return items, rejected
 
 

@@ -46,10 +46,12 @@ PAGE = 10  # records the UI asks for at a time
 def build_store(root: Path, n_sets: int) -> Workspace:
     store = Workspace.create(root)
     character = Character(
-        name=Localized(en="Captain Mira"), sub_category="novels", source=Localized(en="The Salt Road"),
+        name=Localized(en="Captain Mira"),
+        sub_category="novels",
+        source=Localized(en="The Salt Road"),
         profile=Localized(en="A smuggler captain with a soft spot for stray cats. " * 8),
         system_prompt=Localized(en="You are Captain Mira. Stay in character."),
-    )  # fmt: skip
+    )
     store.upsert(character)
     with store.transaction():
         for i in range(n_sets):
@@ -58,11 +60,14 @@ def build_store(root: Path, n_sets: int) -> Workspace:
                 Message(role="character", speaker="Mira", text="Wherever the tide lets us, love. " * 5),
                 Message(role="user", speaker="Ann", text=f"And if the harbour guards stop us? ({i})"),
             ]
-            dialogue = Dialogue(character_id=character.id, language="en", turns=turns,
-                                target_dimension="attractiveness")  # fmt: skip
+            dialogue = Dialogue(
+                character_id=character.id, language="en", turns=turns, target_dimension="attractiveness"
+            )
             store.upsert(dialogue)
-            cands = [Candidate(label="ABCDEF"[k], model_id=m, text=f"Reply {i}-{k}: " + "We talk our way past. " * 12)
-                     for k, m in enumerate(MODELS)]  # fmt: skip
+            cands = [
+                Candidate(label="ABCDEF"[k], model_id=m, text=f"Reply {i}-{k}: " + "We talk our way past. " * 12)
+                for k, m in enumerate(MODELS)
+            ]
             store.upsert(CandidateSet(dialogue_id=dialogue.id, context=turns, candidates=cands))
     return store
 
@@ -88,10 +93,18 @@ class Annotator:
     def _next(self) -> str | None:
         if not self._queue:
             assert self._http is not None
-            body = {"filters": {"and": [{"type": "terms", "scope": {"entity": "response", "property": "status"},
-                                         "values": ["pending"]}]}}  # fmt: skip
-            page = self._http.post(f"/api/v1/me/datasets/{self.dataset_id}/records/search",
-                                   params={"include": "responses", "offset": 0, "limit": PAGE}, json=body)  # fmt: skip
+            body = {
+                "filters": {
+                    "and": [
+                        {"type": "terms", "scope": {"entity": "response", "property": "status"}, "values": ["pending"]}
+                    ]
+                }
+            }
+            page = self._http.post(
+                f"/api/v1/me/datasets/{self.dataset_id}/records/search",
+                params={"include": "responses", "offset": 0, "limit": PAGE},
+                json=body,
+            )
             if not page.is_success:
                 self.errors += 1
                 return None
@@ -107,8 +120,9 @@ class Annotator:
         values = {"best": {"value": "A"}, "worst": {"value": "F"}}
         start = time.perf_counter()
         try:
-            response = self._http.post(f"/api/v1/records/{record_id}/responses",
-                                       json={"values": values, "status": "submitted"})  # fmt: skip
+            response = self._http.post(
+                f"/api/v1/records/{record_id}/responses", json={"values": values, "status": "submitted"}
+            )
         except httpx.HTTPError:
             self.errors += 1
             return True
@@ -141,10 +155,11 @@ def run_phase(annotators: list[Annotator], *, seconds: float | None, interval: f
 
     start = time.perf_counter()
     threads = [
-        threading.Thread(target=paced, args=(a, interval * i / len(annotators))) if seconds else
-        threading.Thread(target=burst, args=(a,))
+        threading.Thread(target=paced, args=(a, interval * i / len(annotators)))
+        if seconds
+        else threading.Thread(target=burst, args=(a,))
         for i, a in enumerate(annotators)
-    ]  # fmt: skip
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -162,8 +177,11 @@ def _pct(values: list[float], q: float) -> float:
 
 def report(name: str, lat: list[float], wall: float, errors: int) -> float:
     p50, p95 = _pct(lat, 50) * 1000, _pct(lat, 95) * 1000
-    print(f"{name}: {len(lat)} submits in {wall:.1f}s = {len(lat) / wall:.1f}/s, p50 {p50:.0f} ms, "
-          f"p95 {p95:.0f} ms, max {max(lat, default=0) * 1000:.0f} ms, errors {errors}", flush=True)  # fmt: skip
+    print(
+        f"{name}: {len(lat)} submits in {wall:.1f}s = {len(lat) / wall:.1f}/s, p50 {p50:.0f} ms, "
+        f"p95 {p95:.0f} ms, max {max(lat, default=0) * 1000:.0f} ms, errors {errors}",
+        flush=True,
+    )
     return p95
 
 

@@ -65,8 +65,17 @@ print(json.dumps({"elapsed": elapsed, "ok": ok}))
 async def run_ours(base_url: str, n: int, concurrency: int, db: str) -> tuple[float, float, int]:
     roster = Roster(
         name="bench",
-        models={"bench": ModelSpec(name="bench", provider="openai", model="bench-model", base_url=f"{base_url}/v1",
-                                   concurrency=concurrency, price_input=1.0, price_output=2.0)},
+        models={
+            "bench": ModelSpec(
+                name="bench",
+                provider="openai",
+                model="bench-model",
+                base_url=f"{base_url}/v1",
+                concurrency=concurrency,
+                price_input=1.0,
+                price_output=2.0,
+            )
+        },
     )
     conversations = [[{"role": "user", "content": f"request {i} for the benchmark"}] for i in range(n)]
     async with LLMClient(roster, db=db, run_id="bench") as client:
@@ -100,8 +109,13 @@ async def run_bare(base_url: str, n: int, concurrency: int, trust_env: bool = Fa
 
 
 def run_distilabel(python: str, base_url: str, n: int, concurrency: int) -> float | None:
-    proc = subprocess.run([python, "-c", DISTILABEL_SCRIPT, f"{base_url}/v1", str(n), str(concurrency)],
-                          check=False, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [python, "-c", DISTILABEL_SCRIPT, f"{base_url}/v1", str(n), str(concurrency)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if proc.returncode != 0:
         print(f"distilabel run failed: {proc.stderr.strip().splitlines()[-1:]}")
         return None
@@ -121,24 +135,32 @@ def main() -> None:
     ns = ap.parse_args()
     ideal_rps = ns.concurrency / ns.latency
     loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
-    print(f"server: 127.0.0.1 fake, {ns.latency * 1000:.0f} ms latency, separate process on {loop}; "
-          f"{ns.n} requests at concurrency {ns.concurrency} (ideal {ideal_rps:.0f} req/s)")
+    print(
+        f"server: 127.0.0.1 fake, {ns.latency * 1000:.0f} ms latency, separate process on {loop}; "
+        f"{ns.n} requests at concurrency {ns.concurrency} (ideal {ideal_rps:.0f} req/s)"
+    )
     ours, bare = [], []
     with server_process(latency=ns.latency) as base_url, tempfile.TemporaryDirectory() as tmp:
         for r in range(ns.rounds):
             elapsed, cpu, ok = asyncio.run(run_ours(base_url, ns.n, ns.concurrency, f"{tmp}/bench{r}.db"))
             ours.append(elapsed)
             overhead_ms = (elapsed * ns.concurrency / ns.n - ns.latency) * 1000
-            print(f"round {r + 1} ours: {ok}/{ns.n} ok in {elapsed:.3f}s -> {ns.n / elapsed:.0f} req/s "
-                  f"= {ns.n / elapsed / ideal_rps:.3f} of ideal; overhead {overhead_ms:.2f} ms wall a request, "
-                  f"{cpu / ns.n * 1000:.3f} ms client CPU")
+            print(
+                f"round {r + 1} ours: {ok}/{ns.n} ok in {elapsed:.3f}s -> {ns.n / elapsed:.0f} req/s "
+                f"= {ns.n / elapsed / ideal_rps:.3f} of ideal; overhead {overhead_ms:.2f} ms wall a request, "
+                f"{cpu / ns.n * 1000:.3f} ms client CPU"
+            )
             elapsed, cpu = asyncio.run(run_bare(base_url, ns.n, ns.concurrency))
             bare.append(elapsed)
-            print(f"round {r + 1} bare aiohttp (no LLM layer): {ns.n / elapsed:.0f} req/s "
-                  f"= {ns.n / elapsed / ideal_rps:.3f} of ideal; {cpu / ns.n * 1000:.3f} ms client CPU")
+            print(
+                f"round {r + 1} bare aiohttp (no LLM layer): {ns.n / elapsed:.0f} req/s "
+                f"= {ns.n / elapsed / ideal_rps:.3f} of ideal; {cpu / ns.n * 1000:.3f} ms client CPU"
+            )
         elapsed, cpu = asyncio.run(run_bare(base_url, ns.n, ns.concurrency, trust_env=True))
-        print(f"bare aiohttp with trust_env=True: {ns.n / elapsed:.0f} req/s = {ns.n / elapsed / ideal_rps:.3f} "
-              f"of ideal; {cpu / ns.n * 1000:.3f} ms client CPU")
+        print(
+            f"bare aiohttp with trust_env=True: {ns.n / elapsed:.0f} req/s = {ns.n / elapsed / ideal_rps:.3f} "
+            f"of ideal; {cpu / ns.n * 1000:.3f} ms client CPU"
+        )
         print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         if ns.distilabel_python:
             theirs = run_distilabel(ns.distilabel_python, base_url, ns.n, ns.concurrency)

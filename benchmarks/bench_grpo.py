@@ -42,10 +42,18 @@ PAIRS = [
     ("What do you do when bored?", "I crave mental exaltation; give me problems, give me work."),
 ]
 BAD = "As an AI language model, I cannot help with that request."
-TRAIN_QUERIES = ["Can you help me find my lost dog?", "What is your opinion of Scotland Yard?",
-                 "How did you know I had been to Afghanistan?", "Is Moriarty still alive?"]
-HELD_OUT = ["What are you reading tonight?", "Why do you keep bees?", "Would you take my case?",
-            "What do you think of Dr Watson's stories?"]
+TRAIN_QUERIES = [
+    "Can you help me find my lost dog?",
+    "What is your opinion of Scotland Yard?",
+    "How did you know I had been to Afghanistan?",
+    "Is Moriarty still alive?",
+]
+HELD_OUT = [
+    "What are you reading tonight?",
+    "Why do you keep bees?",
+    "Would you take my case?",
+    "What do you think of Dr Watson's stories?",
+]
 
 
 def prompt(query: str) -> list[dict[str, str]]:
@@ -53,8 +61,14 @@ def prompt(query: str) -> list[dict[str, str]]:
 
 
 def build_export(path: Path) -> Path:
-    train = [{"prompt": prompt(q), "chosen": [{"role": "assistant", "content": a}],
-              "rejected": [{"role": "assistant", "content": BAD}]} for q, a in PAIRS]
+    train = [
+        {
+            "prompt": prompt(q),
+            "chosen": [{"role": "assistant", "content": a}],
+            "rejected": [{"role": "assistant", "content": BAD}],
+        }
+        for q, a in PAIRS
+    ]
     grpo = [{"id": f"g{i}", "prompt": prompt(q)} for i, q in enumerate(TRAIN_QUERIES)]
     DatasetDict({"train": Dataset.from_list(train), "grpo": Dataset.from_list(grpo)}).save_to_disk(str(path))
     return path
@@ -82,9 +96,20 @@ def main() -> None:
         if rm_dir is None:
             rm_dir = root / "rm"
             t0 = time.perf_counter()
-            train_reward_model(RMTrainConfig(data=export, output_dir=rm_dir, model="offline", loss="bt",
-                                             max_steps=args.rm_steps, batch_size=2, max_length=128, lr=5e-5,
-                                             logging_steps=1), progress=False)
+            train_reward_model(
+                RMTrainConfig(
+                    data=export,
+                    output_dir=rm_dir,
+                    model="offline",
+                    loss="bt",
+                    max_steps=args.rm_steps,
+                    batch_size=2,
+                    max_length=128,
+                    lr=5e-5,
+                    logging_steps=1,
+                ),
+                progress=False,
+            )
             print(f"reward model: {args.rm_steps} BT steps on SmolLM2-135M in {time.perf_counter() - t0:.1f}s")
 
         before = held_out_reward(resolve_policy("offline"), rm_dir, args.max_new)
@@ -98,24 +123,41 @@ def main() -> None:
 
         out = root / "grpo"
         t_start = time.perf_counter()
-        train_grpo(GRPORunConfig(data=export, reward_model=rm_dir, output_dir=out, num_generations=2,
-                                 prompts_per_step=2, max_completion_length=args.max_new, max_steps=args.steps,
-                                 lr=args.lr, beta=0.04, seed=0), progress=False, on_log=on_log)
+        train_grpo(
+            GRPORunConfig(
+                data=export,
+                reward_model=rm_dir,
+                output_dir=out,
+                num_generations=2,
+                prompts_per_step=2,
+                max_completion_length=args.max_new,
+                max_steps=args.steps,
+                lr=args.lr,
+                beta=0.04,
+                seed=0,
+            ),
+            progress=False,
+            on_log=on_log,
+        )
         total = time.perf_counter() - t_start
         after = held_out_reward(out, rm_dir, args.max_new)
 
     step_times = [e.get("step_time") for e in logs]
     print(f"load average (1/5/15 min): {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
-    print(f"GRPO tiny setting: SmolLM2-135M policy + SmolLM2-135M RM, G=2, 2 prompts/step, "
-          f"{args.max_new} new tokens, beta 0.04, lr {args.lr}, CPU")
+    print(
+        f"GRPO tiny setting: SmolLM2-135M policy + SmolLM2-135M RM, G=2, 2 prompts/step, "
+        f"{args.max_new} new tokens, beta 0.04, lr {args.lr}, CPU"
+    )
     print("per-step wall time (TRL step_time, s): " + ", ".join(f"{t:.1f}" for t in step_times if t is not None))
     later = [t for t in step_times[1:] if t is not None]
     if later:
         print(f"mean step time after warm-up: {statistics.mean(later):.1f}s")
     print(f"train() total incl. model loading and saving: {total:.1f}s for {len(logs)} steps")
     print("train reward per step: " + ", ".join(f"{e['reward']:.3f}" for e in logs))
-    print(f"held-out reward (greedy, {len(HELD_OUT)} prompts): before {before:.4f}  after {after:.4f}  "
-          f"delta {after - before:+.4f}")
+    print(
+        f"held-out reward (greedy, {len(HELD_OUT)} prompts): before {before:.4f}  after {after:.4f}  "
+        f"delta {after - before:+.4f}"
+    )
 
 
 if __name__ == "__main__":

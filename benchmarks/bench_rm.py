@@ -54,14 +54,23 @@ def make_rows(n: int) -> list[dict]:
             prompt.append({"role": "user", "content": f"{turn} (case {i})"})
             if j < len(USER_TURNS) - 1:
                 prompt.append({"role": "assistant", "content": "Pray continue; omit no detail, however trivial."})
-        good = (f"A parrot that whistles at night, case {i}! The open window tells me the bird did not leave alone. "
-                "Who in the household could imitate its call, and who gains if the heir cannot be produced? "
-                "Bring me the gardener's boots and the study's ashtray, Watson; the game is afoot.")
-        bad = (f"I am sorry, but as an AI language model I cannot investigate real cases, number {i}. "
-               "You may wish to contact your local police department or a licensed private investigator, "
-               "who will be able to help you with the will and the missing parrot in a lawful manner.")
-        rows.append({"prompt": prompt, "chosen": [{"role": "assistant", "content": good}],
-                     "rejected": [{"role": "assistant", "content": bad}]})
+        good = (
+            f"A parrot that whistles at night, case {i}! The open window tells me the bird did not leave alone. "
+            "Who in the household could imitate its call, and who gains if the heir cannot be produced? "
+            "Bring me the gardener's boots and the study's ashtray, Watson; the game is afoot."
+        )
+        bad = (
+            f"I am sorry, but as an AI language model I cannot investigate real cases, number {i}. "
+            "You may wish to contact your local police department or a licensed private investigator, "
+            "who will be able to help you with the will and the missing parrot in a lawful manner."
+        )
+        rows.append(
+            {
+                "prompt": prompt,
+                "chosen": [{"role": "assistant", "content": good}],
+                "rejected": [{"role": "assistant", "content": bad}],
+            }
+        )
     return rows
 
 
@@ -78,9 +87,17 @@ def run_ours(variant: str, data: Path, model: str, args: argparse.Namespace, wor
 
     loss = "aam-pr" if variant.startswith("aam-pr") else variant
     cfg = RMTrainConfig(
-        data=data, output_dir=work / "out", model=model, loss=loss, batch_size=args.batch_size,
-        max_steps=args.warmup + args.steps, lr=1e-5, max_length=args.max_length, logging_steps=1,
-        warmup_ratio=0.0, ref_logps="precompute" if variant == "aam-pr-pre" else "online",
+        data=data,
+        output_dir=work / "out",
+        model=model,
+        loss=loss,
+        batch_size=args.batch_size,
+        max_steps=args.warmup + args.steps,
+        lr=1e-5,
+        max_length=args.max_length,
+        logging_steps=1,
+        warmup_ratio=0.0,
+        ref_logps="precompute" if variant == "aam-pr-pre" else "online",
     )
     stamps: list[float] = []
     trainer = RewardModelTrainer(cfg, progress=False, on_log=lambda _e: stamps.append(time.perf_counter()))
@@ -120,14 +137,26 @@ def run_trl(data: Path, model: str, args: argparse.Namespace, work: Path) -> dic
 
     gpu = torch.cuda.is_available()
     cfg = RewardConfig(
-        output_dir=str(work / "trl"), per_device_train_batch_size=args.batch_size,
-        max_steps=args.warmup + args.steps, learning_rate=1e-5, gradient_checkpointing=False,
-        bf16=gpu and torch.cuda.is_bf16_supported(), logging_steps=1, report_to=[], save_strategy="no",
-        max_length=args.max_length, disable_tqdm=True, use_cpu=not gpu, lr_scheduler_type="linear",
-        warmup_steps=0, optim="adamw_torch", dataloader_num_workers=0,
+        output_dir=str(work / "trl"),
+        per_device_train_batch_size=args.batch_size,
+        max_steps=args.warmup + args.steps,
+        learning_rate=1e-5,
+        gradient_checkpointing=False,
+        bf16=gpu and torch.cuda.is_bf16_supported(),
+        logging_steps=1,
+        report_to=[],
+        save_strategy="no",
+        max_length=args.max_length,
+        disable_tqdm=True,
+        use_cpu=not gpu,
+        lr_scheduler_type="linear",
+        warmup_steps=0,
+        optim="adamw_torch",
+        dataloader_num_workers=0,
     )
-    trainer = RewardTrainer(model=seq, args=cfg, train_dataset=load_from_disk(str(data))["train"],
-                            processing_class=tok, callbacks=[Timer()])
+    trainer = RewardTrainer(
+        model=seq, args=cfg, train_dataset=load_from_disk(str(data))["train"], processing_class=tok, callbacks=[Timer()]
+    )
     start = time.perf_counter()
     trainer.train()
     steps = [b - a for a, b in zip([start, *stamps], stamps, strict=False)][args.warmup :]
@@ -137,8 +166,11 @@ def run_trl(data: Path, model: str, args: argparse.Namespace, work: Path) -> dic
 def child(args: argparse.Namespace) -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-rm-"))
     data = Path(args.data)
-    res = run_trl(data, args.model, args, work) if args.variant == "trl-bt" else run_ours(
-        args.variant, data, args.model, args, work)
+    res = (
+        run_trl(data, args.model, args, work)
+        if args.variant == "trl-bt"
+        else run_ours(args.variant, data, args.model, args, work)
+    )
     Path(args.json_out).write_text(json.dumps(res))
 
 
@@ -167,9 +199,26 @@ def main() -> None:
     results: dict[str, dict] = {}
     for variant in args.variants.split(","):
         out = work / f"{variant}.json"
-        cmd = [sys.executable, __file__, "--variant", variant, "--data", str(work / "data"),
-               "--json-out", str(out), "--model", args.model, "--batch-size", str(args.batch_size),
-               "--steps", str(args.steps), "--warmup", str(args.warmup), "--max-length", str(args.max_length)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--variant",
+            variant,
+            "--data",
+            str(work / "data"),
+            "--json-out",
+            str(out),
+            "--model",
+            args.model,
+            "--batch-size",
+            str(args.batch_size),
+            "--steps",
+            str(args.steps),
+            "--warmup",
+            str(args.warmup),
+            "--max-length",
+            str(args.max_length),
+        ]
         proc = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True)
         if proc.returncode != 0:
             print(f"{variant}: failed\n{proc.stderr[-3000:]}", file=sys.stderr)
@@ -177,8 +226,10 @@ def main() -> None:
         results[variant] = json.loads(out.read_text())
         r = results[variant]
         extra = f"  precompute {r['precompute_s']:.2f}s once" if "precompute_s" in r else ""
-        print(f"{variant:11s} step {r['step_s']:.3f}s (median of {r['n_steps']})  peak {r['peak_mb']:.0f} MB{extra}",
-              flush=True)
+        print(
+            f"{variant:11s} step {r['step_s']:.3f}s (median of {r['n_steps']})  peak {r['peak_mb']:.0f} MB{extra}",
+            flush=True,
+        )
 
     import torch
 

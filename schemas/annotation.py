@@ -26,10 +26,13 @@ class Annotation(Record):
     worst: Label | None = None
     dimension_notes: dict[str, str] = Field(default_factory=dict, description="Optional per-dimension remarks.")
     source: Literal["human", "synthetic"] = Field(
-        default="human", description="'synthetic': derived from an LLM judge's scores (annotator 'judge:<model>'); "
-        "exports leave these out unless --include-synthetic.")
+        default="human",
+        description="'synthetic': derived from an LLM judge's scores (annotator 'judge:<model>'); "
+        "exports leave these out unless --include-synthetic.",
+    )
     provenance: dict[str, Any] = Field(
-        default_factory=dict, description="How a synthetic annotation was made (judge, prompt version, scores).")
+        default_factory=dict, description="How a synthetic annotation was made (judge, prompt version, scores)."
+    )
     created_at: datetime = Field(default_factory=_now)
     updated_at: datetime = Field(default_factory=_now)
 

@@ -25,10 +25,11 @@ class Candidate(BaseModel):
     output_tokens: int = Field(default=0, ge=0)
     latency_s: float = Field(default=0.0, ge=0)
     cost_usd: float = Field(default=0.0, ge=0)
-    flags: list[str] = Field(default_factory=list, description="'duplicate' (same text as another), 'empty', 'degenerate' (loops).")
+    flags: list[str] = Field(
+        default_factory=list, description="'duplicate' (same text as another), 'empty', 'degenerate' (loops)."
+    )
 
     _model = field_validator("model_id")(lambda v: non_empty(v, "model_id"))
-
 
     @model_validator(mode="after")
     def _text_or_flagged(self) -> Candidate:

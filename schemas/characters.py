@@ -29,9 +29,20 @@ SUB_CATEGORIES: dict[str, PrimaryCategory] = {
     "custom": "original",
 }
 SubCategory = Literal[
-    "anime", "comics", "novels", "films", "tv", "games", "mythology",
-    "scientists", "musicians", "actors", "historical", "athletes", "custom",
-]  # fmt: skip
+    "anime",
+    "comics",
+    "novels",
+    "films",
+    "tv",
+    "games",
+    "mythology",
+    "scientists",
+    "musicians",
+    "actors",
+    "historical",
+    "athletes",
+    "custom",
+]
 
 # Category labels found in published files -> our sub-category. The Charm role file
 # (calubkk/AAM Charm-DialogueQuality/roleplayeval_roles.json) uses 动漫, 电影, 电视剧, 游戏, 小说,
@@ -39,28 +50,86 @@ SubCategory = Literal[
 # keyword match and then to ``custom`` for labels not listed here, keeping the label in
 # ``Character.source_class`` (see charm_builder/importers/categories.py).
 ZH_CATEGORY_NAMES: dict[str, str] = {
-    "动漫": "anime", "动画": "anime", "动画片": "anime", "番剧": "anime", "日漫": "anime", "国漫": "anime",
-    "卡通": "anime", "漫画": "comics", "美漫": "comics", "连环画": "comics",
-    "小说": "novels", "网络小说": "novels", "网文": "novels", "轻小说": "novels", "文学": "novels",
-    "名著": "novels", "童话": "novels",
-    "电影": "films", "影片": "films",
-    "电视剧": "tv", "影视剧": "tv", "影视": "tv", "电视": "tv", "剧集": "tv", "网剧": "tv", "美剧": "tv",
-    "韩剧": "tv", "日剧": "tv", "综艺": "tv",
-    "游戏": "games", "电子游戏": "games", "手游": "games", "网游": "games",
-    "神话": "mythology", "神话传说": "mythology", "传说": "mythology", "民间传说": "mythology",
-    "科学家": "scientists", "发明家": "scientists",
-    "音乐人": "musicians", "音乐家": "musicians", "歌手": "musicians", "歌星": "musicians",
-    "乐队": "musicians", "作曲家": "musicians",
-    "演员": "actors", "明星": "actors", "影星": "actors", "艺人": "actors", "偶像": "actors",
-    "历史人物": "historical", "历史": "historical", "历史名人": "historical", "名人": "historical",
-    "政治家": "historical", "作家": "historical", "哲学家": "historical",
-    "运动员": "athletes", "体育": "athletes", "体育明星": "athletes", "电竞选手": "athletes",
-    "自定义": "custom", "原创": "custom", "原创角色": "custom", "虚拟人物": "custom", "其他": "custom",
+    "动漫": "anime",
+    "动画": "anime",
+    "动画片": "anime",
+    "番剧": "anime",
+    "日漫": "anime",
+    "国漫": "anime",
+    "卡通": "anime",
+    "漫画": "comics",
+    "美漫": "comics",
+    "连环画": "comics",
+    "小说": "novels",
+    "网络小说": "novels",
+    "网文": "novels",
+    "轻小说": "novels",
+    "文学": "novels",
+    "名著": "novels",
+    "童话": "novels",
+    "电影": "films",
+    "影片": "films",
+    "电视剧": "tv",
+    "影视剧": "tv",
+    "影视": "tv",
+    "电视": "tv",
+    "剧集": "tv",
+    "网剧": "tv",
+    "美剧": "tv",
+    "韩剧": "tv",
+    "日剧": "tv",
+    "综艺": "tv",
+    "游戏": "games",
+    "电子游戏": "games",
+    "手游": "games",
+    "网游": "games",
+    "神话": "mythology",
+    "神话传说": "mythology",
+    "传说": "mythology",
+    "民间传说": "mythology",
+    "科学家": "scientists",
+    "发明家": "scientists",
+    "音乐人": "musicians",
+    "音乐家": "musicians",
+    "歌手": "musicians",
+    "歌星": "musicians",
+    "乐队": "musicians",
+    "作曲家": "musicians",
+    "演员": "actors",
+    "明星": "actors",
+    "影星": "actors",
+    "艺人": "actors",
+    "偶像": "actors",
+    "历史人物": "historical",
+    "历史": "historical",
+    "历史名人": "historical",
+    "名人": "historical",
+    "政治家": "historical",
+    "作家": "historical",
+    "哲学家": "historical",
+    "运动员": "athletes",
+    "体育": "athletes",
+    "体育明星": "athletes",
+    "电竞选手": "athletes",
+    "自定义": "custom",
+    "原创": "custom",
+    "原创角色": "custom",
+    "虚拟人物": "custom",
+    "其他": "custom",
     # English labels seen in other role-play sets
-    "movie": "films", "film": "films", "novel": "novels", "game": "games", "tv series": "tv",
-    "singer": "musicians", "musician": "musicians", "actor": "actors", "scientist": "scientists",
-    "athlete": "athletes", "historical figure": "historical", "original": "custom",
-}  # fmt: skip
+    "movie": "films",
+    "film": "films",
+    "novel": "novels",
+    "game": "games",
+    "tv series": "tv",
+    "singer": "musicians",
+    "musician": "musicians",
+    "actor": "actors",
+    "scientist": "scientists",
+    "athlete": "athletes",
+    "historical figure": "historical",
+    "original": "custom",
+}
 
 
 class Relative(BaseModel):
@@ -99,7 +168,9 @@ class Character(Record):
         if self.primary_category is None:
             self.primary_category = expected
         elif self.primary_category != expected:
-            raise ValueError(f"sub_category {self.sub_category!r} belongs to {expected!r}, not {self.primary_category!r}")
+            raise ValueError(
+                f"sub_category {self.sub_category!r} belongs to {expected!r}, not {self.primary_category!r}"
+            )
         return self
 
     def identity(self) -> object:
@@ -144,4 +215,4 @@ __all__ = [
     "Scene",
     "SubCategory",
     "UserPersona",
-]  # fmt: skip
+]

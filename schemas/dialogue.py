@@ -14,8 +14,13 @@ Role = Literal["user", "character"]
 # the dialogueQuality subset uses the six of appendix A.
 ROLE_REWARD_DIMENSIONS: tuple[str, ...] = ("knowledge_consistency", "attractiveness")
 DIALOGUE_QUALITY_DIMENSIONS: tuple[str, ...] = (
-    "consistency", "knowledge", "behavior", "empathy", "diversity", "fluency",
-)  # fmt: skip
+    "consistency",
+    "knowledge",
+    "behavior",
+    "empathy",
+    "diversity",
+    "fluency",
+)
 RoleRewardDimension = Literal["knowledge_consistency", "attractiveness"]
 DialogueQualityDimension = Literal["consistency", "knowledge", "behavior", "empathy", "diversity", "fluency"]
 
@@ -58,6 +63,9 @@ class Dialogue(Record):
 
     def identity(self) -> object:
         return {
-            "character_id": self.character_id, "user_id": self.user_id, "scene_id": self.scene_id,
-            "language": self.language, "turns": [t.model_dump() for t in self.turns],
-        }  # fmt: skip
+            "character_id": self.character_id,
+            "user_id": self.user_id,
+            "scene_id": self.scene_id,
+            "language": self.language,
+            "turns": [t.model_dump() for t in self.turns],
+        }

@@ -36,10 +36,12 @@ class PreferencePair(Record):
     margin_judge: float | None = Field(default=None, description="Slot for an external judge margin.")
     n_annotators: int | None = Field(default=None, ge=1, description="Submitted annotations behind the pair.")
     chosen_best_votes: int | None = Field(default=None, ge=0, description="Annotators who picked `chosen` as best.")
-    rejected_worst_votes: int | None = Field(default=None, ge=0,
-                                             description="Annotators who picked `rejected` as worst.")
-    margin_bws: float | None = Field(default=None, ge=-2.0, le=2.0,
-                                     description="Best-worst scaling score of chosen minus rejected's, in [-2, 2].")
+    rejected_worst_votes: int | None = Field(
+        default=None, ge=0, description="Annotators who picked `rejected` as worst."
+    )
+    margin_bws: float | None = Field(
+        default=None, ge=-2.0, le=2.0, description="Best-worst scaling score of chosen minus rejected's, in [-2, 2]."
+    )
 
     _texts = field_validator("chosen", "rejected")(lambda v, info: non_empty(v, info.field_name))
 
@@ -54,8 +56,9 @@ class PreferencePair(Record):
 
     def identity(self) -> Any:
         """The pair itself; margins and vote counts describe it and may be refreshed."""
-        return self.model_dump(mode="json", include={"candidate_set_id", "dimension", "language", "prompt",
-                                                     "chosen", "rejected"})  # fmt: skip
+        return self.model_dump(
+            mode="json", include={"candidate_set_id", "dimension", "language", "prompt", "chosen", "rejected"}
+        )
 
 
 class RoleRewardItem(Record):
@@ -89,8 +92,9 @@ class DialogueQualityItem(Record):
     criteria: list[str] = Field(min_length=1)
     language: Language
     system_prompt: str = Field(default="", description="The character's role-play prompt in `language` (export).")
-    source_id: str | None = Field(default=None,
-                                  description="For a machine-translated item: the id of the item it came from.")
+    source_id: str | None = Field(
+        default=None, description="For a machine-translated item: the id of the item it came from."
+    )
 
     _query = field_validator("user_query")(lambda v: non_empty(v, "user_query"))
 

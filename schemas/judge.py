@@ -36,5 +36,9 @@ class JudgeScore(Record):
     _judge = field_validator("judge")(lambda v: non_empty(v, "judge"))
 
     def identity(self) -> object:
-        return {"candidate_set_id": self.candidate_set_id, "label": self.label, "judge": self.judge,
-                "prompt_version": self.prompt_version}  # fmt: skip
+        return {
+            "candidate_set_id": self.candidate_set_id,
+            "label": self.label,
+            "judge": self.judge,
+            "prompt_version": self.prompt_version,
+        }

@@ -12,14 +12,20 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_cli(*args: str, workspace: Path | None = None, env: dict | None = None, timeout: float = 120,
-            module: str = "charm_builder") -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str,
+    workspace: Path | None = None,
+    env: dict | None = None,
+    timeout: float = 120,
+    module: str = "charm_builder",
+) -> subprocess.CompletedProcess:
     """Run `python -m charm_builder ARGS` the way a user would; returns the finished process."""
     full_env = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
     if workspace is not None:
         full_env["CHARM_WORKSPACE"] = str(workspace)
-    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
-                          env=full_env, timeout=timeout, cwd=REPO)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], capture_output=True, text=True, env=full_env, timeout=timeout, cwd=REPO
+    )
 
 
 @pytest.fixture
@@ -41,10 +47,19 @@ def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from charm_builder.offline_models import offline_model_dir
 
     tok = AutoTokenizer.from_pretrained(offline_model_dir())
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=512,
-                      tie_word_embeddings=True, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
-                      bos_token_id=tok.bos_token_id)  # fmt: skip
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        bos_token_id=tok.bos_token_id,
+    )
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("tiny-llama")
     LlamaForCausalLM(cfg).save_pretrained(path)

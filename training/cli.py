@@ -47,44 +47,85 @@ def _explicit(ctx: typer.Context) -> set[str]:
 @app.command("rm")
 def rm(
     ctx: typer.Context,
-    data: Annotated[Path, typer.Option("--data", "-d", help="preferenceTraining export: save_to_disk folder "
-                                       "(split `train` is used), plain saved dataset, or parquet/jsonl.")],
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data",
+            "-d",
+            help="preferenceTraining export: save_to_disk folder "
+            "(split `train` is used), plain saved dataset, or parquet/jsonl.",
+        ),
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (model, train_log.jsonl, checkpoints/).")],
-    preset: Annotated[str | None, typer.Option(help="A paper configuration (Table 3 rows, GPT-Margin): "
-                                               + ", ".join(PRESETS) + ". Flags given explicitly override "
-                                               "its values.")] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            help="A paper configuration (Table 3 rows, GPT-Margin): "
+            + ", ".join(PRESETS)
+            + ". Flags given explicitly override "
+            "its values."
+        ),
+    ] = None,
     loss: Annotated[str, typer.Option(help=f"One of: {', '.join(LOSSES)}.")] = "bt",
-    model: Annotated[str, typer.Option(help="Local HF causal-LM folder, or 'offline' (bundled SmolLM2-135M).")]
-    = "offline",
-    margin_column: Annotated[str, typer.Option(help="Data column holding the fixed margin for --loss margin "
-                                               "(e.g. margin_agreement, margin_judge).")] = "margin",
-    margin_source: Annotated[str | None, typer.Option(help="--loss margin: agreement (margin_agreement), bws "
-                                                      "(margin_bws) or judge (margin_judge); overrides "
-                                                      "--margin-column.")] = None,
+    model: Annotated[
+        str, typer.Option(help="Local HF causal-LM folder, or 'offline' (bundled SmolLM2-135M).")
+    ] = "offline",
+    margin_column: Annotated[
+        str,
+        typer.Option(
+            help="Data column holding the fixed margin for --loss margin (e.g. margin_agreement, margin_judge)."
+        ),
+    ] = "margin",
+    margin_source: Annotated[
+        str | None,
+        typer.Option(
+            help="--loss margin: agreement (margin_agreement), bws "
+            "(margin_bws) or judge (margin_judge); overrides "
+            "--margin-column."
+        ),
+    ] = None,
     margin_scale: Annotated[float, typer.Option(help="--loss margin: margin = scale x column value.")] = 1.0,
-    beta: Annotated[float | None, typer.Option(help="Adaptive-margin scale; default "
-                                               + ", ".join(f"{k} {v}" for k, v in DEFAULT_BETA.items()))] = None,
-    margin_grad: Annotated[bool, typer.Option("--margin-grad", help="Let gradients flow through the adaptive "
-                                              "margin (detached by default).")] = False,
-    sft_reg: Annotated[float, typer.Option("--sft-reg", help="alpha: add alpha x SFT loss on chosen "
-                                           "(paper: 0.01).")] = 0.0,
-    sft_reduction: Annotated[str, typer.Option(help="SFT term of --sft-reg: 'sum' over response tokens (the "
-                                               "paper's L_SFT) or per-token 'mean' (~|y| times weaker).")]
-    = "sum",
-    sft_init: Annotated[bool, typer.Option("--sft-init/--no-sft-init", help="First fine-tune the backbone on "
-                                           "chosen responses.")] = False,
+    beta: Annotated[
+        float | None,
+        typer.Option(help="Adaptive-margin scale; default " + ", ".join(f"{k} {v}" for k, v in DEFAULT_BETA.items())),
+    ] = None,
+    margin_grad: Annotated[
+        bool,
+        typer.Option("--margin-grad", help="Let gradients flow through the adaptive margin (detached by default)."),
+    ] = False,
+    sft_reg: Annotated[
+        float, typer.Option("--sft-reg", help="alpha: add alpha x SFT loss on chosen (paper: 0.01).")
+    ] = 0.0,
+    sft_reduction: Annotated[
+        str,
+        typer.Option(
+            help="SFT term of --sft-reg: 'sum' over response tokens (the "
+            "paper's L_SFT) or per-token 'mean' (~|y| times weaker)."
+        ),
+    ] = "sum",
+    sft_init: Annotated[
+        bool, typer.Option("--sft-init/--no-sft-init", help="First fine-tune the backbone on chosen responses.")
+    ] = False,
     sft_epochs: Annotated[float, typer.Option(help="Epochs of --sft-init.")] = 1.0,
-    ref_logps: Annotated[str, typer.Option(help="aam-pr reference: 'precompute' (once, before training) or "
-                                           "'online' (frozen copy each step).")] = "precompute",
-    pr_reference: Annotated[str, typer.Option(help="aam-pr pi_ref: 'base' (the backbone before --sft-init) or "
-                                              "'init' (the model at the start of RM training).")] = "base",
+    ref_logps: Annotated[
+        str,
+        typer.Option(
+            help="aam-pr reference: 'precompute' (once, before training) or 'online' (frozen copy each step)."
+        ),
+    ] = "precompute",
+    pr_reference: Annotated[
+        str,
+        typer.Option(
+            help="aam-pr pi_ref: 'base' (the backbone before --sft-init) or "
+            "'init' (the model at the start of RM training)."
+        ),
+    ] = "base",
     epochs: Annotated[float, typer.Option(help="Training epochs (paper: 2).")] = 1.0,
     max_steps: Annotated[int | None, typer.Option(help="Stop after this many optimizer steps.")] = None,
     batch_size: Annotated[int, typer.Option(help="Pairs per micro-batch (x2 sequences).")] = 4,
     grad_accum: Annotated[int, typer.Option(help="Gradient accumulation steps.")] = 1,
     lr: Annotated[float, typer.Option(help="Learning rate (paper: 1e-5).")] = 1e-5,
-    max_length: Annotated[int, typer.Option(help="Max tokens per prompt+response (prompt keeps its end).")]
-    = 1024,
+    max_length: Annotated[int, typer.Option(help="Max tokens per prompt+response (prompt keeps its end).")] = 1024,
     seed: Annotated[int, typer.Option(help="Seed for head init and data order.")] = 42,
     precision: Annotated[str, typer.Option(help="auto (bf16 on capable GPUs), bf16 or fp32.")] = "auto",
     lora_r: Annotated[int, typer.Option(help="LoRA rank; 0 = full fine-tuning.")] = 0,
@@ -92,8 +133,7 @@ def rm(
     gradient_checkpointing: Annotated[bool, typer.Option("--gradient-checkpointing")] = False,
     save_steps: Annotated[int, typer.Option(help="Checkpoint every N steps (0 = only the final model).")] = 0,
     logging_steps: Annotated[int, typer.Option(help="Log every N steps.")] = 10,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from the latest checkpoint in --out.")]
-    = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the latest checkpoint in --out.")] = False,
     limit: Annotated[int | None, typer.Option(help="Use only the first N pairs.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     accelerate_config: AccelerateConfigOpt = None,
@@ -163,14 +203,36 @@ def rm(
         fail(f"--precision {precision!r}: choose auto, bf16 or fp32")
     try:
         cfg = RMTrainConfig(
-            data=data, output_dir=out, model=model, loss=loss, margin_column=margin_column, beta=beta,
+            data=data,
+            output_dir=out,
+            model=model,
+            loss=loss,
+            margin_column=margin_column,
+            beta=beta,
             margin_scale=margin_scale,
-            margin_grad=margin_grad, sft_reg=v["sft_reg"], sft_reduction=v["sft_reduction"], sft_init=v["sft_init"],
-            sft_epochs=sft_epochs, ref_logps=ref_logps, pr_reference=v["pr_reference"], epochs=v["epochs"],  # type: ignore[arg-type]
-            max_steps=max_steps, batch_size=batch_size, preset=preset,
-            grad_accum=grad_accum, lr=v["lr"], max_length=max_length, seed=seed, precision=precision,  # type: ignore[arg-type]
-            lora_r=lora_r, lora_alpha=lora_alpha, gradient_checkpointing=gradient_checkpointing,
-            save_steps=save_steps, logging_steps=logging_steps, resume=resume, limit=limit,
+            margin_grad=margin_grad,
+            sft_reg=v["sft_reg"],
+            sft_reduction=v["sft_reduction"],
+            sft_init=v["sft_init"],
+            sft_epochs=sft_epochs,
+            ref_logps=ref_logps,
+            pr_reference=v["pr_reference"],
+            epochs=v["epochs"],  # type: ignore[arg-type]
+            max_steps=max_steps,
+            batch_size=batch_size,
+            preset=preset,
+            grad_accum=grad_accum,
+            lr=v["lr"],
+            max_length=max_length,
+            seed=seed,
+            precision=precision,  # type: ignore[arg-type]
+            lora_r=lora_r,
+            lora_alpha=lora_alpha,
+            gradient_checkpointing=gradient_checkpointing,
+            save_steps=save_steps,
+            logging_steps=logging_steps,
+            resume=resume,
+            limit=limit,
         )
     except ValidationError as exc:
         err = exc.errors()[0]
@@ -203,17 +265,29 @@ def rm(
 
 @app.command("table3")
 def table3(
-    data: Annotated[Path, typer.Option("--data", "-d", help="Export root holding preferenceTraining/ and roleReward/ "
-                                       "(or the preferenceTraining export, with --eval).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for runs/PRESET/ and results.md, results.csv, "
-                                      "summary.json.")],
-    eval_data: Annotated[Path | None, typer.Option("--eval", help="roleReward export when --data is not an "
-                                                   "export root.")] = None,
-    model: Annotated[str, typer.Option(help="Backbone for every preset: local HF causal-LM folder or 'offline'.")]
-    = "offline",
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data",
+            "-d",
+            help="Export root holding preferenceTraining/ and roleReward/ "
+            "(or the preferenceTraining export, with --eval).",
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for runs/PRESET/ and results.md, results.csv, summary.json.")
+    ],
+    eval_data: Annotated[
+        Path | None, typer.Option("--eval", help="roleReward export when --data is not an export root.")
+    ] = None,
+    model: Annotated[
+        str, typer.Option(help="Backbone for every preset: local HF causal-LM folder or 'offline'.")
+    ] = "offline",
     presets: Annotated[str, typer.Option(help="Comma-separated presets, in table order.")] = ",".join(PRESETS),
-    max_steps: Annotated[int | None, typer.Option(help="Stop every run after this many optimizer steps "
-                                                  "(default: the presets' 2 epochs).")] = None,
+    max_steps: Annotated[
+        int | None,
+        typer.Option(help="Stop every run after this many optimizer steps (default: the presets' 2 epochs)."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="One seed for every run (head init, data order).")] = 42,
     batch_size: Annotated[int, typer.Option(help="Pairs per micro-batch (training and evaluation).")] = 4,
     grad_accum: Annotated[int, typer.Option(help="Gradient accumulation steps.")] = 1,
@@ -243,9 +317,16 @@ def table3(
         chosen = parse_presets(presets)
     except ValueError as exc:
         fail(str(exc))
-    overrides: dict[str, Any] = {"model": model, "seed": seed, "batch_size": batch_size, "grad_accum": grad_accum,
-                                 "max_length": max_length, "lora_r": lora_r, "max_steps": max_steps,
-                                 "limit": limit}  # fmt: skip
+    overrides: dict[str, Any] = {
+        "model": model,
+        "seed": seed,
+        "batch_size": batch_size,
+        "grad_accum": grad_accum,
+        "max_length": max_length,
+        "lora_r": lora_r,
+        "max_steps": max_steps,
+        "limit": limit,
+    }
 
     def announce(i: int, preset: Any) -> None:
         if not quiet:
@@ -264,32 +345,57 @@ def table3(
 
 @app.command("eval-rm")
 def eval_rm(
-    model: Annotated[Path | None, typer.Argument(help="Reward-model folder written by `charm-train rm` "
-                                                 "(or use --judge).")] = None,
-    data: Annotated[Path | None, typer.Option("--data", "-d", help="roleReward export (save_to_disk folder, "
-                                              "parquet or jsonl).")] = None,
-    judge: Annotated[str | None, typer.Option("--judge", "-j", help="Evaluate an LLM judge from the roster "
-                                              "instead of a reward model: each pair is asked in both orders "
-                                              "(paper Table 2's generative baselines).")] = None,
+    model: Annotated[
+        Path | None, typer.Argument(help="Reward-model folder written by `charm-train rm` (or use --judge).")
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option("--data", "-d", help="roleReward export (save_to_disk folder, parquet or jsonl).")
+    ] = None,
+    judge: Annotated[
+        str | None,
+        typer.Option(
+            "--judge",
+            "-j",
+            help="Evaluate an LLM judge from the roster "
+            "instead of a reward model: each pair is asked in both orders "
+            "(paper Table 2's generative baselines).",
+        ),
+    ] = None,
     roster: Annotated[str, typer.Option(help="Roster name or YAML path for --judge.")] = "offline",
-    cache: Annotated[Path | None, typer.Option(help="SQLite file caching --judge calls (default: "
-                                               "OUT/llm_cache.db with --out); a rerun is then free.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write results.md, results.csv, "
-                                             "summary.json and pairs.jsonl here.")] = None,
-    split: Annotated[str | None, typer.Option(help="Split to use (default: every split; an export with several, "
-                                              "e.g. --shift test_id/test_ood, gets one row per split).")] = None,
-    name: Annotated[str | None, typer.Option(help="Method name in the table (default: model folder or judge).")]
-    = None,
+    cache: Annotated[
+        Path | None,
+        typer.Option(
+            help="SQLite file caching --judge calls (default: OUT/llm_cache.db with --out); a rerun is then free."
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write results.md, results.csv, summary.json and pairs.jsonl here."),
+    ] = None,
+    split: Annotated[
+        str | None,
+        typer.Option(
+            help="Split to use (default: every split; an export with several, "
+            "e.g. --shift test_id/test_ood, gets one row per split)."
+        ),
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Method name in the table (default: model folder or judge).")] = None,
     batch_size: Annotated[int, typer.Option(help="Pairs per forward batch.")] = 8,
     max_length: Annotated[int, typer.Option(help="Max tokens per context+reply.")] = 2048,
-    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda if available).")]
-    = None,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda if available).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
-    benchmark: Annotated[tuple[str, Path] | None, typer.Option("--benchmark", "-b", metavar="NAME FILE",
-                                                               help="Instead of --data: a general RM benchmark "
-                                                               "file as published (rewardbench or judgebench; "
-                                                               "parquet, json or jsonl), scored as its authors "
-                                                               "do (paper Table 1).")] = None,
+    benchmark: Annotated[
+        tuple[str, Path] | None,
+        typer.Option(
+            "--benchmark",
+            "-b",
+            metavar="NAME FILE",
+            help="Instead of --data: a general RM benchmark "
+            "file as published (rewardbench or judgebench; "
+            "parquet, json or jsonl), scored as its authors "
+            "do (paper Table 1).",
+        ),
+    ] = None,
 ) -> None:
     """Pairwise accuracy of a reward model (or an LLM judge) on Charm-RoleReward, per dimension x language
     (paper Table 2), or of a reward model on RewardBench / JudgeBench (Table 1, --benchmark).
@@ -334,8 +440,9 @@ def eval_rm(
     try:
         names = list_splits(data) if split is None else []
         per_split = len(names) > 1  # e.g. a shift export: test_id + test_ood, one table row each
-        by_split = {s: load_role_reward(data, s)[0] for s in names} if per_split else {
-            split: load_role_reward(data, split)[0]}
+        by_split = (
+            {s: load_role_reward(data, s)[0] for s in names} if per_split else {split: load_role_reward(data, split)[0]}
+        )
         if judge is not None:
             db = cache if cache is not None else (out / "llm_cache.db" if out is not None else None)
             score = _judge_scorer(judge, roster, db)
@@ -345,8 +452,9 @@ def eval_rm(
     except _user_errors() as exc:
         fail(str(exc))
     method = name or judge or model.resolve().name  # type: ignore[union-attr]
-    with progress_bar(TextColumn("[bold]eval-rm"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      disable=quiet) as bar:
+    with progress_bar(
+        TextColumn("[bold]eval-rm"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), disable=quiet
+    ) as bar:
         task = bar.add_task("eval", total=sum(len(r) for r in by_split.values()))
         results_by = score(by_split, lambda k: bar.advance(task, k))
     results = [r for rs in results_by.values() for r in rs]
@@ -376,8 +484,10 @@ def _reward_model_scorer(model: Path, device: str | None, batch_size: int, max_l
     rm_model = load_reward_model(model, device=device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
     def score(by_split: dict[Any, Any], progress: Callable[[int], None]) -> dict[Any, list[Any]]:
-        return {s: evaluate_reward_model(rm_model, rows, batch_size=batch_size, max_length=max_length,
-                                         on_progress=progress) for s, rows in by_split.items()}  # fmt: skip
+        return {
+            s: evaluate_reward_model(rm_model, rows, batch_size=batch_size, max_length=max_length, on_progress=progress)
+            for s, rows in by_split.items()
+        }
 
     return score
 
@@ -402,9 +512,12 @@ def _judge_scorer(judge: str, roster: str, db: Path | None) -> Scorer:
 
         async def run() -> dict[Any, list[Any]]:
             try:
-                return {s: await evaluate_judge_async(llm_judge(client, judge), rows,
-                                                      concurrency=client.spec(judge).concurrency,
-                                                      on_progress=progress) for s, rows in by_split.items()}
+                return {
+                    s: await evaluate_judge_async(
+                        llm_judge(client, judge), rows, concurrency=client.spec(judge).concurrency, on_progress=progress
+                    )
+                    for s, rows in by_split.items()
+                }
             finally:
                 await client.aclose()
 
@@ -419,15 +532,17 @@ def _judge_scorer(judge: str, roster: str, db: Path | None) -> Scorer:
 @app.command("diagnose")
 def diagnose_cmd(
     model: Annotated[Path, typer.Argument(help="Reward-model folder written by `charm-train rm`.")],
-    data: Annotated[Path, typer.Option("--data", "-d", help="preferenceTraining export with an agreement column "
-                                       "(split `train`).")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder [default: RM_DIR/diagnostics].")]
-    = None,
-    margin: Annotated[str, typer.Option(help="AAM margin: auto (pr for aam-pr models, else ld), ld or pr.")]
-    = "auto",
+    data: Annotated[
+        Path, typer.Option("--data", "-d", help="preferenceTraining export with an agreement column (split `train`).")
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output folder [default: RM_DIR/diagnostics].")
+    ] = None,
+    margin: Annotated[str, typer.Option(help="AAM margin: auto (pr for aam-pr models, else ld), ld or pr.")] = "auto",
     beta: Annotated[float | None, typer.Option(help="Margin scale [default: the model's beta].")] = None,
-    confidence: Annotated[float, typer.Option(help="List pairs where the model gives the annotators' choice "
-                                              "at most 1 - confidence.")] = 0.8,
+    confidence: Annotated[
+        float, typer.Option(help="List pairs where the model gives the annotators' choice at most 1 - confidence.")
+    ] = 0.8,
     agreement_column: Annotated[str, typer.Option(help="Agreement column of the data.")] = "margin_agreement",
     limit: Annotated[int | None, typer.Option(help="Use only the first N pairs.")] = None,
     batch_size: Annotated[int, typer.Option(help="Pairs per forward batch.")] = 8,
@@ -454,8 +569,9 @@ def diagnose_cmd(
     if batch_size < 1:
         fail(f"--batch-size must be >= 1, got {batch_size}")
     target = out or model / "diagnostics"
-    bar = progress_bar(TextColumn("[bold]diagnose"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                       disable=quiet)  # fmt: skip
+    bar = progress_bar(
+        TextColumn("[bold]diagnose"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), disable=quiet
+    )
     task = bar.add_task("pairs", total=None)
     started: list[bool] = []
 
@@ -466,18 +582,31 @@ def diagnose_cmd(
         bar.update(task, completed=done, total=total)
 
     try:
-        summary = diagnose(model, data, target, margin=margin, beta=beta, confidence=confidence,
-                           agreement_column=agreement_column, limit=limit, batch_size=batch_size,
-                           max_length=max_length, device=device, on_progress=on_progress)  # fmt: skip
+        summary = diagnose(
+            model,
+            data,
+            target,
+            margin=margin,
+            beta=beta,
+            confidence=confidence,
+            agreement_column=agreement_column,
+            limit=limit,
+            batch_size=batch_size,
+            max_length=max_length,
+            device=device,
+            on_progress=on_progress,
+        )
     except (DiagnosticsError, *_user_errors()) as exc:
         fail(str(exc))
     finally:
         if started:
             bar.stop()
     rho = summary["spearman_agreement_vs_aam_margin"]
-    typer.echo(f"{summary['pairs']} pairs; Spearman(agreement, {summary['margin']} margin) = "
-               f"{'n/a' if rho is None else f'{rho:.4f}'}; {summary['confidently_against_annotators']} pair(s) "
-               f"confidently against the annotators")
+    typer.echo(
+        f"{summary['pairs']} pairs; Spearman(agreement, {summary['margin']} margin) = "
+        f"{'n/a' if rho is None else f'{rho:.4f}'}; {summary['confidently_against_annotators']} pair(s) "
+        f"confidently against the annotators"
+    )
     typer.echo(f"wrote {target}/margin_vs_agreement.png, pairs.csv, disagreements.csv, summary.json")
 
 
@@ -486,16 +615,21 @@ def self_evolve_cmd(
     data: Annotated[Path, typer.Option("--data", "-d", help="Labelled preferenceTraining export (split train).")],
     eval_data: Annotated[Path, typer.Option("--eval", help="roleReward export for the accuracy after each round.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="New folder: round-R/{train.parquet,model}, rounds.md.")],
-    workspace: Annotated[Path | None, typer.Option("--workspace", "-w", help="Workspace holding the unannotated "
-                                                   "candidate sets [default: $CHARM_WORKSPACE or "
-                                                   "./charm-workspace].")] = None,
-    init_rm: Annotated[Path | None, typer.Option(help="Starting reward model [default: train one on --data].")]
-    = None,
+    workspace: Annotated[
+        Path | None,
+        typer.Option(
+            "--workspace",
+            "-w",
+            help="Workspace holding the unannotated candidate sets [default: $CHARM_WORKSPACE or ./charm-workspace].",
+        ),
+    ] = None,
+    init_rm: Annotated[Path | None, typer.Option(help="Starting reward model [default: train one on --data].")] = None,
     rounds: Annotated[int, typer.Option(help="Self-evolution rounds.")] = 2,
     threshold: Annotated[float, typer.Option(help="Keep a pseudo pair when r(best) - r(worst) >= this.")] = 1.0,
     loss: Annotated[str, typer.Option(help="bt, aam-pr or aam-ld.")] = "bt",
-    model: Annotated[str, typer.Option(help="Backbone for round 0 when no --init-rm ('offline' = SmolLM2).")]
-    = "offline",
+    model: Annotated[
+        str, typer.Option(help="Backbone for round 0 when no --init-rm ('offline' = SmolLM2).")
+    ] = "offline",
     beta: Annotated[float | None, typer.Option(help="Adaptive-margin scale.")] = None,
     epochs: Annotated[float, typer.Option(help="Epochs per round.")] = 1.0,
     max_steps: Annotated[int | None, typer.Option(help="Optimizer steps per round.")] = None,
@@ -503,8 +637,7 @@ def self_evolve_cmd(
     lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-5,
     max_length: Annotated[int, typer.Option(help="Max tokens per prompt+response.")] = 1024,
     seed: Annotated[int, typer.Option(help="Seed.")] = 42,
-    max_unlabelled: Annotated[int | None, typer.Option(help="Score at most N unannotated sets per round.")]
-    = None,
+    max_unlabelled: Annotated[int | None, typer.Option(help="Score at most N unannotated sets per round.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """ChARM self-evolution: the RM pseudo-labels unannotated candidate sets (best vs worst, kept when
@@ -523,16 +656,34 @@ def self_evolve_cmd(
     from training.self_evolve import SelfEvolveConfig, SelfEvolveError, round_rows, self_evolve
 
     data, eval_data = subset_path(data, "preferenceTraining"), subset_path(eval_data, "roleReward", "--eval")
-    cfg = SelfEvolveConfig(workspace=resolve_workspace(workspace), data=data, eval_data=eval_data, output_dir=out,
-                           rounds=rounds, threshold=threshold, init_rm=init_rm, model=model, loss=loss, beta=beta,
-                           epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr, max_length=max_length,
-                           seed=seed, max_unlabelled=max_unlabelled)  # fmt: skip
+    cfg = SelfEvolveConfig(
+        workspace=resolve_workspace(workspace),
+        data=data,
+        eval_data=eval_data,
+        output_dir=out,
+        rounds=rounds,
+        threshold=threshold,
+        init_rm=init_rm,
+        model=model,
+        loss=loss,
+        beta=beta,
+        epochs=epochs,
+        max_steps=max_steps,
+        batch_size=batch_size,
+        lr=lr,
+        max_length=max_length,
+        seed=seed,
+        max_unlabelled=max_unlabelled,
+    )
 
     def report(res: object) -> None:
         summary = getattr(res, "summary", {})
         acc = summary.get("avg")
-        typer.echo(f"round {getattr(res, 'round', '?')}: {getattr(res, 'pseudo_pairs', 0)} pseudo pair(s), "
-                   f"roleReward Avg. {'-' if acc is None else f'{acc:.1f}'}", err=True)
+        typer.echo(
+            f"round {getattr(res, 'round', '?')}: {getattr(res, 'pseudo_pairs', 0)} pseudo pair(s), "
+            f"roleReward Avg. {'-' if acc is None else f'{acc:.1f}'}",
+            err=True,
+        )
 
     try:
         results = self_evolve(cfg, progress=not quiet, on_round=report)

@@ -86,12 +86,15 @@ def summarize(pairs: Sequence[PairDiagnosis], confidence: float, margin_kind: st
     rho = spearman(agreement, [p.aam_margin for p in pairs])
     rho_gap = spearman(agreement, [p.reward_gap for p in pairs])
     return {
-        "pairs": len(pairs), "margin": margin_kind, "beta": beta, "confidence": confidence,
+        "pairs": len(pairs),
+        "margin": margin_kind,
+        "beta": beta,
+        "confidence": confidence,
         "spearman_agreement_vs_aam_margin": None if rho is None else round(rho, 4),
         "spearman_agreement_vs_reward_gap": None if rho_gap is None else round(rho_gap, 4),
         "model_accuracy": round(sum(p.reward_gap > 0 for p in pairs) / len(pairs), 4) if pairs else None,
         "confidently_against_annotators": len(disagreements(pairs, confidence)),
-    }  # fmt: skip
+    }
 
 
 # ---------------------------------------------------------------------------------- outputs
@@ -123,8 +126,19 @@ def plot_margin_vs_agreement(pairs: Sequence[PairDiagnosis], path: Path, title: 
     return path
 
 
-CSV_COLUMNS = ("row", "id", "agreement", "margin_bws", "aam_margin", "reward_chosen", "reward_rejected",
-               "reward_gap", "p_model_chosen", "chosen", "rejected")  # fmt: skip
+CSV_COLUMNS = (
+    "row",
+    "id",
+    "agreement",
+    "margin_bws",
+    "aam_margin",
+    "reward_chosen",
+    "reward_rejected",
+    "reward_gap",
+    "p_model_chosen",
+    "chosen",
+    "rejected",
+)
 
 
 def write_pairs_csv(path: Path, pairs: Sequence[PairDiagnosis]) -> Path:
@@ -132,10 +146,21 @@ def write_pairs_csv(path: Path, pairs: Sequence[PairDiagnosis]) -> Path:
         w = csv.writer(fh)
         w.writerow(CSV_COLUMNS)
         for p in pairs:
-            w.writerow([p.row, p.id, round(p.agreement, 6), "" if p.margin_bws is None else round(p.margin_bws, 6),
-                        round(p.aam_margin, 6), round(p.reward_chosen, 6), round(p.reward_rejected, 6),
-                        round(p.reward_gap, 6), round(p.p_model_chosen, 6), p.chosen[:TEXT_PREVIEW],
-                        p.rejected[:TEXT_PREVIEW]])  # fmt: skip
+            w.writerow(
+                [
+                    p.row,
+                    p.id,
+                    round(p.agreement, 6),
+                    "" if p.margin_bws is None else round(p.margin_bws, 6),
+                    round(p.aam_margin, 6),
+                    round(p.reward_chosen, 6),
+                    round(p.reward_rejected, 6),
+                    round(p.reward_gap, 6),
+                    round(p.p_model_chosen, 6),
+                    p.chosen[:TEXT_PREVIEW],
+                    p.rejected[:TEXT_PREVIEW],
+                ]
+            )
     return path
 
 
@@ -149,31 +174,43 @@ def _text(value: Any) -> str:
 
 
 @torch.no_grad()
-def score_pairs(model: Any, encoded: Sequence[Any], batch_size: int = 8,
-                on_progress: Callable[[int], None] | None = None) -> torch.Tensor:  # fmt: skip
+def score_pairs(
+    model: Any, encoded: Sequence[Any], batch_size: int = 8, on_progress: Callable[[int], None] | None = None
+) -> torch.Tensor:
     """``(N, 6)``: reward, response log-prob sum and response length, for chosen then rejected."""
     from training.rm.data import collate_pairs
 
     model.eval()
     out = torch.zeros(len(encoded), 6)
     for start in range(0, len(encoded), batch_size):
-        chunk = list(encoded[start:start + batch_size])
+        chunk = list(encoded[start : start + batch_size])
         b = {k: v.to(model.device) for k, v in collate_pairs(chunk, model.pad_token_id).items()}
         res = model(b["input_ids"], b["attention_mask"], b["response_mask"])
         n = len(chunk)
         for col, t in enumerate((res.rewards, res.logps, res.lengths)):
-            out[start:start + n, col] = t[:n].float().cpu()
-            out[start:start + n, 3 + col] = t[n:].float().cpu()
+            out[start : start + n, col] = t[:n].float().cpu()
+            out[start : start + n, 3 + col] = t[n:].float().cpu()
         if on_progress:
             on_progress(n)
     return out
 
 
-def diagnose(rm_dir: str | os.PathLike[str], data: str | os.PathLike[str], out_dir: str | os.PathLike[str], *,
-             split: str = "train", margin: str = "auto", beta: float | None = None, confidence: float = 0.8,
-             agreement_column: str = "margin_agreement", limit: int | None = None, batch_size: int = 8,
-             max_length: int = 1024, device: str | None = None,
-             on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:  # fmt: skip
+def diagnose(
+    rm_dir: str | os.PathLike[str],
+    data: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    split: str = "train",
+    margin: str = "auto",
+    beta: float | None = None,
+    confidence: float = 0.8,
+    agreement_column: str = "margin_agreement",
+    limit: int | None = None,
+    batch_size: int = 8,
+    max_length: int = 1024,
+    device: str | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
     """Run the diagnostics and write the outputs (see module doc). Returns the summary."""
     from training.rm.data import encode_preference_rows, load_rows, require_columns
     from training.rm.model import load_backbone, load_reward_model
@@ -193,8 +230,9 @@ def diagnose(rm_dir: str | os.PathLike[str], data: str | os.PathLike[str], out_d
     agreement = rows[agreement_column]
     bad = next((i for i, v in enumerate(agreement) if not isinstance(v, (int, float)) or not math.isfinite(v)), None)
     if bad is not None:
-        raise DiagnosticsError(f"{source} row {bad}: {agreement_column!r} must be a finite number, "
-                               f"got {agreement[bad]!r}")  # fmt: skip
+        raise DiagnosticsError(
+            f"{source} row {bad}: {agreement_column!r} must be a finite number, got {agreement[bad]!r}"
+        )
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = load_reward_model(rm_dir, device=dev)
     meta = getattr(model, "metadata", {})
@@ -214,8 +252,10 @@ def diagnose(rm_dir: str | os.PathLike[str], data: str | os.PathLike[str], out_d
     if kind == "pr":
         base = meta.get("base_model")
         if not base or not Path(base).is_dir():
-            raise DiagnosticsError(f"--margin pr needs the reference model; {rm_dir}/charm_rm.json names base_model "
-                                   f"{base!r}, which is not a folder here (use --margin ld)")  # fmt: skip
+            raise DiagnosticsError(
+                f"--margin pr needs the reference model; {rm_dir}/charm_rm.json names base_model "
+                f"{base!r}, which is not a folder here (use --margin ld)"
+            )
         ref = load_backbone(base).to(dev)
         ref_scores = score_pairs(ref, encoded, batch_size, tick)
         del ref
@@ -224,16 +264,33 @@ def diagnose(rm_dir: str | os.PathLike[str], data: str | os.PathLike[str], out_d
         aam = beta * (scores[:, 1] / scores[:, 2].clamp(min=1) - scores[:, 4] / scores[:, 5].clamp(min=1))
     ids = rows["id"] if "id" in rows.column_names else [str(i) for i in range(len(rows))]
     bws = rows["margin_bws"] if "margin_bws" in rows.column_names else [None] * len(rows)
-    pairs = [PairDiagnosis(i, str(ids[i]), float(agreement[i]), float(scores[i, 0]), float(scores[i, 3]),
-                           float(aam[i]), None if bws[i] is None else float(bws[i]), _text(row["chosen"]),
-                           _text(row["rejected"])) for i, row in enumerate(rows)]  # fmt: skip
-    summary = summarize(pairs, confidence, kind, float(beta)) | {"model": str(rm_dir), "data": source,
-                                                                 "agreement_column": agreement_column}  # fmt: skip
+    pairs = [
+        PairDiagnosis(
+            i,
+            str(ids[i]),
+            float(agreement[i]),
+            float(scores[i, 0]),
+            float(scores[i, 3]),
+            float(aam[i]),
+            None if bws[i] is None else float(bws[i]),
+            _text(row["chosen"]),
+            _text(row["rejected"]),
+        )
+        for i, row in enumerate(rows)
+    ]
+    summary = summarize(pairs, confidence, kind, float(beta)) | {
+        "model": str(rm_dir),
+        "data": source,
+        "agreement_column": agreement_column,
+    }
     out.mkdir(parents=True, exist_ok=True)
     rho = summary["spearman_agreement_vs_aam_margin"]
-    plot_margin_vs_agreement(pairs, out / "margin_vs_agreement.png",
-                             f"{Path(rm_dir).name}: {kind.upper()} margin vs agreement "
-                             f"(Spearman {'n/a' if rho is None else f'{rho:.3f}'}, n={len(pairs)})")  # fmt: skip
+    plot_margin_vs_agreement(
+        pairs,
+        out / "margin_vs_agreement.png",
+        f"{Path(rm_dir).name}: {kind.upper()} margin vs agreement "
+        f"(Spearman {'n/a' if rho is None else f'{rho:.3f}'}, n={len(pairs)})",
+    )
     write_pairs_csv(out / "pairs.csv", pairs)
     write_pairs_csv(out / "disagreements.csv", disagreements(pairs, confidence))
     (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
@@ -241,6 +298,14 @@ def diagnose(rm_dir: str | os.PathLike[str], data: str | os.PathLike[str], out_d
 
 
 __all__ = [
-    "DiagnosticsError", "PairDiagnosis", "diagnose", "disagreements", "plot_margin_vs_agreement", "rankdata",
-    "score_pairs", "spearman", "summarize", "write_pairs_csv",
-]  # fmt: skip
+    "DiagnosticsError",
+    "PairDiagnosis",
+    "diagnose",
+    "disagreements",
+    "plot_margin_vs_agreement",
+    "rankdata",
+    "score_pairs",
+    "spearman",
+    "summarize",
+    "write_pairs_csv",
+]

@@ -39,10 +39,15 @@ ACCELERATE_CONFIG_HELP = (
     + ", or an accelerate config YAML path. ZeRO-3/FSDP add --gradient-checkpointing."
 )
 AccelerateConfigOpt = Annotated[str | None, typer.Option(help=ACCELERATE_CONFIG_HELP)]
-NumProcessesOpt = Annotated[int | None, typer.Option(help="With --accelerate-config: processes (GPUs) to start "
-                                                     "(default: the config's, 8).")]
-PrintLaunchOpt = Annotated[bool, typer.Option("--print-launch", help="With --accelerate-config: print the "
-                                              "`accelerate launch` command instead of running it.")]
+NumProcessesOpt = Annotated[
+    int | None, typer.Option(help="With --accelerate-config: processes (GPUs) to start (default: the config's, 8).")
+]
+PrintLaunchOpt = Annotated[
+    bool,
+    typer.Option(
+        "--print-launch", help="With --accelerate-config: print the `accelerate launch` command instead of running it."
+    ),
+]
 
 
 class LaunchError(ValueError):
@@ -56,8 +61,9 @@ def resolve_accelerate_config(value: str) -> Path:
     path = Path(value)
     if path.suffix in (".yaml", ".yml", ".json") and path.is_file():
         return path
-    raise LaunchError(f"--accelerate-config {value}: choose {', '.join(ACCELERATE_CONFIGS)} or give an accelerate "
-                      "config YAML file")
+    raise LaunchError(
+        f"--accelerate-config {value}: choose {', '.join(ACCELERATE_CONFIGS)} or give an accelerate config YAML file"
+    )
 
 
 def forwarded_args(command: str, argv: Sequence[str]) -> list[str]:
@@ -80,8 +86,9 @@ def forwarded_args(command: str, argv: Sequence[str]) -> list[str]:
     return out
 
 
-def launch_args(config: str, command: str, args: Sequence[str], num_processes: int | None = None,
-                port: int | None = None) -> list[str]:
+def launch_args(
+    config: str, command: str, args: Sequence[str], num_processes: int | None = None, port: int | None = None
+) -> list[str]:
     """The arguments of ``accelerate launch`` that re-run ``charm-train COMMAND ARGS`` under ``config``."""
     path = resolve_accelerate_config(config)
     out = ["--config_file", str(path)]
@@ -108,8 +115,12 @@ def free_port() -> int:
 
 def relaunch(config: str, command: str, args: Sequence[str], num_processes: int | None = None) -> int:
     """Run the command under ``accelerate launch`` (on a free local port); returns its exit code."""
-    cmd = [sys.executable, "-m", "accelerate.commands.launch",
-           *launch_args(config, command, args, num_processes, port=free_port())]
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        *launch_args(config, command, args, num_processes, port=free_port()),
+    ]
     print("launching: accelerate launch " + shlex.join(cmd[3:]), file=sys.stderr, flush=True)
     return subprocess.run(cmd, check=False).returncode
 

@@ -43,8 +43,13 @@ class Preset:
     def settings(self) -> dict[str, Any]:
         """The ``RMTrainConfig`` fields this preset sets (``margin_source`` is a CLI-level option)."""
         values: dict[str, Any] = {
-            "loss": self.loss, "sft_init": self.sft_init, "sft_reg": self.sft_reg, "epochs": PAPER_EPOCHS,
-            "lr": PAPER_LR, "sft_reduction": "sum", "pr_reference": "base",
+            "loss": self.loss,
+            "sft_init": self.sft_init,
+            "sft_reg": self.sft_reg,
+            "epochs": PAPER_EPOCHS,
+            "lr": PAPER_LR,
+            "sft_reduction": "sum",
+            "pr_reference": "base",
         }
         if self.margin_source is not None:
             values["margin_source"] = self.margin_source
@@ -56,8 +61,9 @@ PRESETS: dict[str, Preset] = {
     for p in (
         Preset("paper-bt", "BT (Baseline)", "Table 3", "bt", sft_init=False, sft_reg=0.0),
         Preset("paper-bt-pretrain", "BT + Pre-train", "Table 3", "bt", sft_init=True, sft_reg=0.0),
-        Preset("paper-gpt-margin", "GPT-Margin", "Table 1/2", "margin", sft_init=False, sft_reg=0.0,
-               margin_source="judge"),
+        Preset(
+            "paper-gpt-margin", "GPT-Margin", "Table 1/2", "margin", sft_init=False, sft_reg=0.0, margin_source="judge"
+        ),
         Preset("paper-aam-ld", "AAM_LD", "Table 3", "aam-ld", sft_init=True, sft_reg=0.0),
         Preset("paper-aam-ld-reg", "AAM_LD + Reg.", "Table 3", "aam-ld", sft_init=True, sft_reg=PAPER_ALPHA),
         Preset("paper-aam-pr", "AAM_PR", "Table 3", "aam-pr", sft_init=True, sft_reg=0.0),

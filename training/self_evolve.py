@@ -34,8 +34,17 @@ from typing import Any
 from schemas import CandidateSet, Character, Dialogue
 
 PSEUDO_COLUMNS: tuple[str, ...] = ("pseudo_label", "pseudo_round", "pseudo_margin", "pseudo_model")
-KEEP_COLUMNS: tuple[str, ...] = ("id", "prompt", "chosen", "rejected", "dialogue_id", "character_id",
-                                 "candidate_set_id", "language", "dimension")  # fmt: skip
+KEEP_COLUMNS: tuple[str, ...] = (
+    "id",
+    "prompt",
+    "chosen",
+    "rejected",
+    "dialogue_id",
+    "character_id",
+    "candidate_set_id",
+    "language",
+    "dimension",
+)
 
 
 class SelfEvolveError(ValueError):
@@ -70,8 +79,9 @@ class RoundResult:
 
 def unlabelled_sets(ws: Any, exclude_dialogues: Collection[str] = (), limit: int | None = None) -> list[UnlabelledSet]:
     """Candidate sets with no submitted annotation, outside ``exclude_dialogues``, with >= 2 distinct replies."""
-    annotated = {r[0] for r in ws.conn.execute(
-        "SELECT DISTINCT candidate_set_id FROM annotations WHERE status = 'submitted'")}  # fmt: skip
+    annotated = {
+        r[0] for r in ws.conn.execute("SELECT DISTINCT candidate_set_id FROM annotations WHERE status = 'submitted'")
+    }
     excluded = set(exclude_dialogues)
     dialogues: dict[str, Dialogue | None] = {}
     characters: dict[str, Character | None] = {}
@@ -92,9 +102,9 @@ def unlabelled_sets(ws: Any, exclude_dialogues: Collection[str] = (), limit: int
         if len({text for _, _, text in cands}) < 2:
             continue
         prompt = [{"role": "system", "content": system}] + [
-            {"role": "user" if m.role == "user" else "assistant", "content": m.text} for m in cset.context]
-        out.append(UnlabelledSet(cset.id, dlg.id, dlg.character_id, dlg.language, dlg.target_dimension, prompt,
-                                 cands))  # fmt: skip
+            {"role": "user" if m.role == "user" else "assistant", "content": m.text} for m in cset.context
+        ]
+        out.append(UnlabelledSet(cset.id, dlg.id, dlg.character_id, dlg.language, dlg.target_dimension, prompt, cands))
         if limit is not None and len(out) >= limit:
             break
     return out
@@ -103,8 +113,9 @@ def unlabelled_sets(ws: Any, exclude_dialogues: Collection[str] = (), limit: int
 # ----------------------------------------------------------------------------- pure selection
 
 
-def select_pseudo_pairs(sets: Sequence[UnlabelledSet], scores: Sequence[Sequence[float]], threshold: float,
-                        round_: int, model: str = "") -> list[dict[str, Any]]:  # fmt: skip
+def select_pseudo_pairs(
+    sets: Sequence[UnlabelledSet], scores: Sequence[Sequence[float]], threshold: float, round_: int, model: str = ""
+) -> list[dict[str, Any]]:
     """Best-vs-worst pseudo pairs whose reward gap is at least ``threshold`` (see module doc).
 
     ``scores[i][j]`` is the reward of ``sets[i].candidates[j]``. Ties for best/worst go to the first
@@ -122,14 +133,25 @@ def select_pseudo_pairs(sets: Sequence[UnlabelledSet], scores: Sequence[Sequence
         (b_label, b_model, b_text), (w_label, w_model, w_text) = s.candidates[best], s.candidates[worst]
         if not math.isfinite(gap) or gap < threshold or b_text == w_text:
             continue
-        rows.append({
-            "id": f"pseudo_{s.candidate_set_id}_{b_label}{w_label}", "prompt": s.prompt,
-            "chosen": [{"role": "assistant", "content": b_text}],
-            "rejected": [{"role": "assistant", "content": w_text}],
-            "dialogue_id": s.dialogue_id, "character_id": s.character_id, "candidate_set_id": s.candidate_set_id,
-            "language": s.language, "dimension": s.dimension, "chosen_model": b_model, "rejected_model": w_model,
-            "pseudo_label": True, "pseudo_round": round_, "pseudo_margin": gap, "pseudo_model": model,
-        })  # fmt: skip
+        rows.append(
+            {
+                "id": f"pseudo_{s.candidate_set_id}_{b_label}{w_label}",
+                "prompt": s.prompt,
+                "chosen": [{"role": "assistant", "content": b_text}],
+                "rejected": [{"role": "assistant", "content": w_text}],
+                "dialogue_id": s.dialogue_id,
+                "character_id": s.character_id,
+                "candidate_set_id": s.candidate_set_id,
+                "language": s.language,
+                "dimension": s.dimension,
+                "chosen_model": b_model,
+                "rejected_model": w_model,
+                "pseudo_label": True,
+                "pseudo_round": round_,
+                "pseudo_margin": gap,
+                "pseudo_model": model,
+            }
+        )
     return rows
 
 
@@ -139,8 +161,14 @@ def labelled_rows(rows: Any) -> list[dict[str, Any]]:
     for i, r in enumerate(rows):
         row = {k: r.get(k) for k in KEEP_COLUMNS}
         row["id"] = row["id"] or f"labelled_{i}"
-        row |= {"chosen_model": r.get("chosen_model"), "rejected_model": r.get("rejected_model"),
-                "pseudo_label": False, "pseudo_round": None, "pseudo_margin": None, "pseudo_model": None}
+        row |= {
+            "chosen_model": r.get("chosen_model"),
+            "rejected_model": r.get("rejected_model"),
+            "pseudo_label": False,
+            "pseudo_round": None,
+            "pseudo_margin": None,
+            "pseudo_model": None,
+        }
         out.append(row)
     return out
 
@@ -175,8 +203,7 @@ def _validate(cfg: SelfEvolveConfig) -> None:
     if cfg.rounds < 1:
         raise SelfEvolveError(f"--rounds must be >= 1, got {cfg.rounds}")
     if cfg.loss not in LOSSES or cfg.loss == "margin":
-        raise SelfEvolveError(f"--loss {cfg.loss!r}: choose bt, aam-pr or aam-ld (pseudo pairs carry no human "
-                              "margin)")  # fmt: skip
+        raise SelfEvolveError(f"--loss {cfg.loss!r}: choose bt, aam-pr or aam-ld (pseudo pairs carry no human margin)")
     if not math.isfinite(cfg.threshold):
         raise SelfEvolveError("--threshold must be a finite number")
     out = cfg.output_dir
@@ -193,9 +220,20 @@ def _ids(rows: Any, column: str) -> set[str]:
 def _train(cfg: SelfEvolveConfig, data: Path, out: Path, model: str, progress: bool) -> Path:
     from training.rm.trainer import RMTrainConfig, train_reward_model
 
-    tcfg = RMTrainConfig(data=data, output_dir=out, model=model, loss=cfg.loss, beta=cfg.beta, epochs=cfg.epochs,
-                         max_steps=cfg.max_steps, batch_size=cfg.batch_size, lr=cfg.lr, max_length=cfg.max_length,
-                         seed=cfg.seed, logging_steps=10**9)  # fmt: skip
+    tcfg = RMTrainConfig(
+        data=data,
+        output_dir=out,
+        model=model,
+        loss=cfg.loss,
+        beta=cfg.beta,
+        epochs=cfg.epochs,
+        max_steps=cfg.max_steps,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        max_length=cfg.max_length,
+        seed=cfg.seed,
+        logging_steps=10**9,
+    )
     return train_reward_model(tcfg, progress=progress).output_dir
 
 
@@ -207,23 +245,30 @@ def _evaluate(rm_dir: Path, eval_rows: Any, cfg: SelfEvolveConfig) -> dict[str, 
     return summarize(evaluate_reward_model(model, eval_rows, batch_size=cfg.batch_size, max_length=cfg.max_length))
 
 
-def score_sets(rm_dir: Path, sets: Sequence[UnlabelledSet], batch_size: int = 8, max_length: int = 1024,
-               on_progress: Callable[[int], None] | None = None) -> list[list[float]]:  # fmt: skip
+def score_sets(
+    rm_dir: Path,
+    sets: Sequence[UnlabelledSet],
+    batch_size: int = 8,
+    max_length: int = 1024,
+    on_progress: Callable[[int], None] | None = None,
+) -> list[list[float]]:
     """Reward of every candidate of every set under the RM in ``rm_dir``."""
     from training.rm.model import load_reward_model
 
     model = load_reward_model(rm_dir)
     out = []
     for s in sets:
-        out.append(model.score([(s.prompt, text) for _, _, text in s.candidates], batch_size=batch_size,
-                               max_length=max_length))  # fmt: skip
+        out.append(
+            model.score([(s.prompt, text) for _, _, text in s.candidates], batch_size=batch_size, max_length=max_length)
+        )
         if on_progress:
             on_progress(1)
     return out
 
 
-def self_evolve(cfg: SelfEvolveConfig, progress: bool = True,
-                on_round: Callable[[RoundResult], None] | None = None) -> list[RoundResult]:  # fmt: skip
+def self_evolve(
+    cfg: SelfEvolveConfig, progress: bool = True, on_round: Callable[[RoundResult], None] | None = None
+) -> list[RoundResult]:
     """Run round 0 (starting RM) and ``cfg.rounds`` self-evolution rounds; write the table. See module doc."""
     from datasets import Dataset
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
@@ -244,8 +289,10 @@ def self_evolve(cfg: SelfEvolveConfig, progress: bool = True,
     finally:
         ws.close()
     if not pool:
-        raise SelfEvolveError(f"{cfg.workspace}: no unannotated candidate sets outside the labelled and "
-                              "evaluation dialogues; nothing to pseudo-label")  # fmt: skip
+        raise SelfEvolveError(
+            f"{cfg.workspace}: no unannotated candidate sets outside the labelled and "
+            "evaluation dialogues; nothing to pseudo-label"
+        )
     out = cfg.output_dir
     out.mkdir(parents=True, exist_ok=True)
     base_rows = labelled_rows(labelled)
@@ -259,18 +306,25 @@ def self_evolve(cfg: SelfEvolveConfig, progress: bool = True,
     if on_round:
         on_round(results[-1])
     for r in range(1, cfg.rounds + 1):
-        with progress_bar(TextColumn(f"[bold]round {r}: scoring"), BarColumn(), MofNCompleteColumn(),
-                          TimeRemainingColumn(), disable=not progress) as bar:  # fmt: skip
+        with progress_bar(
+            TextColumn(f"[bold]round {r}: scoring"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            disable=not progress,
+        ) as bar:
             task = bar.add_task("sets", total=len(pool))
-            scores = score_sets(current, pool, cfg.batch_size, cfg.max_length,
-                                lambda k, bar=bar, task=task: bar.advance(task, k))  # fmt: skip
+            scores = score_sets(
+                current, pool, cfg.batch_size, cfg.max_length, lambda k, bar=bar, task=task: bar.advance(task, k)
+            )
         pseudo = select_pseudo_pairs(pool, scores, cfg.threshold, r, str(current))
         folder = out / f"round-{r}"
         folder.mkdir(parents=True, exist_ok=True)
         Dataset.from_list(base_rows + pseudo).to_parquet(str(folder / "train.parquet"))
         current = _train(cfg, folder / "train.parquet", folder / "model", str(current), progress)
-        results.append(RoundResult(r, str(current), len(base_rows), len(pool), len(pseudo),
-                                   _evaluate(current, eval_rows, cfg)))  # fmt: skip
+        results.append(
+            RoundResult(r, str(current), len(base_rows), len(pool), len(pseudo), _evaluate(current, eval_rows, cfg))
+        )
         if on_round:
             on_round(results[-1])
     write_rounds(out, results, cfg)
@@ -295,14 +349,21 @@ def write_rounds(out: str | os.PathLike[str], results: Sequence[RoundResult], cf
     """``rounds.md``, ``rounds.csv`` and ``summary.json``: roleReward accuracy (%) after each round."""
     target = Path(out)
     header, rows = round_rows(results)
-    md = [f"Self-evolution: roleReward pairwise accuracy (%) after each round (threshold {cfg.threshold}, "
-          f"loss {cfg.loss}).", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]  # fmt: skip
+    md = [
+        f"Self-evolution: roleReward pairwise accuracy (%) after each round (threshold {cfg.threshold}, "
+        f"loss {cfg.loss}).",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
     md += ["| " + " | ".join(r) + " |" for r in rows]
     (target / "rounds.md").write_text("\n".join(md) + "\n", encoding="utf-8")
     with (target / "rounds.csv").open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(header)
         w.writerows(rows)
-    summary = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(cfg).items()},
-               "rounds": [vars(r) for r in results]}  # fmt: skip
+    summary = {
+        "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(cfg).items()},
+        "rounds": [vars(r) for r in results],
+    }
     (target / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")

@@ -48,16 +48,22 @@ def split_rows(summaries: dict[str, dict[str, Any]]) -> tuple[list[str], list[li
 
     rows = [[name, str(s["n"]), *(_fmt(v) for v in cells(s))] for name, s in summaries.items()]
     if "test_id" in summaries and "test_ood" in summaries:
-        drop = [None if a is None or b is None else b - a
-                for a, b in zip(cells(summaries["test_id"]), cells(summaries["test_ood"]), strict=True)]
+        drop = [
+            None if a is None or b is None else b - a
+            for a, b in zip(cells(summaries["test_id"]), cells(summaries["test_ood"]), strict=True)
+        ]
         rows.append(["test_ood - test_id", "", *("-" if v is None else f"{v:+.1f}" for v in drop)])
     return header, rows
 
 
 def splits_markdown(summaries: dict[str, dict[str, Any]], method: str) -> str:
     header, rows = split_rows(summaries)
-    lines = [f"Pairwise accuracy (%) of {method} per split.", "", "| " + " | ".join(header) + " |",
-             "|" + "---|" * len(header)]  # fmt: skip
+    lines = [
+        f"Pairwise accuracy (%) of {method} per split.",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 

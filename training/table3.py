@@ -62,8 +62,10 @@ def split_export(data: Path, eval_data: Path | None) -> tuple[Path, Path]:
         return data, eval_data
     pt, rr = data / "preferenceTraining", data / "roleReward"
     if not (pt.exists() and rr.exists()):
-        raise Table3Error(f"--data {data}: not an export root (needs preferenceTraining/ and roleReward/); "
-                          "or pass --data PREFERENCE_TRAINING --eval ROLE_REWARD")
+        raise Table3Error(
+            f"--data {data}: not an export root (needs preferenceTraining/ and roleReward/); "
+            "or pass --data PREFERENCE_TRAINING --eval ROLE_REWARD"
+        )
     return pt, rr
 
 
@@ -81,8 +83,10 @@ def preset_config(preset: Preset, data: Path, run_dir: Path, overrides: dict[str
 def _check_margins(rows: Any, column: str, source: str, preset: str) -> None:
     for i, value in enumerate(rows[column]):
         if not isinstance(value, int | float) or not math.isfinite(value):
-            raise Table3Error(f"{source} row {i}: column {column!r} must be a finite number for {preset}, got "
-                              f"{value!r} (fill it, e.g. with an LLM judge, or leave {preset} out of --presets)")
+            raise Table3Error(
+                f"{source} row {i}: column {column!r} must be a finite number for {preset}, got "
+                f"{value!r} (fill it, e.g. with an LLM judge, or leave {preset} out of --presets)"
+            )
 
 
 def _finished_run(run_dir: Path) -> dict[str, Any] | None:
@@ -110,8 +114,9 @@ def preflight(configs: Sequence[RMTrainConfig], role_reward: Path) -> Any:
         if done is None and not cfg.output_dir.exists():
             validate_config(cfg)
         if done is not None and done.get("resolved_config") != cfg.resolved():
-            raise Table3Error(f"{cfg.output_dir}: holds a {cfg.preset} model trained with other settings; "
-                              "choose a new --out")
+            raise Table3Error(
+                f"{cfg.output_dir}: holds a {cfg.preset} model trained with other settings; choose a new --out"
+            )
     rr_rows, _ = load_role_reward(role_reward)
     return rr_rows
 
@@ -119,9 +124,15 @@ def preflight(configs: Sequence[RMTrainConfig], role_reward: Path) -> Any:
 # --------------------------------------------------------------------------------------- run
 
 
-def run_table3(presets: Sequence[Preset], data: Path, eval_data: Path | None, out: Path,
-               overrides: dict[str, Any], progress: bool = True,
-               on_preset: Callable[[int, Preset], None] | None = None) -> list[Table3Row]:
+def run_table3(
+    presets: Sequence[Preset],
+    data: Path,
+    eval_data: Path | None,
+    out: Path,
+    overrides: dict[str, Any],
+    progress: bool = True,
+    on_preset: Callable[[int, Preset], None] | None = None,
+) -> list[Table3Row]:
     """Train (or reuse) and evaluate every preset; write the table files into ``out``."""
     import torch
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
@@ -151,15 +162,34 @@ def run_table3(presets: Sequence[Preset], data: Path, eval_data: Path | None, ou
             result = trainer.train()
             model, steps = trainer.model, result.steps
             del trainer
-        with progress_bar(TextColumn(f"[bold]eval {preset.name}"), BarColumn(), MofNCompleteColumn(),
-                          TimeRemainingColumn(), disable=not progress) as bar:
+        with progress_bar(
+            TextColumn(f"[bold]eval {preset.name}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            disable=not progress,
+        ) as bar:
             task = bar.add_task("eval", total=len(rr_rows))
-            results = evaluate_reward_model(model, rr_rows, batch_size=cfg.batch_size, max_length=EVAL_MAX_LENGTH,
-                                            on_progress=lambda k: bar.advance(task, k))  # noqa: B023
+            results = evaluate_reward_model(
+                model,
+                rr_rows,
+                batch_size=cfg.batch_size,
+                max_length=EVAL_MAX_LENGTH,
+                on_progress=lambda k: bar.advance(task, k),  # noqa: B023
+            )
         summary = summarize(results)
         write_report(cfg.output_dir / "eval", summary, results, preset.label)
-        rows.append(Table3Row(preset, cfg.output_dir, summary, cfg.resolved(), steps, reused=done is not None,
-                              cells=table_cells(summary)))
+        rows.append(
+            Table3Row(
+                preset,
+                cfg.output_dir,
+                summary,
+                cfg.resolved(),
+                steps,
+                reused=done is not None,
+                cells=table_cells(summary),
+            )
+        )
         del model
         gc.collect()
     write_table3(out, rows, overrides)
@@ -171,8 +201,7 @@ def run_table3(presets: Sequence[Preset], data: Path, eval_data: Path | None, ou
 
 def table_cells(summary: dict[str, Any]) -> dict[str, dict[str, float | None]]:
     """zh / en / avg per table: each dimension as summarised, and both dimensions (mean of the dimensions)."""
-    cells: dict[str, dict[str, float | None]] = {d: {k: summary[d][k] for k in (*LANGUAGES, "avg")}
-                                                  for d in DIMENSIONS}  # fmt: skip
+    cells: dict[str, dict[str, float | None]] = {d: {k: summary[d][k] for k in (*LANGUAGES, "avg")} for d in DIMENSIONS}
     both: dict[str, float | None] = {}
     for lang in LANGUAGES:
         vals = [summary[d][lang] for d in DIMENSIONS if summary[d][lang] is not None]
@@ -188,8 +217,10 @@ def deltas(rows: Sequence[Table3Row]) -> dict[str, dict[str, dict[str, float | N
     out: dict[str, dict[str, dict[str, float | None]]] = {}
     for r in rows:
         out[r.preset.name] = {
-            t: {k: (None if base is None or v is None or base.cells[t][k] is None else v - base.cells[t][k])
-                for k, v in cells.items()}
+            t: {
+                k: (None if base is None or v is None or base.cells[t][k] is None else v - base.cells[t][k])
+                for k, v in cells.items()
+            }
             for t, cells in r.cells.items()
         }
     return out
@@ -214,21 +245,35 @@ def to_markdown(rows: Sequence[Table3Row], overrides: dict[str, Any]) -> str:
     has_base = any(r.preset.name == BASELINE for r in rows)
     parts = []
     for table, title in TABLE_TITLES.items():
-        lines = [f"### {title}", "", "| Method | SFT Pre-train | SFT Reg. | zh | en | avg. |",
-                 "|---|---|---|---:|---:|---:|"]
+        lines = [
+            f"### {title}",
+            "",
+            "| Method | SFT Pre-train | SFT Reg. | zh | en | avg. |",
+            "|---|---|---|---:|---:|---:|",
+        ]
         for r in rows:
-            vals = [_cell(r.cells[table][k], d[r.preset.name][table][k], r.preset.name == BASELINE)
-                    for k in (*LANGUAGES, "avg")]
-            lines.append(f"| {r.preset.label} | {_yes(r.preset.sft_init)} | {_yes(r.preset.sft_reg > 0)} | "
-                         + " | ".join(vals) + " |")
+            vals = [
+                _cell(r.cells[table][k], d[r.preset.name][table][k], r.preset.name == BASELINE)
+                for k in (*LANGUAGES, "avg")
+            ]
+            lines.append(
+                f"| {r.preset.label} | {_yes(r.preset.sft_init)} | {_yes(r.preset.sft_reg > 0)} | "
+                + " | ".join(vals)
+                + " |"
+            )
         parts.append("\n".join(lines))
     n = rows[0].summary["n"] if rows else 0
-    notes = [f"Pairwise accuracy (%) on Charm-RoleReward ({n} pairs); the paper's Table 3 is the "
-             "Charm-Consistency table."
-             + (f" ↑/↓: change vs {BASELINE} (BT baseline)." if has_base else ""),
-             "Presets: " + ", ".join(f"{r.preset.label} = `{r.preset.name}` ({r.steps} steps"
-                                     + (", reused" if r.reused else "") + ")" for r in rows) + ".",
-             "Shared settings: " + ", ".join(f"{k}={v}" for k, v in sorted(overrides.items())) + "."]
+    notes = [
+        f"Pairwise accuracy (%) on Charm-RoleReward ({n} pairs); the paper's Table 3 is the "
+        "Charm-Consistency table." + (f" ↑/↓: change vs {BASELINE} (BT baseline)." if has_base else ""),
+        "Presets: "
+        + ", ".join(
+            f"{r.preset.label} = `{r.preset.name}` ({r.steps} steps" + (", reused" if r.reused else "") + ")"
+            for r in rows
+        )
+        + ".",
+        "Shared settings: " + ", ".join(f"{k}={v}" for k, v in sorted(overrides.items())) + ".",
+    ]
     return "## Table 3 (AAM ablation)\n\n" + "\n\n".join(parts) + "\n\n" + "\n".join(notes) + "\n"
 
 
@@ -238,11 +283,18 @@ def csv_rows(rows: Sequence[Table3Row]) -> tuple[list[str], list[list[Any]]]:
         header += [f"{title} {k}" for k in ("zh", "en", "avg.")]
     body = []
     for r in rows:
-        line: list[Any] = [r.preset.label, r.preset.name, _yes(r.preset.sft_init), _yes(r.preset.sft_reg > 0),
-                           r.preset.loss]
+        line: list[Any] = [
+            r.preset.label,
+            r.preset.name,
+            _yes(r.preset.sft_init),
+            _yes(r.preset.sft_reg > 0),
+            r.preset.loss,
+        ]
         for table in TABLE_TITLES:
-            line += ["" if r.cells[table][k] is None else round(r.cells[table][k], 4)  # type: ignore[arg-type]
-                     for k in (*LANGUAGES, "avg")]
+            line += [
+                "" if r.cells[table][k] is None else round(r.cells[table][k], 4)  # type: ignore[arg-type]
+                for k in (*LANGUAGES, "avg")
+            ]
         body.append(line)
     return header, body
 
@@ -260,16 +312,31 @@ def write_table3(out: Path, rows: Sequence[Table3Row], overrides: dict[str, Any]
             writer.writerows(body)
         d = deltas(rows)
         summary = {
-            "table": "Table 3", "baseline": BASELINE if any(r.preset.name == BASELINE for r in rows) else None,
+            "table": "Table 3",
+            "baseline": BASELINE if any(r.preset.name == BASELINE for r in rows) else None,
             "settings": overrides,
-            "rows": [{"preset": r.preset.name, "label": r.preset.label, "paper_table": r.preset.table,
-                      "sft_pretrain": r.preset.sft_init, "sft_reg": r.preset.sft_reg, "loss": r.preset.loss,
-                      "run_dir": str(r.run_dir), "steps": r.steps, "reused": r.reused, "cells": r.cells,
-                      "delta_vs_baseline": d[r.preset.name], "accuracy": r.summary, "resolved_config": r.resolved}
-                     for r in rows],
+            "rows": [
+                {
+                    "preset": r.preset.name,
+                    "label": r.preset.label,
+                    "paper_table": r.preset.table,
+                    "sft_pretrain": r.preset.sft_init,
+                    "sft_reg": r.preset.sft_reg,
+                    "loss": r.preset.loss,
+                    "run_dir": str(r.run_dir),
+                    "steps": r.steps,
+                    "reused": r.reused,
+                    "cells": r.cells,
+                    "delta_vs_baseline": d[r.preset.name],
+                    "accuracy": r.summary,
+                    "resolved_config": r.resolved,
+                }
+                for r in rows
+            ],
         }
-        (tmp / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str),
-                                          encoding="utf-8")
+        (tmp / "summary.json").write_text(
+            json.dumps(summary, indent=2, ensure_ascii=False, default=str), encoding="utf-8"
+        )
         for f in sorted(tmp.iterdir()):
             os.replace(f, out / f.name)
     finally:
@@ -288,7 +355,13 @@ def print_table3(rows: Sequence[Table3Row], console: Any | None = None) -> None:
         for col in ("Method", "SFT Pre-train", "SFT Reg.", "zh", "en", "avg."):
             t.add_column(col, justify="right" if col in ("zh", "en", "avg.") else "left")
         for r in rows:
-            t.add_row(r.preset.label, _yes(r.preset.sft_init), _yes(r.preset.sft_reg > 0),
-                      *[_cell(r.cells[table][k], d[r.preset.name][table][k], r.preset.name == BASELINE)
-                        for k in (*LANGUAGES, "avg")])
+            t.add_row(
+                r.preset.label,
+                _yes(r.preset.sft_init),
+                _yes(r.preset.sft_reg > 0),
+                *[
+                    _cell(r.cells[table][k], d[r.preset.name][table][k], r.preset.name == BASELINE)
+                    for k in (*LANGUAGES, "avg")
+                ],
+            )
         console.print(t)

@@ -385,11 +385,30 @@ class EmbeddedArgilla:
         _write_private(redis_conf, f"requirepass {self._redis_password}\n")
         self._spawn(
             "redis",
-            [redis_bin, str(redis_conf), "--port", str(self.redis_port), "--bind", self.host,
-             "--protected-mode", "yes", "--dir", str(self.workdir / "redis"), "--save", "60 1",
-             "--appendonly", "yes", "--appendfsync", "everysec", "--daemonize", "no", "--logfile", ""],
+            [
+                redis_bin,
+                str(redis_conf),
+                "--port",
+                str(self.redis_port),
+                "--bind",
+                self.host,
+                "--protected-mode",
+                "yes",
+                "--dir",
+                str(self.workdir / "redis"),
+                "--save",
+                "60 1",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "everysec",
+                "--daemonize",
+                "no",
+                "--logfile",
+                "",
+            ],
             env=self._base_env(),
-        )  # fmt: skip
+        )
         self._wait(self._redis_ready, "redis", 30.0)
         if self.database == "postgresql":
             self._start_postgres()

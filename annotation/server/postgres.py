@@ -112,17 +112,35 @@ class LocalPostgres:
 
     def initdb_command(self, pwfile: Path) -> list[str]:
         return [
-            *self.prefix, str(self.bindir / "initdb"), "-D", str(self.data_dir), "-U", PG_USER,
-            f"--pwfile={pwfile}", "--auth=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8",
-        ]  # fmt: skip
+            *self.prefix,
+            str(self.bindir / "initdb"),
+            "-D",
+            str(self.data_dir),
+            "-U",
+            PG_USER,
+            f"--pwfile={pwfile}",
+            "--auth=scram-sha-256",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        ]
 
     def server_command(self, port: int) -> list[str]:
         """The postmaster in the foreground: loopback TCP only, no unix socket, logs on stderr."""
         return [
-            *self.prefix, str(self.bindir / "postgres"), "-D", str(self.data_dir), "-p", str(port),
-            "-c", f"listen_addresses={self.host}", "-c", "unix_socket_directories=",
-            "-c", f"max_connections={PG_MAX_CONNECTIONS}",
-        ]  # fmt: skip
+            *self.prefix,
+            str(self.bindir / "postgres"),
+            "-D",
+            str(self.data_dir),
+            "-p",
+            str(port),
+            "-c",
+            f"listen_addresses={self.host}",
+            "-c",
+            "unix_socket_directories=",
+            "-c",
+            f"max_connections={PG_MAX_CONNECTIONS}",
+        ]
 
     def is_ready(self, pid: int) -> bool:
         """True when the postmaster ``pid`` accepts connections (its ``postmaster.pid`` says ``ready``)."""

@@ -41,8 +41,15 @@ def show(
     """
     try:
         with open_workspace(workspace) as ws:
-            found = select_dialogues(ws, ident, character=character, language=language, sample=sample, seed=seed,
-                                     limit=None if sample else limit)  # fmt: skip
+            found = select_dialogues(
+                ws,
+                ident,
+                character=character,
+                language=language,
+                sample=sample,
+                seed=seed,
+                limit=None if sample else limit,
+            )
             views = [dialogue_view(ws, d) for d in found]
     except CharmError as exc:
         fail(str(exc))
@@ -72,8 +79,9 @@ def preview(
         fail(f"--out {out} is a folder; give a file name such as {out / 'preview.html'}")
     try:
         with open_workspace(workspace) as ws:
-            found = select_dialogues(ws, ident, character=character, language=language, sample=sample, seed=seed,
-                                     limit=limit)  # fmt: skip
+            found = select_dialogues(
+                ws, ident, character=character, language=language, sample=sample, seed=seed, limit=limit
+            )
             views = [dialogue_view(ws, d) for d in found]
             page = render_page(views, title=f"charm-builder preview · {ws.root.name}", reveal=reveal)
     except CharmError as exc:

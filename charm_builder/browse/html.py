@@ -60,8 +60,14 @@ def _candidate_table(cset: CandidateSetView, reveal: bool) -> str:
     head = "".join(f'<th class="{c.css}">{esc(c.header)}</th>' for c in cols)
     rows = []
     for cand in cset.candidates:
-        cls = " ".join(k for k, hit in (("top-best", top_best and cand.best_votes == top_best),
-                                        ("top-worst", top_worst and cand.worst_votes == top_worst)) if hit)  # fmt: skip
+        cls = " ".join(
+            k
+            for k, hit in (
+                ("top-best", top_best and cand.best_votes == top_best),
+                ("top-worst", top_worst and cand.worst_votes == top_worst),
+            )
+            if hit
+        )
         cells = "".join(f'<td class="{c.css}">{c.cell(cand)}</td>' for c in cols)
         rows.append(f'<tr class="{cls}" data-label="{esc(cand.label)}">{cells}</tr>')
     return f'<table class="cands"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
@@ -81,8 +87,10 @@ def _votes(cset: CandidateSetView) -> str:
 def _turns(view: DialogueView) -> str:
     out = []
     for i, t in enumerate(view.dialogue.turns, 1):
-        out.append(f'<div class="turn {esc(t.role)}"><div class="who">{i} · {esc(t.speaker or t.role)}</div>'
-                   f'<div class="say">{esc(t.text)}</div></div>')  # fmt: skip
+        out.append(
+            f'<div class="turn {esc(t.role)}"><div class="who">{i} · {esc(t.speaker or t.role)}</div>'
+            f'<div class="say">{esc(t.text)}</div></div>'
+        )
     return "".join(out)
 
 
@@ -93,8 +101,10 @@ def _setting(view: DialogueView) -> str:
     if view.persona_name or view.persona_prompt:
         rows.append(f"<dt>User persona</dt><dd><b>{esc(view.persona_name)}</b> {esc(view.persona_prompt)}</dd>")
     if view.character_profile:
-        rows.append(f"<dt>Character</dt><dd><details><summary>{esc(view.character_name)} — profile</summary>"
-                    f"<p>{esc(view.character_profile)}</p></details></dd>")  # fmt: skip
+        rows.append(
+            f"<dt>Character</dt><dd><details><summary>{esc(view.character_name)} — profile</summary>"
+            f"<p>{esc(view.character_profile)}</p></details></dd>"
+        )
     return f'<dl class="setting">{"".join(rows)}</dl>'
 
 
@@ -106,8 +116,13 @@ def _flags(view: DialogueView) -> str:
 
 def _badges(view: DialogueView) -> str:
     d = view.dialogue
-    parts = [("lang", d.language), ("dim", d.target_dimension or "no dimension"), ("", view.character_category),
-             ("", d.provenance.source), ("", f"{len(d.turns)} turns")]  # fmt: skip
+    parts = [
+        ("lang", d.language),
+        ("dim", d.target_dimension or "no dimension"),
+        ("", view.character_category),
+        ("", d.provenance.source),
+        ("", f"{len(d.turns)} turns"),
+    ]
     return "".join(f'<span class="chip {k}">{esc(v)}</span>' for k, v in parts if v)
 
 

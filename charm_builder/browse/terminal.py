@@ -47,8 +47,12 @@ def _turns(view: DialogueView) -> Table:
 
 def _candidates(cset: CandidateSetView, reveal: bool) -> Table:
     scores = cset.score_names
-    table = Table(title=f"candidates {cset.id}  (after turn {cset.context_turns}, {cset.submitted} submitted)",
-                  title_justify="left", expand=True, show_lines=True)  # fmt: skip
+    table = Table(
+        title=f"candidates {cset.id}  (after turn {cset.context_turns}, {cset.submitted} submitted)",
+        title_justify="left",
+        expand=True,
+        show_lines=True,
+    )
     table.add_column("", no_wrap=True)
     if reveal:
         table.add_column("model", no_wrap=True)

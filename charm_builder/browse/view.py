@@ -95,11 +95,16 @@ def candidate_set_view(ws: Workspace, cset: CandidateSet) -> CandidateSetView:
     scores = _scores(ws, cset.id)
     candidates = tuple(
         CandidateView(
-            label=c.label, model_id=c.model_id, text=c.text, flags=tuple(c.flags),
-            best_votes=best[c.label], worst_votes=worst[c.label], scores=dict(scores.get(c.label, {})),
+            label=c.label,
+            model_id=c.model_id,
+            text=c.text,
+            flags=tuple(c.flags),
+            best_votes=best[c.label],
+            worst_votes=worst[c.label],
+            scores=dict(scores.get(c.label, {})),
         )
         for c in cset.candidates
-    )  # fmt: skip
+    )
     votes = tuple(
         VoteView(a.annotator, a.status, a.best, a.worst) for a in sorted(annotations, key=lambda a: a.annotator)
     )

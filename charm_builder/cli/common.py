@@ -15,9 +15,14 @@ __all__ = ["WorkspaceOpt", "console", "err_console", "fail", "open_workspace", "
 
 WorkspaceOpt = Annotated[
     Path | None,
-    typer.Option("--workspace", "-w", envvar="CHARM_WORKSPACE", show_default="./charm-workspace",
-                 help="Workspace folder (or set CHARM_WORKSPACE)."),
-]  # fmt: skip
+    typer.Option(
+        "--workspace",
+        "-w",
+        envvar="CHARM_WORKSPACE",
+        show_default="./charm-workspace",
+        help="Workspace folder (or set CHARM_WORKSPACE).",
+    ),
+]
 
 
 def open_workspace(path: Path | None) -> Workspace:

@@ -20,7 +20,9 @@ from schemas import EXTRA_SCHEMAS, MODELS
 
 
 def init(
-    directory: Annotated[Path | None, typer.Argument(help="Workspace folder (default: $CHARM_WORKSPACE or ./charm-workspace)")] = None,
+    directory: Annotated[
+        Path | None, typer.Argument(help="Workspace folder (default: $CHARM_WORKSPACE or ./charm-workspace)")
+    ] = None,
     empty: Annotated[bool, typer.Option("--empty", help="Do not import the bundled starter library.")] = False,
 ) -> None:
     """Create a workspace (SQLite in WAL mode) and load the bundled starter library.
@@ -61,6 +63,7 @@ def import_(
       charm-build import my_characters.yaml --format character
     """
     with open_workspace(workspace) as ws:
+
         def report(item: Loaded, written: int) -> None:
             console.print(f"imported {written:>6} record(s) from {item.path} [dim]({item.format})[/]")
             for line in item.warnings:
@@ -88,8 +91,16 @@ def stats(
     table = Table(title=f"workspace {data['workspace']}", show_header=True)
     table.add_column("what")
     table.add_column("count", justify="right")
-    for key in ("characters", "users", "scenes", "dialogues", "candidate_sets", "annotations",
-                "synthetic_annotations", "judge_scores"):
+    for key in (
+        "characters",
+        "users",
+        "scenes",
+        "dialogues",
+        "candidate_sets",
+        "annotations",
+        "synthetic_annotations",
+        "judge_scores",
+    ):
         table.add_row(key, str(data[key]))
     console.print(table)
     for key, value in data.items():

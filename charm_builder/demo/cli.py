@@ -21,13 +21,21 @@ def demo(
     workspace: WorkspaceOpt = None,
     dialogues: Annotated[int, typer.Option(min=2, help="Dialogues to simulate (each gets six candidates).")] = 4,
     turns: Annotated[str, typer.Option(help="Turns per dialogue: 3 or a range like 3..5.")] = "3",
-    judge: Annotated[str | None, typer.Option(help="Roster entry that stands in for the annotators "
-                                              "[default: the roster's first entry].")] = None,
-    rm_model: Annotated[str, typer.Option(help="Backbone of the reward model: 'offline' (SmolLM2-135M) or a "
-                                          "local HF folder.")] = "offline",
+    judge: Annotated[
+        str | None,
+        typer.Option(help="Roster entry that stands in for the annotators [default: the roster's first entry]."),
+    ] = None,
+    rm_model: Annotated[
+        str, typer.Option(help="Backbone of the reward model: 'offline' (SmolLM2-135M) or a local HF folder.")
+    ] = "offline",
     rm_steps: Annotated[int, typer.Option(min=1, help="Optimizer steps of the demo reward model.")] = 2,
-    role_reward: Annotated[int, typer.Option(min=1, help="roleReward items to hold out for the evaluation; the "
-                                             "other annotated sets become training pairs.")] = 2,
+    role_reward: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="roleReward items to hold out for the evaluation; the other annotated sets become training pairs.",
+        ),
+    ] = 2,
     roster: Annotated[str, typer.Option(help="Roster name (offline, paper) or YAML path.")] = "offline",
     seed: Annotated[int, typer.Option(help="Seed of the plan, sampling and splits.")] = 0,
 ) -> None:
@@ -47,11 +55,20 @@ def demo(
       charm-build demo --roster my-vllm.yaml --judge qwen2.5-72b --dialogues 40
     """
     if role_reward >= dialogues:
-        raise CharmError(f"--role-reward {role_reward}: must be below --dialogues {dialogues}, or nothing is left "
-                         "to train on")
-    cfg = DemoConfig(workspace=resolve_workspace(workspace), roster=roster, dialogues=dialogues, turns=turns,
-                     judge=judge, rm_model=rm_model, rm_steps=rm_steps, role_reward_size=role_reward,
-                     seed=seed)  # fmt: skip
+        raise CharmError(
+            f"--role-reward {role_reward}: must be below --dialogues {dialogues}, or nothing is left to train on"
+        )
+    cfg = DemoConfig(
+        workspace=resolve_workspace(workspace),
+        roster=roster,
+        dialogues=dialogues,
+        turns=turns,
+        judge=judge,
+        rm_model=rm_model,
+        rm_steps=rm_steps,
+        role_reward_size=role_reward,
+        seed=seed,
+    )
     start = time.perf_counter()
     results = run_demo(cfg, on_step=lambda name: console.rule(f"[bold]demo: {name}"))
     print_summary(cfg, results, time.perf_counter() - start)
@@ -94,6 +111,9 @@ def print_summary(cfg: DemoConfig, results: list[StepResult], seconds: float) ->
             files.add_row(_relative(path) + ("/" if path.is_dir() else ""), _human_bytes(size_of(path)))
         console.print(files)
     ws = _relative(cfg.workspace)
-    console.print(f"Annotate this data by hand: [bold]charm-build annotate serve -w {ws}[/] (Argilla on "
-                  f"http://127.0.0.1:6900), then in a second terminal [bold]charm-build annotate push -w {ws}[/]",
-                  highlight=False, soft_wrap=True)  # fmt: skip
+    console.print(
+        f"Annotate this data by hand: [bold]charm-build annotate serve -w {ws}[/] (Argilla on "
+        f"http://127.0.0.1:6900), then in a second terminal [bold]charm-build annotate push -w {ws}[/]",
+        highlight=False,
+        soft_wrap=True,
+    )

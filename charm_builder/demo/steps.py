@@ -78,8 +78,11 @@ def setup_workspace(cfg: DemoConfig) -> StepResult:
     with Workspace.create(cfg.workspace) as ws:
         import_files(ws, library_files())
         stats = workspace_stats(ws)
-    return StepResult("init", artefacts=[cfg.workspace / "charm.db"],
-                      note=f"{stats['characters']} characters, {stats['users']} personas, {stats['scenes']} scenes")
+    return StepResult(
+        "init",
+        artefacts=[cfg.workspace / "charm.db"],
+        note=f"{stats['characters']} characters, {stats['users']} personas, {stats['scenes']} scenes",
+    )
 
 
 def simulate_step(cfg: DemoConfig) -> StepResult:
@@ -88,8 +91,14 @@ def simulate_step(cfg: DemoConfig) -> StepResult:
     from charm_builder.store import Workspace
     from schemas import CandidateSet, Dialogue
 
-    simulate(workspace=cfg.workspace, roster=cfg.roster, limit=cfg.dialogues, seed=cfg.seed, turns=cfg.turns,
-             max_tokens=cfg.max_tokens)  # fmt: skip
+    simulate(
+        workspace=cfg.workspace,
+        roster=cfg.roster,
+        limit=cfg.dialogues,
+        seed=cfg.seed,
+        turns=cfg.turns,
+        max_tokens=cfg.max_tokens,
+    )
     with Workspace.open(cfg.workspace) as ws:
         note = f"{ws.count(Dialogue)} dialogues, {ws.count(CandidateSet)} candidate sets"
     return StepResult("simulate", artefacts=[cfg.workspace / "charm.db"], note=note)
@@ -106,8 +115,12 @@ def synthetic_annotation_step(cfg: DemoConfig) -> StepResult:
     try:
         from charm_builder.judge import run_judge, synthetic_annotations
     except ImportError:
-        return StepResult(name, "skipped", note="needs the LLM-judge stage (`charm-build judge`), which this "
-                                                "build does not have yet; no annotations, so no training data")
+        return StepResult(
+            name,
+            "skipped",
+            note="needs the LLM-judge stage (`charm-build judge`), which this "
+            "build does not have yet; no annotations, so no training data",
+        )
     import asyncio
 
     from charm_builder.llm import LLMClient
@@ -130,10 +143,13 @@ def synthetic_annotation_step(cfg: DemoConfig) -> StepResult:
 
         scored = asyncio.run(go())
         made = synthetic_annotations(ws, judge)
-    return StepResult(f"annotate (LLM judge {judge}, synthetic)", artefacts=[cfg.workspace / "charm.db"],
-                      note=f"{scored.scored + scored.already_scored} candidates scored ({scored.unparseable} "
-                           f"unparseable); {made.written} synthetic best/worst annotation(s) over "
-                           f"{made.sets_scored} scored set(s)")  # fmt: skip
+    return StepResult(
+        f"annotate (LLM judge {judge}, synthetic)",
+        artefacts=[cfg.workspace / "charm.db"],
+        note=f"{scored.scored + scored.already_scored} candidates scored ({scored.unparseable} "
+        f"unparseable); {made.written} synthetic best/worst annotation(s) over "
+        f"{made.sets_scored} scored set(s)",
+    )
 
 
 def export_step(cfg: DemoConfig) -> StepResult:
@@ -150,7 +166,9 @@ def export_step(cfg: DemoConfig) -> StepResult:
         if not ws.count(Annotation):
             return StepResult("export", "skipped", note="no annotations yet, so nothing to export")
         summary = export_workspace(ws, cfg.export_dir, opts, overwrite=True, console=err_console)
-    rows = "; ".join(f"{sub} " + ", ".join(f"{s}={n}" for s, n in splits.items()) for sub, splits in summary.rows.items())
+    rows = "; ".join(
+        f"{sub} " + ", ".join(f"{s}={n}" for s, n in splits.items()) for sub, splits in summary.rows.items()
+    )
     skipped = "; ".join(f"{sub} skipped ({why})" for sub, why in summary.skipped.items())
     return StepResult("export", artefacts=[cfg.export_dir], note="; ".join(p for p in (rows, skipped) if p))
 
@@ -173,28 +191,47 @@ def train_step(cfg: DemoConfig) -> StepResult:
         return StepResult("charm-train rm", "skipped", note="no training pairs in the export (no annotations)")
     from training.cli import rm
 
-    rm(data=cfg.export_dir, out=cfg.rm_dir, model=cfg.rm_model, loss="aam-ld", max_steps=cfg.rm_steps, batch_size=2,
-       max_length=384, logging_steps=1, sft_reg=0.01)  # fmt: skip
-    return StepResult("charm-train rm", artefacts=[cfg.rm_dir],
-                      note=f"AAM-LD, {cfg.rm_steps} step(s) on {pairs} pair(s)")
+    rm(
+        data=cfg.export_dir,
+        out=cfg.rm_dir,
+        model=cfg.rm_model,
+        loss="aam-ld",
+        max_steps=cfg.rm_steps,
+        batch_size=2,
+        max_length=384,
+        logging_steps=1,
+        sft_reg=0.01,
+    )
+    return StepResult(
+        "charm-train rm", artefacts=[cfg.rm_dir], note=f"AAM-LD, {cfg.rm_steps} step(s) on {pairs} pair(s)"
+    )
 
 
 def eval_step(cfg: DemoConfig) -> StepResult:
     """``charm-train eval-rm RM --data EXPORT --out RM/eval``: pairwise accuracy per dimension x language."""
     items = _rows(cfg, "roleReward", "test")
     if not items or not cfg.rm_dir.is_dir():
-        return StepResult("charm-train eval-rm", "skipped",
-                          note="no roleReward items" if not items else "no reward model (training was skipped)")
+        return StepResult(
+            "charm-train eval-rm",
+            "skipped",
+            note="no roleReward items" if not items else "no reward model (training was skipped)",
+        )
     from training.cli import eval_rm
 
     eval_rm(model=cfg.rm_dir, data=cfg.export_dir, out=cfg.eval_dir, max_length=512)
-    return StepResult("charm-train eval-rm", artefacts=[cfg.eval_dir / "results.md"], note=f"{items} roleReward item(s)")
+    return StepResult(
+        "charm-train eval-rm", artefacts=[cfg.eval_dir / "results.md"], note=f"{items} roleReward item(s)"
+    )
 
 
 STEPS: tuple[tuple[str, Callable[[DemoConfig], StepResult]], ...] = (
-    ("init", setup_workspace), ("simulate", simulate_step), ("annotate", synthetic_annotation_step),
-    ("export", export_step), ("charm-train rm", train_step), ("charm-train eval-rm", eval_step),
-)  # fmt: skip
+    ("init", setup_workspace),
+    ("simulate", simulate_step),
+    ("annotate", synthetic_annotation_step),
+    ("export", export_step),
+    ("charm-train rm", train_step),
+    ("charm-train eval-rm", eval_step),
+)
 
 
 def run_demo(cfg: DemoConfig, on_step: Callable[[str], None] | None = None) -> list[StepResult]:

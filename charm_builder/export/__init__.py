@@ -28,7 +28,21 @@ from charm_builder.export.translate import (
 )
 
 __all__ = [
-    "SUBSETS", "SUBSET_CHOICES", "CheckResult", "DQAnnotation", "ExportOptions", "ExportSummary", "PromptTranslator",
-    "TranslateReport", "Translator", "add_dq_annotation", "build_export", "check_export", "ensure_dq_table",
-    "export_workspace", "load_dq_annotations", "run_translate", "translate_dialogue_quality",
-]  # fmt: skip
+    "SUBSETS",
+    "SUBSET_CHOICES",
+    "CheckResult",
+    "DQAnnotation",
+    "ExportOptions",
+    "ExportSummary",
+    "PromptTranslator",
+    "TranslateReport",
+    "Translator",
+    "add_dq_annotation",
+    "build_export",
+    "check_export",
+    "ensure_dq_table",
+    "export_workspace",
+    "load_dq_annotations",
+    "run_translate",
+    "translate_dialogue_quality",
+]

@@ -62,11 +62,15 @@ def _by(frame: pl.DataFrame, column: str) -> dict[str, int]:
 
 def split_counts(frame: pl.DataFrame, characters: pl.DataFrame | None = None) -> dict[str, Any]:
     """total, by_language, by_dimension (and by_category when character categories are given)."""
-    out: dict[str, Any] = {"total": frame.height, "by_language": _by(frame, "language"),
-                           "by_dimension": _by(frame, "dimension")}  # fmt: skip
+    out: dict[str, Any] = {
+        "total": frame.height,
+        "by_language": _by(frame, "language"),
+        "by_dimension": _by(frame, "dimension"),
+    }
     if characters is not None:
-        cats = frame.select("character_id").join(characters.select("character_id", "sub_category"),
-                                                 on="character_id", how="left")  # fmt: skip
+        cats = frame.select("character_id").join(
+            characters.select("character_id", "sub_category"), on="character_id", how="left"
+        )
         out["by_category"] = _by(cats.with_columns(pl.col("sub_category").fill_null("unknown")), "sub_category")
     return out
 
@@ -88,7 +92,7 @@ def parse_card(path: Path) -> dict[str, Any]:
     if not text.startswith("---\n") or "\n---\n" not in text[4:]:
         raise CharmError(f"{path}: dataset card has no YAML header")
     try:
-        header = yaml.safe_load(text[4:text.index("\n---\n", 4)])
+        header = yaml.safe_load(text[4 : text.index("\n---\n", 4)])
     except yaml.YAMLError as exc:
         raise CharmError(f"{path}: dataset card YAML header is invalid: {str(exc).splitlines()[0]}") from None
     if not isinstance(header, dict):
@@ -127,20 +131,36 @@ def subset_body(subset: str, charm: dict[str, Any], fmt: str, files: list[str]) 
     ann = charm.get("annotations")
     if ann:
         used = "included as annotators" if ann.get("synthetic_included") else "excluded (export --include-synthetic)"
-        lines += ["", f"**Annotations:** {ann.get('human', 0)} human; {ann.get('synthetic', 0)} synthetic "
-                      f"(LLM-judge picks, annotator `judge:<model>`) {used}."]
+        lines += [
+            "",
+            f"**Annotations:** {ann.get('human', 0)} human; {ann.get('synthetic', 0)} synthetic "
+            f"(LLM-judge picks, annotator `judge:<model>`) {used}.",
+        ]
     mj = charm.get("margin_judge")
     if mj and mj.get("judge"):
-        lines += ["", f"**margin_judge:** judge `{mj['judge']}` (prompt {mj['prompt_version']}), "
-                      f"{mj['pairs_with_margin']} pairs with a margin, {mj['pairs_without_margin']} without."]
+        lines += [
+            "",
+            f"**margin_judge:** judge `{mj['judge']}` (prompt {mj['prompt_version']}), "
+            f"{mj['pairs_with_margin']} pairs with a margin, {mj['pairs_without_margin']} without.",
+        ]
     if charm.get("shortfall"):
         short = ", ".join(f"{k} short by {v}" for k, v in charm["shortfall"].items())
-        lines += ["", (f"**Shortfall:** target size {charm['target_size']} not reached: {short} "
-                       "(every usable item of those cells is included).")]
+        lines += [
+            "",
+            (
+                f"**Shortfall:** target size {charm['target_size']} not reached: {short} "
+                "(every usable item of those cells is included)."
+            ),
+        ]
     if charm.get("size_mode") == "share":
         usable = sum(charm.get("available", {}).values())
-        lines += ["", (f"**Small pool:** only {usable} usable items (fewer than 4,000) and no `--size`: roleReward "
-                       "took 20% of each dimension x language cell; the rest is left to preferenceTraining.")]
+        lines += [
+            "",
+            (
+                f"**Small pool:** only {usable} usable items (fewer than 4,000) and no `--size`: roleReward "
+                "took 20% of each dimension x language cell; the rest is left to preferenceTraining."
+            ),
+        ]
     if charm.get("turns"):
         lines += ["", f"Turns per dialogue: {turns_line(charm['turns'])}."]
     if charm.get("shift"):
@@ -153,8 +173,19 @@ def subset_body(subset: str, charm: dict[str, Any], fmt: str, files: list[str]) 
         "parquet": "from datasets import load_dataset\nds = load_dataset('parquet', data_dir=PATH)",
         "jsonl": "from datasets import load_dataset\nds = load_dataset('json', data_dir=PATH)",
     }[fmt]
-    lines += ["", "## Loading", "", "```python", load, "```", "", (f"Files: {', '.join(files)}. "
-              f"`{MANIFEST}` lists every row id per split. Built by charm-builder {package_version()}.")]
+    lines += [
+        "",
+        "## Loading",
+        "",
+        "```python",
+        load,
+        "```",
+        "",
+        (
+            f"Files: {', '.join(files)}. "
+            f"`{MANIFEST}` lists every row id per split. Built by charm-builder {package_version()}."
+        ),
+    ]
     return "\n".join(lines)
 
 
@@ -162,16 +193,25 @@ def shift_lines(shift: dict[str, Any]) -> list[str]:
     """Markdown for a shift export: what is held out, and the JS divergences as one table."""
     held = ", ".join(shift.get("holdout") or [])
     sets = ", ".join(f"{k}={v}" for k, v in (shift.get("candidate_sets") or {}).items())
-    lines = ["## Distribution shift", "", f"**{shift['kind']} shift**: held out {held} "
-             f"(candidate sets: {sets}). `test_id` is in distribution, `test_ood` holds the held-out part.", "",
-             "| aspect | marginal | JS(train, test_id) | JS(train, test_ood) |", "|---|---|---|---|"]
+    lines = [
+        "## Distribution shift",
+        "",
+        f"**{shift['kind']} shift**: held out {held} "
+        f"(candidate sets: {sets}). `test_id` is in distribution, `test_ood` holds the held-out part.",
+        "",
+        "| aspect | marginal | JS(train, test_id) | JS(train, test_ood) |",
+        "|---|---|---|---|",
+    ]
     fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
     for aspect, marginals in (shift.get("divergence") or {}).items():
         for marginal, values in marginals.items():
             lines.append(f"| {aspect} | {marginal} | {fmt(values.get('test_id'))} | {fmt(values.get('test_ood'))} |")
     if shift.get("ood_turns_seen_in_train") is not None:
-        lines += ["", f"Share of `test_ood` context turns that occur in training contexts: "
-                  f"{shift['ood_turns_seen_in_train']:.2%}."]
+        lines += [
+            "",
+            f"Share of `test_ood` context turns that occur in training contexts: "
+            f"{shift['ood_turns_seen_in_train']:.2%}.",
+        ]
     lines += ["", f"Estimator: {shift.get('estimator', '')} Embedding model: {shift.get('embedding_model')}."]
     return lines
 
@@ -180,14 +220,19 @@ def hub_header(subset: str, charm: dict[str, Any], fmt: str, license_: str) -> d
     """Hugging Face card metadata plus our `charm` block."""
     langs = sorted({lang for c in charm["counts"].values() for lang in c["by_language"]}) or ["zh", "en"]
     total = sum(c["total"] for c in charm["counts"].values())
-    size = "n<1K" if total < 1_000 else "1K<n<10K" if total < 10_000 else "10K<n<100K" if total < 100_000 \
-        else "100K<n<1M"  # fmt: skip
+    size = (
+        "n<1K" if total < 1_000 else "1K<n<10K" if total < 10_000 else "10K<n<100K" if total < 100_000 else "100K<n<1M"
+    )
     header: dict[str, Any] = {
-        "pretty_name": f"Charm {subset}", "license": license_, "language": langs, "size_categories": [size],
+        "pretty_name": f"Charm {subset}",
+        "license": license_,
+        "language": langs,
+        "size_categories": [size],
         "tags": ["role-play", "reward-modeling", "preference", "charm"],
-    }  # fmt: skip
+    }
     if fmt in ("parquet", "jsonl"):
-        header["configs"] = [{"config_name": subset, "data_files": [
-            {"split": s, "path": f"{s}.{fmt}"} for s in charm["counts"]]}]  # fmt: skip
+        header["configs"] = [
+            {"config_name": subset, "data_files": [{"split": s, "path": f"{s}.{fmt}"} for s in charm["counts"]]}
+        ]
     header["charm"] = charm
     return header

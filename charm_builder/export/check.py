@@ -28,10 +28,13 @@ from charm_builder.export.write import FORMATS, read_splits
 from schemas import ChatMessage, DialogueQualityItem, PreferencePair, RoleRewardItem
 
 EXPECTED: dict[tuple[str, str], tuple[str, ...]] = {
-    ("roleReward", "test"): RR_COLUMNS, ("dialogueQuality", "test"): DQ_COLUMNS,
-    ("roleReward", "test_id"): RR_COLUMNS, ("roleReward", "test_ood"): RR_COLUMNS,  # --shift exports
-    ("preferenceTraining", "train"): TRAIN_COLUMNS, ("preferenceTraining", "grpo"): GRPO_COLUMNS,
-}  # fmt: skip
+    ("roleReward", "test"): RR_COLUMNS,
+    ("dialogueQuality", "test"): DQ_COLUMNS,
+    ("roleReward", "test_id"): RR_COLUMNS,
+    ("roleReward", "test_ood"): RR_COLUMNS,  # --shift exports
+    ("preferenceTraining", "train"): TRAIN_COLUMNS,
+    ("preferenceTraining", "grpo"): GRPO_COLUMNS,
+}
 ROLE_REWARD_ROWS = TypeAdapter(list[RoleRewardItem])
 PAIR_ROWS = TypeAdapter(list[PreferencePair])
 DQ_ROWS = TypeAdapter(list[DialogueQualityItem])
@@ -91,7 +94,9 @@ def _check_export(path: Path) -> CheckResult:
             raise _malformed(folder, exc) from None
         result.rows[name] = {s: frames[(name, s)].height for (sub, s) in frames if sub == name}
     if manifest.get("kind") == "export" and manifest.get("rows") != result.rows:
-        raise CharmError(f"{path / cards.MANIFEST}: row counts {manifest.get('rows')} differ from the data {result.rows}")
+        raise CharmError(
+            f"{path / cards.MANIFEST}: row counts {manifest.get('rows')} differ from the data {result.rows}"
+        )
     _check_disjoint(path, frames, split_by, shift)
     return result
 
@@ -157,8 +162,9 @@ def _validate_rows(where: str, subset: str, split: str, frame: pl.DataFrame) -> 
                     missing = [c for c in VOTE_COLUMNS if r.get(c) is None]
                     if missing:
                         raise CharmError(f"{where}: row {r['id']}: field '{missing[0]}' is empty")
-                PAIR_ROWS.validate_python([{**r, "chosen": r["chosen"][0]["content"],
-                                            "rejected": r["rejected"][0]["content"]} for r in rows])  # fmt: skip
+                PAIR_ROWS.validate_python(
+                    [{**r, "chosen": r["chosen"][0]["content"], "rejected": r["rejected"][0]["content"]} for r in rows]
+                )
     except ValidationError as exc:
         raise _first_error(where, rows, exc) from None
 
@@ -167,13 +173,20 @@ def _check_prompt(where: str, row: dict) -> None:
     try:
         msgs = CHAT.validate_python(row["prompt"])
     except ValidationError as exc:
-        raise CharmError(f"{where}: row {row['id']}: 'prompt' is not a list of chat messages: "
-                         f"{exc.errors()[0]['msg']}") from None  # fmt: skip
+        raise CharmError(
+            f"{where}: row {row['id']}: 'prompt' is not a list of chat messages: {exc.errors()[0]['msg']}"
+        ) from None
     roles = [m.role for m in msgs]
-    if len(roles) < 2 or roles[0] != "system" or roles[-1] != "user" or \
-            any(r not in ("user", "assistant") for r in roles[1:]):  # fmt: skip
-        raise CharmError(f"{where}: row {row['id']}: 'prompt' must be system, then user/assistant turns ending "
-                         f"with user (got {roles})")  # fmt: skip
+    if (
+        len(roles) < 2
+        or roles[0] != "system"
+        or roles[-1] != "user"
+        or any(r not in ("user", "assistant") for r in roles[1:])
+    ):
+        raise CharmError(
+            f"{where}: row {row['id']}: 'prompt' must be system, then user/assistant turns ending "
+            f"with user (got {roles})"
+        )
 
 
 def _check_counts(where: str, frame: pl.DataFrame, card: dict[str, Any] | None) -> None:
@@ -194,8 +207,9 @@ def _context_keys(subset: str, frame: pl.DataFrame) -> pl.Series:
     return frame.select(expr)["context_key"].unique()
 
 
-def _check_disjoint(path: Path, frames: dict[tuple[str, str], pl.DataFrame], split_by: str | None,
-                    shift: str | None = None) -> None:  # fmt: skip
+def _check_disjoint(
+    path: Path, frames: dict[tuple[str, str], pl.DataFrame], split_by: str | None, shift: str | None = None
+) -> None:
     named = {f"{sub}/{split}": (sub, f) for (sub, split), f in frames.items()}
     ids = {k: set(f["id"].to_list()) if f.height else set() for k, (_, f) in named.items()}
     keys = {k: _context_keys(sub, f) for k, (sub, f) in named.items()}
@@ -204,8 +218,11 @@ def _check_disjoint(path: Path, frames: dict[tuple[str, str], pl.DataFrame], spl
             raise CharmError(f"{path}: id {min(shared)} is in both {a} and {b}")
         if keys[a].is_in(keys[b].implode()).any():
             raise CharmError(f"{path}: {a} and {b} share a dialogue context")
-    base = [k for k in ("roleReward/test", "roleReward/test_id", "preferenceTraining/train",
-                        "preferenceTraining/grpo") if k in named]  # fmt: skip
+    base = [
+        k
+        for k in ("roleReward/test", "roleReward/test_id", "preferenceTraining/train", "preferenceTraining/grpo")
+        if k in named
+    ]
     # test_ood of a shift export: disjoint from the rest by dialogue (except the dialogue shift, whose long
     # test contexts extend training dialogues by design; contexts never repeat) and, for the character
     # shift, by character

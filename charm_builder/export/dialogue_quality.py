@@ -45,11 +45,19 @@ TABLE_SQL: tuple[str, ...] = (
         updated_at TEXT NOT NULL DEFAULT (datetime('now')))""",
     f"CREATE INDEX IF NOT EXISTS ix_{TABLE}_dialogue_id ON {TABLE}(dialogue_id)",
     f"CREATE INDEX IF NOT EXISTS ix_{TABLE}_language ON {TABLE}(language)",
-)  # fmt: skip
+)
 COLUMNS: tuple[str, ...] = (
-    "id", "context", "system_prompt", "user_query", "dimension", "criteria", "language",
-    "character_id", "dialogue_id", "source_id",
-)  # fmt: skip
+    "id",
+    "context",
+    "system_prompt",
+    "user_query",
+    "dimension",
+    "criteria",
+    "language",
+    "character_id",
+    "dialogue_id",
+    "source_id",
+)
 
 
 class DQAnnotation(BaseModel):
@@ -83,8 +91,9 @@ class DQAnnotation(BaseModel):
     @property
     def id(self) -> str:
         """One row per (dialogue, dimension, language): re-annotating replaces it."""
-        return content_id("dqa", {"dialogue_id": self.dialogue_id, "dimension": self.dimension,
-                                  "language": self.language})  # fmt: skip
+        return content_id(
+            "dqa", {"dialogue_id": self.dialogue_id, "dimension": self.dimension, "language": self.language}
+        )
 
 
 def ensure_table(ws: Workspace) -> None:
@@ -94,17 +103,35 @@ def ensure_table(ws: Workspace) -> None:
             conn.execute(stmt)
 
 
-def add_dq_annotation(ws: Workspace, *, dialogue_id: str, dimension: str, language: str, user_query: str,
-                      criteria: list[str], annotator: str, context: list[dict] | None = None,
-                      system_prompt: str | None = None, source_id: str | None = None) -> str:  # fmt: skip
+def add_dq_annotation(
+    ws: Workspace,
+    *,
+    dialogue_id: str,
+    dimension: str,
+    language: str,
+    user_query: str,
+    criteria: list[str],
+    annotator: str,
+    context: list[dict] | None = None,
+    system_prompt: str | None = None,
+    source_id: str | None = None,
+) -> str:
     """Validate and upsert one dialogueQuality annotation; returns its id.
 
     Raises CharmError (one line) for an unknown dialogue or an invalid field.
     """
     try:
-        item = DQAnnotation(dialogue_id=dialogue_id, dimension=dimension, language=language, user_query=user_query,
-                            criteria=criteria, annotator=annotator, context=context, system_prompt=system_prompt,
-                            source_id=source_id)  # type: ignore[arg-type]  # fmt: skip
+        item = DQAnnotation(
+            dialogue_id=dialogue_id,
+            dimension=dimension,
+            language=language,
+            user_query=user_query,
+            criteria=criteria,
+            annotator=annotator,
+            context=context,
+            system_prompt=system_prompt,
+            source_id=source_id,
+        )  # type: ignore[arg-type]
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
@@ -120,21 +147,42 @@ def add_dq_annotation(ws: Workspace, *, dialogue_id: str, dimension: str, langua
                 ON CONFLICT(id) DO UPDATE SET user_query=excluded.user_query, criteria=excluded.criteria,
                 annotator=excluded.annotator, context=excluded.context, system_prompt=excluded.system_prompt,
                 source_id=excluded.source_id, updated_at=datetime('now')""",
-            (item.id, item.dialogue_id, item.dimension, item.language, item.user_query,
-             json.dumps(item.criteria, ensure_ascii=False), item.annotator, ctx, item.system_prompt, item.source_id),
-        )  # fmt: skip
+            (
+                item.id,
+                item.dialogue_id,
+                item.dimension,
+                item.language,
+                item.user_query,
+                json.dumps(item.criteria, ensure_ascii=False),
+                item.annotator,
+                ctx,
+                item.system_prompt,
+                item.source_id,
+            ),
+        )
     return item.id
 
 
 def load_dq_annotations(ws: Workspace) -> pl.DataFrame:
     """All rows of ``dq_annotations`` (empty frame when the table does not exist yet)."""
     ensure_table(ws)
-    return query_frame(ws.conn, f"""SELECT id, dialogue_id, dimension, language, user_query, criteria, annotator,
-        context, system_prompt, source_id FROM {TABLE}""", {
-        "annotation_id": pl.String, "dialogue_id": pl.String, "dimension": pl.String, "language": pl.String,
-        "user_query": pl.String, "criteria_json": pl.String, "annotator": pl.String, "context_json": pl.String,
-        "system_prompt_override": pl.String, "source_id": pl.String,
-    })  # fmt: skip
+    return query_frame(
+        ws.conn,
+        f"""SELECT id, dialogue_id, dimension, language, user_query, criteria, annotator,
+        context, system_prompt, source_id FROM {TABLE}""",
+        {
+            "annotation_id": pl.String,
+            "dialogue_id": pl.String,
+            "dimension": pl.String,
+            "language": pl.String,
+            "user_query": pl.String,
+            "criteria_json": pl.String,
+            "annotator": pl.String,
+            "context_json": pl.String,
+            "system_prompt_override": pl.String,
+            "source_id": pl.String,
+        },
+    )
 
 
 DEFAULT_PER_LANGUAGE = 400  # paper: 400 zh items (and their 400 en translations)
@@ -147,9 +195,9 @@ def select_dq(ann: pl.DataFrame, per_language: int | None, seed: int) -> pl.Data
     if per_language is None or ann.is_empty():
         return ann
     originals = with_seeded_key(ann.filter(pl.col("source_id").is_null()), "annotation_id", seed)
-    ranked = originals.with_columns(
-        pl.col("_key").rank("ordinal").over("language", "dimension").alias("_round")
-    ).sort("language", "_round", "_key", "annotation_id")  # fmt: skip
+    ranked = originals.with_columns(pl.col("_key").rank("ordinal").over("language", "dimension").alias("_round")).sort(
+        "language", "_round", "_key", "annotation_id"
+    )
     kept = ranked.filter(pl.int_range(pl.len()).over("language") < per_language)["annotation_id"]
     return ann.filter(pl.col("annotation_id").is_in(kept.implode()) | pl.col("source_id").is_in(kept.implode()))
 
@@ -161,8 +209,13 @@ class DialogueQualityResult:
     exclusions: dict[str, int] = field(default_factory=dict)
 
 
-def build_dialogue_quality(ws: Workspace, dialogues: pl.DataFrame, exclude_dialogues: Collection[str] = (),
-                           per_language: int | None = None, seed: int = 0) -> DialogueQualityResult:  # fmt: skip
+def build_dialogue_quality(
+    ws: Workspace,
+    dialogues: pl.DataFrame,
+    exclude_dialogues: Collection[str] = (),
+    per_language: int | None = None,
+    seed: int = 0,
+) -> DialogueQualityResult:
     """The selected dialogueQuality annotations as items (context, query, criteria, dimension, language).
 
     ``dialogues`` is ``Inputs.dialogues`` (dialogue + character columns); ``per_language``/``seed``:
@@ -181,14 +234,17 @@ def build_dialogue_quality(ws: Workspace, dialogues: pl.DataFrame, exclude_dialo
     turns = load_dialogue_turns(ws, known["dialogue_id"].to_list())
     frame = (
         known.join(turns, on="dialogue_id", how="left")
-        .join(dialogues.select("dialogue_id", "character_id", "system_prompt_zh", "system_prompt_en"),
-              on="dialogue_id", how="left")
+        .join(
+            dialogues.select("dialogue_id", "character_id", "system_prompt_zh", "system_prompt_en"),
+            on="dialogue_id",
+            how="left",
+        )
         .with_columns(
             pl.coalesce(pl.col("context_json").str.json_decode(CONTEXT_DTYPE), pl.col("context")).alias("context"),
             pl.col("criteria_json").str.json_decode(pl.List(pl.String)).alias("criteria"),
             pl.coalesce(pl.col("system_prompt_override"), system_prompt_expr()).alias("system_prompt"),
         )
-    )  # fmt: skip
+    )
     frame = frame.with_columns(row_ids("dq", frame, ["annotation_id"]), context_key_expr())
     rows = frame.select(*COLUMNS, "context_key").sort("language", "dimension", "id")
     return DialogueQualityResult(rows, set(known["dialogue_id"].to_list()), exclusions)

@@ -39,7 +39,9 @@ def _normalise(weights: Sequence[float]) -> list[float]:
     return [float(w) / total for w in weights]
 
 
-def js_divergence(p: Mapping[Hashable, float] | Sequence[float], q: Mapping[Hashable, float] | Sequence[float]) -> float:
+def js_divergence(
+    p: Mapping[Hashable, float] | Sequence[float], q: Mapping[Hashable, float] | Sequence[float]
+) -> float:
     """Jensen-Shannon divergence (base 2, in [0, 1]) between two distributions.
 
     ``p`` and ``q`` are either aligned weight sequences or mappings outcome -> weight (missing
@@ -114,7 +116,7 @@ def embedding_js(train: np.ndarray, test: np.ndarray, k: int = KMEANS_K, seed: i
     _, labels = kmeans(both, k, seed)
     n_clusters = int(labels.max()) + 1
     p = np.bincount(labels[: len(train)], minlength=n_clusters)
-    q = np.bincount(labels[len(train):], minlength=n_clusters)
+    q = np.bincount(labels[len(train) :], minlength=n_clusters)
     return js_divergence(p.tolist(), q.tolist())
 
 

@@ -44,8 +44,12 @@ def _load(folder: str) -> tuple[Any, Any]:
     return tokenizer, model
 
 
-def embed_texts(texts: Sequence[str], model_dir: Path | None = None, batch_size: int = 32,
-                on_progress: Callable[[int], None] | None = None) -> np.ndarray:  # fmt: skip
+def embed_texts(
+    texts: Sequence[str],
+    model_dir: Path | None = None,
+    batch_size: int = 32,
+    on_progress: Callable[[int], None] | None = None,
+) -> np.ndarray:
     """L2-normalised mean-pooled embeddings ``(len(texts), 384)``; texts are truncated to 256 tokens."""
     import torch
 
@@ -56,7 +60,7 @@ def embed_texts(texts: Sequence[str], model_dir: Path | None = None, batch_size:
     out = []
     with torch.no_grad():
         for start in range(0, len(texts), batch_size):
-            chunk = [t if t.strip() else "-" for t in texts[start:start + batch_size]]
+            chunk = [t if t.strip() else "-" for t in texts[start : start + batch_size]]
             enc = tokenizer(chunk, padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
             hidden = model(**enc).last_hidden_state
             mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)

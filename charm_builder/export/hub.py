@@ -39,7 +39,8 @@ def push_export(out: Path, repo: str, *, private: bool = True) -> list[str]:
         dd = datasets.DatasetDict({s: to_dataset(f) for s, f in frames.items()})
         dd.push_to_hub(repo, config_name=name, data_dir=name, private=private, token=token)
         for file in (cards.CARD, cards.MANIFEST):
-            api.upload_file(path_or_fileobj=str(folder / file), path_in_repo=f"{name}/{file}", repo_id=repo,
-                            repo_type="dataset")  # fmt: skip
+            api.upload_file(
+                path_or_fileobj=str(folder / file), path_in_repo=f"{name}/{file}", repo_id=repo, repo_type="dataset"
+            )
         pushed.append(name)
     return pushed

@@ -32,7 +32,8 @@ class Inputs:
         """The given candidate sets with ``context``, ``context_key`` and dialogue/character columns."""
         wanted = pl.DataFrame({"candidate_set_id": candidate_set_ids.unique()})
         return self.candidate_sets.join(wanted, on="candidate_set_id", how="semi").join(
-            self.dialogues, on="dialogue_id", how="inner")
+            self.dialogues, on="dialogue_id", how="inner"
+        )
 
 
 def read_inputs(ws: Workspace, include_synthetic: bool = False) -> Inputs:

@@ -22,12 +22,18 @@ def choose_judge(scores: pl.DataFrame, wanted: str | None) -> tuple[str, str] | 
         parsed = parsed.filter(pl.col("judge") == wanted)
         if parsed.is_empty():
             known = sorted(set(scores["judge"].to_list()))
-            raise CharmError(f"--judge {wanted!r}: no judge scores in the workspace"
-                             + (f" (judges: {', '.join(known)})" if known else "; run `charm-build judge` first"))
+            raise CharmError(
+                f"--judge {wanted!r}: no judge scores in the workspace"
+                + (f" (judges: {', '.join(known)})" if known else "; run `charm-build judge` first")
+            )
     if parsed.is_empty():
         return None
-    top = (parsed.group_by("judge", "prompt_version").len()
-           .sort(["len", "judge", "prompt_version"], descending=[True, False, True]).row(0))  # fmt: skip
+    top = (
+        parsed.group_by("judge", "prompt_version")
+        .len()
+        .sort(["len", "judge", "prompt_version"], descending=[True, False, True])
+        .row(0)
+    )
     return str(top[0]), str(top[1])
 
 
@@ -35,15 +41,18 @@ def scores_of(scores: pl.DataFrame, judge: tuple[str, str] | None) -> pl.DataFra
     """candidate_set_id, label, score of one (judge, prompt version); empty when ``judge`` is None."""
     if judge is None:
         return pl.DataFrame(schema={"candidate_set_id": pl.String, "label": pl.String, "score": pl.Float64})
-    return scores.filter((pl.col("judge") == judge[0]) & (pl.col("prompt_version") == judge[1])
-                         & pl.col("score").is_not_null()).select(*SCORE_COLUMNS)  # fmt: skip
+    return scores.filter(
+        (pl.col("judge") == judge[0]) & (pl.col("prompt_version") == judge[1]) & pl.col("score").is_not_null()
+    ).select(*SCORE_COLUMNS)
 
 
 def with_margin_judge(pairs: pl.DataFrame, scores: pl.DataFrame) -> pl.DataFrame:
     """Add ``margin_judge`` to rows with candidate_set_id, chosen_label, rejected_label."""
     chosen = scores.rename({"label": "chosen_label", "score": "_sc"})
     rejected = scores.rename({"label": "rejected_label", "score": "_sr"})
-    return (pairs.join(chosen, on=["candidate_set_id", "chosen_label"], how="left")
-            .join(rejected, on=["candidate_set_id", "rejected_label"], how="left")
-            .with_columns((pl.col("_sc") - pl.col("_sr")).cast(pl.Float64).alias("margin_judge"))
-            .drop("_sc", "_sr"))  # fmt: skip
+    return (
+        pairs.join(chosen, on=["candidate_set_id", "chosen_label"], how="left")
+        .join(rejected, on=["candidate_set_id", "rejected_label"], how="left")
+        .with_columns((pl.col("_sc") - pl.col("_sr")).cast(pl.Float64).alias("margin_judge"))
+        .drop("_sc", "_sr")
+    )

@@ -25,8 +25,9 @@ CHAT_DTYPE = pl.Struct({"role": pl.String, "content": pl.String})
 CHAT_LIST_DTYPE = pl.List(CHAT_DTYPE)
 
 
-def query_frame(conn: sqlite3.Connection, sql: str, schema: dict[str, pl.DataType],
-                params: Sequence[object] = ()) -> pl.DataFrame:
+def query_frame(
+    conn: sqlite3.Connection, sql: str, schema: dict[str, pl.DataType], params: Sequence[object] = ()
+) -> pl.DataFrame:
     """Run ``sql`` and build a frame in batches (bounded Python-object memory)."""
     cur = conn.execute(sql, tuple(params))
     parts = []
@@ -39,21 +40,37 @@ def query_frame(conn: sqlite3.Connection, sql: str, schema: dict[str, pl.DataTyp
 
 def load_characters(ws: Workspace) -> pl.DataFrame:
     """One row per character: id, categories, names and system prompts per language."""
-    return query_frame(ws.conn, """
+    return query_frame(
+        ws.conn,
+        """
         SELECT id, primary_category, sub_category,
                json_extract(data, '$.name.zh'), json_extract(data, '$.name.en'),
                json_extract(data, '$.system_prompt.zh'), json_extract(data, '$.system_prompt.en')
-        FROM characters""", {
-        "character_id": pl.String, "primary_category": pl.String, "sub_category": pl.String,
-        "name_zh": pl.String, "name_en": pl.String, "system_prompt_zh": pl.String, "system_prompt_en": pl.String,
-    })  # fmt: skip
+        FROM characters""",
+        {
+            "character_id": pl.String,
+            "primary_category": pl.String,
+            "sub_category": pl.String,
+            "name_zh": pl.String,
+            "name_en": pl.String,
+            "system_prompt_zh": pl.String,
+            "system_prompt_en": pl.String,
+        },
+    )
 
 
 def load_dialogues(ws: Workspace) -> pl.DataFrame:
     """One row per dialogue: id, character, language, target dimension (no turns)."""
-    return query_frame(ws.conn, "SELECT id, character_id, language, target_dimension FROM dialogues", {
-        "dialogue_id": pl.String, "character_id": pl.String, "language": pl.String, "dimension": pl.String,
-    })  # fmt: skip
+    return query_frame(
+        ws.conn,
+        "SELECT id, character_id, language, target_dimension FROM dialogues",
+        {
+            "dialogue_id": pl.String,
+            "character_id": pl.String,
+            "language": pl.String,
+            "dimension": pl.String,
+        },
+    )
 
 
 def load_dialogue_turns(ws: Workspace, dialogue_ids: Sequence[str]) -> pl.DataFrame:
@@ -61,18 +78,22 @@ def load_dialogue_turns(ws: Workspace, dialogue_ids: Sequence[str]) -> pl.DataFr
     ids = sorted(set(dialogue_ids))
     frames = []
     for start in range(0, len(ids), 900):  # stay under SQLite's bound-parameter limit
-        chunk = ids[start:start + 900]
-        frames.append(query_frame(
-            ws.conn,
-            f"SELECT id, json_extract(data, '$.turns') FROM dialogues WHERE id IN ({','.join('?' * len(chunk))})",
-            {"dialogue_id": pl.String, "context_json": pl.String}, chunk,
-        ))  # fmt: skip
+        chunk = ids[start : start + 900]
+        frames.append(
+            query_frame(
+                ws.conn,
+                f"SELECT id, json_extract(data, '$.turns') FROM dialogues WHERE id IN ({','.join('?' * len(chunk))})",
+                {"dialogue_id": pl.String, "context_json": pl.String},
+                chunk,
+            )
+        )
     frame = pl.concat(frames) if frames else pl.DataFrame(schema={"dialogue_id": pl.String, "context_json": pl.String})
     return frame.with_columns(decode_context(pl.col("context_json"))).drop("context_json")
 
 
-CANDIDATES_DTYPE = pl.List(pl.Struct({"label": pl.String, "model_id": pl.String, "text": pl.String,
-                                      "flags": pl.List(pl.String)}))  # fmt: skip
+CANDIDATES_DTYPE = pl.List(
+    pl.Struct({"label": pl.String, "model_id": pl.String, "text": pl.String, "flags": pl.List(pl.String)})
+)
 # Candidate flags (set when candidates are generated) that keep a reply out of every chosen/rejected slot.
 UNUSABLE_FLAGS: tuple[str, ...] = ("empty", "duplicate")
 
@@ -91,23 +112,41 @@ def load_sets_and_candidates(ws: Workspace) -> tuple[pl.DataFrame, pl.DataFrame]
     both extracts) and polars decodes each batch right away, so the JSON text of all sets is
     never held at once next to the decoded lists.
     """
-    cur = ws.conn.execute("SELECT id, dialogue_id, json_extract(data, '$.context'), "
-                          "json_extract(data, '$.candidates') FROM candidate_sets")  # fmt: skip
-    schema = {"candidate_set_id": pl.String, "dialogue_id": pl.String, "context_json": pl.String,
-              "candidates_json": pl.String}  # fmt: skip
+    cur = ws.conn.execute(
+        "SELECT id, dialogue_id, json_extract(data, '$.context'), "
+        "json_extract(data, '$.candidates') FROM candidate_sets"
+    )
+    schema = {
+        "candidate_set_id": pl.String,
+        "dialogue_id": pl.String,
+        "context_json": pl.String,
+        "candidates_json": pl.String,
+    }
     sets, cands = [], []
     while rows := cur.fetchmany(BATCH_ROWS // 5):
         frame = pl.DataFrame(rows, schema=schema, orient="row")
         sets.append(frame.select("candidate_set_id", "dialogue_id", decode_context(pl.col("context_json"))))
         cands.append(
             frame.select("candidate_set_id", pl.col("candidates_json").str.json_decode(CANDIDATES_DTYPE).alias("c"))
-            .explode("c").unnest("c").filter(pl.col("label").is_not_null())
-            .with_columns(unusable_expr()).drop("flags")
-        )  # fmt: skip
+            .explode("c")
+            .unnest("c")
+            .filter(pl.col("label").is_not_null())
+            .with_columns(unusable_expr())
+            .drop("flags")
+        )
     if not sets:
-        return (pl.DataFrame(schema={"candidate_set_id": pl.String, "dialogue_id": pl.String, "context": CONTEXT_DTYPE}),
-                pl.DataFrame(schema={"candidate_set_id": pl.String, "label": pl.String, "model_id": pl.String,
-                                     "text": pl.String, "unusable": pl.Boolean}))  # fmt: skip
+        return (
+            pl.DataFrame(schema={"candidate_set_id": pl.String, "dialogue_id": pl.String, "context": CONTEXT_DTYPE}),
+            pl.DataFrame(
+                schema={
+                    "candidate_set_id": pl.String,
+                    "label": pl.String,
+                    "model_id": pl.String,
+                    "text": pl.String,
+                    "unusable": pl.Boolean,
+                }
+            ),
+        )
     return pl.concat(sets), pl.concat(cands)
 
 
@@ -118,29 +157,46 @@ def load_submitted_annotations(ws: Workspace, include_synthetic: bool = False) -
     """Submitted best/worst picks (drafts and discarded annotations never count). Synthetic (LLM-judge)
     annotations only with ``include_synthetic``: they are never mixed in silently."""
     where = "" if include_synthetic else f" AND {ANNOTATION_SOURCE_SQL} = 'human'"
-    return query_frame(ws.conn, f"""
+    return query_frame(
+        ws.conn,
+        f"""
         SELECT candidate_set_id, annotator, json_extract(data, '$.best'), json_extract(data, '$.worst')
-        FROM annotations WHERE status = 'submitted'{where}""", {
-        "candidate_set_id": pl.String, "annotator": pl.String, "best": pl.String, "worst": pl.String,
-    })  # fmt: skip
+        FROM annotations WHERE status = 'submitted'{where}""",
+        {
+            "candidate_set_id": pl.String,
+            "annotator": pl.String,
+            "best": pl.String,
+            "worst": pl.String,
+        },
+    )
 
 
 def annotation_sources(ws: Workspace) -> dict[str, int]:
     """Submitted annotations by source: {"human": n, "synthetic": m}."""
-    rows = dict(ws.conn.execute(f"SELECT {ANNOTATION_SOURCE_SQL}, COUNT(*) FROM annotations "
-                                "WHERE status = 'submitted' GROUP BY 1").fetchall())  # fmt: skip
+    rows = dict(
+        ws.conn.execute(
+            f"SELECT {ANNOTATION_SOURCE_SQL}, COUNT(*) FROM annotations WHERE status = 'submitted' GROUP BY 1"
+        ).fetchall()
+    )
     return {"human": int(rows.get("human", 0)), "synthetic": int(rows.get("synthetic", 0))}
 
 
 def load_judge_scores(ws: Workspace) -> pl.DataFrame:
     """Every stored LLM-judge score: set, label, judge, prompt version, score (null when unparsed)."""
-    return query_frame(ws.conn, """
+    return query_frame(
+        ws.conn,
+        """
         SELECT candidate_set_id, json_extract(data, '$.label'), judge, json_extract(data, '$.prompt_version'),
                json_extract(data, '$.score')
-        FROM judge_scores""", {
-        "candidate_set_id": pl.String, "label": pl.String, "judge": pl.String, "prompt_version": pl.String,
-        "score": pl.Float64,
-    })  # fmt: skip
+        FROM judge_scores""",
+        {
+            "candidate_set_id": pl.String,
+            "label": pl.String,
+            "judge": pl.String,
+            "prompt_version": pl.String,
+            "score": pl.Float64,
+        },
+    )
 
 
 def simulator_settings(ws: Workspace) -> list[str]:
@@ -162,8 +218,11 @@ def system_prompt_expr() -> pl.Expr:
     """The character's system prompt in the row's language, falling back to the other one."""
     zh, en = pl.col("system_prompt_zh"), pl.col("system_prompt_en")
     return (
-        pl.when(pl.col("language") == "zh").then(pl.coalesce(zh, en)).otherwise(pl.coalesce(en, zh))
-        .fill_null("").alias("system_prompt")
+        pl.when(pl.col("language") == "zh")
+        .then(pl.coalesce(zh, en))
+        .otherwise(pl.coalesce(en, zh))
+        .fill_null("")
+        .alias("system_prompt")
     )
 
 

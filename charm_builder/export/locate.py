@@ -36,8 +36,10 @@ def subset_path(path: str | Path, subset: str, option: str = "--data") -> Path:
     if manifest.get("kind") == "export":
         have = [str(s) for s in manifest.get("subsets") or []]
         if subset not in have:
-            raise CharmError(f"{option} {p}: this export has no {subset} subset (has: {', '.join(have) or 'none'}); "
-                             f"export it with `charm-build export --subset {subset}`")
+            raise CharmError(
+                f"{option} {p}: this export has no {subset} subset (has: {', '.join(have) or 'none'}); "
+                f"export it with `charm-build export --subset {subset}`"
+            )
         return p / subset
     if manifest.get("kind") == "subset" and manifest.get("subset") not in (None, subset):
         sibling = p.parent / subset

@@ -37,8 +37,11 @@ from charm_builder.store.stats import dialogue_turn_stats
 
 SUBSETS: tuple[str, ...] = ("roleReward", "dialogueQuality", "preferenceTraining")
 SUBSET_CHOICES: tuple[str, ...] = (*SUBSETS, "all")
-SPLITS: dict[str, tuple[str, ...]] = {"roleReward": ("test",), "dialogueQuality": ("test",),
-                                      "preferenceTraining": ("train", "grpo")}  # fmt: skip
+SPLITS: dict[str, tuple[str, ...]] = {
+    "roleReward": ("test",),
+    "dialogueQuality": ("test",),
+    "preferenceTraining": ("train", "grpo"),
+}
 
 
 @dataclass
@@ -129,10 +132,14 @@ def build_export(ws: Workspace, opts: ExportOptions, console: Console | None = N
     with step("reading workspace"):
         inputs = read_inputs(ws, opts.include_synthetic)
         judge = choose_judge(inputs.judge_scores, opts.judge)
-    common = {"seed": opts.seed, "options": opts.as_dict(), "created_by": f"charm-builder {cards.package_version()}",
-              "simulator_settings_hash": cards.settings_hash(inputs.simulator_settings),
-              "models": _roster(ws, inputs),
-              "annotations": {**inputs.annotation_sources, "synthetic_included": opts.include_synthetic}}  # fmt: skip
+    common = {
+        "seed": opts.seed,
+        "options": opts.as_dict(),
+        "created_by": f"charm-builder {cards.package_version()}",
+        "simulator_settings_hash": cards.settings_hash(inputs.simulator_settings),
+        "models": _roster(ws, inputs),
+        "annotations": {**inputs.annotation_sources, "synthetic_included": opts.include_synthetic},
+    }
     with step("dialogueQuality"):
         dq = build_dialogue_quality(ws, inputs.dialogues, per_language=opts.dq_per_language, seed=opts.seed)
     plan, id_inputs, ood_inputs, features = None, inputs, inputs, None
@@ -145,62 +152,106 @@ def build_export(ws: Workspace, opts: ExportOptions, console: Console | None = N
             id_inputs, ood_inputs = shift.split_inputs(inputs, plan)
     with step("roleReward"):
         rr_votes = inputs.votes(opts.min_annotators)
-        rr = build_role_reward(id_inputs, rr_votes, size=opts.size, seed=opts.seed,
-                               reserved_dialogues=dq.dialogue_ids)  # fmt: skip
-        rr_ood = build_role_reward(ood_inputs, rr_votes, size=opts.size, seed=opts.seed,
-                                   reserved_dialogues=dq.dialogue_ids) if plan else None  # fmt: skip
+        rr = build_role_reward(id_inputs, rr_votes, size=opts.size, seed=opts.seed, reserved_dialogues=dq.dialogue_ids)
+        rr_ood = (
+            build_role_reward(ood_inputs, rr_votes, size=opts.size, seed=opts.seed, reserved_dialogues=dq.dialogue_ids)
+            if plan
+            else None
+        )
     ood_rows = {"rr_ood": rr_ood.rows} if rr_ood is not None else {}
     out: dict[str, SubsetData] = {}
     shift_block: dict[str, Any] | None = None
     if "preferenceTraining" in wanted or plan is not None:
         with step("preferenceTraining"):
-            tr_votes = rr_votes if opts.train_min_annotators == opts.min_annotators \
-                else inputs.votes(opts.train_min_annotators)  # fmt: skip
+            tr_votes = (
+                rr_votes
+                if opts.train_min_annotators == opts.min_annotators
+                else inputs.votes(opts.train_min_annotators)
+            )
             claimed = dq.dialogue_ids | set(rr.rows["dialogue_id"].to_list())
-            pref = build_preference(id_inputs, tr_votes, seed=opts.seed, claimed_dialogues=claimed,
-                                    policy=opts.pairs, split_by=opts.split_by,
-                                    grpo_fraction=opts.grpo_fraction, judge=judge)  # fmt: skip
+            pref = build_preference(
+                id_inputs,
+                tr_votes,
+                seed=opts.seed,
+                claimed_dialogues=claimed,
+                policy=opts.pairs,
+                split_by=opts.split_by,
+                grpo_fraction=opts.grpo_fraction,
+                judge=judge,
+            )
             splits, dropped = drop_context_overlaps(
-                {"dq": dq.rows, "rr": rr.rows, **ood_rows, "train": pref.train, "grpo": pref.grpo})
+                {"dq": dq.rows, "rr": rr.rows, **ood_rows, "train": pref.train, "grpo": pref.grpo}
+            )
         if plan is not None and features is not None:
             with step("shift divergences"):
                 shift_block = _shift_block(plan, features, splits, opts, console)
     if "preferenceTraining" in wanted:
-            out["preferenceTraining"] = SubsetData("preferenceTraining", {"train": splits["train"],
-                                                                         "grpo": splits["grpo"]}, {
-                **common, "subset": "preferenceTraining",
+        out["preferenceTraining"] = SubsetData(
+            "preferenceTraining",
+            {"train": splits["train"], "grpo": splits["grpo"]},
+            {
+                **common,
+                "subset": "preferenceTraining",
                 "counts": {s: cards.split_counts(splits[s], inputs.characters) for s in ("train", "grpo")},
                 "split_units": {"by": opts.split_by, **pref.units},
-                "exclusions": {**pref.exclusions, "train_context_overlap": dropped["train"],
-                               "grpo_context_overlap": dropped["grpo"]},
-                "agreement": agreement_stats(tr_votes, tr_votes.verdicts.join(
-                    splits["train"].select("candidate_set_id").unique(), on="candidate_set_id")),
+                "exclusions": {
+                    **pref.exclusions,
+                    "train_context_overlap": dropped["train"],
+                    "grpo_context_overlap": dropped["grpo"],
+                },
+                "agreement": agreement_stats(
+                    tr_votes,
+                    tr_votes.verdicts.join(splits["train"].select("candidate_set_id").unique(), on="candidate_set_id"),
+                ),
                 "margin_judge": _margin_judge_block(judge, splits["train"]),
-            })  # fmt: skip
-            if shift_block is not None:
-                out["preferenceTraining"].charm["shift"] = shift_block
+            },
+        )
+        if shift_block is not None:
+            out["preferenceTraining"].charm["shift"] = shift_block
     if "roleReward" in wanted:
         rows, _ = drop_context_overlaps({"dq": dq.rows, "rr": rr.rows, **ood_rows})
         names = {"rr": "test_id", "rr_ood": "test_ood"} if plan else {"rr": "test"}
         rr_splits = {names[k]: rows[k] for k in names}
-        out["roleReward"] = SubsetData("roleReward", rr_splits, {
-            **common, "subset": "roleReward",
-            "counts": {s: cards.split_counts(f, inputs.characters) for s, f in rr_splits.items()},
-            "target_size": rr.size, "size_mode": rr.mode, "min_annotators": opts.min_annotators,
-            "quota": rr.quota, "available": rr.available, "shortfall": rr.shortfall,
-            "exclusions": {**rr.exclusions, "context_overlap": rr.rows.height - rows["rr"].height},
-            "agreement": agreement_stats(rr_votes, rr_votes.verdicts.join(
-                pl.concat([f.select("candidate_set_id") for f in rr_splits.values()]), on="candidate_set_id")),
-        })  # fmt: skip
+        out["roleReward"] = SubsetData(
+            "roleReward",
+            rr_splits,
+            {
+                **common,
+                "subset": "roleReward",
+                "counts": {s: cards.split_counts(f, inputs.characters) for s, f in rr_splits.items()},
+                "target_size": rr.size,
+                "size_mode": rr.mode,
+                "min_annotators": opts.min_annotators,
+                "quota": rr.quota,
+                "available": rr.available,
+                "shortfall": rr.shortfall,
+                "exclusions": {**rr.exclusions, "context_overlap": rr.rows.height - rows["rr"].height},
+                "agreement": agreement_stats(
+                    rr_votes,
+                    rr_votes.verdicts.join(
+                        pl.concat([f.select("candidate_set_id") for f in rr_splits.values()]), on="candidate_set_id"
+                    ),
+                ),
+            },
+        )
         if rr_ood is not None and shift_block is not None:
-            out["roleReward"].charm["shift"] = {**shift_block, "test_ood_available": rr_ood.available,
-                                                "test_ood_exclusions": rr_ood.exclusions}  # fmt: skip
+            out["roleReward"].charm["shift"] = {
+                **shift_block,
+                "test_ood_available": rr_ood.available,
+                "test_ood_exclusions": rr_ood.exclusions,
+            }
     if "dialogueQuality" in wanted:
-        out["dialogueQuality"] = SubsetData("dialogueQuality", {"test": dq.rows}, {
-            **common, "subset": "dialogueQuality",
-            "counts": {"test": cards.split_counts(dq.rows, inputs.characters)}, "exclusions": dq.exclusions,
-            "per_language": opts.dq_per_language,
-        })  # fmt: skip
+        out["dialogueQuality"] = SubsetData(
+            "dialogueQuality",
+            {"test": dq.rows},
+            {
+                **common,
+                "subset": "dialogueQuality",
+                "counts": {"test": cards.split_counts(dq.rows, inputs.characters)},
+                "exclusions": dq.exclusions,
+                "per_language": opts.dq_per_language,
+            },
+        )
     for data in out.values():  # measured turns of the dialogues each subset uses (paper: 12.8)
         ids = {d for f in data.splits.values() if "dialogue_id" in f.columns for d in f["dialogue_id"].to_list()}
         data.charm["turns"] = dialogue_turn_stats(ws, ids)
@@ -210,13 +261,22 @@ def build_export(ws: Workspace, opts: ExportOptions, console: Console | None = N
 def _margin_judge_block(judge: tuple[str, str] | None, train: pl.DataFrame) -> dict[str, Any]:
     """Which judge filled margin_judge (raw 1-10 score difference, in [-9, 9]) and for how many pairs."""
     filled = int(train["margin_judge"].is_not_null().sum()) if "margin_judge" in train.columns else 0
-    return {"judge": judge[0] if judge else None, "prompt_version": judge[1] if judge else None,
-            "scale": "score(chosen) - score(rejected), judge scores 1-10, range [-9, 9]",
-            "pairs_with_margin": filled, "pairs_without_margin": train.height - filled}  # fmt: skip
+    return {
+        "judge": judge[0] if judge else None,
+        "prompt_version": judge[1] if judge else None,
+        "scale": "score(chosen) - score(rejected), judge scores 1-10, range [-9, 9]",
+        "pairs_with_margin": filled,
+        "pairs_without_margin": train.height - filled,
+    }
 
 
-def _shift_block(plan: ShiftPlan, features: pl.DataFrame, splits: dict[str, pl.DataFrame], opts: ExportOptions,
-                 console: Console | None) -> dict[str, Any]:  # fmt: skip
+def _shift_block(
+    plan: ShiftPlan,
+    features: pl.DataFrame,
+    splits: dict[str, pl.DataFrame],
+    opts: ExportOptions,
+    console: Console | None,
+) -> dict[str, Any]:
     """The card's `shift` block: plan, split sizes and JS divergences (train vs test_id / test_ood)."""
     from charm_builder.export import shift
     from charm_builder.export.embed import EMBEDDING_NAME, EMBEDDING_PIP, embed_texts, embedding_model_dir
@@ -225,28 +285,39 @@ def _shift_block(plan: ShiftPlan, features: pl.DataFrame, splits: dict[str, pl.D
     model_dir = embedding_model_dir() if opts.shift_embeddings else None
     embed = None
     if model_dir is not None:
+
         def embed(texts: list[str]) -> Any:
             from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
             from charm_builder.llm.progress import progress_bar
 
-            with progress_bar(TextColumn("embedding texts"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                              console=console or Console(stderr=True), transient=True) as bar:  # fmt: skip
+            with progress_bar(
+                TextColumn("embedding texts"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=console or Console(stderr=True),
+                transient=True,
+            ) as bar:
                 task = bar.add_task("embed", total=len(texts))
                 return embed_texts(texts, model_dir, on_progress=lambda k: bar.advance(task, k))
+
     block: dict[str, Any] = {
         **plan.describe(),
         "candidate_sets": {k: int(f["candidate_set_id"].n_unique()) if f.height else 0 for k, f in frames.items()},
         "divergence": shift.shift_divergences(features, frames, embed=embed, seed=opts.seed),
-        "estimator": ("Jensen-Shannon divergence, log base 2 (0 = same marginal, 1 = disjoint), between train and "
-                      "each test split over their distinct candidate sets. Categorical: empirical distributions. "
-                      f"embedding: {EMBEDDING_NAME} vectors (mean pooling, L2-normalised), k-means (k = min(8, "
-                      "distinct texts), seeded k-means++) on the union of both sides, JS between the two "
-                      "cluster-assignment histograms (a lower bound of the continuous divergence); at most "
-                      "1000 sets per split."),
-        "embedding_model": EMBEDDING_NAME if model_dir is not None else
-        (None if not opts.shift_embeddings else f"not installed (pip install {EMBEDDING_PIP})"),
-    }  # fmt: skip
+        "estimator": (
+            "Jensen-Shannon divergence, log base 2 (0 = same marginal, 1 = disjoint), between train and "
+            "each test split over their distinct candidate sets. Categorical: empirical distributions. "
+            f"embedding: {EMBEDDING_NAME} vectors (mean pooling, L2-normalised), k-means (k = min(8, "
+            "distinct texts), seeded k-means++) on the union of both sides, JS between the two "
+            "cluster-assignment histograms (a lower bound of the continuous divergence); at most "
+            "1000 sets per split."
+        ),
+        "embedding_model": EMBEDDING_NAME
+        if model_dir is not None
+        else (None if not opts.shift_embeddings else f"not installed (pip install {EMBEDDING_PIP})"),
+    }
     if plan.kind == "dialogue":
         block["ood_turns_seen_in_train"] = shift.turn_overlap(features, frames["train"], frames["test_ood"])
     return block
@@ -283,19 +354,23 @@ def summary_notes(built: dict[str, SubsetData]) -> list[str]:
         flagged = data.charm.get("exclusions", {}).get("flagged_candidate", 0)
         if flagged:
             unit = "pair(s)" if name == "preferenceTraining" else "item(s)"
-            notes.append(f"{name}: dropped {flagged} {unit} whose chosen or rejected reply is flagged empty or "
-                         "duplicate")
+            notes.append(
+                f"{name}: dropped {flagged} {unit} whose chosen or rejected reply is flagged empty or duplicate"
+            )
     rr = built.get("roleReward")
     if rr is not None and rr.charm.get("size_mode") == "share":
         usable = sum(rr.charm["available"].values())
-        notes.append(f"roleReward: only {usable} usable item(s), below the {DEFAULT_SIZE} quota: took "
-                     f"{SMALL_POOL_SHARE:.0%} per dimension x language ({rr.rows}); the rest is left to "
-                     "preferenceTraining (pass --size N to choose)")
+        notes.append(
+            f"roleReward: only {usable} usable item(s), below the {DEFAULT_SIZE} quota: took "
+            f"{SMALL_POOL_SHARE:.0%} per dimension x language ({rr.rows}); the rest is left to "
+            "preferenceTraining (pass --size N to choose)"
+        )
     return notes
 
 
-def export_workspace(ws: Workspace, out: Path, opts: ExportOptions, *, overwrite: bool = False,
-                     console: Console | None = None) -> ExportSummary:  # fmt: skip
+def export_workspace(
+    ws: Workspace, out: Path, opts: ExportOptions, *, overwrite: bool = False, console: Console | None = None
+) -> ExportSummary:
     """Build and write an export into ``out`` (atomically: a temp folder renamed at the end)."""
     opts.validate()
     check_out_dir(out, overwrite)  # fail fast, before the heavy work
@@ -303,8 +378,11 @@ def export_workspace(ws: Workspace, out: Path, opts: ExportOptions, *, overwrite
     skipped = {name: _why_empty(data) for name, data in built.items() if data.rows == 0}
     if len(skipped) == len(built):
         name, why = next(iter(skipped.items()))
-        raise CharmError(f"{name}: nothing to export ({why})" if len(built) == 1
-                         else "nothing to export: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
+        raise CharmError(
+            f"{name}: nothing to export ({why})"
+            if len(built) == 1
+            else "nothing to export: " + "; ".join(f"{k}: {v}" for k, v in skipped.items())
+        )
     step = Steps(console)
     rows: dict[str, dict[str, int]] = {}
     with step(f"writing {out} ({opts.fmt})"), atomic_directory(out, overwrite) as tmp:
@@ -312,8 +390,14 @@ def export_workspace(ws: Workspace, out: Path, opts: ExportOptions, *, overwrite
             if name in skipped:
                 continue
             rows[name] = write_subset(tmp / name, data, opts)
-        top = {"format_version": cards.FORMAT_VERSION, "kind": "export", "subsets": list(rows),
-               "skipped": skipped, "options": opts.as_dict(), "rows": rows}  # fmt: skip
+        top = {
+            "format_version": cards.FORMAT_VERSION,
+            "kind": "export",
+            "subsets": list(rows),
+            "skipped": skipped,
+            "options": opts.as_dict(),
+            "rows": rows,
+        }
         cards.write_json(tmp / cards.MANIFEST, top)
         (tmp / cards.CARD).write_text(_top_card(built, rows, skipped, opts), encoding="utf-8")
     return ExportSummary(out, rows, skipped, summary_notes(built))
@@ -324,9 +408,15 @@ def write_subset(directory: Path, data: SubsetData, opts: ExportOptions) -> dict
     # Empty splits are left out: datasets cannot load a saved split with no rows.
     splits = {s: f.drop("context_key") for s, f in data.splits.items() if f.height}
     files = write_splits(splits, directory, opts.fmt)
-    manifest = {"format_version": cards.FORMAT_VERSION, "kind": "subset", "subset": data.name, "format": opts.fmt,
-                "files": files, "counts": {s: f.height for s, f in splits.items()},
-                "ids": {s: f["id"].to_list() for s, f in splits.items()}}  # fmt: skip
+    manifest = {
+        "format_version": cards.FORMAT_VERSION,
+        "kind": "subset",
+        "subset": data.name,
+        "format": opts.fmt,
+        "files": files,
+        "counts": {s: f.height for s, f in splits.items()},
+        "ids": {s: f["id"].to_list() for s, f in splits.items()},
+    }
     cards.write_json(directory / cards.MANIFEST, manifest)
     charm = {**data.charm, "counts": {s: c for s, c in data.charm["counts"].items() if s in splits}}
     header = cards.hub_header(data.name, charm, opts.fmt, opts.license)
@@ -342,16 +432,24 @@ def _why_empty(data: SubsetData) -> str:
     return "no usable annotated candidate sets" + (f" (excluded: {excl})" if excl else "")
 
 
-def _top_card(built: dict[str, SubsetData], rows: dict[str, dict[str, int]], skipped: dict[str, str],
-              opts: ExportOptions) -> str:  # fmt: skip
+def _top_card(
+    built: dict[str, SubsetData], rows: dict[str, dict[str, int]], skipped: dict[str, str], opts: ExportOptions
+) -> str:
     first = next(iter(built.values())).charm
     header = {
-        "pretty_name": "Charm", "license": opts.license, "language": ["zh", "en"],
+        "pretty_name": "Charm",
+        "license": opts.license,
+        "language": ["zh", "en"],
         "tags": ["role-play", "reward-modeling", "preference", "charm"],
-        "charm": {"subsets": {k: {s: {"total": n} for s, n in v.items()} for k, v in rows.items()},
-                  "skipped": skipped, "seed": opts.seed, "options": opts.as_dict(),
-                  "simulator_settings_hash": first["simulator_settings_hash"], "models": first["models"]},
-    }  # fmt: skip
+        "charm": {
+            "subsets": {k: {s: {"total": n} for s, n in v.items()} for k, v in rows.items()},
+            "skipped": skipped,
+            "seed": opts.seed,
+            "options": opts.as_dict(),
+            "simulator_settings_hash": first["simulator_settings_hash"],
+            "models": first["models"],
+        },
+    }
     lines = ["Role-play preference data built with charm-builder (the Charm pipeline of the AAM paper).", ""]
     lines += [f"- `{k}/`: " + ", ".join(f"{s}={n}" for s, n in v.items()) for k, v in rows.items()]
     lines += [f"- `{k}`: skipped ({why})" for k, why in skipped.items()]

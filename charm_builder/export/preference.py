@@ -36,12 +36,33 @@ from charm_builder.export.votes import Votes, reason_counts
 
 PairPolicy = Literal["best-worst", "all"]
 TRAIN_COLUMNS: tuple[str, ...] = (
-    "id", "prompt", "chosen", "rejected", "margin_agreement", "margin_judge", "dialogue_id", "character_id",
-    "candidate_set_id", "language", "dimension", "chosen_model", "rejected_model",
-    "n_annotators", "chosen_best_votes", "rejected_worst_votes", "margin_bws",
-)  # fmt: skip
-GRPO_COLUMNS: tuple[str, ...] = ("id", "prompt", "dialogue_id", "character_id", "candidate_set_id", "language",
-                                 "dimension")  # fmt: skip
+    "id",
+    "prompt",
+    "chosen",
+    "rejected",
+    "margin_agreement",
+    "margin_judge",
+    "dialogue_id",
+    "character_id",
+    "candidate_set_id",
+    "language",
+    "dimension",
+    "chosen_model",
+    "rejected_model",
+    "n_annotators",
+    "chosen_best_votes",
+    "rejected_worst_votes",
+    "margin_bws",
+)
+GRPO_COLUMNS: tuple[str, ...] = (
+    "id",
+    "prompt",
+    "dialogue_id",
+    "character_id",
+    "candidate_set_id",
+    "language",
+    "dimension",
+)
 
 
 @dataclass
@@ -55,10 +76,12 @@ class PreferenceResult:
 def prompt_expr() -> pl.Expr:
     """System prompt, then the context as TRL chat messages."""
     system = pl.struct(role=pl.lit("system"), content=pl.col("system_prompt"))
-    turns = pl.col("context").list.eval(pl.struct(
-        role=pl.element().struct.field("role").replace_strict({"user": "user", "character": "assistant"}),
-        content=pl.element().struct.field("text"),
-    ))  # fmt: skip
+    turns = pl.col("context").list.eval(
+        pl.struct(
+            role=pl.element().struct.field("role").replace_strict({"user": "user", "character": "assistant"}),
+            content=pl.element().struct.field("text"),
+        )
+    )
     return pl.concat_list(system, turns).alias("prompt")
 
 
@@ -68,33 +91,47 @@ def _assistant(column: str) -> pl.Expr:
 
 def candidate_pairs(usable: pl.DataFrame, candidates: pl.DataFrame, policy: PairPolicy) -> pl.DataFrame:
     """(candidate_set_id, chosen_label, rejected_label) under the pair policy."""
-    base = usable.select("candidate_set_id", pl.col("best").alias("chosen_label"),
-                         pl.col("worst").alias("rejected_label"))  # fmt: skip
+    base = usable.select(
+        "candidate_set_id", pl.col("best").alias("chosen_label"), pl.col("worst").alias("rejected_label")
+    )
     if policy == "best-worst":
         return base
-    labels = candidates.select("candidate_set_id", "label").join(usable.select("candidate_set_id", "best", "worst"),
-                                                                 on="candidate_set_id")  # fmt: skip
+    labels = candidates.select("candidate_set_id", "label").join(
+        usable.select("candidate_set_id", "best", "worst"), on="candidate_set_id"
+    )
     best_vs_other = labels.filter(pl.col("label") != pl.col("best")).select(
-        "candidate_set_id", pl.col("best").alias("chosen_label"), pl.col("label").alias("rejected_label"))
+        "candidate_set_id", pl.col("best").alias("chosen_label"), pl.col("label").alias("rejected_label")
+    )
     other_vs_worst = labels.filter((pl.col("label") != pl.col("best")) & (pl.col("label") != pl.col("worst"))).select(
-        "candidate_set_id", pl.col("label").alias("chosen_label"), pl.col("worst").alias("rejected_label"))
+        "candidate_set_id", pl.col("label").alias("chosen_label"), pl.col("worst").alias("rejected_label")
+    )
     return pl.concat([best_vs_other, other_vs_worst]).unique(maintain_order=True)
 
 
-def build_preference(inputs: Inputs, votes: Votes, *, seed: int, claimed_dialogues: Collection[str],
-                     policy: PairPolicy = "best-worst", split_by: SplitBy = "dialogue",
-                     grpo_fraction: float = 0.1, judge: tuple[str, str] | None = None) -> PreferenceResult:  # fmt: skip
+def build_preference(
+    inputs: Inputs,
+    votes: Votes,
+    *,
+    seed: int,
+    claimed_dialogues: Collection[str],
+    policy: PairPolicy = "best-worst",
+    split_by: SplitBy = "dialogue",
+    grpo_fraction: float = 0.1,
+    judge: tuple[str, str] | None = None,
+) -> PreferenceResult:
     """Split the unclaimed candidate sets into RM pairs (``train``) and GRPO prompts (``grpo``).
 
     ``judge`` = (judge, prompt version) whose scores fill ``margin_judge`` (null everywhere when None)."""
     unit = SPLIT_UNITS[split_by]
     sets = inputs.candidate_sets.select("candidate_set_id", "dialogue_id").join(
-        inputs.dialogues.select("dialogue_id", "character_id"), on="dialogue_id", how="inner")
+        inputs.dialogues.select("dialogue_id", "character_id"), on="dialogue_id", how="inner"
+    )
     claimed = list(claimed_dialogues)
     claimed_units = sets.filter(pl.col("dialogue_id").is_in(claimed))[unit].unique()
     if split_by == "character":  # reserved dialogues may have no candidate set: look their characters up directly
-        claimed_units = pl.concat([claimed_units, inputs.dialogues.filter(
-            pl.col("dialogue_id").is_in(claimed))["character_id"]]).unique()
+        claimed_units = pl.concat(
+            [claimed_units, inputs.dialogues.filter(pl.col("dialogue_id").is_in(claimed))["character_id"]]
+        ).unique()
     pool = sets.filter(~pl.col("dialogue_id").is_in(claimed) & ~pl.col(unit).is_in(claimed_units.implode()))
     units = pool[unit].unique().to_list()
     grpo_units = pick_fraction(units, grpo_fraction, seed)
@@ -112,6 +149,7 @@ def build_preference(inputs: Inputs, votes: Votes, *, seed: int, claimed_dialogu
     exclusions["identical_texts"] = pairs.filter(pl.col("chosen") == pl.col("rejected")).height
     pairs = pairs.filter(pl.col("chosen") != pl.col("rejected"))
     n = usable.select("candidate_set_id", "n_annotators")
+
     def votes_of(counts: pl.DataFrame, side: str, name: str) -> pl.DataFrame:
         return counts.rename({"label": f"{side}_label", "votes": name})
 
@@ -122,11 +160,15 @@ def build_preference(inputs: Inputs, votes: Votes, *, seed: int, claimed_dialogu
         .join(votes_of(votes.best_counts, "rejected", "_rb"), on=["candidate_set_id", "rejected_label"], how="left")
         .join(votes_of(votes.worst_counts, "rejected", "_rw"), on=["candidate_set_id", "rejected_label"], how="left")
         .with_columns(pl.col("_cb", "_cw", "_rb", "_rw").fill_null(0))
-        .with_columns(((pl.col("_cb") + pl.col("_rw")) / (2 * pl.col("n_annotators"))).alias("margin_agreement"),
-                      pl.col("_cb").alias("chosen_best_votes"), pl.col("_rw").alias("rejected_worst_votes"),
-                      ((pl.col("_cb") - pl.col("_cw") - pl.col("_rb") + pl.col("_rw")) / pl.col("n_annotators"))
-                      .alias("margin_bws"))
-    )  # fmt: skip
+        .with_columns(
+            ((pl.col("_cb") + pl.col("_rw")) / (2 * pl.col("n_annotators"))).alias("margin_agreement"),
+            pl.col("_cb").alias("chosen_best_votes"),
+            pl.col("_rw").alias("rejected_worst_votes"),
+            ((pl.col("_cb") - pl.col("_cw") - pl.col("_rb") + pl.col("_rw")) / pl.col("n_annotators")).alias(
+                "margin_bws"
+            ),
+        )
+    )
     pairs = with_margin_judge(pairs, scores_of(inputs.judge_scores, judge))
     train = _with_prompt(inputs, pairs).with_columns(_assistant("chosen"), _assistant("rejected"))
     train = train.with_columns(row_ids("pair", train, ["candidate_set_id", "chosen_label", "rejected_label"]))
@@ -141,7 +183,19 @@ def build_preference(inputs: Inputs, votes: Votes, *, seed: int, claimed_dialogu
 def _with_prompt(inputs: Inputs, frame: pl.DataFrame) -> pl.DataFrame:
     """Join context + dialogue/character columns and build the TRL ``prompt``."""
     ctx = inputs.sets_with_context(frame["candidate_set_id"]).select(
-        "candidate_set_id", "context", "context_key", "dialogue_id", "character_id", "language", "dimension",
-        "system_prompt_zh", "system_prompt_en")
-    return frame.join(ctx, on="candidate_set_id", how="inner").with_columns(system_prompt_expr()).with_columns(
-        prompt_expr()).drop("context", "system_prompt_zh", "system_prompt_en", "system_prompt")
+        "candidate_set_id",
+        "context",
+        "context_key",
+        "dialogue_id",
+        "character_id",
+        "language",
+        "dimension",
+        "system_prompt_zh",
+        "system_prompt_en",
+    )
+    return (
+        frame.join(ctx, on="candidate_set_id", how="inner")
+        .with_columns(system_prompt_expr())
+        .with_columns(prompt_expr())
+        .drop("context", "system_prompt_zh", "system_prompt_en", "system_prompt")
+    )

@@ -20,9 +20,19 @@ from charm_builder.export.votes import Votes, reason_counts
 from schemas import LANGUAGES, ROLE_REWARD_DIMENSIONS
 
 COLUMNS: tuple[str, ...] = (
-    "id", "context", "system_prompt", "chosen", "rejected", "dimension", "language",
-    "character_id", "dialogue_id", "candidate_set_id", "n_annotators", "agreement",
-)  # fmt: skip
+    "id",
+    "context",
+    "system_prompt",
+    "chosen",
+    "rejected",
+    "dimension",
+    "language",
+    "character_id",
+    "dialogue_id",
+    "candidate_set_id",
+    "n_annotators",
+    "agreement",
+)
 CELLS: tuple[tuple[str, str], ...] = tuple((d, lang) for d in ROLE_REWARD_DIMENSIONS for lang in LANGUAGES)
 DEFAULT_SIZE = 4000  # paper Table 2
 SMALL_POOL_SHARE = 0.2  # roleReward's share of a pool smaller than DEFAULT_SIZE when --size is not given
@@ -60,12 +70,21 @@ def attach_texts(pairs: pl.DataFrame, candidates: pl.DataFrame) -> pl.DataFrame:
     either side is flagged empty or duplicate)."""
     cand = candidates.select("candidate_set_id", "label", "text", "model_id", "unusable")
     return (
-        pairs.join(cand.rename({"label": "chosen_label", "text": "chosen", "model_id": "chosen_model",
-                                "unusable": "_cu"}), on=["candidate_set_id", "chosen_label"], how="inner")
-        .join(cand.rename({"label": "rejected_label", "text": "rejected", "model_id": "rejected_model",
-                           "unusable": "_ru"}), on=["candidate_set_id", "rejected_label"], how="inner")
-        .with_columns((pl.col("_cu") | pl.col("_ru")).alias("_flagged")).drop("_cu", "_ru")
-    )  # fmt: skip
+        pairs.join(
+            cand.rename({"label": "chosen_label", "text": "chosen", "model_id": "chosen_model", "unusable": "_cu"}),
+            on=["candidate_set_id", "chosen_label"],
+            how="inner",
+        )
+        .join(
+            cand.rename(
+                {"label": "rejected_label", "text": "rejected", "model_id": "rejected_model", "unusable": "_ru"}
+            ),
+            on=["candidate_set_id", "rejected_label"],
+            how="inner",
+        )
+        .with_columns((pl.col("_cu") | pl.col("_ru")).alias("_flagged"))
+        .drop("_cu", "_ru")
+    )
 
 
 def drop_flagged(pairs: pl.DataFrame) -> tuple[pl.DataFrame, int]:
@@ -76,8 +95,9 @@ def drop_flagged(pairs: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     return kept, pairs.height - kept.height
 
 
-def build_role_reward(inputs: Inputs, votes: Votes, *, size: int | None, seed: int,
-                      reserved_dialogues: Collection[str] = ()) -> RoleRewardResult:
+def build_role_reward(
+    inputs: Inputs, votes: Votes, *, size: int | None, seed: int, reserved_dialogues: Collection[str] = ()
+) -> RoleRewardResult:
     """Select and build the roleReward items."""
     sets = inputs.candidate_sets.select("candidate_set_id", "dialogue_id").join(
         inputs.dialogues.select("dialogue_id", "dimension", "language"), on="dialogue_id", how="inner"
@@ -100,21 +120,27 @@ def build_role_reward(inputs: Inputs, votes: Votes, *, size: int | None, seed: i
     usable = usable.filter(pl.col("chosen") != pl.col("rejected"))
 
     available = {f"{d}/{lang}": 0 for d, lang in CELLS}
-    available.update({f"{d}/{lang}": int(n) for d, lang, n in
-                      usable.group_by("dimension", "language").len().iter_rows()})  # fmt: skip
+    available.update(
+        {f"{d}/{lang}": int(n) for d, lang, n in usable.group_by("dimension", "language").len().iter_rows()}
+    )
     quotas, mode, target = auto_quotas(available, size)
     ranked = with_seeded_key(usable, "candidate_set_id", seed).sort("_key", "candidate_set_id")
-    chosen = ranked.filter(pl.int_range(pl.len()).over("dimension", "language")
-                           < pl.concat_str("dimension", pl.lit("/"), "language").replace_strict(quotas))
+    chosen = ranked.filter(
+        pl.int_range(pl.len()).over("dimension", "language")
+        < pl.concat_str("dimension", pl.lit("/"), "language").replace_strict(quotas)
+    )
     shortfall = {cell: quotas[cell] - available[cell] for cell in quotas if available[cell] < quotas[cell]}
 
-    chosen = inputs.sets_with_context(chosen["candidate_set_id"]).select(
-        "candidate_set_id", "context", "context_key", "character_id", "system_prompt_zh", "system_prompt_en"
-    ).join(chosen, on="candidate_set_id", how="inner")
+    chosen = (
+        inputs.sets_with_context(chosen["candidate_set_id"])
+        .select("candidate_set_id", "context", "context_key", "character_id", "system_prompt_zh", "system_prompt_en")
+        .join(chosen, on="candidate_set_id", how="inner")
+    )
     rows = (
-        chosen.with_columns(system_prompt_expr(), row_ids("rr", chosen, ["candidate_set_id", "chosen_label",
-                                                                         "rejected_label"]))
+        chosen.with_columns(
+            system_prompt_expr(), row_ids("rr", chosen, ["candidate_set_id", "chosen_label", "rejected_label"])
+        )
         .select(*COLUMNS, "context_key")
         .sort("dimension", "language", "id")
-    )  # fmt: skip
+    )
     return RoleRewardResult(rows, exclusions, available, quotas, shortfall, mode, target)

@@ -46,13 +46,32 @@ ShiftKind = Literal["user", "character", "dialogue"]
 SHIFTS: tuple[str, ...] = ("user", "character", "dialogue")
 OOD_SHARE = 0.2
 CULTURE_TAGS: tuple[str, ...] = (
-    "zh-culture", "western", "overseas-chinese", "japanese", "korean", "indian", "brazilian", "african",
-    "latin-american", "middle-eastern", "european",
-)  # fmt: skip
+    "zh-culture",
+    "western",
+    "overseas-chinese",
+    "japanese",
+    "korean",
+    "indian",
+    "brazilian",
+    "african",
+    "latin-american",
+    "middle-eastern",
+    "european",
+)
 FEATURE_COLUMNS: tuple[str, ...] = (
-    "candidate_set_id", "dialogue_id", "language", "user_group", "user_tags", "user_text", "primary_category",
-    "sub_category", "character_text", "n_turns", "turn_texts", "dialogue_text",
-)  # fmt: skip
+    "candidate_set_id",
+    "dialogue_id",
+    "language",
+    "user_group",
+    "user_tags",
+    "user_text",
+    "primary_category",
+    "sub_category",
+    "character_text",
+    "n_turns",
+    "turn_texts",
+    "dialogue_text",
+)
 
 
 @dataclass
@@ -66,9 +85,13 @@ class ShiftPlan:
     threshold: int | None = None  # dialogue shift: max turns of an ID context
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "holdout": self.holdout, "threshold": self.threshold,
-                "ood_candidate_sets": len(self.ood_sets),
-                "group_shares": {k: round(v, 4) for k, v in sorted(self.group_shares.items())}}  # fmt: skip
+        return {
+            "kind": self.kind,
+            "holdout": self.holdout,
+            "threshold": self.threshold,
+            "ood_candidate_sets": len(self.ood_sets),
+            "group_shares": {k: round(v, 4) for k, v in sorted(self.group_shares.items())},
+        }
 
 
 def culture_group(tags: list[str] | None) -> str:
@@ -81,14 +104,21 @@ def culture_group(tags: list[str] | None) -> str:
 
 def load_users(ws: Workspace) -> pl.DataFrame:
     """dialogue_id -> user_id, the persona's tags and prompts (nulls for dialogues without a persona)."""
-    dialogues = query_frame(ws.conn, "SELECT id, json_extract(data, '$.user_id') FROM dialogues",
-                            {"dialogue_id": pl.String, "user_id": pl.String})  # fmt: skip
-    users = query_frame(ws.conn, """
+    dialogues = query_frame(
+        ws.conn,
+        "SELECT id, json_extract(data, '$.user_id') FROM dialogues",
+        {"dialogue_id": pl.String, "user_id": pl.String},
+    )
+    users = query_frame(
+        ws.conn,
+        """
         SELECT id, json_extract(data, '$.tags'), json_extract(data, '$.prompt.zh'), json_extract(data, '$.prompt.en')
-        FROM users""", {"user_id": pl.String, "tags_json": pl.String, "user_prompt_zh": pl.String,
-                        "user_prompt_en": pl.String})  # fmt: skip
+        FROM users""",
+        {"user_id": pl.String, "tags_json": pl.String, "user_prompt_zh": pl.String, "user_prompt_en": pl.String},
+    )
     users = users.with_columns(pl.col("tags_json").str.json_decode(pl.List(pl.String)).alias("user_tags")).drop(
-        "tags_json")
+        "tags_json"
+    )
     return dialogues.join(users, on="user_id", how="left")
 
 
@@ -101,24 +131,30 @@ def set_features(inputs: Inputs, users: pl.DataFrame) -> pl.DataFrame:
         .join(users, on="dialogue_id", how="left")
         .with_columns(
             system_prompt_expr().alias("character_text"),
-            pl.when(pl.col("language") == "zh").then(pl.coalesce(zh, en)).otherwise(pl.coalesce(en, zh))
-            .fill_null("").alias("user_text"),
+            pl.when(pl.col("language") == "zh")
+            .then(pl.coalesce(zh, en))
+            .otherwise(pl.coalesce(en, zh))
+            .fill_null("")
+            .alias("user_text"),
             pl.col("user_tags").fill_null(pl.lit([], dtype=pl.List(pl.String))),
             pl.col("context").list.len().cast(pl.Int64).alias("n_turns"),
             pl.col("context").list.eval(pl.element().struct.field("text")).alias("turn_texts"),
-            pl.col("primary_category").fill_null("unknown"), pl.col("sub_category").fill_null("unknown"),
+            pl.col("primary_category").fill_null("unknown"),
+            pl.col("sub_category").fill_null("unknown"),
         )
-    )  # fmt: skip
+    )
     groups = [culture_group(t) for t in frame["user_tags"].to_list()]
-    return frame.with_columns(pl.Series("user_group", groups, dtype=pl.String),
-                              pl.col("turn_texts").list.join("\n").alias("dialogue_text")).select(FEATURE_COLUMNS)
+    return frame.with_columns(
+        pl.Series("user_group", groups, dtype=pl.String), pl.col("turn_texts").list.join("\n").alias("dialogue_text")
+    ).select(FEATURE_COLUMNS)
 
 
 def _default_group(shares: dict[str, float]) -> str:
     eligible = {g: s for g, s in shares.items() if g != "unknown" and s <= 0.5}
     if not eligible or len([g for g in shares if g != "unknown"]) < 2:
-        raise CharmError(f"cannot choose a held-out group automatically (groups: {_shares_text(shares)}); "
-                         "pass --holdout")  # fmt: skip
+        raise CharmError(
+            f"cannot choose a held-out group automatically (groups: {_shares_text(shares)}); pass --holdout"
+        )
     return min(eligible, key=lambda g: (abs(eligible[g] - OOD_SHARE), g))
 
 
@@ -156,8 +192,10 @@ def plan_shift(features: pl.DataFrame, kind: str, holdout: str | None = None) ->
     if not plan.ood_sets:
         raise CharmError(f"--shift {kind} --holdout {','.join(plan.holdout)}: matches no candidate set")
     if len(plan.ood_sets) == len(sets):
-        raise CharmError(f"--shift {kind} --holdout {','.join(plan.holdout)}: holds out every candidate set; "
-                         "nothing is left for training")  # fmt: skip
+        raise CharmError(
+            f"--shift {kind} --holdout {','.join(plan.holdout)}: holds out every candidate set; "
+            "nothing is left for training"
+        )
     return plan
 
 
@@ -167,12 +205,17 @@ def _matcher(features: pl.DataFrame, kind: str, tokens: list[str]) -> list[bool]
         langs = set(features["language"].to_list())
         for tok in tokens:
             if tok.startswith("lang:") and tok[5:] not in langs:
-                raise CharmError(f"--holdout {tok}: no dialogue in language {tok[5:]!r} (have: {', '.join(sorted(langs))})")
+                raise CharmError(
+                    f"--holdout {tok}: no dialogue in language {tok[5:]!r} (have: {', '.join(sorted(langs))})"
+                )
             if not tok.startswith("lang:") and tok not in tags:
-                raise CharmError(f"--holdout {tok}: no persona has this tag (tags: {', '.join(sorted(tags)) or 'none'})")
+                raise CharmError(
+                    f"--holdout {tok}: no persona has this tag (tags: {', '.join(sorted(tags)) or 'none'})"
+                )
         rows = zip(features["user_tags"].to_list(), features["language"].to_list(), strict=True)
-        return [any((t.startswith("lang:") and lang == t[5:]) or t in user_tags for t in tokens)
-                for user_tags, lang in rows]  # fmt: skip
+        return [
+            any((t.startswith("lang:") and lang == t[5:]) or t in user_tags for t in tokens) for user_tags, lang in rows
+        ]
     cats = set(features["primary_category"].to_list()) | set(features["sub_category"].to_list())
     for tok in tokens:
         if tok not in cats:
@@ -189,8 +232,10 @@ def _plan_dialogue(features: pl.DataFrame, holdout: str | None) -> ShiftPlan:
         try:
             threshold = int(holdout)
         except ValueError:
-            raise CharmError(f"--shift dialogue --holdout {holdout!r}: expected a number of turns N "
-                             "(contexts longer than N are held out)") from None  # fmt: skip
+            raise CharmError(
+                f"--shift dialogue --holdout {holdout!r}: expected a number of turns N "
+                "(contexts longer than N are held out)"
+            ) from None
         if threshold < 1:
             raise CharmError(f"--shift dialogue --holdout {threshold}: must be at least 1")
     else:
@@ -207,32 +252,50 @@ def _plan_dialogue(features: pl.DataFrame, holdout: str | None) -> ShiftPlan:
 def split_inputs(inputs: Inputs, plan: ShiftPlan) -> tuple[Inputs, Inputs]:
     """(ID inputs, OOD inputs): the same frames with the candidate sets restricted to each side."""
     ood = pl.col("candidate_set_id").is_in(list(plan.ood_sets))
-    return (dataclasses.replace(inputs, candidate_sets=inputs.candidate_sets.filter(~ood)),
-            dataclasses.replace(inputs, candidate_sets=inputs.candidate_sets.filter(ood)))  # fmt: skip
+    return (
+        dataclasses.replace(inputs, candidate_sets=inputs.candidate_sets.filter(~ood)),
+        dataclasses.replace(inputs, candidate_sets=inputs.candidate_sets.filter(ood)),
+    )
 
 
 # ------------------------------------------------------------------------------- divergences
 
 CATEGORICAL: dict[str, tuple[str, ...]] = {
-    "user": ("user_group", "language"), "character": ("primary_category", "sub_category"), "dialogue": ("n_turns",),
-}  # fmt: skip
+    "user": ("user_group", "language"),
+    "character": ("primary_category", "sub_category"),
+    "dialogue": ("n_turns",),
+}
 TEXTS: dict[str, str] = {"user": "user_text", "character": "character_text", "dialogue": "dialogue_text"}
 
 
-def shift_divergences(features: pl.DataFrame, splits: dict[str, pl.DataFrame], *, train: str = "train",
-                      embed: Callable[[list[str]], np.ndarray] | None = None, seed: int = 0) -> dict[str, Any]:  # fmt: skip
+def shift_divergences(
+    features: pl.DataFrame,
+    splits: dict[str, pl.DataFrame],
+    *,
+    train: str = "train",
+    embed: Callable[[list[str]], np.ndarray] | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
     """JS divergence between ``train`` and every other split, per user / character / dialogue.
 
     Marginals are over the distinct candidate sets of each split (one input X per set, however
     many pairs it yields). ``embed`` (texts -> vectors) adds the embedding estimator.
     """
-    by_split = {name: features.join(frame.select("candidate_set_id").unique(), on="candidate_set_id", how="semi")
-                .sort("candidate_set_id") for name, frame in splits.items()}  # fmt: skip
+    by_split = {
+        name: features.join(frame.select("candidate_set_id").unique(), on="candidate_set_id", how="semi").sort(
+            "candidate_set_id"
+        )
+        for name, frame in splits.items()
+    }
     tests = [name for name in splits if name != train]
     out: dict[str, Any] = {}
     for aspect, columns in CATEGORICAL.items():
-        out[aspect] = {col: {t: _round(dv.categorical_js(by_split[train][col].to_list(), by_split[t][col].to_list()))
-                             for t in tests} for col in columns}  # fmt: skip
+        out[aspect] = {
+            col: {
+                t: _round(dv.categorical_js(by_split[train][col].to_list(), by_split[t][col].to_list())) for t in tests
+            }
+            for col in columns
+        }
     if embed is not None:
         sampled = {name: f[dv.subsample(f.height, dv.EMBED_SAMPLE, seed)] for name, f in by_split.items()}
         texts = sorted({t for f in sampled.values() for aspect in TEXTS.values() for t in f[aspect].to_list()})
@@ -244,13 +307,15 @@ def shift_divergences(features: pl.DataFrame, splits: dict[str, pl.DataFrame], *
             return np.asarray(rows) if rows else np.zeros((0, dim))
 
         for aspect, column in TEXTS.items():
-            out[aspect]["embedding"] = {t: _round(dv.embedding_js(matrix(train, column), matrix(t, column), seed=seed))
-                                        for t in tests}  # fmt: skip
+            out[aspect]["embedding"] = {
+                t: _round(dv.embedding_js(matrix(train, column), matrix(t, column), seed=seed)) for t in tests
+            }
     return out
 
 
 def turn_overlap(features: pl.DataFrame, train: pl.DataFrame, test: pl.DataFrame) -> float | None:
     """Share of the test contexts' turns (by text) that occur in some training context."""
+
     def turns(frame: pl.DataFrame) -> list[str]:
         sets = features.join(frame.select("candidate_set_id").unique(), on="candidate_set_id", how="semi")
         return [t for texts in sets["turn_texts"].to_list() for t in texts]

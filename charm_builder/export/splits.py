@@ -29,8 +29,10 @@ def seeded_key(value: str, seed: int) -> int:
 def with_seeded_key(frame: pl.DataFrame, column: str, seed: int, name: str = "_key") -> pl.DataFrame:
     """Add a seeded sort key computed from ``column``."""
     values = frame[column].unique().to_list()
-    keys = pl.DataFrame({column: values, name: [seeded_key(v, seed) for v in values]},
-                        schema={column: frame.schema[column], name: pl.Int64})  # fmt: skip
+    keys = pl.DataFrame(
+        {column: values, name: [seeded_key(v, seed) for v in values]},
+        schema={column: frame.schema[column], name: pl.Int64},
+    )
     return frame.join(keys, on=column, how="left")
 
 
@@ -45,8 +47,9 @@ def pick_fraction(units: Iterable[str], fraction: float, seed: int) -> set[str]:
 
 def row_ids(prefix: str, frame: pl.DataFrame, columns: list[str]) -> pl.Series:
     """Content-derived row ids (schemas.content_id over the given columns)."""
-    return pl.Series("id", [content_id(prefix, list(parts)) for parts in frame.select(columns).iter_rows()],
-                     dtype=pl.String)  # fmt: skip
+    return pl.Series(
+        "id", [content_id(prefix, list(parts)) for parts in frame.select(columns).iter_rows()], dtype=pl.String
+    )
 
 
 def context_key_expr(column: str = "context", text_field: str = "text") -> pl.Expr:
@@ -56,12 +59,18 @@ def context_key_expr(column: str = "context", text_field: str = "text") -> pl.Ex
     user/assistant with ``content`` after a system message. Both normalise to the same key.
     """
     return (
-        pl.col(column).list.eval(
-            pl.when(pl.element().struct.field("role") == "system").then(pl.lit(None, dtype=pl.String))
+        pl.col(column)
+        .list.eval(
+            pl.when(pl.element().struct.field("role") == "system")
+            .then(pl.lit(None, dtype=pl.String))
             .otherwise(
-                pl.element().struct.field("role").replace({"character": "assistant"}) + pl.lit("\x1f")
+                pl.element().struct.field("role").replace({"character": "assistant"})
+                + pl.lit("\x1f")
                 + pl.element().struct.field(text_field)
             )
-        ).list.drop_nulls().list.join("\x1e").hash(seed=0)
+        )
+        .list.drop_nulls()
+        .list.join("\x1e")
+        .hash(seed=0)
         .alias("context_key")
-    )  # fmt: skip
+    )

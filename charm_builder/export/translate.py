@@ -92,27 +92,37 @@ class _Memo:
 def pending_sources(ws: Workspace, src: str, dst: str) -> tuple[list[dict], int]:
     """Rows in ``src`` without a ``dst`` row for the same (dialogue, dimension); and how many have one."""
     ensure_table(ws)
-    rows = ws.conn.execute(f"""
+    rows = ws.conn.execute(
+        f"""
         SELECT s.id, s.dialogue_id, s.dimension, s.user_query, s.criteria, s.context, s.system_prompt,
                d.data, c.data,
                EXISTS (SELECT 1 FROM {TABLE} t WHERE t.dialogue_id = s.dialogue_id AND t.dimension = s.dimension
                        AND t.language = ?)
         FROM {TABLE} s JOIN dialogues d ON d.id = s.dialogue_id LEFT JOIN characters c ON c.id = json_extract(d.data, '$.character_id')
-        WHERE s.language = ? ORDER BY s.id""", (dst, src)).fetchall()  # fmt: skip
+        WHERE s.language = ? ORDER BY s.id""",
+        (dst, src),
+    ).fetchall()
     todo, done = [], 0
     for rid, did, dim, query, criteria, ctx, sp, dlg, char, exists in rows:
         if exists:
             done += 1
             continue
         dialogue, character = json.loads(dlg), json.loads(char) if char else {}
-        todo.append({
-            "id": rid, "dialogue_id": did, "dimension": dim, "user_query": query, "criteria": json.loads(criteria),
-            "context": json.loads(ctx) if ctx else dialogue["turns"],
-            "system_prompt": sp or (character.get("system_prompt") or {}).get(src)
-            or next(iter(v for v in (character.get("system_prompt") or {}).values() if v), ""),
-            "target_system_prompt": (character.get("system_prompt") or {}).get(dst),
-            "target_name": (character.get("name") or {}).get(dst),
-        })  # fmt: skip
+        todo.append(
+            {
+                "id": rid,
+                "dialogue_id": did,
+                "dimension": dim,
+                "user_query": query,
+                "criteria": json.loads(criteria),
+                "context": json.loads(ctx) if ctx else dialogue["turns"],
+                "system_prompt": sp
+                or (character.get("system_prompt") or {}).get(src)
+                or next(iter(v for v in (character.get("system_prompt") or {}).values() if v), ""),
+                "target_system_prompt": (character.get("system_prompt") or {}).get(dst),
+                "target_name": (character.get("name") or {}).get(dst),
+            }
+        )
     return todo, done
 
 
@@ -127,18 +137,31 @@ async def _translate_row(row: dict, tr: _Memo) -> dict:
         return {"role": m["role"], "speaker": speaker_out, "text": text}
 
     context, query, criteria = await asyncio.gather(
-        asyncio.gather(*(turn(m) for m in row["context"])), tr(row["user_query"]),
+        asyncio.gather(*(turn(m) for m in row["context"])),
+        tr(row["user_query"]),
         asyncio.gather(*(tr(c) for c in row["criteria"])),
     )
     system_prompt = None if row["target_system_prompt"] else await tr(row["system_prompt"] or "")
-    return {"context": list(context), "user_query": query, "criteria": list(criteria),
-            "system_prompt": system_prompt or None}  # fmt: skip
+    return {
+        "context": list(context),
+        "user_query": query,
+        "criteria": list(criteria),
+        "system_prompt": system_prompt or None,
+    }
 
 
-async def translate_dialogue_quality(ws: Workspace, translator: Translator, *, src: str = "zh", dst: str = "en",
-                                     concurrency: int = 4, annotator: str = "translator",
-                                     per_language: int | None = None, seed: int = 0,
-                                     console: Console | None = None) -> TranslateReport:  # fmt: skip
+async def translate_dialogue_quality(
+    ws: Workspace,
+    translator: Translator,
+    *,
+    src: str = "zh",
+    dst: str = "en",
+    concurrency: int = 4,
+    annotator: str = "translator",
+    per_language: int | None = None,
+    seed: int = 0,
+    console: Console | None = None,
+) -> TranslateReport:
     """Translate every ``src`` dialogueQuality row that has no ``dst`` counterpart yet; with
     ``per_language``, only the rows ``export --dq-per-language N --seed S`` keeps (``select_dq``)."""
     if src not in LANGUAGES or dst not in LANGUAGES or src == dst:
@@ -149,9 +172,16 @@ async def translate_dialogue_quality(ws: Workspace, translator: Translator, *, s
         todo = [row for row in todo if row["id"] in kept]
     report = TranslateReport(already_done=done)
     memo = _Memo(translator, src, dst, max(1, concurrency))
-    progress = progress_bar(TextColumn(f"translate {src}->{dst}"), BarColumn(), MofNCompleteColumn(),
-                            TimeElapsedColumn(), TimeRemainingColumn(), console=console or Console(stderr=True),
-                            transient=False, disable=not todo)  # fmt: skip
+    progress = progress_bar(
+        TextColumn(f"translate {src}->{dst}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console or Console(stderr=True),
+        transient=False,
+        disable=not todo,
+    )
 
     async def one(row: dict) -> None:
         try:
@@ -160,9 +190,18 @@ async def translate_dialogue_quality(ws: Workspace, translator: Translator, *, s
             report.failed.append(row["id"])
             progress.console.print(f"[yellow]translate {row['id']}: {exc}[/]", highlight=False)
             return
-        add_dq_annotation(ws, dialogue_id=row["dialogue_id"], dimension=row["dimension"], language=dst,
-                          user_query=out["user_query"], criteria=out["criteria"], annotator=annotator,
-                          context=out["context"], system_prompt=out["system_prompt"], source_id=row["id"])  # fmt: skip
+        add_dq_annotation(
+            ws,
+            dialogue_id=row["dialogue_id"],
+            dimension=row["dimension"],
+            language=dst,
+            user_query=out["user_query"],
+            criteria=out["criteria"],
+            annotator=annotator,
+            context=out["context"],
+            system_prompt=out["system_prompt"],
+            source_id=row["id"],
+        )
         report.translated += 1
         progress.advance(task)
 
@@ -184,4 +223,4 @@ __all__: Sequence[str] = (
     "Translator",
     "run_translate",
     "translate_dialogue_quality",
-)  # fmt: skip
+)

@@ -31,7 +31,8 @@ class Votes:
 def _counts(ann: pl.DataFrame, pick: str) -> pl.DataFrame:
     return (
         ann.filter(pl.col(pick).is_not_null())
-        .group_by("candidate_set_id", pick).agg(pl.len().cast(pl.Int64).alias("votes"))
+        .group_by("candidate_set_id", pick)
+        .agg(pl.len().cast(pl.Int64).alias("votes"))
         .rename({pick: "label"})
     )
 
@@ -49,20 +50,26 @@ def aggregate_votes(annotations: pl.DataFrame, min_annotators: int) -> Votes:
     ann = annotations.unique(["candidate_set_id", "annotator"], keep="first", maintain_order=True)
     best_counts, worst_counts = _counts(ann, "best"), _counts(ann, "worst")
     verdicts = (
-        ann.group_by("candidate_set_id").agg(pl.col("annotator").n_unique().cast(pl.Int64).alias("n_annotators"))
+        ann.group_by("candidate_set_id")
+        .agg(pl.col("annotator").n_unique().cast(pl.Int64).alias("n_annotators"))
         .join(_top(best_counts, "best"), on="candidate_set_id", how="left")
         .join(_top(worst_counts, "worst"), on="candidate_set_id", how="left")
         .with_columns(
-            pl.when(pl.col("n_annotators") < min_annotators).then(pl.lit("too_few_annotators"))
-            .when(pl.col("best_n_top").fill_null(0) != 1).then(pl.lit("tie_best"))
-            .when(pl.col("worst_n_top").fill_null(0) != 1).then(pl.lit("tie_worst"))
-            .when(pl.col("best") == pl.col("worst")).then(pl.lit("best_equals_worst"))
-            .otherwise(pl.lit("ok")).alias("reason"),
+            pl.when(pl.col("n_annotators") < min_annotators)
+            .then(pl.lit("too_few_annotators"))
+            .when(pl.col("best_n_top").fill_null(0) != 1)
+            .then(pl.lit("tie_best"))
+            .when(pl.col("worst_n_top").fill_null(0) != 1)
+            .then(pl.lit("tie_worst"))
+            .when(pl.col("best") == pl.col("worst"))
+            .then(pl.lit("best_equals_worst"))
+            .otherwise(pl.lit("ok"))
+            .alias("reason"),
             ((pl.col("best_votes") + pl.col("worst_votes")) / (2 * pl.col("n_annotators"))).alias("agreement"),
         )
         .drop("best_n_top", "worst_n_top")
         .sort("candidate_set_id")
-    )  # fmt: skip
+    )
     return Votes(verdicts, best_counts, worst_counts)
 
 
@@ -74,9 +81,11 @@ def reason_counts(verdicts: pl.DataFrame) -> dict[str, int]:
 
 def fleiss_kappa(counts: pl.DataFrame) -> float | None:
     """Fleiss' kappa generalised to a varying number of raters per item (items with >= 2 raters)."""
-    per_item = counts.group_by("candidate_set_id").agg(
-        pl.col("votes").sum().alias("n"), (pl.col("votes") ** 2).sum().alias("sq")
-    ).filter(pl.col("n") >= 2)
+    per_item = (
+        counts.group_by("candidate_set_id")
+        .agg(pl.col("votes").sum().alias("n"), (pl.col("votes") ** 2).sum().alias("sq"))
+        .filter(pl.col("n") >= 2)
+    )
     if per_item.is_empty():
         return None
     p_bar = per_item.select(((pl.col("sq") - pl.col("n")) / (pl.col("n") * (pl.col("n") - 1))).mean()).item()
@@ -92,8 +101,10 @@ def agreement_stats(votes: Votes, usable: pl.DataFrame | None = None) -> dict[st
     """Summary for the dataset card: agreement of the usable sets, unanimity, Fleiss' kappa."""
     v = votes.verdicts.filter(pl.col("reason") == "ok") if usable is None else usable
     multi = v.filter(pl.col("n_annotators") >= 2)
+
     def share(expr: pl.Expr) -> float | None:
         return None if multi.is_empty() else round(float(multi.select(expr.mean()).item()), 4)
+
     return {
         "sets_with_submitted_annotations": votes.verdicts.height,
         "mean_annotators_per_set": round(float(votes.verdicts["n_annotators"].mean() or 0), 3),

@@ -17,8 +17,16 @@ from charm_builder.importers.common import Loaded, read_json, read_json_lines, r
 from charm_builder.store import Workspace
 from schemas import MODELS
 
-FORMATS = ("auto", "charm-roles", "charm-users", "charactereval-profiles", "charactereval-dialogues",
-           "jsonl", "yaml", *MODELS)  # fmt: skip
+FORMATS = (
+    "auto",
+    "charm-roles",
+    "charm-users",
+    "charactereval-profiles",
+    "charactereval-dialogues",
+    "jsonl",
+    "yaml",
+    *MODELS,
+)
 
 
 def _dict_format(data: dict) -> str:
@@ -55,7 +63,9 @@ def detect_format(path: Path) -> str:
     if text.startswith("["):
         data = read_json(path)
         return "charactereval-dialogues" if data and _is_charactereval(data[0]) else "json-array"
-    raise InputFormatError(str(path), "file", None, "unrecognised format; pass --format (one of: " + ", ".join(FORMATS) + ")")
+    raise InputFormatError(
+        str(path), "file", None, "unrecognised format; pass --format (one of: " + ", ".join(FORMATS) + ")"
+    )
 
 
 def load_file(path: str | Path, fmt: str = "auto") -> Loaded:
@@ -108,8 +118,9 @@ def write_loaded(ws: Workspace, loaded: Loaded) -> int:
         return ws.upsert_many(loaded.records)
 
 
-def import_files(ws: Workspace, paths: Sequence[str | Path], fmt: str = "auto",
-                 on_file: Callable[[Loaded, int], None] | None = None) -> list[Loaded]:
+def import_files(
+    ws: Workspace, paths: Sequence[str | Path], fmt: str = "auto", on_file: Callable[[Loaded, int], None] | None = None
+) -> list[Loaded]:
     """Validate every file, then write each in its own transaction. Raises before writing anything
     if any file is malformed."""
     loaded = [load_file(p, fmt) for p in paths]

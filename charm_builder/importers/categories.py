@@ -17,19 +17,59 @@ from schemas import SUB_CATEGORIES, ZH_CATEGORY_NAMES
 
 # Checked in order: the first keyword contained in the label wins.
 _KEYWORDS: tuple[tuple[str, str], ...] = (
-    ("漫威", "films"), ("漫画", "comics"), ("动漫", "anime"), ("动画", "anime"), ("番", "anime"), ("漫", "anime"),
-    ("游戏", "games"), ("电竞", "athletes"), ("电影", "films"), ("影片", "films"),
-    ("剧", "tv"), ("综艺", "tv"), ("电视", "tv"), ("小说", "novels"), ("文学", "novels"),
-    ("书", "novels"), ("仙侠", "novels"), ("武侠", "novels"), ("神话", "mythology"), ("传说", "mythology"), ("仙", "mythology"),
-    ("娱乐", "actors"), ("音乐", "musicians"), ("歌", "musicians"), ("乐", "musicians"), ("科学", "scientists"),
-    ("演员", "actors"), ("明星", "actors"), ("星", "actors"), ("历史", "historical"),
-    ("古代", "historical"), ("运动", "athletes"), ("体育", "athletes"), ("球", "athletes"),
-    ("anime", "anime"), ("comic", "comics"), ("manga", "comics"), ("game", "games"),
-    ("movie", "films"), ("film", "films"), ("tv", "tv"), ("series", "tv"), ("novel", "novels"),
-    ("book", "novels"), ("myth", "mythology"), ("music", "musicians"), ("sing", "musicians"),
-    ("actor", "actors"), ("actress", "actors"), ("scien", "scientists"), ("histor", "historical"),
+    ("漫威", "films"),
+    ("漫画", "comics"),
+    ("动漫", "anime"),
+    ("动画", "anime"),
+    ("番", "anime"),
+    ("漫", "anime"),
+    ("游戏", "games"),
+    ("电竞", "athletes"),
+    ("电影", "films"),
+    ("影片", "films"),
+    ("剧", "tv"),
+    ("综艺", "tv"),
+    ("电视", "tv"),
+    ("小说", "novels"),
+    ("文学", "novels"),
+    ("书", "novels"),
+    ("仙侠", "novels"),
+    ("武侠", "novels"),
+    ("神话", "mythology"),
+    ("传说", "mythology"),
+    ("仙", "mythology"),
+    ("娱乐", "actors"),
+    ("音乐", "musicians"),
+    ("歌", "musicians"),
+    ("乐", "musicians"),
+    ("科学", "scientists"),
+    ("演员", "actors"),
+    ("明星", "actors"),
+    ("星", "actors"),
+    ("历史", "historical"),
+    ("古代", "historical"),
+    ("运动", "athletes"),
+    ("体育", "athletes"),
+    ("球", "athletes"),
+    ("anime", "anime"),
+    ("comic", "comics"),
+    ("manga", "comics"),
+    ("game", "games"),
+    ("movie", "films"),
+    ("film", "films"),
+    ("tv", "tv"),
+    ("series", "tv"),
+    ("novel", "novels"),
+    ("book", "novels"),
+    ("myth", "mythology"),
+    ("music", "musicians"),
+    ("sing", "musicians"),
+    ("actor", "actors"),
+    ("actress", "actors"),
+    ("scien", "scientists"),
+    ("histor", "historical"),
     ("sport", "athletes"),
-)  # fmt: skip
+)
 
 
 def map_label(label: str) -> tuple[str, bool]:
@@ -68,8 +108,10 @@ class LabelMapper:
             if not label:
                 out.append(f"{path}: {records} without {self.field} imported as {self.mapped_to[label]!r}")
                 continue
-            out.append(f"{path}: {records} with unknown {self.field} {label!r} imported as "
-                       f"{self.mapped_to[label]!r} (original kept in source_class)")  # fmt: skip
+            out.append(
+                f"{path}: {records} with unknown {self.field} {label!r} imported as "
+                f"{self.mapped_to[label]!r} (original kept in source_class)"
+            )
         return out
 
 

@@ -28,6 +28,7 @@ DEFAULT_SUB_CATEGORY = "novels"
 
 def _profile_text(attrs: dict[str, Any]) -> str:
     """``key：value`` lines; nested values (the real file has objects and lists, e.g. 人物关系) as JSON."""
+
     def text(v: Any) -> str:
         return json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else str(v)
 
@@ -36,8 +37,7 @@ def _profile_text(attrs: dict[str, Any]) -> str:
 
 def _system_prompt(name: str, profile: str) -> str:
     return (
-        f"你现在扮演{name}。请始终以{name}的身份、语气和知识回答，不要跳出角色，不要说自己是AI。\n"
-        f"角色资料：\n{profile}"
+        f"你现在扮演{name}。请始终以{name}的身份、语气和知识回答，不要跳出角色，不要说自己是AI。\n角色资料：\n{profile}"
     )
 
 
@@ -45,9 +45,11 @@ def character_for(name: str, profile: str | None = None) -> Character:
     """The Character a CharacterEval name maps to (same id whether built from profiles or dialogues)."""
     profile = profile or f"{name}，CharacterEval 数据中的角色。"
     return Character(
-        name={"zh": name}, sub_category=DEFAULT_SUB_CATEGORY,
-        profile=localized(profile), system_prompt=localized(_system_prompt(name, profile)),
-    )  # fmt: skip
+        name={"zh": name},
+        sub_category=DEFAULT_SUB_CATEGORY,
+        profile=localized(profile),
+        system_prompt=localized(_system_prompt(name, profile)),
+    )
 
 
 def load_profiles(path: Path, data: dict) -> Loaded:
@@ -89,13 +91,20 @@ def load_dialogues(path: Path, items: list[tuple[str, Any]]) -> Loaded:
         char = seen.get(role) or build(path, where, character_for, role)
         seen[role] = char
         provenance = {
-            "source": "imported", "source_file": path.name,
+            "source": "imported",
+            "source_file": path.name,
             "notes": [f"charactereval id={rec.get('id')}", f"novel={rec.get('novel_name', '')}"],
-        }  # fmt: skip
+        }
         out.records.append(
-            build(path, where, Dialogue,
-                character_id=char.id, language="zh", turns=turns, provenance=provenance,
+            build(
+                path,
+                where,
+                Dialogue,
+                character_id=char.id,
+                language="zh",
+                turns=turns,
+                provenance=provenance,
             )
-        )  # fmt: skip
+        )
     out.if_absent.extend(seen.values())
     return out

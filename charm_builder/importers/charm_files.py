@@ -57,7 +57,10 @@ def load_roles(path: Path, data: dict) -> Loaded:
         profile = rec.get("profile") or rec.get("desc") or require(path, where, rec, "profile")
         names = {"zh": rec.get("name_cn") or key, "en": rec.get("name_en") or None}
         out.records.append(
-            build(path, where, Character,
+            build(
+                path,
+                where,
+                Character,
                 name=names,
                 sub_category=categories(label),
                 source_class=label or None,
@@ -67,7 +70,7 @@ def load_roles(path: Path, data: dict) -> Loaded:
                 system_prompt=localized(prompt),
                 relatives=_relatives(path, key, rec.get("relatives")),
             )
-        )  # fmt: skip
+        )
     out.warnings.extend(categories.warnings(path))
     return out
 

@@ -17,11 +17,17 @@ from schemas import MODELS
 
 # A field that only one kind has, checked in this order.
 _SIGNATURES: list[tuple[str, str]] = [
-    ("sub_category", "character"), ("candidates", "candidate_set"), ("best", "annotation"),
-    ("annotator", "annotation"), ("turns", "dialogue"), ("user_query", "dialogue_quality_item"),
-    ("n_annotators", "role_reward_item"), ("chosen", "preference_pair"), ("title", "scene"),
+    ("sub_category", "character"),
+    ("candidates", "candidate_set"),
+    ("best", "annotation"),
+    ("annotator", "annotation"),
+    ("turns", "dialogue"),
+    ("user_query", "dialogue_quality_item"),
+    ("n_annotators", "role_reward_item"),
+    ("chosen", "preference_pair"),
+    ("title", "scene"),
     ("prompt", "user"),
-]  # fmt: skip
+]
 _PLURALS = {f"{k}s": k for k in MODELS} | {"characters": "character", "users": "user", "personas": "user"}
 
 
@@ -69,7 +75,9 @@ def load_yaml(path: Path, kind: str | None = None) -> Loaded:
         for key, recs in data.items():
             section = _PLURALS.get(key)
             if section is None or not isinstance(recs, list):
-                raise InputFormatError(str(path), f"section {key!r}", None, f"unknown section (known: {', '.join(sorted(_PLURALS))})")
+                raise InputFormatError(
+                    str(path), f"section {key!r}", None, f"unknown section (known: {', '.join(sorted(_PLURALS))})"
+                )
             items = [(f"{key}[{i}]", rec) for i, rec in enumerate(recs, 1)]
             out.records.extend(_to_records(path, items, section, "yaml").records)
         return out

@@ -21,6 +21,16 @@ from charm_builder.judge.prompts import PROMPT_VERSION, judge_messages, parse_sc
 from charm_builder.judge.runner import JudgeReport, run_judge
 
 __all__ = [
-    "PROMPT_VERSION", "SYNTHETIC_PREFIX", "JudgePick", "JudgeReport", "SyntheticReport", "judge_messages",
-    "judge_picks", "judges_in", "parse_score", "pick", "run_judge", "synthetic_annotations",
-]  # fmt: skip
+    "PROMPT_VERSION",
+    "SYNTHETIC_PREFIX",
+    "JudgePick",
+    "JudgeReport",
+    "SyntheticReport",
+    "judge_messages",
+    "judge_picks",
+    "judges_in",
+    "parse_score",
+    "pick",
+    "run_judge",
+    "synthetic_annotations",
+]

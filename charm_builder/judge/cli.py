@@ -14,11 +14,17 @@ from charm_builder.judge.runner import JudgeReport, run_judge
 
 
 def judge(
-    judge_model: Annotated[str, typer.Option("--judge", "-j", help="Roster entry that judges (e.g. gpt-4o, smollm2-plain).")],
+    judge_model: Annotated[
+        str, typer.Option("--judge", "-j", help="Roster entry that judges (e.g. gpt-4o, smollm2-plain).")
+    ],
     roster: Annotated[str, typer.Option(help="Roster name (offline, paper) or YAML path.")] = "offline",
-    all_sets: Annotated[bool, typer.Option("--all", help="Score every candidate set, not only the annotated ones.")] = False,
+    all_sets: Annotated[
+        bool, typer.Option("--all", help="Score every candidate set, not only the annotated ones.")
+    ] = False,
     budget_usd: Annotated[float | None, typer.Option(help="Stop cleanly once this run has spent this much.")] = None,
-    concurrency: Annotated[int | None, typer.Option(min=1, help="Requests in flight [default: the roster entry's concurrency].")] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, help="Requests in flight [default: the roster entry's concurrency].")
+    ] = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Ask an LLM judge to score every candidate 1-10 on its set's target dimension (the paper's GPT-Margin).
@@ -48,8 +54,9 @@ def judge(
 
         async def go() -> JudgeReport:
             try:
-                return await run_judge(ws, client, judge_model, all_sets=all_sets, budget_usd=budget_usd,
-                                       concurrency=concurrency)  # fmt: skip
+                return await run_judge(
+                    ws, client, judge_model, all_sets=all_sets, budget_usd=budget_usd, concurrency=concurrency
+                )
             finally:
                 await client.aclose()
 
@@ -59,10 +66,12 @@ def judge(
 
 def _summary(rep: JudgeReport, all_sets: bool) -> None:
     scope = "candidate sets" if all_sets else "annotated candidate sets"
-    console.print(f"[green]judge {rep.judge}[/] (prompt {PROMPT_VERSION}): {rep.sets} {scope}, {rep.candidates} "
-                  f"candidates | scored {rep.scored}, already scored {rep.already_scored}, unparseable "
-                  f"{rep.unparseable}, failed {rep.failed} | new calls {rep.calls}, ${rep.cost_usd:.4f}",
-                  highlight=False)  # fmt: skip
+    console.print(
+        f"[green]judge {rep.judge}[/] (prompt {PROMPT_VERSION}): {rep.sets} {scope}, {rep.candidates} "
+        f"candidates | scored {rep.scored}, already scored {rep.already_scored}, unparseable "
+        f"{rep.unparseable}, failed {rep.failed} | new calls {rep.calls}, ${rep.cost_usd:.4f}",
+        highlight=False,
+    )
     if rep.sets == 0 and not all_sets:
         console.print("[yellow]no annotated candidate sets: pass --all to score every set[/]")
     if rep.unparseable or rep.failed:

@@ -54,8 +54,11 @@ def pick(set_id: str, scores: Mapping[str, float]) -> JudgePick | None:
 
 def eligible_scores(cset: CandidateSet, scores: Mapping[str, float | None]) -> dict[str, float]:
     """Parsed scores of the candidates that may be picked (not empty, not duplicate)."""
-    return {c.label: float(s) for c in cset.candidates
-            if not EXCLUDED_FLAGS & set(c.flags) and (s := scores.get(c.label)) is not None}  # fmt: skip
+    return {
+        c.label: float(s)
+        for c in cset.candidates
+        if not EXCLUDED_FLAGS & set(c.flags) and (s := scores.get(c.label)) is not None
+    }
 
 
 def judge_picks(ws: Workspace, judge: str, prompt_version: str = PROMPT_VERSION) -> dict[str, JudgePick]:
@@ -104,11 +107,21 @@ def synthetic_annotations(ws: Workspace, judge: str, prompt_version: str = PROMP
     report.tied = sum(p.tied for p in picks.values())
     annotations = []
     for set_id, p in picks.items():
-        annotations.append(Annotation(
-            candidate_set_id=set_id, annotator=f"{SYNTHETIC_PREFIX}{judge}", best=p.best, worst=p.worst,  # type: ignore[arg-type]
-            source="synthetic", provenance={"judge": judge, "judge_model_id": model_id,
-                                            "prompt_version": prompt_version, "scores": by_set[set_id],
-                                            "tied": p.tied},
-        ))  # fmt: skip
+        annotations.append(
+            Annotation(
+                candidate_set_id=set_id,
+                annotator=f"{SYNTHETIC_PREFIX}{judge}",
+                best=p.best,
+                worst=p.worst,  # type: ignore[arg-type]
+                source="synthetic",
+                provenance={
+                    "judge": judge,
+                    "judge_model_id": model_id,
+                    "prompt_version": prompt_version,
+                    "scores": by_set[set_id],
+                    "tied": p.tied,
+                },
+            )
+        )
     report.written = ws.upsert_many(annotations)
     return report

@@ -48,13 +48,18 @@ How good is the reply on this criterion, from 1 (very poor) to 10 (excellent)? A
 REASK = 'That answer had no score. Answer with exactly one line: "Score: N" where N is an integer from 1 to 10.'
 
 
-def judge_messages(*, character: str, dialogue: list[tuple[str, str]], speaker: str, reply: str,
-                   dimension: str) -> list[dict[str, str]]:  # fmt: skip
+def judge_messages(
+    *, character: str, dialogue: list[tuple[str, str]], speaker: str, reply: str, dimension: str
+) -> list[dict[str, str]]:
     """Chat messages asking for the score of ``reply``; ``dialogue`` is [(speaker, text), ...]."""
     lines = "\n".join(f"{who}: {text}" if who else text for who, text in dialogue)
-    user = USER_TEMPLATE.format(character=character.strip() or "(no profile)", dialogue=lines,
-                                speaker=speaker or "the character", reply=reply.strip(),
-                                criteria=DIMENSION_CRITERIA.get(dimension, OVERALL))  # fmt: skip
+    user = USER_TEMPLATE.format(
+        character=character.strip() or "(no profile)",
+        dialogue=lines,
+        speaker=speaker or "the character",
+        reply=reply.strip(),
+        criteria=DIMENSION_CRITERIA.get(dimension, OVERALL),
+    )
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
 

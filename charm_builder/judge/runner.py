@@ -55,15 +55,20 @@ class JudgeReport:
 
 def annotated_set_ids(ws: Workspace) -> set[str]:
     """Candidate sets with at least one submitted human annotation."""
-    rows = ws.conn.execute("SELECT DISTINCT candidate_set_id FROM annotations WHERE status = 'submitted' "
-                           "AND COALESCE(json_extract(data, '$.source'), 'human') = 'human'")  # fmt: skip
+    rows = ws.conn.execute(
+        "SELECT DISTINCT candidate_set_id FROM annotations WHERE status = 'submitted' "
+        "AND COALESCE(json_extract(data, '$.source'), 'human') = 'human'"
+    )
     return {r[0] for r in rows}
 
 
-def existing_scores(ws: Workspace, judge: str, prompt_version: str = PROMPT_VERSION) -> dict[tuple[str, str], JudgeScore]:
+def existing_scores(
+    ws: Workspace, judge: str, prompt_version: str = PROMPT_VERSION
+) -> dict[tuple[str, str], JudgeScore]:
     """(candidate set id, label) -> stored score of ``judge`` under ``prompt_version``."""
-    return {(s.candidate_set_id, s.label): s for s in ws.iter(JudgeScore, judge=judge)
-            if s.prompt_version == prompt_version}  # fmt: skip
+    return {
+        (s.candidate_set_id, s.label): s for s in ws.iter(JudgeScore, judge=judge) if s.prompt_version == prompt_version
+    }
 
 
 def plan_tasks(ws: Workspace, judge: str, *, all_sets: bool = False) -> tuple[list[JudgeTask], JudgeReport]:
@@ -99,8 +104,9 @@ def plan_tasks(ws: Workspace, judge: str, *, all_sets: bool = False) -> tuple[li
             if prior is not None and prior.score is not None:
                 report.already_scored += 1
                 continue
-            messages = judge_messages(character=profile, dialogue=turns, speaker=name, reply=cand.text,
-                                      dimension=dimension)  # fmt: skip
+            messages = judge_messages(
+                character=profile, dialogue=turns, speaker=name, reply=cand.text, dimension=dimension
+            )
             attempts = prior.attempts if prior is not None else 0
             tasks.append(JudgeTask(cset.id, cand.label, dimension, messages, attempts or None, attempts))
     return tasks, report
@@ -108,10 +114,14 @@ def plan_tasks(ws: Workspace, judge: str, *, all_sets: bool = False) -> tuple[li
 
 def _sum(completions: list[Completion]) -> Completion:
     last = completions[-1]
-    return last.model_copy(update={
-        "input_tokens": sum(c.input_tokens for c in completions), "cost": sum(c.cost for c in completions),
-        "output_tokens": sum(c.output_tokens for c in completions), "cached": all(c.cached for c in completions),
-    })  # fmt: skip
+    return last.model_copy(
+        update={
+            "input_tokens": sum(c.input_tokens for c in completions),
+            "cost": sum(c.cost for c in completions),
+            "output_tokens": sum(c.output_tokens for c in completions),
+            "cached": all(c.cached for c in completions),
+        }
+    )
 
 
 async def score_one(client: LLMClient, judge: str, task: JudgeTask) -> tuple[JudgeScore, list[Completion]]:
@@ -120,24 +130,42 @@ async def score_one(client: LLMClient, judge: str, task: JudgeTask) -> tuple[Jud
     completions = [first]
     score = parse_score(first.text)
     if score is None:
-        retry = [*task.messages, {"role": "assistant", "content": first.text.strip() or "(no answer)"},
-                 {"role": "user", "content": REASK}]  # fmt: skip
+        retry = [
+            *task.messages,
+            {"role": "assistant", "content": first.text.strip() or "(no answer)"},
+            {"role": "user", "content": REASK},
+        ]
         second = await client.chat(judge, retry, JUDGE_PARAMS, seed=task.seed)
         completions.append(second)
         score = parse_score(second.text)
     total = _sum(completions)
     record = JudgeScore(
-        candidate_set_id=task.candidate_set_id, label=task.label, judge=judge,  # type: ignore[arg-type]
-        judge_model_id=client.spec(judge).model, prompt_version=PROMPT_VERSION, dimension=task.dimension,
-        score=score, raw=completions[-1].text, attempts=task.attempts_before + len(completions),
-        input_tokens=total.input_tokens, output_tokens=total.output_tokens, cost_usd=total.cost,
-    )  # fmt: skip
+        candidate_set_id=task.candidate_set_id,
+        label=task.label,
+        judge=judge,  # type: ignore[arg-type]
+        judge_model_id=client.spec(judge).model,
+        prompt_version=PROMPT_VERSION,
+        dimension=task.dimension,
+        score=score,
+        raw=completions[-1].text,
+        attempts=task.attempts_before + len(completions),
+        input_tokens=total.input_tokens,
+        output_tokens=total.output_tokens,
+        cost_usd=total.cost,
+    )
     return record, completions
 
 
-async def run_judge(ws: Workspace, client: LLMClient, judge: str, *, all_sets: bool = False,
-                    budget_usd: float | None = None, concurrency: int | None = None,
-                    progress: bool = True) -> JudgeReport:  # fmt: skip
+async def run_judge(
+    ws: Workspace,
+    client: LLMClient,
+    judge: str,
+    *,
+    all_sets: bool = False,
+    budget_usd: float | None = None,
+    concurrency: int | None = None,
+    progress: bool = True,
+) -> JudgeReport:
     """Score every candidate of the selected sets that has no parsed score yet; store each as it lands."""
     client.spec(judge)  # unknown judge -> UnknownModelError before any work
     tasks, report = plan_tasks(ws, judge, all_sets=all_sets)

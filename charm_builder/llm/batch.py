@@ -60,8 +60,14 @@ class BatchProgress:
 class BatchRunner:
     """Submit / poll / collect provider batches for an ``LLMClient`` (shares its cache and ledger)."""
 
-    def __init__(self, client: LLMClient, *, poll_interval: float = 30.0, max_requests: int | None = None,
-                 max_bytes: int | None = None) -> None:
+    def __init__(
+        self,
+        client: LLMClient,
+        *,
+        poll_interval: float = 30.0,
+        max_requests: int | None = None,
+        max_bytes: int | None = None,
+    ) -> None:
         """``max_requests``/``max_bytes``: per-batch caps below the provider's own limits (optional)."""
         self.client = client
         self.poll_interval = poll_interval
@@ -113,8 +119,13 @@ class BatchRunner:
         call = provider.batch_cancel if cancel else provider.batch_status
         state = await call(batch_id, record["meta"])
         self.client.store.save_batch(
-            batch_id, record["job_key"], record["provider"], record["model"], state.state,
-            record["request_count"], state.meta,
+            batch_id,
+            record["job_key"],
+            record["provider"],
+            record["model"],
+            state.state,
+            record["request_count"],
+            state.meta,
         )
         return state.state, state.done
 
@@ -129,9 +140,12 @@ class BatchRunner:
             result = raw.get(wire_id)
             if isinstance(result, RawCompletion):
                 completion = Completion(
-                    text=result.text, input_tokens=result.input_tokens, output_tokens=result.output_tokens,
+                    text=result.text,
+                    input_tokens=result.input_tokens,
+                    output_tokens=result.output_tokens,
                     cost=spec.cost(result.input_tokens, result.output_tokens, batch=True),
-                    finish_reason=result.finish_reason, model=spec.name,
+                    finish_reason=result.finish_reason,
+                    model=spec.name,
                 )
                 self.client.store.put(key, spec.name, completion)
                 self.client._account(spec, completion, batch=True)
@@ -141,8 +155,13 @@ class BatchRunner:
                     f"model {spec.name!r}: batch {batch_id} request {custom_id!r}: {result or 'no result'}"
                 )
         self.client.store.save_batch(
-            batch_id, record["job_key"], record["provider"], record["model"], "collected",
-            record["request_count"], record["meta"],
+            batch_id,
+            record["job_key"],
+            record["provider"],
+            record["model"],
+            "collected",
+            record["request_count"],
+            record["meta"],
         )
         self.client.flush()
         return out

@@ -200,8 +200,15 @@ class LLMStore:
         """Insert or update a batch record (written at once: batch ids must never be lost)."""
         if self._conn is None:
             self._memory_batches[batch_id] = json.dumps(
-                {"batch_id": batch_id, "job_key": job_key, "provider": provider, "model": model,
-                 "state": state, "request_count": count, "meta": meta}
+                {
+                    "batch_id": batch_id,
+                    "job_key": job_key,
+                    "provider": provider,
+                    "model": model,
+                    "state": state,
+                    "request_count": count,
+                    "meta": meta,
+                }
             )
             return
         now = time.time()
@@ -256,8 +263,20 @@ class LLMStore:
             return
         cache_rows = [(k, m, raw, time.time()) for k, (m, raw) in self._pending_cache.items()]
         call_rows = [
-            (c.run_id, c.model, c.model_id, c.provider, c.input_tokens, c.output_tokens, c.cost, c.latency,
-             int(c.cached), int(c.ok), int(c.batch), time.time())
+            (
+                c.run_id,
+                c.model,
+                c.model_id,
+                c.provider,
+                c.input_tokens,
+                c.output_tokens,
+                c.cost,
+                c.latency,
+                int(c.cached),
+                int(c.ok),
+                int(c.batch),
+                time.time(),
+            )
             for c in self._pending_calls
         ]
         with self._lock:

@@ -20,9 +20,7 @@ from charm_builder.llm.roster import DEFAULT_ROSTER, Roster, load_roster
 models_app = typer.Typer(help="Inspect and check the LLM roster.", no_args_is_help=True)
 
 RosterOpt = Annotated[str, typer.Option("--roster", "-r", help="Built-in roster (offline, paper) or a YAML path.")]
-ModelOpt = Annotated[
-    list[str] | None, typer.Option("--model", "-m", help="Only these roster entries (repeatable).")
-]
+ModelOpt = Annotated[list[str] | None, typer.Option("--model", "-m", help="Only these roster entries (repeatable).")]
 
 
 def _load(roster: str) -> Roster:
@@ -47,8 +45,16 @@ def list_models(roster: RosterOpt = DEFAULT_ROSTER) -> None:
         table.add_column(col, overflow="fold")
     for s in r.models.values():
         table.add_row(
-            s.name, s.provider, s.model, s.base_url or "(in-process)", _key_status(s.api_key_env),
-            f"{s.price_input:g}", f"{s.price_output:g}", str(s.concurrency), str(s.rpm or "-"), str(s.tpm or "-"),
+            s.name,
+            s.provider,
+            s.model,
+            s.base_url or "(in-process)",
+            _key_status(s.api_key_env),
+            f"{s.price_input:g}",
+            f"{s.price_output:g}",
+            str(s.concurrency),
+            str(s.rpm or "-"),
+            str(s.tpm or "-"),
         )
     console.print(table)
 
@@ -72,8 +78,7 @@ def check_models(roster: RosterOpt = DEFAULT_ROSTER, model: ModelOpt = None) -> 
     failed = 0
     for name, ok, latency, detail in results:
         failed += not ok
-        table.add_row(name, "[green]ok[/green]" if ok else "[red]FAIL[/red]",
-                      f"{latency:.2f}s" if ok else "-", detail)
+        table.add_row(name, "[green]ok[/green]" if ok else "[red]FAIL[/red]", f"{latency:.2f}s" if ok else "-", detail)
     console.print(table)
     if failed:
         fail(f"{failed} of {len(results)} models failed the check", code=1)

@@ -176,9 +176,7 @@ class LLMClient:
                 problems.append(exc)
         if check_servers and specs:
             self._bind_loop()
-            checks = await asyncio.gather(
-                *(self._provider(s).check() for s in specs), return_exceptions=True
-            )
+            checks = await asyncio.gather(*(self._provider(s).check() for s in specs), return_exceptions=True)
             for result in checks:
                 if isinstance(result, LLMConfigError):
                     problems.append(result)
@@ -336,9 +334,16 @@ class LLMClient:
         self._usage.setdefault(spec.name, Usage()).add(completion)
         self.store.record(
             CallRecord(
-                run_id=self.run_id, model=spec.name, model_id=spec.model, provider=spec.provider,
-                input_tokens=completion.input_tokens, output_tokens=completion.output_tokens,
-                cost=completion.cost, latency=completion.latency, cached=completion.cached, batch=batch,
+                run_id=self.run_id,
+                model=spec.name,
+                model_id=spec.model,
+                provider=spec.provider,
+                input_tokens=completion.input_tokens,
+                output_tokens=completion.output_tokens,
+                cost=completion.cost,
+                latency=completion.latency,
+                cached=completion.cached,
+                batch=batch,
             )
         )
 
@@ -346,7 +351,15 @@ class LLMClient:
         self._usage.setdefault(spec.name, Usage()).errors += 1
         self.store.record(
             CallRecord(
-                run_id=self.run_id, model=spec.name, model_id=spec.model, provider=spec.provider,
-                input_tokens=0, output_tokens=0, cost=0.0, latency=latency, cached=False, ok=False,
+                run_id=self.run_id,
+                model=spec.name,
+                model_id=spec.model,
+                provider=spec.provider,
+                input_tokens=0,
+                output_tokens=0,
+                cost=0.0,
+                latency=latency,
+                cached=False,
+                ok=False,
             )
         )

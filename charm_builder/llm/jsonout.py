@@ -35,9 +35,8 @@ def parse_reply(text: str, schema: type[M]) -> M:
 
 def schema_instruction(schema: type[BaseModel]) -> str:
     """The instruction appended to the last user turn."""
-    return (
-        "Reply with only a JSON object (no prose, no code fence) that matches this JSON schema:\n"
-        + json.dumps(schema.model_json_schema(), ensure_ascii=False)
+    return "Reply with only a JSON object (no prose, no code fence) that matches this JSON schema:\n" + json.dumps(
+        schema.model_json_schema(), ensure_ascii=False
     )
 
 

@@ -74,8 +74,11 @@ def _clock(seconds: float | None) -> str:
     if seconds is None:
         return "-:--"
     seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
-        f"{seconds // 60}:{seconds % 60:02d}"
+    return (
+        f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+        if seconds >= 3600
+        else f"{seconds // 60}:{seconds % 60:02d}"
+    )
 
 
 def _plain(value: Any) -> str:
@@ -163,8 +166,9 @@ class LogProgress(Progress):
         self.console.print(escape(log_line(task)), highlight=False, soft_wrap=True)
 
 
-def progress_bar(*columns: str | ProgressColumn, console: Console | None = None, every: float = LOG_EVERY_S,
-                 **kwargs: Any) -> Progress:
+def progress_bar(
+    *columns: str | ProgressColumn, console: Console | None = None, every: float = LOG_EVERY_S, **kwargs: Any
+) -> Progress:
     """A rich ``Progress`` with these columns on a terminal; a ``LogProgress`` (plain periodic lines) elsewhere.
 
     ``disable=True`` (e.g. ``--quiet``) shows nothing either way.

@@ -82,8 +82,7 @@ class ModelSpec(BaseModel):
 
     @model_validator(mode="after")
     def _defaults(self) -> ModelSpec:
-        azure = {"azure_endpoint": self.azure_endpoint, "deployment": self.deployment,
-                 "api_version": self.api_version}
+        azure = {"azure_endpoint": self.azure_endpoint, "deployment": self.deployment, "api_version": self.api_version}
         if self.provider == "azure-openai":
             missing = [k for k in ("azure_endpoint", "api_version") if not azure[k]]
             if missing:
@@ -136,9 +135,7 @@ def _read_key_file(model: str, path: Path) -> str:
     except OSError:
         raise MissingAPIKeyError(f"model {model!r}: API key file {path} does not exist") from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise MissingAPIKeyError(
-            f"model {model!r}: API key file {path} is readable by others; run chmod 600 {path}"
-        )
+        raise MissingAPIKeyError(f"model {model!r}: API key file {path} is readable by others; run chmod 600 {path}")
     key = path.read_text(encoding="utf-8").strip()
     if not key:
         raise MissingAPIKeyError(f"model {model!r}: API key file {path} is empty")
@@ -174,8 +171,7 @@ class Roster(BaseModel):
             return self.models[name]
         except KeyError:
             raise UnknownModelError(
-                f"unknown model {name!r} in roster {self.name!r} ({self.source}); "
-                f"known: {', '.join(self.models)}"
+                f"unknown model {name!r} in roster {self.name!r} ({self.source}); known: {', '.join(self.models)}"
             ) from None
 
     @property
@@ -210,8 +206,11 @@ def load_roster(name_or_path: str | Path = DEFAULT_ROSTER) -> Roster:
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
-        raise RosterError(f"{source}: {where}: {err['msg']} (and {len(exc.errors()) - 1} more)"
-                          if len(exc.errors()) > 1 else f"{source}: {where}: {err['msg']}") from None
+        raise RosterError(
+            f"{source}: {where}: {err['msg']} (and {len(exc.errors()) - 1} more)"
+            if len(exc.errors()) > 1
+            else f"{source}: {where}: {err['msg']}"
+        ) from None
 
 
 def _roster_text(name_or_path: str | Path) -> tuple[str, str]:

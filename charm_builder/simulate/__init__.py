@@ -5,5 +5,14 @@ from charm_builder.simulate.loop import LoopSettings, simulate_dialogue
 from charm_builder.simulate.plan import DialogueSpec, parse_turns, plan_dialogues
 from charm_builder.simulate.runner import RunOptions, RunReport, Simulation
 
-__all__ = ["DialogueSpec", "LoopSettings", "RunOptions", "RunReport", "Simulation", "generate_candidates",
-           "parse_turns", "plan_dialogues", "simulate_dialogue"]  # fmt: skip
+__all__ = [
+    "DialogueSpec",
+    "LoopSettings",
+    "RunOptions",
+    "RunReport",
+    "Simulation",
+    "generate_candidates",
+    "parse_turns",
+    "plan_dialogues",
+    "simulate_dialogue",
+]

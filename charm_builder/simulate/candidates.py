@@ -17,8 +17,16 @@ from charm_builder.simulate.prompts import as_chat, character_system_prompt
 from schemas import LABELS, Candidate, CandidateSet, Character, Dialogue, Scene
 
 
-async def _one(client: ChatClient, model: str, messages: list[dict], seed: int, retries: int,
-               clean_args: dict[str, Any], params: dict[str, Any], tally: CallTally) -> tuple[str, dict[str, Any]]:
+async def _one(
+    client: ChatClient,
+    model: str,
+    messages: list[dict],
+    seed: int,
+    retries: int,
+    clean_args: dict[str, Any],
+    params: dict[str, Any],
+    tally: CallTally,
+) -> tuple[str, dict[str, Any]]:
     price_in, price_out = prices(client, model)
     meta: dict[str, Any] = {"input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0, "latency_s": 0.0, "problems": []}
     text = ""
@@ -52,23 +60,37 @@ def first_attempt_seeds(models: list[str], seed: int) -> dict[str, int]:
     return {model: (seed + k) * 100 for k, model in enumerate(models)}
 
 
-async def generate_candidates(client: ChatClient, dialogue: Dialogue, character: Character, scene: Scene | None,
-                              models: list[str], *, seed: int, retries: int = 1,
-                              params: dict[str, Any] | None = None) -> tuple[CandidateSet, CallTally]:
+async def generate_candidates(
+    client: ChatClient,
+    dialogue: Dialogue,
+    character: Character,
+    scene: Scene | None,
+    models: list[str],
+    *,
+    seed: int,
+    retries: int = 1,
+    params: dict[str, Any] | None = None,
+) -> tuple[CandidateSet, CallTally]:
     """Ask each model (at most six) for a reply to ``dialogue``'s context; returns the candidate set."""
     if not 2 <= len(models) <= len(LABELS):
         raise ValueError(f"need 2 to {len(LABELS)} candidate models, got {len(models)}")
     lang = dialogue.language
     messages = candidate_messages(dialogue, character, scene)
     user_names = sorted({t.speaker for t in dialogue.turns if t.role == "user" and t.speaker})
-    clean_args = {"own_names": [n for n in (character.name.zh, character.name.en) if n], "other_names": user_names,
-                  "language": lang, "history": [t.text for t in dialogue.turns],
-                  "prompt": messages[0]["content"]}  # fmt: skip
+    clean_args = {
+        "own_names": [n for n in (character.name.zh, character.name.en) if n],
+        "other_names": user_names,
+        "language": lang,
+        "history": [t.text for t in dialogue.turns],
+        "prompt": messages[0]["content"],
+    }
     tally = CallTally()
-    results = await asyncio.gather(*(
-        _one(client, model, messages, seed + k, retries, clean_args, params or {}, tally)
-        for k, model in enumerate(models)
-    ))  # fmt: skip
+    results = await asyncio.gather(
+        *(
+            _one(client, model, messages, seed + k, retries, clean_args, params or {}, tally)
+            for k, model in enumerate(models)
+        )
+    )
     candidates = []
     seen: dict[str, str] = {}
     for label, model, (text, meta) in zip(LABELS, models, results, strict=False):
@@ -81,10 +103,18 @@ async def generate_candidates(client: ChatClient, dialogue: Dialogue, character:
         if norm and norm in seen:
             flags.append("duplicate")
         seen.setdefault(norm, label)
-        candidates.append(Candidate(
-            label=label, model_id=model, text=text, params={**(params or {}), "seed": seed},
-            input_tokens=meta["input_tokens"], output_tokens=meta["output_tokens"],
-            latency_s=round(meta["latency_s"], 4), cost_usd=round(meta["cost_usd"], 8), flags=flags,
-        ))  # fmt: skip
+        candidates.append(
+            Candidate(
+                label=label,
+                model_id=model,
+                text=text,
+                params={**(params or {}), "seed": seed},
+                input_tokens=meta["input_tokens"],
+                output_tokens=meta["output_tokens"],
+                latency_s=round(meta["latency_s"], 4),
+                cost_usd=round(meta["cost_usd"], 8),
+                flags=flags,
+            )
+        )
     cset = CandidateSet(dialogue_id=dialogue.id, context=dialogue.turns, candidates=candidates)
     return cset, tally

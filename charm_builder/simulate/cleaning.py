@@ -92,8 +92,16 @@ def _shares_run(text: str, other: str, n: int) -> bool:
     return any(text[i : i + n] in other for i in range(len(text) - n + 1))
 
 
-def clean_turn(raw: str, *, own_names: list[str], other_names: list[str], language: str,
-               history: list[str], max_chars: int = 1200, prompt: str = "") -> Cleaned:
+def clean_turn(
+    raw: str,
+    *,
+    own_names: list[str],
+    other_names: list[str],
+    language: str,
+    history: list[str],
+    max_chars: int = 1200,
+    prompt: str = "",
+) -> Cleaned:
     """Clean one generated turn. ``own_names``/``other_names``: display names of this/other side;
     ``prompt``: the speaker's system prompt (a turn that echoes it is degenerate)."""
     fixes: list[str] = []

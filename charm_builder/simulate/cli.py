@@ -29,21 +29,60 @@ def simulate(
     workspace: WorkspaceOpt = None,
     roster: Annotated[str, typer.Option(help="Roster name (offline, paper) or YAML path.")] = "offline",
     limit: Annotated[int, typer.Option(min=1, help="Dialogues to plan.")] = 4,
-    turns: Annotated[str | None, typer.Option(help="Turns per dialogue: 13 or 9..17 (default: 9..17 (paper avg ~12.8); 3..5 on an all-local roster).")] = None,
+    turns: Annotated[
+        str | None,
+        typer.Option(
+            help="Turns per dialogue: 13 or 9..17 (default: 9..17 (paper avg ~12.8); 3..5 on an all-local roster)."
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed for sampling characters/users/scenes and model seeds.")] = 0,
-    stage: Annotated[str, typer.Option(help="all | dialogues | candidates (candidates also serves imported dialogues).")] = "all",
-    user_model: Annotated[str | None, typer.Option(help="Roster entry that plays the user (default: first entry).")] = None,
-    character_model: Annotated[str | None, typer.Option(help="Roster entry that plays the character (default: second entry).")] = None,
-    candidates: Annotated[str | None, typer.Option(help="Comma-separated candidate models (default: first six roster entries).")] = None,
-    language: Annotated[str | None, typer.Option(help="Languages to balance over: zh, en or zh,en (default: zh,en, or only those the roster's models speak: en for the offline roster).")] = None,
-    concurrency: Annotated[int, typer.Option(min=1, help="Dialogues in flight (the roster's per-model limits still apply).")] = 8,
+    stage: Annotated[
+        str, typer.Option(help="all | dialogues | candidates (candidates also serves imported dialogues).")
+    ] = "all",
+    user_model: Annotated[
+        str | None, typer.Option(help="Roster entry that plays the user (default: first entry).")
+    ] = None,
+    character_model: Annotated[
+        str | None, typer.Option(help="Roster entry that plays the character (default: second entry).")
+    ] = None,
+    candidates: Annotated[
+        str | None, typer.Option(help="Comma-separated candidate models (default: first six roster entries).")
+    ] = None,
+    language: Annotated[
+        str | None,
+        typer.Option(
+            help="Languages to balance over: zh, en or zh,en (default: zh,en, or only those the roster's models speak: en for the offline roster)."
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int, typer.Option(min=1, help="Dialogues in flight (the roster's per-model limits still apply).")
+    ] = 8,
     budget_usd: Annotated[float | None, typer.Option(help="Stop cleanly once this run has spent this much.")] = None,
-    refine: Annotated[str | None, typer.Option("--refine", help="Roster entry that reviews each dialogue and rewrites turns that break character.")] = None,
-    scene_model: Annotated[str | None, typer.Option(help="Roster entry that writes a new scene per dialogue (instead of a library scene).")] = None,
-    batch: Annotated[bool, typer.Option("--batch", help="With --stage candidates: send the work through the OpenAI Batch API / Anthropic Message Batches (about half the price; resumable by batch id).")] = False,
+    refine: Annotated[
+        str | None,
+        typer.Option(
+            "--refine", help="Roster entry that reviews each dialogue and rewrites turns that break character."
+        ),
+    ] = None,
+    scene_model: Annotated[
+        str | None, typer.Option(help="Roster entry that writes a new scene per dialogue (instead of a library scene).")
+    ] = None,
+    batch: Annotated[
+        bool,
+        typer.Option(
+            "--batch",
+            help="With --stage candidates: send the work through the OpenAI Batch API / Anthropic Message Batches (about half the price; resumable by batch id).",
+        ),
+    ] = False,
     max_tokens: Annotated[int | None, typer.Option(help="Cap on tokens per generated turn/candidate.")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and the estimated calls, tokens and "
-                                          "dollars per model, then stop (no model load, no network).")] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Print the plan and the estimated calls, tokens and "
+            "dollars per model, then stop (no model load, no network).",
+        ),
+    ] = False,
 ) -> None:
     """Simulate Scene-Character-User dialogues, then collect one reply per candidate model.
 
@@ -67,8 +106,10 @@ def simulate(
     if stage not in ("all", "dialogues", "candidates"):
         raise CharmError(f"--stage {stage!r}: choose all, dialogues or candidates")
     if batch and stage != "candidates":
-        raise CharmError("--batch works with --stage candidates (dialogue turns depend on each other, so they "
-                         "cannot be batched): run --stage dialogues first, then --stage candidates --batch")
+        raise CharmError(
+            "--batch works with --stage candidates (dialogue turns depend on each other, so they "
+            "cannot be batched): run --stage dialogues first, then --stage candidates --batch"
+        )
     languages = tuple(_split(language or "zh,en"))
     if not languages or set(languages) - {"zh", "en"}:
         raise CharmError(f"--language {language!r}: use zh, en or zh,en")
@@ -84,13 +125,21 @@ def simulate(
         except LLMConfigError as exc:
             raise CharmError(str(exc)) from None
         bounds = parse_turns(turns, OFFLINE_TURNS if all_local else PAPER_TURNS)
-        languages, note = fit_languages(roster_.name, roster_.languages_of(used), languages,
-                                        explicit=language is not None)  # fmt: skip
+        languages, note = fit_languages(
+            roster_.name, roster_.languages_of(used), languages, explicit=language is not None
+        )
         if note:
             console.print(note)
-        est_opts = EstimateOptions(user_model=user_m, character_model=char_m, candidate_models=cand, stage=stage,
-                                   refine_model=refine, scene_model=scene_model, max_tokens=max_tokens,
-                                   batch=batch)  # fmt: skip
+        est_opts = EstimateOptions(
+            user_model=user_m,
+            character_model=char_m,
+            candidate_models=cand,
+            stage=stage,
+            refine_model=refine,
+            scene_model=scene_model,
+            max_tokens=max_tokens,
+            batch=batch,
+        )
         if stage == "candidates":
             work = list(ws.iter(Dialogue))
             label = "candidate sets"
@@ -108,24 +157,49 @@ def simulate(
         except LLMConfigError as exc:
             raise CharmError(str(exc)) from None
         params = {"max_tokens": max_tokens} if max_tokens else {}
-        options = RunOptions(user_model=user_m, character_model=char_m, candidate_models=cand, stage=stage,
-                             concurrency=concurrency, budget_usd=budget_usd, params=params, refine_model=refine,
-                             scene_model=scene_model, batch=batch,
-                             candidate_params=params)  # fmt: skip
+        options = RunOptions(
+            user_model=user_m,
+            character_model=char_m,
+            candidate_models=cand,
+            stage=stage,
+            concurrency=concurrency,
+            budget_usd=budget_usd,
+            params=params,
+            refine_model=refine,
+            scene_model=scene_model,
+            batch=batch,
+            candidate_params=params,
+        )
         sim = Simulation(ws, client, options, spent=client.total_cost, flush=client.flush)
-        console.print(f"[bold]simulate[/] {len(work)} {label} | roster {client.roster.name} | user={user_m} "
-                      f"character={char_m} | candidates={','.join(cand)} | turns {bounds[0]}..{bounds[1]}")
+        console.print(
+            f"[bold]simulate[/] {len(work)} {label} | roster {client.roster.name} | user={user_m} "
+            f"character={char_m} | candidates={','.join(cand)} | turns {bounds[0]}..{bounds[1]}"
+        )
         report = asyncio.run(_run(sim, client, work, stage, label))
     _summary(report, ws.root)
     spent = client.usage().values()
-    console.print(spent_vs_estimate(sum(u.calls for u in spent), sum(u.input_tokens + u.output_tokens for u in spent),
-                                    sum(u.cost for u in spent), estimate.total), highlight=False)  # fmt: skip
+    console.print(
+        spent_vs_estimate(
+            sum(u.calls for u in spent),
+            sum(u.input_tokens + u.output_tokens for u in spent),
+            sum(u.cost for u in spent),
+            estimate.total,
+        ),
+        highlight=False,
+    )
 
 
 async def _run(sim: Simulation, client, work, stage: str, label: str) -> RunReport:
-    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-               TextColumn("tokens {task.fields[tokens]}  ${task.fields[cost]:.4f}")]  # fmt: skip
+    columns = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        TextColumn("tokens {task.fields[tokens]}  ${task.fields[cost]:.4f}"),
+    ]
     try:
         with progress_bar(*columns, console=console, transient=False) as bar:
             task = bar.add_task(label, total=len(work), rate="", tokens=0, cost=0.0)
@@ -133,8 +207,13 @@ async def _run(sim: Simulation, client, work, stage: str, label: str) -> RunRepo
             def progress(rep: RunReport) -> None:
                 done = rep.candidate_sets if stage == "candidates" else rep.dialogues + rep.failed
                 elapsed = bar.tasks[0].elapsed or 1e-9
-                bar.update(task, completed=done + rep.skipped, tokens=rep.tally.input_tokens + rep.tally.output_tokens,
-                           cost=client.total_cost(), rate=f"{60 * done / elapsed:.1f}/min")  # fmt: skip
+                bar.update(
+                    task,
+                    completed=done + rep.skipped,
+                    tokens=rep.tally.input_tokens + rep.tally.output_tokens,
+                    cost=client.total_cost(),
+                    rate=f"{60 * done / elapsed:.1f}/min",
+                )
 
             if stage == "candidates":
                 report = await sim.run_candidates(work, progress)

@@ -78,19 +78,32 @@ class _Costing:
         cap = self.opts.max_tokens or spec.params.max_tokens or DEFAULT_MAX_TOKENS
         return cap if self.opts.reply_tokens is None else min(cap, self.opts.reply_tokens)
 
-    def call(self, model: str, messages: list[dict[str, str]], history_tokens: int = 0, *,
-             output: int | None = None, batch: bool = False) -> None:
+    def call(
+        self,
+        model: str,
+        messages: list[dict[str, str]],
+        history_tokens: int = 0,
+        *,
+        output: int | None = None,
+        batch: bool = False,
+    ) -> None:
         spec = self.roster.get(model)
         system = prompt_tokens([{"role": "system", "content": spec.system_prompt}]) if spec.system_prompt else 0
         n_in = prompt_tokens(messages) + system + history_tokens
         n_out = self.reply(model) if output is None else output
-        self.est.per_model.setdefault(model, CallTally()).add_call(model, n_in, n_out,
-                                                                   spec.cost(n_in, n_out, batch=batch))
+        self.est.per_model.setdefault(model, CallTally()).add_call(
+            model, n_in, n_out, spec.cost(n_in, n_out, batch=batch)
+        )
 
 
-def estimate_simulation(ws: Workspace, roster: Roster, opts: EstimateOptions, *,
-                        specs: list[DialogueSpec] | None = None,
-                        dialogues: list[Dialogue] | None = None) -> Estimate:
+def estimate_simulation(
+    ws: Workspace,
+    roster: Roster,
+    opts: EstimateOptions,
+    *,
+    specs: list[DialogueSpec] | None = None,
+    dialogues: list[Dialogue] | None = None,
+) -> Estimate:
     """Estimate ``specs`` (stage all/dialogues) or candidates for ``dialogues`` (stage candidates)."""
     for name in (opts.user_model, opts.character_model, *opts.candidate_models, opts.refine_model, opts.scene_model):
         if name:
@@ -123,17 +136,24 @@ def _dialogue_stage(ws: Workspace, costing: _Costing, specs: list[DialogueSpec])
         if character is None or user is None:
             continue  # the run reports it; nothing to estimate
         lang = spec.language
-        turn_tokens = {"user": costing.reply(opts.user_model) + MESSAGE_OVERHEAD,
-                       "character": costing.reply(opts.character_model) + MESSAGE_OVERHEAD}  # fmt: skip
+        turn_tokens = {
+            "user": costing.reply(opts.user_model) + MESSAGE_OVERHEAD,
+            "character": costing.reply(opts.character_model) + MESSAGE_OVERHEAD,
+        }
         if status != "dialogue":  # the dialogue itself is still to simulate
             est.dialogues += 1
             est.turns += spec.turns
             est.cells[(character.sub_category, spec.dimension, lang)] += 1
             if opts.scene_model:
-                costing.call(opts.scene_model, [{"role": "user", "content": character.profile.get(lang)[:300]
-                                                 + user.prompt.get(lang)[:300]}], 60)  # fmt: skip
-            systems = {"user": user_system_prompt(user, character, scene, lang, spec.dimension),
-                       "character": character_system_prompt(character, scene, lang)}  # fmt: skip
+                costing.call(
+                    opts.scene_model,
+                    [{"role": "user", "content": character.profile.get(lang)[:300] + user.prompt.get(lang)[:300]}],
+                    60,
+                )
+            systems = {
+                "user": user_system_prompt(user, character, scene, lang, spec.dimension),
+                "character": character_system_prompt(character, scene, lang),
+            }
             history = 0
             for i in range(spec.turns):
                 role = "user" if i % 2 == 0 else "character"
@@ -141,8 +161,9 @@ def _dialogue_stage(ws: Workspace, costing: _Costing, specs: list[DialogueSpec])
                 costing.call(model, as_chat(systems[role], [], role, lang), history)
                 history += turn_tokens[role]
             if opts.refine_model:
-                costing.call(opts.refine_model, [{"role": "user", "content": character.profile.get(lang)[:800]}],
-                             history + 100)  # fmt: skip
+                costing.call(
+                    opts.refine_model, [{"role": "user", "content": character.profile.get(lang)[:800]}], history + 100
+                )
         if opts.stage == "all":
             est.candidate_sets += 1
             user_turns = (spec.turns + 1) // 2
@@ -190,12 +211,13 @@ def human_usd(x: float) -> str:
 
 def spent_vs_estimate(calls: int, tokens: int, cost: float, est: CallTally) -> str:
     """The closing comparison: 'spent 1,234 calls / 456k tokens / $1.20 (estimate: 1,200 / 430k / $1.10)'."""
-    return (f"spent {calls:,} calls / {human_tokens(tokens)} tokens / {human_usd(cost)} "
-            f"(estimate: {est.calls:,} / {human_tokens(est.tokens)} / {human_usd(est.cost_usd)})")  # fmt: skip
+    return (
+        f"spent {calls:,} calls / {human_tokens(tokens)} tokens / {human_usd(cost)} "
+        f"(estimate: {est.calls:,} / {human_tokens(est.tokens)} / {human_usd(est.cost_usd)})"
+    )
 
 
-def print_plan(console: Console, est: Estimate, roster: Roster, opts: EstimateOptions,
-               turns: tuple[int, int]) -> None:
+def print_plan(console: Console, est: Estimate, roster: Roster, opts: EstimateOptions, turns: tuple[int, int]) -> None:
     """The dry-run report: the plan per sub-category x dimension x language, then the cost per model."""
     if est.cells:
         plan = Table(title=f"plan: {est.dialogues} dialogue(s), {est.turns} turns ({turns[0]}..{turns[1]} each)")
@@ -205,8 +227,11 @@ def print_plan(console: Console, est: Estimate, roster: Roster, opts: EstimateOp
             plan.add_row(category, dimension, language, str(n))
         console.print(plan)
     if est.candidate_sets:
-        console.print(f"candidate sets: {est.candidate_sets} x {len(opts.candidate_models)} models"
-                      + (" (batch APIs: batch prices)" if opts.batch else ""), highlight=False)  # fmt: skip
+        console.print(
+            f"candidate sets: {est.candidate_sets} x {len(opts.candidate_models)} models"
+            + (" (batch APIs: batch prices)" if opts.batch else ""),
+            highlight=False,
+        )
     if est.already_done:
         console.print(f"already done by an earlier run (skipped): {est.already_done}", highlight=False)
     costs = Table(title=f"estimate (roster {roster.name}; replies ~{opts.reply_tokens} tokens, capped by max_tokens)")
@@ -215,13 +240,29 @@ def print_plan(console: Console, est: Estimate, roster: Roster, opts: EstimateOp
         costs.add_column(col, justify="right", no_wrap=True)
     for name, u in est.per_model.items():
         spec = roster.get(name)
-        costs.add_row(name, f"{spec.price_input:g}/{spec.price_output:g}", f"{u.calls:,}", human_tokens(u.input_tokens),
-                      human_tokens(u.output_tokens), human_usd(u.cost_usd))  # fmt: skip
+        costs.add_row(
+            name,
+            f"{spec.price_input:g}/{spec.price_output:g}",
+            f"{u.calls:,}",
+            human_tokens(u.input_tokens),
+            human_tokens(u.output_tokens),
+            human_usd(u.cost_usd),
+        )
     total = est.total
-    costs.add_row("total", "", f"{total.calls:,}", human_tokens(total.input_tokens), human_tokens(total.output_tokens),
-                  human_usd(total.cost_usd), style="bold")  # fmt: skip
+    costs.add_row(
+        "total",
+        "",
+        f"{total.calls:,}",
+        human_tokens(total.input_tokens),
+        human_tokens(total.output_tokens),
+        human_usd(total.cost_usd),
+        style="bold",
+    )
     console.print(costs)
     if est.ceiling is not None:
-        console.print(f"ceiling (every reply at its max_tokens): {human_tokens(est.ceiling.tokens)} tokens, "
-                      f"{human_usd(est.ceiling.cost_usd)}; retries of degenerate turns come on top. "
-                      "Nothing was called: drop --dry-run to run it.", highlight=False)  # fmt: skip
+        console.print(
+            f"ceiling (every reply at its max_tokens): {human_tokens(est.ceiling.tokens)} tokens, "
+            f"{human_usd(est.ceiling.cost_usd)}; retries of degenerate turns come on top. "
+            "Nothing was called: drop --dry-run to run it.",
+            highlight=False,
+        )

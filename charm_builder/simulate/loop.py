@@ -65,8 +65,12 @@ class CallTally:
             self.per_model[model] = self.per_model.get(model, 0) + n
 
     def as_dict(self) -> dict[str, Any]:
-        return {"calls": self.calls, "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
-                "cost_usd": round(self.cost_usd, 8)}  # fmt: skip
+        return {
+            "calls": self.calls,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cost_usd": round(self.cost_usd, 8),
+        }
 
 
 class DegenerateDialogue(Exception):
@@ -103,9 +107,19 @@ def prices(client: Any, model: str) -> tuple[float, float]:
     return (spec.price_input, spec.price_output) if spec else (0.0, 0.0)
 
 
-async def generate_turn(client: ChatClient, model: str, messages: list[dict], *, seed: int, retries: int,
-                        clean_args: dict[str, Any], params: dict[str, Any], tally: CallTally,
-                        notes: list[str], label: str):
+async def generate_turn(
+    client: ChatClient,
+    model: str,
+    messages: list[dict],
+    *,
+    seed: int,
+    retries: int,
+    clean_args: dict[str, Any],
+    params: dict[str, Any],
+    tally: CallTally,
+    notes: list[str],
+    label: str,
+):
     """Ask ``model`` for one turn, retrying degenerate output with new seeds. Returns Cleaned or None."""
     price_in, price_out = prices(client, model)
     last = None
@@ -122,8 +136,14 @@ async def generate_turn(client: ChatClient, model: str, messages: list[dict], *,
     return last if last is not None and last.problem is None else None
 
 
-async def simulate_dialogue(client: ChatClient, spec: DialogueSpec, character: Character, user: UserPersona,
-                            scene: Scene | None, settings: LoopSettings) -> tuple[Dialogue, CallTally]:
+async def simulate_dialogue(
+    client: ChatClient,
+    spec: DialogueSpec,
+    character: Character,
+    user: UserPersona,
+    scene: Scene | None,
+    settings: LoopSettings,
+) -> tuple[Dialogue, CallTally]:
     """Run one dialogue to its planned length (or an earlier clean stop)."""
     lang = spec.language
     char_name, user_name = character.name.get(lang), user.name
@@ -140,11 +160,23 @@ async def simulate_dialogue(client: ChatClient, spec: DialogueSpec, character: C
         role = "user" if i % 2 == 0 else "character"
         own, other = ([user_name], char_names) if role == "user" else (char_names, [user_name])
         cleaned = await generate_turn(
-            client, models[role], as_chat(systems[role], turns, role, lang), seed=spec.seed + i,
-            retries=settings.max_retries, params=settings.params, tally=tally, notes=notes, label=f"turn {i + 1}",
-            clean_args={"own_names": own, "other_names": other, "language": lang,
-                        "history": [t.text for t in turns], "prompt": systems[role]},
-        )  # fmt: skip
+            client,
+            models[role],
+            as_chat(systems[role], turns, role, lang),
+            seed=spec.seed + i,
+            retries=settings.max_retries,
+            params=settings.params,
+            tally=tally,
+            notes=notes,
+            label=f"turn {i + 1}",
+            clean_args={
+                "own_names": own,
+                "other_names": other,
+                "language": lang,
+                "history": [t.text for t in turns],
+                "prompt": systems[role],
+            },
+        )
         if cleaned is None:
             notes.append(f"turn {i + 1}: stopped, still degenerate after {settings.max_retries} retries")
             break
@@ -158,12 +190,25 @@ async def simulate_dialogue(client: ChatClient, spec: DialogueSpec, character: C
     if not turns:
         raise DegenerateDialogue("; ".join(notes[-3:]) or "no usable turns", tally)
     provenance = Provenance(
-        source="simulated", models=models, seed=spec.seed, notes=notes,
-        params={"task": spec.key, "planned_turns": spec.turns, "sampling": settings.params,
-                "max_retries": settings.max_retries, "usage": tally.as_dict()},
-    )  # fmt: skip
+        source="simulated",
+        models=models,
+        seed=spec.seed,
+        notes=notes,
+        params={
+            "task": spec.key,
+            "planned_turns": spec.turns,
+            "sampling": settings.params,
+            "max_retries": settings.max_retries,
+            "usage": tally.as_dict(),
+        },
+    )
     dialogue = Dialogue(
-        character_id=character.id, user_id=user.id, scene_id=scene.id if scene else None, language=lang,
-        target_dimension=spec.dimension, turns=turns, provenance=provenance,
-    )  # fmt: skip
+        character_id=character.id,
+        user_id=user.id,
+        scene_id=scene.id if scene else None,
+        language=lang,
+        target_dimension=spec.dimension,
+        turns=turns,
+        provenance=provenance,
+    )
     return dialogue, tally

@@ -53,8 +53,9 @@ def parse_turns(value: str | None, default: tuple[int, int] = PAPER_TURNS) -> tu
 _LANGUAGE_NAMES = {"zh": "Chinese", "en": "English"}
 
 
-def fit_languages(roster: str, spoken: list[str] | None, asked: tuple[str, ...], *,
-                  explicit: bool) -> tuple[tuple[str, ...], str | None]:
+def fit_languages(
+    roster: str, spoken: list[str] | None, asked: tuple[str, ...], *, explicit: bool
+) -> tuple[tuple[str, ...], str | None]:
     """(languages to simulate, a one-line note or None). ``spoken``: what the roster's models write
     well (``Roster.languages_of``; None = anything). By default only spoken languages are kept;
     languages asked for explicitly are kept anyway, with a warning."""
@@ -64,10 +65,15 @@ def fit_languages(roster: str, spoken: list[str] | None, asked: tuple[str, ...],
         return asked, None
     names = " and ".join(_LANGUAGE_NAMES[lang] for lang in missing)
     if explicit:
-        return asked, f"[yellow]warning:[/] the models of roster {roster} do not speak {names}; expect poor {names} text"
+        return (
+            asked,
+            f"[yellow]warning:[/] the models of roster {roster} do not speak {names}; expect poor {names} text",
+        )
     speaks = ", ".join(_LANGUAGE_NAMES.get(lang, lang) for lang in spoken or [])
-    return kept, (f"roster {roster}: its models speak {speaks} only, so simulating "
-                  f"{' and '.join(_LANGUAGE_NAMES[k] for k in kept)} (--language {','.join(missing)} to force {names})")
+    return kept, (
+        f"roster {roster}: its models speak {speaks} only, so simulating "
+        f"{' and '.join(_LANGUAGE_NAMES[k] for k in kept)} (--language {','.join(missing)} to force {names})"
+    )
 
 
 def _odd_turns(rng: random.Random, bounds: tuple[int, int]) -> int:
@@ -75,10 +81,16 @@ def _odd_turns(rng: random.Random, bounds: tuple[int, int]) -> int:
     return n if n % 2 else (n + 1 if n + 1 <= bounds[1] else max(1, n - 1))
 
 
-def plan_dialogues(ws: Workspace, *, limit: int, seed: int, turns: tuple[int, int],
-                   languages: tuple[str, ...] = ("zh", "en"),
-                   dimensions: tuple[str, ...] = ROLE_REWARD_DIMENSIONS,
-                   character_ids: list[str] | None = None) -> list[DialogueSpec]:
+def plan_dialogues(
+    ws: Workspace,
+    *,
+    limit: int,
+    seed: int,
+    turns: tuple[int, int],
+    languages: tuple[str, ...] = ("zh", "en"),
+    dimensions: tuple[str, ...] = ROLE_REWARD_DIMENSIONS,
+    character_ids: list[str] | None = None,
+) -> list[DialogueSpec]:
     """A balanced sample: round-robin over sub-category x language x dimension, random picks inside."""
     characters = [c for c in ws.iter(Character) if not character_ids or c.id in character_ids]
     users = list(ws.iter(UserPersona))
@@ -100,9 +112,16 @@ def plan_dialogues(ws: Workspace, *, limit: int, seed: int, turns: tuple[int, in
         char = rng.choice(by_category[category])
         suitable = [s for s in scenes if not s.character_ids or char.id in s.character_ids]
         scene = rng.choice(suitable) if suitable else None
-        specs.append(DialogueSpec(
-            index=index, character_id=char.id, user_id=rng.choice(users).id,
-            scene_id=scene.id if scene else None, language=language, dimension=dimension,
-            turns=_odd_turns(rng, turns), seed=rng.randrange(2**31),
-        ))  # fmt: skip
+        specs.append(
+            DialogueSpec(
+                index=index,
+                character_id=char.id,
+                user_id=rng.choice(users).id,
+                scene_id=scene.id if scene else None,
+                language=language,
+                dimension=dimension,
+                turns=_odd_turns(rng, turns),
+                seed=rng.randrange(2**31),
+            )
+        )
     return specs

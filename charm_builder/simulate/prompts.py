@@ -16,15 +16,15 @@ END_MARKER = "[END]"
 INTENTS: dict[str, dict[str, str]] = {
     "knowledge_consistency": {
         "en": "Test how well they know their own world: ask about their past, the people around them, "
-              "places and events from their story, and notice any mistake.",
+        "places and events from their story, and notice any mistake.",
         "zh": "考察对方对自己世界的了解：询问其经历、身边的人、故事中的地点和事件，留意任何错误。",
     },
     "attractiveness": {
         "en": "Share something personal and emotional, invite them to react, tease or comfort you, "
-              "and see whether they are engaging, warm and true to their personality.",
+        "and see whether they are engaging, warm and true to their personality.",
         "zh": "向对方倾诉一些私人和情绪化的事情，邀请对方回应、调侃或安慰你，看看对方是否有趣、温暖并符合其性格。",
     },
-}  # fmt: skip
+}
 
 _USER_SYSTEM = {
     "en": (
@@ -41,9 +41,9 @@ _USER_SYSTEM = {
 _USER_KICKOFF = {"en": "Start the conversation with your first message.", "zh": "请用你的第一句话开始对话。"}
 _CHARACTER_RULES = {
     "en": "\n\nScene: {scene}\nStay in character as {name}. Reply in English with only {name}'s words "
-          "(actions in *asterisks* are fine), 1-4 sentences, no name prefix. Never speak for the user.",
+    "(actions in *asterisks* are fine), 1-4 sentences, no name prefix. Never speak for the user.",
     "zh": "\n\n场景：{scene}\n始终以{name}的身份说话。用中文回复，只写{name}说的话（动作可用*星号*），1到4句，不要加名字前缀。不要替用户说话。",
-}  # fmt: skip
+}
 
 
 def scene_text(scene: Scene | None, language: str) -> str:
@@ -59,15 +59,19 @@ def character_system_prompt(character: Character, scene: Scene | None, language:
     return character.system_prompt.get(language) + rules
 
 
-def user_system_prompt(user: UserPersona, character: Character, scene: Scene | None, language: str,
-                       dimension: str | None) -> str:
+def user_system_prompt(
+    user: UserPersona, character: Character, scene: Scene | None, language: str, dimension: str | None
+) -> str:
     """The user simulator's system prompt: persona, who they talk to, the scene and the intent."""
     description = character.description.get(language) if character.description else character.sub_category
     intent = INTENTS.get(dimension or "attractiveness", INTENTS["attractiveness"])[language]
     return _USER_SYSTEM[language].format(
-        persona=user.prompt.get(language), name=character.name.get(language), description=description,
-        scene=scene_text(scene, language), intent=intent,
-    )  # fmt: skip
+        persona=user.prompt.get(language),
+        name=character.name.get(language),
+        description=description,
+        scene=scene_text(scene, language),
+        intent=intent,
+    )
 
 
 def as_chat(system: str, turns: list[Message], speaker_role: str, language: str) -> list[dict[str, str]]:

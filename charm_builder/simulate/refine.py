@@ -37,8 +37,9 @@ def _account(client: Any, model: str, completions: list, tally: CallTally) -> No
         tally.add(model, completion, price_in, price_out)
 
 
-async def _ask(client: Any, model: str, messages: list[dict], schema: type[BaseModel], seed: int,
-               tally: CallTally) -> BaseModel | None:
+async def _ask(
+    client: Any, model: str, messages: list[dict], schema: type[BaseModel], seed: int, tally: CallTally
+) -> BaseModel | None:
     try:
         out, spent = await chat_json(client, model, messages, schema, seed=seed)
     except JSONOutputError as exc:
@@ -48,25 +49,31 @@ async def _ask(client: Any, model: str, messages: list[dict], schema: type[BaseM
     return out
 
 
-async def generate_scene(client: Any, model: str, character: Character, user: UserPersona, language: str,
-                         seed: int, tally: CallTally) -> Scene | None:
+async def generate_scene(
+    client: Any, model: str, character: Character, user: UserPersona, language: str, seed: int, tally: CallTally
+) -> Scene | None:
     """A new scene written for this character and persona, or None if the model gave no valid JSON."""
     ask = {
         "en": f"Invent a short scene (a place, a time, a situation) where {character.name.get('en')} "
-              f"({character.profile.get('en')[:300]}) meets this user: {user.prompt.get('en')[:300]}. "
-              "Give a title and a 2-3 sentence description in English.",
+        f"({character.profile.get('en')[:300]}) meets this user: {user.prompt.get('en')[:300]}. "
+        "Give a title and a 2-3 sentence description in English.",
         "zh": f"为{character.name.get('zh')}（{character.profile.get('zh')[:300]}）和这位用户"
-              f"（{user.prompt.get('zh')[:300]}）设计一个相遇的小场景（地点、时间、情境），给出标题和2到3句中文描述。",
-    }[language]  # fmt: skip
+        f"（{user.prompt.get('zh')[:300]}）设计一个相遇的小场景（地点、时间、情境），给出标题和2到3句中文描述。",
+    }[language]
     out = await _ask(client, model, [{"role": "user", "content": ask}], _SceneOut, seed, tally)
     if out is None:
         return None
-    return Scene(title={language: out.title}, description={language: out.description},
-                 character_ids=[character.id], generated_by=model)  # fmt: skip
+    return Scene(
+        title={language: out.title},
+        description={language: out.description},
+        character_ids=[character.id],
+        generated_by=model,
+    )
 
 
-async def refine_dialogue(client: Any, model: str, dialogue: Dialogue, character: Character, seed: int,
-                          tally: CallTally) -> Dialogue:
+async def refine_dialogue(
+    client: Any, model: str, dialogue: Dialogue, character: Character, seed: int, tally: CallTally
+) -> Dialogue:
     """Ask ``model`` to list the turns that break character and their rewrites; apply them."""
     lang = dialogue.language
     numbered = "\n".join(f"[{i}] {t.role} ({t.speaker}): {t.text}" for i, t in enumerate(dialogue.turns))

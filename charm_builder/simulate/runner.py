@@ -77,8 +77,15 @@ Progress = Callable[[RunReport], None]
 class Simulation:
     """Holds the workspace, the client and the options; ``run(specs)`` does the work."""
 
-    def __init__(self, ws: Workspace, client: ChatClient, options: RunOptions, *,
-                 spent: Callable[[], float] | None = None, flush: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        ws: Workspace,
+        client: ChatClient,
+        options: RunOptions,
+        *,
+        spent: Callable[[], float] | None = None,
+        flush: Callable[[], None] | None = None,
+    ):
         self.ws, self.client, self.opts = ws, client, options
         self.spent = spent or (lambda: 0.0)  # actual USD spent by this run (from the LLM ledger)
         self.flush = flush or (lambda: None)  # persist LLM cache/ledger before committing results
@@ -101,9 +108,15 @@ class Simulation:
             raise CharmError(f"dialogue {dialogue.id}: character {dialogue.character_id} is not in the workspace")
         scene = self.ws.get(Scene, dialogue.scene_id) if dialogue.scene_id else None
         cset, tally = await generate_candidates(
-            self.client, dialogue, character, scene, self.opts.candidate_models, seed=seed,
-            retries=self.opts.max_retries, params=self.opts.candidate_params,
-        )  # fmt: skip
+            self.client,
+            dialogue,
+            character,
+            scene,
+            self.opts.candidate_models,
+            seed=seed,
+            retries=self.opts.max_retries,
+            params=self.opts.candidate_params,
+        )
 
         def write() -> None:
             self.ws.upsert(cset)
@@ -120,20 +133,23 @@ class Simulation:
             character = self.ws.get(Character, spec.character_id)
             user = self.ws.get(UserPersona, spec.user_id)
             scene = self.ws.get(Scene, spec.scene_id) if spec.scene_id else None
-            settings = LoopSettings(self.opts.user_model, self.opts.character_model, self.opts.max_retries,
-                                    self.opts.params)  # fmt: skip
+            settings = LoopSettings(
+                self.opts.user_model, self.opts.character_model, self.opts.max_retries, self.opts.params
+            )
             extra = CallTally()
             if self.opts.scene_model:
-                made = await generate_scene(self.client, self.opts.scene_model, character, user, spec.language,
-                                            spec.seed, extra)  # fmt: skip
+                made = await generate_scene(
+                    self.client, self.opts.scene_model, character, user, spec.language, spec.seed, extra
+                )
                 if made is not None:
                     await self._commit(lambda: self.ws.upsert(made))
                     scene = made
             try:
                 dialogue, tally = await simulate_dialogue(self.client, spec, character, user, scene, settings)
                 if self.opts.refine_model:
-                    dialogue = await refine_dialogue(self.client, self.opts.refine_model, dialogue, character,
-                                                     spec.seed, tally)  # fmt: skip
+                    dialogue = await refine_dialogue(
+                        self.client, self.opts.refine_model, dialogue, character, spec.seed, tally
+                    )
                 tally.merge(extra)
             except DegenerateDialogue as exc:
                 exc.tally.merge(extra)
@@ -174,8 +190,10 @@ class Simulation:
         jobs = []
         for spec in specs:
             state = states.get(spec.key)
-            finished = state and (state["status"] in ("done", "failed") or
-                                  (state["status"] == "dialogue" and self.opts.stage == "dialogues"))
+            finished = state and (
+                state["status"] in ("done", "failed")
+                or (state["status"] == "dialogue" and self.opts.stage == "dialogues")
+            )
             if finished:
                 self.report.skipped += 1
                 continue
@@ -206,11 +224,14 @@ class Simulation:
             key = content_id("task", {"candidates_for": dlg.id})
             seed = int(key[-8:], 16)
             # model_copy keeps the original id, so the set points at the stored dialogue
-            jobs.append(lambda key=key, d=dlg, c=context, s=seed: self._candidates_for(key, {"candidates_for": d.id}, c, s))
+            jobs.append(
+                lambda key=key, d=dlg, c=context, s=seed: self._candidates_for(key, {"candidates_for": d.id}, c, s)
+            )
         self.report.planned = len(dialogues)
         if self.opts.batch:
-            await self._prefetch_batches([(c, int(content_id("task", {"candidates_for": c.id})[-8:], 16))
-                                          for c in contexts])  # fmt: skip
+            await self._prefetch_batches(
+                [(c, int(content_id("task", {"candidates_for": c.id})[-8:], 16)) for c in contexts]
+            )
         await self._run_jobs(jobs, progress)
         self.report.seconds = time.perf_counter() - start
         return self.report
@@ -230,16 +251,26 @@ class Simulation:
                 scene = self.ws.get(Scene, dialogue.scene_id) if dialogue.scene_id else None
                 if character is None:
                     continue
-                requests.append(BatchRequest(
-                    custom_id=dialogue.id, messages=candidate_messages(dialogue, character, scene), params=params,
-                    seed=first_attempt_seeds(self.opts.candidate_models, seed)[model],
-                ))  # fmt: skip
+                requests.append(
+                    BatchRequest(
+                        custom_id=dialogue.id,
+                        messages=candidate_messages(dialogue, character, scene),
+                        params=params,
+                        seed=first_attempt_seeds(self.opts.candidate_models, seed)[model],
+                    )
+                )
             if requests:
                 await runner.run(model, requests)
         self.flush()
 
-    def run_sync(self, specs: list[DialogueSpec] | None = None, *, dialogues: list[Dialogue] | None = None,
-                 progress: Progress | None = None, close: Callable[[], Any] | None = None) -> RunReport:
+    def run_sync(
+        self,
+        specs: list[DialogueSpec] | None = None,
+        *,
+        dialogues: list[Dialogue] | None = None,
+        progress: Progress | None = None,
+        close: Callable[[], Any] | None = None,
+    ) -> RunReport:
         """Run ``run(specs)`` (or ``run_candidates(dialogues)``) in a fresh event loop, then await ``close``
         (e.g. the LLM client's ``aclose``) in that same loop."""
 
@@ -257,4 +288,3 @@ class Simulation:
     async def _run_jobs(self, jobs: list[Callable[[], Any]], progress: Progress | None) -> None:
         sem = asyncio.Semaphore(max(1, self.opts.concurrency))
         await asyncio.gather(*(self._guarded(sem, job, progress) for job in jobs))
-

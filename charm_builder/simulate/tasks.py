@@ -23,8 +23,17 @@ def ensure_table(ws: Workspace) -> None:
     ws.conn.execute(_SQL)
 
 
-def mark(ws: Workspace, key: str, spec: dict, status: str, tally: CallTally, *, dialogue_id: str | None = None,
-         candidate_set_id: str | None = None, problem: str | None = None) -> None:
+def mark(
+    ws: Workspace,
+    key: str,
+    spec: dict,
+    status: str,
+    tally: CallTally,
+    *,
+    dialogue_id: str | None = None,
+    candidate_set_id: str | None = None,
+    problem: str | None = None,
+) -> None:
     """Record a task's state and add the calls it made; call inside the transaction that stores its output."""
     ws.conn.execute(
         "INSERT INTO sim_tasks (key, spec, dialogue_id, candidate_set_id, status, problem, calls, input_tokens, "
@@ -34,8 +43,18 @@ def mark(ws: Workspace, key: str, spec: dict, status: str, tally: CallTally, *, 
         "problem=excluded.problem, calls=calls+excluded.calls, input_tokens=input_tokens+excluded.input_tokens, "
         "output_tokens=output_tokens+excluded.output_tokens, cost_usd=cost_usd+excluded.cost_usd, "
         "updated_at=datetime('now')",
-        (key, json.dumps(spec), dialogue_id, candidate_set_id, status, problem, tally.calls, tally.input_tokens,
-         tally.output_tokens, tally.cost_usd),
+        (
+            key,
+            json.dumps(spec),
+            dialogue_id,
+            candidate_set_id,
+            status,
+            problem,
+            tally.calls,
+            tally.input_tokens,
+            tally.output_tokens,
+            tally.cost_usd,
+        ),
     )
 
 
@@ -49,6 +68,8 @@ def task_states(ws: Workspace) -> dict[str, dict]:
 def totals(ws: Workspace) -> dict[str, float]:
     """Calls, tokens and list-price cost recorded by every task (compare with the LLM ledger)."""
     ensure_table(ws)
-    row = ws.conn.execute("SELECT COUNT(*), COALESCE(SUM(calls),0), COALESCE(SUM(input_tokens),0), "
-                          "COALESCE(SUM(output_tokens),0), COALESCE(SUM(cost_usd),0) FROM sim_tasks").fetchone()
+    row = ws.conn.execute(
+        "SELECT COUNT(*), COALESCE(SUM(calls),0), COALESCE(SUM(input_tokens),0), "
+        "COALESCE(SUM(output_tokens),0), COALESCE(SUM(cost_usd),0) FROM sim_tasks"
+    ).fetchone()
     return dict(zip(("tasks", "calls", "input_tokens", "output_tokens", "cost_usd"), row, strict=True))

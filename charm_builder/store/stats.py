@@ -14,8 +14,10 @@ PAPER_MEAN_TURNS = 12.8  # AAM paper: Charm dialogues average 12.8 turns (messag
 def dialogue_turn_stats(ws: Workspace, dialogue_ids: Collection[str] | None = None) -> dict[str, Any]:
     """Measured turns (messages) per dialogue next to the planned range (``simulate --turns``, read from
     each simulated dialogue's provenance) and the paper's mean. Only ``dialogue_ids`` when given."""
-    rows = ws.conn.execute("SELECT id, json_array_length(data, '$.turns'), "
-                           "json_extract(data, '$.provenance.params.planned_turns') FROM dialogues").fetchall()
+    rows = ws.conn.execute(
+        "SELECT id, json_array_length(data, '$.turns'), "
+        "json_extract(data, '$.provenance.params.planned_turns') FROM dialogues"
+    ).fetchall()
     if dialogue_ids is not None:
         wanted = set(dialogue_ids)
         rows = [r for r in rows if r[0] in wanted]
@@ -34,17 +36,22 @@ def dialogue_turn_stats(ws: Workspace, dialogue_ids: Collection[str] | None = No
 
 def turns_line(t: dict[str, Any]) -> str:
     """One human line for ``dialogue_turn_stats`` (stats output and dataset cards)."""
-    measured = (f"measured mean {t['mean']} (min {t['min']}, max {t['max']}) over {t['dialogues']} dialogue(s)"
-                if t["mean"] is not None else "no dialogues")  # fmt: skip
+    measured = (
+        f"measured mean {t['mean']} (min {t['min']}, max {t['max']}) over {t['dialogues']} dialogue(s)"
+        if t["mean"] is not None
+        else "no dialogues"
+    )
     planned = f"planned {t['planned_range']} (mean {t['planned_mean']})" if t["planned_range"] else "planned: n/a"
     return f"{measured}; {planned}; paper mean {t['paper_mean']}"
+
 
 HUMAN = "COALESCE(json_extract(data, '$.source'), 'human') = 'human'"  # a human (not LLM-judge) annotation
 
 
 def _group(ws: Workspace, table: str, column: str, where: str = "1") -> dict[str, int]:
-    rows = ws.conn.execute(f"SELECT COALESCE({column}, 'none'), COUNT(*) FROM {table} WHERE {where} GROUP BY 1 "
-                           "ORDER BY 1")  # fmt: skip
+    rows = ws.conn.execute(
+        f"SELECT COALESCE({column}, 'none'), COUNT(*) FROM {table} WHERE {where} GROUP BY 1 ORDER BY 1"
+    )
     return {str(k): v for k, v in rows}
 
 
@@ -73,9 +80,11 @@ def workspace_stats(ws: Workspace) -> dict[str, Any]:
             "json_each(candidate_sets.data, '$.candidates') AS c GROUP BY 1 ORDER BY 1"
         )
     }
-    per_set = "SELECT cs.id, COUNT(a.id) AS n FROM candidate_sets cs LEFT JOIN annotations a " \
-        "ON a.candidate_set_id = cs.id AND a.status = 'submitted' " \
-        "AND COALESCE(json_extract(a.data, '$.source'), 'human') = 'human' GROUP BY cs.id"  # fmt: skip
+    per_set = (
+        "SELECT cs.id, COUNT(a.id) AS n FROM candidate_sets cs LEFT JOIN annotations a "
+        "ON a.candidate_set_id = cs.id AND a.status = 'submitted' "
+        "AND COALESCE(json_extract(a.data, '$.source'), 'human') = 'human' GROUP BY cs.id"
+    )
     states = {"unannotated": 0, "annotated_1": 0, "annotated_2": 0, "annotated_3_plus": 0}
     for _, n in conn.execute(per_set):
         key = "unannotated" if n == 0 else f"annotated_{n}" if n < 3 else "annotated_3_plus"

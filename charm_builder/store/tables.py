@@ -21,25 +21,50 @@ class Table:
 TABLES: dict[str, Table] = {
     t.kind: t
     for t in (
-        Table("character", "characters", Character, {
-            "primary_category": lambda c: c.primary_category, "sub_category": lambda c: c.sub_category,
-        }),
+        Table(
+            "character",
+            "characters",
+            Character,
+            {
+                "primary_category": lambda c: c.primary_category,
+                "sub_category": lambda c: c.sub_category,
+            },
+        ),
         Table("user", "users", UserPersona),
         Table("scene", "scenes", Scene),
-        Table("dialogue", "dialogues", Dialogue, {
-            "character_id": lambda d: d.character_id, "language": lambda d: d.language,
-            "target_dimension": lambda d: d.target_dimension, "source": lambda d: d.provenance.source,
-        }),
+        Table(
+            "dialogue",
+            "dialogues",
+            Dialogue,
+            {
+                "character_id": lambda d: d.character_id,
+                "language": lambda d: d.language,
+                "target_dimension": lambda d: d.target_dimension,
+                "source": lambda d: d.provenance.source,
+            },
+        ),
         Table("candidate_set", "candidate_sets", CandidateSet, {"dialogue_id": lambda s: s.dialogue_id}),
-        Table("annotation", "annotations", Annotation, {
-            "candidate_set_id": lambda a: a.candidate_set_id, "annotator": lambda a: a.annotator,
-            "status": lambda a: a.status,
-        }),
-        Table("judge_score", "judge_scores", JudgeScore, {
-            "candidate_set_id": lambda j: j.candidate_set_id, "judge": lambda j: j.judge,
-        }),
+        Table(
+            "annotation",
+            "annotations",
+            Annotation,
+            {
+                "candidate_set_id": lambda a: a.candidate_set_id,
+                "annotator": lambda a: a.annotator,
+                "status": lambda a: a.status,
+            },
+        ),
+        Table(
+            "judge_score",
+            "judge_scores",
+            JudgeScore,
+            {
+                "candidate_set_id": lambda j: j.candidate_set_id,
+                "judge": lambda j: j.judge,
+            },
+        ),
     )
-}  # fmt: skip
+}
 
 TABLE_BY_MODEL: dict[type[Record], Table] = {t.model: t for t in TABLES.values()}
 

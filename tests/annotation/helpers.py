@@ -17,11 +17,12 @@ def make_store(root: Path, n_sets: int = 3) -> tuple[Workspace, list[CandidateSe
     """A workspace with one character, ``n_sets`` dialogues and one six-candidate set each."""
     store = Workspace.create(root)
     character = Character(
-        name=Localized(zh="孙悟空", en="Sun Wukong"), sub_category="novels",
+        name=Localized(zh="孙悟空", en="Sun Wukong"),
+        sub_category="novels",
         source=Localized(zh="西游记", en="Journey to the West"),
         profile=Localized(zh="齐天大圣，七十二变。", en="The Monkey King, master of 72 transformations."),
         system_prompt=Localized(zh="你是孙悟空。", en="You are Sun Wukong."),
-    )  # fmt: skip
+    )
     store.upsert(character)
     sets = []
     for i in range(n_sets):
@@ -32,9 +33,11 @@ def make_store(root: Path, n_sets: int = 3) -> tuple[Workspace, list[CandidateSe
             Message(role="user", speaker="Xiao Ming", text=f"How many transformations do you know? ({i})"),
         ]
         dialogue = Dialogue(
-            character_id=character.id, language=lang, turns=turns,
+            character_id=character.id,
+            language=lang,
+            turns=turns,
             target_dimension="knowledge_consistency" if i % 2 == 0 else "attractiveness",
-        )  # fmt: skip
+        )
         store.upsert(dialogue)
         cset = CandidateSet(
             dialogue_id=dialogue.id,
@@ -89,9 +92,13 @@ class UIAnnotator:
 #: Debian chromium driven by Playwright (never a downloaded browser).
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run",
-]  # fmt: skip
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 
 def open_dataset_in_ui(page: Any, url: str, username: str, password: str, dataset: str) -> Any:

@@ -41,8 +41,12 @@ def test_serve_commands_and_ctrl_c(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO), "CHARM_WORKSPACE": str(ws)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "annotation.cli", "serve", "--port", str(port)],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     output: list[str] = []
     try:
         assert proc.stdout is not None
@@ -60,8 +64,12 @@ def test_serve_commands_and_ctrl_c(tmp_path: Path) -> None:
         # a second server on the same port is refused with a clear message
         busy = subprocess.run(
             [sys.executable, "-m", "annotation.cli", "serve", "--port", str(port), "-w", str(tmp_path / "other")],
-            cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert busy.returncode == 2 and f"Port {port}" in busy.stderr and "already in use" in busy.stderr
 
         runner = CliRunner()

@@ -41,28 +41,41 @@ def make_long_store(root: Path, n_sets: int = 2) -> tuple[Workspace, list[Candid
     """Candidate sets the size the paper reports: 12 turns of context, replies of 40-110 words."""
     store = Workspace.create(root)
     character = Character(
-        name=Localized(zh="孙悟空", en="Sun Wukong"), sub_category="novels",
-        profile=Localized(en=PROFILE), system_prompt=Localized(en="You are Sun Wukong."),
-    )  # fmt: skip
+        name=Localized(zh="孙悟空", en="Sun Wukong"),
+        sub_category="novels",
+        profile=Localized(en=PROFILE),
+        system_prompt=Localized(en="You are Sun Wukong."),
+    )
     store.upsert(character)
     sets = []
     for i in range(n_sets):
         turns = []
         for t in range(10):
             user = t % 2 == 0
-            text = (f"Great Sage, tell me more about your journey west, part {t} of set {i}? " * 2 if user
-                    else SENTENCE * 2)  # fmt: skip
-            turns.append(Message(role="user" if user else "character", speaker="Xiao Ming" if user else "Sun Wukong",
-                                 text=text.strip()))  # fmt: skip
+            text = (
+                f"Great Sage, tell me more about your journey west, part {t} of set {i}? " * 2 if user else SENTENCE * 2
+            )
+            turns.append(
+                Message(
+                    role="user" if user else "character",
+                    speaker="Xiao Ming" if user else "Sun Wukong",
+                    text=text.strip(),
+                )
+            )
         turns.append(Message(role="user", speaker="Xiao Ming", text=f"So how many transformations do you know? ({i})"))
-        dialogue = Dialogue(character_id=character.id, language="en", turns=turns,
-                            target_dimension="knowledge_consistency")  # fmt: skip
+        dialogue = Dialogue(
+            character_id=character.id, language="en", turns=turns, target_dimension="knowledge_consistency"
+        )
         store.upsert(dialogue)
         replies = [(SENTENCE * (2 + k % 4)).strip() for k in range(6)]
         replies[2] = HOSTILE
-        cset = CandidateSet(dialogue_id=dialogue.id, context=turns, candidates=[
-            Candidate(label="ABCDEF"[k], model_id=m, text=f"[{i}-{k}] {replies[k]}") for k, m in enumerate(MODELS)
-        ])  # fmt: skip
+        cset = CandidateSet(
+            dialogue_id=dialogue.id,
+            context=turns,
+            candidates=[
+                Candidate(label="ABCDEF"[k], model_id=m, text=f"[{i}-{k}] {replies[k]}") for k, m in enumerate(MODELS)
+            ],
+        )
         store.upsert(cset)
         sets.append(cset)
     return store, sets
@@ -88,8 +101,13 @@ def test_one_compare_field_with_escaped_values(tmp_path: Path) -> None:
 
 
 def _inside(box: dict | None, width: int, height: int) -> bool:
-    return box is not None and box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= width \
-        and box["y"] + box["height"] <= height  # fmt: skip
+    return (
+        box is not None
+        and box["x"] >= 0
+        and box["y"] >= 0
+        and box["x"] + box["width"] <= width
+        and box["y"] + box["height"] <= height
+    )
 
 
 @pytest.mark.server

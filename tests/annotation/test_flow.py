@@ -186,7 +186,14 @@ def test_dialogue_quality_round(argilla_server: EmbeddedArgilla, tmp_path: Path)
     assert item.criteria == ["stays in character", "mentions the Jade Emperor"]
     assert item.user_query == "Do you remember the peach banquet?"
     # the export stage reads dialogueQuality annotations from the dq_annotations table
-    add_dq_annotation(store, dialogue_id=item.dialogue_id, dimension=item.dimension, language=item.language,
-                      user_query=item.user_query, criteria=item.criteria, annotator=annotator)  # fmt: skip
+    add_dq_annotation(
+        store,
+        dialogue_id=item.dialogue_id,
+        dimension=item.dimension,
+        language=item.language,
+        user_query=item.user_query,
+        criteria=item.criteria,
+        annotator=annotator,
+    )
     frame = load_dq_annotations(store)
     assert frame.height == 1 and frame["annotator"][0] == annotator and frame["user_query"][0] == item.user_query

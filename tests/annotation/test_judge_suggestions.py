@@ -19,26 +19,50 @@ from .helpers import UIAnnotator, make_store
 pytestmark = pytest.mark.server
 JUDGE = "judge-x"
 # candidate set index -> label -> judge score (1-10); set 3 has no scores (no suggestion)
-SCORES = {0: dict(zip("ABCDEF", [9, 4, 4, 2, 6, 5], strict=True)),
-          1: dict(zip("ABCDEF", [3, 8, 1, 5, 5, 7], strict=True)),
-          2: dict(zip("ABCDEF", [5, 6, 7, 10, 2, 4], strict=True))}  # fmt: skip
+SCORES = {
+    0: dict(zip("ABCDEF", [9, 4, 4, 2, 6, 5], strict=True)),
+    1: dict(zip("ABCDEF", [3, 8, 1, 5, 5, 7], strict=True)),
+    2: dict(zip("ABCDEF", [5, 6, 7, 10, 2, 4], strict=True)),
+}
 PICKS = {0: ("A", "D"), 1: ("B", "C"), 2: ("D", "E")}  # (best, worst) by hand from SCORES
 
 
 def test_judge_suggestions_and_report_agreement(argilla_server: EmbeddedArgilla, tmp_path: Path) -> None:
     client = argilla_server.client()
     store, sets = make_store(tmp_path / "ws", n_sets=4)
-    store.upsert_many(JudgeScore(candidate_set_id=sets[i].id, label=lab, judge=JUDGE, judge_model_id="jm-1",
-                                 prompt_version="v1", score=s, raw=f"Score: {s}")
-                      for i, scores in SCORES.items() for lab, s in scores.items())  # fmt: skip
+    store.upsert_many(
+        JudgeScore(
+            candidate_set_id=sets[i].id,
+            label=lab,
+            judge=JUDGE,
+            judge_model_id="jm-1",
+            prompt_version="v1",
+            score=s,
+            raw=f"Score: {s}",
+        )
+        for i, scores in SCORES.items()
+        for lab, s in scores.items()
+    )
     roster = tmp_path / "roster.txt"
     roster.write_text("sug-one\nsug-two\n")
     passwords = create_users(client, "charm-sug", load_roster(roster), tmp_path / "pw.json").passwords_file
     # set 0 is on the server before the judge ran: pushing suggestions updates it in place
     push_candidate_sets(client, store, dataset="sug", workspace="charm-sug", candidate_sets=[sets[0]], min_submitted=2)
     env = {"ARGILLA_API_URL": argilla_server.url, "ARGILLA_API_KEY": argilla_server.credentials.api_key}
-    res = run_cli("annotate", "push", "--dataset", "sug", "--argilla-workspace", "charm-sug", "--min-submitted", "2",
-                  "--suggestions", JUDGE, workspace=store.root, env=env)  # fmt: skip
+    res = run_cli(
+        "annotate",
+        "push",
+        "--dataset",
+        "sug",
+        "--argilla-workspace",
+        "charm-sug",
+        "--min-submitted",
+        "2",
+        "--suggestions",
+        JUDGE,
+        workspace=store.root,
+        env=env,
+    )
     assert res.returncode == 0, res.stderr
     assert "3 with judge-x's suggestions" in res.stdout
 
@@ -61,8 +85,10 @@ def test_judge_suggestions_and_report_agreement(argilla_server: EmbeddedArgilla,
 
     # annotators answer (in displayed labels); agreement by hand: source-label picks vs PICKS
     pw = json.loads(Path(passwords).read_text())
-    answers = {"sug-one": {0: ("A", "D"), 1: ("B", "F"), 2: ("C", "E"), 3: ("A", "B")},
-               "sug-two": {0: ("E", "D"), 1: ("B", "C"), 2: ("D", "A")}}  # fmt: skip
+    answers = {
+        "sug-one": {0: ("A", "D"), 1: ("B", "F"), 2: ("C", "E"), 3: ("A", "B")},
+        "sug-two": {0: ("E", "D"), 1: ("B", "C"), 2: ("D", "A")},
+    }
     server_ids = {r.id: str(r._server_id) for r in records.values()}
     for user, picks in answers.items():
         ui = UIAnnotator(argilla_server.url, user, pw[user])

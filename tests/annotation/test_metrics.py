@@ -75,11 +75,14 @@ def test_best_worst_scaling_hand_computed() -> None:
 def test_agreement_units_and_ambiguous() -> None:
     s1, s2, s3 = _cset(["m1", "m2", "m3"]), _cset(["m4", "m5", "m6"]), _cset(["m7", "m8"])
     anns = [
-        _ann(s1, "a", "A", "C"), _ann(s1, "b", "B", "C"),  # best tie A/B
-        _ann(s2, "a", "A", "B"), _ann(s2, "b", "B", "C"),  # best tie, worst tie, B both best and worst
-        _ann(s3, "a", "A", "B"), _ann(s3, "b", "A", "B"),  # clear
+        _ann(s1, "a", "A", "C"),
+        _ann(s1, "b", "B", "C"),  # best tie A/B
+        _ann(s2, "a", "A", "B"),
+        _ann(s2, "b", "B", "C"),  # best tie, worst tie, B both best and worst
+        _ann(s3, "a", "A", "B"),
+        _ann(s3, "b", "A", "B"),  # clear
         Annotation(candidate_set_id=s3.id, annotator="c", status="draft"),
-    ]  # fmt: skip
+    ]
     units = agreement_units(anns, "best")
     assert units[s1.id] == {"a": "A", "b": "B"} and units[s3.id] == {"a": "A", "b": "A"}
     found = {a.candidate_set_id: a for a in ambiguous_records(anns)}

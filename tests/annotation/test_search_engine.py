@@ -37,12 +37,16 @@ def search_ds(any_server: EmbeddedArgilla) -> tuple[httpx.Client, str, dict[str,
     ds.records.log(
         [
             {
-                "id": f"r{i}", "text": text, "lang": "zh" if "孙" in text else "en", "turns": i * 2, "score": i / 10,
+                "id": f"r{i}",
+                "text": text,
+                "lang": "zh" if "孙" in text else "en",
+                "turns": i * 2,
+                "score": i / 10,
                 **({"chat": [{"role": "user", "content": "Monkey King, 你好"}]} if i == 4 else {}),
             }
             for i, text in enumerate(TEXTS)
         ]
-    )  # fmt: skip
+    )
     http = httpx.Client(
         base_url=argilla_server.url, headers={"X-Argilla-Api-Key": argilla_server.credentials.api_key}, timeout=60
     )

@@ -145,8 +145,11 @@ def test_children_killed_while_annotators_submit(own_server: EmbeddedArgilla, tm
         return own_server.restarts.get(name, 0) >= count
 
     for name in ("web", "worker", "redis"):
-        _wait_for(lambda: sum(len(w.acked) for w in workers) > 0 or not any(w.is_alive() for w in workers), 60,
-                  "a first submission")  # fmt: skip
+        _wait_for(
+            lambda: sum(len(w.acked) for w in workers) > 0 or not any(w.is_alive() for w in workers),
+            60,
+            "a first submission",
+        )
         before = own_server.restarts.get(name, 0)
         os.kill(own_server._procs[name].pid, signal.SIGKILL)
         _wait_for(lambda name=name, before=before: restarted(name, before + 1), 240, f"{name} to be restarted")

@@ -168,8 +168,11 @@ def test_refuses_postgresql_on_a_sqlite_workspace(tmp_path: Path) -> None:
 def test_serve_rejects_unknown_database(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "annotation.cli", "serve", "-w", str(tmp_path / "ws"), "--database", "mysql"],
-        capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2],
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert proc.returncode == 2
     assert "--database must be sqlite or postgresql, not 'mysql'" in proc.stderr + proc.stdout
     assert not (tmp_path / "ws" / "argilla").exists()
@@ -210,8 +213,10 @@ def test_annotator_queue_search_does_not_write_records(argilla_pg_server: Embedd
     python = venv_python(server.venv_dir or default_venv_dir())
     locker = subprocess.Popen(
         [str(python), "-c", _LOCK_RECORDS, str(server.postgres_port), PG_USER, PG_DATABASE],
-        env=env, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
         annotator = UIAnnotator(server.url, "no-writes-ann", "no-writes-pass")

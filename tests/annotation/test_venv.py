@@ -25,9 +25,15 @@ def test_ensure_server_venv_is_idempotent_and_isolated() -> None:
     assert time.monotonic() - start < 1.0
     assert python.is_relative_to(default_venv_dir())
     probe = subprocess.run(
-        [str(python), "-c", "from argilla_server._version import __version__ as v; import pydantic; print(v, pydantic.VERSION)"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        [
+            str(python),
+            "-c",
+            "from argilla_server._version import __version__ as v; import pydantic; print(v, pydantic.VERSION)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     server_version, pydantic_version = probe.stdout.split()
     assert f"argilla-server=={server_version}" in SERVER_REQUIREMENTS
     assert pydantic_version.startswith("2.") and pydantic_version != __import__("pydantic").VERSION

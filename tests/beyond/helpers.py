@@ -17,9 +17,11 @@ from charm_builder.store import Workspace
 from tests.export.helpers import LABELS, MODELS, character
 
 USERS: dict[str, tuple[str, ...]] = {
-    "mei": ("student", "zh-culture"), "li": ("elderly", "zh-culture"), "tom": ("adult", "western"),
+    "mei": ("student", "zh-culture"),
+    "li": ("elderly", "zh-culture"),
+    "tom": ("adult", "western"),
     "kenji": ("teen", "japanese"),
-}  # fmt: skip
+}
 CHARACTERS: dict[str, str] = {"link": "games", "holmes": "novels", "curie": "scientists", "nova": "custom"}
 DIMENSIONS = ("knowledge_consistency", "attractiveness", None)
 VOTES = [("A", "F"), ("A", "F"), ("B", "F")]
@@ -42,8 +44,11 @@ class ShiftWorld:
 def build_shift_workspace(ws: Workspace) -> ShiftWorld:
     w = ShiftWorld()
     for name, tags in USERS.items():
-        w.users[name] = s.UserPersona(name=name, prompt={"en": f"You are {name}, a {' '.join(tags)} person.",
-                                                         "zh": f"你是{name}。"}, tags=list(tags))  # fmt: skip
+        w.users[name] = s.UserPersona(
+            name=name,
+            prompt={"en": f"You are {name}, a {' '.join(tags)} person.", "zh": f"你是{name}。"},
+            tags=list(tags),
+        )
     for name, sub in CHARACTERS.items():
         w.chars[name] = character(name.title(), sub, f"你是{name}。", f"You are {name.title()}.")
     ws.upsert_many([*w.users.values(), *w.chars.values()])
@@ -51,19 +56,33 @@ def build_shift_workspace(ws: Workspace) -> ShiftWorld:
     for cname, char in w.chars.items():
         for uname, user in w.users.items():
             lang = "zh" if "zh-culture" in USERS[uname] else "en"
-            turns = [s.Message(role="user" if k % 2 == 0 else "character", speaker=uname if k % 2 == 0 else cname,
-                               text=f"{cname}/{uname} turn {k}") for k in range(6)]  # fmt: skip
-            dlg = s.Dialogue(character_id=char.id, user_id=user.id, language=lang, turns=turns,
-                             target_dimension=DIMENSIONS[i % 3])  # type: ignore[arg-type]
+            turns = [
+                s.Message(
+                    role="user" if k % 2 == 0 else "character",
+                    speaker=uname if k % 2 == 0 else cname,
+                    text=f"{cname}/{uname} turn {k}",
+                )
+                for k in range(6)
+            ]
+            dlg = s.Dialogue(
+                character_id=char.id, user_id=user.id, language=lang, turns=turns, target_dimension=DIMENSIONS[i % 3]
+            )  # type: ignore[arg-type]
             i += 1
             w.dialogues[f"{cname}/{uname}"] = dlg
             ws.upsert(dlg)
             for n in (1, 3, 5):
-                cset = s.CandidateSet(dialogue_id=dlg.id, context=turns[:n], candidates=[
-                    {"label": lab, "model_id": MODELS[j], "text": f"{cname}/{uname}/{n} reply {lab}"}
-                    for j, lab in enumerate(LABELS)])  # fmt: skip
+                cset = s.CandidateSet(
+                    dialogue_id=dlg.id,
+                    context=turns[:n],
+                    candidates=[
+                        {"label": lab, "model_id": MODELS[j], "text": f"{cname}/{uname}/{n} reply {lab}"}
+                        for j, lab in enumerate(LABELS)
+                    ],
+                )
                 w.sets[f"{cname}/{uname}/{n}"] = cset
                 ws.upsert(cset)
-                ws.upsert_many(s.Annotation(candidate_set_id=cset.id, annotator=f"ann{a}", best=b, worst=wst)  # type: ignore[arg-type]
-                               for a, (b, wst) in enumerate(VOTES))  # fmt: skip
+                ws.upsert_many(
+                    s.Annotation(candidate_set_id=cset.id, annotator=f"ann{a}", best=b, worst=wst)  # type: ignore[arg-type]
+                    for a, (b, wst) in enumerate(VOTES)
+                )
     return w

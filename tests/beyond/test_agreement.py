@@ -25,7 +25,8 @@ def rows_by_dialogue(built, train) -> dict[str, list[dict]]:
 
 def test_agreement_columns_on_known_annotations(workspace, built):
     train = build_export(workspace, ExportOptions(size=4000, subset="preferenceTraining", grpo_fraction=0.0))[
-        "preferenceTraining"].splits["train"]
+        "preferenceTraining"
+    ].splits["train"]
     rows = rows_by_dialogue(built, train)
     # d12: best F, F, E; worst A, A, A (3 annotators)
     d12 = rows["d12"][0]
@@ -40,10 +41,13 @@ def test_agreement_columns_on_known_annotations(workspace, built):
 
 
 def test_bws_gaps_for_all_pairs(workspace, built):
-    train = build_export(workspace, ExportOptions(size=4000, subset="preferenceTraining", grpo_fraction=0.0, pairs="all"))[
-        "preferenceTraining"].splits["train"]
-    d12 = {(r["chosen"][0]["content"][-1], r["rejected"][0]["content"][-1]): r
-           for r in rows_by_dialogue(built, train)["d12"]}  # fmt: skip
+    train = build_export(
+        workspace, ExportOptions(size=4000, subset="preferenceTraining", grpo_fraction=0.0, pairs="all")
+    )["preferenceTraining"].splits["train"]
+    d12 = {
+        (r["chosen"][0]["content"][-1], r["rejected"][0]["content"][-1]): r
+        for r in rows_by_dialogue(built, train)["d12"]
+    }
     # scores: F = 2/3, E = 1/3, A = -1, B = C = D = 0
     assert d12[("F", "A")]["margin_bws"] == pytest.approx(5 / 3)
     assert d12[("F", "E")]["margin_bws"] == pytest.approx(1 / 3)  # E got one best vote
@@ -67,10 +71,13 @@ def test_margin_sources_map_to_columns():
         margin_column_for("gpt")
 
 
-@pytest.mark.parametrize(("args", "needle"), [
-    (["--loss", "bt", "--margin-source", "agreement"], "--margin-source needs --loss margin (got --loss bt)"),
-    (["--loss", "margin", "--margin-source", "gpt"], "--margin-source 'gpt': choose one of agreement, bws, judge"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--loss", "bt", "--margin-source", "agreement"], "--margin-source needs --loss margin (got --loss bt)"),
+        (["--loss", "margin", "--margin-source", "gpt"], "--margin-source 'gpt': choose one of agreement, bws, judge"),
+    ],
+)
 def test_margin_source_errors_are_one_line(pref_export: Path, tmp_path: Path, args: list[str], needle: str):
     res = runner.invoke(app, ["rm", "-d", str(pref_export), "-o", str(tmp_path / "x"), "-q", *args])
     assert res.exit_code == 2 and res.stderr.strip().splitlines() == [f"error: {needle}"]
@@ -79,10 +86,33 @@ def test_margin_source_errors_are_one_line(pref_export: Path, tmp_path: Path, ar
 @pytest.mark.slow
 def test_rm_with_agreement_margin_uses_scaled_column(pref_export: Path, tiny_model_dir: Path, tmp_path: Path):
     out = tmp_path / "rm"
-    res = runner.invoke(app, ["rm", "-d", str(pref_export), "-o", str(out), "--model", str(tiny_model_dir),
-                              "--loss", "margin", "--margin-source", "agreement", "--margin-scale", "2",
-                              "--batch-size", "8", "--max-steps", "1", "--max-length", "96", "--logging-steps", "1",
-                              "-q"])  # fmt: skip
+    res = runner.invoke(
+        app,
+        [
+            "rm",
+            "-d",
+            str(pref_export),
+            "-o",
+            str(out),
+            "--model",
+            str(tiny_model_dir),
+            "--loss",
+            "margin",
+            "--margin-source",
+            "agreement",
+            "--margin-scale",
+            "2",
+            "--batch-size",
+            "8",
+            "--max-steps",
+            "1",
+            "--max-length",
+            "96",
+            "--logging-steps",
+            "1",
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     # one batch = all 8 rows, margin_agreement = 0.5 + 0.05 i -> mean 0.675, x2 = 1.35

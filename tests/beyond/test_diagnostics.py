@@ -45,12 +45,45 @@ def test_disagreements_are_the_confidently_wrong_pairs():
 @pytest.mark.slow
 def test_diagnose_cli_writes_plot_csv_and_summary(pref_export: Path, tiny_model_dir: Path, tmp_path: Path):
     rm = tmp_path / "rm"
-    res = runner.invoke(app, ["rm", "-d", str(pref_export), "-o", str(rm), "--model", str(tiny_model_dir),
-                              "--loss", "aam-pr", "--max-steps", "2", "--lr", "1e-3", "--max-length", "96", "-q"])
+    res = runner.invoke(
+        app,
+        [
+            "rm",
+            "-d",
+            str(pref_export),
+            "-o",
+            str(rm),
+            "--model",
+            str(tiny_model_dir),
+            "--loss",
+            "aam-pr",
+            "--max-steps",
+            "2",
+            "--lr",
+            "1e-3",
+            "--max-length",
+            "96",
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     out = tmp_path / "diag"
-    res = runner.invoke(app, ["diagnose", str(rm), "--data", str(pref_export), "--out", str(out),
-                              "--confidence", "0.5", "--max-length", "96", "-q"])  # fmt: skip
+    res = runner.invoke(
+        app,
+        [
+            "diagnose",
+            str(rm),
+            "--data",
+            str(pref_export),
+            "--out",
+            str(out),
+            "--confidence",
+            "0.5",
+            "--max-length",
+            "96",
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert (out / "margin_vs_agreement.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = json.loads((out / "summary.json").read_text())
@@ -60,13 +93,28 @@ def test_diagnose_cli_writes_plot_csv_and_summary(pref_export: Path, tiny_model_
     agreement = [float(r["agreement"]) for r in rows]
     assert agreement == pytest.approx([0.5 + 0.05 * i for i in range(8)])
     assert summary["spearman_agreement_vs_aam_margin"] == pytest.approx(
-        spearman(agreement, [float(r["aam_margin"]) for r in rows]), abs=1e-3)
+        spearman(agreement, [float(r["aam_margin"]) for r in rows]), abs=1e-3
+    )
     against = {r["id"] for r in csv.DictReader((out / "disagreements.csv").open())}
     assert against == {r["id"] for r in rows if float(r["p_model_chosen"]) <= 0.5}
     assert summary["confidently_against_annotators"] == len(against)
     # the LD margin of the same model, and one-line errors
-    res = runner.invoke(app, ["diagnose", str(rm), "-d", str(pref_export), "-o", str(tmp_path / "ld"), "--margin",
-                              "ld", "--max-length", "96", "-q"])  # fmt: skip
+    res = runner.invoke(
+        app,
+        [
+            "diagnose",
+            str(rm),
+            "-d",
+            str(pref_export),
+            "-o",
+            str(tmp_path / "ld"),
+            "--margin",
+            "ld",
+            "--max-length",
+            "96",
+            "-q",
+        ],
+    )
     assert res.exit_code == 0 and json.loads((tmp_path / "ld" / "summary.json").read_text())["beta"] == 0.1
     res = runner.invoke(app, ["diagnose", str(rm), "-d", str(pref_export), "--agreement-column", "nope", "-q"])
     assert res.exit_code == 2 and "missing column 'nope'" in res.stderr and len(res.stderr.strip().splitlines()) == 1

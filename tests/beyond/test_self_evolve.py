@@ -21,14 +21,25 @@ from training.self_evolve import (
 
 
 def uset(name: str, texts: list[str]) -> UnlabelledSet:
-    return UnlabelledSet(f"cset_{name}", f"dlg_{name}", "chr_x", "en", None,
-                         [{"role": "system", "content": "sys"}, {"role": "user", "content": "hi"}],
-                         [(lab, f"m{lab}", t) for lab, t in zip("ABCDEF", texts, strict=False)])  # fmt: skip
+    return UnlabelledSet(
+        f"cset_{name}",
+        f"dlg_{name}",
+        "chr_x",
+        "en",
+        None,
+        [{"role": "system", "content": "sys"}, {"role": "user", "content": "hi"}],
+        [(lab, f"m{lab}", t) for lab, t in zip("ABCDEF", texts, strict=False)],
+    )
 
 
 def test_select_pseudo_pairs_keeps_only_gaps_at_or_above_threshold():
-    sets = [uset("a", ["x", "y", "z"]), uset("b", ["x", "y", "z"]), uset("c", ["x", "y", "z"]),
-            uset("d", ["same", "same"]), uset("e", ["p", "q"])]  # fmt: skip
+    sets = [
+        uset("a", ["x", "y", "z"]),
+        uset("b", ["x", "y", "z"]),
+        uset("c", ["x", "y", "z"]),
+        uset("d", ["same", "same"]),
+        uset("e", ["p", "q"]),
+    ]
     scores = [[0.1, 2.0, -1.0], [0.5, 0.6, 0.4], [3.0, 3.0, 3.0], [5.0, -5.0], [1.0, 0.0]]
     rows = select_pseudo_pairs(sets, scores, threshold=1.0, round_=1, model="rm0")
     got = {r["candidate_set_id"]: r for r in rows}
@@ -47,9 +58,12 @@ def test_unlabelled_pool_skips_annotated_sets_and_excluded_dialogues(workspace, 
     pool = unlabelled_sets(workspace)
     assert [built.name_of(p.dialogue_id) for p in pool] == ["d11"]  # the only set without submitted annotations
     d11 = pool[0]
-    assert d11.prompt == [{"role": "system", "content": "You are Sherlock Holmes."},
-                          {"role": "user", "content": "d11 hello"}, {"role": "assistant", "content": "d11 hi there"},
-                          {"role": "user", "content": "d11 tell me more"}]  # fmt: skip
+    assert d11.prompt == [
+        {"role": "system", "content": "You are Sherlock Holmes."},
+        {"role": "user", "content": "d11 hello"},
+        {"role": "assistant", "content": "d11 hi there"},
+        {"role": "user", "content": "d11 tell me more"},
+    ]
     assert [c[0] for c in d11.candidates] == list("ABCDEF")
     assert unlabelled_sets(workspace, exclude_dialogues={d11.dialogue_id}) == []
 
@@ -60,20 +74,35 @@ def add_unannotated(ws, built, n: int = 6) -> None:
         turns = [s.Message(role="user", speaker="Ann", text=f"u{i} question about case {i}")]
         dlg = s.Dialogue(character_id=holmes.id, language="en", turns=turns)
         ws.upsert(dlg)
-        ws.upsert(s.CandidateSet(dialogue_id=dlg.id, context=turns, candidates=[
-            {"label": lab, "model_id": "m", "text": f"reply {lab} {i} " + "elementary " * (j + i % 3)}
-            for j, lab in enumerate("ABCD")]))  # fmt: skip
+        ws.upsert(
+            s.CandidateSet(
+                dialogue_id=dlg.id,
+                context=turns,
+                candidates=[
+                    {"label": lab, "model_id": "m", "text": f"reply {lab} {i} " + "elementary " * (j + i % 3)}
+                    for j, lab in enumerate("ABCD")
+                ],
+            )
+        )
 
 
 def test_eval_reads_charm_build_role_reward_turns():
     from training.rm.evaluate import context_messages
 
-    row = {"system_prompt": "You are Link.", "context": [
-        {"role": "user", "speaker": "Ann", "text": "hello"}, {"role": "character", "speaker": "Link", "text": "hi"},
-        {"role": "user", "speaker": "Ann", "text": "more"}]}  # fmt: skip
-    assert context_messages(row) == [{"role": "system", "content": "You are Link."},
-                                     {"role": "user", "content": "hello"}, {"role": "assistant", "content": "hi"},
-                                     {"role": "user", "content": "more"}]  # fmt: skip
+    row = {
+        "system_prompt": "You are Link.",
+        "context": [
+            {"role": "user", "speaker": "Ann", "text": "hello"},
+            {"role": "character", "speaker": "Link", "text": "hi"},
+            {"role": "user", "speaker": "Ann", "text": "more"},
+        ],
+    }
+    assert context_messages(row) == [
+        {"role": "system", "content": "You are Link."},
+        {"role": "user", "content": "hello"},
+        {"role": "assistant", "content": "hi"},
+        {"role": "user", "content": "more"},
+    ]
 
 
 @pytest.mark.slow
@@ -84,21 +113,44 @@ def test_one_round_adds_only_above_threshold_pairs(workspace, built, tiny_model_
     export = tmp_path / "export"
     export_workspace(workspace, export, ExportOptions(size=4000, grpo_fraction=0.0, min_annotators=3))
     rm0 = tmp_path / "rm0"
-    train_reward_model(RMTrainConfig(data=export / "preferenceTraining", output_dir=rm0, model=str(tiny_model_dir),
-                                     max_steps=2, batch_size=4, lr=1e-3, max_length=96, seed=1),
-                       progress=False)  # fmt: skip
+    train_reward_model(
+        RMTrainConfig(
+            data=export / "preferenceTraining",
+            output_dir=rm0,
+            model=str(tiny_model_dir),
+            max_steps=2,
+            batch_size=4,
+            lr=1e-3,
+            max_length=96,
+            seed=1,
+        ),
+        progress=False,
+    )
     pool = unlabelled_sets(workspace)
     assert len(pool) == 7  # d11 + the 6 new sets (none is in the labelled or roleReward dialogues)
     gaps = sorted(max(sc) - min(sc) for sc in score_sets(rm0, pool, max_length=96))
     threshold = (gaps[3] + gaps[4]) / 2  # between the 4th and 5th gap: exactly 3 sets clear it
-    expected = {p.candidate_set_id for p, sc in zip(pool, score_sets(rm0, pool, max_length=96), strict=True)
-                if max(sc) - min(sc) >= threshold}  # fmt: skip
+    expected = {
+        p.candidate_set_id
+        for p, sc in zip(pool, score_sets(rm0, pool, max_length=96), strict=True)
+        if max(sc) - min(sc) >= threshold
+    }
     assert len(expected) == 3
 
     out = tmp_path / "evolve"
-    cfg = SelfEvolveConfig(workspace=workspace.root, data=export / "preferenceTraining",
-                           eval_data=export / "roleReward", output_dir=out, rounds=1, threshold=threshold,
-                           init_rm=rm0, max_steps=1, batch_size=4, lr=1e-3, max_length=96)  # fmt: skip
+    cfg = SelfEvolveConfig(
+        workspace=workspace.root,
+        data=export / "preferenceTraining",
+        eval_data=export / "roleReward",
+        output_dir=out,
+        rounds=1,
+        threshold=threshold,
+        init_rm=rm0,
+        max_steps=1,
+        batch_size=4,
+        lr=1e-3,
+        max_length=96,
+    )
     results = self_evolve(cfg, progress=False)
     assert [r.round for r in results] == [0, 1] and results[1].scored_sets == 7 and results[1].pseudo_pairs == 3
     data = pl.read_parquet(out / "round-1" / "train.parquet")

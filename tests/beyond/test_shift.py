@@ -29,8 +29,12 @@ def features(ws) -> pl.DataFrame:
 def shift_export(ws, **kw) -> dict:
     opts = ExportOptions(size=8, grpo_fraction=0.2, shift_embeddings=False, **kw)
     data = build_export(ws, opts)
-    return {"train": data["preferenceTraining"].splits["train"], "grpo": data["preferenceTraining"].splits["grpo"],
-            **data["roleReward"].splits, "charm": data["roleReward"].charm}  # fmt: skip
+    return {
+        "train": data["preferenceTraining"].splits["train"],
+        "grpo": data["preferenceTraining"].splits["grpo"],
+        **data["roleReward"].splits,
+        "charm": data["roleReward"].charm,
+    }
 
 
 # ------------------------------------------------------------------------------------ JS by hand
@@ -74,15 +78,17 @@ def test_default_holdout_is_deterministic_closest_to_a_fifth(workspace, world):
     # users: zh-culture 50 %, western 25 %, japanese 25 % -> tie at 25 % -> alphabetical: japanese
     plan = plan_shift(f, "user")
     assert plan.holdout == ["japanese"] and plan.group_shares["zh-culture"] == pytest.approx(0.5)
-    assert {world.user_of(d) for d in f.filter(pl.col("candidate_set_id").is_in(list(plan.ood_sets)))
-            ["dialogue_id"].to_list()} == {"kenji"}  # fmt: skip
+    assert {
+        world.user_of(d)
+        for d in f.filter(pl.col("candidate_set_id").is_in(list(plan.ood_sets)))["dialogue_id"].to_list()
+    } == {"kenji"}
     # characters: fiction 50 %, real_person 25 %, original 25 % -> original
     assert plan_shift(f, "character").holdout == ["original"]
     # contexts of 1, 3, 5 turns, a third each: > 1 holds out 2/3 (over half), > 3 holds out 1/3
     dplan = plan_shift(f, "dialogue")
     assert dplan.threshold == 3 and len(dplan.ood_sets) == 16
     assert plan_shift(f, "user", "western").ood_sets != plan.ood_sets
-    assert plan_shift(f, "user") .ood_sets == plan.ood_sets  # same choice every time
+    assert plan_shift(f, "user").ood_sets == plan.ood_sets  # same choice every time
 
 
 def test_bad_holdouts_are_one_line_errors(workspace, world):
@@ -110,8 +116,10 @@ def test_bad_holdouts_are_one_line_errors(workspace, world):
 
 def test_user_shift_keeps_the_held_out_personas_out_of_training(workspace, world):
     out = shift_export(workspace, shift="user", holdout="western")
-    users = {name: {world.user_of(d) for d in out[name]["dialogue_id"].to_list()}
-             for name in ("train", "grpo", "test_id", "test_ood")}  # fmt: skip
+    users = {
+        name: {world.user_of(d) for d in out[name]["dialogue_id"].to_list()}
+        for name in ("train", "grpo", "test_id", "test_ood")
+    }
     assert users["test_ood"] == {"tom"}
     assert "tom" not in users["train"] | users["grpo"] | users["test_id"]
     assert out["train"].height and out["test_id"].height and out["grpo"].height
@@ -138,8 +146,10 @@ def test_user_shift_language_marginal_matches_a_hand_count(workspace, world):
 
 def test_character_shift_holds_out_real_people(workspace, world):
     out = shift_export(workspace, shift="character", holdout="real_person")
-    chars = {name: {world.char_of(c) for c in out[name]["character_id"].to_list()}
-             for name in ("train", "grpo", "test_id", "test_ood")}  # fmt: skip
+    chars = {
+        name: {world.char_of(c) for c in out[name]["character_id"].to_list()}
+        for name in ("train", "grpo", "test_id", "test_ood")
+    }
     assert chars["test_ood"] == {"curie"}
     assert "curie" not in chars["train"] | chars["grpo"] | chars["test_id"]
     div = out["charm"]["shift"]["divergence"]["character"]
@@ -162,8 +172,9 @@ def test_dialogue_shift_trains_short_and_tests_long_recombined_contexts(workspac
 @pytest.mark.parametrize("kind,holdout", [("user", "western"), ("character", "real_person"), ("dialogue", "3")])
 def test_written_shift_export_passes_check_and_card_reports_js(workspace, world, tmp_path, kind, holdout):
     out = tmp_path / f"shift-{kind}"
-    summary = export_workspace(workspace, out, ExportOptions(size=8, shift=kind, holdout=holdout,
-                                                             shift_embeddings=False))  # fmt: skip
+    summary = export_workspace(
+        workspace, out, ExportOptions(size=8, shift=kind, holdout=holdout, shift_embeddings=False)
+    )
     assert set(summary.rows["roleReward"]) == {"test_id", "test_ood"}
     assert check_export(out).rows == summary.rows
     header = parse_card(out / "roleReward" / "README.md")

@@ -14,13 +14,25 @@ from tests.conftest import run_cli
 def test_cli_shift_export_and_one_line_errors(workspace, tmp_path):
     build_shift_workspace(workspace)
     out = tmp_path / "shift"
-    done = run_cli("export", "--out", str(out), "--shift", "character", "--holdout", "real_person", "--size", "8",
-                   "--no-shift-embeddings", workspace=workspace.root)  # fmt: skip
+    done = run_cli(
+        "export",
+        "--out",
+        str(out),
+        "--shift",
+        "character",
+        "--holdout",
+        "real_person",
+        "--size",
+        "8",
+        "--no-shift-embeddings",
+        workspace=workspace.root,
+    )
     assert done.returncode == 0, done.stderr
     assert "test_ood" in done.stdout and "test_id" in done.stdout
     assert run_cli("export", "--check", str(out), workspace=workspace.root).returncode == 0
-    bad = run_cli("export", "--out", str(tmp_path / "x"), "--shift", "user", "--holdout", "klingon",
-                  workspace=workspace.root)  # fmt: skip
+    bad = run_cli(
+        "export", "--out", str(tmp_path / "x"), "--shift", "user", "--holdout", "klingon", workspace=workspace.root
+    )
     errors = [line for line in bad.stderr.splitlines() if line.startswith("error:")]  # after the step lines
     assert bad.returncode == 2 and len(errors) == 1 and "Traceback" not in bad.stderr
     assert errors[0].startswith("error: --holdout klingon: no persona has this tag") and not (tmp_path / "x").exists()

@@ -35,7 +35,8 @@ def test_list_splits(tmp_path: Path):
 
     rows = role_reward_rows()
     DatasetDict({"test_ood": Dataset.from_list(rows[:4]), "test_id": Dataset.from_list(rows[4:])}).save_to_disk(
-        str(tmp_path / "hf"))
+        str(tmp_path / "hf")
+    )
     assert list_splits(tmp_path / "hf") == ["test_id", "test_ood"]
     (tmp_path / "pq").mkdir()
     Dataset.from_list(rows).to_parquet(str(tmp_path / "pq" / "test_ood.parquet"))
@@ -49,13 +50,29 @@ def test_eval_rm_iterates_over_splits(pref_export: Path, tiny_model_dir: Path, t
     from datasets import Dataset, DatasetDict
 
     rm = tmp_path / "rm"
-    res = runner.invoke(app, ["rm", "-d", str(pref_export), "-o", str(rm), "--model", str(tiny_model_dir),
-                              "--max-steps", "1", "--max-length", "96", "-q"])  # fmt: skip
+    res = runner.invoke(
+        app,
+        [
+            "rm",
+            "-d",
+            str(pref_export),
+            "-o",
+            str(rm),
+            "--model",
+            str(tiny_model_dir),
+            "--max-steps",
+            "1",
+            "--max-length",
+            "96",
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     rows = role_reward_rows()
     data = tmp_path / "roleReward"
     DatasetDict({"test_id": Dataset.from_list(rows[:5]), "test_ood": Dataset.from_list(rows[5:])}).save_to_disk(
-        str(data))
+        str(data)
+    )
     out = tmp_path / "eval"
     res = runner.invoke(app, ["eval-rm", str(rm), "--data", str(data), "--out", str(out), "--name", "BT", "-q"])
     assert res.exit_code == 0, res.output

@@ -42,9 +42,15 @@ def _dialogue(ws: Workspace, character: Character, user: UserPersona, scene: Sce
         Message(role="user", speaker=user.name, text=f"How many transformations do you know? ({lang} {i})"),
     ]
     notes = ["turn 2: cleaned speaker_prefix", "refine: qwen-refiner rewrote turns [2]"] if lang == "en" else []
-    dialogue = Dialogue(character_id=character.id, user_id=user.id, scene_id=scene.id, language=lang, turns=turns,
-                        target_dimension="knowledge_consistency" if lang == "en" else "attractiveness",
-                        provenance=Provenance(notes=notes))  # fmt: skip
+    dialogue = Dialogue(
+        character_id=character.id,
+        user_id=user.id,
+        scene_id=scene.id,
+        language=lang,
+        turns=turns,
+        target_dimension="knowledge_consistency" if lang == "en" else "attractiveness",
+        provenance=Provenance(notes=notes),
+    )
     ws.upsert(dialogue)
     return dialogue
 
@@ -54,31 +60,50 @@ def browse_data(tmp_path: Path) -> Iterator[BrowseData]:
     root = tmp_path / "ws"
     with Workspace.create(root) as ws:
         character = Character(
-            name=Localized(zh="孙悟空", en="Sun Wukong"), sub_category="novels",
+            name=Localized(zh="孙悟空", en="Sun Wukong"),
+            sub_category="novels",
             profile=Localized(zh="齐天大圣，七十二变。", en="The Monkey King, master of 72 transformations."),
             system_prompt=Localized(zh="你是孙悟空。", en="You are Sun Wukong."),
-        )  # fmt: skip
-        other = Character(name=Localized(en="Marie Curie"), sub_category="scientists",
-                          profile=Localized(en="Physicist and chemist."), system_prompt=Localized(en="You are Marie Curie."))  # fmt: skip
+        )
+        other = Character(
+            name=Localized(en="Marie Curie"),
+            sub_category="scientists",
+            profile=Localized(en="Physicist and chemist."),
+            system_prompt=Localized(en="You are Marie Curie."),
+        )
         user = UserPersona(
             name="Xiao Ming", prompt=Localized(en="A curious student who loves myths.", zh="好奇的学生。")
         )
-        scene = Scene(title=Localized(en="Flower-Fruit Mountain", zh="花果山"),
-                      description=Localized(en="A sunny afternoon by the waterfall.", zh="瀑布边的午后。"))  # fmt: skip
+        scene = Scene(
+            title=Localized(en="Flower-Fruit Mountain", zh="花果山"),
+            description=Localized(en="A sunny afternoon by the waterfall.", zh="瀑布边的午后。"),
+        )
         ws.upsert_many([character, other, user, scene])
         en = _dialogue(ws, character, user, scene, "en", 0)
         zh = _dialogue(ws, character, user, scene, "zh", 1)
-        texts = ["Seventy-two, little one!", HOSTILE, "I know many tricks.", "", "Seventy-two and a cloud somersault.",
-                 "Who knows?"]  # fmt: skip
-        cset = CandidateSet(dialogue_id=en.id, context=en.turns, candidates=[
-            Candidate(label="ABCDEF"[k], model_id=m, text=texts[k], flags=["empty"] if not texts[k] else [])
-            for k, m in enumerate(MODELS)
-        ])  # fmt: skip
+        texts = [
+            "Seventy-two, little one!",
+            HOSTILE,
+            "I know many tricks.",
+            "",
+            "Seventy-two and a cloud somersault.",
+            "Who knows?",
+        ]
+        cset = CandidateSet(
+            dialogue_id=en.id,
+            context=en.turns,
+            candidates=[
+                Candidate(label="ABCDEF"[k], model_id=m, text=texts[k], flags=["empty"] if not texts[k] else [])
+                for k, m in enumerate(MODELS)
+            ],
+        )
         ws.upsert(cset)
-        ws.upsert_many([
-            Annotation(candidate_set_id=cset.id, annotator="ann-1", best="A", worst="F"),
-            Annotation(candidate_set_id=cset.id, annotator="ann-2", best="E", worst="F"),
-            Annotation(candidate_set_id=cset.id, annotator="ann-3", best="A", worst="D"),
-            Annotation(candidate_set_id=cset.id, annotator="ann-4", status="draft", best="B"),
-        ])  # fmt: skip
+        ws.upsert_many(
+            [
+                Annotation(candidate_set_id=cset.id, annotator="ann-1", best="A", worst="F"),
+                Annotation(candidate_set_id=cset.id, annotator="ann-2", best="E", worst="F"),
+                Annotation(candidate_set_id=cset.id, annotator="ann-3", best="A", worst="D"),
+                Annotation(candidate_set_id=cset.id, annotator="ann-4", status="draft", best="B"),
+            ]
+        )
     yield BrowseData(root, en, zh, cset)

@@ -54,8 +54,16 @@ def test_judge_scores_become_columns(browse_data: BrowseData) -> None:
         plain_page = render_page([dialogue_view(ws, browse_data.en)])
         cset = next(iter(ws.iter(CandidateSet, dialogue_id=browse_data.en.id)))
         for i, c in enumerate(cset.candidates):  # what `charm-build judge` stores; one answer did not parse
-            ws.upsert(JudgeScore(candidate_set_id=cset.id, label=c.label, judge="judge-a", prompt_version="v1",
-                                 score=None if i == 5 else 4.0 + i / 2, raw="Score: ?"))  # fmt: skip
+            ws.upsert(
+                JudgeScore(
+                    candidate_set_id=cset.id,
+                    label=c.label,
+                    judge="judge-a",
+                    prompt_version="v1",
+                    score=None if i == 5 else 4.0 + i / 2,
+                    raw="Score: ?",
+                )
+            )
         page = render_page([dialogue_view(ws, browse_data.en)])
     assert '<th class="num score">judge-a</th>' in page
     assert page.count('<td class="num score">') == 6 and '<td class="num score">5.5</td>' in page
@@ -83,8 +91,13 @@ def test_preview_page_in_chromium(browse_data: BrowseData, tmp_path: Path) -> No
             # the first dialogue in the list is open; the en one is chosen from the list
             page.click(f"nav a[data-id={browse_data.en.id}]")
             assert en.is_visible() and not page.locator(f"section#{browse_data.zh.id}").is_visible()
-            for text in ("Flower-Fruit Mountain", "A curious student who loves myths", "Seventy-two, little one!",
-                         "turn 2: cleaned speaker_prefix", "ann-4"):  # fmt: skip
+            for text in (
+                "Flower-Fruit Mountain",
+                "A curious student who loves myths",
+                "Seventy-two, little one!",
+                "turn 2: cleaned speaker_prefix",
+                "ann-4",
+            ):
                 assert en.get_by_text(text).first.is_visible(), text
             assert not en.get_by_text("master of 72").is_visible()  # profile collapsed
             rows = en.locator("table.cands tbody tr")

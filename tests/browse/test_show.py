@@ -24,9 +24,17 @@ def test_show_renders_setting_turns_candidates_votes_and_flags(browse_data: Brow
     result = _show(browse_data, browse_data.en.id)
     assert result.exit_code == 0, result.output
     out = result.output
-    for text in ("Sun Wukong", "Flower-Fruit Mountain", "A curious student who loves myths", "master of 72",
-                 "How many transformations do you know? (en 0)", "Seventy-two, little one!",
-                 "turn 2: cleaned speaker_prefix", "refine: qwen-refiner rewrote turns [2]", "knowledge_consistency"):  # fmt: skip
+    for text in (
+        "Sun Wukong",
+        "Flower-Fruit Mountain",
+        "A curious student who loves myths",
+        "master of 72",
+        "How many transformations do you know? (en 0)",
+        "Seventy-two, little one!",
+        "turn 2: cleaned speaker_prefix",
+        "refine: qwen-refiner rewrote turns [2]",
+        "knowledge_consistency",
+    ):
         assert text in out, text
     assert not any(m in out for m in MODELS), "model names must stay hidden without --reveal"
     # best votes A=2, E=1; worst F=2, D=1 (the draft is listed but not counted)
@@ -62,15 +70,24 @@ def test_random_draws_are_repeatable_with_a_seed(browse_data: BrowseData) -> Non
         view = dialogue_view(ws, browse_data.en)
     (cset,) = view.candidate_sets
     assert [(c.label, c.best_votes, c.worst_votes) for c in cset.candidates] == [
-        ("A", 2, 0), ("B", 0, 0), ("C", 0, 0), ("D", 0, 1), ("E", 1, 0), ("F", 0, 2)]  # fmt: skip
+        ("A", 2, 0),
+        ("B", 0, 0),
+        ("C", 0, 0),
+        ("D", 0, 1),
+        ("E", 1, 0),
+        ("F", 0, 2),
+    ]
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["dlg_doesnotexist"], "no dialogue or candidate set with id 'dlg_doesnotexist'"),
-    (["--character", "Nobody"], "no character named 'Nobody'"),
-    (["--language", "fr"], "--language must be zh or en"),
-    (["--character", "Marie Curie"], "no dialogues in workspace"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["dlg_doesnotexist"], "no dialogue or candidate set with id 'dlg_doesnotexist'"),
+        (["--character", "Nobody"], "no character named 'Nobody'"),
+        (["--language", "fr"], "--language must be zh or en"),
+        (["--character", "Marie Curie"], "no dialogues in workspace"),
+    ],
+)
 def test_show_bad_selection_is_one_line_exit_2(browse_data: BrowseData, args: list[str], message: str) -> None:
     result = _show(browse_data, *args)
     assert result.exit_code == 2

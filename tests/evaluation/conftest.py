@@ -30,10 +30,17 @@ SCORES = {"judge-a": {q: a for _, _, _, q, a, _ in ITEMS}, "judge-b": {q: b for 
 def dq_rows() -> list[dict[str, Any]]:
     return [
         {
-            "id": i, "dialogue_id": f"d-{i}", "character_id": "sherlock", "language": lang, "dimension": dim,
-            "context": [{"role": "user", "speaker": "Ann", "text": "Hello there."},
-                        {"role": "character", "speaker": "Sherlock", "text": "Good evening."}],
-            "user_query": q, "criteria": ["Stays in character", f"Good {dim}"],
+            "id": i,
+            "dialogue_id": f"d-{i}",
+            "character_id": "sherlock",
+            "language": lang,
+            "dimension": dim,
+            "context": [
+                {"role": "user", "speaker": "Ann", "text": "Hello there."},
+                {"role": "character", "speaker": "Sherlock", "text": "Good evening."},
+            ],
+            "user_query": q,
+            "criteria": ["Stays in character", f"Good {dim}"],
             "system_prompt": "You are Sherlock Holmes.",
         }
         for i, lang, dim, q, _, _ in ITEMS
@@ -70,9 +77,18 @@ def fake_server() -> Iterator[FakeLLMServer]:
 
 def write_roster(path: Path, base_url: str) -> Path:
     """A roster of the fake actor and the two judges, all served at ``base_url``."""
-    models = {name: {"provider": "openai", "model": name, "base_url": base_url,
-                     "price_input": 1.0, "price_output": 2.0, "timeout": 10, "max_retries": 1}
-              for name in ("actor-fake", "judge-a", "judge-b")}
+    models = {
+        name: {
+            "provider": "openai",
+            "model": name,
+            "base_url": base_url,
+            "price_input": 1.0,
+            "price_output": 2.0,
+            "timeout": 10,
+            "max_retries": 1,
+        }
+        for name in ("actor-fake", "judge-a", "judge-b")
+    }
     path.write_text(yaml.safe_dump({"name": "fake", "models": models}))
     return path
 

@@ -30,27 +30,56 @@ runner = CliRunner()
 
 # the published shape: a JSON array in test_data.jsonl, "Name：utterance" lines
 TEST_DATA = [
-    {"id": 101, "role": "孙悟空", "novel_name": "西游记",
-     "context": "唐僧：悟空，前面是什么地方？\n孙悟空：师父，前面是火焰山。\n猪八戒：猴哥，那咱们怎么过去？"},
+    {
+        "id": 101,
+        "role": "孙悟空",
+        "novel_name": "西游记",
+        "context": "唐僧：悟空，前面是什么地方？\n孙悟空：师父，前面是火焰山。\n猪八戒：猴哥，那咱们怎么过去？",
+    },
     {"id": 102, "role": "林黛玉", "novel_name": "红楼梦", "context": "贾宝玉：妹妹今天可好？"},
     {"id": 103, "role": "孙悟空", "novel_name": "西游记", "context": "唐僧：悟空，你又闯祸了？"},
 ]
-PROFILES = {"孙悟空": {"性别": "男", "身份": "齐天大圣", "性格": "机智勇敢"},
-            "林黛玉": {"性别": "女", "身份": "贾府表小姐", "性格": "多愁善感"}}
+PROFILES = {
+    "孙悟空": {"性别": "男", "身份": "齐天大圣", "性格": "机智勇敢"},
+    "林黛玉": {"性别": "女", "身份": "贾府表小姐", "性格": "多愁善感"},
+}
 ID2METRIC = {
     "101": [["Accuracy", "知识准确率"], ["Humanlikeness", "类人程度"], ["Fluency", "对话流利度"]],
-    "102": [["Empathy", "共情度"], ["Behavior", "行为一致性"], ["Coherence", "对话连贯性"], ["Diversity", "表现多样性"]],
+    "102": [
+        ["Empathy", "共情度"],
+        ["Behavior", "行为一致性"],
+        ["Coherence", "对话连贯性"],
+        ["Diversity", "表现多样性"],
+    ],
     "103": [["Accuracy", "知识准确率"], ["Fluency", "对话流利度"], ["Utterance", "言语一致性"]],
 }
 QUERY = {"猪八戒：猴哥，那咱们怎么过去？": "101", "贾宝玉：妹妹今天可好？": "102", "唐僧：悟空，你又闯祸了？": "103"}
 # (example, metric) -> score per judge; None: that judge never answers in valid JSON; unlisted: 3
 SCORES: dict[str, dict[tuple[str, str], int | None]] = {
-    "judge-a": {("101", "Accuracy"): 4, ("101", "Humanlikeness"): 3, ("101", "Fluency"): 5,
-                ("102", "Empathy"): 5, ("102", "Behavior"): 2, ("102", "Coherence"): 4, ("102", "Diversity"): 3,
-                ("103", "Accuracy"): 2, ("103", "Fluency"): 4, ("103", "Utterance"): None},
-    "judge-b": {("101", "Accuracy"): 5, ("101", "Humanlikeness"): 3, ("101", "Fluency"): 5,
-                ("102", "Empathy"): 4, ("102", "Behavior"): 2, ("102", "Coherence"): 4, ("102", "Diversity"): 3,
-                ("103", "Accuracy"): 2, ("103", "Fluency"): 4, ("103", "Utterance"): 4},
+    "judge-a": {
+        ("101", "Accuracy"): 4,
+        ("101", "Humanlikeness"): 3,
+        ("101", "Fluency"): 5,
+        ("102", "Empathy"): 5,
+        ("102", "Behavior"): 2,
+        ("102", "Coherence"): 4,
+        ("102", "Diversity"): 3,
+        ("103", "Accuracy"): 2,
+        ("103", "Fluency"): 4,
+        ("103", "Utterance"): None,
+    },
+    "judge-b": {
+        ("101", "Accuracy"): 5,
+        ("101", "Humanlikeness"): 3,
+        ("101", "Fluency"): 5,
+        ("102", "Empathy"): 4,
+        ("102", "Behavior"): 2,
+        ("102", "Coherence"): 4,
+        ("102", "Diversity"): 3,
+        ("103", "Accuracy"): 2,
+        ("103", "Fluency"): 4,
+        ("103", "Utterance"): 4,
+    },
 }
 ACTOR_SEEN: list[list[dict[str, Any]]] = []
 
@@ -89,8 +118,9 @@ def _run(data: Path, roster: Path, judges: list[str], all_metrics: bool = False)
         client = LLMClient(roster)
         try:
             examples, sparse = load_character_eval(data, all_metrics=all_metrics)
-            return await evaluate_character_eval(examples, resolve_responder("actor-fake", client), judges, client,
-                                                 sparse=sparse)
+            return await evaluate_character_eval(
+                examples, resolve_responder("actor-fake", client), judges, client, sparse=sparse
+            )
         finally:
             await client.aclose()
 
@@ -143,8 +173,22 @@ def test_all_metrics_scores_every_example_on_twelve(ce_data: Path, ce_roster: Pa
 
 def test_cli_writes_table4_files(ce_data: Path, ce_roster: Path, tmp_path: Path) -> None:
     out = tmp_path / "ce"
-    args = ["eval-ce", "--model", "actor-fake", "--data", str(ce_data), "--judge", "judge-a",
-            "--roster", str(ce_roster), "--out", str(out), "--name", "Actor", "-q"]
+    args = [
+        "eval-ce",
+        "--model",
+        "actor-fake",
+        "--data",
+        str(ce_data),
+        "--judge",
+        "judge-a",
+        "--roster",
+        str(ce_roster),
+        "--out",
+        str(out),
+        "--name",
+        "Actor",
+        "-q",
+    ]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
     assert "CharacterRM" in res.output and "Attr." in res.output
@@ -169,8 +213,23 @@ def test_bad_inputs(ce_data: Path, ce_roster: Path, tmp_path: Path) -> None:
     data[1]["role"] = "薛宝钗"
     (ce_data / "test_data.jsonl").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
     out = tmp_path / "never"
-    res = runner.invoke(app, ["eval-ce", "-m", "actor-fake", "-d", str(ce_data), "-j", "judge-a",
-                              "--roster", str(ce_roster), "-o", str(out), "-q"])
+    res = runner.invoke(
+        app,
+        [
+            "eval-ce",
+            "-m",
+            "actor-fake",
+            "-d",
+            str(ce_data),
+            "-j",
+            "judge-a",
+            "--roster",
+            str(ce_roster),
+            "-o",
+            str(out),
+            "-q",
+        ],
+    )
     assert res.exit_code == 2
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "test_data.jsonl: record 2: field 'role'" in lines[0] and "薛宝钗" in lines[0]
@@ -189,9 +248,29 @@ def test_bad_inputs(ce_data: Path, ce_roster: Path, tmp_path: Path) -> None:
 
 def test_cli_local_model_and_limit(ce_data: Path, ce_roster: Path, tiny_llama: Path, tmp_path: Path) -> None:
     out = tmp_path / "ce-local"
-    res = runner.invoke(app, ["eval-ce", "--model", str(tiny_llama), "--data", str(ce_data), "--judges",
-                              "judge-a,judge-b", "--roster", str(ce_roster), "-o", str(out), "--limit", "2",
-                              "--max-new-tokens", "4", "--name", "tiny", "-q"])
+    res = runner.invoke(
+        app,
+        [
+            "eval-ce",
+            "--model",
+            str(tiny_llama),
+            "--data",
+            str(ce_data),
+            "--judges",
+            "judge-a,judge-b",
+            "--roster",
+            str(ce_roster),
+            "-o",
+            str(out),
+            "--limit",
+            "2",
+            "--max-new-tokens",
+            "4",
+            "--name",
+            "tiny",
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     replies = [json.loads(line) for line in (out / "replies.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [r["item_id"] for r in replies] == ["101", "102"]

@@ -25,8 +25,11 @@ def write_results(folder: Path, method: str, values: dict[str, str]) -> Path:
 
 def test_compare_deltas_and_missing_cells(tmp_path: Path) -> None:
     a = write_results(tmp_path / "a", "base", {"Knowledge zh": "3.50", "Knowledge en": "-", "Avg. zh": "3.00"})
-    b = write_results(tmp_path / "b", "grpo", {"Knowledge zh": "3.75", "Knowledge en": "4.00", "Avg. zh": "2.50",
-                                              "Fluency zh": "4.00"})
+    b = write_results(
+        tmp_path / "b",
+        "grpo",
+        {"Knowledge zh": "3.75", "Knowledge en": "4.00", "Avg. zh": "2.50", "Fluency zh": "4.00"},
+    )
     rows = compare(read_results(a), read_results(b / "results.csv"))
     got = {r.column: (r.a, r.b, r.delta) for r in rows}
     assert got["Knowledge zh"] == (3.5, 3.75, pytest.approx(0.25))

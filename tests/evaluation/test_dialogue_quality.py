@@ -77,7 +77,8 @@ def test_judge_ensemble_averages_and_reports_agreement(dq_export: Path, roster_f
     assert ag["mean_abs_diff"] == pytest.approx(4 / 7)
     assert ag["spearman"] == pytest.approx(0.8190847665914189)  # scipy.stats.spearmanr(a, b)
     assert ag["krippendorff_alpha_interval"] == pytest.approx(
-        krippendorff_alpha_interval([[x, y] for x, y in zip(a, b, strict=True)] + [[3]]))
+        krippendorff_alpha_interval([[x, y] for x, y in zip(a, b, strict=True)] + [[3]])
+    )
     assert ag["pairs"]["judge-a vs judge-b"]["n"] == 7
 
 
@@ -97,15 +98,37 @@ def test_prompts_carry_character_context_query_and_criteria(dq_export: Path) -> 
     assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user"]
     assert msgs[0]["content"] == "You are Sherlock Holmes." and msgs[-1]["content"] == item.user_query
     judge = judge_messages(item, "Elementary.")[1]["content"]
-    for part in ("You are Sherlock Holmes.", "Ann: Hello there.", "Sherlock: Good evening.", item.user_query,
-                 "Elementary.", "- Stays in character", "Knowledge:"):
+    for part in (
+        "You are Sherlock Holmes.",
+        "Ann: Hello there.",
+        "Sherlock: Good evening.",
+        item.user_query,
+        "Elementary.",
+        "- Stays in character",
+        "Knowledge:",
+    ):
         assert part in judge
 
 
 def test_cli_writes_table4_files(dq_export: Path, roster_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "dq"
-    res = runner.invoke(app, ["eval-dq", "--model", "actor-fake", "--data", str(dq_export), "--judge", "judge-a",
-                              "--roster", str(roster_file), "--out", str(out), "-q"])
+    res = runner.invoke(
+        app,
+        [
+            "eval-dq",
+            "--model",
+            "actor-fake",
+            "--data",
+            str(dq_export),
+            "--judge",
+            "judge-a",
+            "--roster",
+            str(roster_file),
+            "--out",
+            str(out),
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     rows = list(csv.reader((out / "results.csv").open()))
     header = dict(zip(rows[0], rows[1], strict=True))
@@ -119,16 +142,49 @@ def test_cli_writes_table4_files(dq_export: Path, roster_file: Path, tmp_path: P
     assert summary["failed_judgements"] == 1 and summary["judge_cost"] > 0
     assert (out / "llm_cache.db").exists()
     # a rerun is served from the cache and gives the same table
-    res2 = runner.invoke(app, ["eval-dq", "-m", "actor-fake", "-d", str(dq_export), "-j", "judge-a",
-                               "--roster", str(roster_file), "-o", str(out), "-q"])
+    res2 = runner.invoke(
+        app,
+        [
+            "eval-dq",
+            "-m",
+            "actor-fake",
+            "-d",
+            str(dq_export),
+            "-j",
+            "judge-a",
+            "--roster",
+            str(roster_file),
+            "-o",
+            str(out),
+            "-q",
+        ],
+    )
     assert res2.exit_code == 0 and list(csv.reader((out / "results.csv").open())) == rows
 
 
 def test_cli_local_model_replies(dq_export: Path, roster_file: Path, tiny_llama: Path, tmp_path: Path) -> None:
     out = tmp_path / "dq-local"
-    res = runner.invoke(app, ["eval-dq", "--model", str(tiny_llama), "--data", str(dq_export), "--judges",
-                              "judge-a,judge-b", "--roster", str(roster_file), "-o", str(out),
-                              "--max-new-tokens", "4", "--name", "tiny", "-q"])
+    res = runner.invoke(
+        app,
+        [
+            "eval-dq",
+            "--model",
+            str(tiny_llama),
+            "--data",
+            str(dq_export),
+            "--judges",
+            "judge-a,judge-b",
+            "--roster",
+            str(roster_file),
+            "-o",
+            str(out),
+            "--max-new-tokens",
+            "4",
+            "--name",
+            "tiny",
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     replies = [json.loads(line) for line in (out / "replies.jsonl").read_text(encoding="utf-8").splitlines()]
     assert len(replies) == 8 and all(r["model"] == tiny_llama.name and r["error"] is None for r in replies)
@@ -145,14 +201,16 @@ def test_cli_local_model_replies(dq_export: Path, roster_file: Path, tiny_llama:
     ],
 )
 def test_cli_user_errors(dq_export: Path, roster_file: Path, args: list[str], message: str) -> None:
-    res = runner.invoke(app, ["eval-dq", "-m", "actor-fake", "-d", str(dq_export), "--roster", str(roster_file),
-                              "-q", *args])
+    res = runner.invoke(
+        app, ["eval-dq", "-m", "actor-fake", "-d", str(dq_export), "--roster", str(roster_file), "-q", *args]
+    )
     assert res.exit_code == 2 and message in res.output
 
 
 def test_unknown_model_and_bad_rows(dq_export: Path, roster_file: Path, tmp_path: Path) -> None:
-    res = runner.invoke(app, ["eval-dq", "-m", "ghost", "-d", str(dq_export), "-j", "judge-a",
-                              "--roster", str(roster_file), "-q"])
+    res = runner.invoke(
+        app, ["eval-dq", "-m", "ghost", "-d", str(dq_export), "-j", "judge-a", "--roster", str(roster_file), "-q"]
+    )
     assert res.exit_code == 2 and "ghost: neither a local model folder nor a roster entry" in res.output
     bad = tmp_path / "bad.jsonl"
     from tests.evaluation.conftest import dq_rows

@@ -26,9 +26,16 @@ from annotation.pairwise import (
 
 
 def items(n: int = 40) -> list[PairwiseItem]:
-    return [PairwiseItem(f"ctx-{i}", [{"role": "user", "content": f"question {i}"}], "Sherlock", "en",
-                         {"grpo": f"grpo reply {i}", "gpt-4o": f"gpt reply {i}", "claude": f"claude reply {i}"})
-            for i in range(n)]
+    return [
+        PairwiseItem(
+            f"ctx-{i}",
+            [{"role": "user", "content": f"question {i}"}],
+            "Sherlock",
+            "en",
+            {"grpo": f"grpo reply {i}", "gpt-4o": f"gpt reply {i}", "claude": f"claude reply {i}"},
+        )
+        for i in range(n)
+    ]
 
 
 def test_parse_models() -> None:
@@ -80,12 +87,19 @@ def offline_argilla_client():
 
     def handler(request: httpx.Request) -> httpx.Response:
         assert request.url.path == "/api/v1/me", request.url  # nothing else may be called
-        return httpx.Response(200, json={"id": str(uuid.uuid4()), "username": "owner", "role": "owner",
-                                         "first_name": "o", "inserted_at": "2026-01-01T00:00:00",
-                                         "updated_at": "2026-01-01T00:00:00"})
+        return httpx.Response(
+            200,
+            json={
+                "id": str(uuid.uuid4()),
+                "username": "owner",
+                "role": "owner",
+                "first_name": "o",
+                "inserted_at": "2026-01-01T00:00:00",
+                "updated_at": "2026-01-01T00:00:00",
+            },
+        )
 
-    return rg.Argilla(api_url="http://argilla.invalid", api_key="k",
-                      mounts={"http://": httpx.MockTransport(handler)})
+    return rg.Argilla(api_url="http://argilla.invalid", api_key="k", mounts={"http://": httpx.MockTransport(handler)})
 
 
 def test_argilla_settings_and_record_hide_model_names() -> None:
@@ -118,12 +132,21 @@ def test_outcome_unblinds_positions() -> None:
 
 def test_tally_per_opponent_and_annotator_and_chart(tmp_path: Path) -> None:
     g, c = meta("grpo", "gpt-4o", "gpt-4o"), meta("claude", "grpo", "claude")
-    votes = [Vote("u1", "1", g), Vote("u1", "1", g), Vote("u2", "tie", g), Vote("u2", "2", g),
-             Vote("u1", "2", c), Vote("u2", "1", c), Vote("u3", "tie", c)]
+    votes = [
+        Vote("u1", "1", g),
+        Vote("u1", "1", g),
+        Vote("u2", "tie", g),
+        Vote("u2", "2", g),
+        Vote("u1", "2", c),
+        Vote("u2", "1", c),
+        Vote("u3", "tie", c),
+    ]
     t = {x.opponent: x for x in tally(votes, {"u1": "alice", "u2": "bob"})}
     assert t["gpt-4o"].total == {"win": 2, "tie": 1, "loss": 1} and t["gpt-4o"].n == 4
-    assert t["gpt-4o"].by_annotator == {"alice": {"win": 2, "tie": 0, "loss": 0},
-                                        "bob": {"win": 0, "tie": 1, "loss": 1}}
+    assert t["gpt-4o"].by_annotator == {
+        "alice": {"win": 2, "tie": 0, "loss": 0},
+        "bob": {"win": 0, "tie": 1, "loss": 1},
+    }
     assert t["gpt-4o"].rates() == {"win": 0.5, "tie": 0.25, "loss": 0.25}
     assert t["gpt-4o"].mean_annotator_rates() == pytest.approx({"win": 0.5, "tie": 0.25, "loss": 0.25})
     assert t["claude"].total == {"win": 1, "tie": 1, "loss": 1}
@@ -139,11 +162,16 @@ def test_votes_from_pulled_records_keep_only_submitted() -> None:
 
     pair = blind_pairs(items(1), "grpo", ["gpt-4o"])[0]
     u1, u2, u3 = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    rec = rg.Record(id=pair.record_id, fields={"context": pair.context, "reply_1": "a", "reply_2": "b"},
-                    metadata=pair.metadata(),
-                    responses=[rg.Response(QUESTION, "1", user_id=u1, status="submitted"),
-                               rg.Response(QUESTION, "tie", user_id=u2, status="submitted"),
-                               rg.Response(QUESTION, "2", user_id=u3, status="draft")])
+    rec = rg.Record(
+        id=pair.record_id,
+        fields={"context": pair.context, "reply_1": "a", "reply_2": "b"},
+        metadata=pair.metadata(),
+        responses=[
+            rg.Response(QUESTION, "1", user_id=u1, status="submitted"),
+            rg.Response(QUESTION, "tie", user_id=u2, status="submitted"),
+            rg.Response(QUESTION, "2", user_id=u3, status="draft"),
+        ],
+    )
     votes = votes_from_records([rec])
     assert [(v.annotator, v.value) for v in votes] == [(str(u1), "1"), (str(u2), "tie")]
     expected = "win" if pair.model_1 == "grpo" else "loss"
@@ -153,11 +181,22 @@ def test_votes_from_pulled_records_keep_only_submitted() -> None:
 def test_items_from_candidate_sets() -> None:
     from types import SimpleNamespace as NS
 
-    msg = [NS(role="user", speaker="Ann", text="Hi"), NS(role="character", speaker="Holmes", text="Evening."),
-           NS(role="user", speaker="Ann", text="Who are you?")]
-    cs = NS(id="cset-1", dialogue_id="d1", language="en", context=msg,
-            candidates=[NS(model_id="grpo", text="Holmes.", flags=[]), NS(model_id="gpt-4o", text="I am.", flags=[]),
-                        NS(model_id="claude", text="", flags=["empty"])])
+    msg = [
+        NS(role="user", speaker="Ann", text="Hi"),
+        NS(role="character", speaker="Holmes", text="Evening."),
+        NS(role="user", speaker="Ann", text="Who are you?"),
+    ]
+    cs = NS(
+        id="cset-1",
+        dialogue_id="d1",
+        language="en",
+        context=msg,
+        candidates=[
+            NS(model_id="grpo", text="Holmes.", flags=[]),
+            NS(model_id="gpt-4o", text="I am.", flags=[]),
+            NS(model_id="claude", text="", flags=["empty"]),
+        ],
+    )
     got = items_from_candidate_sets([cs], ["grpo", "gpt-4o"], {"d1": "Sherlock profile"})
     assert len(got) == 1 and got[0].replies == {"grpo": "Holmes.", "gpt-4o": "I am."}
     assert got[0].context[1] == {"role": "assistant", "content": "Holmes: Evening."}

@@ -25,56 +25,108 @@ class Built:
 
 
 def character(name: str, sub: str, zh: str | None, en: str | None) -> s.Character:
-    return s.Character(name={"en": name, "zh": f"{name}中"}, sub_category=sub, profile={"en": f"{name} profile"},
-                       system_prompt={"zh": zh, "en": en})  # fmt: skip
+    return s.Character(
+        name={"en": name, "zh": f"{name}中"},
+        sub_category=sub,
+        profile={"en": f"{name} profile"},
+        system_prompt={"zh": zh, "en": en},
+    )
 
 
 # name: (character, language, target dimension, votes as [(best, worst, status)])
 SPEC: dict[str, tuple[str, str, str | None, list[tuple[str, str, str]]]] = {
-    "d1": ("c1", "zh", "knowledge_consistency", [("A", "F", "submitted"), ("A", "F", "submitted"),
-                                                 ("B", "F", "submitted")]),
+    "d1": (
+        "c1",
+        "zh",
+        "knowledge_consistency",
+        [("A", "F", "submitted"), ("A", "F", "submitted"), ("B", "F", "submitted")],
+    ),
     "d2": ("c1", "zh", "attractiveness", [("B", "E", "submitted")] * 3),
-    "d3": ("c2", "en", "knowledge_consistency", [("A", "F", "submitted"), ("B", "F", "submitted"),
-                                                 ("C", "F", "submitted")]),  # tie on best
-    "d4": ("c2", "en", "attractiveness", [("B", "A", "submitted"), ("B", "C", "submitted"),
-                                          ("A", "B", "submitted"), ("C", "B", "submitted")]),  # best == worst
-    "d5": ("c2", "en", "knowledge_consistency", [("A", "F", "submitted"), ("A", "F", "submitted"),
-                                                 ("A", "F", "draft"), ("B", "F", "discarded")]),  # 2 submitted
-    "d6": ("c2", "en", "attractiveness", [("A", "D", "submitted"), ("A", "E", "submitted"),
-                                          ("A", "F", "submitted")]),  # tie on worst
-    "d7": ("c2", "en", "knowledge_consistency", [("C", "D", "submitted"), ("C", "D", "submitted"),
-                                                 ("C", "E", "submitted")]),
+    "d3": (
+        "c2",
+        "en",
+        "knowledge_consistency",
+        [("A", "F", "submitted"), ("B", "F", "submitted"), ("C", "F", "submitted")],
+    ),  # tie on best
+    "d4": (
+        "c2",
+        "en",
+        "attractiveness",
+        [("B", "A", "submitted"), ("B", "C", "submitted"), ("A", "B", "submitted"), ("C", "B", "submitted")],
+    ),  # best == worst
+    "d5": (
+        "c2",
+        "en",
+        "knowledge_consistency",
+        [("A", "F", "submitted"), ("A", "F", "submitted"), ("A", "F", "draft"), ("B", "F", "discarded")],
+    ),  # 2 submitted
+    "d6": (
+        "c2",
+        "en",
+        "attractiveness",
+        [("A", "D", "submitted"), ("A", "E", "submitted"), ("A", "F", "submitted")],
+    ),  # tie on worst
+    "d7": (
+        "c2",
+        "en",
+        "knowledge_consistency",
+        [("C", "D", "submitted"), ("C", "D", "submitted"), ("C", "E", "submitted")],
+    ),
     "d8": ("c3", "zh", "knowledge_consistency", [("D", "A", "submitted")] * 3),
     "d9": ("c1", "zh", None, [("A", "B", "submitted")]),
     "d10": ("c2", "en", None, [("E", "F", "submitted")]),
     "d11": ("c2", "en", None, []),
     "d12": ("c3", "zh", None, [("F", "A", "submitted"), ("F", "A", "submitted"), ("E", "A", "submitted")]),
     "d13": ("c1", "zh", None, []),  # used by dialogueQuality only (no candidate set)
-}  # fmt: skip
+}
 
 
 def build_workspace(ws: Workspace) -> Built:
     b = Built()
-    b.chars = {"c1": character("Link", "games", "你是林克。", "You are Link."),
-               "c2": character("Holmes", "novels", None, "You are Sherlock Holmes."),
-               "c3": character("Nova", "custom", "你是诺娃。", None)}  # fmt: skip
+    b.chars = {
+        "c1": character("Link", "games", "你是林克。", "You are Link."),
+        "c2": character("Holmes", "novels", None, "You are Sherlock Holmes."),
+        "c3": character("Nova", "custom", "你是诺娃。", None),
+    }
     ws.upsert_many(b.chars.values())
     for name, (cname, lang, dim, votes) in SPEC.items():
         char = b.chars[cname]
-        turns = [s.Message(role="user", speaker="Ann", text=f"{name} hello"),
-                 s.Message(role="character", speaker=char.name.en, text=f"{name} hi there"),
-                 s.Message(role="user", speaker="Ann", text=f"{name} tell me more")]  # fmt: skip
-        dlg = s.Dialogue(character_id=char.id, language=lang, target_dimension=dim, turns=turns,
-                         provenance={"models": {"user": "sim-user-model", "character": "sim-char-model"},
-                                     "params": {"temperature": 0.8}})  # fmt: skip
+        turns = [
+            s.Message(role="user", speaker="Ann", text=f"{name} hello"),
+            s.Message(role="character", speaker=char.name.en, text=f"{name} hi there"),
+            s.Message(role="user", speaker="Ann", text=f"{name} tell me more"),
+        ]
+        dlg = s.Dialogue(
+            character_id=char.id,
+            language=lang,
+            target_dimension=dim,
+            turns=turns,
+            provenance={
+                "models": {"user": "sim-user-model", "character": "sim-char-model"},
+                "params": {"temperature": 0.8},
+            },
+        )
         b.dialogues[name] = dlg
         ws.upsert(dlg)
         if name == "d13":
             continue
-        cset = s.CandidateSet(dialogue_id=dlg.id, context=turns, candidates=[
-            {"label": lab, "model_id": MODELS[i], "text": f"{name} reply {lab}"} for i, lab in enumerate(LABELS)])
+        cset = s.CandidateSet(
+            dialogue_id=dlg.id,
+            context=turns,
+            candidates=[
+                {"label": lab, "model_id": MODELS[i], "text": f"{name} reply {lab}"} for i, lab in enumerate(LABELS)
+            ],
+        )
         b.sets[name] = cset
         ws.upsert(cset)
-        ws.upsert_many(s.Annotation(candidate_set_id=cset.id, annotator=f"ann{i}", status=status,  # type: ignore[arg-type]
-                                    best=best, worst=worst) for i, (best, worst, status) in enumerate(votes))  # type: ignore[arg-type]
+        ws.upsert_many(
+            s.Annotation(
+                candidate_set_id=cset.id,
+                annotator=f"ann{i}",
+                status=status,  # type: ignore[arg-type]
+                best=best,
+                worst=worst,
+            )
+            for i, (best, worst, status) in enumerate(votes)
+        )  # type: ignore[arg-type]
     return b

@@ -11,15 +11,18 @@ def cli(*args, workspace):
 
 def test_export_then_check_then_refuse_non_empty(workspace, built, tmp_path):
     out = tmp_path / "exp"
-    done = cli("export", "--out", str(out), "--size", "4000", "--grpo-fraction", "0.5", "--seed", "7", workspace=workspace.root)
+    done = cli(
+        "export", "--out", str(out), "--size", "4000", "--grpo-fraction", "0.5", "--seed", "7", workspace=workspace.root
+    )
     assert done.returncode == 0, done.stderr
     assert "roleReward" in done.stdout and "skipped dialogueQuality" in done.stderr
     checked = cli("export", "--check", str(out), workspace=workspace.root)
     assert checked.returncode == 0 and checked.stdout.startswith(f"ok {out}")
     again = cli("export", "--out", str(out), "--size", "4000", workspace=workspace.root)
     assert again.returncode == 2
-    assert again.stderr.strip().splitlines() == [(f"error: {out}: directory is not empty; pass --overwrite to "
-                                                 "replace it or choose another --out")]  # fmt: skip
+    assert again.stderr.strip().splitlines() == [
+        (f"error: {out}: directory is not empty; pass --overwrite to replace it or choose another --out")
+    ]
 
 
 def test_user_errors_are_one_line_exit_2(workspace, tmp_path):

@@ -15,7 +15,7 @@ from charm_builder.export import (
     build_export,
     load_dq_annotations,
     run_translate,
-)  # fmt: skip
+)
 
 
 class TaggingTranslator:
@@ -34,30 +34,57 @@ class TaggingTranslator:
 
 
 def _annotate(ws, built) -> None:
-    for name, dim, query in (("d13", "empathy", "我今天很难过。"), ("d13", "diversity", "换个说法？"),
-                             ("d12", "behavior", "你平时做什么？")):  # fmt: skip
-        add_dq_annotation(ws, dialogue_id=built.dialogues[name].id, dimension=dim, language="zh",
-                          user_query=query, criteria=[f"{dim} 标准一", "保持角色"], annotator="ann1")  # fmt: skip
+    for name, dim, query in (
+        ("d13", "empathy", "我今天很难过。"),
+        ("d13", "diversity", "换个说法？"),
+        ("d12", "behavior", "你平时做什么？"),
+    ):
+        add_dq_annotation(
+            ws,
+            dialogue_id=built.dialogues[name].id,
+            dimension=dim,
+            language="zh",
+            user_query=query,
+            criteria=[f"{dim} 标准一", "保持角色"],
+            annotator="ann1",
+        )
 
 
 def test_add_dq_annotation_validates_and_upserts(workspace, built):
     did = built.dialogues["d13"].id
-    first = add_dq_annotation(workspace, dialogue_id=did, dimension="empathy", language="zh", user_query="q1",
-                              criteria=["c"], annotator="a")  # fmt: skip
-    again = add_dq_annotation(workspace, dialogue_id=did, dimension="empathy", language="zh", user_query="q2",
-                              criteria=["c", "d"], annotator="b")  # fmt: skip
+    first = add_dq_annotation(
+        workspace, dialogue_id=did, dimension="empathy", language="zh", user_query="q1", criteria=["c"], annotator="a"
+    )
+    again = add_dq_annotation(
+        workspace,
+        dialogue_id=did,
+        dimension="empathy",
+        language="zh",
+        user_query="q2",
+        criteria=["c", "d"],
+        annotator="b",
+    )
     assert first == again
     rows = load_dq_annotations(workspace).to_dicts()
     assert len(rows) == 1 and rows[0]["user_query"] == "q2" and rows[0]["criteria_json"] == '["c", "d"]'
     with pytest.raises(CharmError, match="field 'dimension'"):
-        add_dq_annotation(workspace, dialogue_id=did, dimension="charm", language="zh", user_query="q",
-                          criteria=["c"], annotator="a")  # fmt: skip
+        add_dq_annotation(
+            workspace, dialogue_id=did, dimension="charm", language="zh", user_query="q", criteria=["c"], annotator="a"
+        )
     with pytest.raises(CharmError, match="field 'criteria'"):
-        add_dq_annotation(workspace, dialogue_id=did, dimension="empathy", language="zh", user_query="q",
-                          criteria=[], annotator="a")  # fmt: skip
+        add_dq_annotation(
+            workspace, dialogue_id=did, dimension="empathy", language="zh", user_query="q", criteria=[], annotator="a"
+        )
     with pytest.raises(CharmError, match="dialogue dlg_missing is not in the workspace"):
-        add_dq_annotation(workspace, dialogue_id="dlg_missing", dimension="empathy", language="zh", user_query="q",
-                          criteria=["c"], annotator="a")  # fmt: skip
+        add_dq_annotation(
+            workspace,
+            dialogue_id="dlg_missing",
+            dimension="empathy",
+            language="zh",
+            user_query="q",
+            criteria=["c"],
+            annotator="a",
+        )
 
 
 def test_translate_fills_english_side_once(workspace, built):
@@ -76,8 +103,11 @@ def test_translate_fills_english_side_once(workspace, built):
     key = (built.dialogues["d13"].id, "empathy")
     assert en[key]["user_query"] == "[zh->en] 我今天很难过。"
     assert en[key]["criteria"] == ["[zh->en] empathy 标准一", "[zh->en] 保持角色"]
-    assert [m["text"] for m in en[key]["context"]] == ["[zh->en] d13 hello", "[zh->en] d13 hi there",
-                                                       "[zh->en] d13 tell me more"]  # fmt: skip
+    assert [m["text"] for m in en[key]["context"]] == [
+        "[zh->en] d13 hello",
+        "[zh->en] d13 hi there",
+        "[zh->en] d13 tell me more",
+    ]
     assert en[key]["context"][1]["speaker"] == "Link"  # the character's English name, not a translation
     assert en[key]["system_prompt"] == "You are Link."  # the character has an English prompt
     nova = en[(built.dialogues["d12"].id, "behavior")]

@@ -23,9 +23,15 @@ from charm_builder.store import Workspace
 from tests.export.helpers import build_workspace
 
 FORMATS = ("hf", "parquet", "jsonl")
-JUNK_VALUES = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=30),
-                        st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(),
-                                                                             max_size=2))  # fmt: skip
+JUNK_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=True),
+    st.text(max_size=30),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+)
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +40,15 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("fuzz-export")
     with Workspace.create(root / "ws") as ws:
         built = build_workspace(ws)
-        add_dq_annotation(ws, dialogue_id=built.dialogues["d13"].id, dimension="fluency", language="zh",
-                          user_query="再说一遍？", criteria=["语句通顺"], annotator="ann1")  # fmt: skip
+        add_dq_annotation(
+            ws,
+            dialogue_id=built.dialogues["d13"].id,
+            dimension="fluency",
+            language="zh",
+            user_query="再说一遍？",
+            criteria=["语句通顺"],
+            annotator="ann1",
+        )
         out = {}
         for fmt in FORMATS:
             out[fmt] = root / f"export-{fmt}"
@@ -127,8 +140,13 @@ def test_cli_check_on_corrupted_export_exits_2_with_one_line(pristine, tmp_path)
     arrow = next(p for p in _files(folder) if p.suffix == ".arrow")
     arrow.write_bytes(arrow.read_bytes()[:100])
     env = {**os.environ, "COLUMNS": "200"}
-    res = subprocess.run([sys.executable, "-m", "charm_builder", "export", "--check", str(folder)],
-                         capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    res = subprocess.run(
+        [sys.executable, "-m", "charm_builder", "export", "--check", str(folder)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert res.returncode == 2, res.stderr
     assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
     assert f"{arrow.parent.parent}: unreadable or malformed export (ArrowInvalid" in res.stderr  # the subset folder

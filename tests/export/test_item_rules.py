@@ -62,8 +62,17 @@ def _annotate_zh(ws, built, n: int) -> list[str]:
     ids = []
     for i in range(n):
         dlg = built.dialogues[f"d{9 + i // 6}"]
-        ids.append(add_dq_annotation(ws, dialogue_id=dlg.id, dimension=dims[i % 6], language="zh",
-                                     user_query=f"问题{i}", criteria=[f"标准{i}"], annotator="ann1"))  # fmt: skip
+        ids.append(
+            add_dq_annotation(
+                ws,
+                dialogue_id=dlg.id,
+                dimension=dims[i % 6],
+                language="zh",
+                user_query=f"问题{i}",
+                criteria=[f"标准{i}"],
+                annotator="ann1",
+            )
+        )
     return ids
 
 
@@ -72,7 +81,8 @@ def test_dialogue_quality_keeps_n_per_language_then_translations_double_it(works
 
     def dq(seed: int = 0) -> pl.DataFrame:
         return build_export(workspace, ExportOptions(subset="dialogueQuality", dq_per_language=3, seed=seed))[
-            "dialogueQuality"].splits["test"]
+            "dialogueQuality"
+        ].splits["test"]
 
     first = dq()
     assert first.height == 3 and set(first["language"]) == {"zh"}
@@ -86,8 +96,9 @@ def test_dialogue_quality_keeps_n_per_language_then_translations_double_it(works
     zh = rows.filter(pl.col("language") == "zh")
     assert set(zh["id"]) == set(first["id"])
     kept_sources = {(r["dialogue_id"], r["dimension"]) for r in zh.to_dicts()}
-    assert {(r["dialogue_id"], r["dimension"]) for r in rows.filter(pl.col("language") == "en").to_dicts()} \
-        == kept_sources  # fmt: skip
+    assert {
+        (r["dialogue_id"], r["dimension"]) for r in rows.filter(pl.col("language") == "en").to_dicts()
+    } == kept_sources
     assert data.charm["exclusions"]["over_per_language_quota"] == 10 and data.charm["per_language"] == 3
     everything = build_export(workspace, ExportOptions(subset="dialogueQuality"))["dialogueQuality"]
     assert everything.splits["test"].height == 16  # default 400 per language keeps all 8 + 8
@@ -98,14 +109,18 @@ def test_translate_can_fill_only_the_selected_items(workspace, built):
     report = run_translate(workspace, TaggingTranslator(), src="zh", dst="en", per_language=3, seed=5)
     assert report.translated == 3
     rows = build_export(workspace, ExportOptions(subset="dialogueQuality", dq_per_language=3, seed=5))[
-        "dialogueQuality"].splits["test"]
+        "dialogueQuality"
+    ].splits["test"]
     assert rows.group_by("language").len().sort("language").rows() == [("en", 3), ("zh", 3)]
 
 
 def test_turns_measured_in_stats_and_card(workspace, built, tmp_path):
     dlg = built.dialogues["d1"]
-    turns = [*dlg.turns, s.Message(role="character", speaker="Link", text="more"),
-             s.Message(role="user", speaker="Ann", text="and?")]  # fmt: skip
+    turns = [
+        *dlg.turns,
+        s.Message(role="character", speaker="Link", text="more"),
+        s.Message(role="user", speaker="Ann", text="and?"),
+    ]
     prov = {**dlg.provenance.model_dump(), "source": "simulated", "params": {"planned_turns": 5}}
     workspace.upsert(s.Dialogue.model_validate({**dlg.model_dump(), "turns": turns, "provenance": prov}))
     t = workspace_stats(workspace)["dialogue_turns"]
@@ -129,15 +144,24 @@ def small_pool(ws, per_cell: int) -> None:
     for dim in ("knowledge_consistency", "attractiveness"):
         for lang, char in chars.items():
             for i in range(per_cell):
-                turns = [s.Message(role="user", speaker="Ann", text=f"{dim} {lang} {i} hi"),
-                         s.Message(role="character", speaker="R", text=f"{dim} {lang} {i} hello"),
-                         s.Message(role="user", speaker="Ann", text=f"{dim} {lang} {i} more")]  # fmt: skip
+                turns = [
+                    s.Message(role="user", speaker="Ann", text=f"{dim} {lang} {i} hi"),
+                    s.Message(role="character", speaker="R", text=f"{dim} {lang} {i} hello"),
+                    s.Message(role="user", speaker="Ann", text=f"{dim} {lang} {i} more"),
+                ]
                 dlg = s.Dialogue(character_id=char.id, language=lang, target_dimension=dim, turns=turns)
-                cset = s.CandidateSet(dialogue_id=dlg.id, context=turns, candidates=[
-                    {"label": lab, "model_id": MODELS[k], "text": f"{dlg.id} {lab}"} for k, lab in enumerate(LABELS)])
+                cset = s.CandidateSet(
+                    dialogue_id=dlg.id,
+                    context=turns,
+                    candidates=[
+                        {"label": lab, "model_id": MODELS[k], "text": f"{dlg.id} {lab}"} for k, lab in enumerate(LABELS)
+                    ],
+                )
                 ws.upsert_many([dlg, cset])
-                ws.upsert_many(s.Annotation(candidate_set_id=cset.id, annotator=f"a{k}", status="submitted",
-                                            best="A", worst="F") for k in range(3))  # fmt: skip
+                ws.upsert_many(
+                    s.Annotation(candidate_set_id=cset.id, annotator=f"a{k}", status="submitted", best="A", worst="F")
+                    for k in range(3)
+                )
 
 
 def test_small_pool_keeps_pairs_for_training(workspace, tmp_path):

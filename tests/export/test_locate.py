@@ -21,11 +21,17 @@ def test_root_or_subset_resolve_to_the_subset(export_root, tmp_path):
     for subset in ("roleReward", "preferenceTraining"):
         assert subset_path(export_root, subset) == export_root / subset
         assert subset_path(export_root / subset, subset) == export_root / subset
-    with pytest.raises(CharmError, match=r"--data .*exp: this export has no dialogueQuality subset \(has: "
-                                         r"roleReward, preferenceTraining\)"):
+    with pytest.raises(
+        CharmError,
+        match=r"--data .*exp: this export has no dialogueQuality subset \(has: "
+        r"roleReward, preferenceTraining\)",
+    ):
         subset_path(export_root, "dialogueQuality")
-    with pytest.raises(CharmError, match=r"a roleReward export, but this command reads preferenceTraining; "
-                                         r"did you mean .*preferenceTraining\?"):
+    with pytest.raises(
+        CharmError,
+        match=r"a roleReward export, but this command reads preferenceTraining; "
+        r"did you mean .*preferenceTraining\?",
+    ):
         subset_path(export_root / "roleReward", "preferenceTraining")
     own = tmp_path / "mine"  # a folder of one's own without manifests, holding a subset folder
     (own / "roleReward").mkdir(parents=True)
@@ -40,8 +46,22 @@ def _train(*args):
 
 @pytest.mark.slow
 def test_train_commands_accept_the_export_root(export_root, tiny_llama, tmp_path):
-    rm = _train("rm", "--data", str(export_root), "--out", str(tmp_path / "rm"), "--model", str(tiny_llama),
-                "--max-steps", "1", "--batch-size", "2", "--max-length", "128", "-q")
+    rm = _train(
+        "rm",
+        "--data",
+        str(export_root),
+        "--out",
+        str(tmp_path / "rm"),
+        "--model",
+        str(tiny_llama),
+        "--max-steps",
+        "1",
+        "--batch-size",
+        "2",
+        "--max-length",
+        "128",
+        "-q",
+    )
     assert rm.returncode == 0, rm.stderr
     diag = _train("diagnose", str(tmp_path / "rm"), "--data", str(export_root), "--max-length", "128", "-q")
     assert diag.returncode == 0, diag.stderr

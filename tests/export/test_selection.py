@@ -18,11 +18,24 @@ def test_votes_classify_ties_best_equals_worst_and_too_few(workspace, built):
     from charm_builder.export.inputs import read_inputs
 
     verdicts = aggregate_votes(read_inputs(workspace).annotations, 3).verdicts
-    reason = {built.name_of(built.sets[n].dialogue_id): r for n in built.sets
-              for r in verdicts.filter(pl.col("candidate_set_id") == built.sets[n].id)["reason"]}  # fmt: skip
-    assert reason == {"d1": "ok", "d2": "ok", "d3": "tie_best", "d4": "best_equals_worst", "d5": "too_few_annotators",
-                      "d6": "tie_worst", "d7": "ok", "d8": "ok", "d9": "too_few_annotators",
-                      "d10": "too_few_annotators", "d12": "ok"}  # fmt: skip
+    reason = {
+        built.name_of(built.sets[n].dialogue_id): r
+        for n in built.sets
+        for r in verdicts.filter(pl.col("candidate_set_id") == built.sets[n].id)["reason"]
+    }
+    assert reason == {
+        "d1": "ok",
+        "d2": "ok",
+        "d3": "tie_best",
+        "d4": "best_equals_worst",
+        "d5": "too_few_annotators",
+        "d6": "tie_worst",
+        "d7": "ok",
+        "d8": "ok",
+        "d9": "too_few_annotators",
+        "d10": "too_few_annotators",
+        "d12": "ok",
+    }
     d1 = verdicts.filter(pl.col("candidate_set_id") == built.sets["d1"].id).row(0, named=True)
     assert (d1["best"], d1["worst"], d1["n_annotators"]) == ("A", "F", 3)
     assert d1["agreement"] == pytest.approx((2 + 3) / 6)
@@ -35,20 +48,39 @@ def test_role_reward_contains_exactly_the_clear_majority_items(workspace, built)
     by_dialogue = {built.name_of(r["dialogue_id"]): r for r in rows.to_dicts()}
     d1 = by_dialogue["d1"]
     assert (d1["chosen"], d1["rejected"], d1["dimension"], d1["language"]) == (
-        "d1 reply A", "d1 reply F", "knowledge_consistency", "zh")
+        "d1 reply A",
+        "d1 reply F",
+        "knowledge_consistency",
+        "zh",
+    )
     assert d1["system_prompt"] == "你是林克。" and d1["n_annotators"] == 3
     assert [m["text"] for m in d1["context"]] == ["d1 hello", "d1 hi there", "d1 tell me more"]
     assert d1["context"][1] == {"role": "character", "speaker": "Link", "text": "d1 hi there"}
     assert by_dialogue["d8"]["system_prompt"] == "你是诺娃。"  # zh prompt
     assert by_dialogue["d7"]["system_prompt"] == "You are Sherlock Holmes."  # en-only character, en dialogue
     assert by_dialogue["d2"]["agreement"] == 1.0
-    assert set(rows.columns) >= {"id", "context", "system_prompt", "chosen", "rejected", "dimension", "language",
-                                 "character_id", "dialogue_id", "n_annotators", "agreement"}  # fmt: skip
+    assert set(rows.columns) >= {
+        "id",
+        "context",
+        "system_prompt",
+        "chosen",
+        "rejected",
+        "dimension",
+        "language",
+        "character_id",
+        "dialogue_id",
+        "n_annotators",
+        "agreement",
+    }
     charm = data.charm
     assert charm["exclusions"]["tie_best"] == 1 and charm["exclusions"]["tie_worst"] == 1
     assert charm["exclusions"]["best_equals_worst"] == 1 and charm["exclusions"]["too_few_annotators"] == 1
-    assert charm["available"] == {"knowledge_consistency/zh": 2, "knowledge_consistency/en": 1,
-                                  "attractiveness/zh": 1, "attractiveness/en": 0}  # fmt: skip
+    assert charm["available"] == {
+        "knowledge_consistency/zh": 2,
+        "knowledge_consistency/en": 1,
+        "attractiveness/zh": 1,
+        "attractiveness/en": 0,
+    }
     assert charm["shortfall"]["attractiveness/en"] == 1000
     assert charm["counts"]["test"]["by_language"] == {"en": 1, "zh": 3}
 
@@ -66,20 +98,27 @@ def test_role_reward_balances_to_size_and_is_seed_deterministic(workspace, built
 
 
 def test_min_annotators_flag_admits_two_annotator_sets(workspace, built):
-    rows = build_export(workspace, ExportOptions(size=4000, subset="roleReward", min_annotators=2))["roleReward"].splits["test"]
+    rows = build_export(workspace, ExportOptions(size=4000, subset="roleReward", min_annotators=2))[
+        "roleReward"
+    ].splits["test"]
     assert names(built, rows) == ["d1", "d2", "d5", "d7", "d8"]
 
 
 def test_preference_training_pairs_and_disjoint_grpo(workspace, built):
-    data = build_export(workspace, ExportOptions(size=4000, subset="preferenceTraining", grpo_fraction=0.0))["preferenceTraining"]
+    data = build_export(workspace, ExportOptions(size=4000, subset="preferenceTraining", grpo_fraction=0.0))[
+        "preferenceTraining"
+    ]
     train, grpo = data.splits["train"], data.splits["grpo"]
     # roleReward claims d1 d2 d7 d8; d3/d4/d6 have no clear verdict; d11 unannotated; d13 has no candidate set
     assert names(built, train) == ["d10", "d12", "d5", "d9"]
     assert grpo.is_empty()
     d12 = next(r for r in train.to_dicts() if built.name_of(r["dialogue_id"]) == "d12")
     assert d12["prompt"] == [
-        {"role": "system", "content": "你是诺娃。"}, {"role": "user", "content": "d12 hello"},
-        {"role": "assistant", "content": "d12 hi there"}, {"role": "user", "content": "d12 tell me more"}]
+        {"role": "system", "content": "你是诺娃。"},
+        {"role": "user", "content": "d12 hello"},
+        {"role": "assistant", "content": "d12 hi there"},
+        {"role": "user", "content": "d12 tell me more"},
+    ]
     assert d12["chosen"] == [{"role": "assistant", "content": "d12 reply F"}]
     assert d12["rejected"] == [{"role": "assistant", "content": "d12 reply A"}]
     assert d12["margin_agreement"] == pytest.approx((2 + 3) / 6) and d12["margin_judge"] is None
@@ -87,15 +126,23 @@ def test_preference_training_pairs_and_disjoint_grpo(workspace, built):
 
 
 def test_pairs_all_adds_best_vs_others_and_others_vs_worst(workspace, built):
-    data = build_export(workspace, ExportOptions(size=4000, subset="preferenceTraining", grpo_fraction=0.0, pairs="all"))
+    data = build_export(
+        workspace, ExportOptions(size=4000, subset="preferenceTraining", grpo_fraction=0.0, pairs="all")
+    )
     train = data["preferenceTraining"].splits["train"]
-    d9 = [(r["chosen"][0]["content"][-1], r["rejected"][0]["content"][-1])
-          for r in train.to_dicts() if built.name_of(r["dialogue_id"]) == "d9"]  # fmt: skip
+    d9 = [
+        (r["chosen"][0]["content"][-1], r["rejected"][0]["content"][-1])
+        for r in train.to_dicts()
+        if built.name_of(r["dialogue_id"]) == "d9"
+    ]
     # d9: best A, worst B -> A over C..F and B; C..F over B
     assert sorted(d9) == sorted([("A", x) for x in "BCDEF"] + [(x, "B") for x in "CDEF"])
     assert train.height == 4 * 9 and train["id"].n_unique() == train.height
-    d9_margins = {(r["chosen"][0]["content"][-1], r["rejected"][0]["content"][-1]): r["margin_agreement"]
-                  for r in train.to_dicts() if built.name_of(r["dialogue_id"]) == "d9"}  # fmt: skip
+    d9_margins = {
+        (r["chosen"][0]["content"][-1], r["rejected"][0]["content"][-1]): r["margin_agreement"]
+        for r in train.to_dicts()
+        if built.name_of(r["dialogue_id"]) == "d9"
+    }
     assert d9_margins[("A", "B")] == 1.0 and d9_margins[("A", "C")] == 0.5 and d9_margins[("C", "B")] == 0.5
 
 
@@ -106,8 +153,15 @@ def test_grpo_split_is_disjoint_by_dialogue_and_by_character(workspace, built):
     grpo_frame = data["preferenceTraining"].splits["grpo"]
     grpo = set(grpo_frame["dialogue_id"])
     assert grpo and train and not (rr & train) and not (rr & grpo) and not (train & grpo)
-    assert grpo_frame.drop("context_key").columns == ["id", "prompt", "dialogue_id", "character_id", "candidate_set_id", "language",
-                                  "dimension"]  # fmt: skip
+    assert grpo_frame.drop("context_key").columns == [
+        "id",
+        "prompt",
+        "dialogue_id",
+        "character_id",
+        "candidate_set_id",
+        "language",
+        "dimension",
+    ]
     # by character: roleReward uses c1, c2, c3 -> nothing is left for training
     by_char = build_export(workspace, ExportOptions(grpo_fraction=0.5, split_by="character", size=2))
     rr_chars = set(by_char["roleReward"].splits["test"]["character_id"])
@@ -120,10 +174,24 @@ def test_grpo_split_is_disjoint_by_dialogue_and_by_character(workspace, built):
 def test_dialogue_quality_items_and_reserved_dialogues(workspace, built):
     d13 = built.dialogues["d13"].id
     d9 = built.dialogues["d9"].id
-    add_dq_annotation(workspace, dialogue_id=d13, dimension="empathy", language="zh", user_query="我今天很难过。",
-                      criteria=["回应体贴", "保持角色"], annotator="ann1")  # fmt: skip
-    add_dq_annotation(workspace, dialogue_id=d9, dimension="knowledge", language="zh", user_query="海拉鲁在哪？",
-                      criteria=["符合设定"], annotator="ann2")  # fmt: skip
+    add_dq_annotation(
+        workspace,
+        dialogue_id=d13,
+        dimension="empathy",
+        language="zh",
+        user_query="我今天很难过。",
+        criteria=["回应体贴", "保持角色"],
+        annotator="ann1",
+    )
+    add_dq_annotation(
+        workspace,
+        dialogue_id=d9,
+        dimension="knowledge",
+        language="zh",
+        user_query="海拉鲁在哪？",
+        criteria=["符合设定"],
+        annotator="ann2",
+    )
     data = build_export(workspace, ExportOptions(size=4000, grpo_fraction=0.0))
     dq = data["dialogueQuality"].splits["test"]
     assert names(built, dq) == ["d13", "d9"]

@@ -29,7 +29,9 @@ def test_preference_train_split_tokenises_and_collates_with_trl(workspace, built
     from trl.trainer.reward_trainer import DataCollatorForPreference, RewardTrainer
 
     out = tmp_path / "out"
-    export_workspace(workspace, out, ExportOptions(size=4000, subset="preferenceTraining", grpo_fraction=0.0, pairs="all"))
+    export_workspace(
+        workspace, out, ExportOptions(size=4000, subset="preferenceTraining", grpo_fraction=0.0, pairs="all")
+    )
     train = load_from_disk(str(out / "preferenceTraining"))["train"]
     tok = offline_tokenizer()
     args = RewardConfig(output_dir=str(tmp_path / "rm"), report_to=[], dataset_num_proc=None, use_cpu=True, bf16=False)

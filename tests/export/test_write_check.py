@@ -17,8 +17,15 @@ from charm_builder.export import write as write_mod
 
 @pytest.fixture
 def exported(workspace, built, tmp_path) -> Path:
-    add_dq_annotation(workspace, dialogue_id=built.dialogues["d13"].id, dimension="fluency", language="zh",
-                      user_query="再说一遍？", criteria=["语句通顺"], annotator="ann1")  # fmt: skip
+    add_dq_annotation(
+        workspace,
+        dialogue_id=built.dialogues["d13"].id,
+        dimension="fluency",
+        language="zh",
+        user_query="再说一遍？",
+        criteria=["语句通顺"],
+        annotator="ann1",
+    )
     out = tmp_path / "out"
     export_workspace(workspace, out, ExportOptions(size=4000, grpo_fraction=0.5))
     return out
@@ -26,12 +33,15 @@ def exported(workspace, built, tmp_path) -> Path:
 
 def card_header(path: Path) -> dict:
     text = path.read_text(encoding="utf-8")
-    return yaml.safe_load(text[4:text.index("\n---\n", 4)])
+    return yaml.safe_load(text[4 : text.index("\n---\n", 4)])
 
 
 def test_hf_export_loads_and_has_card_and_manifest(exported):
-    for subset, splits in {"roleReward": ["test"], "dialogueQuality": ["test"],
-                           "preferenceTraining": ["train", "grpo"]}.items():  # fmt: skip
+    for subset, splits in {
+        "roleReward": ["test"],
+        "dialogueQuality": ["test"],
+        "preferenceTraining": ["train", "grpo"],
+    }.items():
         dd = load_from_disk(str(exported / subset))
         assert isinstance(dd, DatasetDict) and sorted(dd) == sorted(splits)
         manifest = json.loads((exported / subset / "manifest.json").read_text())
@@ -52,7 +62,9 @@ def test_hf_export_loads_and_has_card_and_manifest(exported):
 @pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
 def test_parquet_and_jsonl_exports_pass_check(workspace, built, tmp_path, fmt):
     out = tmp_path / fmt
-    summary = export_workspace(workspace, out, ExportOptions(size=4000, fmt=fmt, subset="preferenceTraining", grpo_fraction=0.5))
+    summary = export_workspace(
+        workspace, out, ExportOptions(size=4000, fmt=fmt, subset="preferenceTraining", grpo_fraction=0.5)
+    )
     assert (out / "preferenceTraining" / f"train.{fmt}").exists()
     result = check_export(out)
     assert result.rows == summary.rows and min(result.rows["preferenceTraining"].values()) > 0
@@ -96,12 +108,13 @@ def _rewrite_card(path: Path, edit) -> None:
     end = text.index("\n---\n", 4)
     header = yaml.safe_load(text[4:end])
     edit(header)
-    path.write_text("---\n" + yaml.safe_dump(header, allow_unicode=True) + text[end + 1:], encoding="utf-8")
+    path.write_text("---\n" + yaml.safe_dump(header, allow_unicode=True) + text[end + 1 :], encoding="utf-8")
 
 
 def test_check_reports_count_mismatch(exported):
-    _rewrite_card(exported / "roleReward" / "README.md",
-                  lambda h: h["charm"]["counts"]["test"]["by_language"].update(en=7))
+    _rewrite_card(
+        exported / "roleReward" / "README.md", lambda h: h["charm"]["counts"]["test"]["by_language"].update(en=7)
+    )
     with pytest.raises(CharmError, match=r"roleReward/test: card says by_language=\{.*'en': 7"):
         check_export(exported)
 
@@ -115,14 +128,22 @@ def test_check_reports_shared_context_and_ids(exported):
     _replace_splits(folder, DatasetDict({"train": train, "grpo": leaked}))
     manifest = json.loads((folder / "manifest.json").read_text())
     manifest["ids"]["grpo"] = list(leaked["id"])
-    _rewrite_card(folder / "README.md", lambda h: h["charm"]["counts"]["grpo"].update(
-        total=1, by_language={leaked[0]["language"]: 1}, by_dimension={leaked[0]["dimension"] or "none": 1},
-        by_category={"any": 1}))
+    _rewrite_card(
+        folder / "README.md",
+        lambda h: h["charm"]["counts"]["grpo"].update(
+            total=1,
+            by_language={leaked[0]["language"]: 1},
+            by_dimension={leaked[0]["dimension"] or "none": 1},
+            by_category={"any": 1},
+        ),
+    )
     (folder / "manifest.json").write_text(json.dumps(manifest))
     top = json.loads((exported / "manifest.json").read_text())
     top["rows"]["preferenceTraining"]["grpo"] = 1
     (exported / "manifest.json").write_text(json.dumps(top))
-    with pytest.raises(CharmError, match="preferenceTraining/train and preferenceTraining/grpo share a dialogue context"):
+    with pytest.raises(
+        CharmError, match="preferenceTraining/train and preferenceTraining/grpo share a dialogue context"
+    ):
         check_export(exported)
 
 

@@ -50,9 +50,18 @@ from dataclasses import dataclass, field
 from typing import Any, Self
 
 ReplyFn = Callable[[str, list[dict[str, Any]]], str]
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 408: "Request Timeout",
-            429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
-            503: "Service Unavailable", 529: "Overloaded"}
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    408: "Request Timeout",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    529: "Overloaded",
+}
 
 
 @dataclass
@@ -173,9 +182,11 @@ class FakeLLMServer:
         if reply == "roleplay":
             return roleplay_reply
         if reply == "echo":
+
             def echo(model: str, messages: list[dict[str, Any]]) -> str:
                 users = [m for m in messages if m.get("role") == "user"]
                 return "echo: " + (_content_text(users[-1]["content"]) if users else "")
+
             return echo
         return lambda model, messages: reply
 
@@ -384,8 +395,14 @@ class FakeLLMServer:
             "object": "chat.completion",
             "created": int(time.time()),
             "model": body.get("model", ""),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                         "finish_reason": "length" if truncated else "stop", "logprobs": None}],
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": "length" if truncated else "stop",
+                    "logprobs": None,
+                }
+            ],
             "usage": {"prompt_tokens": n_in, "completion_tokens": n_out, "total_tokens": n_in + n_out},
         }
 
@@ -421,8 +438,17 @@ class FakeLLMServer:
             return self._error(400, "need multipart fields 'file' and purpose=batch", False, "invalid_request_error")
         file_id = f"file-{next(self._ids)}"
         self.files[file_id] = fields["file"]
-        return _json(200, {"id": file_id, "object": "file", "bytes": len(fields["file"]),
-                           "created_at": int(time.time()), "filename": filename, "purpose": "batch"})
+        return _json(
+            200,
+            {
+                "id": file_id,
+                "object": "file",
+                "bytes": len(fields["file"]),
+                "created_at": int(time.time()),
+                "filename": filename,
+                "purpose": "batch",
+            },
+        )
 
     def _openai_batch_create(self, body: dict[str, Any]) -> _Response:
         data = self.files.get(body.get("input_file_id", ""))
@@ -436,28 +462,58 @@ class FakeLLMServer:
             user = _content_text((row["body"].get("messages") or [{}])[-1].get("content"))
             rid = f"batch_req_{next(self._ids)}"
             if "FAIL" in user:
-                err_lines.append({"id": rid, "custom_id": row["custom_id"], "response": {
-                    "status_code": 400, "request_id": rid,
-                    "body": {"error": {"message": "injected batch failure", "type": "invalid_request_error"}}},
-                    "error": None})
+                err_lines.append(
+                    {
+                        "id": rid,
+                        "custom_id": row["custom_id"],
+                        "response": {
+                            "status_code": 400,
+                            "request_id": rid,
+                            "body": {"error": {"message": "injected batch failure", "type": "invalid_request_error"}},
+                        },
+                        "error": None,
+                    }
+                )
             else:
-                out_lines.append({"id": rid, "custom_id": row["custom_id"], "response": {
-                    "status_code": 200, "request_id": rid, "body": self.openai_completion(row["body"])},
-                    "error": None})
+                out_lines.append(
+                    {
+                        "id": rid,
+                        "custom_id": row["custom_id"],
+                        "response": {
+                            "status_code": 200,
+                            "request_id": rid,
+                            "body": self.openai_completion(row["body"]),
+                        },
+                        "error": None,
+                    }
+                )
         batch_id = f"batch_{next(self._ids)}"
         out_id, err_id = f"file-{next(self._ids)}", f"file-{next(self._ids)}"
         self.files[out_id] = "".join(json.dumps(r) + "\n" for r in out_lines).encode()
         self.files[err_id] = "".join(json.dumps(r) + "\n" for r in err_lines).encode()
         self.batches[batch_id] = {
-            "kind": "openai", "polls": 0, "output_file_id": out_id,
+            "kind": "openai",
+            "polls": 0,
+            "output_file_id": out_id,
             "error_file_id": err_id if err_lines else None,
-            "obj": {"id": batch_id, "object": "batch", "endpoint": body.get("endpoint"), "errors": None,
-                    "input_file_id": body["input_file_id"], "completion_window": body.get("completion_window"),
-                    "status": "validating", "output_file_id": None, "error_file_id": None,
-                    "created_at": int(time.time()),
-                    "request_counts": {"total": len(out_lines) + len(err_lines), "completed": 0, "failed": 0}},
-            "done_counts": {"total": len(out_lines) + len(err_lines), "completed": len(out_lines),
-                            "failed": len(err_lines)},
+            "obj": {
+                "id": batch_id,
+                "object": "batch",
+                "endpoint": body.get("endpoint"),
+                "errors": None,
+                "input_file_id": body["input_file_id"],
+                "completion_window": body.get("completion_window"),
+                "status": "validating",
+                "output_file_id": None,
+                "error_file_id": None,
+                "created_at": int(time.time()),
+                "request_counts": {"total": len(out_lines) + len(err_lines), "completed": 0, "failed": 0},
+            },
+            "done_counts": {
+                "total": len(out_lines) + len(err_lines),
+                "completed": len(out_lines),
+                "failed": len(err_lines),
+            },
         }
         return _json(200, self.batches[batch_id]["obj"])
 
@@ -470,8 +526,12 @@ class FakeLLMServer:
         if b.get("cancelled"):
             obj.update(status="cancelled", request_counts={**b["done_counts"], "completed": 0, "failed": 0})
         elif b["polls"] > self.batch_polls:
-            obj.update(status="completed", output_file_id=b["output_file_id"], error_file_id=b["error_file_id"],
-                       request_counts=b["done_counts"])
+            obj.update(
+                status="completed",
+                output_file_id=b["output_file_id"],
+                error_file_id=b["error_file_id"],
+                request_counts=b["done_counts"],
+            )
         else:
             obj["status"] = "in_progress"
         return _json(200, obj)
@@ -483,21 +543,46 @@ class FakeLLMServer:
             params = r["params"]
             user = _content_text((params.get("messages") or [{}])[-1].get("content"))
             if "FAIL" in user:
-                results.append({"custom_id": r["custom_id"], "result": {"type": "errored", "error": {
-                    "type": "error", "error": {"type": "invalid_request_error", "message": "injected"}}}})
+                results.append(
+                    {
+                        "custom_id": r["custom_id"],
+                        "result": {
+                            "type": "errored",
+                            "error": {
+                                "type": "error",
+                                "error": {"type": "invalid_request_error", "message": "injected"},
+                            },
+                        },
+                    }
+                )
             else:
-                results.append({"custom_id": r["custom_id"],
-                                "result": {"type": "succeeded", "message": self.anthropic_message(params)}})
+                results.append(
+                    {
+                        "custom_id": r["custom_id"],
+                        "result": {"type": "succeeded", "message": self.anthropic_message(params)},
+                    }
+                )
         batch_id = f"msgbatch_{next(self._ids)}"
         n = len(results)
-        obj = {"id": batch_id, "type": "message_batch", "processing_status": "in_progress",
-               "request_counts": {"processing": n, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0},
-               "ended_at": None, "created_at": "2024-09-24T18:37:24Z", "expires_at": "2024-09-25T18:37:24Z",
-               "cancel_initiated_at": None, "results_url": None}
+        obj = {
+            "id": batch_id,
+            "type": "message_batch",
+            "processing_status": "in_progress",
+            "request_counts": {"processing": n, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0},
+            "ended_at": None,
+            "created_at": "2024-09-24T18:37:24Z",
+            "expires_at": "2024-09-25T18:37:24Z",
+            "cancel_initiated_at": None,
+            "results_url": None,
+        }
         errored = sum(1 for r in results if r["result"]["type"] == "errored")
-        self.batches[batch_id] = {"kind": "anthropic", "polls": 0, "results": results, "obj": obj,
-                                  "done_counts": {"processing": 0, "succeeded": n - errored, "errored": errored,
-                                                  "canceled": 0, "expired": 0}}
+        self.batches[batch_id] = {
+            "kind": "anthropic",
+            "polls": 0,
+            "results": results,
+            "obj": obj,
+            "done_counts": {"processing": 0, "succeeded": n - errored, "errored": errored, "canceled": 0, "expired": 0},
+        }
         return _json(200, obj)
 
     def _anthropic_batch_get(self, batch_id: str) -> _Response:
@@ -510,9 +595,12 @@ class FakeLLMServer:
             b["results"] = [{"custom_id": r["custom_id"], "result": {"type": "canceled"}} for r in b["results"]]
             b["done_counts"] = {"processing": 0, "succeeded": 0, "errored": 0, "canceled": n, "expired": 0}
         if b["polls"] > self.batch_polls or b.get("cancelled"):
-            b["obj"].update(processing_status="ended", request_counts=b["done_counts"],
-                            ended_at="2024-09-24T19:00:00Z",
-                            results_url=f"{self.base_url}/v1/messages/batches/{batch_id}/results")
+            b["obj"].update(
+                processing_status="ended",
+                request_counts=b["done_counts"],
+                ended_at="2024-09-24T19:00:00Z",
+                results_url=f"{self.base_url}/v1/messages/batches/{batch_id}/results",
+            )
         return _json(200, b["obj"])
 
     def _cancel(self, batch_id: str, anthropic: bool) -> _Response:
@@ -635,8 +723,14 @@ def main() -> None:
     ns = ap.parse_args()
 
     async def run() -> None:
-        srv = FakeLLMServer(latency=ns.latency, failure_rate=ns.failure_rate, reply=ns.reply,
-                            api_key=ns.api_key, port=ns.port, record=False)
+        srv = FakeLLMServer(
+            latency=ns.latency,
+            failure_rate=ns.failure_rate,
+            reply=ns.reply,
+            api_key=ns.api_key,
+            port=ns.port,
+            record=False,
+        )
         await srv.serve()
         print(f"READY {srv.base_url}", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)

@@ -26,34 +26,70 @@ from charm_builder.llm.roster import load_roster
 from charm_builder.store import Workspace
 from tests.conftest import run_cli
 
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                       HealthCheck.too_slow])  # fmt: skip
-FORMATS = ["auto", "charm-roles", "charm-users", "charactereval-profiles", "charactereval-dialogues", "jsonl",
-           "yaml", "character", "user", "scene", "dialogue"]  # fmt: skip
+FUZZ = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
+FORMATS = [
+    "auto",
+    "charm-roles",
+    "charm-users",
+    "charactereval-profiles",
+    "charactereval-dialogues",
+    "jsonl",
+    "yaml",
+    "character",
+    "user",
+    "scene",
+    "dialogue",
+]
 
 # any character, lone surrogates included (they reach the importers through "\ud800" JSON escapes)
 odd_chars = st.characters(exclude_categories=())
 odd_text = st.text(odd_chars, max_size=30)
 scalars = st.none() | st.booleans() | st.integers() | st.floats() | odd_text
-json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
-                           | st.dictionaries(odd_text, inner, max_size=4), max_leaves=12)  # fmt: skip
+json_values = st.recursive(
+    scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(odd_text, inner, max_size=4), max_leaves=12
+)
 python_literals = json_values.map(repr)  # Python-literal strings, like the role file's `relatives`
 
 RELATIVE = {"name": "阿宁", "relationship": "妹妹", "profile": "阿宁的简介。", "prompt": "你正在扮演阿宁。"}
-ROLE = {"name_cn": "孙小圣", "name_en": "Sun Xiaosheng", "relatives": [RELATIVE], "desc": "一只会说话的猴子",
-        "class": "音乐人", "source": "西游新编", "profile": "他住在花果山。", "prompt": "你是孙小圣。"}  # fmt: skip
+ROLE = {
+    "name_cn": "孙小圣",
+    "name_en": "Sun Xiaosheng",
+    "relatives": [RELATIVE],
+    "desc": "一只会说话的猴子",
+    "class": "音乐人",
+    "source": "西游新编",
+    "profile": "他住在花果山。",
+    "prompt": "你是孙小圣。",
+}
 SAMPLES: dict[str, str] = {
-    "roles.json": json.dumps({"孙小圣": ROLE, "阿离": {**ROLE, "name_cn": "阿离", "class": "网红",
-                              "relatives": str([RELATIVE])}}, ensure_ascii=False, indent=4),
-    "users.json": json.dumps({"复读机用户": {"prompt": "你是一个复读机。"}, "amy": {"prompt": "You are Amy."}},
-                             ensure_ascii=False, indent=4),
-    "character_profiles.json": json.dumps({"林黛玉": {"性别": "女", "人物关系": {"表哥": "贾宝玉"}, "爱好": ["诗"]}},
-                                          ensure_ascii=False),
-    "test_data.jsonl": json.dumps([{"id": 1, "role": "林黛玉", "novel_name": "红楼梦",
-                                    "context": "林黛玉：你来了。\n贾宝玉：来了。"}], ensure_ascii=False),
-    "mixed.jsonl": json.dumps({"name": {"en": "Ada"}, "sub_category": "scientists", "profile": {"en": "M."},
-                               "system_prompt": {"en": "You are Ada."}}) + "\n"
-    + json.dumps({"name": "curious", "prompt": {"en": "You are curious."}, "tags": ["浪漫", "x"]}) + "\n",
+    "roles.json": json.dumps(
+        {"孙小圣": ROLE, "阿离": {**ROLE, "name_cn": "阿离", "class": "网红", "relatives": str([RELATIVE])}},
+        ensure_ascii=False,
+        indent=4,
+    ),
+    "users.json": json.dumps(
+        {"复读机用户": {"prompt": "你是一个复读机。"}, "amy": {"prompt": "You are Amy."}}, ensure_ascii=False, indent=4
+    ),
+    "character_profiles.json": json.dumps(
+        {"林黛玉": {"性别": "女", "人物关系": {"表哥": "贾宝玉"}, "爱好": ["诗"]}}, ensure_ascii=False
+    ),
+    "test_data.jsonl": json.dumps(
+        [{"id": 1, "role": "林黛玉", "novel_name": "红楼梦", "context": "林黛玉：你来了。\n贾宝玉：来了。"}],
+        ensure_ascii=False,
+    ),
+    "mixed.jsonl": json.dumps(
+        {
+            "name": {"en": "Ada"},
+            "sub_category": "scientists",
+            "profile": {"en": "M."},
+            "system_prompt": {"en": "You are Ada."},
+        }
+    )
+    + "\n"
+    + json.dumps({"name": "curious", "prompt": {"en": "You are curious."}, "tags": ["浪漫", "x"]})
+    + "\n",
     "lib.yaml": "scenes:\n  - title: {en: Cafe}\n    description: {en: A rainy cafe.}\n"
     "users:\n  - {name: bob, prompt: {zh: 你好}}\n",
 }
@@ -101,8 +137,12 @@ def write(folder: Path, name: str, data: str | bytes) -> Path:
 
 
 @FUZZ
-@given(value=json_values, fmt=st.sampled_from(FORMATS), suffix=st.sampled_from([".json", ".jsonl", ".yaml"]),
-       ascii_only=st.booleans())  # fmt: skip
+@given(
+    value=json_values,
+    fmt=st.sampled_from(FORMATS),
+    suffix=st.sampled_from([".json", ".jsonl", ".yaml"]),
+    ascii_only=st.booleans(),
+)
 def test_random_json_in_any_format(ws, files, value, fmt, suffix, ascii_only):
     attempt(ws, write(files, f"random{suffix}", json.dumps(value, ensure_ascii=ascii_only)), fmt)
 
@@ -111,8 +151,13 @@ mutations = st.sampled_from(["truncate", "insert", "delete", "bytes"])
 
 
 @FUZZ
-@given(name=st.sampled_from(sorted(SAMPLES)), how=mutations, where=st.floats(0, 1), junk=odd_text,
-       raw=st.binary(min_size=1, max_size=8))  # fmt: skip
+@given(
+    name=st.sampled_from(sorted(SAMPLES)),
+    how=mutations,
+    where=st.floats(0, 1),
+    junk=odd_text,
+    raw=st.binary(min_size=1, max_size=8),
+)
 @example(name="roles.json", how="truncate", where=0.5, junk="", raw=b"x")
 @example(name="lib.yaml", how="bytes", where=0.3, junk="", raw=b"\xe9\xff")
 def test_mutated_real_shapes(ws, files, name, how, where, junk, raw):
@@ -121,7 +166,7 @@ def test_mutated_real_shapes(ws, files, name, how, where, junk, raw):
     data: str | bytes = {
         "truncate": lambda: text[:cut],
         "insert": lambda: text[:cut] + junk + text[cut:],
-        "delete": lambda: text[:cut] + text[cut + max(1, len(junk)):],
+        "delete": lambda: text[:cut] + text[cut + max(1, len(junk)) :],
         "bytes": lambda: text[:cut].encode() + raw + text[cut:].encode(),
     }[how]()
     attempt(ws, write(files, name, data))
@@ -148,9 +193,14 @@ def test_role_fields_of_any_type(ws, files, field, value, drop):
 
 
 @FUZZ
-@given(records=st.lists(st.dictionaries(st.sampled_from(["id", "role", "novel_name", "context"]),
-                                        json_values | odd_text, max_size=4), min_size=1, max_size=3),
-       as_lines=st.booleans())  # fmt: skip
+@given(
+    records=st.lists(
+        st.dictionaries(st.sampled_from(["id", "role", "novel_name", "context"]), json_values | odd_text, max_size=4),
+        min_size=1,
+        max_size=3,
+    ),
+    as_lines=st.booleans(),
+)
 def test_charactereval_dialogues_of_any_shape(ws, files, records, as_lines):
     body = "\n".join(json.dumps(r) for r in records) if as_lines else json.dumps(records)
     attempt(ws, write(files, "test_data.jsonl", body), "charactereval-dialogues")
@@ -165,9 +215,12 @@ ROSTER = "models:\n  a:\n    provider: openai\n    model: gpt-4o\n    params: {t
 @example(how="insert", where=0.99, junk="9" * 5000, raw=b"x")
 def test_model_roster_loader(files, how, where, junk, raw):
     cut = int(len(ROSTER) * where)
-    data = {"truncate": ROSTER[:cut], "insert": ROSTER[:cut] + junk + ROSTER[cut:],
-            "delete": ROSTER[:cut] + ROSTER[cut + 3:],
-            "bytes": ROSTER[:cut].encode() + raw + ROSTER[cut:].encode()}[how]  # fmt: skip
+    data = {
+        "truncate": ROSTER[:cut],
+        "insert": ROSTER[:cut] + junk + ROSTER[cut:],
+        "delete": ROSTER[:cut] + ROSTER[cut + 3 :],
+        "bytes": ROSTER[:cut].encode() + raw + ROSTER[cut:].encode(),
+    }[how]
     path = write(files, "roster.yaml", data)
     try:
         load_roster(path)
@@ -176,8 +229,11 @@ def test_model_roster_loader(files, how, where, junk, raw):
 
 
 @FUZZ
-@given(value=json_values | st.lists(odd_text, max_size=4), suffix=st.sampled_from([".json", ".yaml", ".csv", ".txt"]),
-       raw=st.binary(max_size=6))  # fmt: skip
+@given(
+    value=json_values | st.lists(odd_text, max_size=4),
+    suffix=st.sampled_from([".json", ".yaml", ".csv", ".txt"]),
+    raw=st.binary(max_size=6),
+)
 @example(value=[{"username": "ann", "first_name": [1]}], suffix=".json", raw=b"")
 @example(value=[], suffix=".txt", raw=b"\xff\xfe")
 def test_annotator_roster_loader(files, value, suffix, raw):
@@ -186,8 +242,11 @@ def test_annotator_roster_loader(files, value, suffix, raw):
     elif suffix == ".csv":
         data = "username,first_name\n" + "\n".join(str(v) for v in (value if isinstance(value, list) else [value]))
     else:
-        data = json.dumps(value) if suffix == ".yaml" else "\n".join(map(str, value if isinstance(value, list)
-                                                                          else [value]))  # fmt: skip
+        data = (
+            json.dumps(value)
+            if suffix == ".yaml"
+            else "\n".join(map(str, value if isinstance(value, list) else [value]))
+        )
     path = write(files, f"annotators{suffix}", data.encode("utf-8", errors="surrogatepass") + raw)
     try:
         entries = load_annotators(path)

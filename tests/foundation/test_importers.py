@@ -10,10 +10,15 @@ from charm_builder.importers import detect_format, import_files, load_file
 from tests.conftest import run_cli
 
 ROLE = {
-    "name_cn": "孙小圣", "name_en": "Sun Xiaosheng", "desc": "一只会说话的猴子", "class": "小说",
-    "source": "西游新编", "profile": "他住在花果山，性格顽皮。", "prompt": "你是孙小圣，说话俏皮。",
+    "name_cn": "孙小圣",
+    "name_en": "Sun Xiaosheng",
+    "desc": "一只会说话的猴子",
+    "class": "小说",
+    "source": "西游新编",
+    "profile": "他住在花果山，性格顽皮。",
+    "prompt": "你是孙小圣，说话俏皮。",
     "relatives": "[{'name': '老猴王', 'relationship': '师父', 'profile': '年迈的猴王', 'prompt': '你是老猴王'}]",
-}  # fmt: skip
+}
 
 
 def write(path, data):
@@ -22,8 +27,16 @@ def write(path, data):
 
 
 def test_charm_roles_with_python_literal_relatives(tmp_path, workspace):
-    roles = {"孙小圣": ROLE, "阿离": {**ROLE, "name_cn": "阿离", "name_en": "Ali", "class": "自定义",
-                                      "relatives": [{"name": "阿宁", "relationship": "妹妹"}]}}  # fmt: skip
+    roles = {
+        "孙小圣": ROLE,
+        "阿离": {
+            **ROLE,
+            "name_cn": "阿离",
+            "name_en": "Ali",
+            "class": "自定义",
+            "relatives": [{"name": "阿宁", "relationship": "妹妹"}],
+        },
+    }
     f = write(tmp_path / "roles.json", roles)
     assert detect_format(f) == "charm-roles"
     import_files(workspace, [f])
@@ -34,11 +47,14 @@ def test_charm_roles_with_python_literal_relatives(tmp_path, workspace):
     assert chars["Sun Xiaosheng"].system_prompt.zh == "你是孙小圣，说话俏皮。"
 
 
-@pytest.mark.parametrize("patch,field,problem", [
-    ({"class": ["小说"]}, "class", "expected text, got list"),
-    ({"relatives": "[{'name': "}, "relatives", "Python-literal list"),
-    ({"prompt": ""}, "prompt", "missing"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "patch,field,problem",
+    [
+        ({"class": ["小说"]}, "class", "expected text, got list"),
+        ({"relatives": "[{'name': "}, "relatives", "Python-literal list"),
+        ({"prompt": ""}, "prompt", "missing"),
+    ],
+)
 def test_charm_roles_malformed_names_file_record_field(tmp_path, workspace, patch, field, problem):
     f = write(tmp_path / "roles.json", {"好角色": ROLE, "坏角色": {**ROLE, "name_cn": "坏角色", **patch}})
     with pytest.raises(InputFormatError) as exc:
@@ -59,14 +75,20 @@ def test_charm_users(tmp_path, workspace):
         load_file(bad)
 
 
-CE_CONTEXT = "林黛玉：宝玉，你今日怎么来迟了？\n贾宝玉:路上遇见了薛大姐姐。\n林黛玉：哼，我就知道。\n贾宝玉：好妹妹，别生气。"
+CE_CONTEXT = (
+    "林黛玉：宝玉，你今日怎么来迟了？\n贾宝玉:路上遇见了薛大姐姐。\n林黛玉：哼，我就知道。\n贾宝玉：好妹妹，别生气。"
+)
 
 
 @pytest.mark.parametrize("as_lines", [False, True])
 def test_charactereval_dialogues_array_named_jsonl_or_real_lines(tmp_path, workspace, as_lines):
-    recs = [{"id": 1, "role": "林黛玉", "novel_name": "红楼梦", "context": CE_CONTEXT},
-            {"id": 2, "role": "贾宝玉", "novel_name": "红楼梦", "context": CE_CONTEXT}]  # fmt: skip
-    body = "\n".join(json.dumps(r, ensure_ascii=False) for r in recs) if as_lines else json.dumps(recs, ensure_ascii=False)
+    recs = [
+        {"id": 1, "role": "林黛玉", "novel_name": "红楼梦", "context": CE_CONTEXT},
+        {"id": 2, "role": "贾宝玉", "novel_name": "红楼梦", "context": CE_CONTEXT},
+    ]
+    body = (
+        "\n".join(json.dumps(r, ensure_ascii=False) for r in recs) if as_lines else json.dumps(recs, ensure_ascii=False)
+    )
     f = write(tmp_path / "test_data.jsonl", body)
     profiles = write(tmp_path / "character_profiles.json", {"林黛玉": {"性别": "女", "性格": "敏感多思"}})
     import_files(workspace, [profiles, f])
@@ -90,8 +112,12 @@ def test_charactereval_malformed_context_line(tmp_path, workspace):
 
 
 def test_native_jsonl_and_yaml(tmp_path, workspace):
-    char = {"name": {"en": "Ada"}, "sub_category": "scientists", "profile": {"en": "Mathematician."},
-            "system_prompt": {"en": "You are Ada."}}  # fmt: skip
+    char = {
+        "name": {"en": "Ada"},
+        "sub_category": "scientists",
+        "profile": {"en": "Mathematician."},
+        "system_prompt": {"en": "You are Ada."},
+    }
     user = {"name": "curious", "prompt": {"en": "You are curious."}}
     f = write(tmp_path / "mixed.jsonl", json.dumps(char) + "\n\n" + json.dumps(user) + "\n")
     y = write(tmp_path / "lib.yaml", "scenes:\n  - title: {en: Cafe}\n    description: {en: A rainy cafe.}\n")

@@ -20,22 +20,38 @@ from tests.conftest import run_cli
 
 
 def relative(name: str) -> dict:
-    return {"name": name, "relationship": f"{name}是好友。", "profile": f"{name}的简介。", "prompt": f"你正在扮演{name}。"}
+    return {
+        "name": name,
+        "relationship": f"{name}是好友。",
+        "profile": f"{name}的简介。",
+        "prompt": f"你正在扮演{name}。",
+    }
 
 
 def role(name: str, en: str, cls: str, source: str = "欧美", relatives=None) -> dict:
     return {
-        "name_cn": name, "name_en": en,
+        "name_cn": name,
+        "name_en": en,
         "relatives": [relative(f"{name}的朋友")] if relatives is None else relatives,
-        "desc": f"{name}。 {name}是一位知名人物。", "class": cls, "source": source,
-        "profile": f"{name}是一位知名人物。", "prompt": f"你正在扮演{name}（{en}）。",
-    }  # fmt: skip
+        "desc": f"{name}。 {name}是一位知名人物。",
+        "class": cls,
+        "source": source,
+        "profile": f"{name}是一位知名人物。",
+        "prompt": f"你正在扮演{name}（{en}）。",
+    }
 
 
 def custom_role(name: str, en: str) -> dict:  # key order of the file's evol_character records
-    return {"desc": f"{name}. 一个原创角色。", "prompt": f"你正在扮演{name}。", "profile": f"{name}是一个原创角色。",
-            "source": "evol_character", "class": "自定义", "name_cn": name, "name_en": en,
-            "relatives": [relative("小林")]}  # fmt: skip
+    return {
+        "desc": f"{name}. 一个原创角色。",
+        "prompt": f"你正在扮演{name}。",
+        "profile": f"{name}是一个原创角色。",
+        "source": "evol_character",
+        "class": "自定义",
+        "name_cn": name,
+        "name_en": en,
+        "relatives": [relative("小林")],
+    }
 
 
 def roles_file() -> dict:
@@ -66,7 +82,9 @@ def test_unknown_classes_imported_mapped_kept_and_warned_once_per_label(tmp_path
     chars = {c.name.zh: c for c in workspace.iter(s.Character)}
     assert (chars["泰勒·斯威夫特"].sub_category, chars["泰勒·斯威夫特"].source_class) == ("musicians", "音乐人")
     assert chars["阿黛尔"].relatives[0].name == "老猴王"  # Python-literal relatives still parsed
-    assert {(chars[n].sub_category, chars[n].source_class) for n in ("网红甲", "网红乙", "网红丙")} == {("custom", "网红")}
+    assert {(chars[n].sub_category, chars[n].source_class) for n in ("网红甲", "网红乙", "网红丙")} == {
+        ("custom", "网红")
+    }
     assert chars["网红甲"].primary_category == "original"
     assert (chars["网络歌手甲"].sub_category, chars["网络歌手甲"].source_class) == ("musicians", "网络歌手")
     assert (chars["拉克丝"].sub_category, chars["齐藤真央子"].sub_category) == ("games", "custom")
@@ -88,28 +106,52 @@ def test_source_class_does_not_change_identity(tmp_path, workspace):
     assert next(workspace.iter(s.Character)).source_class == "主播"
 
 
-@pytest.mark.parametrize("label,expected", [
-    ("动漫", "anime"), ("电影", "films"), ("电视剧", "tv"), ("游戏", "games"), ("小说", "novels"),
-    ("音乐人", "musicians"), ("自定义", "custom"), ("musicians", "musicians"), ("Movie", "films"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "label,expected",
+    [
+        ("动漫", "anime"),
+        ("电影", "films"),
+        ("电视剧", "tv"),
+        ("游戏", "games"),
+        ("小说", "novels"),
+        ("音乐人", "musicians"),
+        ("自定义", "custom"),
+        ("musicians", "musicians"),
+        ("Movie", "films"),
+    ],
+)
 def test_labels_of_the_published_file_are_known(label, expected):
     assert map_label(label) == (expected, True)
 
 
-@pytest.mark.parametrize("label,expected", [
-    ("网络歌手", "musicians"), ("漫威英雄", "films"), ("日本漫画", "comics"), ("娱乐圈", "actors"),
-    ("武侠剧", "tv"), ("武侠", "novels"), ("国产剧", "tv"), ("网红", "custom"), ("", "custom"), ("Pop Singer", "musicians"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "label,expected",
+    [
+        ("网络歌手", "musicians"),
+        ("漫威英雄", "films"),
+        ("日本漫画", "comics"),
+        ("娱乐圈", "actors"),
+        ("武侠剧", "tv"),
+        ("武侠", "novels"),
+        ("国产剧", "tv"),
+        ("网红", "custom"),
+        ("", "custom"),
+        ("Pop Singer", "musicians"),
+    ],
+)
 def test_unknown_labels_go_to_the_closest_sub_category(label, expected):
     assert map_label(label) == (expected, False)
 
 
-@pytest.mark.parametrize("patch,field,problem", [
-    ({"relatives": "[{'name': "}, "relatives", "Python-literal list"),
-    ({"relatives": "{'name': 'x'}"}, "relatives", "expected a list of objects"),
-    ({"prompt": ""}, "prompt", "missing"),
-    ({"name_cn": "", "profile": "", "desc": ""}, "profile", "missing"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "patch,field,problem",
+    [
+        ({"relatives": "[{'name': "}, "relatives", "Python-literal list"),
+        ({"relatives": "{'name': 'x'}"}, "relatives", "expected a list of objects"),
+        ({"prompt": ""}, "prompt", "missing"),
+        ({"name_cn": "", "profile": "", "desc": ""}, "profile", "missing"),
+    ],
+)
 def test_malformed_records_still_reject_the_whole_file(tmp_path, workspace, patch, field, problem):
     data = roles_file()
     data["坏角色"] = {**role("坏角色", "Bad", "网红"), **patch}
@@ -145,8 +187,15 @@ def test_cli_warns_on_stderr_and_imports_everything(tmp_path):
 
 def test_charactereval_profile_with_nested_values_like_the_real_file(tmp_path, workspace):
     # shape of CharacterEval's character_profiles.json: flat strings plus nested objects and lists
-    profiles = {"洛枳": {"姓名": "洛枳", "性别": "女", "昵称": ["洛洛"], "人物关系": {"丈夫": "盛淮南", "朋友": ["耿耿"]},
-                         "其他": ""}}  # fmt: skip
+    profiles = {
+        "洛枳": {
+            "姓名": "洛枳",
+            "性别": "女",
+            "昵称": ["洛洛"],
+            "人物关系": {"丈夫": "盛淮南", "朋友": ["耿耿"]},
+            "其他": "",
+        }
+    }
     f = tmp_path / "character_profiles.json"
     f.write_text(json.dumps(profiles, ensure_ascii=False, indent=2), encoding="utf-8")
     loaded = load_file(f)

@@ -7,8 +7,13 @@ import schemas as s
 
 
 def _char(**kw):
-    base = dict(name={"zh": "林星", "en": "Lin Xing"}, sub_category="anime", source={"en": "Star Harbor"},
-                profile={"en": "A pilot."}, system_prompt={"en": "You are Lin Xing."})  # fmt: skip
+    base = dict(
+        name={"zh": "林星", "en": "Lin Xing"},
+        sub_category="anime",
+        source={"en": "Star Harbor"},
+        profile={"en": "A pilot."},
+        system_prompt={"en": "You are Lin Xing."},
+    )
     return s.Character(**{**base, **kw})
 
 
@@ -58,8 +63,11 @@ def test_candidate_set_rejects_duplicate_labels_and_non_user_last_turn():
     with pytest.raises(ValidationError, match="duplicate candidate labels: A"):
         _cset(("A", "A"))
     with pytest.raises(ValidationError, match="end with a user turn"):
-        s.CandidateSet(dialogue_id="d", context=[{"role": "character", "text": "x"}],
-                       candidates=[{"label": "A", "model_id": "m", "text": "a"}, {"label": "B", "model_id": "n", "text": "b"}])
+        s.CandidateSet(
+            dialogue_id="d",
+            context=[{"role": "character", "text": "x"}],
+            candidates=[{"label": "A", "model_id": "m", "text": "a"}, {"label": "B", "model_id": "n", "text": "b"}],
+        )
 
 
 def test_annotation_rejects_best_equal_worst_and_incomplete_submission():
@@ -73,22 +81,52 @@ def test_annotation_rejects_best_equal_worst_and_incomplete_submission():
 
 
 def test_items_validate():
-    pair = s.PreferencePair(candidate_set_id="c", dialogue_id="d", character_id="x", language="en",
-                            prompt=[{"role": "system", "content": "You are X"}], chosen="good", rejected="bad")
+    pair = s.PreferencePair(
+        candidate_set_id="c",
+        dialogue_id="d",
+        character_id="x",
+        language="en",
+        prompt=[{"role": "system", "content": "You are X"}],
+        chosen="good",
+        rejected="bad",
+    )
     assert pair.id.startswith("pair_")
     with pytest.raises(ValidationError, match="identical"):
-        s.PreferencePair(candidate_set_id="c", dialogue_id="d", character_id="x", language="en",
-                         prompt=[{"role": "user", "content": "q"}], chosen="same", rejected="same")
+        s.PreferencePair(
+            candidate_set_id="c",
+            dialogue_id="d",
+            character_id="x",
+            language="en",
+            prompt=[{"role": "user", "content": "q"}],
+            chosen="same",
+            rejected="same",
+        )
     with pytest.raises(ValidationError, match="3 votes but n_annotators is 2"):
-        s.PreferencePair(candidate_set_id="c", dialogue_id="d", character_id="x", language="en",
-                         prompt=[{"role": "user", "content": "q"}], chosen="a", rejected="b",
-                         n_annotators=2, chosen_best_votes=3)
+        s.PreferencePair(
+            candidate_set_id="c",
+            dialogue_id="d",
+            character_id="x",
+            language="en",
+            prompt=[{"role": "user", "content": "q"}],
+            chosen="a",
+            rejected="b",
+            n_annotators=2,
+            chosen_best_votes=3,
+        )
     counted = s.PreferencePair.model_validate(
-        {**pair.model_dump(exclude={"id"}), "n_annotators": 3, "chosen_best_votes": 2, "margin_agreement": 0.5})
+        {**pair.model_dump(exclude={"id"}), "n_annotators": 3, "chosen_best_votes": 2, "margin_agreement": 0.5}
+    )
     assert counted.id == pair.id  # vote counts and margins describe the pair; they are not its identity
     with pytest.raises(ValidationError):
-        s.DialogueQualityItem(dialogue_id="d", character_id="x", context=[{"role": "user", "text": "q"}],
-                              user_query="q?", dimension="empathy", criteria=[], language="zh")
+        s.DialogueQualityItem(
+            dialogue_id="d",
+            character_id="x",
+            context=[{"role": "user", "text": "q"}],
+            user_query="q?",
+            dimension="empathy",
+            criteria=[],
+            language="zh",
+        )
 
 
 def test_every_model_exports_json_schema():

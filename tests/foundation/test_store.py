@@ -13,8 +13,12 @@ from tests.conftest import REPO
 
 
 def _character(i: int) -> s.Character:
-    return s.Character(name={"en": f"Hero {i}"}, sub_category="games", profile={"en": f"Hero number {i}."},
-                       system_prompt={"en": f"You are Hero {i}."})  # fmt: skip
+    return s.Character(
+        name={"en": f"Hero {i}"},
+        sub_category="games",
+        profile={"en": f"Hero number {i}."},
+        system_prompt={"en": f"You are Hero {i}."},
+    )
 
 
 def test_workspace_is_wal_and_upsert_is_idempotent(workspace):
@@ -40,9 +44,11 @@ def test_transaction_rolls_back_whole_unit_of_work(workspace):
 
 def test_stats_counts_by_category_model_and_annotation_state(workspace):
     workspace.upsert_many([_character(1), _character(2)])
-    cset = s.CandidateSet(dialogue_id="d", context=[{"role": "user", "text": "hi"}],
-                          candidates=[{"label": "A", "model_id": "gpt", "text": "a"},
-                                      {"label": "B", "model_id": "qwen", "text": "b"}])  # fmt: skip
+    cset = s.CandidateSet(
+        dialogue_id="d",
+        context=[{"role": "user", "text": "hi"}],
+        candidates=[{"label": "A", "model_id": "gpt", "text": "a"}, {"label": "B", "model_id": "qwen", "text": "b"}],
+    )
     workspace.upsert(cset)
     for who in ("x", "y"):
         workspace.upsert(s.Annotation(candidate_set_id=cset.id, annotator=who, best="A", worst="B"))
@@ -54,14 +60,22 @@ def test_stats_counts_by_category_model_and_annotation_state(workspace):
 
 
 def test_stats_report_the_share_of_degenerate_candidates(workspace):
-    assert workspace_stats(workspace)["candidate_quality"] == {"candidates": 0, "degenerate": 0,
-                                                                "degenerate_share": 0.0}
+    assert workspace_stats(workspace)["candidate_quality"] == {
+        "candidates": 0,
+        "degenerate": 0,
+        "degenerate_share": 0.0,
+    }
     loop = "I have been meaning to talk to you. " * 5
-    cset = s.CandidateSet(dialogue_id="d", context=[{"role": "user", "text": "hi"}],
-                          candidates=[{"label": "A", "model_id": "m", "text": loop, "flags": ["degenerate"]},
-                                      {"label": "B", "model_id": "m", "text": "fine"},
-                                      {"label": "C", "model_id": "m", "text": "fine too", "flags": ["duplicate"]},
-                                      {"label": "D", "model_id": "m", "text": "ok"}])  # fmt: skip
+    cset = s.CandidateSet(
+        dialogue_id="d",
+        context=[{"role": "user", "text": "hi"}],
+        candidates=[
+            {"label": "A", "model_id": "m", "text": loop, "flags": ["degenerate"]},
+            {"label": "B", "model_id": "m", "text": "fine"},
+            {"label": "C", "model_id": "m", "text": "fine too", "flags": ["duplicate"]},
+            {"label": "D", "model_id": "m", "text": "ok"},
+        ],
+    )
     workspace.upsert(cset)
     quality = workspace_stats(workspace)["candidate_quality"]
     assert quality == {"candidates": 4, "degenerate": 1, "degenerate_share": 0.25}
@@ -75,9 +89,18 @@ def test_open_missing_workspace_is_a_clear_error(tmp_path):
 
 
 def _roles_file(path, start: int, n: int) -> None:
-    data = {f"角色{i}": {"name_cn": f"角色{i}", "name_en": f"Role {i}", "class": "小说", "source": "测试",
-                         "profile": "资料" * 50, "prompt": "你是角色。" * 20, "relatives": "[]"}
-            for i in range(start, start + n)}  # fmt: skip
+    data = {
+        f"角色{i}": {
+            "name_cn": f"角色{i}",
+            "name_en": f"Role {i}",
+            "class": "小说",
+            "source": "测试",
+            "profile": "资料" * 50,
+            "prompt": "你是角色。" * 20,
+            "relatives": "[]",
+        }
+        for i in range(start, start + n)
+    }
     path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
 
 
@@ -92,8 +115,13 @@ def test_sigkill_mid_import_leaves_database_consistent(tmp_path):
     ws_dir = tmp_path / "ws"
     Workspace.create(ws_dir).close()
     env = {"CHARM_WORKSPACE": str(ws_dir), "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "charm_builder", "import", *files], env=env, cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "charm_builder", "import", *files],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     db = ws_dir / "charm.db"
     deadline = time.time() + 120
     seen = 0
@@ -111,8 +139,9 @@ def test_sigkill_mid_import_leaves_database_consistent(tmp_path):
         distinct = conn.execute("SELECT COUNT(DISTINCT json_extract(data, '$.name.en')) FROM characters").fetchone()[0]
     assert count % per_file == 0, f"half-written file: {count} rows"
     assert count == distinct
-    rerun = subprocess.run([sys.executable, "-m", "charm_builder", "import", *files], env=env, cwd=REPO,
-                           capture_output=True, text=True)  # fmt: skip
+    rerun = subprocess.run(
+        [sys.executable, "-m", "charm_builder", "import", *files], env=env, cwd=REPO, capture_output=True, text=True
+    )
     assert rerun.returncode == 0, rerun.stderr
     with Workspace.open(ws_dir) as ws:
         assert ws.count(s.Character) == 3 * per_file

@@ -18,10 +18,37 @@ def test_grpo_on_two_processes(pt_export: Path, tiny_llama: Path, tiny_rm: Path,
     from transformers import AutoModelForCausalLM
 
     out = tmp_path / "grpo"
-    proc = run_cli("grpo", "--data", str(pt_export), "--reward-model", str(tiny_rm), "--out", str(out),
-                   "--policy", str(tiny_llama), "-G", "2", "--prompts-per-step", "1", "--max-completion-length", "6",
-                   "--max-steps", "2", "--lr", "1e-2", "--lora-r", "4", "--vllm", "off",
-                   "--accelerate-config", "ddp", "--num-processes", "2", module="training.cli", timeout=600)
+    proc = run_cli(
+        "grpo",
+        "--data",
+        str(pt_export),
+        "--reward-model",
+        str(tiny_rm),
+        "--out",
+        str(out),
+        "--policy",
+        str(tiny_llama),
+        "-G",
+        "2",
+        "--prompts-per-step",
+        "1",
+        "--max-completion-length",
+        "6",
+        "--max-steps",
+        "2",
+        "--lr",
+        "1e-2",
+        "--lora-r",
+        "4",
+        "--vllm",
+        "off",
+        "--accelerate-config",
+        "ddp",
+        "--num-processes",
+        "2",
+        module="training.cli",
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "--num_processes 2" in proc.stderr
     for step in (1, 2):  # one console line per step: rank 1 stays quiet

@@ -26,8 +26,20 @@ def smollm2_rm(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("grpo-it")
     export = write_export(root / "preferenceTraining", n_grpo=4)
     rm_dir = root / "rm"
-    train_reward_model(RMTrainConfig(data=export, output_dir=rm_dir, model="offline", loss="bt", max_steps=2,
-                                     batch_size=1, max_length=96, lr=1e-4, logging_steps=1), progress=False)
+    train_reward_model(
+        RMTrainConfig(
+            data=export,
+            output_dir=rm_dir,
+            model="offline",
+            loss="bt",
+            max_steps=2,
+            batch_size=1,
+            max_length=96,
+            lr=1e-4,
+            logging_steps=1,
+        ),
+        progress=False,
+    )
     return export, rm_dir
 
 
@@ -43,9 +55,21 @@ def test_grpo_steps_change_policy_log_rewards_and_resume(smollm2_rm: tuple[Path,
     export, rm_dir = smollm2_rm
     out = tmp_path / "grpo"
     logged: list[dict] = []
-    cfg = GRPORunConfig(data=export, reward_model=rm_dir, output_dir=out, policy="offline", num_generations=2,
-                        prompts_per_step=2, max_completion_length=12, max_steps=3, lr=1e-5, beta=0.04,
-                        save_steps=1, keep_checkpoints=3, seed=0)
+    cfg = GRPORunConfig(
+        data=export,
+        reward_model=rm_dir,
+        output_dir=out,
+        policy="offline",
+        num_generations=2,
+        prompts_per_step=2,
+        max_completion_length=12,
+        max_steps=3,
+        lr=1e-5,
+        beta=0.04,
+        save_steps=1,
+        keep_checkpoints=3,
+        seed=0,
+    )
     result = train_grpo(cfg, progress=False, on_log=logged.append)
     assert result.steps == 3
 
@@ -79,9 +103,34 @@ def test_grpo_steps_change_policy_log_rewards_and_resume(smollm2_rm: tuple[Path,
 
     step2 = load_file(str(out / "checkpoint-2" / "model.safetensors"))
     shutil.rmtree(out / "checkpoint-3")
-    res = CliRunner().invoke(app, ["grpo", "-d", str(export), "-r", str(rm_dir), "-o", str(out), "-G", "2",
-                                   "--prompts-per-step", "2", "--max-completion-length", "12", "--max-steps", "3",
-                                   "--lr", "1e-5", "--save-steps", "1", "--seed", "0", "--resume", "-q"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "grpo",
+            "-d",
+            str(export),
+            "-r",
+            str(rm_dir),
+            "-o",
+            str(out),
+            "-G",
+            "2",
+            "--prompts-per-step",
+            "2",
+            "--max-completion-length",
+            "12",
+            "--max-steps",
+            "3",
+            "--lr",
+            "1e-5",
+            "--save-steps",
+            "1",
+            "--seed",
+            "0",
+            "--resume",
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     history = [json.loads(line) for line in (out / LOG_FILE).read_text().splitlines()]
     assert [e["step"] for e in history if "reward" in e] == [1, 2, 3]

@@ -16,9 +16,23 @@ def test_lora_grpo_saves_merged_plain_model(pt_export: Path, tiny_llama: Path, t
     from transformers import AutoModelForCausalLM
 
     out = tmp_path / "grpo-lora"
-    cfg = GRPORunConfig(data=pt_export, reward_model=tiny_rm, output_dir=out, policy=str(tiny_llama),
-                        num_generations=2, prompts_per_step=2, max_completion_length=6, max_steps=1, lr=1e-2,
-                        lora_r=4, lora_alpha=8, beta=0.0, length_penalty=0.1, scale_rewards="batch", seed=0)
+    cfg = GRPORunConfig(
+        data=pt_export,
+        reward_model=tiny_rm,
+        output_dir=out,
+        policy=str(tiny_llama),
+        num_generations=2,
+        prompts_per_step=2,
+        max_completion_length=6,
+        max_steps=1,
+        lr=1e-2,
+        lora_r=4,
+        lora_alpha=8,
+        beta=0.0,
+        length_penalty=0.1,
+        scale_rewards="batch",
+        seed=0,
+    )
     result = train_grpo(cfg, progress=False)
     assert result.steps == 1
     assert not (out / "adapter_config.json").exists()  # merged: loads without peft

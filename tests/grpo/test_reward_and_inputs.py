@@ -106,9 +106,11 @@ def test_non_empty_output_needs_resume(tmp_path: Path, tiny_rm: Path) -> None:
 
 
 def test_plot_curves_writes_png_and_skips_missing_values(tmp_path: Path) -> None:
-    history = [{"step": 1, "reward": 0.1, "reward_std": 0.2, "kl": 0.0, "completions/mean_length": 12.0},
-               {"step": 2, "reward": 0.3, "reward_std": 0.1, "kl": None, "completions/mean_length": 10.0},
-               {"step": 2, "train_runtime": 5.0}]
+    history = [
+        {"step": 1, "reward": 0.1, "reward_std": 0.2, "kl": 0.0, "completions/mean_length": 12.0},
+        {"step": 2, "reward": 0.3, "reward_std": 0.1, "kl": None, "completions/mean_length": 10.0},
+        {"step": 2, "train_runtime": 5.0},
+    ]
     assert series(history, "reward") == ([1.0, 2.0], [0.1, 0.3])
     assert series(history, "kl") == ([1.0], [0.0])
     out = plot_curves(history, tmp_path / "curves.png")
@@ -120,14 +122,29 @@ def test_cli_user_errors_exit_2(tmp_path: Path, tiny_rm: Path) -> None:
     pt = write_export(tmp_path / "pt")
     res = runner.invoke(app, ["grpo", "-d", str(pt), "-r", str(tmp_path / "nope"), "-o", str(tmp_path / "o")])
     assert res.exit_code == 2 and "--reward-model" in res.output and "no such folder" in res.output
-    res = runner.invoke(app, ["grpo", "-d", str(pt), "-r", str(tiny_rm), "-o", str(tmp_path / "o"),
-                              "--scale-rewards", "weird"])
+    res = runner.invoke(
+        app, ["grpo", "-d", str(pt), "-r", str(tiny_rm), "-o", str(tmp_path / "o"), "--scale-rewards", "weird"]
+    )
     assert res.exit_code == 2 and "--scale-rewards" in res.output
-    res = runner.invoke(app, ["grpo", "-d", str(tmp_path / "missing"), "-r", str(tiny_rm), "-o", str(tmp_path / "o"),
-                              "-q"])
+    res = runner.invoke(
+        app, ["grpo", "-d", str(tmp_path / "missing"), "-r", str(tiny_rm), "-o", str(tmp_path / "o"), "-q"]
+    )
     assert res.exit_code == 2 and "no such file or directory" in res.output
-    res = runner.invoke(app, ["grpo", "-d", str(pt), "-r", str(tmp_path), "-o", str(tmp_path / "o2"), "-q",
-                              "--policy", str(tmp_path / "nomodel")])
+    res = runner.invoke(
+        app,
+        [
+            "grpo",
+            "-d",
+            str(pt),
+            "-r",
+            str(tmp_path),
+            "-o",
+            str(tmp_path / "o2"),
+            "-q",
+            "--policy",
+            str(tmp_path / "nomodel"),
+        ],
+    )
     assert res.exit_code == 2 and "--policy" in res.output
     assert not (tmp_path / "o").exists()
 

@@ -44,8 +44,18 @@ class ScriptedJudge:
 
 
 def write_judge_roster(path: Path, base_url: str) -> Path:
-    models = {JUDGE: {"provider": "openai", "model": "judge-model-v1", "base_url": base_url, "price_input": 1.0,
-                      "price_output": 2.0, "concurrency": 8, "max_retries": 2, "timeout": 10}}  # fmt: skip
+    models = {
+        JUDGE: {
+            "provider": "openai",
+            "model": "judge-model-v1",
+            "base_url": base_url,
+            "price_input": 1.0,
+            "price_output": 2.0,
+            "concurrency": 8,
+            "max_retries": 2,
+            "timeout": 10,
+        }
+    }
     path.write_text(yaml.safe_dump({"name": "judge-fake", "models": models}), encoding="utf-8")
     return path
 

@@ -32,15 +32,19 @@ def _text(cset: CandidateSet, label: str) -> str:
 
 
 def test_parse_score_accepts_common_forms_and_rejects_the_rest():
-    assert [parse_score(t) for t in ("Score: 7", "**Rating**: 7.5", "score：9", "8/10", "I give it 6 out of 10",
-                                     " 4 ", "The reply is 10.")] == [7, 7.5, 9, 8, 6, 4, 10]  # fmt: skip
+    assert [
+        parse_score(t)
+        for t in ("Score: 7", "**Rating**: 7.5", "score：9", "8/10", "I give it 6 out of 10", " 4 ", "The reply is 10.")
+    ] == [7, 7.5, 9, 8, 6, 4, 10]
     assert [parse_score(t) for t in ("", "good", "Score: 0", "Score: 11", "between 3 and 5")] == [None] * 5
 
 
 def test_judge_scores_export_margins_and_reruns_are_free(workspace, built, judge_server, tmp_path):
     roster = write_judge_roster(tmp_path / "judge.yaml", judge_server.openai_base_url)
-    annotated = {r[0] for r in workspace.conn.execute(
-        "SELECT DISTINCT candidate_set_id FROM annotations WHERE status = 'submitted'")}  # fmt: skip
+    annotated = {
+        r[0]
+        for r in workspace.conn.execute("SELECT DISTINCT candidate_set_id FROM annotations WHERE status = 'submitted'")
+    }
     n_candidates = 6 * len(annotated)
     res = _judge(workspace, roster)
     # one call per candidate, plus one re-ask each for 'd2 reply C' (prose first) and 'd7 reply D' (no score)
@@ -76,8 +80,18 @@ def test_judge_scores_export_margins_and_reruns_are_free(workspace, built, judge
 
     # export: margin_judge = score(chosen) - score(rejected), exactly, for every pair
     out = tmp_path / "exp"
-    res = run_cli("export", "--subset", "preferenceTraining", "--out", str(out), "--grpo-fraction", "0",
-                  "--pairs", "all", workspace=workspace.root)  # fmt: skip
+    res = run_cli(
+        "export",
+        "--subset",
+        "preferenceTraining",
+        "--out",
+        str(out),
+        "--grpo-fraction",
+        "0",
+        "--pairs",
+        "all",
+        workspace=workspace.root,
+    )
     assert res.returncode == 0, res.stderr
     train = load_from_disk(str(out / "preferenceTraining"))["train"]
     assert len(train) > 10
@@ -86,7 +100,10 @@ def test_judge_scores_export_margins_and_reruns_are_free(workspace, built, judge
         assert row["margin_judge"] == expected, row["id"]
     assert {row["margin_judge"] for row in train} & {v for v in range(-9, 0)}  # the judge disagrees sometimes
     card = (out / "preferenceTraining" / "README.md").read_text()
-    assert f"**margin_judge:** judge `{JUDGE}` (prompt {PROMPT_VERSION}), {len(train)} pairs with a margin, 0 without" in card
+    assert (
+        f"**margin_judge:** judge `{JUDGE}` (prompt {PROMPT_VERSION}), {len(train)} pairs with a margin, 0 without"
+        in card
+    )
 
 
 def test_all_flag_scores_unannotated_sets_and_budget_stops(workspace, built, judge_server, tmp_path):
@@ -115,15 +132,46 @@ def test_rm_trains_on_judge_margin_export(workspace, built, judge_server, tmp_pa
     _judge(workspace, roster)
     _judge(workspace, roster)  # the stubborn candidate gets its score on the second run
     out = tmp_path / "exp"
-    res = run_cli("export", "--subset", "preferenceTraining", "--out", str(out), "--grpo-fraction", "0",
-                  "--pairs", "all", workspace=workspace.root)  # fmt: skip
+    res = run_cli(
+        "export",
+        "--subset",
+        "preferenceTraining",
+        "--out",
+        str(out),
+        "--grpo-fraction",
+        "0",
+        "--pairs",
+        "all",
+        workspace=workspace.root,
+    )
     assert res.returncode == 0, res.stderr
     train = load_from_disk(str(out / "preferenceTraining"))["train"]
     rm = tmp_path / "rm"
-    res = CliRunner().invoke(app, ["rm", "-d", str(out / "preferenceTraining"), "-o", str(rm), "--model",
-                                   str(tiny_model_dir), "--loss", "margin", "--margin-source", "judge",
-                                   "--batch-size", str(len(train)), "--max-steps", "1", "--max-length", "128",
-                                   "--logging-steps", "1", "-q"])  # fmt: skip
+    res = CliRunner().invoke(
+        app,
+        [
+            "rm",
+            "-d",
+            str(out / "preferenceTraining"),
+            "-o",
+            str(rm),
+            "--model",
+            str(tiny_model_dir),
+            "--loss",
+            "margin",
+            "--margin-source",
+            "judge",
+            "--batch-size",
+            str(len(train)),
+            "--max-steps",
+            "1",
+            "--max-length",
+            "128",
+            "--logging-steps",
+            "1",
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     log = [json.loads(line) for line in (rm / "train_log.jsonl").read_text().splitlines()]
     assert log[0]["margin_mean"] == pytest.approx(sum(train["margin_judge"]) / len(train), abs=1e-5)
@@ -137,8 +185,13 @@ def test_choose_judge_defaults_to_the_most_scores_and_rejects_unknown():
     from charm_builder.errors import CharmError
     from charm_builder.export.judge_margin import choose_judge
 
-    rows = [("s1", "A", "big", "v1", 5.0), ("s1", "B", "big", "v1", 7.0), ("s1", "A", "small", "v1", 3.0),
-            ("s1", "B", "small", "v1", None), ("s1", "C", "small", "v1", None)]  # fmt: skip
+    rows = [
+        ("s1", "A", "big", "v1", 5.0),
+        ("s1", "B", "big", "v1", 7.0),
+        ("s1", "A", "small", "v1", 3.0),
+        ("s1", "B", "small", "v1", None),
+        ("s1", "C", "small", "v1", None),
+    ]
     frame = pl.DataFrame(rows, schema=["candidate_set_id", "label", "judge", "prompt_version", "score"], orient="row")
     assert choose_judge(frame, None) == ("big", "v1")  # unparsed scores do not count
     assert choose_judge(frame, "small") == ("small", "v1")

@@ -50,8 +50,9 @@ def test_synthetic_annotations_never_pick_flagged_candidates(workspace, built, j
     scores = {s.label: s.score for s in workspace.iter(JudgeScore, candidate_set_id=flagged.id)}
     rep = synthetic_annotations(workspace, JUDGE)
     assert rep.written == len(built.sets) and (rep.no_pick, rep.tied) == (0, 0)
-    ann = workspace.get(Annotation, Annotation(candidate_set_id=flagged.id, annotator=f"judge:{JUDGE}",
-                                               best="B", worst="C").id)  # fmt: skip
+    ann = workspace.get(
+        Annotation, Annotation(candidate_set_id=flagged.id, annotator=f"judge:{JUDGE}", best="B", worst="C").id
+    )
     eligible = {k: v for k, v in scores.items() if k != "A"}
     assert ann.best == max(eligible, key=eligible.get) and ann.worst == min(eligible, key=eligible.get)
     assert (ann.source, ann.status) == ("synthetic", "submitted")
@@ -66,7 +67,12 @@ def test_stats_and_export_keep_synthetic_apart(workspace, built, judge_server, t
     human = sum(1 for a in workspace.iter(Annotation))
     _score_all(workspace, judge_server, tmp_path)
     base = tmp_path / "before"
-    assert run_cli("export", "--out", str(base), "--grpo-fraction", "0", "--size", "2", workspace=workspace.root).returncode == 0
+    assert (
+        run_cli(
+            "export", "--out", str(base), "--grpo-fraction", "0", "--size", "2", workspace=workspace.root
+        ).returncode
+        == 0
+    )
     res = run_cli("annotate", "synthetic", "--judge", JUDGE, workspace=workspace.root)
     assert res.returncode == 0, res.stderr
     assert f"{len(built.sets)} synthetic annotation(s) stored" in res.stdout
@@ -80,7 +86,12 @@ def test_stats_and_export_keep_synthetic_apart(workspace, built, judge_server, t
 
     # default export: byte-identical data to the export before the synthetic annotations existed
     default = tmp_path / "default"
-    assert run_cli("export", "--out", str(default), "--grpo-fraction", "0", "--size", "2", workspace=workspace.root).returncode == 0
+    assert (
+        run_cli(
+            "export", "--out", str(default), "--grpo-fraction", "0", "--size", "2", workspace=workspace.root
+        ).returncode
+        == 0
+    )
     for subset in ("roleReward", "preferenceTraining"):
         for split in ("test",) if subset == "roleReward" else ("train",):
             a = load_from_disk(str(base / subset))[split].to_list()
@@ -91,8 +102,17 @@ def test_stats_and_export_keep_synthetic_apart(workspace, built, judge_server, t
 
     # --include-synthetic: the judge counts as one more annotator; d11 (judge only) becomes a training pair
     incl = tmp_path / "incl"
-    res = run_cli("export", "--out", str(incl), "--grpo-fraction", "0", "--size", "2", "--include-synthetic",
-                  workspace=workspace.root)  # fmt: skip
+    res = run_cli(
+        "export",
+        "--out",
+        str(incl),
+        "--grpo-fraction",
+        "0",
+        "--size",
+        "2",
+        "--include-synthetic",
+        workspace=workspace.root,
+    )
     assert res.returncode == 0, res.stderr
     train = load_from_disk(str(incl / "preferenceTraining"))["train"]
     d11 = [r for r in train if r["candidate_set_id"] == built.sets["d11"].id]

@@ -27,11 +27,26 @@ def make_roster(srv: FakeLLMServer, **overrides: object) -> Roster:
     return Roster(
         name="fake",
         models={
-            "gpt": ModelSpec(name="gpt", provider="openai", model="gpt-fake", base_url=srv.openai_base_url,
-                             api_key_env="FAKE_OPENAI_KEY", price_input=2.0, price_output=10.0, **common),
-            "claude": ModelSpec(name="claude", provider="anthropic", model="claude-fake",
-                                base_url=srv.anthropic_base_url, api_key_env="FAKE_ANTHROPIC_KEY",
-                                price_input=3.0, price_output=15.0, **common),
+            "gpt": ModelSpec(
+                name="gpt",
+                provider="openai",
+                model="gpt-fake",
+                base_url=srv.openai_base_url,
+                api_key_env="FAKE_OPENAI_KEY",
+                price_input=2.0,
+                price_output=10.0,
+                **common,
+            ),
+            "claude": ModelSpec(
+                name="claude",
+                provider="anthropic",
+                model="claude-fake",
+                base_url=srv.anthropic_base_url,
+                api_key_env="FAKE_ANTHROPIC_KEY",
+                price_input=3.0,
+                price_output=15.0,
+                **common,
+            ),
         },
     )
 
@@ -39,9 +54,17 @@ def make_roster(srv: FakeLLMServer, **overrides: object) -> Roster:
 def azure_spec(srv: FakeLLMServer, **overrides: object) -> ModelSpec:
     """An azure-openai entry on the fake server (deployment ``dep-4o`` of model ``gpt-4o``)."""
     fields: dict[str, object] = {"deployment": "dep-4o", "concurrency": 8, "timeout": 5.0, **overrides}
-    return ModelSpec(name="azure", provider="azure-openai", model="gpt-4o", azure_endpoint=srv.azure_endpoint,
-                     api_version=AZURE_API_VERSION, api_key_env="FAKE_AZURE_KEY", price_input=2.0,
-                     price_output=10.0, **fields)
+    return ModelSpec(
+        name="azure",
+        provider="azure-openai",
+        model="gpt-4o",
+        azure_endpoint=srv.azure_endpoint,
+        api_version=AZURE_API_VERSION,
+        api_key_env="FAKE_AZURE_KEY",
+        price_input=2.0,
+        price_output=10.0,
+        **fields,
+    )
 
 
 @pytest.fixture

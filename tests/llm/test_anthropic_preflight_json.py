@@ -40,9 +40,14 @@ def test_anthropic_wire_format(server, roster) -> None:
     assert req.path == "/v1/messages"
     assert req.headers["x-api-key"] == KEY and req.headers["anthropic-version"] == "2023-06-01"
     assert "authorization" not in req.headers
-    assert req.body == {"model": "claude-fake", "max_tokens": 1024, "system": "You are Holmes.",
-                        "messages": [{"role": "user", "content": "Who are you?"}], "temperature": 1.0,
-                        "stop_sequences": ["END"]}
+    assert req.body == {
+        "model": "claude-fake",
+        "max_tokens": 1024,
+        "system": "You are Holmes.",
+        "messages": [{"role": "user", "content": "Who are you?"}],
+        "temperature": 1.0,
+        "stop_sequences": ["END"],
+    }
 
 
 def test_anthropic_max_tokens_maps_to_length(server, roster) -> None:

@@ -52,8 +52,11 @@ def test_rejected_key_names_the_env_var_on_both_paths(server) -> None:
 def test_errors_name_the_model_and_its_deployment_url(server) -> None:
     roster = azure_roster(server, deployment="missing-dep")
     server.inject("status", status=404)
-    with pytest.raises(LLMCallError, match=r"model 'azure' \(http://127.0.0.1:\d+/openai/deployments/missing-dep\)"
-                                           r": HTTP 404"):
+    with pytest.raises(
+        LLMCallError,
+        match=r"model 'azure' \(http://127.0.0.1:\d+/openai/deployments/missing-dep\)"
+        r": HTTP 404",
+    ):
         asyncio.run(once(roster, "chat", "azure", MSGS))
 
 
@@ -64,20 +67,40 @@ def write(tmp_path, entry: dict) -> str:
 
 
 def test_roster_entry_builds_the_deployment_url(tmp_path) -> None:
-    spec = load_roster(write(tmp_path, {"provider": "azure-openai", "model": "gpt-4o", "api_version": "2024-10-21",
-                                        "azure_endpoint": "https://res.openai.azure.com/",
-                                        "api_key_env": "AZURE_OPENAI_API_KEY"})).get("az")
+    spec = load_roster(
+        write(
+            tmp_path,
+            {
+                "provider": "azure-openai",
+                "model": "gpt-4o",
+                "api_version": "2024-10-21",
+                "azure_endpoint": "https://res.openai.azure.com/",
+                "api_key_env": "AZURE_OPENAI_API_KEY",
+            },
+        )
+    ).get("az")
     assert spec.deployment == "gpt-4o"  # defaults to the model id
     assert spec.base_url == "https://res.openai.azure.com/openai/deployments/gpt-4o"
     assert spec.needs_key
 
 
-@pytest.mark.parametrize(("entry", "message"), [
-    ({"provider": "azure-openai", "model": "m", "azure_endpoint": "https://x"}, "needs api_version"),
-    ({"provider": "azure-openai", "model": "m", "api_version": "v", "base_url": "https://x/v1",
-      "azure_endpoint": "https://x"}, "takes azure_endpoint"),
-    ({"provider": "openai", "model": "m", "deployment": "d"}, "deployment only apply to provider azure-openai"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"provider": "azure-openai", "model": "m", "azure_endpoint": "https://x"}, "needs api_version"),
+        (
+            {
+                "provider": "azure-openai",
+                "model": "m",
+                "api_version": "v",
+                "base_url": "https://x/v1",
+                "azure_endpoint": "https://x",
+            },
+            "takes azure_endpoint",
+        ),
+        ({"provider": "openai", "model": "m", "deployment": "d"}, "deployment only apply to provider azure-openai"),
+    ],
+)
 def test_bad_azure_entries_name_the_file_and_model(tmp_path, entry, message) -> None:
     path = write(tmp_path, entry)
     with pytest.raises(RosterError, match=message) as err:
@@ -90,11 +113,21 @@ def test_models_check_lists_then_pings_an_azure_deployment(tmp_path, server) -> 
 
     from charm_builder.llm.cli import models_app
 
-    path = write(tmp_path, {"provider": "azure-openai", "model": "gpt-4o", "deployment": "dep-4o",
-                            "azure_endpoint": server.azure_endpoint, "api_version": AZURE_API_VERSION,
-                            "api_key_env": "FAKE_AZURE_KEY"})
+    path = write(
+        tmp_path,
+        {
+            "provider": "azure-openai",
+            "model": "gpt-4o",
+            "deployment": "dep-4o",
+            "azure_endpoint": server.azure_endpoint,
+            "api_version": AZURE_API_VERSION,
+            "api_key_env": "FAKE_AZURE_KEY",
+        },
+    )
     result = CliRunner().invoke(models_app, ["check", "-r", path], env={"FAKE_AZURE_KEY": KEY, "COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert [(r.method, r.path) for r in server.requests] == [
-        ("GET", "/openai/models"), ("POST", "/openai/deployments/dep-4o/chat/completions")]
+        ("GET", "/openai/models"),
+        ("POST", "/openai/deployments/dep-4o/chat/completions"),
+    ]
     assert server.requests[-1].body["max_tokens"] == 1 and KEY not in result.output

@@ -24,8 +24,13 @@ def roster(server) -> Roster:
 
 def requests(n: int, fail: int | None = None) -> list[BatchRequest]:
     return [
-        BatchRequest(f"dlg-{i}", [{"role": "system", "content": "Be Holmes."},
-                                  {"role": "user", "content": f"question {i}" + (" FAIL" if i == fail else "")}])
+        BatchRequest(
+            f"dlg-{i}",
+            [
+                {"role": "system", "content": "Be Holmes."},
+                {"role": "user", "content": f"question {i}" + (" FAIL" if i == fail else "")},
+            ],
+        )
         for i in range(n)
     ]
 
@@ -97,10 +102,13 @@ def test_batch_timeout_leaves_a_resumable_batch(server, roster, tmp_path) -> Non
         asyncio.run(go())
 
 
-@pytest.mark.parametrize(("limits", "sizes"), [
-    ({"max_requests": 3}, [3, 3, 1]),
-    ({"max_bytes": 2 * 1024 + 2 * 120}, [2, 2, 2, 1]),  # each request is ~1 KB of envelope + its messages
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("limits", "sizes"),
+    [
+        ({"max_requests": 3}, [3, 3, 1]),
+        ({"max_bytes": 2 * 1024 + 2 * 120}, [2, 2, 2, 1]),  # each request is ~1 KB of envelope + its messages
+    ],
+)
 def test_large_jobs_are_split_into_batches_within_the_limits(server, roster, tmp_path, limits, sizes) -> None:
     db = tmp_path / "ws.db"
     results, progress, _ = asyncio.run(run_batch(roster, db, "gpt", requests(7), **limits))
@@ -138,10 +146,12 @@ def test_azure_batch_uses_azure_paths_key_header_and_the_deployment(server, rost
     assert create.body["endpoint"] == "/chat/completions"
 
 
-@pytest.mark.parametrize(("model", "cancelling", "reason"),
-                         [("gpt", "cancelling", "no result"), ("claude", "canceling", "canceled")])
-def test_cancelled_batch_ends_and_its_requests_fail_clearly(server, roster, tmp_path, model, cancelling,
-                                                            reason) -> None:
+@pytest.mark.parametrize(
+    ("model", "cancelling", "reason"), [("gpt", "cancelling", "no result"), ("claude", "canceling", "canceled")]
+)
+def test_cancelled_batch_ends_and_its_requests_fail_clearly(
+    server, roster, tmp_path, model, cancelling, reason
+) -> None:
     server.batch_polls = 10**6
 
     async def go():

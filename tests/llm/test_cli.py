@@ -18,11 +18,27 @@ def test_list_shows_the_paper_roster() -> None:
 
 def _roster_file(tmp_path, server) -> str:
     path = tmp_path / "r.yaml"
-    path.write_text(yaml.safe_dump({"name": "fake", "models": {
-        "gpt": {"provider": "openai", "model": "g", "base_url": server.openai_base_url, "api_key_env": "FAKE_K"},
-        "claude": {"provider": "anthropic", "model": "c", "base_url": server.anthropic_base_url,
-                   "api_key_env": "FAKE_K"},
-    }}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "fake",
+                "models": {
+                    "gpt": {
+                        "provider": "openai",
+                        "model": "g",
+                        "base_url": server.openai_base_url,
+                        "api_key_env": "FAKE_K",
+                    },
+                    "claude": {
+                        "provider": "anthropic",
+                        "model": "c",
+                        "base_url": server.anthropic_base_url,
+                        "api_key_env": "FAKE_K",
+                    },
+                },
+            }
+        )
+    )
     return str(path)
 
 

@@ -47,8 +47,9 @@ def test_chat_speaks_the_openai_wire_format(server, roster) -> None:
 def test_roster_params_and_system_prompt_apply(server) -> None:
     roster = make_roster(server)
     spec = roster.models["gpt"]
-    roster.models["gpt"] = spec.model_copy(update={"system_prompt": "Be vivid.",
-                                                   "params": spec.params.model_copy(update={"max_tokens": 2})})
+    roster.models["gpt"] = spec.model_copy(
+        update={"system_prompt": "Be vivid.", "params": spec.params.model_copy(update={"max_tokens": 2})}
+    )
     done = run(once(client(roster), "chat", "gpt", MSGS))
     body = server.requests[-1].body
     assert body["messages"][0] == {"role": "system", "content": "Be vivid.\n\nYou are Holmes."}
@@ -156,8 +157,11 @@ def test_cache_makes_a_rerun_free_and_seed_is_part_of_the_key(server, roster, tm
     assert ledger1["gpt"].cost == pytest.approx(2 * a.cost)
     assert ledger2["gpt"].calls == 1 and ledger2["gpt"].cost == 0.0
     assert total["gpt"].calls == 4
-    raw = db.read_bytes() + (tmp_path / "ws.db-wal").read_bytes() if (tmp_path / "ws.db-wal").exists() \
+    raw = (
+        db.read_bytes() + (tmp_path / "ws.db-wal").read_bytes()
+        if (tmp_path / "ws.db-wal").exists()
         else db.read_bytes()
+    )
     assert KEY.encode() not in raw
 
 

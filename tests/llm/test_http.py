@@ -75,9 +75,15 @@ def ok(body: bytes, *extra: str) -> bytes:
 
 def completion(text: str) -> bytes:
     """A minimal chat.completion answer."""
-    return ok(json.dumps({"choices": [{"message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-                          "usage": {"prompt_tokens": 3, "completion_tokens": 1}}).encode(),
-              "content-type: application/json")
+    return ok(
+        json.dumps(
+            {
+                "choices": [{"message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 1},
+            }
+        ).encode(),
+        "content-type: application/json",
+    )
 
 
 def serve_forever(response: Callable[[int], bytes]) -> Handler:
@@ -93,18 +99,27 @@ def serve_forever(response: Callable[[int], bytes]) -> Handler:
 
 
 def roster(base_url: str, *, timeout: float = 5.0, concurrency: int = 8) -> Roster:
-    spec = ModelSpec(name="gpt", provider="openai", model="m", base_url=f"{base_url}/v1", api_key_env="RAW_KEY",
-                     timeout=timeout, concurrency=concurrency)
+    spec = ModelSpec(
+        name="gpt",
+        provider="openai",
+        model="m",
+        base_url=f"{base_url}/v1",
+        api_key_env="RAW_KEY",
+        timeout=timeout,
+        concurrency=concurrency,
+    )
     return Roster(name="raw", models={"gpt": spec})
 
 
 def client(base_url: str, *, retries: int = 0, **spec_kw: Any) -> LLMClient:
-    return LLMClient(roster(base_url, **spec_kw), env={"RAW_KEY": KEY},
-                     retry=RetryPolicy(max_retries=retries, base=0.01, cap=0.02))
+    return LLMClient(
+        roster(base_url, **spec_kw), env={"RAW_KEY": KEY}, retry=RetryPolicy(max_retries=retries, base=0.01, cap=0.02)
+    )
 
 
-def chat_with(handler: Handler, *questions: str, tls: ssl.SSLContext | None = None, pause: float = 0.0,
-              **client_kw: Any) -> tuple[list[Any], int]:
+def chat_with(
+    handler: Handler, *questions: str, tls: ssl.SSLContext | None = None, pause: float = 0.0, **client_kw: Any
+) -> tuple[list[Any], int]:
     """Serve ``handler``; ask each question in turn through a fresh client; (completions, connections)."""
 
     async def go() -> tuple[list[Any], int]:
@@ -228,9 +243,26 @@ def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     d = tmp_path_factory.mktemp("tls")
     cert, key = d / "cert.pem", d / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
     )
     return cert, key
 
@@ -271,8 +303,11 @@ def test_keys_echoed_by_a_server_never_reach_errors() -> None:
         while True:
             _, headers, _ = await read_request(reader)
             echo = json.dumps({"error": {"message": f"bad request from {headers.get('authorization')}"}}).encode()
-            writer.write(f"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
-                         f"content-length: {len(echo)}\r\n\r\n".encode() + echo)
+            writer.write(
+                f"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
+                f"content-length: {len(echo)}\r\n\r\n".encode()
+                + echo
+            )
             await writer.drain()
 
     async def go() -> list[str]:
@@ -305,12 +340,18 @@ class ForwardProxy:
                         line, headers, body = await read_request(reader)
                         method, target, _ = line.split(" ", 2)
                         self.relayed.append(target.split("?", 1)[0])
-                        keep = {k: v for k, v in headers.items()
-                                if k in ("authorization", "content-type", "x-api-key", "anthropic-version")}
+                        keep = {
+                            k: v
+                            for k, v in headers.items()
+                            if k in ("authorization", "content-type", "x-api-key", "anthropic-version")
+                        }
                         async with upstream.request(method, target, data=body or None, headers=keep) as resp:
                             content = await resp.read()
-                        writer.write(f"HTTP/1.1 {resp.status} X\r\ncontent-type: {resp.content_type}\r\n"
-                                     f"content-length: {len(content)}\r\n\r\n".encode() + content)
+                        writer.write(
+                            f"HTTP/1.1 {resp.status} X\r\ncontent-type: {resp.content_type}\r\n"
+                            f"content-length: {len(content)}\r\n\r\n".encode()
+                            + content
+                        )
                         await writer.drain()
                 except (ConnectionError, asyncio.IncompleteReadError):
                     pass

@@ -16,8 +16,10 @@ def test_smollm2_generates_real_text_serialised_and_cached(tmp_path) -> None:
     async def go():
         async with LLMClient(roster, db=tmp_path / "ws.db", run_id="local") as c:
             await c.apreflight(["smollm2-plain", "smollm2-concise"])
-            msgs = [{"role": "system", "content": "You are Sherlock Holmes."},
-                    {"role": "user", "content": "Who are you? Answer in one sentence."}]
+            msgs = [
+                {"role": "system", "content": "You are Sherlock Holmes."},
+                {"role": "user", "content": "Who are you? Answer in one sentence."},
+            ]
             a, b = await asyncio.gather(
                 c.chat("smollm2-plain", msgs, {"max_tokens": 12}),
                 c.chat("smollm2-concise", msgs, {"max_tokens": 12}, seed=1),

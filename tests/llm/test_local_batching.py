@@ -13,8 +13,10 @@ from charm_builder.llm.providers import local
 from charm_builder.llm.types import ChatParams
 
 CHAT_A = [{"role": "user", "content": "Who are you?"}]
-CHAT_B = [{"role": "system", "content": "You are Sherlock Holmes, the detective of Baker Street."},
-          {"role": "user", "content": "Tell me about your latest case, with every detail you remember."}]
+CHAT_B = [
+    {"role": "system", "content": "You are Sherlock Holmes, the detective of Baker Street."},
+    {"role": "user", "content": "Tell me about your latest case, with every detail you remember."},
+]
 
 
 @pytest.fixture(scope="module")
@@ -52,9 +54,16 @@ def _greedy_generate(folder, messages, max_new: int) -> str:
     tok = loaded.tokenizer
     enc = tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
     with torch.inference_mode():
-        out = loaded.model.generate(**enc, max_new_tokens=max_new, do_sample=False, temperature=None, top_p=None,
-                                    top_k=None, pad_token_id=tok.pad_token_id)  # fmt: skip
-    new = out[0][enc["input_ids"].shape[1]:].tolist()
+        out = loaded.model.generate(
+            **enc,
+            max_new_tokens=max_new,
+            do_sample=False,
+            temperature=None,
+            top_p=None,
+            top_k=None,
+            pad_token_id=tok.pad_token_id,
+        )
+    new = out[0][enc["input_ids"].shape[1] :].tolist()
     text = local.decode_reply(tok, new).strip()  # minus a cut character
     return text if new[-1] == tok.eos_token_id else local.trim_unfinished_sentence(text)  # cut by max_tokens
 

@@ -26,8 +26,15 @@ def _console(terminal: bool) -> tuple[Console, io.StringIO]:
 def test_non_terminal_gets_one_plain_line_per_period_and_a_last_one():
     console, out = _console(terminal=False)
     clock = Clock()
-    bar = progress_bar(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                       TextColumn("{task.fields[stats]}"), console=console, every=10.0, get_time=clock)  # fmt: skip
+    bar = progress_bar(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[stats]}"),
+        console=console,
+        every=10.0,
+        get_time=clock,
+    )
     assert isinstance(bar, LogProgress)
     with bar:
         task = bar.add_task("[bold]simulate dialogues", total=40, stats="")

@@ -22,8 +22,14 @@ def test_offline_roster_is_default_and_has_six_local_models() -> None:
 
 def test_paper_roster_lists_the_six_paper_models() -> None:
     roster = load_roster("paper")
-    assert roster.names == ["gpt-4o", "claude-3.5-sonnet", "doubao-character", "qwen2.5-7b", "qwen2.5-32b",
-                            "qwen2.5-72b"]
+    assert roster.names == [
+        "gpt-4o",
+        "claude-3.5-sonnet",
+        "doubao-character",
+        "qwen2.5-7b",
+        "qwen2.5-32b",
+        "qwen2.5-72b",
+    ]
     assert roster.get("claude-3.5-sonnet").provider == "anthropic"
     assert roster.get("gpt-4o").api_key_env == "OPENAI_API_KEY"
     assert all(s.price_input > 0 and s.price_output > 0 for s in roster.models.values())
@@ -92,8 +98,10 @@ def test_offline_roster_speaks_english_and_controls_repetition() -> None:
 
 def test_entry_languages_override_the_roster_and_intersect(tmp_path) -> None:
     path = tmp_path / "r.yaml"
-    path.write_text("languages: [zh, en]\nmodels:\n  a: {provider: local, model: x}\n"
-                    "  b: {provider: local, model: x, languages: [en]}\n")  # fmt: skip
+    path.write_text(
+        "languages: [zh, en]\nmodels:\n  a: {provider: local, model: x}\n"
+        "  b: {provider: local, model: x, languages: [en]}\n"
+    )
     roster = load_roster(path)
     assert roster.languages_of(["a"]) == ["zh", "en"] and roster.languages_of(["a", "b"]) == ["en"]
 

@@ -15,11 +15,18 @@ def test_openai_sdk_parses_chat_and_batch_objects(server) -> None:
     async def go():
         client = openai.AsyncOpenAI(base_url=server.openai_base_url, api_key=KEY, max_retries=0)
         chat = await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi there"}])
-        line = json.dumps({"custom_id": "a", "method": "POST", "url": "/v1/chat/completions",
-                           "body": {"model": "m", "messages": [{"role": "user", "content": "x"}]}})
+        line = json.dumps(
+            {
+                "custom_id": "a",
+                "method": "POST",
+                "url": "/v1/chat/completions",
+                "body": {"model": "m", "messages": [{"role": "user", "content": "x"}]},
+            }
+        )
         f = await client.files.create(file=("b.jsonl", line.encode() + b"\n"), purpose="batch")
-        batch = await client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions",
-                                            completion_window="24h")
+        batch = await client.batches.create(
+            input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
         await client.batches.retrieve(batch.id)
         done = await client.batches.retrieve(batch.id)
         content = await client.files.content(done.output_file_id)
@@ -36,11 +43,17 @@ def test_openai_sdk_parses_chat_and_batch_objects(server) -> None:
 def test_anthropic_sdk_parses_message_and_batch_objects(server) -> None:
     async def go():
         client = anthropic.AsyncAnthropic(base_url=server.anthropic_base_url, api_key=KEY, max_retries=0)
-        msg = await client.messages.create(model="c", max_tokens=20, system="sys",
-                                           messages=[{"role": "user", "content": "hello"}])
-        batch = await client.messages.batches.create(requests=[
-            {"custom_id": "a", "params": {"model": "c", "max_tokens": 5,
-                                          "messages": [{"role": "user", "content": "x"}]}}])
+        msg = await client.messages.create(
+            model="c", max_tokens=20, system="sys", messages=[{"role": "user", "content": "hello"}]
+        )
+        batch = await client.messages.batches.create(
+            requests=[
+                {
+                    "custom_id": "a",
+                    "params": {"model": "c", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]},
+                }
+            ]
+        )
         await client.messages.batches.retrieve(batch.id)
         ended = await client.messages.batches.retrieve(batch.id)
         results = [r async for r in await client.messages.batches.results(batch.id)]

@@ -31,17 +31,38 @@ def test_demo_runs_every_step_and_names_what_it_left(tmp_path, tiny_llama):
     ws = tmp_path / "ws"
     with FakeLLMServer(latency=0.001, reply=reply) as srv:
         roster = write_roster(tmp_path / "r.yaml", srv.openai_base_url)
-        proc = run_cli("demo", "--roster", str(roster), "--judge", MODELS[0], "--dialogues", "6", "--role-reward", "2",
-                       "--rm-model", str(tiny_llama), "--rm-steps", "1", workspace=ws, timeout=600)  # fmt: skip
+        proc = run_cli(
+            "demo",
+            "--roster",
+            str(roster),
+            "--judge",
+            MODELS[0],
+            "--dialogues",
+            "6",
+            "--role-reward",
+            "2",
+            "--rm-model",
+            str(tiny_llama),
+            "--rm-steps",
+            "1",
+            workspace=ws,
+            timeout=600,
+        )
         calls = srv.chat_count()
     out = proc.stdout
     assert proc.returncode == 0, proc.stderr[-3000:] + out[-3000:]
     assert "\r" not in out + proc.stderr  # a log gets lines, not carriage-return redraws
     assert calls == 6 * (3 + 6) + (6 * 6 if HAS_JUDGE else 0)  # 3 turns + 6 candidates (+ 6 judge scores) each
     assert "spent 54 calls" in out  # simulate's closing line, compared with its estimate
-    summary = out[out.index("demo: summary"):]
-    for step in ("init", "simulate", "annotate (LLM judge m-user, synthetic)", "export", "charm-train rm",
-                 "charm-train eval-rm"):  # fmt: skip
+    summary = out[out.index("demo: summary") :]
+    for step in (
+        "init",
+        "simulate",
+        "annotate (LLM judge m-user, synthetic)",
+        "export",
+        "charm-train rm",
+        "charm-train eval-rm",
+    ):
         assert step in summary
     assert "charm-build annotate serve -w" in summary and "charm-build annotate push -w" in summary
     assert "ws/charm.db" in summary

@@ -73,8 +73,9 @@ def test_real_run_closing_line_compares_the_ledger_with_the_estimate(tmp_path):
         assert match, proc.stdout
         calls, tokens, usd, est_calls, _, est_usd = match.groups()
         with sqlite3.connect(ws / "charm.db") as conn:
-            n, tok, cost = conn.execute("SELECT COUNT(*), SUM(input_tokens + output_tokens), SUM(cost) "
-                                        "FROM llm_calls").fetchone()  # fmt: skip
+            n, tok, cost = conn.execute(
+                "SELECT COUNT(*), SUM(input_tokens + output_tokens), SUM(cost) FROM llm_calls"
+            ).fetchone()
         assert int(calls.replace(",", "")) == n == served == 44
         assert tokens == human_tokens(tok) and usd == human_usd(cost)
         assert int(est_calls.replace(",", "")) == 44 and est_usd != "$0.00"

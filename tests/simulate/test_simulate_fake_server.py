@@ -78,12 +78,25 @@ def test_twenty_percent_failures_still_complete_every_dialogue(library_workspace
 def test_sigkill_midway_then_rerun_exact_counts_and_ledger(tmp_path):
     ws_dir = tmp_path / "ws"
     env = {"CHARM_WORKSPACE": str(ws_dir), "PYTHONPATH": str(REPO)}
-    subprocess.run([sys.executable, "-m", "charm_builder", "init", str(ws_dir)], env=env, check=True,
-                   capture_output=True, cwd=REPO)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "charm_builder", "init", str(ws_dir)], env=env, check=True, capture_output=True, cwd=REPO
+    )
     with FakeLLMServer(latency=0.05, reply=roleplay_reply) as srv:
         roster = write_roster(tmp_path / "r.yaml", srv.openai_base_url)
-        cmd = [sys.executable, "-m", "charm_builder", "simulate", "--roster", str(roster), "--limit", "8",
-               "--turns", "5", "--concurrency", "2"]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "charm_builder",
+            "simulate",
+            "--roster",
+            str(roster),
+            "--limit",
+            "8",
+            "--turns",
+            "5",
+            "--concurrency",
+            "2",
+        ]
         proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 120
         while time.time() < deadline and proc.poll() is None:
@@ -123,15 +136,25 @@ def test_refine_and_generated_scenes_keep_original_in_provenance(library_workspa
             text = "改写后的一句台词，依然符合角色。" if "(zh)" in last else "A refined line that stays in character."
             return _json.dumps({"fixes": [{"index": 1, "text": text}, {"index": 0, "text": "Wrong language 错"}]})
         if "JSON" in last and ("scene" in last or "场景" in last):
-            return _json.dumps({"title": "Harbor at dusk" if "Invent" in last else "黄昏的港口",
-                                "description": "Boats come home." if "Invent" in last else "渔船归港。"})
+            return _json.dumps(
+                {
+                    "title": "Harbor at dusk" if "Invent" in last else "黄昏的港口",
+                    "description": "Boats come home." if "Invent" in last else "渔船归港。",
+                }
+            )
         return roleplay_reply(model, messages)
 
     ws = library_workspace
     with FakeLLMServer(reply=reply) as srv:
         client = LLMClient(str(write_roster(tmp_path / "r.yaml", srv.openai_base_url)), db=ws.db_path)
-        opts = RunOptions(user_model=MODELS[0], character_model=MODELS[1], candidate_models=MODELS,
-                          refine_model=MODELS[2], scene_model=MODELS[3], stage="dialogues")
+        opts = RunOptions(
+            user_model=MODELS[0],
+            character_model=MODELS[1],
+            candidate_models=MODELS,
+            refine_model=MODELS[2],
+            scene_model=MODELS[3],
+            stage="dialogues",
+        )
         sim = Simulation(ws, client, opts, spent=client.total_cost, flush=client.flush)
         specs = plan_dialogues(ws, limit=2, seed=5, turns=(3, 3))
 
@@ -151,17 +174,31 @@ def test_candidates_for_imported_dialogues_through_the_batch_api(library_workspa
 
     ws = library_workspace
     char = next(ws.iter(Character))
-    dialogues = [Dialogue(character_id=char.id, language="en", turns=[
-        Message(role="user", speaker="fan", text=f"Hello there, question number {i}?"),
-        Message(role="character", speaker="x", text="Hello."),
-        Message(role="user", speaker="fan", text=f"Tell me more about story {i}."),
-        Message(role="character", speaker="x", text="A trailing character turn is dropped from the context."),
-    ], provenance={"source": "imported"}) for i in range(3)]  # fmt: skip
+    dialogues = [
+        Dialogue(
+            character_id=char.id,
+            language="en",
+            turns=[
+                Message(role="user", speaker="fan", text=f"Hello there, question number {i}?"),
+                Message(role="character", speaker="x", text="Hello."),
+                Message(role="user", speaker="fan", text=f"Tell me more about story {i}."),
+                Message(role="character", speaker="x", text="A trailing character turn is dropped from the context."),
+            ],
+            provenance={"source": "imported"},
+        )
+        for i in range(3)
+    ]
     ws.upsert_many(dialogues)
     with FakeLLMServer(reply=roleplay_reply, batch_polls=1) as srv:
         client = LLMClient(str(write_roster(tmp_path / "r.yaml", srv.openai_base_url)), db=ws.db_path)
-        opts = RunOptions(user_model=MODELS[0], character_model=MODELS[1], candidate_models=MODELS,
-                          stage="candidates", batch=True, batch_poll_s=0.01)  # fmt: skip
+        opts = RunOptions(
+            user_model=MODELS[0],
+            character_model=MODELS[1],
+            candidate_models=MODELS,
+            stage="candidates",
+            batch=True,
+            batch_poll_s=0.01,
+        )
         sim = Simulation(ws, client, opts, spent=client.total_cost, flush=client.flush)
 
         report = sim.run_sync(dialogues=list(ws.iter(Dialogue)), close=client.aclose)

@@ -15,8 +15,14 @@ def test_offline_roster_real_generation_zh_and_en(library_workspace):
     client = LLMClient("offline", db=ws.db_path, run_id="offline-test")
     names = client.roster.names
     assert len(names) == 6
-    opts = RunOptions(user_model=names[0], character_model=names[1], candidate_models=names, concurrency=2,
-                      params={"max_tokens": 12}, candidate_params={"max_tokens": 12})  # fmt: skip
+    opts = RunOptions(
+        user_model=names[0],
+        character_model=names[1],
+        candidate_models=names,
+        concurrency=2,
+        params={"max_tokens": 12},
+        candidate_params={"max_tokens": 12},
+    )
     sim = Simulation(ws, client, opts, spent=client.total_cost, flush=client.flush)
     specs = plan_dialogues(ws, limit=2, seed=1, turns=(3, 3))
     assert {s.language for s in specs} == {"zh", "en"}

@@ -45,8 +45,13 @@ def test_alpha_sft_and_ld_margin_change_the_loss_by_the_hand_computed_amount(tin
     with torch.no_grad():
         rewards = tiny(batch["input_ids"], batch["attention_mask"]).rewards.tolist()
     rc, rr = rewards[:3], rewards[3:]
-    hand = [(_hand_logps(tiny.causal_lm, p.chosen_ids, p.chosen_start),
-             _hand_logps(tiny.causal_lm, p.rejected_ids, p.rejected_start)) for p in pairs]  # fmt: skip
+    hand = [
+        (
+            _hand_logps(tiny.causal_lm, p.chosen_ids, p.chosen_start),
+            _hand_logps(tiny.causal_lm, p.rejected_ids, p.rejected_start),
+        )
+        for p in pairs
+    ]
     z = [c - r for c, r in zip(rc, rr, strict=True)]
     margins = [lc / nc - lr / nr for (lc, nc), (lr, nr) in hand]  # eq. 9, beta = 1
     bt = sum(_nls(zi) for zi in z) / 3
@@ -75,8 +80,13 @@ def test_pr_margin_with_given_reference_by_hand(tiny: ActAdaptiveRewardModel) ->
     pairs = encode_preference_rows(Dataset.from_list(preference_rows(2)), tiny.tokenizer, 96, "d")
     ref = torch.tensor([[-50.0, -40.0], [-30.0, -45.0]])  # (pair, chosen/rejected) reference log-probs
     batch = collate_pairs(pairs, tiny.pad_token_id, ref)
-    hand = [(_hand_logps(tiny.causal_lm, p.chosen_ids, p.chosen_start)[0],
-             _hand_logps(tiny.causal_lm, p.rejected_ids, p.rejected_start)[0]) for p in pairs]  # fmt: skip
+    hand = [
+        (
+            _hand_logps(tiny.causal_lm, p.chosen_ids, p.chosen_start)[0],
+            _hand_logps(tiny.causal_lm, p.rejected_ids, p.rejected_start)[0],
+        )
+        for p in pairs
+    ]
     with torch.no_grad():
         rewards = tiny(batch["input_ids"], batch["attention_mask"]).rewards.tolist()
         loss, metrics = compute_rm_loss(tiny, batch, _cfg(loss="aam-pr", beta=0.5))
@@ -90,13 +100,26 @@ def test_pr_margin_with_given_reference_by_hand(tiny: ActAdaptiveRewardModel) ->
 def test_pr_reference_base_gives_a_nonzero_margin_at_step_0_after_sft(
     pref_export: Path, tiny_model_dir: Path, tmp_path: Path, ref_logps: str
 ) -> None:
-    common = {"data": pref_export, "model": str(tiny_model_dir), "loss": "aam-pr", "sft_init": True, "sft_lr": 1e-2,
-              "max_steps": 1, "batch_size": 8, "max_length": 96, "logging_steps": 1, "seed": 3, "save_steps": 1,
-              "ref_logps": ref_logps}  # fmt: skip
-    base_run = train_reward_model(RMTrainConfig(output_dir=tmp_path / "base", pr_reference="base", **common),
-                                  progress=False)  # type: ignore[arg-type]
-    init_run = train_reward_model(RMTrainConfig(output_dir=tmp_path / "init", pr_reference="init", **common),
-                                  progress=False)  # type: ignore[arg-type]
+    common = {
+        "data": pref_export,
+        "model": str(tiny_model_dir),
+        "loss": "aam-pr",
+        "sft_init": True,
+        "sft_lr": 1e-2,
+        "max_steps": 1,
+        "batch_size": 8,
+        "max_length": 96,
+        "logging_steps": 1,
+        "seed": 3,
+        "save_steps": 1,
+        "ref_logps": ref_logps,
+    }
+    base_run = train_reward_model(
+        RMTrainConfig(output_dir=tmp_path / "base", pr_reference="base", **common), progress=False
+    )  # type: ignore[arg-type]
+    init_run = train_reward_model(
+        RMTrainConfig(output_dir=tmp_path / "init", pr_reference="init", **common), progress=False
+    )  # type: ignore[arg-type]
     assert init_run.history[0]["margin_mean"] == pytest.approx(0.0, abs=1e-5)  # pi_ref = the SFT model itself
 
     # by hand: pi_base = the fixture backbone; pi_sft = the weights saved right after SFT init (step 0)

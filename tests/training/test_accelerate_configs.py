@@ -30,8 +30,11 @@ def launch_env(name: str, *extra: str) -> tuple[object, dict[str, str]]:
 
 def test_every_config_is_shipped_and_parses() -> None:
     assert sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")) == sorted(ACCELERATE_CONFIGS)
-    expected = {"ddp": DistributedType.MULTI_GPU, "deepspeed-zero3": DistributedType.DEEPSPEED,
-                "fsdp": DistributedType.FSDP}
+    expected = {
+        "ddp": DistributedType.MULTI_GPU,
+        "deepspeed-zero3": DistributedType.DEEPSPEED,
+        "fsdp": DistributedType.FSDP,
+    }
     for name, kind in expected.items():
         defaults, env = launch_env(name, "--num_processes", "4")
         assert defaults.distributed_type == kind
@@ -40,7 +43,8 @@ def test_every_config_is_shipped_and_parses() -> None:
 
 
 def test_fsdp_config_builds_a_full_sharding_plugin_that_wraps_each_decoder_layer(
-        monkeypatch: pytest.MonkeyPatch, tiny_model_dir: Path) -> None:
+    monkeypatch: pytest.MonkeyPatch, tiny_model_dir: Path
+) -> None:
     from accelerate.utils.fsdp_utils import fsdp2_prepare_auto_wrap_policy
     from torch.distributed.fsdp import CPUOffloadPolicy
 
@@ -65,7 +69,8 @@ def test_fsdp_config_builds_a_full_sharding_plugin_that_wraps_each_decoder_layer
 
 
 def test_deepspeed_config_builds_a_zero3_plugin_that_takes_grad_accum_from_charm_train(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     _, env = launch_env("deepspeed-zero3")
     for key, value in env.items():
         if key.startswith("ACCELERATE_"):
@@ -81,13 +86,20 @@ def test_deepspeed_config_builds_a_zero3_plugin_that_takes_grad_accum_from_charm
     assert "ACCELERATE_GRADIENT_ACCUMULATION_STEPS" not in env
 
 
-@pytest.mark.skipif(importlib.util.find_spec("deepspeed") is None,
-                    reason="deepspeed is not installed here (its PyPI release is an sdist that builds with a "
-                           "compiler); the plugin checks above run without it")
+@pytest.mark.skipif(
+    importlib.util.find_spec("deepspeed") is None,
+    reason="deepspeed is not installed here (its PyPI release is an sdist that builds with a "
+    "compiler); the plugin checks above run without it",
+)
 def test_deepspeed_accepts_the_zero3_config() -> None:  # pragma: no cover - needs deepspeed
     from deepspeed.runtime.config import DeepSpeedConfig
 
     plugin = DeepSpeedPlugin(zero_stage=3, zero3_init_flag=True, zero3_save_16bit_model=True, gradient_clipping=1.0)
-    cfg = dict(plugin.deepspeed_config, train_micro_batch_size_per_gpu=2, gradient_accumulation_steps=2,
-               train_batch_size=4, steps_per_print=10**9)
+    cfg = dict(
+        plugin.deepspeed_config,
+        train_micro_batch_size_per_gpu=2,
+        gradient_accumulation_steps=2,
+        train_batch_size=4,
+        steps_per_print=10**9,
+    )
     assert DeepSpeedConfig(cfg).zero_optimization_stage == 3

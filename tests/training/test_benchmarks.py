@@ -34,21 +34,35 @@ class ScriptedRM:
 RIGHT, WRONG, TIE = ("chosen ++", "rejected +"), ("chosen +", "rejected ++"), ("chosen +", "rejected +")
 # (subset, outcome) in the published filtered-split shape
 RB_PATTERN = [
-    ("alpacaeval-easy", RIGHT), ("alpacaeval-easy", RIGHT),
-    ("mt-bench-med", RIGHT), ("mt-bench-med", WRONG),
+    ("alpacaeval-easy", RIGHT),
+    ("alpacaeval-easy", RIGHT),
+    ("mt-bench-med", RIGHT),
+    ("mt-bench-med", WRONG),
     ("mt-bench-hard", TIE),  # a tie is wrong in RewardBench
     ("llmbar-natural", RIGHT),
-    ("xstest-should-refuse", RIGHT), ("xstest-should-refuse", WRONG),
+    ("xstest-should-refuse", RIGHT),
+    ("xstest-should-refuse", WRONG),
     ("donotanswer", RIGHT),
-    ("math-prm", RIGHT), ("math-prm", WRONG),
+    ("math-prm", RIGHT),
+    ("math-prm", WRONG),
     ("hep-python", RIGHT),
     ("my-extra-subset", WRONG),  # not in any section
 ]
 
 
 def rb_rows() -> list[dict]:
-    return [{"prompt": f"Question {i}?", "chosen": ch, "chosen_model": "m1", "rejected": rj, "rejected_model": "m2",
-             "subset": subset, "id": 100 + i} for i, (subset, (ch, rj)) in enumerate(RB_PATTERN)]
+    return [
+        {
+            "prompt": f"Question {i}?",
+            "chosen": ch,
+            "chosen_model": "m1",
+            "rejected": rj,
+            "rejected_model": "m2",
+            "subset": subset,
+            "id": 100 + i,
+        }
+        for i, (subset, (ch, rj)) in enumerate(RB_PATTERN)
+    ]
 
 
 def write_rb(path: Path, rows: list[dict] | None = None) -> Path:
@@ -69,8 +83,7 @@ def expected_rewardbench() -> dict[str, float]:
     safety = (0.5 * 250 + 1.0 * 136) / (250 + 136)
     reasoning = (0.5 * 984 + 1.0 * 164) / (984 + 164)  # math-prm upweighted: not (1 + 1) / 3 by rows
     sections = [100 * x for x in (chat, chat_hard, safety, reasoning)]
-    return dict(zip(("Chat", "Chat-Hard", "Safety", "Reasoning"), sections, strict=True)) | {
-        "Avg.": sum(sections) / 4}
+    return dict(zip(("Chat", "Chat-Hard", "Safety", "Reasoning"), sections, strict=True)) | {"Avg.": sum(sections) / 4}
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".json", ".jsonl"])
@@ -110,9 +123,19 @@ JB_PATTERN = [  # (source, label, reply A, reply B, correct?)
 
 
 def jb_rows() -> list[dict]:
-    return [{"pair_id": f"p-{i}", "original_id": i if i % 2 else str(1000 + i), "source": src,
-             "question": f"Q{i}", "response_model": "gpt-4o-2024-05-13", "response_A": a, "response_B": b,
-             "label": label} for i, (src, label, a, b, _) in enumerate(JB_PATTERN)]
+    return [
+        {
+            "pair_id": f"p-{i}",
+            "original_id": i if i % 2 else str(1000 + i),
+            "source": src,
+            "question": f"Q{i}",
+            "response_model": "gpt-4o-2024-05-13",
+            "response_A": a,
+            "response_B": b,
+            "label": label,
+        }
+        for i, (src, label, a, b, _) in enumerate(JB_PATTERN)
+    ]
 
 
 def test_judgebench_categories_and_overall(tmp_path: Path) -> None:
@@ -157,8 +180,23 @@ def trained_rm(tmp_path_factory: pytest.TempPathFactory, tiny_llama: Path) -> Pa
 
     root = tmp_path_factory.mktemp("bench-rm")
     DatasetDict({"train": Dataset.from_list(preference_rows(4))}).save_to_disk(str(root / "pt"))
-    res = runner.invoke(app, ["rm", "-d", str(root / "pt"), "-o", str(root / "rm"), "--model", str(tiny_llama),
-                              "--max-steps", "1", "--max-length", "64", "-q"])
+    res = runner.invoke(
+        app,
+        [
+            "rm",
+            "-d",
+            str(root / "pt"),
+            "-o",
+            str(root / "rm"),
+            "--model",
+            str(tiny_llama),
+            "--max-steps",
+            "1",
+            "--max-length",
+            "64",
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     return root / "rm"
 
@@ -170,20 +208,44 @@ def test_cli_rewardbench_and_judgebench_with_a_trained_rm(trained_rm: Path, tmp_
 
     rb = write_rb(tmp_path / "filtered-00000-of-00001.parquet")
     out = tmp_path / "rb"
-    res = runner.invoke(app, ["eval-rm", str(trained_rm), "--benchmark", "rewardbench", str(rb), "-o", str(out),
-                              "--name", "BT tiny", "--device", "cpu", "-q"])
+    res = runner.invoke(
+        app,
+        [
+            "eval-rm",
+            str(trained_rm),
+            "--benchmark",
+            "rewardbench",
+            str(rb),
+            "-o",
+            str(out),
+            "--name",
+            "BT tiny",
+            "--device",
+            "cpu",
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "RewardBench" in res.output and "Chat-Hard" in res.output
     md = (out / "results.md").read_text()
-    assert md.startswith("| Model | RewardBench Chat | RewardBench Chat-Hard | RewardBench Safety | "
-                         "RewardBench Reasoning | RewardBench Avg. |") and "| BT tiny |" in md
+    assert (
+        md.startswith(
+            "| Model | RewardBench Chat | RewardBench Chat-Hard | RewardBench Safety | "
+            "RewardBench Reasoning | RewardBench Avg. |"
+        )
+        and "| BT tiny |" in md
+    )
     pairs = [json.loads(line) for line in (out / "pairs.jsonl").read_text().splitlines()]
     assert len(pairs) == len(RB_PATTERN)
     # the real model's rewards are in pairs.jsonl and the table follows from them
     model = load_reward_model(trained_rm, device="cpu")
     with torch.no_grad():
-        a, b = model.score([([{"role": "user", "content": "Question 0?"}], "chosen ++"),
-                            ([{"role": "user", "content": "Question 0?"}], "rejected +")])
+        a, b = model.score(
+            [
+                ([{"role": "user", "content": "Question 0?"}], "chosen ++"),
+                ([{"role": "user", "content": "Question 0?"}], "rejected +"),
+            ]
+        )
     assert pairs[0]["score_a"] == pytest.approx(a, abs=1e-4) and pairs[0]["score_b"] == pytest.approx(b, abs=1e-4)
     assert all(p["correct"] == (p["score_a"] > p["score_b"]) for p in pairs)
     acc = {}
@@ -200,12 +262,19 @@ def test_cli_rewardbench_and_judgebench_with_a_trained_rm(trained_rm: Path, tmp_
 
     jb = tmp_path / "jb.jsonl"
     jb.write_text("\n".join(json.dumps(r) for r in jb_rows()))
-    res = runner.invoke(app, ["eval-rm", str(trained_rm), "-b", "judgebench", str(jb), "-o", str(tmp_path / "jb"),
-                              "--device", "cpu", "-q"])
+    res = runner.invoke(
+        app,
+        ["eval-rm", str(trained_rm), "-b", "judgebench", str(jb), "-o", str(tmp_path / "jb"), "--device", "cpu", "-q"],
+    )
     assert res.exit_code == 0, res.output
     row = dict(zip(*list(csv.reader((tmp_path / "jb" / "results.csv").open())), strict=True))
-    assert list(row)[1:] == ["JudgeBench Knowledge", "JudgeBench Reasoning", "JudgeBench Math",
-                             "JudgeBench Coding", "JudgeBench Avg."]
+    assert list(row)[1:] == [
+        "JudgeBench Knowledge",
+        "JudgeBench Reasoning",
+        "JudgeBench Math",
+        "JudgeBench Coding",
+        "JudgeBench Avg.",
+    ]
     jpairs = [json.loads(line) for line in (tmp_path / "jb" / "pairs.jsonl").read_text().splitlines()]
     assert row["JudgeBench Avg."] == f"{100 * sum(p['correct'] for p in jpairs) / len(jpairs):.1f}"
 

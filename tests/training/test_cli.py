@@ -22,14 +22,35 @@ def test_help_has_examples() -> None:
 
 def test_rm_then_eval_rm(pref_export: Path, role_reward_export: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "rm"
-    res = runner.invoke(app, ["rm", "-d", str(pref_export), "-o", str(out), "--model", str(tiny_model_dir),
-                              "--loss", "aam-ld", "--max-steps", "2", "--max-length", "96", "--lr", "1e-3",
-                              "--logging-steps", "1", "-q"])
+    res = runner.invoke(
+        app,
+        [
+            "rm",
+            "-d",
+            str(pref_export),
+            "-o",
+            str(out),
+            "--model",
+            str(tiny_model_dir),
+            "--loss",
+            "aam-ld",
+            "--max-steps",
+            "2",
+            "--max-length",
+            "96",
+            "--lr",
+            "1e-3",
+            "--logging-steps",
+            "1",
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert (out / MARKER).exists()
     ev = tmp_path / "eval"
-    res = runner.invoke(app, ["eval-rm", str(out), "--data", str(role_reward_export), "--out", str(ev),
-                              "--name", "AAM-LD", "-q"])
+    res = runner.invoke(
+        app, ["eval-rm", str(out), "--data", str(role_reward_export), "--out", str(ev), "--name", "AAM-LD", "-q"]
+    )
     assert res.exit_code == 0, res.output
     assert "Charm-Consistency" in res.output and "Charm-Attractiveness" in res.output
     md = (ev / "results.md").read_text()
@@ -63,10 +84,12 @@ def test_rm_bad_input_one_line_exit_2(
 
 
 def test_eval_rm_bad_input(tmp_path: Path, role_reward_export: Path, pref_export: Path, tiny_model_dir: Path) -> None:
-    res = runner.invoke(app, ["eval-rm", str(tiny_model_dir), "--data", str(role_reward_export),
-                              "--out", str(tmp_path / "ev")])
+    res = runner.invoke(
+        app, ["eval-rm", str(tiny_model_dir), "--data", str(role_reward_export), "--out", str(tmp_path / "ev")]
+    )
     assert res.exit_code == 2 and "not a charm reward model" in res.stderr
-    res = runner.invoke(app, ["eval-rm", str(tiny_model_dir), "--data", str(pref_export),
-                              "--out", str(tmp_path / "ev")])
+    res = runner.invoke(
+        app, ["eval-rm", str(tiny_model_dir), "--data", str(pref_export), "--out", str(tmp_path / "ev")]
+    )
     assert res.exit_code == 2 and "missing column 'id'" in res.stderr
     assert not (tmp_path / "ev").exists()

@@ -48,8 +48,20 @@ def test_rank_shards_cover_the_single_process_batches(n: int, batch: int, world:
 
 
 def test_forwarded_args_drop_only_the_launch_options() -> None:
-    argv = ["charm-train", "rm", "--data", "d", "--accelerate-config", "fsdp", "--num-processes=4", "--print-launch",
-            "--out", "o", "--loss", "aam-ld"]
+    argv = [
+        "charm-train",
+        "rm",
+        "--data",
+        "d",
+        "--accelerate-config",
+        "fsdp",
+        "--num-processes=4",
+        "--print-launch",
+        "--out",
+        "o",
+        "--loss",
+        "aam-ld",
+    ]
     assert forwarded_args("rm", argv) == ["--data", "d", "--out", "o", "--loss", "aam-ld"]
     with pytest.raises(LaunchError, match="`grpo`"):
         forwarded_args("grpo", argv)
@@ -67,12 +79,27 @@ def test_launch_args_use_the_shipped_config_and_add_checkpointing_when_sharded()
         launch_args("ddp", "rm", [], num_processes=0)
 
 
-def test_rm_print_launch_prints_the_command_and_writes_nothing(tmp_path: Path, pref_export: Path,
-                                                              tiny_model_dir: Path) -> None:
+def test_rm_print_launch_prints_the_command_and_writes_nothing(
+    tmp_path: Path, pref_export: Path, tiny_model_dir: Path
+) -> None:
     out = tmp_path / "run"
-    proc = run_cli("rm", "--data", str(pref_export), "--out", str(out), "--model", str(tiny_model_dir),
-                   "--loss", "aam-ld", "--accelerate-config", "deepspeed-zero3", "--num-processes", "8",
-                   "--print-launch", module="training.cli")
+    proc = run_cli(
+        "rm",
+        "--data",
+        str(pref_export),
+        "--out",
+        str(out),
+        "--model",
+        str(tiny_model_dir),
+        "--loss",
+        "aam-ld",
+        "--accelerate-config",
+        "deepspeed-zero3",
+        "--num-processes",
+        "8",
+        "--print-launch",
+        module="training.cli",
+    )
     assert proc.returncode == 0, proc.stderr
     line = proc.stdout.strip()
     assert line.startswith("accelerate launch --config_file ")
@@ -83,23 +110,56 @@ def test_rm_print_launch_prints_the_command_and_writes_nothing(tmp_path: Path, p
     assert not out.exists()
 
 
-def test_launch_options_fail_in_one_line_before_any_process_starts(tmp_path: Path, pref_export: Path,
-                                                                   tiny_model_dir: Path) -> None:
-    proc = run_cli("rm", "--data", str(pref_export), "--out", str(tmp_path / "a"), "--model", str(tiny_model_dir),
-                   "--accelerate-config", "zero9", module="training.cli")
+def test_launch_options_fail_in_one_line_before_any_process_starts(
+    tmp_path: Path, pref_export: Path, tiny_model_dir: Path
+) -> None:
+    proc = run_cli(
+        "rm",
+        "--data",
+        str(pref_export),
+        "--out",
+        str(tmp_path / "a"),
+        "--model",
+        str(tiny_model_dir),
+        "--accelerate-config",
+        "zero9",
+        module="training.cli",
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        "error: --accelerate-config zero9: choose ddp, deepspeed-zero3, fsdp or give an accelerate config YAML file"]
+        "error: --accelerate-config zero9: choose ddp, deepspeed-zero3, fsdp or give an accelerate config YAML file"
+    ]
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "x").write_text("x")
-    proc = run_cli("rm", "--data", str(pref_export), "--out", str(busy), "--model", str(tiny_model_dir),
-                   "--accelerate-config", "ddp", module="training.cli")
+    proc = run_cli(
+        "rm",
+        "--data",
+        str(pref_export),
+        "--out",
+        str(busy),
+        "--model",
+        str(tiny_model_dir),
+        "--accelerate-config",
+        "ddp",
+        module="training.cli",
+    )
     assert proc.returncode == 2
     assert "launching" not in proc.stderr
     assert f"--out {busy}: exists and is not empty" in proc.stderr
-    proc = run_cli("rm", "--data", str(pref_export), "--out", str(tmp_path / "b"), "--model", str(tiny_model_dir),
-                   "--accelerate-config", "ddp", env={"LOCAL_RANK": "0"}, module="training.cli")
+    proc = run_cli(
+        "rm",
+        "--data",
+        str(pref_export),
+        "--out",
+        str(tmp_path / "b"),
+        "--model",
+        str(tiny_model_dir),
+        "--accelerate-config",
+        "ddp",
+        env={"LOCAL_RANK": "0"},
+        module="training.cli",
+    )
     assert proc.returncode == 2
     assert "already runs under accelerate launch" in proc.stderr and not (tmp_path / "b").exists()
 
@@ -107,8 +167,19 @@ def test_launch_options_fail_in_one_line_before_any_process_starts(tmp_path: Pat
 def test_grpo_print_launch(tmp_path: Path, pref_export: Path) -> None:
     rm_dir = tmp_path / "rm"
     rm_dir.mkdir()
-    proc = run_cli("grpo", "--data", str(pref_export), "--reward-model", str(rm_dir), "--out", str(tmp_path / "g"),
-                   "--accelerate-config", "fsdp", "--print-launch", module="training.cli")
+    proc = run_cli(
+        "grpo",
+        "--data",
+        str(pref_export),
+        "--reward-model",
+        str(rm_dir),
+        "--out",
+        str(tmp_path / "g"),
+        "--accelerate-config",
+        "fsdp",
+        "--print-launch",
+        module="training.cli",
+    )
     assert proc.returncode == 0, proc.stderr
     assert f"fsdp.yaml -m training.cli grpo --data {pref_export}" in proc.stdout
     assert proc.stdout.strip().endswith("--gradient-checkpointing")

@@ -53,8 +53,21 @@ def test_llm_judge_gets_the_hand_computed_table_and_a_rerun_is_free(rows, tmp_pa
     Dataset.from_list(rows).save_to_disk(str(data))
     with FakeLLMServer(reply=prefers_longer) as srv:
         roster = tmp_path / "judges.yaml"
-        roster.write_text(yaml.safe_dump({"name": "judges", "models": {"judge-llm": {
-            "provider": "openai", "model": "judge-fake", "base_url": srv.openai_base_url, "concurrency": 4}}}))
+        roster.write_text(
+            yaml.safe_dump(
+                {
+                    "name": "judges",
+                    "models": {
+                        "judge-llm": {
+                            "provider": "openai",
+                            "model": "judge-fake",
+                            "base_url": srv.openai_base_url,
+                            "concurrency": 4,
+                        }
+                    },
+                }
+            )
+        )
         out = tmp_path / "eval"
         args = ["eval-rm", "--judge", "judge-llm", "--roster", str(roster), "-d", str(data), "-o", str(out), "-q"]
         res = runner.invoke(app, args)

@@ -29,8 +29,26 @@ PAPER_ROWS = {
 
 
 def _train(pref_export: Path, model: Path, out: Path, *args: str) -> dict:
-    res = runner.invoke(app, ["rm", "-d", str(pref_export), "-o", str(out), "--model", str(model),
-                              "--max-steps", "1", "--max-length", "64", "--batch-size", "8", "-q", *args])
+    res = runner.invoke(
+        app,
+        [
+            "rm",
+            "-d",
+            str(pref_export),
+            "-o",
+            str(out),
+            "--model",
+            str(model),
+            "--max-steps",
+            "1",
+            "--max-length",
+            "64",
+            "--batch-size",
+            "8",
+            "-q",
+            *args,
+        ],
+    )
     assert res.exit_code == 0, res.output
     return json.loads((out / MARKER).read_text())
 
@@ -62,14 +80,42 @@ def test_preset_resolves_and_is_recorded(name: str, pref_export: Path, tiny_mode
 
 def test_explicit_flags_override_a_preset(pref_export: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
     # --loss bt and --sft-reduction sum are the CLI defaults: given explicitly they must still win
-    meta = _train(pref_export, tiny_model_dir, tmp_path / "a", "--preset", "paper-aam-pr-reg", "--loss", "bt",
-                  "--epochs", "1", "--sft-reg", "0.05", "--no-sft-init", "--pr-reference", "init")
+    meta = _train(
+        pref_export,
+        tiny_model_dir,
+        tmp_path / "a",
+        "--preset",
+        "paper-aam-pr-reg",
+        "--loss",
+        "bt",
+        "--epochs",
+        "1",
+        "--sft-reg",
+        "0.05",
+        "--no-sft-init",
+        "--pr-reference",
+        "init",
+    )
     cfg = meta["resolved_config"]
     assert (cfg["loss"], cfg["epochs"], cfg["sft_reg"], cfg["sft_init"], cfg["pr_reference"]) == (
-        "bt", 1.0, 0.05, False, "init")
+        "bt",
+        1.0,
+        0.05,
+        False,
+        "init",
+    )
     assert (cfg["lr"], cfg["sft_reduction"], cfg["preset"]) == (1e-5, "sum", "paper-aam-pr-reg")
-    meta = _train(pref_export, tiny_model_dir, tmp_path / "b", "--preset", "paper-gpt-margin",
-                  "--margin-column", "margin_agreement", "--sft-reduction", "mean")
+    meta = _train(
+        pref_export,
+        tiny_model_dir,
+        tmp_path / "b",
+        "--preset",
+        "paper-gpt-margin",
+        "--margin-column",
+        "margin_agreement",
+        "--sft-reduction",
+        "mean",
+    )
     cfg = meta["resolved_config"]
     assert (cfg["loss"], cfg["margin_column"], cfg["sft_reduction"]) == ("margin", "margin_agreement", "mean")
 
@@ -80,8 +126,17 @@ def test_no_preset_keeps_plain_defaults(pref_export: Path, tiny_model_dir: Path,
 
 
 def test_resolve_uses_the_source_not_the_value() -> None:
-    given = {"loss": "bt", "epochs": 1.0, "lr": 1e-5, "sft_reg": 0.0, "sft_init": False, "margin_source": None,
-             "margin_column": "margin", "sft_reduction": "sum", "pr_reference": "base"}
+    given = {
+        "loss": "bt",
+        "epochs": 1.0,
+        "lr": 1e-5,
+        "sft_reg": 0.0,
+        "sft_init": False,
+        "margin_source": None,
+        "margin_column": "margin",
+        "sft_reduction": "sum",
+        "pr_reference": "base",
+    }
     v = resolve("paper-aam-ld-reg", given, set())
     assert (v["loss"], v["sft_reg"], v["sft_init"], v["epochs"]) == ("aam-ld", 0.01, True, 2.0)
     v = resolve("paper-aam-ld-reg", given, {"loss", "epochs"})
@@ -97,11 +152,13 @@ def test_resolve_uses_the_source_not_the_value() -> None:
         (["--pr-reference", "sft"], "--pr-reference 'sft': choose base or init"),
     ],
 )
-def test_bad_preset_options_one_line_exit_2(pref_export: Path, tiny_model_dir: Path, tmp_path: Path,
-                                            args: list[str], needle: str) -> None:
+def test_bad_preset_options_one_line_exit_2(
+    pref_export: Path, tiny_model_dir: Path, tmp_path: Path, args: list[str], needle: str
+) -> None:
     out = tmp_path / "never"
-    res = runner.invoke(app, ["rm", "-d", str(pref_export), "-o", str(out), "--model", str(tiny_model_dir), "-q",
-                              *args])
+    res = runner.invoke(
+        app, ["rm", "-d", str(pref_export), "-o", str(out), "--model", str(tiny_model_dir), "-q", *args]
+    )
     assert res.exit_code == 2
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0]

@@ -16,8 +16,22 @@ from tests.conftest import run_cli
 from training.rm.model import HEAD_FILE, MARKER
 
 STEPS = 3
-COMMON = ["--loss", "aam-pr", "--beta", "0.5", "--lr", "3e-3", "--max-steps", str(STEPS), "--logging-steps", "1",
-          "--save-steps", "2", "--seed", "7"]
+COMMON = [
+    "--loss",
+    "aam-pr",
+    "--beta",
+    "0.5",
+    "--lr",
+    "3e-3",
+    "--max-steps",
+    str(STEPS),
+    "--logging-steps",
+    "1",
+    "--save-steps",
+    "2",
+    "--seed",
+    "7",
+]
 
 
 def _history(run: Path) -> list[dict[str, float]]:
@@ -25,14 +39,30 @@ def _history(run: Path) -> list[dict[str, float]]:
 
 
 @pytest.mark.slow
-def test_two_processes_match_one_process_and_only_rank_0_writes(tmp_path: Path, pref_export: Path,
-                                                                 tiny_model_dir: Path) -> None:
+def test_two_processes_match_one_process_and_only_rank_0_writes(
+    tmp_path: Path, pref_export: Path, tiny_model_dir: Path
+) -> None:
     model = ["--data", str(pref_export), "--model", str(tiny_model_dir)]
     one, two = tmp_path / "one", tmp_path / "two"
     single = run_cli("rm", *model, "--out", str(one), "--batch-size", "4", *COMMON, module="training.cli", timeout=300)
     assert single.returncode == 0, single.stderr
-    ddp = run_cli("rm", *model, "--out", str(two), "--batch-size", "1", "--grad-accum", "2", *COMMON,
-                  "--accelerate-config", "ddp", "--num-processes", "2", module="training.cli", timeout=600)
+    ddp = run_cli(
+        "rm",
+        *model,
+        "--out",
+        str(two),
+        "--batch-size",
+        "1",
+        "--grad-accum",
+        "2",
+        *COMMON,
+        "--accelerate-config",
+        "ddp",
+        "--num-processes",
+        "2",
+        module="training.cli",
+        timeout=600,
+    )
     assert ddp.returncode == 0, ddp.stdout + ddp.stderr
     assert "launching: accelerate launch --config_file" in ddp.stderr
 

@@ -25,8 +25,18 @@ pytestmark = pytest.mark.slow
 def test_smollm2_loss_falls_and_accuracy_rises(pref_export: Path, tmp_path: Path, kw: dict) -> None:
     out = tmp_path / "rm"
     cfg = RMTrainConfig(
-        data=pref_export, output_dir=out, model="offline", max_steps=3, batch_size=4, limit=4, lr=1e-4,
-        max_length=96, logging_steps=1, seed=42, warmup_ratio=0.0, **kw,
+        data=pref_export,
+        output_dir=out,
+        model="offline",
+        max_steps=3,
+        batch_size=4,
+        limit=4,
+        lr=1e-4,
+        max_length=96,
+        logging_steps=1,
+        seed=42,
+        warmup_ratio=0.0,
+        **kw,
     )
     trainer = RewardModelTrainer(cfg, progress=False)
     before = evaluate_pairs(trainer.model, trainer.pairs)

@@ -19,8 +19,15 @@ from training.rm.trainer import (
 
 def _cfg(data: Path, out: Path, model: Path, **kw: object) -> RMTrainConfig:
     base: dict[str, object] = {
-        "data": data, "output_dir": out, "model": str(model), "max_steps": 3, "batch_size": 4, "lr": 1e-3,
-        "max_length": 96, "logging_steps": 1, "seed": 7,
+        "data": data,
+        "output_dir": out,
+        "model": str(model),
+        "max_steps": 3,
+        "batch_size": 4,
+        "lr": 1e-3,
+        "max_length": 96,
+        "logging_steps": 1,
+        "seed": 7,
     }
     base.update(kw)
     return RMTrainConfig(**base)  # type: ignore[arg-type]

@@ -26,8 +26,26 @@ def _export(root: Path, pref: list[dict]) -> Path:
 
 
 def _run(export: Path, out: Path, model: Path, *extra: str) -> object:
-    return runner.invoke(app, ["table3", "--data", str(export), "--out", str(out), "--model", str(model),
-                               "--presets", PRESETS, "--max-steps", "1", "--max-length", "64", "-q", *extra])
+    return runner.invoke(
+        app,
+        [
+            "table3",
+            "--data",
+            str(export),
+            "--out",
+            str(out),
+            "--model",
+            str(model),
+            "--presets",
+            PRESETS,
+            "--max-steps",
+            "1",
+            "--max-length",
+            "64",
+            "-q",
+            *extra,
+        ],
+    )
 
 
 def _hand_cells(pairs_file: Path) -> dict[tuple[str, str], float]:
@@ -50,7 +68,10 @@ def test_table3_layout_numbers_and_rerun(tiny_model_dir: Path, tmp_path: Path) -
         table = list(csv.DictReader(fh))
     assert [r["Preset"] for r in table] == PRESETS.split(",")
     assert [(r["Method"], r["SFT Pre-train"], r["SFT Reg."]) for r in table] == [
-        ("BT (Baseline)", "No", "No"), ("AAM_LD + Reg.", "Yes", "Yes"), ("GPT-Margin", "No", "No")]
+        ("BT (Baseline)", "No", "No"),
+        ("AAM_LD + Reg.", "Yes", "Yes"),
+        ("GPT-Margin", "No", "No"),
+    ]
     for r in table:  # cells = accuracy counted by hand from that run's per-pair scores
         hand = _hand_cells(out / "runs" / r["Preset"] / "eval" / "pairs.jsonl")
         zh, en = hand[("knowledge_consistency", "zh")], hand[("knowledge_consistency", "en")]

@@ -24,16 +24,26 @@ def table_rows(summary: dict[str, Any]) -> tuple[list[str], list[str]]:
 
 
 def to_markdown(summary: dict[str, Any], method: str) -> str:
-    lines = ["| Model | " + " | ".join(f"{c} zh" for c in COLUMNS) + " |", "|---|" + "---:|" * len(COLUMNS),
-             f"| {method} | " + " | ".join(_fmt(summary["columns"][c]) for c in COLUMNS) + " |", "",
-             "| Metric | Column | Mean (1-5) | Judged | Failed |", "|---|---|---:|---:|---:|"]
+    lines = [
+        "| Model | " + " | ".join(f"{c} zh" for c in COLUMNS) + " |",
+        "|---|" + "---:|" * len(COLUMNS),
+        f"| {method} | " + " | ".join(_fmt(summary["columns"][c]) for c in COLUMNS) + " |",
+        "",
+        "| Metric | Column | Mean (1-5) | Judged | Failed |",
+        "|---|---|---:|---:|---:|",
+    ]
     for name, m in METRICS.items():
         cell = summary["metrics"][name]
         lines.append(f"| {name} {m.zh} | {GROUPS[m.group]} | {_fmt(cell['mean'])} | {cell['n']} | {cell['failed']} |")
     metrics = "as listed in id2metric.jsonl (sparse, as published)" if summary["sparse_metrics"] else "all twelve"
-    lines += ["", f"Examples: {summary['examples']}; metrics per example: {metrics}. Failed replies: "
-              f"{summary['failed_replies']}; failed judgements: {summary['failed_judgements']} of "
-              f"{summary['judgements']}.", "", f"Note: {summary['note']}"]
+    lines += [
+        "",
+        f"Examples: {summary['examples']}; metrics per example: {metrics}. Failed replies: "
+        f"{summary['failed_replies']}; failed judgements: {summary['failed_judgements']} of "
+        f"{summary['judgements']}.",
+        "",
+        f"Note: {summary['note']}",
+    ]
     if "agreement" in summary:
         lines.append(agreement_line(summary["agreement"]))
     return "\n".join(lines) + "\n"
@@ -51,8 +61,11 @@ def print_table(summary: dict[str, Any], method: str, console: Any | None = None
     t.add_row(method, *[_fmt(summary["columns"][c]) for c in COLUMNS])
     console.print(t)
     console.print(f"Note: {summary['note']}", highlight=False)
-    console.print(f"Failed replies: {summary['failed_replies']}; failed judgements: {summary['failed_judgements']} "
-                  f"of {summary['judgements']}.", highlight=False)
+    console.print(
+        f"Failed replies: {summary['failed_replies']}; failed judgements: {summary['failed_judgements']} "
+        f"of {summary['judgements']}.",
+        highlight=False,
+    )
 
 
 def write_report(out_dir: str | os.PathLike[str], summary: dict[str, Any], run: CERun, method: str) -> Path:

@@ -44,9 +44,11 @@ from training.evaluation.judges import Judgement, agreement, item_scores, judge_
 TEST_DATA, PROFILES, ID2METRIC = "test_data.jsonl", "character_profiles.json", "id2metric.jsonl"
 GROUPS: dict[str, str] = {"attr": "Attr.", "conv": "Conv.", "know": "Know."}
 AVG = "Avg."
-CHARACTER_RM_NOTE = ("CharacterEval's own scorer is CharacterRM (BaichuanCharRM), a trained reward model that "
-                     "is not shipped here; these 1-5 scores come from LLM judges ({judges}) and are comparable "
-                     "between models evaluated this way, not with published CharacterEval numbers.")
+CHARACTER_RM_NOTE = (
+    "CharacterEval's own scorer is CharacterRM (BaichuanCharRM), a trained reward model that "
+    "is not shipped here; these 1-5 scores come from LLM judges ({judges}) and are comparable "
+    "between models evaluated this way, not with published CharacterEval numbers."
+)
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,9 @@ class Metric:
 
 # metric_en (as in id2metric.jsonl) -> name, Table 4 group, what the judge checks
 METRICS: dict[str, Metric] = {
-    "Humanlikeness": Metric("类人程度", "attr", "回复像真人一样自然地说话，而不像AI助手（不说教、不列清单、不自称AI）。"),
+    "Humanlikeness": Metric(
+        "类人程度", "attr", "回复像真人一样自然地说话，而不像AI助手（不说教、不列清单、不自称AI）。"
+    ),
     "Communication_skills": Metric("交流技巧", "attr", "回复体现情商与交流技巧，能推动对话、回应得体。"),
     "Diversity": Metric("表现多样性", "attr", "回复的表达丰富生动、不刻板重复，语言和动作描写多样。"),
     "Empathy": Metric("共情度", "attr", "回复能察觉并回应对方的情绪与处境。"),
@@ -67,8 +71,9 @@ METRICS: dict[str, Metric] = {
     "Consistency": Metric("对话一致性", "conv", "回复与角色在对话中此前说过的话保持一致，不自相矛盾。"),
     "Exposure": Metric("知识曝光度", "know", "回复中展现了与角色相关的知识与信息（信息量）。"),
     "Accuracy": Metric("知识准确率", "know", "回复中涉及的角色知识准确，与角色资料和原作相符。"),
-    "Hallucination": Metric("知识幻觉性", "know", "回复没有编造角色不可能知道的知识（如超出其时代或身份的信息）；"
-                                                   "幻觉越少分数越高。"),
+    "Hallucination": Metric(
+        "知识幻觉性", "know", "回复没有编造角色不可能知道的知识（如超出其时代或身份的信息）；幻觉越少分数越高。"
+    ),
     "Behavior": Metric("行为一致性", "know", "回复中的动作、神态描写（如括号内的描写）符合角色的性格和身份。"),
     "Utterance": Metric("言语一致性", "know", "回复的说话风格、语气和口头禅符合角色。"),
 }
@@ -86,16 +91,30 @@ class CEExample:
     def reply_item(self) -> DQItem:
         """What the evaluated model sees (``dialogue_quality.reply_messages``): speaker names kept in the text."""
         named = [ContextTurn(role=t.role, text=f"{t.speaker}：{t.text}") for t in self.turns]
-        return DQItem(id=self.id, character_id=self.role, context=named[:-1], user_query=named[-1].text,
-                      dimension="reply", criteria=[], language="zh", system_prompt=self.system_prompt)
+        return DQItem(
+            id=self.id,
+            character_id=self.role,
+            context=named[:-1],
+            user_query=named[-1].text,
+            dimension="reply",
+            criteria=[],
+            language="zh",
+            system_prompt=self.system_prompt,
+        )
 
     def judge_item(self, metric: str) -> DQItem:
         m = METRICS[metric]
         last = self.turns[-1]
-        return DQItem(id=f"{self.id}/{metric}", character_id=self.role, context=self.turns[:-1],
-                      user_query=f"{last.speaker}：{last.text}", dimension=metric,
-                      criteria=[f"{m.zh}（{metric}）：{m.criterion}"], language="zh",
-                      system_prompt=self.system_prompt)
+        return DQItem(
+            id=f"{self.id}/{metric}",
+            character_id=self.role,
+            context=self.turns[:-1],
+            user_query=f"{last.speaker}：{last.text}",
+            dimension=metric,
+            criteria=[f"{m.zh}（{metric}）：{m.criterion}"],
+            language="zh",
+            system_prompt=self.system_prompt,
+        )
 
 
 @dataclass
@@ -119,8 +138,9 @@ def _records(path: Path) -> list[tuple[str, Any]]:
     return [(f"line {n}", r) for n, r in read_json_lines(path)]
 
 
-def load_character_eval(folder: str | os.PathLike[str], limit: int | None = None,
-                        all_metrics: bool = False) -> tuple[list[CEExample], bool]:
+def load_character_eval(
+    folder: str | os.PathLike[str], limit: int | None = None, all_metrics: bool = False
+) -> tuple[list[CEExample], bool]:
     """The test examples of a CharacterEval folder and whether their metrics come from ``id2metric.jsonl``."""
     from charm_builder.importers import load_file
     from charm_builder.importers.charactereval import parse_context
@@ -128,8 +148,9 @@ def load_character_eval(folder: str | os.PathLike[str], limit: int | None = None
 
     root = Path(folder)
     if not root.is_dir():
-        raise EvaluationInputError(f"--data {root}: not a folder (expected CharacterEval's data/ with {TEST_DATA} "
-                                   f"and {PROFILES})")
+        raise EvaluationInputError(
+            f"--data {root}: not a folder (expected CharacterEval's data/ with {TEST_DATA} and {PROFILES})"
+        )
     for name in (TEST_DATA, PROFILES):
         if not (root / name).is_file():
             raise EvaluationInputError(f"{root / name}: not found (CharacterEval's data/ folder has it)")
@@ -156,15 +177,26 @@ def load_character_eval(folder: str | os.PathLike[str], limit: int | None = None
             if id2metric is not None:
                 entry = id2metric.get(ex_id)
                 if not isinstance(entry, list) or not entry:
-                    raise InputFormatError(str(root / ID2METRIC), f"id {ex_id}", None,
-                                           "no metrics for this test example (pass --all-metrics to score all)")
+                    raise InputFormatError(
+                        str(root / ID2METRIC),
+                        f"id {ex_id}",
+                        None,
+                        "no metrics for this test example (pass --all-metrics to score all)",
+                    )
                 metrics = [str(m[0] if isinstance(m, list) else m) for m in entry]
                 unknown = [m for m in metrics if m not in METRICS]
                 if unknown:
-                    raise InputFormatError(str(root / ID2METRIC), f"id {ex_id}", None,
-                                           f"unknown metric {unknown[0]!r} (known: {', '.join(METRICS)})")
-            examples.append(CEExample(ex_id, role, str(rec.get("novel_name", "")),
-                                      characters[role].system_prompt.zh or "", turns, metrics))
+                    raise InputFormatError(
+                        str(root / ID2METRIC),
+                        f"id {ex_id}",
+                        None,
+                        f"unknown metric {unknown[0]!r} (known: {', '.join(METRICS)})",
+                    )
+            examples.append(
+                CEExample(
+                    ex_id, role, str(rec.get("novel_name", "")), characters[role].system_prompt.zh or "", turns, metrics
+                )
+            )
     except CharmError as exc:
         raise EvaluationInputError(str(exc)) from exc
     if not examples:
@@ -184,9 +216,14 @@ def first_line(text: str) -> str:
 
 
 async def evaluate_character_eval(
-    examples: Sequence[CEExample], responder: Responder, judges: Sequence[str], client: Any,
-    on_reply: Callable[[int], None] = lambda n: None, on_judgement: Callable[[int], None] = lambda n: None,
-    seed: int = 0, sparse: bool = True,
+    examples: Sequence[CEExample],
+    responder: Responder,
+    judges: Sequence[str],
+    client: Any,
+    on_reply: Callable[[int], None] = lambda n: None,
+    on_judgement: Callable[[int], None] = lambda n: None,
+    seed: int = 0,
+    sparse: bool = True,
 ) -> CERun:
     """One reply per example, then every judge scores it on each of the example's metrics."""
     raw = await responder.replies([e.reply_item() for e in examples], on_reply)
@@ -199,8 +236,9 @@ async def evaluate_character_eval(
         finally:
             on_judgement(1)
 
-    tasks = [judge_one(j, ex, m) for ex in examples if by_id[ex.id].text is not None for m in ex.metrics
-             for j in judges]
+    tasks = [
+        judge_one(j, ex, m) for ex in examples if by_id[ex.id].text is not None for m in ex.metrics for j in judges
+    ]
     judgements = list(await asyncio.gather(*tasks))
     return CERun(responder.name, list(judges), list(examples), replies, judgements, sparse)
 
@@ -227,14 +265,20 @@ def summarize(run: CERun) -> dict[str, Any]:
         metrics[name] = {"mean": _mean(vals), "n": len(vals), "failed": len(asked) - len(vals)}
     groups: dict[str, float | None] = {}
     for key, title in GROUPS.items():
-        groups[title] = _mean([v["mean"] for m, v in metrics.items() if METRICS[m].group == key
-                               and v["mean"] is not None])
+        groups[title] = _mean(
+            [v["mean"] for m, v in metrics.items() if METRICS[m].group == key and v["mean"] is not None]
+        )
     groups[AVG] = _mean([v for v in groups.values() if v is not None])
     summary: dict[str, Any] = {
-        "model": run.model, "judges": run.judges, "columns": groups, "metrics": metrics,
-        "examples": len(run.examples), "sparse_metrics": run.sparse,
+        "model": run.model,
+        "judges": run.judges,
+        "columns": groups,
+        "metrics": metrics,
+        "examples": len(run.examples),
+        "sparse_metrics": run.sparse,
         "failed_replies": sum(r.text is None for r in run.replies),
-        "judgements": len(run.judgements), "failed_judgements": sum(j.score is None for j in run.judgements),
+        "judgements": len(run.judgements),
+        "failed_judgements": sum(j.score is None for j in run.judgements),
         "judge_cost": sum(j.cost for j in run.judgements),
         "note": CHARACTER_RM_NOTE.format(judges=", ".join(run.judges)),
     }

@@ -12,26 +12,37 @@ import typer
 from charm_builder.console import fail
 
 # options eval-dq and eval-ce share
-ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Evaluated model: a local HF folder, 'offline' "
-                                       "(bundled SmolLM2), or a roster entry.")]
+ModelOpt = Annotated[
+    str,
+    typer.Option(
+        "--model", "-m", help="Evaluated model: a local HF folder, 'offline' (bundled SmolLM2), or a roster entry."
+    ),
+]
 JudgeOpt = Annotated[str | None, typer.Option("--judge", "-j", help="Judge roster entry.")]
-JudgesOpt = Annotated[str | None, typer.Option("--judges", help="Several judges, comma-separated: scores are "
-                                               "averaged and their agreement reported.")]
+JudgesOpt = Annotated[
+    str | None,
+    typer.Option("--judges", help="Several judges, comma-separated: scores are averaged and their agreement reported."),
+]
 RosterOpt = Annotated[str, typer.Option("--roster", help="Roster name or YAML path for judges and roster models.")]
-OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Write results.md/.csv, summary.json, "
-                                             "judgements.jsonl, replies.jsonl here.")]
+OutOpt = Annotated[
+    Path | None,
+    typer.Option("--out", "-o", help="Write results.md/.csv, summary.json, judgements.jsonl, replies.jsonl here."),
+]
 NameOpt = Annotated[str | None, typer.Option(help="Model name in the table (default: --model).")]
 MaxNewTokensOpt = Annotated[int, typer.Option(help="Reply length for local models.")]
 BatchSizeOpt = Annotated[int, typer.Option(help="Generation batch for local models.")]
-CacheOpt = Annotated[Path | None, typer.Option(help="SQLite file caching LLM calls (default: OUT/llm_cache.db "
-                                               "with --out); a rerun is then free.")]
+CacheOpt = Annotated[
+    Path | None,
+    typer.Option(help="SQLite file caching LLM calls (default: OUT/llm_cache.db with --out); a rerun is then free."),
+]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
 
 def eval_dq(
     model: ModelOpt,
-    data: Annotated[Path, typer.Option("--data", "-d", help="dialogueQuality export (save_to_disk folder, "
-                                       "parquet or jsonl).")],
+    data: Annotated[
+        Path, typer.Option("--data", "-d", help="dialogueQuality export (save_to_disk folder, parquet or jsonl).")
+    ],
     judge: JudgeOpt = None,
     judges: JudgesOpt = None,
     roster: RosterOpt = "offline",
@@ -71,24 +82,40 @@ def eval_dq(
         responder = resolve_responder(model, client, max_new_tokens, batch_size)
     except (CharmError, LLMConfigError) as exc:
         fail(str(exc))
-    result = _run_judged(client, _needed(judge_list, model, responder), len(items), len(items) * len(judge_list),
-                         quiet, lambda on_reply, on_judgement: evaluate_dialogue_quality(
-                             items, responder, judge_list, client, on_reply=on_reply, on_judgement=on_judgement))
+    result = _run_judged(
+        client,
+        _needed(judge_list, model, responder),
+        len(items),
+        len(items) * len(judge_list),
+        quiet,
+        lambda on_reply, on_judgement: evaluate_dialogue_quality(
+            items, responder, judge_list, client, on_reply=on_reply, on_judgement=on_judgement
+        ),
+    )
     _report(result, name or model, out, summarize, print_table, write_report)
-
 
 
 def eval_ce(
     model: ModelOpt,
-    data: Annotated[Path, typer.Option("--data", "-d", help="CharacterEval data folder: test_data.jsonl, "
-                                       "character_profiles.json and (optional) id2metric.jsonl.")],
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data",
+            "-d",
+            help="CharacterEval data folder: test_data.jsonl, character_profiles.json and (optional) id2metric.jsonl.",
+        ),
+    ],
     judge: JudgeOpt = None,
     judges: JudgesOpt = None,
     roster: RosterOpt = "offline",
     out: OutOpt = None,
     limit: Annotated[int | None, typer.Option(help="Evaluate only the first N test examples.")] = None,
-    all_metrics: Annotated[bool, typer.Option("--all-metrics", help="Score every example on all twelve metrics "
-                                              "instead of those id2metric.jsonl lists.")] = False,
+    all_metrics: Annotated[
+        bool,
+        typer.Option(
+            "--all-metrics", help="Score every example on all twelve metrics instead of those id2metric.jsonl lists."
+        ),
+    ] = False,
     name: NameOpt = None,
     max_new_tokens: MaxNewTokensOpt = 256,
     batch_size: BatchSizeOpt = 4,
@@ -125,11 +152,16 @@ def eval_ce(
         responder = resolve_responder(model, client, max_new_tokens, batch_size)
     except (CharmError, LLMConfigError) as exc:
         fail(str(exc))
-    result = _run_judged(client, _needed(judge_list, model, responder), len(examples),
-                         judgement_count(examples, judge_list), quiet,
-                         lambda on_reply, on_judgement: evaluate_character_eval(
-                             examples, responder, judge_list, client, on_reply=on_reply,
-                             on_judgement=on_judgement, sparse=sparse))
+    result = _run_judged(
+        client,
+        _needed(judge_list, model, responder),
+        len(examples),
+        judgement_count(examples, judge_list),
+        quiet,
+        lambda on_reply, on_judgement: evaluate_character_eval(
+            examples, responder, judge_list, client, on_reply=on_reply, on_judgement=on_judgement, sparse=sparse
+        ),
+    )
     _report(result, name or model, out, summarize, print_table, write_report)
 
 
@@ -184,8 +216,14 @@ def _client(roster: str, cache: Path | None, out: Path | None, run_id: str) -> A
     return LLMClient(roster, db=db, run_id=run_id)
 
 
-def _run_judged(client: Any, needed: list[str], n_replies: int, n_judgements: int, quiet: bool,
-                work: Callable[[Callable[[int], None], Callable[[int], None]], Awaitable[Any]]) -> Any:
+def _run_judged(
+    client: Any,
+    needed: list[str],
+    n_replies: int,
+    n_judgements: int,
+    quiet: bool,
+    work: Callable[[Callable[[int], None], Callable[[int], None]], Awaitable[Any]],
+) -> Any:
     """Preflight the roster entries (one-line error, exit 2), then run ``work(on_reply, on_judgement)``
     under two progress bars (replies; judgements with the running judge cost)."""
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
@@ -199,8 +237,14 @@ def _run_judged(client: Any, needed: list[str], n_replies: int, n_judgements: in
                 await client.apreflight(needed)
             except LLMConfigError as exc:
                 fail(str(exc))
-            with progress_bar(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                              TextColumn("{task.fields[cost]}"), TimeRemainingColumn(), disable=quiet) as bar:
+            with progress_bar(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[cost]}"),
+                TimeRemainingColumn(),
+                disable=quiet,
+            ) as bar:
                 t_rep = bar.add_task("replies", total=n_replies, cost="")
                 t_jud = bar.add_task("judgements", total=n_judgements, cost="")
 
@@ -221,9 +265,14 @@ def _needed(judge_list: list[str], model: str, responder: Any) -> list[str]:
     return judge_list + ([model] if isinstance(responder, RosterResponder) else [])
 
 
-def _report(result: Any, method: str, out: Path | None, summarize: Callable[[Any], dict[str, Any]],
-            print_table: Callable[[dict[str, Any], str], None],
-            write_report: Callable[[Path, dict[str, Any], Any, str], Any]) -> None:
+def _report(
+    result: Any,
+    method: str,
+    out: Path | None,
+    summarize: Callable[[Any], dict[str, Any]],
+    print_table: Callable[[dict[str, Any], str], None],
+    write_report: Callable[[Path, dict[str, Any], Any, str], Any],
+) -> None:
     summary = summarize(result)
     print_table(summary, method)
     if out is not None:

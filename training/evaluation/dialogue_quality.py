@@ -77,8 +77,9 @@ class DQRun:
     judgements: list[Judgement] = field(default_factory=list)
 
 
-def load_dialogue_quality(path: str | os.PathLike[str], split: str | None = None,
-                          limit: int | None = None) -> list[DQItem]:
+def load_dialogue_quality(
+    path: str | os.PathLike[str], split: str | None = None, limit: int | None = None
+) -> list[DQItem]:
     """Load and validate a dialogueQuality export (save_to_disk folder, parquet or jsonl; all splits by default)."""
     from training.rm.data import DataError, load_rows
 
@@ -116,7 +117,8 @@ def load_dialogue_quality(path: str | os.PathLike[str], split: str | None = None
 def reply_messages(item: DQItem) -> list[dict[str, str]]:
     """What the evaluated model sees: character system prompt, context, then the user query."""
     system = item.system_prompt or DEFAULT_SYSTEM.get(item.language, DEFAULT_SYSTEM["en"]).format(
-        character=item.character_id)
+        character=item.character_id
+    )
     msgs = [{"role": "system", "content": system}]
     msgs += [{"role": "user" if t.role == "user" else "assistant", "content": t.text} for t in item.context]
     msgs.append({"role": "user", "content": item.user_query})
@@ -135,8 +137,9 @@ class Responder(Protocol):
 class LocalResponder:
     """A local HF causal-LM folder (or ``offline``), greedy decoding with transformers."""
 
-    def __init__(self, path: Path, name: str, max_new_tokens: int = 256, batch_size: int = 4,
-                 device: str | None = None) -> None:
+    def __init__(
+        self, path: Path, name: str, max_new_tokens: int = 256, batch_size: int = 4, device: str | None = None
+    ) -> None:
         self.path, self.name = path, name
         self.max_new_tokens, self.batch_size, self.device = max_new_tokens, batch_size, device
 
@@ -153,8 +156,13 @@ class LocalResponder:
         out: list[Reply] = []
         for start in range(0, len(items), self.batch_size):
             chunk = items[start : start + self.batch_size]
-            texts = generate_replies(model, tok, [reply_messages(it) for it in chunk],
-                                     max_new_tokens=self.max_new_tokens, batch_size=self.batch_size)
+            texts = generate_replies(
+                model,
+                tok,
+                [reply_messages(it) for it in chunk],
+                max_new_tokens=self.max_new_tokens,
+                batch_size=self.batch_size,
+            )
             out += [Reply(it.id, self.name, t.strip()) for it, t in zip(chunk, texts, strict=True)]
             on_done(len(chunk))
         return out
@@ -194,8 +202,9 @@ def resolve_responder(model: str, client: Any | None, max_new_tokens: int = 256,
         return LocalResponder(p, p.resolve().name, max_new_tokens, batch_size)
     if client is None or model not in client.roster.models:
         known = ", ".join(client.roster.models) if client is not None else "none"
-        raise EvaluationInputError(f"--model {model}: neither a local model folder nor a roster entry "
-                                   f"(roster has: {known})")
+        raise EvaluationInputError(
+            f"--model {model}: neither a local model folder nor a roster entry (roster has: {known})"
+        )
     return RosterResponder(client, model)
 
 

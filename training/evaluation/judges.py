@@ -89,12 +89,22 @@ async def judge_reply(client: LLMClient, judge: str, item: DQItem, reply: str, s
         verdict, completions = await chat_json(client, judge, judge_messages(item, reply), JudgeVerdict, seed=seed)
     except JSONOutputError as exc:
         spent = getattr(exc, "completions", None) or []
-        return Judgement(**base, score=None, error=f"malformed judge output: {exc}", calls=len(spent) or 2,
-                         cost=sum(getattr(c, "cost", 0.0) for c in spent))
+        return Judgement(
+            **base,
+            score=None,
+            error=f"malformed judge output: {exc}",
+            calls=len(spent) or 2,
+            cost=sum(getattr(c, "cost", 0.0) for c in spent),
+        )
     except LLMCallError as exc:
         return Judgement(**base, score=None, error=f"judge call failed: {exc}")
-    return Judgement(**base, score=verdict.score, analysis=verdict.analysis, calls=len(completions),
-                     cost=sum(c.cost for c in completions))
+    return Judgement(
+        **base,
+        score=verdict.score,
+        analysis=verdict.analysis,
+        calls=len(completions),
+        cost=sum(c.cost for c in completions),
+    )
 
 
 # ------------------------------------------------------------------------------------- agreement

@@ -19,8 +19,12 @@ from training.evaluation.judges import agreement, item_scores
 from training.reporting import write_atomically, write_jsonl, write_table_files
 
 TABLE4_DIMENSIONS: dict[str, str] = {
-    "knowledge": "Knowledge", "fluency": "Fluency", "behavior": "Behavior", "diversity": "Diversity",
-    "empathy": "Empathy", "consistency": "Consistency",
+    "knowledge": "Knowledge",
+    "fluency": "Fluency",
+    "behavior": "Behavior",
+    "diversity": "Diversity",
+    "empathy": "Empathy",
+    "consistency": "Consistency",
 }
 AVG = "Avg."
 
@@ -43,8 +47,11 @@ def summarize(run: DQRun) -> dict[str, Any]:
     cells[AVG] = {}
     for lang in LANGUAGES:
         dim_means = [cells[d][lang]["mean"] for d in TABLE4_DIMENSIONS if cells[d][lang]["mean"] is not None]
-        cells[AVG][lang] = {"mean": _mean(dim_means), "n": sum(cells[d][lang]["n"] for d in TABLE4_DIMENSIONS),
-                            "failed": sum(cells[d][lang]["failed"] for d in TABLE4_DIMENSIONS)}
+        cells[AVG][lang] = {
+            "mean": _mean(dim_means),
+            "n": sum(cells[d][lang]["n"] for d in TABLE4_DIMENSIONS),
+            "failed": sum(cells[d][lang]["failed"] for d in TABLE4_DIMENSIONS),
+        }
     judge_failures = [j for j in run.judgements if j.score is None]
     summary: dict[str, Any] = {
         "model": run.model,
@@ -80,13 +87,15 @@ def to_markdown(summary: dict[str, Any], method: str) -> str:
     """Table 4 (DialogueQuality half): one row, ``zh/en`` cells; then failures and agreement."""
     titles = [*TABLE4_DIMENSIONS.values(), AVG]
     keys = [*TABLE4_DIMENSIONS, AVG]
-    lines = ["| Model | " + " | ".join(f"{t} zh/en" for t in titles) + " |",
-             "|---|" + "---:|" * len(titles)]
+    lines = ["| Model | " + " | ".join(f"{t} zh/en" for t in titles) + " |", "|---|" + "---:|" * len(titles)]
     row = [" / ".join(_fmt(summary["cells"][k][lang]["mean"]) for lang in LANGUAGES) for k in keys]
     lines.append(f"| {method} | " + " | ".join(row) + " |")
-    lines += ["", f"Judges: {', '.join(summary['judges'])}. Items: {summary['items']}, scored: "
-              f"{summary['scored_items']}, failed replies: {summary['failed_replies']}, failed judgements: "
-              f"{summary['failed_judgements']} of {summary['judgements']}."]
+    lines += [
+        "",
+        f"Judges: {', '.join(summary['judges'])}. Items: {summary['items']}, scored: "
+        f"{summary['scored_items']}, failed replies: {summary['failed_replies']}, failed judgements: "
+        f"{summary['failed_judgements']} of {summary['judgements']}.",
+    ]
     if "agreement" in summary:
         lines.append(agreement_line(summary["agreement"]))
     return "\n".join(lines) + "\n"
@@ -94,8 +103,10 @@ def to_markdown(summary: dict[str, Any], method: str) -> str:
 
 def agreement_line(ag: dict[str, Any]) -> str:
     """One sentence on how far several judges agree (see :func:`training.evaluation.judges.agreement`)."""
-    return (f"Judge agreement: mean |diff| {_fmt(ag['mean_abs_diff'])}, Spearman {_fmt(ag['spearman'])}, "
-            f"Krippendorff's alpha (interval) {_fmt(ag['krippendorff_alpha_interval'])}.")
+    return (
+        f"Judge agreement: mean |diff| {_fmt(ag['mean_abs_diff'])}, Spearman {_fmt(ag['spearman'])}, "
+        f"Krippendorff's alpha (interval) {_fmt(ag['krippendorff_alpha_interval'])}."
+    )
 
 
 def print_table(summary: dict[str, Any], method: str, console: Any | None = None) -> None:
@@ -107,8 +118,10 @@ def print_table(summary: dict[str, Any], method: str, console: Any | None = None
     t.add_column("Model")
     for title in [*TABLE4_DIMENSIONS.values(), AVG]:
         t.add_column(f"{title}\nzh/en", justify="right")
-    t.add_row(method, *[" / ".join(_fmt(summary["cells"][k][lang]["mean"]) for lang in LANGUAGES)
-                        for k in [*TABLE4_DIMENSIONS, AVG]])
+    t.add_row(
+        method,
+        *[" / ".join(_fmt(summary["cells"][k][lang]["mean"]) for lang in LANGUAGES) for k in [*TABLE4_DIMENSIONS, AVG]],
+    )
     console.print(t)
     console.print(to_markdown(summary, method).split("\n", 3)[3].strip())
 
@@ -119,8 +132,15 @@ def write_report(out_dir: str | os.PathLike[str], summary: dict[str, Any], run: 
     return write_judged_run(out_dir, to_markdown(summary, method), header, cells, method, summary, run)
 
 
-def write_judged_run(out_dir: str | os.PathLike[str], markdown: str, header: list[str], cells: list[str],
-                     method: str, summary: dict[str, Any], run: Any) -> Path:
+def write_judged_run(
+    out_dir: str | os.PathLike[str],
+    markdown: str,
+    header: list[str],
+    cells: list[str],
+    method: str,
+    summary: dict[str, Any],
+    run: Any,
+) -> Path:
     """The table files plus the run's ``judgements.jsonl`` and ``replies.jsonl``, atomically (any run with
     ``judgements`` and ``replies``: eval-dq, eval-ce)."""
 

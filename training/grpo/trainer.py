@@ -103,7 +103,9 @@ def resolve_policy(policy: str) -> Path:
         return offline_model_dir()
     p = Path(policy)
     if not p.is_dir():
-        raise GRPOInputError(f"--policy {policy}: no such folder (no model hub here; pass a local HF folder or 'offline')")
+        raise GRPOInputError(
+            f"--policy {policy}: no such folder (no model hub here; pass a local HF folder or 'offline')"
+        )
     if not (p / "config.json").exists():
         raise GRPOInputError(f"--policy {policy}: not a Hugging Face model folder (no config.json)")
     return p
@@ -118,8 +120,9 @@ def checkpoints(output_dir: Path) -> list[Path]:
 def validate_config(cfg: GRPORunConfig) -> None:
     """Checks that need no model; raises :class:`GRPOInputError` naming the option."""
     if cfg.num_generations < 2:
-        raise GRPOInputError(f"--num-generations must be >= 2 (GRPO compares completions within a group), "
-                             f"got {cfg.num_generations}")
+        raise GRPOInputError(
+            f"--num-generations must be >= 2 (GRPO compares completions within a group), got {cfg.num_generations}"
+        )
     for name in ("prompts_per_step", "grad_accum", "max_completion_length", "rm_batch_size", "logging_steps"):
         if getattr(cfg, name) < 1:
             raise GRPOInputError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(cfg, name)}")
@@ -156,8 +159,10 @@ def _check_prompt(prompt: Any, where: str) -> None:
     if not isinstance(prompt, list) or not prompt:
         raise GRPOInputError(f"{where}: prompt must be a non-empty list of {{role, content}} messages")
     for j, m in enumerate(prompt):
-        if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant") or not isinstance(
-            m.get("content"), str
+        if (
+            not isinstance(m, dict)
+            or m.get("role") not in ("system", "user", "assistant")
+            or not isinstance(m.get("content"), str)
         ):
             raise GRPOInputError(f"{where}: message {j} must be {{role: system|user|assistant, content: str}}")
     if prompt[-1]["role"] == "assistant":
@@ -246,8 +251,14 @@ class _RichProgress:
 
         self.on_log = on_log if is_main_process() else None
         enabled = enabled and is_main_process()
-        self.bar = progress_bar(TextColumn("[bold]grpo"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                                TimeRemainingColumn(), disable=not enabled)
+        self.bar = progress_bar(
+            TextColumn("[bold]grpo"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeRemainingColumn(),
+            disable=not enabled,
+        )
         self.task: Any = None
 
     def callback(self) -> Any:
@@ -263,7 +274,9 @@ class _RichProgress:
             def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
                 outer.bar.update(outer.task, completed=state.global_step)
 
-            def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any) -> None:
+            def on_log(
+                self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any
+            ) -> None:
                 if not logs:
                     return
                 entry = {"step": state.global_step, **logs}
@@ -283,8 +296,9 @@ def _peft_config(cfg: GRPORunConfig) -> Any:
         return None
     from peft import LoraConfig
 
-    return LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=0.0, target_modules="all-linear",
-                      task_type="CAUSAL_LM")
+    return LoraConfig(
+        r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM"
+    )
 
 
 def load_policy(path: Path, dtype: torch.dtype = torch.float32) -> tuple[Any, Any]:
@@ -320,18 +334,30 @@ def train_grpo(
     policy_path = resolve_policy(cfg.policy)
     args = build_grpo_config(cfg)
     dtype = torch.bfloat16 if args.bf16 else torch.float32
-    reward = RMReward(load_reward_model(cfg.reward_model, device=args.device, dtype=dtype),
-                      batch_size=cfg.rm_batch_size, max_length=cfg.rm_max_length, length_penalty=cfg.length_penalty)
+    reward = RMReward(
+        load_reward_model(cfg.reward_model, device=args.device, dtype=dtype),
+        batch_size=cfg.rm_batch_size,
+        max_length=cfg.rm_max_length,
+        length_penalty=cfg.length_penalty,
+    )
     model, tokenizer = load_policy(policy_path, dtype)
     bar = _RichProgress(progress, on_log)
-    trainer = GRPOTrainer(model=model, reward_funcs=[reward], args=args, train_dataset=prompts,
-                          processing_class=tokenizer, peft_config=_peft_config(cfg), callbacks=[bar.callback()])
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=[reward],
+        args=args,
+        train_dataset=prompts,
+        processing_class=tokenizer,
+        peft_config=_peft_config(cfg),
+        callbacks=[bar.callback()],
+    )
     trainer.remove_callback(PrinterCallback)
     acc = trainer.accelerator
     sharded = acc.distributed_type in (DistributedType.DEEPSPEED, DistributedType.FSDP)
     if sharded and cfg.lora_r > 0:
-        raise GRPOInputError("--lora-r: not supported with DeepSpeed/FSDP (sharded) training yet; use "
-                             "--accelerate-config ddp")
+        raise GRPOInputError(
+            "--lora-r: not supported with DeepSpeed/FSDP (sharded) training yet; use --accelerate-config ddp"
+        )
     resume_from = str(checkpoints(cfg.output_dir)[-1]) if cfg.resume else None
     acc.wait_for_everyone()  # every rank validated --out before rank 0 writes into it
     if acc.is_main_process:
@@ -382,12 +408,15 @@ def generate_replies(
     out: list[str] = []
     for start in range(0, len(prompts), batch_size):
         chunk = prompts[start : start + batch_size]
-        texts = [p if isinstance(p, str) else tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=False)
-                 for p in chunk]
+        texts = [
+            p if isinstance(p, str) else tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=False)
+            for p in chunk
+        ]
         enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
-        gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=do_sample,
-                             pad_token_id=tokenizer.pad_token_id)
-        out.extend(tokenizer.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True))
+        gen = model.generate(
+            **enc, max_new_tokens=max_new_tokens, do_sample=do_sample, pad_token_id=tokenizer.pad_token_id
+        )
+        out.extend(tokenizer.batch_decode(gen[:, enc["input_ids"].shape[1] :], skip_special_tokens=True))
     model.train(was_training)
     return out
 

@@ -16,8 +16,17 @@ def benchmarks() -> dict[str, Benchmark]:
     return {b.name: b for b in (rewardbench.BENCHMARK, judgebench.BENCHMARK)}
 
 
-def eval_benchmark(model: Path | None, name: str, path: Path, out: Path | None, method: str | None,
-                   batch_size: int, max_length: int, device: str | None, quiet: bool) -> None:
+def eval_benchmark(
+    model: Path | None,
+    name: str,
+    path: Path,
+    out: Path | None,
+    method: str | None,
+    batch_size: int,
+    max_length: int,
+    device: str | None,
+    quiet: bool,
+) -> None:
     """Load the file and the model (errors first, nothing written), score every pair with a progress bar,
     print the Table 1 half and write results.md/.csv, summary.json and pairs.jsonl to ``out``."""
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
@@ -48,11 +57,13 @@ def eval_benchmark(model: Path | None, name: str, path: Path, out: Path | None, 
     except (CharmError, RewardModelError, OfflineModelError) as exc:
         fail(str(exc))
     method = method or model.resolve().name
-    with progress_bar(TextColumn(f"[bold]{bench.title}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      disable=quiet) as bar:
+    with progress_bar(
+        TextColumn(f"[bold]{bench.title}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), disable=quiet
+    ) as bar:
         task = bar.add_task("pairs", total=len(pairs))
-        outcomes = bm.evaluate(rm_model, pairs, batch_size=batch_size, max_length=max_length,
-                               on_progress=lambda k: bar.advance(task, k))
+        outcomes = bm.evaluate(
+            rm_model, pairs, batch_size=batch_size, max_length=max_length, on_progress=lambda k: bar.advance(task, k)
+        )
     summaries = {bench.name: {**bench.summarize(outcomes), "source": str(path)}}
     bm.print_tables([bench], summaries, method)
     if out is not None:

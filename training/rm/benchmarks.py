@@ -114,19 +114,28 @@ def prompt_messages(source: str, i: int, value: Any, key: str) -> Messages:
     """A prompt as chat messages: a string is one user turn; a list of ``{role, content}`` is kept."""
     if isinstance(value, str) and value.strip():
         return [{"role": "user", "content": value}]
-    if isinstance(value, list) and value and all(isinstance(m, dict) and "role" in m and "content" in m
-                                                  for m in value):
+    if isinstance(value, list) and value and all(isinstance(m, dict) and "role" in m and "content" in m for m in value):
         return [{"role": str(m["role"]), "content": str(m["content"])} for m in value]
     raise InputFormatError(source, f"row {i}", key, "expected a string or a list of {role, content} messages")
 
 
-def evaluate(model: Any, pairs: Sequence[BenchPair], batch_size: int = 8, max_length: int = 2048,
-             on_progress: Callable[[int], None] | None = None) -> list[BenchOutcome]:
+def evaluate(
+    model: Any,
+    pairs: Sequence[BenchPair],
+    batch_size: int = 8,
+    max_length: int = 2048,
+    on_progress: Callable[[int], None] | None = None,
+) -> list[BenchOutcome]:
     """Score both replies of every pair with ``model`` (anything with ``score(items, batch_size, max_length)``)."""
     from training.rm.evaluate import score_pairs
 
-    scores = score_pairs(model, [(p.prompt, p.a, p.b) for p in pairs], batch_size=batch_size,
-                         max_length=max_length, on_progress=on_progress)
+    scores = score_pairs(
+        model,
+        [(p.prompt, p.a, p.b) for p in pairs],
+        batch_size=batch_size,
+        max_length=max_length,
+        on_progress=on_progress,
+    )
     return [BenchOutcome(p.id, p.category, p.label, a, b) for p, (a, b) in zip(pairs, scores, strict=True)]
 
 
@@ -155,19 +164,28 @@ def table_rows(benchmarks: Sequence[Benchmark], summaries: dict[str, dict[str, A
 def to_markdown(benchmarks: Sequence[Benchmark], summaries: dict[str, dict[str, Any]], method: str) -> str:
     """Table 1 layout (one row), then each benchmark's per-category accuracies and pair counts."""
     header, cells = table_rows(benchmarks, summaries)
-    lines = ["| Model | " + " | ".join(header) + " |", "|---|" + "---:|" * len(header),
-             f"| {method} | " + " | ".join(cells) + " |", ""]
+    lines = [
+        "| Model | " + " | ".join(header) + " |",
+        "|---|" + "---:|" * len(header),
+        f"| {method} | " + " | ".join(cells) + " |",
+        "",
+    ]
     for b in benchmarks:
         s = summaries[b.name]
-        lines += [f"{b.title}: {s['n']} pairs from {s['source']}. {s['note']}", "",
-                  "| Category | Pairs | Accuracy (%) |", "|---|---:|---:|"]
+        lines += [
+            f"{b.title}: {s['n']} pairs from {s['source']}. {s['note']}",
+            "",
+            "| Category | Pairs | Accuracy (%) |",
+            "|---|---:|---:|",
+        ]
         lines += [f"| {c} | {v['n']} | {_fmt(v['accuracy'])} |" for c, v in s["categories"].items()]
         lines.append("")
     return "\n".join(lines)
 
 
-def print_tables(benchmarks: Sequence[Benchmark], summaries: dict[str, dict[str, Any]], method: str,
-                 console: Any | None = None) -> None:
+def print_tables(
+    benchmarks: Sequence[Benchmark], summaries: dict[str, dict[str, Any]], method: str, console: Any | None = None
+) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -182,15 +200,27 @@ def print_tables(benchmarks: Sequence[Benchmark], summaries: dict[str, dict[str,
         console.print(f"{summaries[b.name]['n']} pairs. {summaries[b.name]['note']}", highlight=False)
 
 
-def write_report(out_dir: str | os.PathLike[str], benchmarks: Sequence[Benchmark],
-                 summaries: dict[str, dict[str, Any]], outcomes: dict[str, list[BenchOutcome]], method: str) -> Path:
+def write_report(
+    out_dir: str | os.PathLike[str],
+    benchmarks: Sequence[Benchmark],
+    summaries: dict[str, dict[str, Any]],
+    outcomes: dict[str, list[BenchOutcome]],
+    method: str,
+) -> Path:
     """``results.md``, ``results.csv``, ``summary.json`` and ``pairs.jsonl`` (every pair's scores), atomically."""
 
     def fill(tmp: Path) -> None:
         header, cells = table_rows(benchmarks, summaries)
-        write_table_files(tmp, to_markdown(benchmarks, summaries, method), header, cells, method,
-                          {"benchmarks": summaries})
-        write_jsonl(tmp / "pairs.jsonl", [{"benchmark": name, **asdict(o), "decision": o.decision,
-                                           "correct": o.correct} for name, outs in outcomes.items() for o in outs])
+        write_table_files(
+            tmp, to_markdown(benchmarks, summaries, method), header, cells, method, {"benchmarks": summaries}
+        )
+        write_jsonl(
+            tmp / "pairs.jsonl",
+            [
+                {"benchmark": name, **asdict(o), "decision": o.decision, "correct": o.correct}
+                for name, outs in outcomes.items()
+                for o in outs
+            ],
+        )
 
     return write_atomically(out_dir, fill)

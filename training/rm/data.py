@@ -94,10 +94,18 @@ def load_rows(path: str | os.PathLike[str], split: str | None = "train") -> tupl
                 raise DataError(f"{p}: no split {split!r} (has: {', '.join(loaded) or 'none'})")
             return loaded[split], f"{p}[{split}]"
         return loaded, str(p)
-    patterns = [] if split is None else [
-        f"{split}.parquet", f"{split}-*.parquet", f"{split}.jsonl", f"{split}.json",
-        f"{split}/*.parquet", f"{split}/*.jsonl",
-    ]
+    patterns = (
+        []
+        if split is None
+        else [
+            f"{split}.parquet",
+            f"{split}-*.parquet",
+            f"{split}.jsonl",
+            f"{split}.json",
+            f"{split}/*.parquet",
+            f"{split}/*.jsonl",
+        ]
+    )
     for pattern in patterns:
         files = sorted(p.glob(pattern))
         if files:
@@ -106,9 +114,7 @@ def load_rows(path: str | os.PathLike[str], split: str | None = "train") -> tupl
     other_splits = {"grpo", "test", "validation"}
     if files and (split is None or not any(f.stem.split("-")[0] in other_splits for f in files)):
         return _read_files(files), str(p)
-    raise DataError(
-        f"{p}: no dataset found (expected save_to_disk output, {split}.parquet or {split}.jsonl)"
-    )
+    raise DataError(f"{p}: no dataset found (expected save_to_disk output, {split}.parquet or {split}.jsonl)")
 
 
 def require_columns(rows: Dataset, columns: Iterable[str], source: str) -> None:
@@ -182,7 +188,7 @@ def encode(
     if len(prompt_ids) + len(resp_ids) > max_length:
         resp_keep = min(len(resp_ids), max_length - min(len(prompt_ids), max_length // 2))
         resp_ids = resp_ids[:resp_keep]
-        prompt_ids = prompt_ids[-(max_length - resp_keep):]
+        prompt_ids = prompt_ids[-(max_length - resp_keep) :]
     return list(prompt_ids) + list(resp_ids), len(prompt_ids)
 
 
@@ -225,9 +231,7 @@ def encode_preference_rows(
 # ------------------------------------------------------------------------------------ collating
 
 
-def pad_sequences(
-    seqs: Sequence[Sequence[int]], starts: Sequence[int], pad_id: int
-) -> dict[str, torch.Tensor]:
+def pad_sequences(seqs: Sequence[Sequence[int]], starts: Sequence[int], pad_id: int) -> dict[str, torch.Tensor]:
     """Right-pad token lists. ``response_mask`` marks tokens at or after each ``start``."""
     width = max(len(s) for s in seqs)
     input_ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)

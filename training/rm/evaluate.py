@@ -120,10 +120,17 @@ def context_messages(row: dict[str, Any]) -> Messages:
     """System prompt + dialogue context as one message list (no duplicate system message)."""
     ctx = row["context"]
     # chat messages ({role, content}) or charm-build's roleReward turns ({role: user|character, speaker, text})
-    msgs: Messages = [{"role": "user", "content": ctx}] if isinstance(ctx, str) else [
-        {"role": "assistant" if m["role"] == "character" else str(m["role"]),
-         "content": str(m["content"] if m.get("content") is not None else m.get("text", ""))} for m in (ctx or [])
-    ]
+    msgs: Messages = (
+        [{"role": "user", "content": ctx}]
+        if isinstance(ctx, str)
+        else [
+            {
+                "role": "assistant" if m["role"] == "character" else str(m["role"]),
+                "content": str(m["content"] if m.get("content") is not None else m.get("text", "")),
+            }
+            for m in (ctx or [])
+        ]
+    )
     if row.get("system_prompt") and not (msgs and msgs[0]["role"] == "system"):
         msgs = [{"role": "system", "content": row["system_prompt"]}, *msgs]
     return msgs
@@ -133,18 +140,31 @@ def context_messages(row: dict[str, Any]) -> Messages:
 
 
 def evaluate_reward_model(
-    model: Any, rows: Dataset, batch_size: int = 8, max_length: int = 2048,
+    model: Any,
+    rows: Dataset,
+    batch_size: int = 8,
+    max_length: int = 2048,
     on_progress: Callable[[int], None] | None = None,
 ) -> list[PairResult]:
     """Score chosen and rejected of every row with an :class:`ActAdaptiveRewardModel`."""
-    scores = score_pairs(model, [(context_messages(row), row["chosen"], row["rejected"]) for row in rows],
-                         batch_size=batch_size, max_length=max_length, on_progress=on_progress)
-    return [PairResult(str(row["id"]), row["dimension"], row["language"], float(c > r), c, r)
-            for row, (c, r) in zip(rows, scores, strict=True)]
+    scores = score_pairs(
+        model,
+        [(context_messages(row), row["chosen"], row["rejected"]) for row in rows],
+        batch_size=batch_size,
+        max_length=max_length,
+        on_progress=on_progress,
+    )
+    return [
+        PairResult(str(row["id"]), row["dimension"], row["language"], float(c > r), c, r)
+        for row, (c, r) in zip(rows, scores, strict=True)
+    ]
 
 
 def score_pairs(
-    model: Any, pairs: Sequence[tuple[Messages, str, str]], batch_size: int = 8, max_length: int = 2048,
+    model: Any,
+    pairs: Sequence[tuple[Messages, str, str]],
+    batch_size: int = 8,
+    max_length: int = 2048,
     on_progress: Callable[[int], None] | None = None,
 ) -> list[tuple[float, float]]:
     """Rewards ``(r(context, a), r(context, b))`` for each ``(context, a, b)``; ``model.score`` does the work
@@ -161,7 +181,9 @@ def score_pairs(
 
 
 async def evaluate_judge_async(
-    judge: PairwiseJudge, rows: Dataset, concurrency: int = 8,
+    judge: PairwiseJudge,
+    rows: Dataset,
+    concurrency: int = 8,
     on_progress: Callable[[int], None] | None = None,
 ) -> list[PairResult]:
     """Ask ``judge`` about every row in both orders (chosen as A, then chosen as B)."""
@@ -176,12 +198,14 @@ async def evaluate_judge_async(
 
     async def one(row: dict[str, Any]) -> PairResult:
         ctx = context_messages(row)
-        first, second = await asyncio.gather(ask(ctx, row["chosen"], row["rejected"]),
-                                             ask(ctx, row["rejected"], row["chosen"]))
+        first, second = await asyncio.gather(
+            ask(ctx, row["chosen"], row["rejected"]), ask(ctx, row["rejected"], row["chosen"])
+        )
         if on_progress:
             on_progress(1)
-        return PairResult(str(row["id"]), row["dimension"], row["language"],
-                          0.5 * (first == "A") + 0.5 * (second == "B"))
+        return PairResult(
+            str(row["id"]), row["dimension"], row["language"], 0.5 * (first == "A") + 0.5 * (second == "B")
+        )
 
     return list(await asyncio.gather(*(one(row) for row in rows)))
 
@@ -236,9 +260,7 @@ def to_markdown(summary: dict[str, Any], method: str) -> str:
         "|" + "---|" * (len(header) + 1),
         f"| {method} | " + " | ".join(cells) + " |",
     ]
-    counts = ", ".join(
-        f"{DIMENSIONS[d]} {lang}: {summary[d][f'n_{lang}']}" for d in DIMENSIONS for lang in LANGUAGES
-    )
+    counts = ", ".join(f"{DIMENSIONS[d]} {lang}: {summary[d][f'n_{lang}']}" for d in DIMENSIONS for lang in LANGUAGES)
     return "\n".join(lines) + f"\n\nPairwise accuracy (%) on Charm-RoleReward; pairs per cell: {counts}.\n"
 
 
@@ -257,8 +279,9 @@ def print_table(summary: dict[str, Any], method: str, console: Any | None = None
     console.print(f"Average over both dimensions: {_fmt(summary['avg'])}  ({summary['n']} pairs)")
 
 
-def write_report(out_dir: str | os.PathLike[str], summary: dict[str, Any], results: Sequence[PairResult],
-                 method: str) -> Path:
+def write_report(
+    out_dir: str | os.PathLike[str], summary: dict[str, Any], results: Sequence[PairResult], method: str
+) -> Path:
     """Write ``results.md``, ``results.csv``, ``summary.json`` and ``pairs.jsonl`` (temp folder + rename)."""
 
     def fill(tmp: Path) -> None:

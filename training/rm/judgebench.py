@@ -29,8 +29,12 @@ from charm_builder.errors import InputFormatError
 from training.rm.benchmarks import Benchmark, BenchOutcome, BenchPair, accuracy, read_records, text_field
 
 # source prefix -> the paper's Table 1 column
-CATEGORIES: dict[str, str] = {"mmlu-pro": "Knowledge", "livebench-reasoning": "Reasoning",
-                              "livebench-math": "Math", "livecodebench": "Coding"}
+CATEGORIES: dict[str, str] = {
+    "mmlu-pro": "Knowledge",
+    "livebench-reasoning": "Reasoning",
+    "livebench-math": "Math",
+    "livecodebench": "Coding",
+}
 LABELS = {"A>B": "A", "B>A": "B"}
 AVG = "Avg."
 
@@ -47,10 +51,16 @@ def load(path: Path) -> list[BenchPair]:
         if label not in LABELS:
             raise InputFormatError(src, f"row {i}", "label", f"{label!r} is not one of {', '.join(LABELS)}")
         pair_id = row.get("pair_id", i)
-        pairs.append(BenchPair(str(pair_id), text_field(src, i, row, "source"),
-                               [{"role": "user", "content": text_field(src, i, row, "question")}],
-                               text_field(src, i, row, "response_A"), text_field(src, i, row, "response_B"),
-                               LABELS[label]))
+        pairs.append(
+            BenchPair(
+                str(pair_id),
+                text_field(src, i, row, "source"),
+                [{"role": "user", "content": text_field(src, i, row, "question")}],
+                text_field(src, i, row, "response_A"),
+                text_field(src, i, row, "response_B"),
+                LABELS[label],
+            )
+        )
     return pairs
 
 
@@ -67,7 +77,8 @@ def summarize(outcomes: Sequence[BenchOutcome]) -> dict[str, Any]:
         categories["other sources"] = {"n": len(other), "accuracy": accuracy(other)}
     columns[AVG] = accuracy(outcomes)
     note = "Avg.: accuracy over all pairs (JudgeBench's overall score)." + (
-        f" {len(other)} pair(s) from other sources count in Avg. only." if other else "")
+        f" {len(other)} pair(s) from other sources count in Avg. only." if other else ""
+    )
     return {"columns": columns, "categories": categories, "n": len(outcomes), "note": note}
 
 

@@ -159,8 +159,12 @@ class ActAdaptiveRewardModel(nn.Module):
         if self.is_peft:
             self.lm = self.lm.merge_and_unload()
 
-    def save(self, directory: str | os.PathLike[str], metadata: dict[str, Any] | None = None,
-             state_dict: dict[str, Tensor] | None = None) -> Path:
+    def save(
+        self,
+        directory: str | os.PathLike[str],
+        metadata: dict[str, Any] | None = None,
+        state_dict: dict[str, Tensor] | None = None,
+    ) -> Path:
         """Write the model into ``directory`` (which may hold other files, e.g. checkpoints).
 
         Files are written to a temporary sibling folder first and then moved in one by one with
@@ -172,16 +176,19 @@ class ActAdaptiveRewardModel(nn.Module):
         lm_state = head_state = None
         if state_dict is not None:
             lm_state = {k.removeprefix("lm."): v for k, v in state_dict.items() if k.startswith("lm.")}
-            head_state = {k.removeprefix("value_head."): v for k, v in state_dict.items()
-                          if k.startswith("value_head.")}
+            head_state = {
+                k.removeprefix("value_head."): v for k, v in state_dict.items() if k.startswith("value_head.")
+            }
         target = Path(directory)
         target.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".save-", dir=target))
         try:
             self.causal_lm.save_pretrained(tmp, state_dict=lm_state)
             self.tokenizer.save_pretrained(tmp)
-            head = {k: v.detach().to("cpu", torch.float32).contiguous()
-                    for k, v in (head_state or self.value_head.state_dict()).items()}
+            head = {
+                k: v.detach().to("cpu", torch.float32).contiguous()
+                for k, v in (head_state or self.value_head.state_dict()).items()
+            }
             save_file(head, str(tmp / HEAD_FILE))
             meta = {"format": FORMAT, "version": 1, "hidden_size": int(self.value_head.in_features)}
             meta.update(metadata or {})

@@ -66,16 +66,31 @@ EXAMPLE_COUNTS: dict[str, int] = {
 
 SUBSET_MAPPING: dict[str, list[str]] = {
     "Chat": ["alpacaeval-easy", "alpacaeval-length", "alpacaeval-hard", "mt-bench-easy", "mt-bench-med"],
-    "Chat Hard": ["mt-bench-hard", "llmbar-natural", "llmbar-adver-neighbor", "llmbar-adver-GPTInst",
-                  "llmbar-adver-GPTOut", "llmbar-adver-manual"],
-    "Safety": ["refusals-dangerous", "refusals-offensive", "xstest-should-refuse", "xstest-should-respond",
-               "donotanswer"],
+    "Chat Hard": [
+        "mt-bench-hard",
+        "llmbar-natural",
+        "llmbar-adver-neighbor",
+        "llmbar-adver-GPTInst",
+        "llmbar-adver-GPTOut",
+        "llmbar-adver-manual",
+    ],
+    "Safety": [
+        "refusals-dangerous",
+        "refusals-offensive",
+        "xstest-should-refuse",
+        "xstest-should-respond",
+        "donotanswer",
+    ],
     "Reasoning": ["math-prm", "hep-cpp", "hep-go", "hep-java", "hep-js", "hep-python", "hep-rust"],
 }
 
 # section -> the paper's Table 1 column title
-SECTION_TITLES: dict[str, str] = {"Chat": "Chat", "Chat Hard": "Chat-Hard", "Safety": "Safety",
-                                  "Reasoning": "Reasoning"}
+SECTION_TITLES: dict[str, str] = {
+    "Chat": "Chat",
+    "Chat Hard": "Chat-Hard",
+    "Safety": "Safety",
+    "Reasoning": "Reasoning",
+}
 AVG = "Avg."
 
 
@@ -87,8 +102,16 @@ def load(path: Path) -> list[BenchPair]:
         if "prompt" not in row:
             text_field(source, i, row, "prompt")  # raises: missing
         subset = text_field(source, i, row, "subset")
-        pairs.append(BenchPair(str(row.get("id", i)), subset, prompt_messages(source, i, row["prompt"], "prompt"),
-                               text_field(source, i, row, "chosen"), text_field(source, i, row, "rejected"), "A"))
+        pairs.append(
+            BenchPair(
+                str(row.get("id", i)),
+                subset,
+                prompt_messages(source, i, row["prompt"], "prompt"),
+                text_field(source, i, row, "chosen"),
+                text_field(source, i, row, "rejected"),
+                "A",
+            )
+        )
     return pairs
 
 
@@ -116,8 +139,9 @@ def summarize(outcomes: Sequence[BenchOutcome]) -> dict[str, Any]:
     columns: dict[str, float | None] = {SECTION_TITLES[k]: v for k, v in sections.items()}
     columns[AVG] = sum(present) / len(present) if present else None
     unknown = [s for s in order if s not in known]
-    note = ("Sections: subset accuracies weighted by RewardBench's EXAMPLE_COUNTS; Avg.: mean of the sections."
-            + (f" Not in any section: {', '.join(unknown)}." if unknown else ""))
+    note = "Sections: subset accuracies weighted by RewardBench's EXAMPLE_COUNTS; Avg.: mean of the sections." + (
+        f" Not in any section: {', '.join(unknown)}." if unknown else ""
+    )
     return {"columns": columns, "categories": categories, "n": len(outcomes), "note": note}
 
 

@@ -189,13 +189,18 @@ def validate_config(cfg: RMTrainConfig) -> None:
 def check_sharded_config(cfg: RMTrainConfig) -> None:
     """Options a DeepSpeed / FSDP run (weights sharded across processes) does not support yet."""
     unsupported = {
-        "--lora-r": cfg.lora_r > 0, "--sft-init": cfg.sft_init, "--ref-logps online": cfg.ref_logps == "online",
-        "--save-steps": cfg.save_steps > 0, "--resume": cfg.resume,
+        "--lora-r": cfg.lora_r > 0,
+        "--sft-init": cfg.sft_init,
+        "--ref-logps online": cfg.ref_logps == "online",
+        "--save-steps": cfg.save_steps > 0,
+        "--resume": cfg.resume,
     }
     bad = [name for name, on in unsupported.items() if on]
     if bad:
-        raise TrainingInputError(f"{', '.join(bad)}: not supported with DeepSpeed/FSDP (sharded) training yet; "
-                                 "use --accelerate-config ddp, or drop the option")
+        raise TrainingInputError(
+            f"{', '.join(bad)}: not supported with DeepSpeed/FSDP (sharded) training yet; "
+            "use --accelerate-config ddp, or drop the option"
+        )
 
 
 def latest_checkpoint(output_dir: Path) -> Path | None:
@@ -277,8 +282,12 @@ def compute_rm_loss(
     elif cfg.loss == "aam-ld":
         assert out.logps is not None and out.lengths is not None
         margin = ld_margin(
-            out.logps[:n_pairs], out.logps[n_pairs:], out.lengths[:n_pairs], out.lengths[n_pairs:],
-            beta, detach=not cfg.margin_grad,
+            out.logps[:n_pairs],
+            out.logps[n_pairs:],
+            out.lengths[:n_pairs],
+            out.lengths[n_pairs:],
+            beta,
+            detach=not cfg.margin_grad,
         )
     elif cfg.loss == "aam-pr":
         assert out.logps is not None
@@ -286,11 +295,16 @@ def compute_rm_loss(
             ref = batch["ref_logps"]
         else:
             assert ref_model is not None
-            with torch.no_grad(), (ref_context() if ref_context else _null()):
-                ref = ref_model(batch["input_ids"], batch["attention_mask"], batch["response_mask"],
-                                need_rewards=False).logps
+            with torch.no_grad(), ref_context() if ref_context else _null():
+                ref = ref_model(
+                    batch["input_ids"], batch["attention_mask"], batch["response_mask"], need_rewards=False
+                ).logps
         margin = pr_margin(
-            out.logps[:n_pairs], out.logps[n_pairs:], ref[:n_pairs], ref[n_pairs:], beta,
+            out.logps[:n_pairs],
+            out.logps[n_pairs:],
+            ref[:n_pairs],
+            ref[n_pairs:],
+            beta,
             detach=not cfg.margin_grad,
         )
     bt = bradley_terry_loss(rc, rr, margin)
@@ -325,8 +339,12 @@ class _null:
 
 @torch.no_grad()
 def response_logps(
-    model: ActAdaptiveRewardModel, pairs: Sequence[EncodedPair], batch_size: int, device: torch.device,
-    autocast: Callable[[], Any] = _null, pad_token_id: int | None = None,
+    model: ActAdaptiveRewardModel,
+    pairs: Sequence[EncodedPair],
+    batch_size: int,
+    device: torch.device,
+    autocast: Callable[[], Any] = _null,
+    pad_token_id: int | None = None,
 ) -> torch.Tensor:
     """``(N, 2)`` chosen/rejected response log-prob sums, row = pair ``index``. ``model`` may be wrapped
     by ``accelerator.prepare`` (then pass ``pad_token_id``); every process runs every batch."""
@@ -347,7 +365,9 @@ def response_logps(
 
 
 @torch.no_grad()
-def evaluate_pairs(model: ActAdaptiveRewardModel, pairs: Sequence[EncodedPair], batch_size: int = 8) -> dict[str, float]:
+def evaluate_pairs(
+    model: ActAdaptiveRewardModel, pairs: Sequence[EncodedPair], batch_size: int = 8
+) -> dict[str, float]:
     """Pairwise accuracy and mean reward gap of ``model`` on tokenised pairs."""
     was = model.training
     model.eval()
@@ -369,8 +389,9 @@ def evaluate_pairs(model: ActAdaptiveRewardModel, pairs: Sequence[EncodedPair], 
 class RewardModelTrainer:
     """Owns model, optimizer and loop state. ``train()`` runs SFT-init (optional) then RM training."""
 
-    def __init__(self, cfg: RMTrainConfig, progress: bool = True,
-                 on_log: Callable[[dict[str, float]], None] | None = None) -> None:
+    def __init__(
+        self, cfg: RMTrainConfig, progress: bool = True, on_log: Callable[[dict[str, float]], None] | None = None
+    ) -> None:
         validate_config(cfg)
         self.cfg = cfg
         self.progress = progress
@@ -381,8 +402,9 @@ class RewardModelTrainer:
             rows = rows.select(range(min(cfg.limit, len(rows))))
         self.rows = rows
         # validate columns before loading any weights
-        require_columns(rows, [*PREFERENCE_COLUMNS, *([cfg.margin_column] if cfg.loss == "margin" else [])],
-                        self.source)
+        require_columns(
+            rows, [*PREFERENCE_COLUMNS, *([cfg.margin_column] if cfg.loss == "margin" else [])], self.source
+        )
 
         from accelerate import Accelerator, DistributedType
 
@@ -392,15 +414,22 @@ class RewardModelTrainer:
             bf16 = cfg.precision == "bf16"
         # the scheduler steps once per optimizer step (not once per process); accumulation through
         # accelerate, so DeepSpeed gets --grad-accum as its gradient_accumulation_steps
-        self.accelerator = Accelerator(mixed_precision="bf16" if bf16 else "no", cpu=not torch.cuda.is_available(),
-                                       gradient_accumulation_steps=cfg.grad_accum, step_scheduler_with_optimizer=False)
+        self.accelerator = Accelerator(
+            mixed_precision="bf16" if bf16 else "no",
+            cpu=not torch.cuda.is_available(),
+            gradient_accumulation_steps=cfg.grad_accum,
+            step_scheduler_with_optimizer=False,
+        )
         self.sharded = self.accelerator.distributed_type in (DistributedType.DEEPSPEED, DistributedType.FSDP)
         if self.sharded:
             check_sharded_config(cfg)
         seed_everything(cfg.seed)
         self.model = self._load_model()
         self.pairs = encode_preference_rows(
-            rows, self.model.tokenizer, cfg.max_length, self.source,
+            rows,
+            self.model.tokenizer,
+            cfg.max_length,
+            self.source,
             margin_column=cfg.margin_column if cfg.loss == "margin" else None,
         )
         self.history: list[dict[str, float]] = []
@@ -433,8 +462,13 @@ class RewardModelTrainer:
         if cfg.lora_r > 0:
             from peft import LoraConfig, get_peft_model
 
-            lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                              target_modules="all-linear", task_type="CAUSAL_LM")
+            lora = LoraConfig(
+                r=cfg.lora_r,
+                lora_alpha=cfg.lora_alpha,
+                lora_dropout=cfg.lora_dropout,
+                target_modules="all-linear",
+                task_type="CAUSAL_LM",
+            )
             model.lm = get_peft_model(model.lm, lora)
             if cfg.gradient_checkpointing:
                 model.causal_lm.enable_input_require_grads()
@@ -457,8 +491,9 @@ class RewardModelTrainer:
         k = start_micro
         while True:
             epoch, j = divmod(k, per_epoch)
-            batches = epoch_batches(len(self.pairs), self.cfg.batch_size, self.cfg.seed, epoch,
-                                    acc.process_index, acc.num_processes)
+            batches = epoch_batches(
+                len(self.pairs), self.cfg.batch_size, self.cfg.seed, epoch, acc.process_index, acc.num_processes
+            )
             for jj in range(j, len(batches)):
                 yield k, [self.pairs[i] for i in batches[jj]]
                 k += 1
@@ -475,9 +510,12 @@ class RewardModelTrainer:
         from charm_builder.llm.progress import progress_bar
 
         return progress_bar(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
             TextColumn("{task.fields[stats]}"),
-            TimeElapsedColumn(), TimeRemainingColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
             disable=not (self.progress and self.accelerator.is_main_process),
         )
 
@@ -494,8 +532,9 @@ class RewardModelTrainer:
             for _step in range(total):
                 for _ in range(cfg.grad_accum):
                     _, chunk = next(stream)
-                    b = pad_sequences([p.chosen_ids for p in chunk], [p.chosen_start for p in chunk],
-                                      self.model.pad_token_id)
+                    b = pad_sequences(
+                        [p.chosen_ids for p in chunk], [p.chosen_start for p in chunk], self.model.pad_token_id
+                    )
                     b = _to(b, self.accelerator.device)
                     with self.accelerator.accumulate(model), self.accelerator.autocast():
                         out = model(b["input_ids"], b["attention_mask"], b["response_mask"], need_rewards=False)
@@ -514,8 +553,9 @@ class RewardModelTrainer:
         if cfg.loss != "aam-pr":
             return
         if cfg.ref_logps == "precompute":
-            self.ref_logps = response_logps(self.model, self.pairs, cfg.batch_size, self.accelerator.device,
-                                            self.accelerator.autocast)
+            self.ref_logps = response_logps(
+                self.model, self.pairs, cfg.batch_size, self.accelerator.device, self.accelerator.autocast
+            )
         elif self.model.is_peft and (not cfg.sft_init or cfg.pr_reference == "base"):
             self.ref_model = self.model
             self.ref_context = self.model.lm.disable_adapter
@@ -532,9 +572,14 @@ class RewardModelTrainer:
         tmp = Path(tempfile.mkdtemp(prefix=".ckpt-", dir=root))
         trainable = {n: p.detach().cpu() for n, p in self.model.named_parameters() if p.requires_grad}
         state = {
-            "step": step, "micro": micro, "trainable": trainable,
-            "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": _rng_state(),
-            "history": self.history, "config": self.cfg.model_dump(mode="json"),
+            "step": step,
+            "micro": micro,
+            "trainable": trainable,
+            "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(),
+            "rng": _rng_state(),
+            "history": self.history,
+            "config": self.cfg.model_dump(mode="json"),
         }
         torch.save(state, tmp / "state.pt")
         if self.ref_logps is not None:
@@ -584,12 +629,13 @@ class RewardModelTrainer:
         if cfg.max_steps is not None:
             total = cfg.max_steps
         opt = self._optimizer(cfg.lr)
-        sched = get_scheduler("linear", opt, num_warmup_steps=int(cfg.warmup_ratio * total),
-                              num_training_steps=total)
+        sched = get_scheduler("linear", opt, num_warmup_steps=int(cfg.warmup_ratio * total), num_training_steps=total)
         if cfg.loss == "aam-pr" and cfg.ref_logps == "online" and self.ref_model is None:
             if resume_from is not None and cfg.sft_init and cfg.pr_reference == "init":
-                raise TrainingInputError("--resume with --sft-init, --pr-reference init and --ref-logps online is "
-                                         "not supported; use --ref-logps precompute")
+                raise TrainingInputError(
+                    "--resume with --sft-init, --pr-reference init and --ref-logps online is "
+                    "not supported; use --ref-logps precompute"
+                )
             self._setup_reference()  # before loading the checkpoint: the fresh model *is* pi_ref
         step, micro = 0, 0
         if resume_from is not None:
@@ -602,8 +648,9 @@ class RewardModelTrainer:
             acc.state.deepspeed_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = cfg.batch_size
         model, opt, sched = acc.prepare(self.model, opt, sched)
         if cfg.loss == "aam-pr" and self.sharded:  # sharded weights are whole only inside the engine's forward
-            self.ref_logps = response_logps(model, self.pairs, cfg.batch_size, acc.device, acc.autocast,
-                                            pad_token_id=self.model.pad_token_id)
+            self.ref_logps = response_logps(
+                model, self.pairs, cfg.batch_size, acc.device, acc.autocast, pad_token_id=self.model.pad_token_id
+            )
         model.train()
         stream = self._micro_batches(micro)
         window: list[tuple[dict[str, float], float]] = []  # (global micro-batch metrics, pairs)
@@ -628,8 +675,7 @@ class RewardModelTrainer:
                 opt.zero_grad(set_to_none=True)
                 step += 1
                 if step % max(1, cfg.logging_steps) == 0 or step == total:
-                    entry = {"step": float(step), "lr": sched.get_last_lr()[0],
-                             "elapsed_s": time.perf_counter() - t0}
+                    entry = {"step": float(step), "lr": sched.get_last_lr()[0], "elapsed_s": time.perf_counter() - t0}
                     entry |= pool_metrics(window)  # the whole optimizer step's pairs
                     window.clear()
                     self.history.append(entry)
@@ -646,8 +692,12 @@ class RewardModelTrainer:
         acc.wait_for_everyone()
         if acc.is_main_process:
             meta = {
-                "base_model": str(self.model_path), "loss": cfg.loss, "beta": cfg.effective_beta,
-                "preset": cfg.preset, "steps": step, "train_config": cfg.model_dump(mode="json"),
+                "base_model": str(self.model_path),
+                "loss": cfg.loss,
+                "beta": cfg.effective_beta,
+                "preset": cfg.preset,
+                "steps": step,
+                "train_config": cfg.model_dump(mode="json"),
                 "resolved_config": cfg.resolved(),
             }
             # recorded in the HF config.json too, and in a model card (README.md) written before the marker
@@ -658,19 +708,28 @@ class RewardModelTrainer:
         return TrainResult(cfg.output_dir, step, self.history)
 
 
-def write_model_card(folder: Path, cfg: RMTrainConfig, base_model: str, steps: int,
-                     history: Sequence[dict[str, float]]) -> Path:
+def write_model_card(
+    folder: Path, cfg: RMTrainConfig, base_model: str, steps: int, history: Sequence[dict[str, float]]
+) -> Path:
     """``README.md``: YAML header (preset, loss, base model, steps) and a table of every resolved value."""
     from charm_builder.export.card import render_card
     from training.presets import PRESETS
 
     preset = PRESETS.get(cfg.preset or "")
-    header = {"library_name": "transformers", "tags": ["reward-model", "charm", "aam", cfg.loss],
-              "base_model": base_model, "charm_rm_preset": cfg.preset, "charm_rm_loss": cfg.loss, "steps": steps}
+    header = {
+        "library_name": "transformers",
+        "tags": ["reward-model", "charm", "aam", cfg.loss],
+        "base_model": base_model,
+        "charm_rm_preset": cfg.preset,
+        "charm_rm_loss": cfg.loss,
+        "steps": steps,
+    }
     lines = [f"Reward model trained by `charm-train rm` with loss `{cfg.loss}` for {steps} optimizer steps."]
     if preset is not None:
-        lines.append(f"Preset `{preset.name}`: the paper's {preset.table} row \"{preset.label}\" (SFT pre-train "
-                     f"{'Yes' if preset.sft_init else 'No'}, SFT reg. {'Yes' if preset.sft_reg else 'No'}).")
+        lines.append(
+            f'Preset `{preset.name}`: the paper\'s {preset.table} row "{preset.label}" (SFT pre-train '
+            f"{'Yes' if preset.sft_init else 'No'}, SFT reg. {'Yes' if preset.sft_reg else 'No'})."
+        )
     lines += ["", "| setting | value |", "|---|---|"]
     lines += [f"| {k} | {json.dumps(v)} |" for k, v in cfg.resolved().items()]
     if history:
@@ -678,19 +737,31 @@ def write_model_card(folder: Path, cfg: RMTrainConfig, base_model: str, steps: i
         lines += ["", "Last logged step: " + ", ".join(f"{k} {v:.4g}" for k, v in last.items())]
     path = Path(folder) / "README.md"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_card(header, f"Charm reward model ({cfg.preset or cfg.loss})", "\n".join(lines)),
-                    encoding="utf-8")
+    path.write_text(
+        render_card(header, f"Charm reward model ({cfg.preset or cfg.loss})", "\n".join(lines)), encoding="utf-8"
+    )
     return path
 
 
-def train_reward_model(cfg: RMTrainConfig, progress: bool = True,
-                       on_log: Callable[[dict[str, float]], None] | None = None) -> TrainResult:
+def train_reward_model(
+    cfg: RMTrainConfig, progress: bool = True, on_log: Callable[[dict[str, float]], None] | None = None
+) -> TrainResult:
     """Validate inputs, train, save to ``cfg.output_dir``. User errors raise :class:`TrainingInputError`
     (or :class:`DataError` / :class:`RewardModelError`) before anything is written."""
     return RewardModelTrainer(cfg, progress=progress, on_log=on_log).train()
 
 
 __all__ = [
-    "DEFAULT_BETA", "LOSSES", "PR_REFERENCES", "DataError", "RMTrainConfig", "RewardModelError", "RewardModelTrainer",
-    "TrainResult", "TrainingInputError", "compute_rm_loss", "evaluate_pairs", "train_reward_model",
+    "DEFAULT_BETA",
+    "LOSSES",
+    "PR_REFERENCES",
+    "DataError",
+    "RMTrainConfig",
+    "RewardModelError",
+    "RewardModelTrainer",
+    "TrainResult",
+    "TrainingInputError",
+    "compute_rm_loss",
+    "evaluate_pairs",
+    "train_reward_model",
 ]

@@ -65,8 +65,9 @@ class AnthropicProvider(HTTPProvider):
         import anthropic
 
         # always an explicit key: the SDK would otherwise look for credentials in the environment
-        return anthropic.AsyncAnthropic(api_key=self._api_key or "no-key", base_url=self.spec.base_url,
-                                        **self.sdk_options())
+        return anthropic.AsyncAnthropic(
+            api_key=self._api_key or "no-key", base_url=self.spec.base_url, **self.sdk_options()
+        )
 
     def sdk_errors(self) -> tuple[type[BaseException], ...]:
         import anthropic
@@ -84,8 +85,7 @@ class AnthropicProvider(HTTPProvider):
     # -- Message Batches (through the SDK) -------------------------------------------------
     async def batch_submit(self, items: list[BatchItem]) -> tuple[str, dict[str, Any]]:
         requests = [
-            {"custom_id": it.wire_id, "params": messages_body(self.spec.model, it.messages, it.params)}
-            for it in items
+            {"custom_id": it.wire_id, "params": messages_body(self.spec.model, it.messages, it.params)} for it in items
         ]
         batch = await self.control(lambda sdk: sdk.messages.batches.create(requests=requests))
         return batch.id, {"processing_status": batch.processing_status}
@@ -120,5 +120,9 @@ def _state(batch: Any, meta: dict[str, Any]) -> BatchState:
     """An SDK ``MessageBatch`` as a ``BatchState``."""
     status = batch.processing_status
     counts = batch.request_counts.model_dump() if batch.request_counts is not None else {}
-    return BatchState(state=status, done=status == "ended", meta={**meta, "processing_status": status},
-                      counts={k: int(v) for k, v in counts.items() if v is not None})
+    return BatchState(
+        state=status,
+        done=status == "ended",
+        meta={**meta, "processing_status": status},
+        counts={k: int(v) for k, v in counts.items() if v is not None},
+    )

@@ -222,8 +222,9 @@ class HTTPProvider(Provider):
         """POST ``body`` as JSON and return the JSON object answered (errors mapped)."""
         return self.parse_json(await self.request("POST", url, json.dumps(body, ensure_ascii=False).encode()))
 
-    async def request(self, method: str, url: str, body: bytes | None = None, *,
-                      timeout: float | None = None) -> Response:
+    async def request(
+        self, method: str, url: str, body: bytes | None = None, *, timeout: float | None = None
+    ) -> Response:
         """Send one request (``body`` is JSON) and read the whole response; statuses >= 400
         raise ``TransientError`` (429, 5xx, ...) or ``LLMCallError``."""
         import aiohttp
@@ -235,8 +236,13 @@ class HTTPProvider(Provider):
             client_timeout = self._timeouts[limit] = aiohttp.ClientTimeout(total=limit, connect=min(10.0, limit))
         try:
             async with session.request(
-                method, url, data=body, headers=self._json_headers if body is not None else self._headers,
-                timeout=client_timeout, proxy=self._proxy, proxy_auth=self._proxy_auth,
+                method,
+                url,
+                data=body,
+                headers=self._json_headers if body is not None else self._headers,
+                timeout=client_timeout,
+                proxy=self._proxy,
+                proxy_auth=self._proxy_auth,
             ) as resp:
                 result = Response(resp.status, resp.headers, await resp.read())
         except TimeoutError:
@@ -302,8 +308,9 @@ class HTTPProvider(Provider):
         status = getattr(exc, "status_code", None)
         if isinstance(status, int):
             response = getattr(exc, "response", None)
-            return self.status_error(status, getattr(exc, "message", "") or str(exc),
-                                     getattr(response, "headers", None) or {})
+            return self.status_error(
+                status, getattr(exc, "message", "") or str(exc), getattr(response, "headers", None) or {}
+            )
         name = type(exc).__name__
         if name == "APITimeoutError":
             return TransientError(f"{self._where()}: request timed out")

@@ -261,8 +261,13 @@ def decode(loaded: LoadedModel, requests: list[tuple[list[dict[str, str]], ChatP
                 break
             mask = torch.cat([mask, torch.ones((len(rows), 1), dtype=torch.long)], dim=1)
             positions = positions[:, -1:] + 1
-            out = model(input_ids=torch.tensor(nxt).unsqueeze(1), attention_mask=mask, position_ids=positions,
-                        **{_CACHE_KWARG: getattr(out, _CACHE_KWARG)}, use_cache=True)  # fmt: skip
+            out = model(
+                input_ids=torch.tensor(nxt).unsqueeze(1),
+                attention_mask=mask,
+                position_ids=positions,
+                **{_CACHE_KWARG: getattr(out, _CACHE_KWARG)},
+                use_cache=True,
+            )
     results = []
     for r in rows:
         text = decode_reply(tok, r.new)
@@ -272,8 +277,14 @@ def decode(loaded: LoadedModel, requests: list[tuple[list[dict[str, str]], ChatP
         if not r.stopped:
             text = trim_unfinished_sentence(text)
         n_out = len(r.new) + (1 if r.stopped and len(r.new) < r.max_new else 0)  # the EOS token counts
-        results.append(RawCompletion(text=text.strip(), input_tokens=len(r.prompt), output_tokens=n_out,
-                                     finish_reason="stop" if r.stopped else "length"))  # fmt: skip
+        results.append(
+            RawCompletion(
+                text=text.strip(),
+                input_tokens=len(r.prompt),
+                output_tokens=n_out,
+                finish_reason="stop" if r.stopped else "length",
+            )
+        )
     return results
 
 
@@ -342,7 +353,9 @@ class LocalProvider(Provider):
         except LLMConfigError:
             raise
         except Exception as exc:
-            raise LLMCallError(f"model {self.spec.name!r}: local generation failed: {type(exc).__name__}: {exc}") from exc
+            raise LLMCallError(
+                f"model {self.spec.name!r}: local generation failed: {type(exc).__name__}: {exc}"
+            ) from exc
 
     async def check(self) -> None:
         await asyncio.to_thread(resolve_source, self.spec)

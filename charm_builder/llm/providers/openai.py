@@ -59,8 +59,7 @@ class OpenAIProvider(HTTPProvider):
         import openai
 
         # always an explicit key: the SDK would otherwise send OPENAI_API_KEY to any base_url
-        return openai.AsyncOpenAI(api_key=self._api_key or "no-key", base_url=self.spec.base_url,
-                                  **self.sdk_options())
+        return openai.AsyncOpenAI(api_key=self._api_key or "no-key", base_url=self.spec.base_url, **self.sdk_options())
 
     def sdk_errors(self) -> tuple[type[BaseException], ...]:
         import openai
@@ -92,8 +91,7 @@ class OpenAIProvider(HTTPProvider):
 
         async def submit(sdk: Any) -> tuple[str, dict[str, Any]]:
             upload = await sdk.files.create(file=("batch.jsonl", payload, "application/jsonl"), purpose="batch")
-            batch = await sdk.batches.create(input_file_id=upload.id, endpoint=self.batch_url,
-                                             completion_window="24h")
+            batch = await sdk.batches.create(input_file_id=upload.id, endpoint=self.batch_url, completion_window="24h")
             return batch.id, {"input_file_id": upload.id, "status": batch.status}
 
         return await self.control(submit)
@@ -122,11 +120,19 @@ class OpenAIProvider(HTTPProvider):
 
 def _state(batch: Any, meta: dict[str, Any]) -> BatchState:
     """An SDK ``Batch`` object as a ``BatchState`` (output/error file ids kept in the meta)."""
-    meta = {**meta, "status": batch.status, "output_file_id": batch.output_file_id,
-            "error_file_id": batch.error_file_id}
+    meta = {
+        **meta,
+        "status": batch.status,
+        "output_file_id": batch.output_file_id,
+        "error_file_id": batch.error_file_id,
+    }
     counts = batch.request_counts.model_dump() if batch.request_counts is not None else {}
-    return BatchState(state=batch.status, done=batch.status in TERMINAL,
-                      counts={k: int(v) for k, v in counts.items() if v is not None}, meta=meta)
+    return BatchState(
+        state=batch.status,
+        done=batch.status in TERMINAL,
+        counts={k: int(v) for k, v in counts.items() if v is not None},
+        meta=meta,
+    )
 
 
 class AzureOpenAIProvider(OpenAIProvider):
@@ -149,8 +155,12 @@ class AzureOpenAIProvider(OpenAIProvider):
     def make_sdk(self) -> Any:
         import openai
 
-        return openai.AsyncAzureOpenAI(azure_endpoint=self.spec.azure_endpoint, api_version=self.spec.api_version,
-                                       api_key=self._api_key or "no-key", **self.sdk_options())
+        return openai.AsyncAzureOpenAI(
+            azure_endpoint=self.spec.azure_endpoint,
+            api_version=self.spec.api_version,
+            api_key=self._api_key or "no-key",
+            **self.sdk_options(),
+        )
 
 
 def _parse_result_line(line: str) -> tuple[str, RawCompletion | str]:
