@@ -13,7 +13,7 @@ from tests.conftest import run_cli
 @pytest.fixture
 def export_root(workspace, built, tmp_path):
     root = tmp_path / "exp"
-    export_workspace(workspace, root, ExportOptions(grpo_fraction=0.5, seed=7))
+    export_workspace(workspace, root, ExportOptions(grpo_fraction=0.5, seed=7, size=2))
     return root
 
 
