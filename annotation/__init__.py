@@ -1,0 +1,5 @@
+"""The annotation stage: Argilla dataset settings, users, push/pull of candidate sets and annotations,
+QA metrics, and the embedded Argilla server (``annotation.server``).
+Imports: ``schemas``, ``charm_builder.store``, ``errors``, ``console`` and the public APIs of ``charm_builder.llm``
+/ ``judge`` / ``export``; ``annotation.cli`` also ``charm_builder.cli.common``. Never ``training``.
+"""

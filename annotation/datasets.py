@@ -264,8 +264,3 @@ def dialogue_quality_record(record_id: str, turns: list[Message], dimension: str
 def source_label(metadata: dict[str, Any], display_label: str) -> str | None:
     """Map a label the annotator chose (as displayed) back to the candidate set's own label."""
     return metadata.get(SOURCE_KEY.format(label=display_label))
-
-
-def model_for(metadata: dict[str, Any], display_label: str) -> str | None:
-    """The model id behind a displayed label."""
-    return metadata.get(MODEL_KEY.format(label=display_label))

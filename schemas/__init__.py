@@ -1,7 +1,8 @@
-"""The data contract shared by every charm-builder stage (pydantic v2 models).
+"""The data contract shared by every charm-builder stage (pydantic v2 models); stages talk only through it.
 
-Every record has a deterministic, content-derived ``id`` (see ``schemas.base.content_id``), so
+Owns: every record type and its deterministic, content-derived ``id`` (``schemas.base.content_id``), so
 re-running a step upserts the same rows instead of adding duplicates.
+Imports: pydantic and the standard library only (never charm_builder, annotation or training).
 """
 
 from schemas.annotation import Annotation

@@ -33,7 +33,6 @@ from typing import Any
 
 from schemas import CandidateSet, Character, Dialogue
 
-PSEUDO_COLUMNS: tuple[str, ...] = ("pseudo_label", "pseudo_round", "pseudo_margin", "pseudo_model")
 KEEP_COLUMNS: tuple[str, ...] = (
     "id",
     "prompt",

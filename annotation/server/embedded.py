@@ -53,7 +53,7 @@ from typing import IO, Any, Self
 import httpx
 
 from annotation.server.postgres import DATABASES, LocalPostgres, PostgresError
-from annotation.server.venv import ServerEnvError, ensure_server_venv
+from annotation.server.server_env import ServerEnvError, ensure_server_venv
 
 OWNER_PASSWORD_ENV = "CHARM_ARGILLA_OWNER_PASSWORD"
 SEARCH_ENGINE_NAME = "charm-sqlite"
@@ -367,7 +367,7 @@ class EmbeddedArgilla:
         if redis_bin is None:
             raise ServerStartError(
                 "redis-server is not installed. Install it with `apt-get install -y redis-server` "
-                "(or call annotation.server.venv.ensure_system_packages()) and rerun."
+                "(or call annotation.server.server_env.ensure_system_packages()) and rerun."
             )
         try:
             python = ensure_server_venv(self.venv_dir)

@@ -25,9 +25,6 @@ from pathlib import Path
 from typing import Any
 
 _HERE = Path(__file__).resolve().parent
-# Python put this folder first on sys.path; it holds venv.py, which would shadow the stdlib module.
-if sys.path and Path(sys.path[0] or ".").resolve() == _HERE:
-    del sys.path[0]
 
 
 def register_search_engine() -> None:

@@ -1,4 +1,8 @@
-"""`charm-build`: the command line over the library functions (each command is a thin wrapper)."""
+"""`charm-build`: the command line over the library functions (each command is a thin wrapper).
+
+Owns: option parsing, the app tree and error-to-exit-code mapping (``common``); no pipeline logic.
+Imports: any stage's public API (and ``annotation.cli``); stages' ``cli`` modules import only ``cli.common``.
+"""
 
 from __future__ import annotations
 

@@ -1,11 +1,9 @@
 """`charm-build export` / `translate`: the three Charm subsets as Hugging Face datasets.
 
-Public API (the CLI in ``charm_builder.export.cli`` is a thin layer over it):
-
-- ``ExportOptions``, ``build_export``, ``export_workspace``: build and write an export.
-- ``check_export``: re-validate an export folder.
-- ``add_dq_annotation``, ``ensure_dq_table``: the ``dq_annotations`` table the annotation stage writes.
-- ``Translator``, ``PromptTranslator``, ``run_translate``: fill English dialogueQuality items from Chinese.
+Owns: selection, splits, margins, cards and writing/checking export folders (and ``dq_annotations``).
+Imports: ``schemas``, ``charm_builder.store`` (read-only SQL), ``charm_builder.llm`` (translate), ``errors``.
+Public API (``export.cli`` is a thin layer over it): ``ExportOptions``, ``build_export``, ``export_workspace``,
+``check_export``, ``add_dq_annotation``, ``ensure_dq_table``, ``Translator``, ``PromptTranslator``, ``run_translate``.
 """
 
 from charm_builder.export.check import CheckResult, check_export

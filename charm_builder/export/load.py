@@ -20,9 +20,6 @@ BATCH_ROWS = 50_000
 # A dialogue turn as stored (schemas.Message) and as exported in roleReward / dialogueQuality.
 MESSAGE_DTYPE = pl.Struct({"role": pl.String, "speaker": pl.String, "text": pl.String})
 CONTEXT_DTYPE = pl.List(MESSAGE_DTYPE)
-# A TRL chat message (schemas.ChatMessage).
-CHAT_DTYPE = pl.Struct({"role": pl.String, "content": pl.String})
-CHAT_LIST_DTYPE = pl.List(CHAT_DTYPE)
 
 
 def query_frame(

@@ -37,11 +37,6 @@ from charm_builder.store.stats import dialogue_turn_stats
 
 SUBSETS: tuple[str, ...] = ("roleReward", "dialogueQuality", "preferenceTraining")
 SUBSET_CHOICES: tuple[str, ...] = (*SUBSETS, "all")
-SPLITS: dict[str, tuple[str, ...]] = {
-    "roleReward": ("test",),
-    "dialogueQuality": ("test",),
-    "preferenceTraining": ("train", "grpo"),
-}
 
 
 @dataclass

@@ -31,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -42,7 +42,6 @@ from charm_builder.export.inputs import Inputs
 from charm_builder.export.load import query_frame, system_prompt_expr
 from charm_builder.store import Workspace
 
-ShiftKind = Literal["user", "character", "dialogue"]
 SHIFTS: tuple[str, ...] = ("user", "character", "dialogue")
 OOD_SHARE = 0.2
 CULTURE_TAGS: tuple[str, ...] = (

@@ -1,8 +1,8 @@
 """Import characters, personas, scenes and dialogues from files into a workspace.
 
-``load_file`` parses and validates one whole file before anything is written; ``import_files``
-validates every file first and then writes each file in its own transaction, so a malformed file
-or a crash never leaves part of a file imported.
+``load_file`` validates one whole file before anything is written; ``import_files`` validates every
+file first, then writes each in its own transaction, so a bad file or a crash never half-imports.
+Imports: ``schemas``, ``charm_builder.store``, ``charm_builder.errors``.
 """
 
 from __future__ import annotations

@@ -1,11 +1,7 @@
 """The LLM-judge stage (the paper's GPT-Margin baseline): score every candidate of a set 1-10 on the
-set's target dimension, store the scores, and turn them into best/worst picks.
-
-    tasks = await run_judge(ws, LLMClient("paper", db=ws.db_path), "gpt-4o")   # JudgeScore rows
-    judge_picks(ws, "gpt-4o")              # set id -> JudgePick(best, worst, scores)
-    synthetic_annotations(ws, "gpt-4o")    # Annotation(annotator="judge:gpt-4o", source="synthetic")
-
-The export turns the scores into ``margin_judge = score(chosen) - score(rejected)`` (in [-9, 9]).
+set's target dimension, store the scores (``JudgeScore``) and turn them into best/worst picks
+(``run_judge``, ``judge_picks``, ``synthetic_annotations``); the export makes them ``margin_judge``.
+Imports: ``schemas``, ``charm_builder.store``, ``charm_builder.llm``, ``errors``; ``judge.cli`` also ``cli.common``.
 """
 
 from charm_builder.judge.picks import (

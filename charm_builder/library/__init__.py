@@ -1,6 +1,7 @@
 """The bundled bilingual starter library: characters (all 13 sub-categories), user personas, scenes.
 
 Written for this project. ``charm-build init`` imports it unless ``--empty`` is given.
+Owns only JSONL data files and their paths; imports nothing from the project.
 """
 
 from __future__ import annotations

@@ -1,12 +1,7 @@
-"""The LLM provider layer: one async chat interface over OpenAI-compatible, Azure OpenAI, Anthropic and local
-models named in a roster, with caching, limits, retries, a cost ledger, JSON output and batches.
-
-Typical use (see ``LLMClient``)::
-
-    from charm_builder.llm import LLMClient
-    async with LLMClient("offline", db=workspace_db, run_id="simulate") as llm:
-        await llm.apreflight()
-        completion = await llm.chat("smollm2-plain", messages, {"max_tokens": 64})
+"""The LLM provider layer: one async chat interface (``LLMClient``) over OpenAI-compatible, Azure OpenAI,
+Anthropic and local models named in a roster, with caching, limits, retries, a cost ledger, JSON output,
+batches and the shared rich progress bar (``llm.progress``).
+Imports: ``charm_builder.console`` and ``offline_models`` only (no schemas, no stage): stages call it.
 """
 
 from __future__ import annotations

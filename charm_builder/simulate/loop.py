@@ -17,12 +17,6 @@ from charm_builder.simulate.prompts import as_chat, character_system_prompt, use
 from schemas import Character, Dialogue, Message, Provenance, Scene, UserPersona
 
 
-class ChatCompletion(Protocol):
-    text: str
-    input_tokens: int
-    output_tokens: int
-
-
 class ChatClient(Protocol):
     """What the simulator needs from the LLM layer (``charm_builder.llm.LLMClient`` fits)."""
 

@@ -8,7 +8,7 @@ from urllib.parse import urlparse
 
 import yaml
 
-from annotation.server.venv import SERVER_REQUIREMENTS
+from annotation.server.server_env import SERVER_REQUIREMENTS
 from annotation.sync import API_KEY_ENV, API_URL_ENV
 
 REPO = Path(__file__).resolve().parents[2]

@@ -20,7 +20,7 @@ import pytest
 
 from annotation.server.embedded import EmbeddedArgilla, ServerStartError, free_port
 from annotation.server.postgres import PG_DATABASE, PG_USER
-from annotation.server.venv import default_venv_dir, venv_python
+from annotation.server.server_env import default_venv_dir, venv_python
 
 from .helpers import UIAnnotator
 

@@ -84,14 +84,22 @@ def test_margin_source_errors_are_one_line(pref_export: Path, tmp_path: Path, ar
 
 
 @pytest.mark.slow
-def test_rm_with_agreement_margin_uses_scaled_column(pref_export: Path, tiny_model_dir: Path, tmp_path: Path):
+def test_rm_with_agreement_margin_uses_scaled_column(workspace, built, tiny_model_dir: Path, tmp_path: Path):
+    """The margin column comes from a real export of the annotated workspace (d12's 5/6, d5's 1.0, ...)."""
+    from datasets import load_from_disk
+
+    exp = tmp_path / "exp"
+    export_workspace(workspace, exp, ExportOptions(size=4000, subset="preferenceTraining", grpo_fraction=0.0))
+    data = exp / "preferenceTraining"
+    column = load_from_disk(str(data))["train"]["margin_agreement"]
+    assert len(set(column)) > 1 and all(0 < m <= 1 for m in column)
     out = tmp_path / "rm"
     res = runner.invoke(
         app,
         [
             "rm",
             "-d",
-            str(pref_export),
+            str(data),
             "-o",
             str(out),
             "--model",
@@ -103,11 +111,11 @@ def test_rm_with_agreement_margin_uses_scaled_column(pref_export: Path, tiny_mod
             "--margin-scale",
             "2",
             "--batch-size",
-            "8",
+            str(len(column)),
             "--max-steps",
             "1",
             "--max-length",
-            "96",
+            "128",
             "--logging-steps",
             "1",
             "-q",
@@ -115,7 +123,7 @@ def test_rm_with_agreement_margin_uses_scaled_column(pref_export: Path, tiny_mod
     )
     assert res.exit_code == 0, res.output
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
-    # one batch = all 8 rows, margin_agreement = 0.5 + 0.05 i -> mean 0.675, x2 = 1.35
-    assert log[0]["margin_mean"] == pytest.approx(1.35, abs=1e-6)
+    # one batch = every exported pair: the logged margin is twice the column's mean
+    assert log[0]["margin_mean"] == pytest.approx(2 * sum(column) / len(column), abs=1e-6)
     meta = json.loads((out / "charm_rm.json").read_text())
     assert meta["train_config"]["margin_column"] == "margin_agreement" and meta["train_config"]["margin_scale"] == 2

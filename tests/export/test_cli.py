@@ -1,4 +1,4 @@
-"""The export/translate commands through the real charm-build entry point (mounted as the lead will)."""
+"""The export/translate commands through the real charm-build entry point (`python -m charm_builder`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from tests.conftest import run_cli
 
 
 def cli(*args, workspace):
-    return run_cli(*args, workspace=workspace, module="tests.export.cli_app")
+    return run_cli(*args, workspace=workspace)
 
 
 def test_export_then_check_then_refuse_non_empty(workspace, built, tmp_path):

@@ -69,7 +69,6 @@ from training.rm.data import (
 )
 from training.rm.model import MARKER, ActAdaptiveRewardModel, RewardModelError
 
-LossName = Literal["bt", "margin", "aam-pr", "aam-ld"]
 LOSSES: tuple[str, ...] = ("bt", "margin", "aam-pr", "aam-ld")
 PR_REFERENCES: tuple[str, ...] = ("base", "init")
 DEFAULT_BETA: dict[str, float] = {"aam-pr": 0.1, "aam-ld": 1.0}
