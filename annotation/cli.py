@@ -403,10 +403,9 @@ def status(
 
 def _server_restarts(workspace: Path | None) -> dict[str, int]:
     """Restart counts of the embedded server's children, from its server.json (empty when none runs)."""
-    try:
-        info = json.loads((server_dir(_root(workspace)) / "server.json").read_text())
-    except (OSError, ValueError):
-        return {}
+    from annotation.server.embedded import EmbeddedArgilla
+
+    info = EmbeddedArgilla(server_dir(_root(workspace))).running_info()
     return {str(k): int(v) for k, v in (info.get("restarts") or {}).items()}
 
 
