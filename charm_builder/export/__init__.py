@@ -10,7 +10,6 @@ Public API (the CLI in ``charm_builder.export.cli`` is a thin layer over it):
 
 from charm_builder.export.check import CheckResult, check_export
 from charm_builder.export.dialogue_quality import DQAnnotation, add_dq_annotation, load_dq_annotations
-from charm_builder.export.dialogue_quality import ensure_table as ensure_dq_table
 from charm_builder.export.pipeline import (
     SUBSET_CHOICES,
     SUBSETS,
@@ -26,6 +25,7 @@ from charm_builder.export.translate import (
     run_translate,
     translate_dialogue_quality,
 )
+from charm_builder.store.dq_annotations import ensure_table as ensure_dq_table
 
 __all__ = [
     "SUBSETS",
