@@ -159,11 +159,12 @@ def users(
     api_key: ApiKeyOpt = None,
 ) -> None:
     """Create the Argilla workspace and annotator accounts; new passwords go once into a 0600 file."""
+    from annotation.server.embedded import EmbeddedArgilla
     from annotation.sync import create_users, load_roster
 
     entries = load_roster(roster)
     client = _client(workspace, api_url, api_key)
-    target = passwords_file or server_dir(_root(workspace)) / "secrets" / "annotators.json"
+    target = passwords_file or EmbeddedArgilla(server_dir(_root(workspace))).secrets_dir / "annotators.json"
     result = create_users(client, argilla_workspace, entries, target)
     console.print(
         f"Workspace [bold]{argilla_workspace}[/]: created {len(result.created)} account(s), "
