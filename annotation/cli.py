@@ -159,11 +159,12 @@ def users(
     api_key: ApiKeyOpt = None,
 ) -> None:
     """Create the Argilla workspace and annotator accounts; new passwords go once into a 0600 file."""
+    from annotation.server.embedded import EmbeddedArgilla
     from annotation.sync import create_users, load_roster
 
     entries = load_roster(roster)
     client = _client(workspace, api_url, api_key)
-    target = passwords_file or server_dir(_root(workspace)) / "secrets" / "annotators.json"
+    target = passwords_file or EmbeddedArgilla(server_dir(_root(workspace))).secrets_dir / "annotators.json"
     result = create_users(client, argilla_workspace, entries, target)
     console.print(
         f"Workspace [bold]{argilla_workspace}[/]: created {len(result.created)} account(s), "
@@ -403,10 +404,9 @@ def status(
 
 def _server_restarts(workspace: Path | None) -> dict[str, int]:
     """Restart counts of the embedded server's children, from its server.json (empty when none runs)."""
-    try:
-        info = json.loads((server_dir(_root(workspace)) / "server.json").read_text())
-    except (OSError, ValueError):
-        return {}
+    from annotation.server.embedded import EmbeddedArgilla
+
+    info = EmbeddedArgilla(server_dir(_root(workspace))).running_info()
     return {str(k): int(v) for k, v in (info.get("restarts") or {}).items()}
 
 

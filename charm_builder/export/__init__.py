@@ -8,7 +8,6 @@ Public API (``export.cli`` is a thin layer over it): ``ExportOptions``, ``build_
 
 from charm_builder.export.check import CheckResult, check_export
 from charm_builder.export.dialogue_quality import DQAnnotation, add_dq_annotation, load_dq_annotations
-from charm_builder.export.dialogue_quality import ensure_table as ensure_dq_table
 from charm_builder.export.pipeline import (
     SUBSET_CHOICES,
     SUBSETS,
@@ -24,6 +23,7 @@ from charm_builder.export.translate import (
     run_translate,
     translate_dialogue_quality,
 )
+from charm_builder.store.dq_annotations import ensure_table as ensure_dq_table
 
 __all__ = [
     "SUBSETS",

@@ -24,28 +24,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from charm_builder.errors import CharmError
 from charm_builder.export.load import CONTEXT_DTYPE, load_dialogue_turns, query_frame, system_prompt_expr
 from charm_builder.export.splits import context_key_expr, row_ids, with_seeded_key
-from charm_builder.store import Workspace
-from schemas import Language, Message, content_id
+from charm_builder.store import Workspace, dq_annotations
+from schemas import Dialogue, Language, Message, content_id
 from schemas.dialogue import DialogueQualityDimension
 
-TABLE = "dq_annotations"
-TABLE_SQL: tuple[str, ...] = (
-    f"""CREATE TABLE IF NOT EXISTS {TABLE} (
-        id TEXT PRIMARY KEY,
-        dialogue_id TEXT NOT NULL,
-        dimension TEXT NOT NULL,
-        language TEXT NOT NULL,
-        user_query TEXT NOT NULL,
-        criteria TEXT NOT NULL,          -- JSON list of strings
-        annotator TEXT NOT NULL,
-        context TEXT,                    -- JSON list of schemas.Message; NULL = the dialogue's turns
-        system_prompt TEXT,              -- NULL = the character's system prompt in `language`
-        source_id TEXT,                  -- the row this one was translated from
-        created_at TEXT NOT NULL DEFAULT (datetime('now')),
-        updated_at TEXT NOT NULL DEFAULT (datetime('now')))""",
-    f"CREATE INDEX IF NOT EXISTS ix_{TABLE}_dialogue_id ON {TABLE}(dialogue_id)",
-    f"CREATE INDEX IF NOT EXISTS ix_{TABLE}_language ON {TABLE}(language)",
-)
 COLUMNS: tuple[str, ...] = (
     "id",
     "context",
@@ -96,13 +78,6 @@ class DQAnnotation(BaseModel):
         )
 
 
-def ensure_table(ws: Workspace) -> None:
-    """Create ``dq_annotations`` if it does not exist (idempotent)."""
-    with ws.transaction() as conn:
-        for stmt in TABLE_SQL:
-            conn.execute(stmt)
-
-
 def add_dq_annotation(
     ws: Workspace,
     *,
@@ -136,40 +111,29 @@ def add_dq_annotation(
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
         raise CharmError(f"dialogueQuality annotation for {dialogue_id}: field '{where}': {err['msg']}") from None
-    if ws.conn.execute("SELECT 1 FROM dialogues WHERE id = ?", (dialogue_id,)).fetchone() is None:
+    if not ws.has(Dialogue, dialogue_id):
         raise CharmError(f"dialogueQuality annotation: dialogue {dialogue_id} is not in the workspace")
-    ensure_table(ws)
     ctx = json.dumps([m.model_dump() for m in item.context], ensure_ascii=False) if item.context else None
-    with ws.transaction() as conn:
-        conn.execute(
-            f"""INSERT INTO {TABLE} (id, dialogue_id, dimension, language, user_query, criteria, annotator, context,
-                system_prompt, source_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT(id) DO UPDATE SET user_query=excluded.user_query, criteria=excluded.criteria,
-                annotator=excluded.annotator, context=excluded.context, system_prompt=excluded.system_prompt,
-                source_id=excluded.source_id, updated_at=datetime('now')""",
-            (
-                item.id,
-                item.dialogue_id,
-                item.dimension,
-                item.language,
-                item.user_query,
-                json.dumps(item.criteria, ensure_ascii=False),
-                item.annotator,
-                ctx,
-                item.system_prompt,
-                item.source_id,
-            ),
-        )
+    dq_annotations.upsert(
+        ws,
+        item.id,
+        item.dialogue_id,
+        item.dimension,
+        item.language,
+        item.user_query,
+        json.dumps(item.criteria, ensure_ascii=False),
+        item.annotator,
+        ctx,
+        item.system_prompt,
+        item.source_id,
+    )
     return item.id
 
 
 def load_dq_annotations(ws: Workspace) -> pl.DataFrame:
     """All rows of ``dq_annotations`` (empty frame when the table does not exist yet)."""
-    ensure_table(ws)
     return query_frame(
-        ws.conn,
-        f"""SELECT id, dialogue_id, dimension, language, user_query, criteria, annotator,
-        context, system_prompt, source_id FROM {TABLE}""",
+        dq_annotations.rows(ws),
         {
             "annotation_id": pl.String,
             "dialogue_id": pl.String,

@@ -1,9 +1,9 @@
-"""Workspace -> polars frames, read with SQLite JSON functions (no pydantic on the hot path).
+"""Workspace -> polars frames, from the store's bulk reads (``charm_builder.store.reads``).
 
 Exports touch every candidate set and annotation, so validating hundreds of thousands of
 pydantic objects would dominate the run time. The store validated each record when it was
-written; here we pull the few fields we need with ``json_extract`` / ``json_each`` and let
-polars decode the nested context lists only for the rows that are exported.
+written; its reads pull the few fields we need with SQLite JSON functions and polars decodes
+the nested context lists only for the rows that are exported.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from charm_builder.store import Workspace
+from charm_builder.store import Workspace, reads
 
 BATCH_ROWS = 50_000
 
@@ -22,11 +22,8 @@ MESSAGE_DTYPE = pl.Struct({"role": pl.String, "speaker": pl.String, "text": pl.S
 CONTEXT_DTYPE = pl.List(MESSAGE_DTYPE)
 
 
-def query_frame(
-    conn: sqlite3.Connection, sql: str, schema: dict[str, pl.DataType], params: Sequence[object] = ()
-) -> pl.DataFrame:
-    """Run ``sql`` and build a frame in batches (bounded Python-object memory)."""
-    cur = conn.execute(sql, tuple(params))
+def query_frame(cur: sqlite3.Cursor, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """Build a frame from a store read's cursor in batches (bounded Python-object memory)."""
     parts = []
     while rows := cur.fetchmany(BATCH_ROWS):
         parts.append(pl.DataFrame(rows, schema=schema, orient="row"))
@@ -38,12 +35,7 @@ def query_frame(
 def load_characters(ws: Workspace) -> pl.DataFrame:
     """One row per character: id, categories, names and system prompts per language."""
     return query_frame(
-        ws.conn,
-        """
-        SELECT id, primary_category, sub_category,
-               json_extract(data, '$.name.zh'), json_extract(data, '$.name.en'),
-               json_extract(data, '$.system_prompt.zh'), json_extract(data, '$.system_prompt.en')
-        FROM characters""",
+        reads.characters(ws),
         {
             "character_id": pl.String,
             "primary_category": pl.String,
@@ -59,8 +51,7 @@ def load_characters(ws: Workspace) -> pl.DataFrame:
 def load_dialogues(ws: Workspace) -> pl.DataFrame:
     """One row per dialogue: id, character, language, target dimension (no turns)."""
     return query_frame(
-        ws.conn,
-        "SELECT id, character_id, language, target_dimension FROM dialogues",
+        reads.dialogues(ws),
         {
             "dialogue_id": pl.String,
             "character_id": pl.String,
@@ -77,12 +68,7 @@ def load_dialogue_turns(ws: Workspace, dialogue_ids: Sequence[str]) -> pl.DataFr
     for start in range(0, len(ids), 900):  # stay under SQLite's bound-parameter limit
         chunk = ids[start : start + 900]
         frames.append(
-            query_frame(
-                ws.conn,
-                f"SELECT id, json_extract(data, '$.turns') FROM dialogues WHERE id IN ({','.join('?' * len(chunk))})",
-                {"dialogue_id": pl.String, "context_json": pl.String},
-                chunk,
-            )
+            query_frame(reads.dialogue_turns(ws, chunk), {"dialogue_id": pl.String, "context_json": pl.String})
         )
     frame = pl.concat(frames) if frames else pl.DataFrame(schema={"dialogue_id": pl.String, "context_json": pl.String})
     return frame.with_columns(decode_context(pl.col("context_json"))).drop("context_json")
@@ -105,14 +91,10 @@ def load_sets_and_candidates(ws: Workspace) -> tuple[pl.DataFrame, pl.DataFrame]
     """Candidate sets (id, dialogue id, decoded ``context``) and their candidates (set, label, model, text,
     ``unusable``: flagged empty or duplicate).
 
-    One pass over ``candidate_sets``: SQLite parses each document once (its JSON cache serves
-    both extracts) and polars decodes each batch right away, so the JSON text of all sets is
-    never held at once next to the decoded lists.
+    One pass over ``candidate_sets``: polars decodes each batch right away, so the JSON text of
+    all sets is never held at once next to the decoded lists.
     """
-    cur = ws.conn.execute(
-        "SELECT id, dialogue_id, json_extract(data, '$.context'), "
-        "json_extract(data, '$.candidates') FROM candidate_sets"
-    )
+    cur = reads.candidate_sets(ws)
     schema = {
         "candidate_set_id": pl.String,
         "dialogue_id": pl.String,
@@ -147,18 +129,11 @@ def load_sets_and_candidates(ws: Workspace) -> tuple[pl.DataFrame, pl.DataFrame]
     return pl.concat(sets), pl.concat(cands)
 
 
-ANNOTATION_SOURCE_SQL = "COALESCE(json_extract(data, '$.source'), 'human')"
-
-
 def load_submitted_annotations(ws: Workspace, include_synthetic: bool = False) -> pl.DataFrame:
     """Submitted best/worst picks (drafts and discarded annotations never count). Synthetic (LLM-judge)
     annotations only with ``include_synthetic``: they are never mixed in silently."""
-    where = "" if include_synthetic else f" AND {ANNOTATION_SOURCE_SQL} = 'human'"
     return query_frame(
-        ws.conn,
-        f"""
-        SELECT candidate_set_id, annotator, json_extract(data, '$.best'), json_extract(data, '$.worst')
-        FROM annotations WHERE status = 'submitted'{where}""",
+        reads.submitted_annotations(ws, include_synthetic),
         {
             "candidate_set_id": pl.String,
             "annotator": pl.String,
@@ -170,22 +145,14 @@ def load_submitted_annotations(ws: Workspace, include_synthetic: bool = False) -
 
 def annotation_sources(ws: Workspace) -> dict[str, int]:
     """Submitted annotations by source: {"human": n, "synthetic": m}."""
-    rows = dict(
-        ws.conn.execute(
-            f"SELECT {ANNOTATION_SOURCE_SQL}, COUNT(*) FROM annotations WHERE status = 'submitted' GROUP BY 1"
-        ).fetchall()
-    )
+    rows = reads.annotation_sources(ws)
     return {"human": int(rows.get("human", 0)), "synthetic": int(rows.get("synthetic", 0))}
 
 
 def load_judge_scores(ws: Workspace) -> pl.DataFrame:
     """Every stored LLM-judge score: set, label, judge, prompt version, score (null when unparsed)."""
     return query_frame(
-        ws.conn,
-        """
-        SELECT candidate_set_id, json_extract(data, '$.label'), judge, json_extract(data, '$.prompt_version'),
-               json_extract(data, '$.score')
-        FROM judge_scores""",
+        reads.judge_scores(ws),
         {
             "candidate_set_id": pl.String,
             "label": pl.String,
@@ -198,12 +165,7 @@ def load_judge_scores(ws: Workspace) -> pl.DataFrame:
 
 def simulator_settings(ws: Workspace) -> list[str]:
     """Distinct simulator settings (models + params JSON) over all dialogues, sorted."""
-    rows = ws.conn.execute("""
-        SELECT DISTINCT COALESCE(json_extract(data, '$.provenance.source'), '') || ' ' ||
-               COALESCE(json(json_extract(data, '$.provenance.models')), '{}') || ' ' ||
-               COALESCE(json(json_extract(data, '$.provenance.params')), '{}')
-        FROM dialogues""").fetchall()
-    return sorted(r[0] for r in rows)
+    return sorted(reads.simulator_settings(ws))
 
 
 def decode_context(expr: pl.Expr) -> pl.Expr:
@@ -225,9 +187,7 @@ def system_prompt_expr() -> pl.Expr:
 
 def simulator_models(ws: Workspace) -> dict[str, list[str]]:
     """Simulator roles (user, character, refine, ...) -> distinct model ids over all dialogues."""
-    rows = ws.conn.execute("""
-        SELECT DISTINCT m.key, m.value FROM dialogues, json_each(dialogues.data, '$.provenance.models') AS m
-        ORDER BY 1, 2""").fetchall()
+    rows = reads.simulator_models(ws)
     out: dict[str, list[str]] = {}
     for role, model in rows:
         out.setdefault(str(role), []).append(str(model))

@@ -34,6 +34,7 @@ from charm_builder.export.votes import agreement_stats
 from charm_builder.export.write import FORMATS, atomic_directory, check_out_dir, write_splits
 from charm_builder.store import Workspace
 from charm_builder.store.stats import dialogue_turn_stats
+from schemas import Dialogue
 
 SUBSETS: tuple[str, ...] = ("roleReward", "dialogueQuality", "preferenceTraining")
 SUBSET_CHOICES: tuple[str, ...] = (*SUBSETS, "all")
@@ -120,7 +121,7 @@ class Steps:
 def build_export(ws: Workspace, opts: ExportOptions, console: Console | None = None) -> dict[str, SubsetData]:
     """Build every requested subset in memory (nothing is written)."""
     opts.validate()
-    if ws.conn.execute("SELECT COUNT(*) FROM dialogues").fetchone()[0] == 0:
+    if ws.count(Dialogue) == 0:
         raise CharmError(f"workspace {ws.root} has no dialogues; nothing to export (import or simulate some first)")
     step = Steps(console)
     wanted = opts.subsets()

@@ -40,7 +40,7 @@ from charm_builder.errors import CharmError
 from charm_builder.export import divergence as dv
 from charm_builder.export.inputs import Inputs
 from charm_builder.export.load import query_frame, system_prompt_expr
-from charm_builder.store import Workspace
+from charm_builder.store import Workspace, reads
 
 SHIFTS: tuple[str, ...] = ("user", "character", "dialogue")
 OOD_SHARE = 0.2
@@ -103,16 +103,9 @@ def culture_group(tags: list[str] | None) -> str:
 
 def load_users(ws: Workspace) -> pl.DataFrame:
     """dialogue_id -> user_id, the persona's tags and prompts (nulls for dialogues without a persona)."""
-    dialogues = query_frame(
-        ws.conn,
-        "SELECT id, json_extract(data, '$.user_id') FROM dialogues",
-        {"dialogue_id": pl.String, "user_id": pl.String},
-    )
+    dialogues = query_frame(reads.dialogue_users(ws), {"dialogue_id": pl.String, "user_id": pl.String})
     users = query_frame(
-        ws.conn,
-        """
-        SELECT id, json_extract(data, '$.tags'), json_extract(data, '$.prompt.zh'), json_extract(data, '$.prompt.en')
-        FROM users""",
+        reads.users(ws),
         {"user_id": pl.String, "tags_json": pl.String, "user_prompt_zh": pl.String, "user_prompt_en": pl.String},
     )
     users = users.with_columns(pl.col("tags_json").str.json_decode(pl.List(pl.String)).alias("user_tags")).drop(

@@ -25,9 +25,9 @@ from rich.progress import (
 )
 
 from charm_builder.errors import CharmError
-from charm_builder.export.dialogue_quality import TABLE, add_dq_annotation, ensure_table, load_dq_annotations, select_dq
+from charm_builder.export.dialogue_quality import add_dq_annotation, load_dq_annotations, select_dq
 from charm_builder.llm.progress import progress_bar
-from charm_builder.store import Workspace
+from charm_builder.store import Workspace, dq_annotations
 from schemas import LANGUAGES
 
 LANGUAGE_NAMES = {"zh": "Chinese", "en": "English"}
@@ -91,17 +91,7 @@ class _Memo:
 
 def pending_sources(ws: Workspace, src: str, dst: str) -> tuple[list[dict], int]:
     """Rows in ``src`` without a ``dst`` row for the same (dialogue, dimension); and how many have one."""
-    ensure_table(ws)
-    rows = ws.conn.execute(
-        f"""
-        SELECT s.id, s.dialogue_id, s.dimension, s.user_query, s.criteria, s.context, s.system_prompt,
-               d.data, c.data,
-               EXISTS (SELECT 1 FROM {TABLE} t WHERE t.dialogue_id = s.dialogue_id AND t.dimension = s.dimension
-                       AND t.language = ?)
-        FROM {TABLE} s JOIN dialogues d ON d.id = s.dialogue_id LEFT JOIN characters c ON c.id = json_extract(d.data, '$.character_id')
-        WHERE s.language = ? ORDER BY s.id""",
-        (dst, src),
-    ).fetchall()
+    rows = dq_annotations.translation_sources(ws, src, dst)
     todo, done = [], 0
     for rid, did, dim, query, criteria, ctx, sp, dlg, char, exists in rows:
         if exists:

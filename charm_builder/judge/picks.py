@@ -80,7 +80,7 @@ def _by_set(scores: Mapping[tuple[str, str], JudgeScore]) -> dict[str, dict[str,
 
 def judges_in(ws: Workspace) -> list[str]:
     """Judges with at least one stored score, by name."""
-    return [r[0] for r in ws.conn.execute("SELECT DISTINCT judge FROM judge_scores ORDER BY 1")]
+    return ws.distinct(JudgeScore, "judge")
 
 
 @dataclass

@@ -17,7 +17,7 @@ from typing import Any
 from charm_builder.judge.prompts import PROMPT_VERSION, REASK, judge_messages, parse_score
 from charm_builder.llm import LLMClient, LLMError
 from charm_builder.llm.types import Completion
-from charm_builder.store import Workspace
+from charm_builder.store import Workspace, reads
 from schemas import CandidateSet, Character, Dialogue, JudgeScore
 
 #: Greedy and short: the answer is one line ``Score: N``.
@@ -53,15 +53,6 @@ class JudgeReport:
     problems: list[str] = field(default_factory=list)
 
 
-def annotated_set_ids(ws: Workspace) -> set[str]:
-    """Candidate sets with at least one submitted human annotation."""
-    rows = ws.conn.execute(
-        "SELECT DISTINCT candidate_set_id FROM annotations WHERE status = 'submitted' "
-        "AND COALESCE(json_extract(data, '$.source'), 'human') = 'human'"
-    )
-    return {r[0] for r in rows}
-
-
 def existing_scores(
     ws: Workspace, judge: str, prompt_version: str = PROMPT_VERSION
 ) -> dict[tuple[str, str], JudgeScore]:
@@ -74,7 +65,7 @@ def existing_scores(
 def plan_tasks(ws: Workspace, judge: str, *, all_sets: bool = False) -> tuple[list[JudgeTask], JudgeReport]:
     """The candidates still to score (annotated sets, or every set with ``all_sets``)."""
     report = JudgeReport(judge=judge)
-    wanted = None if all_sets else annotated_set_ids(ws)
+    wanted = None if all_sets else reads.human_annotated_set_ids(ws)
     done = existing_scores(ws, judge)
     dialogues: dict[str, Dialogue | None] = {}
     characters: dict[str, Character | None] = {}

@@ -1,7 +1,6 @@
-"""SQLite persistence of the LLM layer: response cache, cost ledger and batch records.
+"""Persistence of the LLM layer: response cache, cost ledger and batch records.
 
-The workspace database belongs to the store module; this module only owns three tables, all
-created with ``CREATE TABLE IF NOT EXISTS``:
+The tables and their SQL live in ``charm_builder.store.llm_tables``:
 
 * ``llm_cache``   key (sha256 of provider, model id, messages, params, seed) -> completion JSON
 * ``llm_calls``   cost ledger: one row per chat call (cache hits included, cost 0)
@@ -28,43 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from charm_builder.llm.types import Completion, Usage
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS llm_cache (
-    key TEXT PRIMARY KEY,
-    model TEXT NOT NULL,
-    completion TEXT NOT NULL,
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS llm_calls (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    run_id TEXT NOT NULL,
-    model TEXT NOT NULL,
-    model_id TEXT NOT NULL,
-    provider TEXT NOT NULL,
-    input_tokens INTEGER NOT NULL,
-    output_tokens INTEGER NOT NULL,
-    cost REAL NOT NULL,
-    latency REAL NOT NULL,
-    cached INTEGER NOT NULL,
-    ok INTEGER NOT NULL DEFAULT 1,
-    batch INTEGER NOT NULL DEFAULT 0,
-    created_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS llm_calls_run ON llm_calls (run_id, model);
-CREATE TABLE IF NOT EXISTS llm_batches (
-    batch_id TEXT PRIMARY KEY,
-    job_key TEXT NOT NULL,
-    provider TEXT NOT NULL,
-    model TEXT NOT NULL,
-    state TEXT NOT NULL,
-    request_count INTEGER NOT NULL,
-    meta TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS llm_batches_job ON llm_batches (job_key);
-"""
+from charm_builder.store import llm_tables
 
 ConnectionFactory = Callable[[], sqlite3.Connection]
 
@@ -97,14 +60,6 @@ class CallRecord:
     batch: bool = False
 
 
-def _connect(path: str | Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(str(path), timeout=30.0, check_same_thread=False, isolation_level=None)
-    conn.execute("PRAGMA busy_timeout = 30000")
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")
-    return conn
-
-
 class LLMStore:
     """Cache + ledger + batch records over one SQLite file, or purely in memory (``db=None``).
 
@@ -126,11 +81,9 @@ class LLMStore:
         if db is None:
             self._conn: sqlite3.Connection | None = None
         else:
-            self._conn = db() if callable(db) else _connect(db)
-            self._conn.isolation_level = None  # we issue BEGIN/COMMIT ourselves
-            self._conn.execute("PRAGMA busy_timeout = 30000")
+            self._conn = db() if callable(db) else llm_tables.connect(db)
             with self._lock:
-                self._conn.executescript(SCHEMA)
+                llm_tables.create(self._conn)
         self._pending_cache: dict[str, tuple[str, str]] = {}
         self._memory: OrderedDict[str, str] = OrderedDict()  # no database: least recently used cache entries
         self._memory_limit = memory_limit
@@ -149,8 +102,7 @@ class LLMStore:
             raw = self._memory[key]
         if raw is None and self._conn is not None:
             with self._lock:
-                row = self._conn.execute("SELECT completion FROM llm_cache WHERE key = ?", (key,)).fetchone()
-            raw = row[0] if row else None
+                raw = llm_tables.cached_completion(self._conn, key)
         return Completion.model_validate_json(raw) if raw is not None else None
 
     def put(self, key: str, model: str, completion: Completion) -> None:
@@ -178,16 +130,8 @@ class LLMStore:
         self.flush()
         if self._conn is None:
             return {}
-        sql = (
-            "SELECT model, COUNT(*), SUM(cached), SUM(1 - ok), SUM(input_tokens), SUM(output_tokens),"
-            " SUM(cost) FROM llm_calls"
-        )
-        args: tuple[Any, ...] = ()
-        if run_id is not None:
-            sql += " WHERE run_id = ?"
-            args = (run_id,)
         with self._lock:
-            rows = self._conn.execute(sql + " GROUP BY model ORDER BY model", args).fetchall()
+            rows = llm_tables.usage_rows(self._conn, run_id)
         return {
             r[0]: Usage(calls=r[1], cached=r[2], errors=r[3], input_tokens=r[4], output_tokens=r[5], cost=r[6])
             for r in rows
@@ -213,12 +157,7 @@ class LLMStore:
             return
         now = time.time()
         with self._lock:
-            self._conn.execute(
-                "INSERT INTO llm_batches (batch_id, job_key, provider, model, state, request_count, meta,"
-                " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(batch_id) DO UPDATE SET"
-                " state = excluded.state, meta = excluded.meta, updated_at = excluded.updated_at",
-                (batch_id, job_key, provider, model, state, count, json.dumps(meta), now, now),
-            )
+            llm_tables.save_batch(self._conn, batch_id, job_key, provider, model, state, count, json.dumps(meta), now)
 
     def find_batches(self, job_key: str) -> list[dict[str, Any]]:
         """Batch records of a job, oldest first."""
@@ -226,12 +165,8 @@ class LLMStore:
             rows = [json.loads(v) for v in self._memory_batches.values()]
             return [r for r in rows if r["job_key"] == job_key]
         with self._lock:
-            rows = self._conn.execute(
-                "SELECT batch_id, job_key, provider, model, state, request_count, meta FROM llm_batches"
-                " WHERE job_key = ? ORDER BY created_at",
-                (job_key,),
-            ).fetchall()
-        keys = ("batch_id", "job_key", "provider", "model", "state", "request_count", "meta")
+            rows = llm_tables.batches_of_job(self._conn, job_key)
+        keys = llm_tables.BATCH_COLUMNS
         return [{**dict(zip(keys, r, strict=True)), "meta": json.loads(r[6])} for r in rows]
 
     def get_batch(self, batch_id: str) -> dict[str, Any] | None:
@@ -240,15 +175,10 @@ class LLMStore:
             raw = self._memory_batches.get(batch_id)
             return json.loads(raw) if raw else None
         with self._lock:
-            r = self._conn.execute(
-                "SELECT batch_id, job_key, provider, model, state, request_count, meta FROM llm_batches"
-                " WHERE batch_id = ?",
-                (batch_id,),
-            ).fetchone()
+            r = llm_tables.batch(self._conn, batch_id)
         if r is None:
             return None
-        keys = ("batch_id", "job_key", "provider", "model", "state", "request_count", "meta")
-        return {**dict(zip(keys, r, strict=True)), "meta": json.loads(r[6])}
+        return {**dict(zip(llm_tables.BATCH_COLUMNS, r, strict=True)), "meta": json.loads(r[6])}
 
     # -- flushing ----------------------------------------------------------------------------
     def _maybe_flush(self) -> None:
@@ -280,22 +210,7 @@ class LLMStore:
             for c in self._pending_calls
         ]
         with self._lock:
-            conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.executemany(
-                    "INSERT OR REPLACE INTO llm_cache (key, model, completion, created_at) VALUES (?,?,?,?)",
-                    cache_rows,
-                )
-                conn.executemany(
-                    "INSERT INTO llm_calls (run_id, model, model_id, provider, input_tokens, output_tokens,"
-                    " cost, latency, cached, ok, batch, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    call_rows,
-                )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+            llm_tables.write(self._conn, cache_rows, call_rows)
         self._pending_cache.clear()
         self._pending_calls.clear()
 

@@ -51,6 +51,11 @@ BUILTIN_ROSTERS = ("offline", "paper")
 _DEFAULT_BASE_URLS = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}
 
 
+def list_price(input_tokens: int, output_tokens: int, price_input: float, price_output: float) -> float:
+    """US dollars for a call at list prices given per million input / output tokens."""
+    return (input_tokens * price_input + output_tokens * price_output) / 1_000_000
+
+
 class ModelSpec(BaseModel):
     """One model of a roster. ``name`` is the roster key; ``model`` the provider's model id."""
 
@@ -108,7 +113,7 @@ class ModelSpec(BaseModel):
 
     def cost(self, input_tokens: int, output_tokens: int, *, batch: bool = False) -> float:
         """US dollars for a call at this entry's prices."""
-        usd = (input_tokens * self.price_input + output_tokens * self.price_output) / 1_000_000
+        usd = list_price(input_tokens, output_tokens, self.price_input, self.price_output)
         return usd * (self.batch_discount if batch else 1.0)
 
     def resolve_api_key(self, env: Mapping[str, str] | None = None) -> str | None:

@@ -11,6 +11,7 @@ import asyncio
 import time
 from typing import Any
 
+from charm_builder.llm.roster import list_price
 from charm_builder.simulate.cleaning import clean_turn, is_degenerate
 from charm_builder.simulate.loop import CallTally, ChatClient, prices, retry_params
 from charm_builder.simulate.prompts import as_chat, character_system_prompt
@@ -36,7 +37,7 @@ async def _one(
         tally.add(model, completion, price_in, price_out)
         meta["input_tokens"] += completion.input_tokens
         meta["output_tokens"] += completion.output_tokens
-        meta["cost_usd"] += (completion.input_tokens * price_in + completion.output_tokens * price_out) / 1e6
+        meta["cost_usd"] += list_price(completion.input_tokens, completion.output_tokens, price_in, price_out)
         meta["latency_s"] += getattr(completion, "latency", time.perf_counter() - start)
         cleaned = clean_turn(completion.text, **clean_args)
         text = cleaned.text

@@ -20,13 +20,12 @@ from rich.table import Table
 
 from charm_builder.llm.limits import prompt_tokens
 from charm_builder.llm.roster import Roster
-from charm_builder.simulate import tasks
 from charm_builder.simulate.candidates import candidate_messages
 from charm_builder.simulate.loop import CallTally
 from charm_builder.simulate.plan import DialogueSpec
 from charm_builder.simulate.prompts import as_chat, character_system_prompt, user_system_prompt
-from charm_builder.store import Workspace
-from schemas import Character, Dialogue, Scene, UserPersona
+from charm_builder.store import Workspace, sim_tasks
+from schemas import CandidateSet, Character, Dialogue, Scene, UserPersona
 
 # The simulator's prompts ask for 1-4 sentences: a typical reply is well under 100 tokens.
 TYPICAL_REPLY_TOKENS = 80
@@ -122,7 +121,7 @@ def estimate_simulation(
 
 def _dialogue_stage(ws: Workspace, costing: _Costing, specs: list[DialogueSpec]) -> None:
     opts, est = costing.opts, costing.est
-    states = tasks.task_states(ws)
+    states = sim_tasks.task_states(ws)
     chars: dict[str, Any] = {}
     for spec in specs:
         state = states.get(spec.key) or {}
@@ -175,7 +174,7 @@ def _dialogue_stage(ws: Workspace, costing: _Costing, specs: list[DialogueSpec])
 
 def _candidates_stage(ws: Workspace, costing: _Costing, dialogues: list[Dialogue]) -> None:
     opts, est = costing.opts, costing.est
-    have = {row[0] for row in ws.conn.execute("SELECT dialogue_id FROM candidate_sets")}
+    have = set(ws.distinct(CandidateSet, "dialogue_id"))
     for dialogue in dialogues:
         if dialogue.id in have:
             est.already_done += 1

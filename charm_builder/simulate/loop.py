@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from charm_builder.llm.roster import list_price
 from charm_builder.simulate.cleaning import clean_turn
 from charm_builder.simulate.plan import DialogueSpec
 from charm_builder.simulate.prompts import as_chat, character_system_prompt, user_system_prompt
@@ -34,7 +35,7 @@ class CallTally:
     per_model: dict[str, int] = field(default_factory=dict)
 
     def add(self, model: str, completion: Any, price_in: float, price_out: float) -> None:
-        cost = (completion.input_tokens * price_in + completion.output_tokens * price_out) / 1e6
+        cost = list_price(completion.input_tokens, completion.output_tokens, price_in, price_out)
         self.add_call(model, completion.input_tokens, completion.output_tokens, cost)
 
     def add_call(self, model: str, input_tokens: int, output_tokens: int, cost_usd: float) -> None:
@@ -97,6 +98,7 @@ def retry_params(params: dict[str, Any], attempt: int) -> dict[str, Any] | None:
 
 
 def prices(client: Any, model: str) -> tuple[float, float]:
+    """List prices (USD per million input / output tokens) of ``model``; zero when the client has no roster."""
     spec = client.spec(model) if hasattr(client, "spec") else None
     return (spec.price_input, spec.price_output) if spec else (0.0, 0.0)
 

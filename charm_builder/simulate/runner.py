@@ -16,7 +16,6 @@ from typing import Any
 
 from charm_builder.errors import CharmError
 from charm_builder.llm.errors import LLMCallError
-from charm_builder.simulate import tasks
 from charm_builder.simulate.candidates import candidate_messages, first_attempt_seeds, generate_candidates
 from charm_builder.simulate.loop import (
     CallTally,
@@ -28,8 +27,8 @@ from charm_builder.simulate.loop import (
 )
 from charm_builder.simulate.plan import DialogueSpec
 from charm_builder.simulate.refine import generate_scene, refine_dialogue
-from charm_builder.store import Workspace
-from schemas import Character, Dialogue, Scene, UserPersona, content_id
+from charm_builder.store import Workspace, sim_tasks
+from schemas import CandidateSet, Character, Dialogue, Scene, UserPersona, content_id
 
 
 @dataclass
@@ -91,7 +90,7 @@ class Simulation:
         self.flush = flush or (lambda: None)  # persist LLM cache/ledger before committing results
         self.report = RunReport()
         self._lock = asyncio.Lock()
-        tasks.ensure_table(ws)
+        sim_tasks.ensure_table(ws)
 
     def _over_budget(self) -> bool:
         return self.opts.budget_usd is not None and self.spent() >= self.opts.budget_usd
@@ -120,7 +119,7 @@ class Simulation:
 
         def write() -> None:
             self.ws.upsert(cset)
-            tasks.mark(self.ws, key, spec, "done", tally, dialogue_id=dialogue.id, candidate_set_id=cset.id)
+            sim_tasks.mark(self.ws, key, spec, "done", tally, dialogue_id=dialogue.id, candidate_set_id=cset.id)
 
         await self._commit(write)
         self.report.tally.merge(tally)
@@ -154,7 +153,7 @@ class Simulation:
             except DegenerateDialogue as exc:
                 exc.tally.merge(extra)
                 reason, spent = str(exc), exc.tally
-                await self._commit(lambda: tasks.mark(self.ws, spec.key, spec_d, "failed", spent, problem=reason))
+                await self._commit(lambda: sim_tasks.mark(self.ws, spec.key, spec_d, "failed", spent, problem=reason))
                 self.report.tally.merge(spent)
                 self.report.failed += 1
                 self.report.problems.append(f"task {spec.index}: {reason}")
@@ -162,7 +161,7 @@ class Simulation:
 
             def write() -> None:
                 self.ws.upsert(dialogue)
-                tasks.mark(self.ws, spec.key, spec_d, "dialogue", tally, dialogue_id=dialogue.id)
+                sim_tasks.mark(self.ws, spec.key, spec_d, "dialogue", tally, dialogue_id=dialogue.id)
 
             await self._commit(write)
             self.report.tally.merge(tally)
@@ -186,7 +185,7 @@ class Simulation:
     async def run(self, specs: list[DialogueSpec], progress: Progress | None = None) -> RunReport:
         """Simulate the planned dialogues (and their candidates unless stage == 'dialogues')."""
         start = time.perf_counter()
-        states = tasks.task_states(self.ws)
+        states = sim_tasks.task_states(self.ws)
         jobs = []
         for spec in specs:
             state = states.get(spec.key)
@@ -206,7 +205,7 @@ class Simulation:
     async def run_candidates(self, dialogues: list[Dialogue], progress: Progress | None = None) -> RunReport:
         """Candidates for existing (e.g. imported) dialogues that have none yet."""
         start = time.perf_counter()
-        have = {row[0] for row in self.ws.conn.execute("SELECT dialogue_id FROM candidate_sets")}
+        have = set(self.ws.distinct(CandidateSet, "dialogue_id"))
         jobs = []
         contexts: list[Dialogue] = []
         for dlg in dialogues:

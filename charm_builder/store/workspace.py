@@ -2,7 +2,8 @@
 
 The database is the single source of truth for every stage. Writes go through ``transaction()``
 so one unit of work (an imported file, a dialogue, a candidate set) lands whole or not at all.
-Other modules (the LLM cache, the annotation sync) may add their own tables to the same file.
+Tables beyond the record kinds (``sim_tasks``, ``dq_annotations``, the LLM tables) are declared in their
+own modules of this package and created on first use.
 """
 
 from __future__ import annotations
@@ -137,6 +138,21 @@ class Workspace:
         sql = f"SELECT data FROM {table.name}" + (f" WHERE {clause}" if clause else "") + " ORDER BY id"
         for (data,) in self.conn.execute(sql, tuple(where.values())):
             yield model.model_validate_json(data)
+
+    def has(self, model: type[Record], record_id: str) -> bool:
+        """True when a record of this kind with this id is stored (no parsing)."""
+        sql = f"SELECT 1 FROM {_table_for(model).name} WHERE id=?"
+        return self.conn.execute(sql, (record_id,)).fetchone() is not None
+
+    def distinct(self, model: type[Record], column: str, **where: str | None) -> list[str]:
+        """Distinct values of an indexed ``column`` of one kind, sorted, optionally filtered on indexed columns."""
+        table = _table_for(model)
+        unknown = ({column} | set(where)) - set(table.columns)
+        if unknown:
+            raise ValueError(f"{table.name} has no indexed column(s) {sorted(unknown)}")
+        clause = " AND ".join(f"{k} IS ?" for k in where)
+        sql = f"SELECT DISTINCT {column} FROM {table.name}" + (f" WHERE {clause}" if clause else "") + " ORDER BY 1"
+        return [r[0] for r in self.conn.execute(sql, tuple(where.values()))]
 
     def ids(self, model: type[Record]) -> list[str]:
         return [r[0] for r in self.conn.execute(f"SELECT id FROM {_table_for(model).name} ORDER BY id")]

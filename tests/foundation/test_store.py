@@ -145,3 +145,14 @@ def test_sigkill_mid_import_leaves_database_consistent(tmp_path):
     assert rerun.returncode == 0, rerun.stderr
     with Workspace.open(ws_dir) as ws:
         assert ws.count(s.Character) == 3 * per_file
+
+
+def test_has_and_distinct_read_indexed_columns(workspace):
+    chars = [_character(i) for i in range(3)]
+    workspace.upsert_many(chars)
+    assert workspace.has(s.Character, chars[0].id)
+    assert not workspace.has(s.Character, "chr_missing")
+    assert workspace.distinct(s.Character, "sub_category") == ["games"]
+    assert workspace.distinct(s.Character, "sub_category", primary_category="nobody") == []
+    with pytest.raises(ValueError, match="no indexed column"):
+        workspace.distinct(s.Character, "name")

@@ -12,8 +12,8 @@ import pytest
 
 from charm_builder.llm import LLMClient, RetryPolicy
 from charm_builder.simulate import RunOptions, Simulation, plan_dialogues
-from charm_builder.simulate.tasks import totals
 from charm_builder.store import Workspace
+from charm_builder.store.sim_tasks import totals
 from schemas import CandidateSet, Dialogue, Scene
 from tests.conftest import REPO
 from tests.fakes.openai_server import FakeLLMServer, roleplay_reply

@@ -8,9 +8,19 @@ calls make the redo free).
 from __future__ import annotations
 
 import json
+from typing import Protocol
 
-from charm_builder.simulate.loop import CallTally
-from charm_builder.store import Workspace
+from charm_builder.store.workspace import Workspace
+
+
+class Tally(Protocol):
+    """The calls one task made (``charm_builder.simulate.loop.CallTally`` fits)."""
+
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+
 
 _SQL = """CREATE TABLE IF NOT EXISTS sim_tasks (
   key TEXT PRIMARY KEY, spec TEXT NOT NULL, dialogue_id TEXT, candidate_set_id TEXT,
@@ -20,6 +30,7 @@ _SQL = """CREATE TABLE IF NOT EXISTS sim_tasks (
 
 
 def ensure_table(ws: Workspace) -> None:
+    """Create ``sim_tasks`` if this workspace has none yet."""
     ws.conn.execute(_SQL)
 
 
@@ -28,7 +39,7 @@ def mark(
     key: str,
     spec: dict,
     status: str,
-    tally: CallTally,
+    tally: Tally,
     *,
     dialogue_id: str | None = None,
     candidate_set_id: str | None = None,
