@@ -39,6 +39,7 @@ def option_error(exc: ValidationError, options: Mapping[str, str] | None = None)
     bounds = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}
     if err["type"] in bounds:
         limit = next(iter(ctx.values()))
+        limit = int(limit) if isinstance(limit, float) and limit.is_integer() else limit  # ge=0 on a float: 0.0
         return f"{opt} must be {bounds[err['type']]} {limit}, got {value}"
     if err["type"] == "literal_error":
         return f"{opt} {value!r}: choose {ctx['expected']}"
