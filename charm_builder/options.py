@@ -1,9 +1,9 @@
 """One source per configuration: CLI options take their help from the config fields, and pydantic's
 validation errors become our one-line error naming the option.
 
-A config is a pydantic model (``Field(description=...)``) or a dataclass
-(``field(metadata={"help": ...})``); tests/foundation/test_config_options.py checks that every field
-and its option agree on name, default and help.
+A config is a pydantic model or dataclass (``Field(description=...)``) or a plain dataclass
+(``field(metadata={"help": ...})``); the CLI tests check that every field and its option agree on
+name, default and help.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 
 def field_help(config: type[Any], name: str) -> str:
     """The help text of field ``name`` of ``config`` (pydantic description or dataclass metadata)."""
-    if isinstance(config, type) and issubclass(config, BaseModel):
-        text = config.model_fields[name].description
+    if hasattr(config, "__pydantic_fields__"):  # a pydantic model or pydantic dataclass
+        text = config.__pydantic_fields__[name].description
     else:
         text = {f.name: f for f in dataclasses.fields(config)}[name].metadata.get("help")
     if not text:
@@ -41,6 +41,8 @@ def option_error(exc: ValidationError, options: Mapping[str, str] | None = None)
         limit = next(iter(ctx.values()))
         limit = int(limit) if isinstance(limit, float) and limit.is_integer() else limit  # ge=0 on a float: 0.0
         return f"{opt} must be {bounds[err['type']]} {limit}, got {value}"
+    if err["type"] == "value_error":  # a model validator's rule: its message names the options itself
+        return f"{opt}: {ctx['error']}" if err["loc"] else str(ctx["error"])
     if err["type"] == "literal_error":
         return f"{opt} {value!r}: choose {ctx['expected']}"
     return f"{opt}: {err['msg']}"
