@@ -577,6 +577,8 @@ def self_evolve_cmd(
 
       charm-train self-evolve -d pt --eval rr -o runs/evo --init-rm runs/rm-ld --loss aam-ld --rounds 3 --threshold 2
     """
+    from pydantic import ValidationError
+
     from charm_builder.errors import CharmError
     from charm_builder.export.locate import subset_path
     from charm_builder.store import resolve_workspace
@@ -614,6 +616,8 @@ def self_evolve_cmd(
 
     try:
         results = self_evolve(cfg, progress=not quiet, on_round=report)
+    except ValidationError as exc:  # a round's RMTrainConfig rejects an option (e.g. --batch-size 0)
+        fail(option_error(exc))
     except (SelfEvolveError, CharmError, *_user_errors()) as exc:
         fail(str(exc))
     header, rows = round_rows(results)
