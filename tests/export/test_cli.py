@@ -28,7 +28,7 @@ def test_export_then_check_then_refuse_non_empty(workspace, built, tmp_path):
 def test_user_errors_are_one_line_exit_2(workspace, tmp_path):
     bad = cli("export", "--subset", "bogus", "--out", str(tmp_path / "o"), workspace=workspace.root)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
-    assert "unknown subset 'bogus'; choose one of: roleReward, dialogueQuality, preferenceTraining, all" in bad.stderr
+    assert "--subset 'bogus': choose 'roleReward', 'dialogueQuality', 'preferenceTraining' or 'all'" in bad.stderr
     empty = cli("export", "--out", str(tmp_path / "o"), workspace=workspace.root)
     assert empty.returncode == 2 and "has no dialogues" in empty.stderr
     assert len(empty.stderr.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
@@ -38,3 +38,30 @@ def test_user_errors_are_one_line_exit_2(workspace, tmp_path):
     assert tr.returncode == 2 and "no-such-model" in tr.stderr and len(tr.stderr.strip().splitlines()) == 1
     helped = cli("export", "--help", workspace=workspace.root)
     assert helped.returncode == 0 and "Examples:" in helped.stdout and "--push-to-hub" in helped.stdout
+
+
+def test_export_options_match_export_options_fields():
+    from charm_builder.cli import app
+    from charm_builder.export.cli import EXPORT_CLI_ONLY, EXPORT_OPTIONS
+    from charm_builder.export.pipeline import ExportOptions
+    from tests.config_options import command, option_mismatches
+
+    problems = option_mismatches(
+        command(app, "export"),
+        ExportOptions,
+        options=EXPORT_OPTIONS,
+        params={"license": "license_"},
+        cli_only=EXPORT_CLI_ONLY,
+    )
+    assert problems == []
+
+
+def test_export_option_rules_are_one_line_exit_2(workspace, tmp_path):
+    for args, line in [
+        (["--grpo-fraction", "1"], "error: --grpo-fraction must be < 1, got 1.0"),
+        (["--format", "csv"], "error: --format 'csv': choose 'hf', 'parquet' or 'jsonl'"),
+        (["--holdout", "western"], "error: --holdout needs --shift user|character|dialogue"),
+    ]:
+        res = cli("export", "--out", str(tmp_path / "o"), *args, workspace=workspace.root)
+        assert res.returncode == 2 and res.stderr.strip().splitlines() == [line], res.stderr
+        assert not (tmp_path / "o").exists()

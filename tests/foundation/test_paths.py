@@ -3,7 +3,7 @@
 import stat
 from pathlib import Path
 
-from annotation.server.venv import default_venv_dir
+from annotation.server.server_env import default_venv_dir
 from charm_builder.offline_models import cache_root
 from charm_builder.paths import cache_dir, write_private
 

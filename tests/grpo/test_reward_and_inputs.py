@@ -81,10 +81,6 @@ def _cfg(tmp_path: Path, rm: Path, **kw: object) -> GRPORunConfig:
 @pytest.mark.parametrize(
     ("kw", "message"),
     [
-        ({"num_generations": 1}, "--num-generations must be >= 2"),
-        ({"prompts_per_step": 0}, "--prompts-per-step must be >= 1"),
-        ({"beta": -0.1}, "--beta"),
-        ({"max_steps": 0}, "--max-steps"),
         ({"resume": True}, "--resume: no checkpoint"),
         ({"vllm": "on"}, "--vllm on: needs a CUDA GPU"),
     ],
@@ -96,6 +92,26 @@ def test_validate_config_names_the_option(tmp_path: Path, tiny_rm: Path, kw: dic
         pytest.skip("GPU present")
     with pytest.raises(GRPOInputError, match=message.replace("-", r"\-")):
         validate_config(_cfg(tmp_path, tiny_rm, **kw))
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"num_generations": 1}, "--num-generations must be >= 2, got 1"),
+        ({"prompts_per_step": 0}, "--prompts-per-step must be >= 1, got 0"),
+        ({"beta": -0.1}, "--beta must be >= 0, got -0.1"),
+        ({"max_steps": 0}, "--max-steps must be >= 1, got 0"),
+        ({"vllm": "maybe"}, "--vllm 'maybe': choose 'auto', 'on' or 'off'"),
+    ],
+)
+def test_config_rules_name_the_option(tmp_path: Path, kw: dict, message: str) -> None:
+    from pydantic import ValidationError
+
+    from charm_builder.options import option_error
+
+    with pytest.raises(ValidationError) as err:
+        _cfg(tmp_path, tmp_path / "rm", **kw)
+    assert option_error(err.value) == message
 
 
 def test_non_empty_output_needs_resume(tmp_path: Path, tiny_rm: Path) -> None:

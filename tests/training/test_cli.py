@@ -61,11 +61,11 @@ def test_rm_then_eval_rm(pref_export: Path, role_reward_export: Path, tiny_model
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["--loss", "hinge"], "--loss 'hinge': unknown loss"),
+        (["--loss", "hinge"], "--loss 'hinge': choose 'bt', 'margin', 'aam-pr' or 'aam-ld'"),
         (["--loss", "margin", "--margin-column", "margin_gpt"], "missing column 'margin_gpt'"),
         (["--data", "{tmp}/missing-dir"], "missing-dir: no such file or directory"),
         (["--precision", "fp8"], "--precision 'fp8'"),
-        (["--batch-size", "0"], "--batch-size must be >= 1"),
+        (["--batch-size", "0"], "--batch-size must be >= 1, got 0"),
     ],
 )
 def test_rm_bad_input_one_line_exit_2(

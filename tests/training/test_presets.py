@@ -148,8 +148,8 @@ def test_resolve_uses_the_source_not_the_value() -> None:
     ("args", "needle"),
     [
         (["--preset", "paper-xx"], "--preset 'paper-xx': choose one of paper-bt,"),
-        (["--sft-reduction", "avg"], "--sft-reduction 'avg': choose sum or mean"),
-        (["--pr-reference", "sft"], "--pr-reference 'sft': choose base or init"),
+        (["--sft-reduction", "avg"], "--sft-reduction 'avg': choose 'sum' or 'mean'"),
+        (["--pr-reference", "sft"], "--pr-reference 'sft': choose 'base' or 'init'"),
     ],
 )
 def test_bad_preset_options_one_line_exit_2(

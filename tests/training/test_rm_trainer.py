@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from training.rm.data import DataError
 from training.rm.model import MARKER, load_reward_model
@@ -119,11 +120,11 @@ def test_resume_continues_exactly(pref_export: Path, tiny_model_dir: Path, tmp_p
 @pytest.mark.parametrize(
     ("kw", "exc", "match"),
     [
-        ({"loss": "hinge"}, TrainingInputError, "--loss 'hinge': unknown loss"),
+        ({"loss": "hinge"}, ValidationError, "loss"),
         ({"loss": "margin", "margin_column": "margin_gpt"}, DataError, "missing column 'margin_gpt'"),
         ({"model": "/nonexistent/model"}, TrainingInputError, "--model /nonexistent/model"),
         ({"resume": True}, TrainingInputError, "--resume: no checkpoint"),
-        ({"batch_size": 0}, TrainingInputError, "--batch-size must be >= 1"),
+        ({"batch_size": 0}, ValidationError, "batch_size"),
     ],
 )
 def test_bad_input_fails_before_writing(

@@ -8,54 +8,55 @@ from typing import Annotated, Any
 import typer
 
 from charm_builder.console import fail
+from charm_builder.options import field_help, option_error
 from training.distributed import is_main_process
+from training.grpo.trainer import GRPORunConfig
 from training.launch import AccelerateConfigOpt, NumProcessesOpt, PrintLaunchOpt
 
 
+def _g(name: str) -> str:
+    """Help of ``charm-train grpo --NAME``: the GRPORunConfig field's description (one source)."""
+    return field_help(GRPORunConfig, name)
+
+
+GRPO_OPTIONS = {"output_dir": "--out"}  # fields whose option is not --FIELD-NAME
+# options of `charm-train grpo` that are no GRPORunConfig field (tests/training/test_config_options.py)
+GRPO_CLI_ONLY = ("quiet", "accelerate_config", "num_processes", "print_launch")
+
+
 def grpo(
-    data: Annotated[
-        Path,
-        typer.Option(
-            "--data", "-d", help="preferenceTraining export; its `grpo` split (conversational prompts) is used."
-        ),
-    ],
-    reward_model: Annotated[
-        Path, typer.Option("--reward-model", "-r", help="Reward-model folder written by `charm-train rm`.")
-    ],
-    out: Annotated[
-        Path, typer.Option("--out", "-o", help="Output folder: policy, checkpoint-N/, train_log.jsonl, curves.png.")
-    ],
-    policy: Annotated[
-        str, typer.Option(help="Local HF causal-LM folder, or 'offline' (bundled SmolLM2-135M).")
-    ] = "offline",
-    split: Annotated[str, typer.Option(help="Split holding the prompts.")] = "grpo",
-    num_generations: Annotated[
-        int, typer.Option("--num-generations", "-G", help="Group size: completions sampled per prompt.")
-    ] = 4,
-    prompts_per_step: Annotated[int, typer.Option(help="Prompts per device and micro-step.")] = 2,
-    grad_accum: Annotated[int, typer.Option(help="Gradient accumulation steps.")] = 1,
-    beta: Annotated[float, typer.Option(help="KL coefficient against the initial policy (0 = no reference).")] = 0.04,
-    max_completion_length: Annotated[int, typer.Option(help="Max new tokens per completion.")] = 256,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 1.0,
-    lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-6,
-    epochs: Annotated[float, typer.Option(help="Passes over the prompts.")] = 1.0,
-    max_steps: Annotated[int | None, typer.Option(help="Stop after this many optimizer steps.")] = None,
-    scale_rewards: Annotated[
-        str, typer.Option(help="Reward normalisation: group (per-group std), batch, none.")
-    ] = "group",
-    loss_type: Annotated[str, typer.Option(help="TRL loss: grpo, dapo, dr_grpo, bnpo, ...")] = "dapo",
-    length_penalty: Annotated[float, typer.Option(help="Subtract this x completion tokens from the reward.")] = 0.0,
-    lora_r: Annotated[int, typer.Option(help="LoRA rank; 0 = full fine-tuning.")] = 0,
-    lora_alpha: Annotated[int, typer.Option(help="LoRA alpha.")] = 16,
-    vllm: Annotated[str, typer.Option(help="vLLM generation: auto (when installed on a GPU), on, off.")] = "auto",
-    precision: Annotated[str, typer.Option(help="auto (bf16 on capable GPUs), bf16 or fp32.")] = "auto",
-    gradient_checkpointing: Annotated[bool, typer.Option("--gradient-checkpointing")] = False,
-    rm_batch_size: Annotated[int, typer.Option(help="Completions per reward-model forward pass.")] = 8,
-    save_steps: Annotated[int, typer.Option(help="Checkpoint every N steps (0 = only the final policy).")] = 0,
-    logging_steps: Annotated[int, typer.Option(help="Log every N steps.")] = 1,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from the latest checkpoint in --out.")] = False,
-    seed: Annotated[int, typer.Option(help="Seed for sampling and data order.")] = 42,
-    limit: Annotated[int | None, typer.Option(help="Use only the first N prompts.")] = None,
+    data: Annotated[Path, typer.Option("--data", "-d", help=_g("data"))],
+    reward_model: Annotated[Path, typer.Option("--reward-model", "-r", help=_g("reward_model"))],
+    out: Annotated[Path, typer.Option("--out", "-o", help=_g("output_dir"))],
+    policy: Annotated[str, typer.Option(help=_g("policy"))] = "offline",
+    split: Annotated[str, typer.Option(help=_g("split"))] = "grpo",
+    num_generations: Annotated[int, typer.Option("--num-generations", "-G", help=_g("num_generations"))] = 4,
+    prompts_per_step: Annotated[int, typer.Option(help=_g("prompts_per_step"))] = 2,
+    grad_accum: Annotated[int, typer.Option(help=_g("grad_accum"))] = 1,
+    beta: Annotated[float, typer.Option(help=_g("beta"))] = 0.04,
+    max_completion_length: Annotated[int, typer.Option(help=_g("max_completion_length"))] = 256,
+    temperature: Annotated[float, typer.Option(help=_g("temperature"))] = 1.0,
+    lr: Annotated[float, typer.Option(help=_g("lr"))] = 1e-6,
+    epochs: Annotated[float, typer.Option(help=_g("epochs"))] = 1.0,
+    max_steps: Annotated[int | None, typer.Option(help=_g("max_steps"))] = None,
+    scale_rewards: Annotated[str, typer.Option(help=_g("scale_rewards"))] = "group",
+    loss_type: Annotated[str, typer.Option(help=_g("loss_type"))] = "dapo",
+    length_penalty: Annotated[float, typer.Option(help=_g("length_penalty"))] = 0.0,
+    lora_r: Annotated[int, typer.Option(help=_g("lora_r"))] = 0,
+    lora_alpha: Annotated[int, typer.Option(help=_g("lora_alpha"))] = 16,
+    vllm: Annotated[str, typer.Option(help=_g("vllm"))] = "auto",
+    precision: Annotated[str, typer.Option(help=_g("precision"))] = "auto",
+    gradient_checkpointing: Annotated[
+        bool, typer.Option("--gradient-checkpointing", help=_g("gradient_checkpointing"))
+    ] = False,
+    rm_batch_size: Annotated[int, typer.Option(help=_g("rm_batch_size"))] = 8,
+    rm_max_length: Annotated[int, typer.Option(help=_g("rm_max_length"))] = 2048,
+    save_steps: Annotated[int, typer.Option(help=_g("save_steps"))] = 0,
+    keep_checkpoints: Annotated[int, typer.Option(help=_g("keep_checkpoints"))] = 2,
+    logging_steps: Annotated[int, typer.Option(help=_g("logging_steps"))] = 1,
+    resume: Annotated[bool, typer.Option("--resume", help=_g("resume"))] = False,
+    seed: Annotated[int, typer.Option(help=_g("seed"))] = 42,
+    limit: Annotated[int | None, typer.Option(help=_g("limit"))] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     accelerate_config: AccelerateConfigOpt = None,
     num_processes: NumProcessesOpt = None,
@@ -80,49 +81,14 @@ def grpo(
     from pydantic import ValidationError
 
     from charm_builder.export.locate import subset_path
-    from training.grpo.trainer import CURVES_FILE, GRPORunConfig, train_grpo
+    from training.grpo.trainer import CURVES_FILE, train_grpo
 
-    data = subset_path(data, "preferenceTraining")
-    if scale_rewards not in ("group", "batch", "none"):
-        fail(f"--scale-rewards {scale_rewards!r}: choose group, batch or none")
-    if vllm not in ("auto", "on", "off"):
-        fail(f"--vllm {vllm!r}: choose auto, on or off")
-    if precision not in ("auto", "bf16", "fp32"):
-        fail(f"--precision {precision!r}: choose auto, bf16 or fp32")
+    values = {k: v for k, v in locals().items() if k in GRPORunConfig.model_fields}
+    values |= {"data": subset_path(data, "preferenceTraining"), "output_dir": out}
     try:
-        cfg = GRPORunConfig(
-            data=data,
-            reward_model=reward_model,
-            output_dir=out,
-            policy=policy,
-            split=split,
-            num_generations=num_generations,
-            prompts_per_step=prompts_per_step,
-            grad_accum=grad_accum,
-            beta=beta,
-            max_completion_length=max_completion_length,
-            temperature=temperature,
-            lr=lr,
-            epochs=epochs,
-            max_steps=max_steps,
-            scale_rewards=scale_rewards,
-            loss_type=loss_type,  # type: ignore[arg-type]
-            length_penalty=length_penalty,
-            lora_r=lora_r,
-            lora_alpha=lora_alpha,
-            vllm=vllm,  # type: ignore[arg-type]
-            precision=precision,
-            gradient_checkpointing=gradient_checkpointing,  # type: ignore[arg-type]
-            rm_batch_size=rm_batch_size,
-            save_steps=save_steps,
-            logging_steps=logging_steps,
-            resume=resume,
-            seed=seed,
-            limit=limit,
-        )
+        cfg = GRPORunConfig(**values)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        fail(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}")
+        fail(option_error(exc, GRPO_OPTIONS))
     if accelerate_config is not None:
         from charm_builder.errors import CharmError
         from training.grpo.trainer import validate_config

@@ -47,40 +47,48 @@ class GRPOInputError(CharmError):
 
 
 class GRPORunConfig(BaseModel):
-    """Everything a GRPO run needs (CLI options map 1:1 onto these fields)."""
+    """Everything a GRPO run needs. Each field's description is its ``charm-train grpo`` option's help
+    (training/grpo/cli.py reads it; tests/training/test_config_options.py checks names and defaults),
+    and its constraints are the option's validation."""
 
     model_config = ConfigDict(extra="forbid")
 
-    data: Path = Field(description="preferenceTraining export (split `grpo`), saved dataset or parquet/jsonl")
-    reward_model: Path = Field(description="reward model folder written by `charm-train rm`")
-    output_dir: Path
-    policy: str = Field("offline", description="local HF causal-LM folder, or 'offline' (SmolLM2-135M)")
-    split: str = "grpo"
-    num_generations: int = 4
-    prompts_per_step: int = 2
-    grad_accum: int = 1
-    beta: float = 0.04
-    max_completion_length: int = 256
-    temperature: float = 1.0
-    lr: float = 1e-6
-    epochs: float = 1.0
-    max_steps: int | None = None
-    scale_rewards: Literal["group", "batch", "none"] = "group"
-    loss_type: str = "dapo"
-    length_penalty: float = 0.0
-    lora_r: int = 0
-    lora_alpha: int = 16
-    vllm: Literal["auto", "on", "off"] = "auto"
-    precision: Literal["auto", "bf16", "fp32"] = "auto"
-    gradient_checkpointing: bool = False
-    rm_batch_size: int = 8
-    rm_max_length: int = 2048
-    save_steps: int = 0
-    keep_checkpoints: int = 2
-    logging_steps: int = 1
-    resume: bool = False
-    seed: int = 42
-    limit: int | None = None
+    data: Path = Field(description="preferenceTraining export; its `grpo` split (conversational prompts) is used.")
+    reward_model: Path = Field(description="Reward-model folder written by `charm-train rm`.")
+    output_dir: Path = Field(description="Output folder: policy, checkpoint-N/, train_log.jsonl, curves.png.")
+    policy: str = Field("offline", description="Local HF causal-LM folder, or 'offline' (bundled SmolLM2-135M).")
+    split: str = Field("grpo", description="Split holding the prompts.")
+    num_generations: int = Field(
+        4, ge=2, description="Group size: completions sampled per prompt (>= 2: GRPO compares within a group)."
+    )
+    prompts_per_step: int = Field(2, ge=1, description="Prompts per device and micro-step.")
+    grad_accum: int = Field(1, ge=1, description="Gradient accumulation steps.")
+    beta: float = Field(0.04, ge=0, description="KL coefficient against the initial policy (0 = no reference).")
+    max_completion_length: int = Field(256, ge=1, description="Max new tokens per completion.")
+    temperature: float = Field(1.0, gt=0, description="Sampling temperature.")
+    lr: float = Field(1e-6, gt=0, description="Learning rate.")
+    epochs: float = Field(1.0, gt=0, description="Passes over the prompts.")
+    max_steps: int | None = Field(None, ge=1, description="Stop after this many optimizer steps.")
+    scale_rewards: Literal["group", "batch", "none"] = Field(
+        "group", description="Reward normalisation: group (per-group std), batch, none."
+    )
+    loss_type: str = Field("dapo", description="TRL loss: grpo, dapo, dr_grpo, bnpo, ...")
+    length_penalty: float = Field(0.0, ge=0, description="Subtract this x completion tokens from the reward.")
+    lora_r: int = Field(0, ge=0, description="LoRA rank; 0 = full fine-tuning.")
+    lora_alpha: int = Field(16, description="LoRA alpha.")
+    vllm: Literal["auto", "on", "off"] = Field(
+        "auto", description="vLLM generation: auto (when installed on a GPU), on, off."
+    )
+    precision: Literal["auto", "bf16", "fp32"] = Field("auto", description="auto (bf16 on capable GPUs), bf16 or fp32.")
+    gradient_checkpointing: bool = Field(False, description="Recompute activations in the backward pass (less memory).")
+    rm_batch_size: int = Field(8, ge=1, description="Completions per reward-model forward pass.")
+    rm_max_length: int = Field(2048, ge=8, description="Max tokens per prompt+completion the reward model scores.")
+    save_steps: int = Field(0, ge=0, description="Checkpoint every N steps (0 = only the final policy).")
+    keep_checkpoints: int = Field(2, ge=1, description="Keep only the newest N checkpoints.")
+    logging_steps: int = Field(1, ge=1, description="Log every N steps.")
+    resume: bool = Field(False, description="Continue from the latest checkpoint in --out.")
+    seed: int = Field(42, description="Seed for sampling and data order.")
+    limit: int | None = Field(None, description="Use only the first N prompts.")
 
 
 @dataclass
@@ -118,22 +126,8 @@ def checkpoints(output_dir: Path) -> list[Path]:
 
 
 def validate_config(cfg: GRPORunConfig) -> None:
-    """Checks that need no model; raises :class:`GRPOInputError` naming the option."""
-    if cfg.num_generations < 2:
-        raise GRPOInputError(
-            f"--num-generations must be >= 2 (GRPO compares completions within a group), got {cfg.num_generations}"
-        )
-    for name in ("prompts_per_step", "grad_accum", "max_completion_length", "rm_batch_size", "logging_steps"):
-        if getattr(cfg, name) < 1:
-            raise GRPOInputError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(cfg, name)}")
-    if cfg.lr <= 0 or cfg.epochs <= 0:
-        raise GRPOInputError("--lr and --epochs must be > 0")
-    if cfg.beta < 0 or cfg.length_penalty < 0 or cfg.temperature <= 0:
-        raise GRPOInputError("--beta and --length-penalty must be >= 0 and --temperature > 0")
-    if cfg.max_steps is not None and cfg.max_steps < 1:
-        raise GRPOInputError(f"--max-steps must be >= 1, got {cfg.max_steps}")
-    if cfg.lora_r < 0 or cfg.save_steps < 0:
-        raise GRPOInputError("--lora-r and --save-steps must be >= 0")
+    """Checks that need the file system or the GPU (range and choice rules are GRPORunConfig's);
+    raises :class:`GRPOInputError` naming the option."""
     if not cfg.reward_model.is_dir():
         raise GRPOInputError(f"--reward-model {cfg.reward_model}: no such folder")
     out = cfg.output_dir

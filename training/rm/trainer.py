@@ -56,7 +56,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from training.distributed import gather_metrics, pool_metrics
-from training.losses import SFT_REDUCTIONS, bradley_terry_loss, ld_margin, pairwise_accuracy, pr_margin, sft_loss
+from training.losses import bradley_terry_loss, ld_margin, pairwise_accuracy, pr_margin, sft_loss
+from training.presets import PRESETS
 from training.rm.data import (
     PREFERENCE_COLUMNS,
     DataError,
@@ -69,6 +70,7 @@ from training.rm.data import (
 )
 from training.rm.model import MARKER, ActAdaptiveRewardModel, RewardModelError
 
+LossName = Literal["bt", "margin", "aam-pr", "aam-ld"]
 LOSSES: tuple[str, ...] = ("bt", "margin", "aam-pr", "aam-ld")
 PR_REFERENCES: tuple[str, ...] = ("base", "init")
 DEFAULT_BETA: dict[str, float] = {"aam-pr": 0.1, "aam-ld": 1.0}
@@ -81,47 +83,75 @@ class TrainingInputError(ValueError):
 
 
 class RMTrainConfig(BaseModel):
-    """Everything a reward-model run needs. Field docs double as CLI help."""
+    """Everything a reward-model run needs. Each field's description is its ``charm-train rm`` option's
+    help (training/cli.py reads it; tests/training/test_config_options.py checks names and defaults),
+    and its constraints are the option's validation."""
 
     model_config = ConfigDict(extra="forbid")
 
-    data: Path = Field(description="preferenceTraining export dir, saved dataset, or parquet/jsonl file")
-    output_dir: Path = Field(description="where the model, log and checkpoints go")
-    model: str = Field("offline", description="HF causal-LM folder, or 'offline' for the bundled SmolLM2")
-    split: str = "train"
-    loss: str = "bt"
-    margin_column: str = "margin"
-    margin_scale: float = 1.0  # --loss margin: M = margin_scale * column (see training/margin_sources.py)
-    beta: float | None = None
-    margin_grad: bool = False
-    sft_reg: float = 0.0
-    sft_reduction: Literal["sum", "mean"] = "sum"
-    sft_init: bool = False
-    sft_epochs: float = 1.0
-    sft_lr: float | None = None
-    ref_logps: Literal["precompute", "online"] = "precompute"
-    pr_reference: Literal["base", "init"] = "base"
-    epochs: float = 1.0
-    max_steps: int | None = None
-    batch_size: int = 4
-    grad_accum: int = 1
-    lr: float = 1e-5
-    weight_decay: float = 0.0
-    warmup_ratio: float = 0.03
-    max_grad_norm: float = 1.0
-    max_length: int = 1024
-    seed: int = 42
-    precision: Literal["auto", "bf16", "fp32"] = "auto"
-    lora_r: int = 0
-    lora_alpha: int = 16
-    lora_dropout: float = 0.0
-    gradient_checkpointing: bool = False
-    save_steps: int = 0
-    keep_checkpoints: int = 2
-    logging_steps: int = 10
-    resume: bool = False
-    limit: int | None = None
-    preset: str | None = None  # the --preset this run was resolved from (training/presets.py), recorded only
+    data: Path = Field(
+        description="preferenceTraining export: save_to_disk folder (split `train` is used), plain saved dataset, "
+        "or parquet/jsonl."
+    )
+    output_dir: Path = Field(description="Output folder (model, train_log.jsonl, checkpoints/).")
+    model: str = Field("offline", description="Local HF causal-LM folder, or 'offline' (bundled SmolLM2-135M).")
+    split: str = Field("train", description="Split of a save_to_disk export holding the training pairs.")
+    loss: LossName = Field("bt", description=f"One of: {', '.join(LOSSES)}.")
+    margin_column: str = Field(
+        "margin",
+        description="Data column holding the fixed margin for --loss margin (e.g. margin_agreement, margin_judge).",
+    )
+    margin_scale: float = Field(1.0, description="--loss margin: margin = scale x column value.")
+    beta: float | None = Field(
+        None, description="Adaptive-margin scale; default " + ", ".join(f"{k} {v}" for k, v in DEFAULT_BETA.items())
+    )
+    margin_grad: bool = Field(
+        False, description="Let gradients flow through the adaptive margin (detached by default)."
+    )
+    sft_reg: float = Field(0.0, ge=0, description="alpha: add alpha x SFT loss on chosen (paper: 0.01).")
+    sft_reduction: Literal["sum", "mean"] = Field(
+        "sum",
+        description="SFT term of --sft-reg: 'sum' over response tokens (the paper's L_SFT) or per-token 'mean' "
+        "(~|y| times weaker).",
+    )
+    sft_init: bool = Field(False, description="First fine-tune the backbone on chosen responses.")
+    sft_epochs: float = Field(1.0, description="Epochs of --sft-init.")
+    sft_lr: float | None = Field(None, gt=0, description="Learning rate of --sft-init (default: --lr).")
+    ref_logps: Literal["precompute", "online"] = Field(
+        "precompute",
+        description="aam-pr reference: 'precompute' (once, before training) or 'online' (frozen copy each step).",
+    )
+    pr_reference: Literal["base", "init"] = Field(
+        "base",
+        description="aam-pr pi_ref: 'base' (the backbone before --sft-init) or 'init' (the model at the start of "
+        "RM training).",
+    )
+    epochs: float = Field(1.0, gt=0, description="Training epochs (paper: 2).")
+    max_steps: int | None = Field(None, ge=1, description="Stop after this many optimizer steps.")
+    batch_size: int = Field(4, ge=1, description="Pairs per micro-batch (x2 sequences).")
+    grad_accum: int = Field(1, ge=1, description="Gradient accumulation steps.")
+    lr: float = Field(1e-5, gt=0, description="Learning rate (paper: 1e-5).")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+    warmup_ratio: float = Field(0.03, ge=0, le=1, description="Share of the optimizer steps spent warming up the LR.")
+    max_grad_norm: float = Field(1.0, gt=0, description="Clip the gradient norm to this.")
+    max_length: int = Field(1024, ge=8, description="Max tokens per prompt+response (prompt keeps its end).")
+    seed: int = Field(42, description="Seed for head init and data order.")
+    precision: Literal["auto", "bf16", "fp32"] = Field("auto", description="auto (bf16 on capable GPUs), bf16 or fp32.")
+    lora_r: int = Field(0, description="LoRA rank; 0 = full fine-tuning.")
+    lora_alpha: int = Field(16, description="LoRA alpha.")
+    lora_dropout: float = Field(0.0, ge=0, lt=1, description="LoRA dropout.")
+    gradient_checkpointing: bool = Field(False, description="Recompute activations in the backward pass (less memory).")
+    save_steps: int = Field(0, description="Checkpoint every N steps (0 = only the final model).")
+    keep_checkpoints: int = Field(2, ge=1, description="Keep only the newest N checkpoints.")
+    logging_steps: int = Field(10, description="Log every N steps.")
+    resume: bool = Field(False, description="Continue from the latest checkpoint in --out.")
+    limit: int | None = Field(None, description="Use only the first N pairs.")
+    preset: str | None = Field(
+        None,
+        description="A paper configuration (Table 3 rows, GPT-Margin): "
+        + ", ".join(PRESETS)
+        + ". Flags given explicitly override its values.",
+    )  # recorded with the run; training/presets.py resolves it into the other fields
 
     @property
     def effective_beta(self) -> float:
@@ -160,21 +190,8 @@ def resolve_model_path(model: str) -> Path:
 
 
 def validate_config(cfg: RMTrainConfig) -> None:
-    """Checks that need no model; raises TrainingInputError naming the option."""
-    if cfg.loss not in LOSSES:
-        raise TrainingInputError(f"--loss {cfg.loss!r}: unknown loss (choose from {', '.join(LOSSES)})")
-    positive = {"batch_size": cfg.batch_size, "grad_accum": cfg.grad_accum, "max_length": cfg.max_length}
-    for name, value in positive.items():
-        if value < 1:
-            raise TrainingInputError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
-    if cfg.max_length < 8:
-        raise TrainingInputError(f"--max-length must be >= 8, got {cfg.max_length}")
-    if cfg.sft_reduction not in SFT_REDUCTIONS:
-        raise TrainingInputError(f"--sft-reduction {cfg.sft_reduction!r}: choose one of {', '.join(SFT_REDUCTIONS)}")
-    if cfg.lr <= 0 or cfg.epochs <= 0 or cfg.sft_reg < 0:
-        raise TrainingInputError("--lr and --epochs must be > 0 and --sft-reg >= 0")
-    if cfg.max_steps is not None and cfg.max_steps < 1:
-        raise TrainingInputError(f"--max-steps must be >= 1, got {cfg.max_steps}")
+    """Checks that need the file system (range and choice rules are RMTrainConfig's); raises
+    TrainingInputError naming the option."""
     out = cfg.output_dir
     if out.exists() and not out.is_dir():
         raise TrainingInputError(f"--out {out}: exists and is not a folder")
