@@ -25,14 +25,14 @@ from typing import Any, Protocol, runtime_checkable
 
 from datasets import Dataset
 
+from schemas import LANGUAGES, ROLE_REWARD_DIMENSIONS, to_chat
 from training.reporting import write_atomically, write_jsonl, write_table_files
 from training.rm.data import DataError, load_rows, require_columns
 
-DIMENSIONS: dict[str, str] = {
-    "knowledge_consistency": "Charm-Consistency",
-    "attractiveness": "Charm-Attractiveness",
-}
-LANGUAGES: tuple[str, ...] = ("zh", "en")
+# Table 2 column titles of the roleReward dimensions.
+DIMENSIONS: dict[str, str] = dict(
+    zip(ROLE_REWARD_DIMENSIONS, ("Charm-Consistency", "Charm-Attractiveness"), strict=True)
+)
 ROLE_REWARD_COLUMNS = ("id", "context", "system_prompt", "chosen", "rejected", "dimension", "language")
 
 Messages = list[dict[str, str]]
@@ -120,17 +120,7 @@ def context_messages(row: dict[str, Any]) -> Messages:
     """System prompt + dialogue context as one message list (no duplicate system message)."""
     ctx = row["context"]
     # chat messages ({role, content}) or charm-build's roleReward turns ({role: user|character, speaker, text})
-    msgs: Messages = (
-        [{"role": "user", "content": ctx}]
-        if isinstance(ctx, str)
-        else [
-            {
-                "role": "assistant" if m["role"] == "character" else str(m["role"]),
-                "content": str(m["content"] if m.get("content") is not None else m.get("text", "")),
-            }
-            for m in (ctx or [])
-        ]
-    )
+    msgs: Messages = [{"role": "user", "content": ctx}] if isinstance(ctx, str) else to_chat(ctx or [])
     if row.get("system_prompt") and not (msgs and msgs[0]["role"] == "system"):
         msgs = [{"role": "system", "content": row["system_prompt"]}, *msgs]
     return msgs
