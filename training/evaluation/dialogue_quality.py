@@ -1,11 +1,10 @@
 """Charm-DialogueQuality evaluation: a model replies to each item, LLM judges score the replies 1-5.
 
-Items come from the dialogueQuality export (``id``, ``dialogue_id``, ``character_id``, ``context`` of
-``{role: user|character, speaker, text}`` turns, ``user_query``, ``dimension``, ``criteria``,
-``language``, optional ``system_prompt``). The evaluated model is either a local HF causal-LM folder
+Items are the rows of a dialogueQuality export, read as :class:`schemas.DialogueQualityItem`
+(``schemas.validate_rows``: a bad row is one error line naming the file, row and field). The evaluated model is either a local HF causal-LM folder
 (``offline`` = the bundled SmolLM2; replies generated greedily with transformers) or any roster
 entry (through :class:`charm_builder.llm.LLMClient`). It sees the character prompt as the system
-message, the context (user -> ``user``, character -> ``assistant``) and the user query.
+message, the context (``schemas.to_chat``: user -> ``user``, character -> ``assistant``) and the user query.
 
 A failed reply (the roster model's call fails for good) is recorded with ``error`` and not judged;
 both reply and judge failures are counted in the report.
