@@ -1,8 +1,9 @@
 """Pairwise accuracy on a ``roleReward`` export, laid out like the paper's Table 2.
 
 Rows: ``id``, ``context`` (messages), ``system_prompt``, ``chosen``, ``rejected``, ``dimension`` in
-{knowledge_consistency, attractiveness}, ``language`` in {zh, en}. A pair counts as correct when the
-scorer prefers ``chosen``:
+{knowledge_consistency, attractiveness}, ``language`` in {zh, en}; rows of charm-build's export
+(every column of :class:`schemas.RoleRewardItem`) are validated against that schema. A pair counts
+as correct when the scorer prefers ``chosen``:
 
 * a reward model: ``r(chosen) > r(rejected)`` (ties are wrong);
 * a :class:`PairwiseJudge` (e.g. an LLM with a pairwise prompt): asked in both orders to cancel
@@ -25,7 +26,15 @@ from typing import Any, Protocol, runtime_checkable
 
 from datasets import Dataset
 
-from schemas import LANGUAGES, ROLE_REWARD_DIMENSIONS, to_chat
+from schemas import (
+    LANGUAGES,
+    ROLE_REWARD_DIMENSIONS,
+    RoleRewardItem,
+    RowError,
+    required_columns,
+    to_chat,
+    validate_rows,
+)
 from training.reporting import write_atomically, write_jsonl, write_table_files
 from training.rm.data import DataError, load_rows, require_columns
 
@@ -108,7 +117,13 @@ def load_role_reward(path: str | os.PathLike[str], split: str | None = None) -> 
     """Load and validate a roleReward export (any format :func:`load_rows` reads; all splits by default)."""
     rows, source = load_rows(path, split)
     require_columns(rows, ROLE_REWARD_COLUMNS, source)
-    for i, row in enumerate(rows):
+    if set(required_columns(RoleRewardItem)) <= set(rows.column_names):  # charm-build's export: the whole contract
+        try:
+            validate_rows(RoleRewardItem, rows, source)
+        except RowError as exc:
+            raise DataError(str(exc)) from None
+        return rows, source
+    for i, row in enumerate(rows):  # other role-play pairs (e.g. chat-format contexts): the columns scored
         if row["dimension"] not in DIMENSIONS:
             raise DataError(f"{source} row {i}: dimension {row['dimension']!r} not in {', '.join(DIMENSIONS)}")
         if row["language"] not in LANGUAGES:
