@@ -36,9 +36,14 @@ def _shown(value: Any) -> str:
 def validate_rows(model: type[M], rows: Iterable[Mapping[str, Any]], source: str, limit: int | None = None) -> list[M]:
     """Validate (the first ``limit``) ``rows`` as ``model``; a bad row raises :class:`RowError`.
 
-    The message reads ``SOURCE row I: field 'a.0.b': what is wrong (got VALUE)``.
+    The message reads ``SOURCE row I: field 'a.0.b': what is wrong (got VALUE)``. Columns the model
+    does not have are ignored (a reader takes an export with extra columns, e.g. a pandas index).
     """
-    batch = list(islice(rows, limit))
+    fields = model.model_fields
+    batch = [
+        {k: v for k, v in row.items() if k in fields} if isinstance(row, Mapping) else row
+        for row in islice(rows, limit)
+    ]
     try:
         return _adapter(model).validate_python(batch)
     except ValidationError as exc:

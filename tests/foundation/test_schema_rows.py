@@ -67,6 +67,8 @@ def test_rows_validate_to_schema_objects_and_keep_their_order(model, make) -> No
     assert items[0].id != items[1].id and items[0].id.startswith(model.id_prefix + "_")
     assert len(s.validate_rows(model, iter(rows), "x.jsonl", limit=1)) == 1
     assert set(s.required_columns(model)) <= set(make())
+    extra = s.validate_rows(model, [make(__index_level_0__=7, notes="x")], "x.jsonl")[0]
+    assert extra == model.model_validate(make())  # columns the schema does not know are ignored
 
 
 @pytest.mark.parametrize(
