@@ -27,10 +27,8 @@ from typing import Any
 
 import argilla as rg
 
-from schemas import DIALOGUE_QUALITY_DIMENSIONS, LABELS, ROLE_REWARD_DIMENSIONS, CandidateSet, Message
+from schemas import DIALOGUE_QUALITY_DIMENSIONS, LABELS, ROLE_REWARD_DIMENSIONS, CandidateSet, Message, to_chat
 
-#: Argilla chat roles (≤ 20 chars); speaker names go into the message text.
-CHAT_ROLES: dict[str, str] = {"user": "user", "character": "assistant"}
 DISPLAY_LABELS: tuple[str, ...] = LABELS
 ALL_DIMENSIONS: tuple[str, ...] = ROLE_REWARD_DIMENSIONS + DIALOGUE_QUALITY_DIMENSIONS
 DEFAULT_MIN_SUBMITTED = 3
@@ -147,10 +145,7 @@ def dialogue_quality_settings(min_submitted: int = 1) -> rg.Settings:
 
 def chat_messages(turns: list[Message]) -> list[dict[str, str]]:
     """A dialogue as Argilla chat messages: roles user/assistant, speaker names in the text."""
-    return [
-        {"role": CHAT_ROLES[turn.role], "content": f"{turn.speaker}: {turn.text}" if turn.speaker else turn.text}
-        for turn in turns
-    ]
+    return to_chat(turns, speakers=True)
 
 
 def display_order(record_id: str, labels: list[str]) -> list[str]:

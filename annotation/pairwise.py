@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from schemas import to_chat
+
 QUESTION = "preference"
 LABELS: dict[str, str] = {
     "1": "Reply 1 is better · 回复1更好",
@@ -192,13 +194,7 @@ def items_from_candidate_sets(
         replies = {c.model_id: c.text for c in cs.candidates if "empty" not in c.flags}
         if not all(m in replies for m in models):
             continue
-        context = [
-            {
-                "role": "user" if m.role == "user" else "assistant",
-                "content": f"{m.speaker}: {m.text}" if getattr(m, "speaker", None) else m.text,
-            }
-            for m in cs.context
-        ]
+        context = to_chat(cs.context, speakers=True)
         items.append(
             PairwiseItem(
                 cs.id,

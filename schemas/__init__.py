@@ -9,6 +9,7 @@ from schemas.annotation import Annotation
 from schemas.base import LANGUAGES, Language, Localized, Record, content_id
 from schemas.candidates import LABELS, Candidate, CandidateSet, Label
 from schemas.characters import SUB_CATEGORIES, ZH_CATEGORY_NAMES, Character, Relative, Scene, UserPersona
+from schemas.chat import CHAT_ROLES, to_chat
 from schemas.dialogue import (
     DIALOGUE_QUALITY_DIMENSIONS,
     ROLE_REWARD_DIMENSIONS,
@@ -18,6 +19,7 @@ from schemas.dialogue import (
 )
 from schemas.items import ChatMessage, DialogueQualityItem, PreferencePair, RoleRewardItem
 from schemas.judge import JudgeScore
+from schemas.rows import RowError, required_columns, validate_rows
 
 # Name -> model, for `charm-build schema NAME` and the native JSONL/YAML importer.
 MODELS: dict[str, type[Record]] = {
@@ -35,6 +37,7 @@ MODELS: dict[str, type[Record]] = {
 EXTRA_SCHEMAS = {"message": Message, "candidate": Candidate, "provenance": Provenance, "relative": Relative}
 
 __all__ = [
+    "CHAT_ROLES",
     "DIALOGUE_QUALITY_DIMENSIONS",
     "EXTRA_SCHEMAS",
     "LABELS",
@@ -60,7 +63,11 @@ __all__ = [
     "Record",
     "Relative",
     "RoleRewardItem",
+    "RowError",
     "Scene",
     "UserPersona",
     "content_id",
+    "required_columns",
+    "to_chat",
+    "validate_rows",
 ]

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from schemas import Annotation, CandidateSet, Character, Dialogue
+from schemas import Annotation, CandidateSet, Character, Dialogue, to_chat
 
 KEEP_COLUMNS: tuple[str, ...] = (
     "id",
@@ -98,9 +98,7 @@ def unlabelled_sets(ws: Any, exclude_dialogues: Collection[str] = (), limit: int
         cands = [(c.label, c.model_id, c.text) for c in cset.candidates if c.text.strip() and "empty" not in c.flags]
         if len({text for _, _, text in cands}) < 2:
             continue
-        prompt = [{"role": "system", "content": system}] + [
-            {"role": "user" if m.role == "user" else "assistant", "content": m.text} for m in cset.context
-        ]
+        prompt = to_chat(cset.context, system)
         out.append(UnlabelledSet(cset.id, dlg.id, dlg.character_id, dlg.language, dlg.target_dimension, prompt, cands))
         if limit is not None and len(out) >= limit:
             break

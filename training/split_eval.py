@@ -13,7 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from training.rm.evaluate import DIMENSIONS, LANGUAGES
+from schemas import LANGUAGES
+from training.rm.evaluate import DIMENSIONS
 
 SPLIT_ORDER = ("test", "test_id", "test_ood")
 

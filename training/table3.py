@@ -28,8 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from schemas import LANGUAGES
 from training.presets import BASELINE, Preset
-from training.rm.evaluate import DIMENSIONS, LANGUAGES
+from training.rm.evaluate import DIMENSIONS
 from training.rm.trainer import RMTrainConfig
 
 RUNS = "runs"

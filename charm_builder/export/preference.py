@@ -33,6 +33,7 @@ from charm_builder.export.load import system_prompt_expr
 from charm_builder.export.role_reward import attach_texts, drop_flagged
 from charm_builder.export.splits import SPLIT_UNITS, SplitBy, pick_fraction, row_ids
 from charm_builder.export.votes import Votes, reason_counts
+from schemas import CHAT_ROLES
 
 PairPolicy = Literal["best-worst", "all"]
 TRAIN_COLUMNS: tuple[str, ...] = (
@@ -78,7 +79,7 @@ def prompt_expr() -> pl.Expr:
     system = pl.struct(role=pl.lit("system"), content=pl.col("system_prompt"))
     turns = pl.col("context").list.eval(
         pl.struct(
-            role=pl.element().struct.field("role").replace_strict({"user": "user", "character": "assistant"}),
+            role=pl.element().struct.field("role").replace_strict(CHAT_ROLES),
             content=pl.element().struct.field("text"),
         )
     )

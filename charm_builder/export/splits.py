@@ -14,7 +14,7 @@ from typing import Literal
 
 import polars as pl
 
-from schemas import content_id
+from schemas import CHAT_ROLES, content_id
 
 SplitBy = Literal["dialogue", "character"]
 SPLIT_UNITS: dict[str, str] = {"dialogue": "dialogue_id", "character": "character_id"}
@@ -64,7 +64,7 @@ def context_key_expr(column: str = "context", text_field: str = "text") -> pl.Ex
             pl.when(pl.element().struct.field("role") == "system")
             .then(pl.lit(None, dtype=pl.String))
             .otherwise(
-                pl.element().struct.field("role").replace({"character": "assistant"})
+                pl.element().struct.field("role").replace(CHAT_ROLES)
                 + pl.lit("\x1f")
                 + pl.element().struct.field(text_field)
             )

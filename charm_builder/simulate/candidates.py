@@ -14,8 +14,8 @@ from typing import Any
 from charm_builder.llm.roster import list_price
 from charm_builder.simulate.cleaning import clean_turn, is_degenerate
 from charm_builder.simulate.loop import CallTally, ChatClient, prices, retry_params
-from charm_builder.simulate.prompts import as_chat, character_system_prompt
-from schemas import LABELS, Candidate, CandidateSet, Character, Dialogue, Scene
+from charm_builder.simulate.prompts import character_system_prompt
+from schemas import LABELS, Candidate, CandidateSet, Character, Dialogue, Scene, to_chat
 
 
 async def _one(
@@ -52,8 +52,7 @@ async def _one(
 
 def candidate_messages(dialogue: Dialogue, character: Character, scene: Scene | None) -> list[dict[str, str]]:
     """The chat every candidate model answers: character system prompt + the context."""
-    lang = dialogue.language
-    return as_chat(character_system_prompt(character, scene, lang), dialogue.turns, "character", lang)
+    return to_chat(dialogue.turns, character_system_prompt(character, scene, dialogue.language))
 
 
 def first_attempt_seeds(models: list[str], seed: int) -> dict[str, int]:

@@ -218,10 +218,29 @@ def test_unknown_model_and_bad_rows(dq_export: Path, roster_file: Path, tmp_path
     rows = dq_rows()
     rows[1]["dimension"] = "charisma"
     bad.write_text("\n".join(json.dumps(r) for r in rows))
-    with pytest.raises(EvaluationInputError, match="row 1: dimension 'charisma'"):
+    with pytest.raises(EvaluationInputError, match=r"row 1: field 'dimension': .* \(got 'charisma'\)"):
         load_dialogue_quality(bad)
     rows[1]["dimension"] = "knowledge"
     del rows[2]["context"][0]["text"]
     bad.write_text("\n".join(json.dumps(r) for r in rows))
     with pytest.raises(EvaluationInputError, match=r"row 2: field 'context.0.text'"):
         load_dialogue_quality(bad)
+
+
+def test_cli_bad_row_is_one_line_naming_file_row_and_field(roster_file: Path, tmp_path: Path) -> None:
+    from tests.evaluation.conftest import dq_rows
+
+    rows = dq_rows()
+    rows[3]["criteria"] = []
+    bad = tmp_path / "dq.jsonl"
+    bad.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    out = tmp_path / "run"
+    res = runner.invoke(
+        app,
+        ["eval-dq", "-m", "actor-fake", "-d", str(bad), "-j", "judge-a", "--roster", str(roster_file), "-o", str(out)],
+    )
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert res.exit_code == 2, res.output
+    assert len(lines) == 1 and "Traceback" not in res.output
+    assert str(bad) in lines[0] and "row 3: field 'criteria'" in lines[0]
+    assert not out.exists()

@@ -38,7 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from charm_builder.errors import CharmError, InputFormatError
-from training.evaluation.dialogue_quality import ContextTurn, DQItem, EvaluationInputError, Reply, Responder
+from schemas import DialogueQualityItem, Message
+from training.evaluation.dialogue_quality import EvaluationInputError, Reply, Responder
 from training.evaluation.judges import Judgement, agreement, item_scores, judge_reply
 
 TEST_DATA, PROFILES, ID2METRIC = "test_data.jsonl", "character_profiles.json", "id2metric.jsonl"
@@ -85,14 +86,19 @@ class CEExample:
     role: str
     novel_name: str
     system_prompt: str
-    turns: list[ContextTurn]  # the context; the last turn is the line the model answers
+    turns: list[Message]  # the context; the last turn is the line the model answers
     metrics: list[str]
 
-    def reply_item(self) -> DQItem:
+    # CharacterEval examples are not Charm items (their "dimension" is a CharacterEval metric, the
+    # context may be empty): the items below only carry them through the shared reply and judge
+    # prompts, so they are built without validation.
+
+    def reply_item(self) -> DialogueQualityItem:
         """What the evaluated model sees (``dialogue_quality.reply_messages``): speaker names kept in the text."""
-        named = [ContextTurn(role=t.role, text=f"{t.speaker}：{t.text}") for t in self.turns]
-        return DQItem(
+        named = [Message(role=t.role, text=f"{t.speaker}：{t.text}") for t in self.turns]
+        return DialogueQualityItem.model_construct(
             id=self.id,
+            dialogue_id=self.id,
             character_id=self.role,
             context=named[:-1],
             user_query=named[-1].text,
@@ -102,11 +108,12 @@ class CEExample:
             system_prompt=self.system_prompt,
         )
 
-    def judge_item(self, metric: str) -> DQItem:
+    def judge_item(self, metric: str) -> DialogueQualityItem:
         m = METRICS[metric]
         last = self.turns[-1]
-        return DQItem(
+        return DialogueQualityItem.model_construct(
             id=f"{self.id}/{metric}",
+            dialogue_id=self.id,
             character_id=self.role,
             context=self.turns[:-1],
             user_query=f"{last.speaker}：{last.text}",
@@ -170,7 +177,7 @@ def load_character_eval(
             role = str(require(path, where, rec, "role")).strip()
             if role not in characters:
                 raise InputFormatError(str(path), where, "role", f"{role!r} has no profile in {PROFILES}")
-            turns = [ContextTurn(**t) for t in parse_context(path, where, role, require(path, where, rec, "context"))]
+            turns = [Message(**t) for t in parse_context(path, where, role, require(path, where, rec, "context"))]
             if turns[-1].role == "character":
                 raise InputFormatError(str(path), where, "context", f"the last line is by {role}: nothing to answer")
             metrics = list(METRICS)

@@ -1,11 +1,10 @@
 """Charm-DialogueQuality evaluation: a model replies to each item, LLM judges score the replies 1-5.
 
-Items come from the dialogueQuality export (``id``, ``dialogue_id``, ``character_id``, ``context`` of
-``{role: user|character, speaker, text}`` turns, ``user_query``, ``dimension``, ``criteria``,
-``language``, optional ``system_prompt``). The evaluated model is either a local HF causal-LM folder
+Items are the rows of a dialogueQuality export, read as :class:`schemas.DialogueQualityItem`
+(``schemas.validate_rows``: a bad row is one error line naming the file, row and field). The evaluated model is either a local HF causal-LM folder
 (``offline`` = the bundled SmolLM2; replies generated greedily with transformers) or any roster
 entry (through :class:`charm_builder.llm.LLMClient`). It sees the character prompt as the system
-message, the context (user -> ``user``, character -> ``assistant``) and the user query.
+message, the context (``schemas.to_chat``: user -> ``user``, character -> ``assistant``) and the user query.
 
 A failed reply (the roster model's call fails for good) is recorded with ``error`` and not judged;
 both reply and judge failures are counted in the report.
@@ -18,16 +17,12 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
-
-from pydantic import BaseModel, ValidationError
+from typing import Any, Protocol
 
 from charm_builder.errors import CharmError
+from schemas import DialogueQualityItem, RowError, required_columns, to_chat, validate_rows
 from training.evaluation.judges import Judgement, judge_reply
 
-DIMENSIONS: tuple[str, ...] = ("consistency", "knowledge", "behavior", "empathy", "diversity", "fluency")
-LANGUAGES: tuple[str, ...] = ("zh", "en")
-REQUIRED_COLUMNS = ("id", "character_id", "context", "user_query", "dimension", "criteria", "language")
 DEFAULT_SYSTEM = {
     "en": "You are {character}. Stay in character and reply as {character} would.",
     "zh": "你是{character}。请始终保持角色，用{character}的方式回复。",
@@ -36,26 +31,6 @@ DEFAULT_SYSTEM = {
 
 class EvaluationInputError(CharmError):
     """A user-caused problem with an evaluation (data file, model name, roster)."""
-
-
-class ContextTurn(BaseModel):
-    role: Literal["user", "character"]
-    speaker: str | None = None
-    text: str
-
-
-class DQItem(BaseModel):
-    """One dialogueQuality item."""
-
-    id: str
-    dialogue_id: str | None = None
-    character_id: str
-    context: list[ContextTurn]
-    user_query: str
-    dimension: str
-    criteria: list[str]
-    language: str
-    system_prompt: str | None = None
 
 
 @dataclass
@@ -72,14 +47,14 @@ class DQRun:
 
     model: str
     judges: list[str]
-    items: list[DQItem]
+    items: list[DialogueQualityItem]
     replies: list[Reply]
     judgements: list[Judgement] = field(default_factory=list)
 
 
 def load_dialogue_quality(
     path: str | os.PathLike[str], split: str | None = None, limit: int | None = None
-) -> list[DQItem]:
+) -> list[DialogueQualityItem]:
     """Load and validate a dialogueQuality export (save_to_disk folder, parquet or jsonl; all splits by default)."""
     from training.rm.data import DataError, load_rows
 
@@ -87,24 +62,13 @@ def load_dialogue_quality(
         rows, source = load_rows(path, split)
     except DataError as exc:
         raise EvaluationInputError(str(exc)) from exc
-    missing = [c for c in REQUIRED_COLUMNS if c not in rows.column_names]
+    missing = [c for c in required_columns(DialogueQualityItem) if c not in rows.column_names]
     if missing:
         raise EvaluationInputError(f"{source}: missing column {missing[0]!r} (found: {', '.join(rows.column_names)})")
-    items: list[DQItem] = []
-    for i, row in enumerate(rows):
-        if limit is not None and i >= limit:
-            break
-        try:
-            item = DQItem.model_validate(row)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            loc = ".".join(map(str, err["loc"]))
-            raise EvaluationInputError(f"{source} row {i}: field '{loc}': {err['msg']}") from None
-        if item.dimension not in DIMENSIONS:
-            raise EvaluationInputError(f"{source} row {i}: dimension {item.dimension!r} not in {', '.join(DIMENSIONS)}")
-        if item.language not in LANGUAGES:
-            raise EvaluationInputError(f"{source} row {i}: language {item.language!r} not in {', '.join(LANGUAGES)}")
-        items.append(item)
+    try:
+        items = validate_rows(DialogueQualityItem, rows, source, limit)
+    except RowError as exc:
+        raise EvaluationInputError(str(exc)) from None
     if not items:
         raise EvaluationInputError(f"{source}: no items")
     ids = [it.id for it in items]
@@ -114,15 +78,12 @@ def load_dialogue_quality(
     return items
 
 
-def reply_messages(item: DQItem) -> list[dict[str, str]]:
+def reply_messages(item: DialogueQualityItem) -> list[dict[str, str]]:
     """What the evaluated model sees: character system prompt, context, then the user query."""
     system = item.system_prompt or DEFAULT_SYSTEM.get(item.language, DEFAULT_SYSTEM["en"]).format(
         character=item.character_id
     )
-    msgs = [{"role": "system", "content": system}]
-    msgs += [{"role": "user" if t.role == "user" else "assistant", "content": t.text} for t in item.context]
-    msgs.append({"role": "user", "content": item.user_query})
-    return msgs
+    return to_chat(item.context, system, item.user_query)
 
 
 # ------------------------------------------------------------------------------------ responders
@@ -131,7 +92,7 @@ def reply_messages(item: DQItem) -> list[dict[str, str]]:
 class Responder(Protocol):
     name: str
 
-    async def replies(self, items: Sequence[DQItem], on_done: Callable[[int], None]) -> list[Reply]: ...
+    async def replies(self, items: Sequence[DialogueQualityItem], on_done: Callable[[int], None]) -> list[Reply]: ...
 
 
 class LocalResponder:
@@ -143,13 +104,13 @@ class LocalResponder:
         self.path, self.name = path, name
         self.max_new_tokens, self.batch_size, self.device = max_new_tokens, batch_size, device
 
-    async def replies(self, items: Sequence[DQItem], on_done: Callable[[int], None]) -> list[Reply]:
+    async def replies(self, items: Sequence[DialogueQualityItem], on_done: Callable[[int], None]) -> list[Reply]:
         return await asyncio.to_thread(self._generate, items, on_done)
 
-    def _generate(self, items: Sequence[DQItem], on_done: Callable[[int], None]) -> list[Reply]:
+    def _generate(self, items: Sequence[DialogueQualityItem], on_done: Callable[[int], None]) -> list[Reply]:
         import torch
 
-        from training.grpo.trainer import generate_replies, load_policy
+        from training.generation import generate_replies, load_policy
 
         model, tok = load_policy(self.path)
         model.to(self.device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -174,10 +135,10 @@ class RosterResponder:
     def __init__(self, client: Any, entry: str) -> None:
         self.client, self.name = client, entry
 
-    async def replies(self, items: Sequence[DQItem], on_done: Callable[[int], None]) -> list[Reply]:
+    async def replies(self, items: Sequence[DialogueQualityItem], on_done: Callable[[int], None]) -> list[Reply]:
         from charm_builder.llm.errors import LLMCallError
 
-        async def one(item: DQItem) -> Reply:
+        async def one(item: DialogueQualityItem) -> Reply:
             try:
                 c = await self.client.chat(self.name, reply_messages(item), seed=0)
                 return Reply(item.id, self.name, c.text.strip())
@@ -212,7 +173,7 @@ def resolve_responder(model: str, client: Any | None, max_new_tokens: int = 256,
 
 
 async def evaluate_dialogue_quality(
-    items: Sequence[DQItem],
+    items: Sequence[DialogueQualityItem],
     responder: Responder,
     judges: Sequence[str],
     client: Any,
@@ -224,7 +185,7 @@ async def evaluate_dialogue_quality(
     replies = await responder.replies(items, on_reply)
     by_id = {r.item_id: r for r in replies}
 
-    async def judge_one(judge: str, item: DQItem) -> Judgement:
+    async def judge_one(judge: str, item: DialogueQualityItem) -> Judgement:
         try:
             return await judge_reply(client, judge, item, by_id[item.id].text or "", seed=seed)
         finally:

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
+from schemas import DialogueQualityItem
 from training.stats import spearman
 
 if TYPE_CHECKING:
     from charm_builder.llm.client import LLMClient
-    from training.evaluation.dialogue_quality import DQItem
 
 DIMENSION_DESCRIPTIONS: dict[str, str] = {
     "consistency": "Consistency: does the reply understand and remember the conversation so far and respond "
@@ -64,7 +64,7 @@ class Judgement:
     cost: float = 0.0
 
 
-def judge_messages(item: DQItem, reply: str) -> list[dict[str, str]]:
+def judge_messages(item: DialogueQualityItem, reply: str) -> list[dict[str, str]]:
     """The judge prompt for one item and one reply."""
     character = item.system_prompt or f"(character id: {item.character_id})"
     context = "\n".join(f"{t.speaker or t.role}: {t.text}" for t in item.context) or "(no earlier turns)"
@@ -79,7 +79,7 @@ def judge_messages(item: DQItem, reply: str) -> list[dict[str, str]]:
     return [{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": user}]
 
 
-async def judge_reply(client: LLMClient, judge: str, item: DQItem, reply: str, seed: int = 0) -> Judgement:
+async def judge_reply(client: LLMClient, judge: str, item: DialogueQualityItem, reply: str, seed: int = 0) -> Judgement:
     """Ask ``judge`` for a verdict (one re-ask on malformed JSON). Failures come back as ``error``."""
     from charm_builder.llm.errors import JSONOutputError, LLMCallError
     from charm_builder.llm.jsonout import chat_json

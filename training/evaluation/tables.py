@@ -14,7 +14,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from training.evaluation.dialogue_quality import LANGUAGES, DQRun
+from schemas import LANGUAGES
+from training.evaluation.dialogue_quality import DQRun
 from training.evaluation.judges import agreement, item_scores
 from training.reporting import write_atomically, write_jsonl, write_table_files
 

@@ -113,7 +113,7 @@ def load_rows(path: str | os.PathLike[str], split: str | None = "train") -> tupl
     files = sorted([*p.glob("*.parquet"), *p.glob("*.jsonl")])
     other_splits = {"grpo", "test", "validation"}
     if files and (split is None or not any(f.stem.split("-")[0] in other_splits for f in files)):
-        return _read_files(files), str(p)
+        return _read_files(files), str(files[0] if len(files) == 1 else p)
     raise DataError(f"{p}: no dataset found (expected save_to_disk output, {split}.parquet or {split}.jsonl)")
 
 

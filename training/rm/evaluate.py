@@ -1,8 +1,9 @@
 """Pairwise accuracy on a ``roleReward`` export, laid out like the paper's Table 2.
 
 Rows: ``id``, ``context`` (messages), ``system_prompt``, ``chosen``, ``rejected``, ``dimension`` in
-{knowledge_consistency, attractiveness}, ``language`` in {zh, en}. A pair counts as correct when the
-scorer prefers ``chosen``:
+{knowledge_consistency, attractiveness}, ``language`` in {zh, en}; rows of charm-build's export
+(every column of :class:`schemas.RoleRewardItem`) are validated against that schema. A pair counts
+as correct when the scorer prefers ``chosen``:
 
 * a reward model: ``r(chosen) > r(rejected)`` (ties are wrong);
 * a :class:`PairwiseJudge` (e.g. an LLM with a pairwise prompt): asked in both orders to cancel
@@ -25,14 +26,22 @@ from typing import Any, Protocol, runtime_checkable
 
 from datasets import Dataset
 
+from schemas import (
+    LANGUAGES,
+    ROLE_REWARD_DIMENSIONS,
+    RoleRewardItem,
+    RowError,
+    required_columns,
+    to_chat,
+    validate_rows,
+)
 from training.reporting import write_atomically, write_jsonl, write_table_files
 from training.rm.data import DataError, load_rows, require_columns
 
-DIMENSIONS: dict[str, str] = {
-    "knowledge_consistency": "Charm-Consistency",
-    "attractiveness": "Charm-Attractiveness",
-}
-LANGUAGES: tuple[str, ...] = ("zh", "en")
+# Table 2 column titles of the roleReward dimensions.
+DIMENSIONS: dict[str, str] = dict(
+    zip(ROLE_REWARD_DIMENSIONS, ("Charm-Consistency", "Charm-Attractiveness"), strict=True)
+)
 ROLE_REWARD_COLUMNS = ("id", "context", "system_prompt", "chosen", "rejected", "dimension", "language")
 
 Messages = list[dict[str, str]]
@@ -108,7 +117,13 @@ def load_role_reward(path: str | os.PathLike[str], split: str | None = None) -> 
     """Load and validate a roleReward export (any format :func:`load_rows` reads; all splits by default)."""
     rows, source = load_rows(path, split)
     require_columns(rows, ROLE_REWARD_COLUMNS, source)
-    for i, row in enumerate(rows):
+    if set(required_columns(RoleRewardItem)) <= set(rows.column_names):  # charm-build's export: the whole contract
+        try:
+            validate_rows(RoleRewardItem, rows, source)
+        except RowError as exc:
+            raise DataError(str(exc)) from None
+        return rows, source
+    for i, row in enumerate(rows):  # other role-play pairs (e.g. chat-format contexts): the columns scored
         if row["dimension"] not in DIMENSIONS:
             raise DataError(f"{source} row {i}: dimension {row['dimension']!r} not in {', '.join(DIMENSIONS)}")
         if row["language"] not in LANGUAGES:
@@ -120,17 +135,7 @@ def context_messages(row: dict[str, Any]) -> Messages:
     """System prompt + dialogue context as one message list (no duplicate system message)."""
     ctx = row["context"]
     # chat messages ({role, content}) or charm-build's roleReward turns ({role: user|character, speaker, text})
-    msgs: Messages = (
-        [{"role": "user", "content": ctx}]
-        if isinstance(ctx, str)
-        else [
-            {
-                "role": "assistant" if m["role"] == "character" else str(m["role"]),
-                "content": str(m["content"] if m.get("content") is not None else m.get("text", "")),
-            }
-            for m in (ctx or [])
-        ]
-    )
+    msgs: Messages = [{"role": "user", "content": ctx}] if isinstance(ctx, str) else to_chat(ctx or [])
     if row.get("system_prompt") and not (msgs and msgs[0]["role"] == "system"):
         msgs = [{"role": "system", "content": row["system_prompt"]}, *msgs]
     return msgs
