@@ -1,18 +1,23 @@
 """The judge prompt (versioned) and the parser of its answer.
 
-Prompt ``v1`` rates ONE candidate reply at a time (pointwise, like the paper's GPT-scored margin): the
+Prompt ``v2`` rates ONE candidate reply at a time (pointwise, like the paper's GPT-scored margin): the
 character profile, the dialogue so far and the reply go in, the answer is one line ``Score: N`` with
 N an integer from 1 (very poor) to 10 (excellent) on the candidate set's target dimension. Pointwise
 scoring keeps the answer trivial to parse even for a 135M local model (plain labelled lines, no
 Markdown headers: SmolLM2 echoes a sectioned prompt instead of answering), and identical replies get
 the identical prompt, so the LLM cache scores duplicates once.
+
+``v2`` adds one worked example (a weak reply answered ``Score: 3``) before the real question. Measured
+on the offline demo: with ``v1`` SmolLM2-135M answered prose for 18 of 24 candidates ("I'm sorry ...",
+"The reply is very poor ..."); with the example 12 of 12 answered ``Score: N``. Large judges answer
+in the same format either way.
 """
 
 from __future__ import annotations
 
 import re
 
-PROMPT_VERSION = "v1"
+PROMPT_VERSION = "v2"
 SCORE_MIN, SCORE_MAX = 1, 10
 
 SYSTEM = (
@@ -48,6 +53,17 @@ How good is the reply on this criterion, from 1 (very poor) to 10 (excellent)? A
 REASK = 'That answer had no score. Answer with exactly one line: "Score: N" where N is an integer from 1 to 10.'
 
 
+# One worked example: the same template, a clearly weak reply, the answer in the expected format.
+EXAMPLE_USER = USER_TEMPLATE.format(
+    character="Captain Mira: a cheerful, talkative smuggler captain who loves the sea.",
+    dialogue="Ann: Captain, where do we sail tonight?",
+    speaker="Mira",
+    reply="I don't know. Whatever.",
+    criteria=DIMENSION_CRITERIA["attractiveness"],
+)
+EXAMPLE_ANSWER = "Score: 3"
+
+
 def judge_messages(
     *, character: str, dialogue: list[tuple[str, str]], speaker: str, reply: str, dimension: str
 ) -> list[dict[str, str]]:
@@ -60,7 +76,12 @@ def judge_messages(
         reply=reply.strip(),
         criteria=DIMENSION_CRITERIA.get(dimension, OVERALL),
     )
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+    return [
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": EXAMPLE_USER},
+        {"role": "assistant", "content": EXAMPLE_ANSWER},
+        {"role": "user", "content": user},
+    ]
 
 
 _LABELLED = re.compile(r"(?:score|rating|评分|分数)\**\s*(?:is|of)?\s*[:：=]?\s*\**\s*(\d+(?:\.\d+)?)", re.IGNORECASE)

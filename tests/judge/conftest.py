@@ -32,8 +32,9 @@ class ScriptedJudge:
         self.asked: dict[str, int] = {}
 
     def __call__(self, model: str, messages: list[dict]) -> str:
-        first_user = next(m["content"] for m in messages if m["role"] == "user")
-        reply = _REPLY.search(first_user if isinstance(first_user, str) else "").group(1).strip()
+        # the question is the last user message holding a reply (the first is the prompt's worked example)
+        asked = [m["content"] for m in messages if m["role"] == "user" and _REPLY.search(str(m["content"]))]
+        reply = _REPLY.search(asked[-1]).group(1).strip()
         self.asked[reply] = self.asked.get(reply, 0) + 1
         reasked = messages[-1]["content"] == REASK
         if reply == "d2 reply C" and not reasked:

@@ -10,7 +10,7 @@ import pytest
 from datasets import load_from_disk
 
 from annotation.report import build_report, judge_agreement
-from charm_builder.judge import judge_picks, pick, run_judge, synthetic_annotations
+from charm_builder.judge import PROMPT_VERSION, judge_picks, pick, run_judge, synthetic_annotations
 from charm_builder.llm import LLMClient
 from schemas import Annotation, CandidateSet, JudgeScore
 from tests.conftest import run_cli
@@ -56,7 +56,7 @@ def test_synthetic_annotations_never_pick_flagged_candidates(workspace, built, j
     eligible = {k: v for k, v in scores.items() if k != "A"}
     assert ann.best == max(eligible, key=eligible.get) and ann.worst == min(eligible, key=eligible.get)
     assert (ann.source, ann.status) == ("synthetic", "submitted")
-    assert ann.provenance["judge"] == JUDGE and ann.provenance["prompt_version"] == "v1"
+    assert ann.provenance["judge"] == JUDGE and ann.provenance["prompt_version"] == PROMPT_VERSION
     assert ann.provenance["scores"] == scores
     # rerunning replaces, never duplicates
     synthetic_annotations(workspace, JUDGE)
