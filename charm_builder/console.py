@@ -15,8 +15,17 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-console = Console()
-err_console = Console(stderr=True)
+LOG_WIDTH = 160  # off a terminal (a log file, a pipe) rich would wrap at 80 columns; $COLUMNS still wins
+
+
+def _console(stderr: bool = False) -> Console:
+    probe = Console(stderr=stderr)
+    width = None if probe.is_terminal or os.environ.get("COLUMNS") else LOG_WIDTH
+    return Console(stderr=stderr, width=width)
+
+
+console = _console()
+err_console = _console(stderr=True)
 
 
 def print_error(message: str) -> None:

@@ -52,3 +52,26 @@ def test_a_bad_exported_role_reward_row_is_one_line_naming_file_row_and_field(wo
     lines = [line for line in res.output.splitlines() if line.strip()]
     assert res.exit_code == 2 and len(lines) == 1, res.output
     assert str(data) in lines[0] and "row 1: field 'agreement'" in lines[0] and "1.7" in lines[0]
+
+
+def test_a_bad_exported_preference_row_stops_rm_before_training(workspace, built, tmp_path):
+    """charm-train rm validates a charm-build preferenceTraining export against PreferencePair."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from training.cli import app
+
+    out = tmp_path / "exp"
+    export_workspace(workspace, out, ExportOptions(fmt="jsonl", size=2, subset="all", grpo_fraction=0))
+    data = out / "preferenceTraining" / "train.jsonl"
+    rows = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) >= 2
+    rows[1]["chosen_best_votes"] = rows[1]["n_annotators"] + 1  # more votes than annotators
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    run = tmp_path / "run"
+    res = CliRunner().invoke(app, ["rm", "--data", str(out), "--out", str(run), "--max-steps", "1"])
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert res.exit_code == 2 and len(lines) == 1, res.output
+    assert str(data) in lines[0] and "row 1" in lines[0] and "votes" in lines[0]
+    assert not run.exists()

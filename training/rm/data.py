@@ -32,6 +32,9 @@ from typing import Any
 import torch
 from datasets import Dataset, DatasetDict, load_from_disk
 
+from schemas import PreferencePair
+from schemas.rows import RowError, required_columns, validate_rows
+
 PREFERENCE_COLUMNS = ("prompt", "chosen", "rejected")
 
 
@@ -115,6 +118,26 @@ def load_rows(path: str | os.PathLike[str], split: str | None = "train") -> tupl
     if files and (split is None or not any(f.stem.split("-")[0] in other_splits for f in files)):
         return _read_files(files), str(files[0] if len(files) == 1 else p)
     raise DataError(f"{p}: no dataset found (expected save_to_disk output, {split}.parquet or {split}.jsonl)")
+
+
+def validate_charm_pairs(rows: Dataset, source: str) -> None:
+    """Rows of a charm-build preferenceTraining export (every ``PreferencePair`` column present) are
+    validated against that schema, with ``chosen``/``rejected`` read from TRL's one-assistant-message
+    form; other preference data (any TRL conversational/standard pairs) is left to :func:`encode`."""
+    if not set(required_columns(PreferencePair)) <= set(rows.column_names):
+        return
+    flat = ({**row, "chosen": _single_reply(row["chosen"]), "rejected": _single_reply(row["rejected"])} for row in rows)
+    try:
+        validate_rows(PreferencePair, flat, source)
+    except RowError as exc:
+        raise DataError(str(exc)) from None
+
+
+def _single_reply(value: Any) -> Any:
+    """The text of ``[{"role": "assistant", "content": text}]`` (as the export writes a reply), else as is."""
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
+        return value[0].get("content")
+    return value
 
 
 def require_columns(rows: Dataset, columns: Iterable[str], source: str) -> None:

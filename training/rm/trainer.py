@@ -67,6 +67,7 @@ from training.rm.data import (
     load_rows,
     pad_sequences,
     require_columns,
+    validate_charm_pairs,
 )
 from training.rm.model import MARKER, ActAdaptiveRewardModel, RewardModelError
 
@@ -421,6 +422,7 @@ class RewardModelTrainer:
         require_columns(
             rows, [*PREFERENCE_COLUMNS, *([cfg.margin_column] if cfg.loss == "margin" else [])], self.source
         )
+        validate_charm_pairs(rows, self.source)
 
         from accelerate import Accelerator, DistributedType
 
