@@ -11,6 +11,7 @@ import pytest
 from annotation.datasets import SOURCE_KEY
 from annotation.server.embedded import EmbeddedArgilla
 from annotation.sync import create_users, load_roster, pull_annotations, push_candidate_sets
+from charm_builder.judge import PROMPT_VERSION
 from schemas import JudgeScore
 from tests.conftest import run_cli
 
@@ -36,7 +37,7 @@ def test_judge_suggestions_and_report_agreement(argilla_server: EmbeddedArgilla,
             label=lab,
             judge=JUDGE,
             judge_model_id="jm-1",
-            prompt_version="v1",
+            prompt_version=PROMPT_VERSION,
             score=s,
             raw=f"Score: {s}",
         )
