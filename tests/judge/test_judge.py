@@ -31,6 +31,24 @@ def _text(cset: CandidateSet, label: str) -> str:
     return cset.by_label(label).text
 
 
+def _export_pairs(workspace, out):
+    """Every judged pair (`--pairs all`, no GRPO split) exported to ``out``; the train split."""
+    res = run_cli(
+        "export",
+        "--subset",
+        "preferenceTraining",
+        "--out",
+        str(out),
+        "--grpo-fraction",
+        "0",
+        "--pairs",
+        "all",
+        workspace=workspace.root,
+    )
+    assert res.returncode == 0, res.stderr
+    return load_from_disk(str(out / "preferenceTraining"))["train"]
+
+
 def test_parse_score_accepts_common_forms_and_rejects_the_rest():
     assert [
         parse_score(t)
@@ -80,20 +98,7 @@ def test_judge_scores_export_margins_and_reruns_are_free(workspace, built, judge
 
     # export: margin_judge = score(chosen) - score(rejected), exactly, for every pair
     out = tmp_path / "exp"
-    res = run_cli(
-        "export",
-        "--subset",
-        "preferenceTraining",
-        "--out",
-        str(out),
-        "--grpo-fraction",
-        "0",
-        "--pairs",
-        "all",
-        workspace=workspace.root,
-    )
-    assert res.returncode == 0, res.stderr
-    train = load_from_disk(str(out / "preferenceTraining"))["train"]
+    train = _export_pairs(workspace, out)
     assert len(train) > 10
     for row in train:
         expected = scripted_score(row["chosen"][0]["content"]) - scripted_score(row["rejected"][0]["content"])
@@ -132,20 +137,7 @@ def test_rm_trains_on_judge_margin_export(workspace, built, judge_server, tmp_pa
     _judge(workspace, roster)
     _judge(workspace, roster)  # the stubborn candidate gets its score on the second run
     out = tmp_path / "exp"
-    res = run_cli(
-        "export",
-        "--subset",
-        "preferenceTraining",
-        "--out",
-        str(out),
-        "--grpo-fraction",
-        "0",
-        "--pairs",
-        "all",
-        workspace=workspace.root,
-    )
-    assert res.returncode == 0, res.stderr
-    train = load_from_disk(str(out / "preferenceTraining"))["train"]
+    train = _export_pairs(workspace, out)
     rm = tmp_path / "rm"
     res = CliRunner().invoke(
         app,
