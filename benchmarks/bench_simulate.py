@@ -78,7 +78,8 @@ def offline(limit: int, turns: int, concurrency: int, max_batch: int) -> tuple[f
         flush=True,
     )
     for model, (batcher, n, busy) in batchers.items():
-        print(f"  {model}: batch sizes {batcher.batch_sizes[n:]}, decoding {batcher.busy_s - busy:.1f} s", flush=True)
+        batches = ", ".join(f"{b}: {t:.1f}s" for b, t in zip(batcher.batch_sizes[n:], batcher.batch_seconds[n:]))
+        print(f"  {model}: batches (size: seconds) [{batches}], decoding {batcher.busy_s - busy:.1f} s", flush=True)
     return dpm, tps
 
 
@@ -99,17 +100,13 @@ def candidates_of_one_context(max_tokens: int = 32) -> float:
         ws.close()
     context = [Message(role="user", speaker="Ann", text="Hello! I have wanted to meet you. What are you doing today?")]
     chat = as_chat(character_system_prompt(character, None, "en"), context, "character", "en")
-    roster = LLMClient("offline").roster
-    requests = []
-    for spec in roster.models.values():
-        if spec.model == "smollm2-135m-instruct":
-            system = (
-                [{"role": "system", "content": f"{spec.system_prompt}\n\n{chat[0]['content']}"}]
-                if spec.system_prompt
-                else chat[:1]
-            )  # as LLMClient does
-            params = ChatParams(max_tokens=max_tokens, seed=1).merged_over(spec.params)
-            requests.append((system + chat[1:], params.model_copy(update={"max_tokens": max_tokens})))
+    client = LLMClient("offline")
+    roster = client.roster
+    requests = [  # as LLMClient sends them: the entry's instruction and params applied
+        client._prepare(spec, chat, ChatParams(max_tokens=max_tokens, seed=1), None)
+        for spec in roster.models.values()
+        if spec.model == "smollm2-135m-instruct"
+    ]
     loaded = local.load(roster.get("smollm2-plain"))
     start = time.perf_counter()
     for request in requests:
@@ -137,9 +134,11 @@ def main() -> None:
     ap.add_argument("--offline-only", action="store_true", help="skip the 50 ms server part")
     ns = ap.parse_args()
 
+    from charm_builder.llm.providers.local import MAX_BATCH
+
     cand_speedup = candidates_of_one_context()
     _, off_tps_1 = offline(ns.offline_limit, ns.offline_turns, ns.offline_concurrency, 1)
-    off_dpm, off_tps = offline(ns.offline_limit, ns.offline_turns, ns.offline_concurrency, 16)
+    off_dpm, off_tps = offline(ns.offline_limit, ns.offline_turns, ns.offline_concurrency, MAX_BATCH)
     speedup = off_tps / off_tps_1 if off_tps_1 else 0.0
     print(
         f"offline batching: {off_tps_1:.1f} -> {off_tps:.1f} tokens/s ({speedup:.2f}x); "

@@ -84,7 +84,7 @@ class BatchRunner:
                 raise ValueError(f"duplicate custom_id {r.custom_id!r} in batch for {model!r}")
             seen.add(r.custom_id)
             msgs, eff = self.client._prepare(spec, r.messages, r.params, r.seed)
-            key = cache_key(spec.provider, spec.model, msgs, eff.model_dump(exclude_none=True))
+            key = cache_key(spec.provider, spec.cache_model_id, msgs, eff.model_dump(exclude_none=True))
             out.append(_Prepared(r.custom_id, key, BatchItem(f"r{i}", msgs, eff)))
         return out
 

@@ -90,7 +90,7 @@ class LLMClient:
         """
         spec = self.spec(model)
         msgs, eff = self._prepare(spec, messages, params, seed)
-        key = cache_key(spec.provider, spec.model, msgs, eff.model_dump(exclude_none=True))
+        key = cache_key(spec.provider, spec.cache_model_id, msgs, eff.model_dump(exclude_none=True))
         if use_cache if use_cache is not None else self.use_cache:
             t0 = time.perf_counter()
             hit = self.store.get(key)
@@ -234,9 +234,11 @@ class LLMClient:
         self, spec: ModelSpec, messages: MessagesIn, params: ChatParams | Mapping[str, Any] | None, seed: int | None
     ) -> tuple[list[dict[str, str]], ChatParams]:
         msgs = normalise_messages(messages)
-        if spec.system_prompt:
+        if spec.system_prompt and spec.system_prompt_position == "before_reply":
+            msgs.append({"role": "system", "content": spec.system_prompt})
+        elif spec.system_prompt:  # after the shared text: the candidates of a context share a prompt prefix
             if msgs[0]["role"] == "system":
-                msgs[0] = {"role": "system", "content": f"{spec.system_prompt}\n\n{msgs[0]['content']}"}
+                msgs[0] = {"role": "system", "content": f"{msgs[0]['content']}\n\n{spec.system_prompt}"}
             else:
                 msgs.insert(0, {"role": "system", "content": spec.system_prompt})
         call = params if isinstance(params, ChatParams) else ChatParams(**(params or {}))

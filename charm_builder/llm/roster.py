@@ -42,6 +42,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from charm_builder.llm.errors import MissingAPIKeyError, RosterError, UnknownModelError
+from charm_builder.llm.precision import Precision
+from charm_builder.llm.precision import resolve as resolve_precision
 from charm_builder.llm.types import ChatParams
 
 Provider = Literal["openai", "azure-openai", "anthropic", "local"]
@@ -69,7 +71,17 @@ class ModelSpec(BaseModel):
     api_key_env: str | None = None
     api_key_file: str | None = None
     system_prompt: str | None = None
+    """An instruction of this entry's own, appended to the request's system message (so the
+    candidates of one context share their prompt prefix: provider prompt caches and the local
+    batcher prefill it once), or sent as the system message when the request has none."""
+    system_prompt_position: Literal["system", "before_reply"] = "system"
+    """``before_reply``: send ``system_prompt`` as a system turn after the dialogue instead, so the
+    whole context is the shared prefix. Only for chat templates that accept a system turn there
+    (SmolLM2 and other ChatML templates, Llama 3, OpenAI; Anthropic merges it into ``system``)."""
     params: ChatParams = Field(default_factory=ChatParams)
+    precision: Precision = "auto"
+    """Local models: ``float32``, ``bfloat16``, or ``auto`` (bfloat16 where the CPU computes it
+    natively, else float32; see ``charm_builder.llm.precision``)."""
     price_input: float = Field(default=0.0, ge=0.0)
     price_output: float = Field(default=0.0, ge=0.0)
     batch_discount: float = Field(default=0.5, gt=0.0, le=1.0)
@@ -105,6 +117,13 @@ class ModelSpec(BaseModel):
         if self.base_url:
             self.base_url = self.base_url.rstrip("/")
         return self
+
+    @property
+    def cache_model_id(self) -> str:
+        """The model id in cache keys: a local model's answers depend on its precision too."""
+        if self.provider == "local" and resolve_precision(self.precision) != "float32":
+            return f"{self.model}@{resolve_precision(self.precision)}"
+        return self.model
 
     @property
     def needs_key(self) -> bool:

@@ -52,9 +52,18 @@ def test_roster_params_and_system_prompt_apply(server) -> None:
     )
     done = run(once(client(roster), "chat", "gpt", MSGS))
     body = server.requests[-1].body
-    assert body["messages"][0] == {"role": "system", "content": "Be vivid.\n\nYou are Holmes."}
+    assert body["messages"][0] == {"role": "system", "content": "You are Holmes.\n\nBe vivid."}
     assert body["max_tokens"] == 2
     assert done.text == "echo: Who" and done.finish_reason == "length"
+
+
+def test_an_instruction_before_the_reply_leaves_the_whole_context_as_a_shared_prefix(server) -> None:
+    roster = make_roster(server)
+    roster.models["gpt"] = roster.models["gpt"].model_copy(
+        update={"system_prompt": "Be vivid.", "system_prompt_position": "before_reply"}
+    )
+    run(once(client(roster), "chat", "gpt", MSGS))
+    assert server.requests[-1].body["messages"] == [*MSGS, {"role": "system", "content": "Be vivid."}]
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """The local provider's dynamic batcher, on the tiny random Llama (SmolLM2's tokenizer and template):
 concurrent requests for the same weights are decoded together and give the same text as
-unbatched decoding; decoded text never contains U+FFFD."""
+unbatched decoding (fp32), also when prompts share a prefix that is prefilled once; decoded text
+never contains U+FFFD."""
 
 from __future__ import annotations
 
@@ -39,9 +40,19 @@ def chatty_llama(tiny_llama, tmp_path_factory):
     return path
 
 
+def _fp32(folder) -> ModelSpec:
+    return ModelSpec(name="x", provider="local", model=str(folder), precision="float32")
+
+
 def _roster(folder, **params) -> Roster:
     """Two entries ("variants") over the same weights, as in the offline roster."""
-    common = {"provider": "local", "model": str(folder), "concurrency": 4, "params": ChatParams(**params)}
+    common = {
+        "provider": "local",
+        "model": str(folder),
+        "precision": "float32",
+        "concurrency": 4,
+        "params": ChatParams(**params),
+    }
     return Roster(name="tiny", models={"a": ModelSpec(name="a", **common), "b": ModelSpec(name="b", **common)})
 
 
@@ -50,7 +61,7 @@ def _greedy_generate(folder, messages, max_new: int) -> str:
     character / an unfinished sentence)."""
     import torch
 
-    loaded = local.load(ModelSpec(name="ref", provider="local", model=str(folder)))
+    loaded = local.load(ModelSpec(name="ref", provider="local", model=str(folder), precision="float32"))
     tok = loaded.tokenizer
     enc = tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
     with torch.inference_mode():
@@ -87,8 +98,76 @@ def test_two_concurrent_requests_share_one_batched_generation_and_match_greedy(c
     assert a.input_tokens != b.input_tokens  # different prompt lengths, left-padded together
 
 
+PROFILE = (
+    "You are Sherlock Holmes, the consulting detective of 221B Baker Street in London. You notice "
+    "small details, play the violin when you think, and speak precisely. Dr Watson is your friend."
+)
+SHARED = [  # two candidates of one context (an instruction after the dialogue) and an unrelated chat
+    [
+        {"role": "system", "content": PROFILE},
+        {"role": "user", "content": "Holmes, what do you see on my coat?"},
+        {"role": "system", "content": "Reply vividly."},
+    ],
+    [
+        {"role": "system", "content": PROFILE},
+        {"role": "user", "content": "Holmes, what do you see on my coat?"},
+        {"role": "system", "content": "Reply in one short sentence."},
+    ],
+    CHAT_A,
+]
+
+
+def test_a_shared_prompt_prefix_is_prefilled_once_and_changes_no_text(chatty_llama, monkeypatch) -> None:
+    from charm_builder.llm.providers import local_decode
+
+    loaded = local.load(_fp32(chatty_llama))
+    tok = loaded.tokenizer
+    prompts = [
+        list(tok.apply_chat_template(m, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"])
+        for m in SHARED
+    ]
+    groups = local_decode.group_by_prefix(prompts)
+    shared = next(n for n, members in groups if sorted(members) == [0, 1])
+    assert shared >= local_decode.MIN_SHARED_PREFIX and [members for _, members in groups if 2 in members] == [[2]]
+    assert shared == next(i for i, (a, b) in enumerate(zip(*prompts[:2], strict=False)) if a != b)
+
+    seen_widths = []
+    forward = type(loaded.model).forward
+
+    def spy(self, input_ids=None, **kwargs):
+        seen_widths.append(tuple(input_ids.shape))
+        return forward(self, input_ids=input_ids, **kwargs)
+
+    monkeypatch.setattr(type(loaded.model), "forward", spy)
+    together = local.decode(loaded, [(m, ChatParams(temperature=0.0, max_tokens=8)) for m in SHARED])
+    assert seen_widths[0][0] == 2  # pass 1: one row per group
+    prefix_of = {i: n for n, members in groups for i in members}
+    assert seen_widths[1] == (3, max(len(p) - prefix_of[i] for i, p in enumerate(prompts)))  # pass 2: suffixes
+    monkeypatch.undo()
+    assert [r.text for r in together] == [_greedy_generate(chatty_llama, m, 8) for m in SHARED]
+
+
+def test_nucleus_keeps_the_smallest_top_set_reaching_top_p(monkeypatch) -> None:
+    import torch
+
+    from charm_builder.llm.providers import local_decode
+
+    torch.manual_seed(0)
+    peaked = torch.softmax(torch.randn(3, 5000) * 4, dim=-1)
+    flat = torch.full((1, 5000), 1 / 5000)  # its nucleus is larger than the top-k window: full sort
+    for probs, top_p in ((peaked, torch.tensor([[0.5], [0.9], [0.99]])), (flat, torch.tensor([[0.9]]))):
+        weights, ids = local_decode.nucleus(probs, top_p)
+        for row in range(probs.shape[0]):
+            kept = ids[row][weights[row] > 0]
+            ranked = torch.sort(probs[row], descending=True)
+            need = int((torch.cumsum(ranked.values, 0) < top_p[row]).sum()) + 1  # smallest set reaching top_p
+            assert set(kept.tolist()) == set(ranked.indices[:need].tolist())
+    assert local_decode.nucleus(flat, torch.tensor([[0.9]]))[0].shape[-1] == 5000
+    assert local_decode.nucleus(peaked[:1], torch.tensor([[0.5]]))[0].shape[-1] == local_decode.NUCLEUS_TOP_K
+
+
 def test_per_row_sampling_params_are_honoured_inside_a_batch(chatty_llama) -> None:
-    loaded = local.load(ModelSpec(name="x", provider="local", model=str(chatty_llama)))
+    loaded = local.load(_fp32(chatty_llama))
     sampled = ChatParams(temperature=1.0, top_p=0.9, seed=7, max_tokens=10, repetition_penalty=1.3)
     greedy = ChatParams(temperature=0.0, max_tokens=4)
     together = local.decode(loaded, [(CHAT_B, sampled), (CHAT_A, greedy)])
@@ -100,7 +179,7 @@ def test_per_row_sampling_params_are_honoured_inside_a_batch(chatty_llama) -> No
 
 
 def test_errors_reach_every_request_of_the_batch(chatty_llama, monkeypatch) -> None:
-    loaded = local.load(ModelSpec(name="x", provider="local", model=str(chatty_llama)))
+    loaded = local.load(_fp32(chatty_llama))
     monkeypatch.setattr(local, "BATCH_WINDOW_S", 0.2)
     bad = [{"role": "user", "content": "hi"}] * 0  # an empty chat: the template renders no prompt
     futures = [loaded.batcher.submit(bad, ChatParams(max_tokens=2)), loaded.batcher.submit(bad, ChatParams())]
@@ -110,7 +189,7 @@ def test_errors_reach_every_request_of_the_batch(chatty_llama, monkeypatch) -> N
 
 
 def test_decoded_text_never_ends_in_a_cut_character(chatty_llama) -> None:
-    tok = local.load(ModelSpec(name="x", provider="local", model=str(chatty_llama))).tokenizer
+    tok = local.load(_fp32(chatty_llama)).tokenizer
     text = "守塔人说：今晚的海风很大。"
     ids = tok.encode(text, add_special_tokens=False)
     raw = [tok.decode(ids[:k]) for k in range(1, len(ids) + 1)]

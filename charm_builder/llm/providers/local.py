@@ -1,12 +1,13 @@
 """In-process transformers causal LM: an offline model name, a HF folder or a GGUF file.
 
-Entries that name the same weights share one loaded model and one ``Batcher`` (the offline
+Entries that name the same weights (and precision, ``charm_builder.llm.precision``) share one
+loaded model and one ``Batcher`` (the offline
 roster has five SmolLM2 "variants" and one Gemma entry). The batcher is a small dynamic batcher
 in its own thread: requests queued within a few milliseconds of each other are decoded together
-(left padding, one forward pass per step over a shared KV cache), each row with its own
-temperature, top-p, seed, max tokens, stop strings and repetition settings (see ``decode``).
-So the five SmolLM2 candidates of a context cost about one generation, and dialogues in flight
-share batches too. ``set_max_batch(1)`` turns batching off (benchmarks compare both).
+(``local_decode``: a prompt prefix shared by several rows is prefilled once, then one forward
+pass per step over a shared KV cache), each row with its own temperature, top-p, seed, max
+tokens, stop strings and repetition settings. So the five SmolLM2 candidates of a context cost
+about one generation, and dialogues in flight share batches too. ``set_max_batch(1)`` turns batching off (benchmarks compare both).
 
 Decoded text never contains U+FFFD: a reply cut inside a multi-byte character is trimmed
 (``decode_reply``); a reply cut by ``max_tokens`` keeps its finished sentences only
@@ -22,17 +23,18 @@ import re
 import threading
 import time
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from charm_builder.llm.errors import LLMCallError, LLMConfigError
+from charm_builder.llm.precision import resolve as resolve_precision
 from charm_builder.llm.providers.base import Provider, RawCompletion
+from charm_builder.llm.providers.local_decode import completion, generate
 from charm_builder.llm.roster import ModelSpec
 from charm_builder.llm.types import ChatParams
 
-DEFAULT_MAX_NEW_TOKENS = 128
-MAX_BATCH = int(os.environ.get("CHARM_LOCAL_MAX_BATCH", "16"))
+MAX_BATCH = int(os.environ.get("CHARM_LOCAL_MAX_BATCH", "32"))
 """Most requests decoded together (1 = no batching)."""
 BATCH_WINDOW_S = 0.01
 """How long the batcher waits after the first queued request for others to join its batch."""
@@ -48,8 +50,7 @@ class LoadedModel:
     batcher: Batcher | None = None
 
 
-_LOADED: dict[tuple[str, str | None], LoadedModel] = {}
-_CACHE_KWARG = ""
+_LOADED: dict[tuple[str, str | None, str], LoadedModel] = {}
 _LOAD_LOCK = threading.Lock()
 
 
@@ -96,21 +97,22 @@ def resolve_source(spec: ModelSpec) -> tuple[str, str | None]:
 
 def load(spec: ModelSpec) -> LoadedModel:
     """Load (once per process) the weights an entry names. Blocking; call from a worker thread."""
-    key = resolve_source(spec)
+    folder, gguf = resolve_source(spec)
+    dtype = resolve_precision(spec.precision)
+    key = (folder, gguf, dtype)
     with _LOAD_LOCK:
         if key in _LOADED:
             return _LOADED[key]
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        folder, gguf = key
         if folder.startswith("offline:"):
             from charm_builder.offline_models import offline_model_dir
 
             folder = str(offline_model_dir(folder.removeprefix("offline:")))
         extra = {"gguf_file": gguf} if gguf else {}
         tok = AutoTokenizer.from_pretrained(folder, **extra)
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, **extra)
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, dtype), **extra)
         model.eval()
         loaded = LoadedModel(model, tok, threading.Lock())
         loaded.batcher = Batcher(loaded)
@@ -143,161 +145,36 @@ def decode_reply(tokenizer: Any, ids: list[int]) -> str:
     return drop_replacement_chars(tokenizer.decode(ids, skip_special_tokens=True))
 
 
-@dataclass
-class _Row:
-    """One request inside a batch: its prompt, params and what it generated so far."""
-
-    prompt: list[int]
-    params: ChatParams
-    max_new: int
-    generator: Any
-    new: list[int] = field(default_factory=list)
-    done: bool = False
-    stopped: bool = False  # ended on EOS or a stop string (else: ran out of tokens)
-
-
-def _cache_kwarg() -> str:
-    """transformers 5.x names the KV-cache argument ``cache`` (older: ``past_key_values``)."""
-    import inspect
-
-    from transformers import LlamaForCausalLM
-
-    return "cache" if "cache" in inspect.signature(LlamaForCausalLM.forward).parameters else "past_key_values"
-
-
-def _eos_ids(loaded: LoadedModel) -> set[int]:
-    eos = loaded.model.generation_config.eos_token_id
-    ids = set(eos if isinstance(eos, list) else [eos]) | {loaded.tokenizer.eos_token_id}
-    return {int(i) for i in ids if i is not None}
-
-
-def _penalise(scores: Any, row: _Row) -> Any:
-    """Apply the row's repetition / frequency / presence / no-repeat-n-gram settings to its logits."""
-    import torch
-
-    p = row.params
-    if p.repetition_penalty and p.repetition_penalty != 1.0:
-        seen = torch.tensor(sorted(set(row.prompt) | set(row.new)), dtype=torch.long)
-        picked = scores[seen]
-        scores[seen] = torch.where(picked < 0, picked * p.repetition_penalty, picked / p.repetition_penalty)
-    if row.new and (p.frequency_penalty or p.presence_penalty):
-        counts = torch.bincount(torch.tensor(row.new), minlength=scores.shape[0])[: scores.shape[0]].to(scores.dtype)
-        scores -= counts * (p.frequency_penalty or 0.0) + (counts > 0).to(scores.dtype) * (p.presence_penalty or 0.0)
-    n = p.no_repeat_ngram_size or 0
-    if n and len(row.new) >= n:
-        prefix = tuple(row.new[len(row.new) - n + 1 :]) if n > 1 else ()
-        banned = [row.new[i + n - 1] for i in range(len(row.new) - n + 1) if tuple(row.new[i : i + n - 1]) == prefix]
-        if banned:
-            scores[banned] = float("-inf")
-    return scores
-
-
-def _choose(scores: Any, row: _Row) -> int:
-    """Greedy (temperature 0/None) or seeded top-p sampling from one row's logits."""
-    import torch
-
-    temperature = row.params.temperature
-    if not temperature:
-        return int(torch.argmax(scores))
-    probs = torch.softmax(scores / temperature, dim=-1)
-    top_p = row.params.top_p or 1.0
-    if top_p < 1.0:
-        sorted_probs, order = torch.sort(probs, descending=True)
-        keep = torch.cumsum(sorted_probs, dim=-1) - sorted_probs < top_p  # always keeps the top token
-        probs = torch.zeros_like(probs).scatter_(0, order[keep], sorted_probs[keep])
-    return int(torch.multinomial(probs, 1, generator=row.generator))
-
-
-def _hit_stop(text: str, stops: list[str] | None) -> bool:
-    return bool(stops) and any(s in text for s in stops or [])
-
-
 def decode(loaded: LoadedModel, requests: list[tuple[list[dict[str, str]], ChatParams]]) -> list[RawCompletion]:
-    """Generate replies to several chats at once: left padding, one forward pass per step, per-row
-    sampling (temperature, top_p, seed), ``max_tokens``, stop strings and repetition settings.
-
-    Blocking; the caller holds no lock (the batcher thread is the only caller per model). Rows
-    that finished keep a padding token while the others go on.
-    """
-    import torch
-
-    global _CACHE_KWARG
-    _CACHE_KWARG = _CACHE_KWARG or _cache_kwarg()
-    tok, model = loaded.tokenizer, loaded.model
-    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    eos = _eos_ids(loaded)
-    rows = []
-    for messages, params in requests:
-        enc = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)
-        gen = torch.Generator().manual_seed(params.seed if params.seed is not None else 0)
-        rows.append(_Row(list(enc["input_ids"]), params, params.max_tokens or DEFAULT_MAX_NEW_TOKENS, gen))
-    width = max(len(r.prompt) for r in rows)
-    ids = torch.full((len(rows), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, width - len(r.prompt) :] = torch.tensor(r.prompt)
-        mask[i, width - len(r.prompt) :] = 1
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    with torch.inference_mode():
-        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
-        for _step in range(max(r.max_new for r in rows)):
-            logits = out.logits[:, -1, :].float()
-            nxt = []
-            for i, r in enumerate(rows):
-                if r.done:
-                    nxt.append(pad)
-                    continue
-                token = _choose(_penalise(logits[i], r), r)
-                nxt.append(token)
-                if token in eos:
-                    r.done = r.stopped = True
-                    continue
-                r.new.append(token)
-                if r.params.stop and _hit_stop(tok.decode(r.new, skip_special_tokens=True), r.params.stop):
-                    r.done = r.stopped = True
-                elif len(r.new) >= r.max_new:
-                    r.done = True
-            if all(r.done for r in rows):
-                break
-            mask = torch.cat([mask, torch.ones((len(rows), 1), dtype=torch.long)], dim=1)
-            positions = positions[:, -1:] + 1
-            out = model(
-                input_ids=torch.tensor(nxt).unsqueeze(1),
-                attention_mask=mask,
-                position_ids=positions,
-                **{_CACHE_KWARG: getattr(out, _CACHE_KWARG)},
-                use_cache=True,
-            )
+    """Generate replies to several chats at once (``local_decode.generate``: shared-prefix
+    prefill, one forward pass per step, per-row sampling, ``max_tokens``, stop strings and
+    repetition settings) and clean their text. Blocking; the batcher thread is the only caller
+    per model."""
+    tok = loaded.tokenizer
     results = []
-    for r in rows:
-        text = decode_reply(tok, r.new)
-        for s in r.params.stop or []:
+    for row in generate(loaded.model, tok, requests):
+        text = decode_reply(tok, row.new)
+        for s in row.params.stop or []:
             if s in text:
                 text = text[: text.index(s)]
-        if not r.stopped:
+        if not row.stopped:
             text = trim_unfinished_sentence(text)
-        n_out = len(r.new) + (1 if r.stopped and len(r.new) < r.max_new else 0)  # the EOS token counts
-        results.append(
-            RawCompletion(
-                text=text.strip(),
-                input_tokens=len(r.prompt),
-                output_tokens=n_out,
-                finish_reason="stop" if r.stopped else "length",
-            )
-        )
+        results.append(completion(row, text.strip()))
     return results
 
 
 class Batcher:
     """Collects requests for one loaded model and decodes them in batches in a worker thread.
 
-    ``batch_sizes`` records the size of every batch decoded and ``busy_s`` the seconds spent
+    ``batch_sizes`` records the size of every batch decoded, ``batch_seconds`` its time and
+    ``busy_s`` the seconds spent
     decoding (tests and benchmarks read them).
     """
 
     def __init__(self, loaded: LoadedModel) -> None:
         self.loaded = loaded
         self.batch_sizes: list[int] = []
+        self.batch_seconds: list[float] = []
         self.busy_s = 0.0
         self._queue: list[tuple[list[dict[str, str]], ChatParams, Future[RawCompletion]]] = []
         self._cond = threading.Condition()
@@ -331,8 +208,10 @@ class Batcher:
                 with self.loaded.lock:
                     start = time.perf_counter()
                     results = decode(self.loaded, [(m, p) for m, p, _ in batch])
-                    self.busy_s += time.perf_counter() - start
+                    seconds = time.perf_counter() - start
+                    self.busy_s += seconds
                     self.batch_sizes.append(len(batch))
+                    self.batch_seconds.append(seconds)
             except Exception as exc:  # handed to every waiting caller
                 for *_, future in batch:
                     future.set_exception(exc)

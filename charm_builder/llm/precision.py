@@ -1,0 +1,40 @@
+"""Which floating-point precision local models run in.
+
+``auto`` means bfloat16 where the CPU computes it natively (x86 AVX512-BF16 or AMX, Arm BF16),
+else float32. On such a CPU bfloat16 halves the bytes read per decoding step and uses the native
+instructions: measured on this project's 2-core machine (AVX512-BF16), SmolLM2-135M prefills 250
+tokens 2.8x faster and decodes a token 1.7x faster, Gemma 3 270M 3.8x and 2.2x (its 262k-token
+output layer dominates). Both models were trained in bfloat16; the offline GGUF files are 4-bit.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+from typing import Literal
+
+Precision = Literal["auto", "float32", "bfloat16"]
+
+_NATIVE_BF16_FLAGS = {"avx512_bf16", "amx_bf16", "bf16"}  # x86 AVX512 / AMX; "bf16" is Arm's feature name
+
+
+@functools.cache
+def native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether the CPU advertises native bfloat16 arithmetic (Linux; other systems: False)."""
+    try:
+        text = Path(cpuinfo).read_text(errors="replace")
+    except OSError:
+        return False
+    flags = set()
+    for line in text.splitlines():
+        if line.lower().startswith(("flags", "features")):
+            flags.update(re.split(r"\s+", line.split(":", 1)[-1].strip()))
+    return bool(flags & _NATIVE_BF16_FLAGS)
+
+
+def resolve(precision: Precision) -> Literal["float32", "bfloat16"]:
+    """``auto`` -> bfloat16 on a CPU with native bfloat16, else float32; others unchanged."""
+    if precision == "auto":
+        return "bfloat16" if native_bf16() else "float32"
+    return precision
