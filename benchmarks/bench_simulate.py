@@ -4,6 +4,7 @@ the same weights decoded together), and (b) against a local OpenAI-compatible se
 answers in 50 ms, at 64 dialogues in flight (the server runs in its own process).
 
     PYTHONPATH=. python benchmarks/bench_simulate.py [--offline-limit 4] [--server-limit 256] [--offline-only]
+        [--precision auto|float32|bfloat16]
 
 Peak RSS of the process is printed. Last line: ``offline_dialogues_per_min=X offline_tokens_per_s=Y
 [server_dialogues_per_min=Z server_tokens_per_s=W] candidate_batch_speedup=C offline_batch_speedup=S``
@@ -26,13 +27,23 @@ import yaml
 
 from charm_builder.importers import import_files
 from charm_builder.library import library_files
-from charm_builder.llm import LLMClient
+from charm_builder.llm import LLMClient, Roster, load_roster
+from charm_builder.llm.precision import resolve as resolve_precision
 from charm_builder.simulate import RunOptions, Simulation, plan_dialogues
 from charm_builder.store import Workspace
 from tests.fakes.openai_server import server_process
 
 
-def run(roster: str, limit: int, turns: tuple[int, int], concurrency: int, params: dict) -> tuple[float, float, str]:
+def offline_roster(precision: str) -> Roster:
+    """The offline roster with every entry at ``precision``."""
+    roster = load_roster("offline")
+    models = {n: spec.model_copy(update={"precision": precision}) for n, spec in roster.models.items()}
+    return roster.model_copy(update={"models": models})
+
+
+def run(
+    roster: str | Roster, limit: int, turns: tuple[int, int], concurrency: int, params: dict
+) -> tuple[float, float, str]:
     with tempfile.TemporaryDirectory() as tmp:
         ws = Workspace.create(Path(tmp) / "ws")
         import_files(ws, library_files())
@@ -61,29 +72,35 @@ def run(roster: str, limit: int, turns: tuple[int, int], concurrency: int, param
     return rep.dialogues_per_min, rep.tokens_per_s, line
 
 
-def offline(limit: int, turns: int, concurrency: int, max_batch: int) -> tuple[float, float]:
+def offline(
+    limit: int, turns: int, concurrency: int, max_tokens: int, max_batch: int, precision: str = "auto"
+) -> tuple[float, float]:
     """The offline roster with the local batcher off (``max_batch`` 1) or on."""
     from charm_builder.llm.providers import local
 
     local.set_max_batch(max_batch)
     batchers = {}
-    for spec in LLMClient("offline").roster.models.values():
+    roster = offline_roster(precision)
+    for spec in roster.models.values():
         batcher = local.load(spec).batcher  # load time is not generation time: both runs start loaded
         batchers[spec.model] = (batcher, len(batcher.batch_sizes), batcher.busy_s)
-    dpm, tps, line = run("offline", limit, (turns, turns), concurrency, {"max_tokens": 32})
+    dpm, tps, line = run(roster, limit, (turns, turns), concurrency, {"max_tokens": max_tokens})
     mode = f"batched (up to {max_batch})" if max_batch > 1 else "unbatched"
+    mode += f", {resolve_precision(precision)}"
     print(
         f"offline roster, {mode}, {concurrency} dialogues in flight: {line} -> {dpm:.2f} dialogues/min, "
         f"{tps:.1f} tokens/s",
         flush=True,
     )
     for model, (batcher, n, busy) in batchers.items():
-        batches = ", ".join(f"{b}: {t:.1f}s" for b, t in zip(batcher.batch_sizes[n:], batcher.batch_seconds[n:]))
+        batches = ", ".join(
+            f"{b}: {t:.1f}s" for b, t in zip(batcher.batch_sizes[n:], batcher.batch_seconds[n:], strict=True)
+        )
         print(f"  {model}: batches (size: seconds) [{batches}], decoding {batcher.busy_s - busy:.1f} s", flush=True)
     return dpm, tps
 
 
-def candidates_of_one_context(max_tokens: int = 32) -> float:
+def candidates_of_one_context(max_tokens: int = 32, precision: str = "auto") -> float:
     """Seconds for the five SmolLM2 candidates of one context, one at a time vs in one batch;
     returns the speedup (the candidate round, without the dialogue turns and Gemma around it)."""
     import time
@@ -100,7 +117,7 @@ def candidates_of_one_context(max_tokens: int = 32) -> float:
         ws.close()
     context = [Message(role="user", speaker="Ann", text="Hello! I have wanted to meet you. What are you doing today?")]
     chat = as_chat(character_system_prompt(character, None, "en"), context, "character", "en")
-    client = LLMClient("offline")
+    client = LLMClient(offline_roster(precision))
     roster = client.roster
     requests = [  # as LLMClient sends them: the entry's instruction and params applied
         client._prepare(spec, chat, ChatParams(max_tokens=max_tokens, seed=1), None)
@@ -126,19 +143,22 @@ def candidates_of_one_context(max_tokens: int = 32) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--offline-limit", type=int, default=4)
-    ap.add_argument("--offline-turns", type=int, default=1)
+    ap.add_argument("--offline-turns", type=int, default=1, help="the demo: 3")
+    ap.add_argument("--offline-max-tokens", type=int, default=32, help="per turn and candidate (the demo: 48)")
     ap.add_argument("--offline-concurrency", type=int, default=4)
     ap.add_argument("--server-limit", type=int, default=256)
     ap.add_argument("--server-turns", type=int, default=13)
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--offline-only", action="store_true", help="skip the 50 ms server part")
+    ap.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"], help="local models")
     ns = ap.parse_args()
 
     from charm_builder.llm.providers.local import MAX_BATCH
 
-    cand_speedup = candidates_of_one_context()
-    _, off_tps_1 = offline(ns.offline_limit, ns.offline_turns, ns.offline_concurrency, 1)
-    off_dpm, off_tps = offline(ns.offline_limit, ns.offline_turns, ns.offline_concurrency, MAX_BATCH)
+    cand_speedup = candidates_of_one_context(precision=ns.precision)
+    lanes = (ns.offline_limit, ns.offline_turns, ns.offline_concurrency, ns.offline_max_tokens)
+    _, off_tps_1 = offline(*lanes, 1, ns.precision)
+    off_dpm, off_tps = offline(*lanes, MAX_BATCH, ns.precision)
     speedup = off_tps / off_tps_1 if off_tps_1 else 0.0
     print(
         f"offline batching: {off_tps_1:.1f} -> {off_tps:.1f} tokens/s ({speedup:.2f}x); "
