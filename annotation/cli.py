@@ -97,6 +97,15 @@ def serve(
             "for larger annotation teams (needs Debian's `postgresql` package)."
         ),
     ] = "sqlite",
+    web_workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="argilla-server web processes (a process serves on one core; a team submitting back to back "
+            "needs several). [default: the CPU count, at most 4]",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run Argilla 2.8 locally without Docker (Redis + argilla-server on SQLite or PostgreSQL + worker);
     Ctrl-C stops it.
@@ -108,14 +117,16 @@ def serve(
       charm-build annotate serve
       charm-build annotate serve --port 6901 --host 0.0.0.0
       charm-build annotate serve --database postgresql
+      charm-build annotate serve --web-workers 4
     """
-    from annotation.server.embedded import EmbeddedArgilla, ServerStartError
+    from annotation.server.embedded import EmbeddedArgilla, ServerStartError, default_web_workers
     from annotation.server.postgres import DATABASES
 
     if database not in DATABASES:
         raise AnnotationError(f"--database must be {' or '.join(DATABASES)}, not {database!r}")
     root = _root(workspace)
-    server = EmbeddedArgilla(server_dir(root), port=port, host=host, database=database)
+    workers = web_workers or default_web_workers()
+    server = EmbeddedArgilla(server_dir(root), port=port, host=host, database=database, web_workers=workers)
     stop_requested: list[int] = []
 
     def _request_stop(signum: int, _frame: Any) -> None:
@@ -128,7 +139,9 @@ def serve(
             server.start()
         except ServerStartError as exc:
             raise AnnotationError(str(exc)) from None
-        console.print(f"[green]Argilla is running:[/] {server.url}")
+        console.print(
+            f"[green]Argilla is running:[/] {server.url} ({workers} web process{'es' if workers > 1 else ''})"
+        )
         console.print(
             f"Owner: [bold]{server.credentials.username}[/]; password and API key are in "
             f"{server.credentials_file} (mode 0600)"

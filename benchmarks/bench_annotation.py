@@ -165,7 +165,11 @@ def run_phase(annotators: list[Annotator], *, seconds: float | None, interval: f
     for t in threads:
         t.join()
     wall = time.perf_counter() - start
-    lat = [x for a, m in zip(annotators, marks, strict=True) for x in a.latencies[m:]]
+    per_annotator = [a.latencies[m:] for a, m in zip(annotators, marks, strict=True)]
+    medians = sorted(statistics.median(x) * 1000 for x in per_annotator if x)
+    if medians:
+        print(f"  annotators' median submit: {medians[0]:.0f} ms (fastest) .. {medians[-1]:.0f} ms (slowest)")
+    lat = [x for xs in per_annotator for x in xs]
     return lat, wall, sum(a.errors for a in annotators) - errors_before
 
 
@@ -173,6 +177,18 @@ def _pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
+
+
+def histogram(lat: list[float]) -> str:
+    """Counts per latency band (a lock wait shows as a bump at its retry interval)."""
+    edges = [0.1, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, float("inf")]
+    counts, low = [], 0.0
+    for high in edges:
+        n = sum(low <= x < high for x in lat)
+        if n:
+            counts.append(f"{low * 1000:.0f}-{'' if high == float('inf') else f'{high * 1000:.0f}'} ms: {n}")
+        low = high
+    return ", ".join(counts)
 
 
 def report(name: str, lat: list[float], wall: float, errors: int) -> float:
@@ -187,7 +203,8 @@ def report(name: str, lat: list[float], wall: float, errors: int) -> float:
 
 def run(database: str, workdir: Path, args: argparse.Namespace) -> str:
     """One benchmark on one database; returns its summary line."""
-    with EmbeddedArgilla(workdir / "argilla", port=free_port(), database=database) as server:
+    server = EmbeddedArgilla(workdir / "argilla", port=free_port(), database=database, web_workers=args.web_workers)
+    with server:
         client = server.client()
         store = build_store(workdir / "ws", args.records)
         roster = workdir / "roster.txt"
@@ -200,12 +217,17 @@ def run(database: str, workdir: Path, args: argparse.Namespace) -> str:
         annotators = [Annotator(server.url, name, pw, str(dataset.id)) for name, pw in sorted(passwords.items())]
         for a in annotators:
             a.login()
-        print(f"[{database}] server {server.url}: {args.records} records, {len(annotators)} annotators", flush=True)
+        print(
+            f"[{database}] server {server.url} ({args.web_workers} web workers): {args.records} records, "
+            f"{len(annotators)} annotators",
+            flush=True,
+        )
 
         lat, wall, errors = run_phase(annotators, seconds=args.paced_seconds, interval=args.interval)
         p95_paced = report(f"[{database}] paced (1 per {args.interval:g}s each)", lat, wall, errors)
         lat, wall, errors = run_phase(annotators, seconds=None, interval=0)
         p95_burst = report(f"[{database}] back to back", lat, wall, errors)
+        print(f"  back to back, submits by latency: {histogram(lat)}")
 
         pull_annotations(client, store, dataset="bench", workspace="bench")
         by_server_id = {str(r._server_id): r.id for r in dataset.records(with_responses=False)}
@@ -225,11 +247,13 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=2.0)
     parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="sqlite")
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--web-workers", type=int, default=1, help="uvicorn worker processes")
     args = parser.parse_args()
 
-    tmp = Path(args.workdir or tempfile.mkdtemp(prefix="bench-annotation-"))
     databases = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
-    summaries = [run(database, tmp / database, args) for database in databases]
+    with tempfile.TemporaryDirectory(prefix="bench-annotation-") as scratch:
+        tmp = Path(args.workdir or scratch)  # --workdir: kept afterwards (its logs/web.log show retries)
+        summaries = [run(database, tmp / database, args) for database in databases]
     print("\n".join(summaries))
 
 

@@ -5,7 +5,7 @@ Usage (the supervisor in ``embedded.py`` builds these command lines)::
     python launcher.py migrate                 # create/upgrade the schema (SQLite: switch it to WAL;
                                                # PostgreSQL: create the database first)
     python launcher.py ensure-owner            # create/refresh the owner from CHARM_OWNER_* env vars
-    python launcher.py web --host H --port P   # uvicorn serving argilla_server:app
+    python launcher.py web --host H --port P [--workers N]   # uvicorn serving argilla_server:app
     python launcher.py worker                  # one rq worker on the default and high queues
 
 Every command first loads ``search_engine.py`` (next to this file), which registers the
@@ -163,12 +163,66 @@ def read_only_metadata_filter() -> None:
     records._filter_record_metadata_for_user = filter_without_update
 
 
-def web(host: str, port: int) -> None:
-    """Serve the API and the web UI."""
-    import uvicorn
+def sqlite_synchronous_normal() -> None:
+    """In WAL mode, ``synchronous=NORMAL`` syncs the log at checkpoints instead of at every commit:
+    a commit stays atomic and survives a crash of the server (not a power cut of the machine), and
+    the write lock that every submit takes is held for less time."""
+    from argilla_server.settings import settings
+
+    if not settings.database_is_sqlite:
+        return
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    @event.listens_for(Engine, "connect")
+    def _synchronous_normal(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+
+def log_retries() -> None:
+    """argilla-server retries some database work with ``backoff`` (record status after each submit, in a
+    SERIALIZABLE transaction: up to 15 s of exponential, jittered sleeps on a lock or serialisation
+    error); log each retry in the web log, where a slow submit can then be explained (on PostgreSQL,
+    20 annotators submitting back to back caused 36 retries of 1,800 submits)."""
+    import logging
+
+    logging.getLogger("backoff").setLevel(logging.INFO)  # argilla-server's root handler writes it
+
+
+def web_app() -> Any:
+    """argilla-server's ASGI app with this file's patches applied (a uvicorn app factory: each web
+    worker process calls it)."""
+    log_retries()
+    pre_ping_postgres_connections()
+    sqlite_synchronous_normal()
+    register_search_engine()
+    cache_settings_adapters()
+    read_only_metadata_filter()
     from argilla_server import app
 
-    uvicorn.run(app, host=host, port=port, access_log=True, log_level="info")
+    return app
+
+
+def web(host: str, port: int, workers: int = 1) -> None:
+    """Serve the API and the web UI; ``workers`` > 1 runs that many uvicorn worker processes on one
+    socket. One process serves requests on one core (the Python work of a submit is CPU-bound), so
+    a team submitting back to back needs several (benchmarks/bench_annotation.py)."""
+    import uvicorn
+
+    if workers > 1:  # uvicorn imports the factory by name in each worker process (this file's folder is on sys.path)
+        uvicorn.run(
+            f"{Path(__file__).stem}:web_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            access_log=True,
+            log_level="info",
+        )
+    else:
+        uvicorn.run(web_app(), host=host, port=port, access_log=True, log_level="info")
 
 
 def worker() -> None:
@@ -188,21 +242,21 @@ def main(argv: list[str] | None = None) -> None:
     web_parser = sub.add_parser("web")
     web_parser.add_argument("--host", default="127.0.0.1")
     web_parser.add_argument("--port", type=int, default=6900)
+    web_parser.add_argument("--workers", type=int, default=1)
     sub.add_parser("worker")
     args = parser.parse_args(argv)
 
+    if args.command == "web":
+        web(args.host, args.port, args.workers)
+        return
     pre_ping_postgres_connections()
     register_search_engine()
-    if args.command in ("web", "worker"):
+    if args.command == "worker":
         cache_settings_adapters()
-    if args.command == "web":
-        read_only_metadata_filter()
     if args.command == "migrate":
         migrate()
     elif args.command == "ensure-owner":
         ensure_owner()
-    elif args.command == "web":
-        web(args.host, args.port)
     else:
         worker()
 

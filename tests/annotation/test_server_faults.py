@@ -33,7 +33,7 @@ def own_server(tmp_path: Path) -> Iterator[EmbeddedArgilla]:
     stale.write_text("x")
     os.chmod(stale, 0o644)
     os.chmod(workdir / "argilla-home", 0o755)
-    server = EmbeddedArgilla(workdir, port=free_port())
+    server = EmbeddedArgilla(workdir, port=free_port(), web_workers=2)  # serve's default on 2 cores
     server.start()
     try:
         yield server
@@ -114,6 +114,21 @@ class Submitter(threading.Thread):
             time.sleep(0.05)
 
 
+def _children(pid: int) -> list[int]:
+    """uvicorn's live web processes under its parent ``pid`` (Linux /proc; multiprocessing's resource
+    tracker, also a child, is left out)."""
+    alive = []
+    for kid in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        try:
+            state = Path(f"/proc/{kid}/stat").read_text().split(")")[-1].split()[0]
+            cmdline = Path(f"/proc/{kid}/cmdline").read_bytes()
+        except FileNotFoundError:
+            continue
+        if state != "Z" and b"spawn_main" in cmdline:
+            alive.append(int(kid))
+    return alive
+
+
 def _wait_for(condition, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -144,12 +159,22 @@ def test_children_killed_while_annotators_submit(own_server: EmbeddedArgilla, tm
     def restarted(name: str, count: int) -> bool:
         return own_server.restarts.get(name, 0) >= count
 
+    def acked() -> int:
+        return sum(len(w.acked) for w in workers)
+
+    # one of uvicorn's two web processes dies: uvicorn starts another, our supervisor has nothing to do
+    _wait_for(lambda: acked() > 0 or not any(w.is_alive() for w in workers), 60, "a first submission")
+    web_pid = own_server._procs["web"].pid
+    first = _children(web_pid)
+    assert len(first) == 2
+    os.kill(first[0], signal.SIGKILL)
+    _wait_for(lambda: len(set(_children(web_pid)) - set(first)) == 1, 60, "uvicorn to replace its web process")
+    mark = acked()
+    _wait_for(lambda: acked() > mark or not any(w.is_alive() for w in workers), 60, "a submission after it")
+    assert own_server.restarts.get("web", 0) == 0
+
     for name in ("web", "worker", "redis"):
-        _wait_for(
-            lambda: sum(len(w.acked) for w in workers) > 0 or not any(w.is_alive() for w in workers),
-            60,
-            "a first submission",
-        )
+        _wait_for(lambda: acked() > 0 or not any(w.is_alive() for w in workers), 60, "a first submission")
         before = own_server.restarts.get(name, 0)
         os.kill(own_server._procs[name].pid, signal.SIGKILL)
         _wait_for(lambda name=name, before=before: restarted(name, before + 1), 240, f"{name} to be restarted")
@@ -161,6 +186,7 @@ def test_children_killed_while_annotators_submit(own_server: EmbeddedArgilla, tm
 
     # restart counts reach `annotate status` through server.json
     info = json.loads((own_server.workdir / "server.json").read_text())
+    assert info["web_workers"] == 2 and len(_children(own_server._procs["web"].pid)) == 2
     assert info["restarts"]["web"] >= 1 and info["restarts"]["worker"] >= 1 and info["restarts"]["redis"] >= 1
     log = (own_server.logs_dir / "supervisor.log").read_text()
     assert "web restarted" in log and "redis restarted" in log
