@@ -9,6 +9,12 @@ each row's own suffix on top of it (left-padded within the suffix block: the att
 a hole between the blocks and position ids continue the prefix). So a context's prompt is
 prefilled once however many candidates answer it; unrelated prompts cost what they cost alone.
 
+For full-attention models (SmolLM2, Llama, Qwen) a row's logits match decoding it alone up to
+float rounding. Sliding-window layers (Gemma 3: 512 positions) count padding slots as positions,
+as with any padded batch in transformers: a row with a prompt longer than the window and padding
+in it attends to that many fewer real tokens in those layers (max logit difference 0.04 measured
+on a 660-token prompt with one padding slot).
+
 Decoding then takes one token per step for all rows. Penalties and sampling are tensor
 operations over the batch (a Python loop per row and step would cost as much as the forward
 pass at 20 rows). Rows that finished are dropped from the cache once a quarter of the batch
