@@ -11,7 +11,7 @@ endpoints (JWT login, a page of the pending queue, then best/worst submits), in 
 Then it pulls the annotations into a workspace and checks that every acknowledged (2xx) submission
 is stored exactly once (``lost`` counts the missing ones, ``dupes`` the doubles).
 
-    PYTHONPATH=. python benchmarks/bench_annotation.py [--annotators 20] [--records 100]
+    PYTHONPATH=. python benchmarks/bench_annotation.py [--annotators 20] [--records 250]
         [--paced-seconds 300] [--interval 2] [--database sqlite|postgresql|both]
 
 Targets (issue 16): p95 <= 300 ms paced, <= 1 s back to back. The last line (one per database)
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import tempfile
@@ -242,13 +243,20 @@ def run(database: str, workdir: Path, args: argparse.Namespace) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--annotators", type=int, default=20)
-    parser.add_argument("--records", type=int, default=100)
+    parser.add_argument(
+        "--records",
+        type=int,
+        default=None,
+        help="records each annotator gets [default: enough for the paced phase plus 100 back to back]",
+    )
     parser.add_argument("--paced-seconds", type=float, default=300.0)
     parser.add_argument("--interval", type=float, default=2.0)
     parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="sqlite")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--web-workers", type=int, default=1, help="uvicorn worker processes")
     args = parser.parse_args()
+    if args.records is None:
+        args.records = math.ceil(args.paced_seconds / args.interval) + 100 if args.interval else 100
 
     databases = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
     with tempfile.TemporaryDirectory(prefix="bench-annotation-") as scratch:
