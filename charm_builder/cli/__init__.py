@@ -1,49 +1,26 @@
 """`charm-build`: the command line over the library functions (each command is a thin wrapper).
 
-Owns: option parsing, the app tree and error-to-exit-code mapping (``common``); no pipeline logic.
-Imports: any stage's public API (and ``annotation.cli``); stages' ``cli`` modules import only ``cli.common``.
+Owns: option parsing, the app tree (``cli.app``) and error-to-exit-code mapping (``common``); no
+pipeline logic. Imports: any stage's public API (and ``annotation.cli``); stages' ``cli`` modules
+import only ``cli.common``. Importing this package does not build the app tree, so a stage's
+``cli`` module can be imported first (``cli.app`` imports every stage's ``cli``).
 """
 
 from __future__ import annotations
 
-import typer
-
-from annotation.cli import annotate_app
-from charm_builder.browse import cli as browse_cli
-from charm_builder.cli import core
-from charm_builder.cli.common import run_app
-from charm_builder.demo import cli as demo_cli
-from charm_builder.export import cli as export_cli
-from charm_builder.judge import cli as judge_cli
-from charm_builder.llm.cli import models_app
-from charm_builder.simulate import cli as simulate_cli
-
-app = typer.Typer(
-    name="charm-build",
-    help=(
-        "Build Charm-style role-play preference data: simulate dialogues, collect six candidate "
-        "replies, annotate best/worst in Argilla, export Hugging Face datasets.\n\n"
-        "Quick start (offline):  charm-build init && charm-build stats"
-    ),
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
-)
-app.command("init")(core.init)
-app.command("import")(core.import_)
-app.command("stats")(core.stats)
-app.command("schema")(core.schema)
-app.command("simulate")(simulate_cli.simulate)
-app.command("export")(export_cli.export)
-app.command("translate")(export_cli.translate)
-app.command("show")(browse_cli.show)
-app.command("preview")(browse_cli.preview)
-app.command("judge")(judge_cli.judge)
-app.command("demo")(demo_cli.demo)
-app.add_typer(models_app, name="models")
-app.add_typer(annotate_app, name="annotate")
+from typing import Any
 
 
 def main() -> None:
-    """Entry point: user errors become one red line on stderr and exit code 2."""
-    run_app(app)
+    """Entry point of ``charm-build`` (see ``cli.app.main``)."""
+    from charm_builder.cli.app import main as run
+
+    run()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":  # the typer app, built on first use
+        from charm_builder.cli.app import app
+
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

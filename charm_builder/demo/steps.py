@@ -191,7 +191,10 @@ def train_step(cfg: DemoConfig) -> StepResult:
         return StepResult("charm-train rm", "skipped", note="no training pairs in the export (no annotations)")
     from typer.main import get_command
 
+    from charm_builder.llm.providers.local import unload_all
     from training.cli import app
+
+    unload_all()  # the simulator's and judge's models (~1.9 GB) are not needed while training
 
     args = ["rm", "--data", str(cfg.export_dir), "--out", str(cfg.rm_dir), "--model", str(cfg.rm_model)]
     args += ["--loss", "aam-ld", "--max-steps", str(cfg.rm_steps), "--batch-size", "2", "--max-length", "384"]

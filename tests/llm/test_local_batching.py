@@ -205,3 +205,18 @@ def test_reply_cut_by_max_tokens_keeps_its_finished_sentences() -> None:
     assert local.trim_unfinished_sentence("他来了。她也来了！然后我们") == "他来了。她也来了！"
     assert local.trim_unfinished_sentence("No sentence ends here") == "No sentence ends here"
     assert local.trim_unfinished_sentence("Hi. " + "and a long tail " * 5) == ("Hi. " + "and a long tail " * 5).strip()
+
+
+def test_unload_all_ends_the_batcher_threads_and_a_later_request_loads_again(chatty_llama) -> None:
+    import threading
+
+    first = local.load(_fp32(chatty_llama))
+    assert first.batcher is not None
+    first.batcher.submit(CHAT_A, ChatParams(temperature=0.0, max_tokens=2)).result(timeout=60)
+    local.unload_all()
+    assert not any(t.name == "charm-local-batcher" and t.is_alive() for t in threading.enumerate())
+    with pytest.raises(RuntimeError, match="unloaded"):
+        first.batcher.submit(CHAT_A, ChatParams(max_tokens=2))
+    again = local.load(_fp32(chatty_llama))
+    assert again is not first
+    assert again.batcher.submit(CHAT_A, ChatParams(temperature=0.0, max_tokens=2)).result(timeout=60).text is not None

@@ -17,6 +17,7 @@ Decoded text never contains U+FFFD: a reply cut inside a multi-byte character is
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib.util
 import os
 import re
@@ -120,6 +121,18 @@ def load(spec: ModelSpec) -> LoadedModel:
         return loaded
 
 
+def unload_all() -> None:
+    """Forget every loaded model and end its batcher thread, so the memory can be freed (the demo
+    does this before training); a later request loads the model again."""
+    with _LOAD_LOCK:
+        loaded = list(_LOADED.values())
+        _LOADED.clear()
+    for model in loaded:
+        if model.batcher is not None:
+            model.batcher.close()
+    gc.collect()
+
+
 def drop_replacement_chars(text: str) -> str:
     """Remove U+FFFD, which a byte-level tokenizer emits for an incomplete multi-byte character
     (a reply cut by ``max_tokens`` in the middle of a Chinese character, say)."""
@@ -179,11 +192,14 @@ class Batcher:
         self._queue: list[tuple[list[dict[str, str]], ChatParams, Future[RawCompletion]]] = []
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._closed = False
 
     def submit(self, messages: list[dict[str, str]], params: ChatParams) -> Future[RawCompletion]:
         """Queue one chat; the future resolves to its completion (or the generation error)."""
         future: Future[RawCompletion] = Future()
         with self._cond:
+            if self._closed:
+                raise RuntimeError("this model was unloaded (local.unload_all); load it again")
             self._queue.append((messages, params, future))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="charm-local-batcher", daemon=True)
@@ -191,9 +207,19 @@ class Batcher:
             self._cond.notify()
         return future
 
+    def close(self) -> None:
+        """End the worker thread once the queue is empty (it drops its reference to the model)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=60)
+
     def _take(self) -> list[tuple[list[dict[str, str]], ChatParams, Future[RawCompletion]]]:
         with self._cond:
             while not self._queue:
+                if self._closed:
+                    return []
                 self._cond.wait()
             deadline = time.monotonic() + BATCH_WINDOW_S
             while len(self._queue) < MAX_BATCH and (left := deadline - time.monotonic()) > 0:
@@ -202,8 +228,7 @@ class Batcher:
             return batch
 
     def _loop(self) -> None:
-        while True:
-            batch = self._take()
+        while batch := self._take():
             try:
                 with self.loaded.lock:
                     start = time.perf_counter()
