@@ -219,12 +219,12 @@ class Sampler:
         index = torch.tensor(sampled)
         probs = torch.softmax(scores[index] / self.temp[index, None], dim=-1)
         top_p = self.top_p[index]
-        cut = [j for j in range(len(sampled)) if top_p[j] < 1.0]
+        cut = {j: c for c, j in enumerate(j for j in range(len(sampled)) if top_p[j] < 1.0)}  # row -> nucleus row
         if cut:
-            weights, ids = nucleus(probs[cut], top_p[cut])
+            weights, ids = nucleus(probs[list(cut)], top_p[list(cut)])
         for j, k in enumerate(sampled):
             if j in cut:
-                c = cut.index(j)
+                c = cut[j]
                 tokens[k] = ids[c, torch.multinomial(weights[c], 1, generator=rows[k].generator)[0]]
             else:
                 tokens[k] = torch.multinomial(probs[j], 1, generator=rows[k].generator)[0]
