@@ -147,6 +147,19 @@ def test_a_shared_prompt_prefix_is_prefilled_once_and_changes_no_text(chatty_lla
     assert [r.text for r in together] == [_greedy_generate(chatty_llama, m, 8) for m in SHARED]
 
 
+def test_sharing_is_dropped_when_padding_would_cost_more() -> None:
+    from charm_builder.llm.providers import local_decode
+
+    head = list(range(1000, 1170))  # two prompts share their first half (170 of 340 tokens)
+    pair = [[*head, *range(3000, 3170)], [*head, *range(4000, 4170)]]
+    assert local_decode.group_by_prefix(pair) == [(170, [0, 1])]
+    # a third, unrelated 340-token prompt: pass 1 would be 2 x 339 wide and pass 2 3 x 170 (1,188
+    # positions) against 3 x 339 + 3 x 1 (1,020) without sharing
+    groups = local_decode.group_by_prefix([*pair, list(range(2000, 2340))])
+    assert sorted(m for _, m in groups) == [[0], [1], [2]]
+    assert local_decode.padded_tokens([*pair, list(range(2000, 2340))], groups) == 1020
+
+
 def test_nucleus_keeps_the_smallest_top_set_reaching_top_p(monkeypatch) -> None:
     import torch
 

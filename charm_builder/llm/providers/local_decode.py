@@ -77,7 +77,9 @@ def group_by_prefix(prompts: list[list[int]]) -> list[tuple[int, list[int]]]:
     Prompts are sorted so that rows with a common prefix are neighbours; a row joins the group
     before it when they share at least ``MIN_SHARED_PREFIX`` tokens and shortening the group's
     prefix to that costs its members fewer tokens than the row saves. A prefix always leaves
-    each row at least one token of its own (pass 2 gives the first logits).
+    each row at least one token of its own (pass 2 gives the first logits). When the padding of
+    the two passes would cost more than it saves (a short shared prefix among long prompts), every
+    row is its own group: one padded pass over whole prompts, as without sharing.
     """
     groups: list[tuple[int, list[int]]] = []
     for i in sorted(range(len(prompts)), key=lambda k: prompts[k]):
@@ -88,7 +90,17 @@ def group_by_prefix(prompts: list[list[int]]) -> list[tuple[int, list[int]]]:
                 groups[-1] = (n, [*members, i])
                 continue
         groups.append((len(prompts[i]), [i]))
-    return [(min(n, *(len(prompts[i]) - 1 for i in members)), members) for n, members in groups]
+    shared = [(min(n, *(len(prompts[i]) - 1 for i in members)), members) for n, members in groups]
+    alone = [(len(p) - 1, [i]) for i, p in enumerate(prompts)]
+    return shared if padded_tokens(prompts, shared) < padded_tokens(prompts, alone) else alone
+
+
+def padded_tokens(prompts: list[list[int]], groups: list[tuple[int, list[int]]]) -> int:
+    """Token positions the two prefill passes compute for a grouping, padding included (pass 1: one
+    row per group as wide as the longest prefix; pass 2: every row as wide as the longest suffix)."""
+    prefix = max(n for n, _ in groups)
+    suffix = max(len(prompts[i]) - n for n, members in groups for i in members)
+    return len(groups) * prefix + len(prompts) * suffix
 
 
 def _left_pad(seqs: list[list[int]], pad: int) -> tuple[Any, Any]:
