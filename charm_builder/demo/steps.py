@@ -194,7 +194,7 @@ def train_step(cfg: DemoConfig) -> StepResult:
     from charm_builder.llm.providers.local import unload_all
     from training.cli import app
 
-    unload_all()  # the simulator's and judge's models (~1.9 GB) are not needed while training
+    unload_all()  # the simulator's and judge's models are not needed while training (peak RSS 6.88 -> 6.60 GB)
 
     args = ["rm", "--data", str(cfg.export_dir), "--out", str(cfg.rm_dir), "--model", str(cfg.rm_model)]
     args += ["--loss", "aam-ld", "--max-steps", str(cfg.rm_steps), "--batch-size", "2", "--max-length", "384"]

@@ -302,17 +302,14 @@ def generate(model: Any, tokenizer: Any, requests: list[tuple[list[dict[str, str
             sampler.record(appended)
             if all(r.done for r in live):
                 break
-            finished = sum(r.done for r in live)
-            if finished * 4 >= len(live):  # drop finished rows from the cache
+            cache = getattr(out, kw)
+            if sum(r.done for r in live) * 4 >= len(live):  # drop finished rows from the cache
                 keep = [k for k, r in enumerate(live) if not r.done]
                 index = torch.tensor(keep)
-                cache = getattr(out, kw)
                 cache.batch_select_indices(index)
                 live, tokens = [live[k] for k in keep], [tokens[k] for k in keep]
                 mask, positions = mask[index], positions[index]
                 sampler.select(index)
-            else:
-                cache = getattr(out, kw)
             mask = torch.cat([mask, torch.ones((len(live), 1), dtype=torch.long)], dim=1)
             positions = positions + 1
             out = model(
