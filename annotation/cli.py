@@ -28,6 +28,7 @@ from rich.table import Table
 
 from annotation.datasets import ALL_DIMENSIONS, DEFAULT_MIN_SUBMITTED
 from annotation.sync import API_KEY_ENV, API_URL_ENV, AnnotationError, server_dir
+from charm_builder.cli.common import WorkspaceOpt
 from charm_builder.console import console
 from charm_builder.export import add_dq_annotation
 from charm_builder.llm.progress import progress_bar
@@ -40,16 +41,6 @@ annotate_app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-WorkspaceOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--workspace",
-        "-w",
-        envvar="CHARM_WORKSPACE",
-        show_default="./charm-workspace",
-        help="Workspace folder (or set CHARM_WORKSPACE).",
-    ),
-]
 ApiUrlOpt = Annotated[
     str | None,
     typer.Option("--api-url", envvar=API_URL_ENV, help="Argilla URL (default: the `annotate serve` server)."),
