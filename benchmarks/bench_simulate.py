@@ -4,7 +4,7 @@ the same weights decoded together), and (b) against a local OpenAI-compatible se
 answers in 50 ms, at 64 dialogues in flight (the server runs in its own process).
 
     PYTHONPATH=. python benchmarks/bench_simulate.py [--offline-limit 4] [--server-limit 256] [--offline-only]
-        [--precision auto|float32|bfloat16]
+        [--precision auto|fp32|bf16]
 
 Peak RSS of the process is printed. Last line: ``offline_dialogues_per_min=X offline_tokens_per_s=Y
 [server_dialogues_per_min=Z server_tokens_per_s=W] candidate_batch_speedup=C offline_batch_speedup=S``
@@ -150,7 +150,7 @@ def main() -> None:
     ap.add_argument("--server-turns", type=int, default=13)
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--offline-only", action="store_true", help="skip the 50 ms server part")
-    ap.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"], help="local models")
+    ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"], help="local models")
     ns = ap.parse_args()
 
     from charm_builder.llm.providers.local import MAX_BATCH

@@ -14,7 +14,8 @@ import re
 from pathlib import Path
 from typing import Literal
 
-Precision = Literal["auto", "float32", "bfloat16"]
+Precision = Literal["auto", "fp32", "bf16"]
+"""The values of ``charm-train --precision`` too."""
 
 _NATIVE_BF16_FLAGS = {"avx512_bf16", "amx_bf16", "bf16"}  # x86 AVX512 / AMX; "bf16" is Arm's feature name
 
@@ -33,8 +34,8 @@ def native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
     return bool(flags & _NATIVE_BF16_FLAGS)
 
 
-def resolve(precision: Precision) -> Literal["float32", "bfloat16"]:
-    """``auto`` -> bfloat16 on a CPU with native bfloat16, else float32; others unchanged."""
+def resolve(precision: Precision) -> Literal["fp32", "bf16"]:
+    """``auto`` -> bf16 on a CPU with native bfloat16, else fp32; others unchanged."""
     if precision == "auto":
-        return "bfloat16" if native_bf16() else "float32"
+        return "bf16" if native_bf16() else "fp32"
     return precision

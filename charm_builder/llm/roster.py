@@ -80,8 +80,8 @@ class ModelSpec(BaseModel):
     (SmolLM2 and other ChatML templates, Llama 3, OpenAI; Anthropic merges it into ``system``)."""
     params: ChatParams = Field(default_factory=ChatParams)
     precision: Precision = "auto"
-    """Local models: ``float32``, ``bfloat16``, or ``auto`` (bfloat16 where the CPU computes it
-    natively, else float32; see ``charm_builder.llm.precision``)."""
+    """Local models: ``fp32``, ``bf16``, or ``auto`` (bfloat16 where the CPU computes it natively,
+    else float32; see ``charm_builder.llm.precision``)."""
     price_input: float = Field(default=0.0, ge=0.0)
     price_output: float = Field(default=0.0, ge=0.0)
     batch_discount: float = Field(default=0.5, gt=0.0, le=1.0)
@@ -121,8 +121,8 @@ class ModelSpec(BaseModel):
     @property
     def cache_model_id(self) -> str:
         """The model id in cache keys: a local model's answers depend on its precision too."""
-        if self.provider == "local" and resolve_precision(self.precision) != "float32":
-            return f"{self.model}@{resolve_precision(self.precision)}"
+        if self.provider == "local" and (precision := resolve_precision(self.precision)) != "fp32":
+            return f"{self.model}@{precision}"
         return self.model
 
     @property

@@ -41,7 +41,7 @@ def chatty_llama(tiny_llama, tmp_path_factory):
 
 
 def _fp32(folder) -> ModelSpec:
-    return ModelSpec(name="x", provider="local", model=str(folder), precision="float32")
+    return ModelSpec(name="x", provider="local", model=str(folder), precision="fp32")
 
 
 def _roster(folder, **params) -> Roster:
@@ -49,7 +49,7 @@ def _roster(folder, **params) -> Roster:
     common = {
         "provider": "local",
         "model": str(folder),
-        "precision": "float32",
+        "precision": "fp32",
         "concurrency": 4,
         "params": ChatParams(**params),
     }
@@ -61,7 +61,7 @@ def _greedy_generate(folder, messages, max_new: int) -> str:
     character / an unfinished sentence)."""
     import torch
 
-    loaded = local.load(ModelSpec(name="ref", provider="local", model=str(folder), precision="float32"))
+    loaded = local.load(ModelSpec(name="ref", provider="local", model=str(folder), precision="fp32"))
     tok = loaded.tokenizer
     enc = tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
     with torch.inference_mode():

@@ -31,9 +31,9 @@ def test_an_entry_loads_its_precision_and_keeps_its_own_cache_key(tiny_llama, mo
 
     monkeypatch.setattr(precision, "native_bf16", lambda *a: True)
     auto = ModelSpec(name="auto", provider="local", model=str(tiny_llama), params={"max_tokens": 3})
-    fp32 = auto.model_copy(update={"name": "fp32", "precision": "float32"})
+    fp32 = auto.model_copy(update={"name": "fp32", "precision": "fp32"})
     assert local.load(auto).model.dtype == torch.bfloat16 and local.load(fp32).model.dtype == torch.float32
-    assert auto.cache_model_id == f"{tiny_llama}@bfloat16" and fp32.cache_model_id == str(tiny_llama)
+    assert auto.cache_model_id == f"{tiny_llama}@bf16" and fp32.cache_model_id == str(tiny_llama)
 
     async def go():
         async with LLMClient(Roster(name="t", models={"auto": auto, "fp32": fp32}), use_cache=True) as client:
@@ -45,6 +45,6 @@ def test_an_entry_loads_its_precision_and_keeps_its_own_cache_key(tiny_llama, mo
 
     monkeypatch.setattr(precision, "native_bf16", lambda *a: False)
     assert auto.cache_model_id == str(tiny_llama)  # auto is float32 on a CPU without bfloat16
-    assert ModelSpec(name="r", provider="openai", model="gpt", precision="bfloat16").cache_model_id == "gpt"
+    assert ModelSpec(name="r", provider="openai", model="gpt", precision="bf16").cache_model_id == "gpt"
     with pytest.raises(ValueError):
         ModelSpec(name="bad", provider="local", model="x", precision="float16")

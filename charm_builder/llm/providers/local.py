@@ -113,7 +113,9 @@ def load(spec: ModelSpec) -> LoadedModel:
             folder = str(offline_model_dir(folder.removeprefix("offline:")))
         extra = {"gguf_file": gguf} if gguf else {}
         tok = AutoTokenizer.from_pretrained(folder, **extra)
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, dtype), **extra)
+        model = AutoModelForCausalLM.from_pretrained(
+            folder, dtype={"fp32": torch.float32, "bf16": torch.bfloat16}[dtype], **extra
+        )
         model.eval()
         loaded = LoadedModel(model, tok, threading.Lock())
         loaded.batcher = Batcher(loaded)
