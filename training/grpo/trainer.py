@@ -36,6 +36,7 @@ from charm_builder.errors import CharmError
 from training.distributed import is_main_process
 from training.generation import generate_replies, load_policy
 from training.grpo.reward import RMReward
+from training.precision import use_bf16
 
 LOG_FILE = "train_log.jsonl"
 CURVES_FILE = "curves.png"
@@ -193,14 +194,6 @@ def _use_vllm(cfg: GRPORunConfig) -> bool:
     return torch.cuda.is_available() and is_vllm_available()
 
 
-def _bf16(cfg: GRPORunConfig) -> bool:
-    if cfg.precision == "fp32":
-        return False
-    if cfg.precision == "bf16":
-        return True
-    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-
-
 def build_grpo_config(cfg: GRPORunConfig) -> Any:
     """The TRL ``GRPOConfig`` for a run."""
     from trl import GRPOConfig
@@ -221,7 +214,7 @@ def build_grpo_config(cfg: GRPORunConfig) -> Any:
         loss_type=cfg.loss_type,
         use_vllm=_use_vllm(cfg),
         vllm_mode="colocate",
-        bf16=_bf16(cfg),
+        bf16=use_bf16(cfg.precision),
         gradient_checkpointing=cfg.gradient_checkpointing,
         logging_steps=cfg.logging_steps,
         save_strategy="steps" if save else "no",

@@ -57,6 +57,7 @@ from torch import nn
 
 from training.distributed import gather_metrics, pool_metrics
 from training.losses import bradley_terry_loss, ld_margin, pairwise_accuracy, pr_margin, sft_loss
+from training.precision import use_bf16
 from training.presets import PRESETS
 from training.rm.data import (
     PREFERENCE_COLUMNS,
@@ -426,10 +427,7 @@ class RewardModelTrainer:
 
         from accelerate import Accelerator, DistributedType
 
-        if cfg.precision == "auto":
-            bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-        else:
-            bf16 = cfg.precision == "bf16"
+        bf16 = use_bf16(cfg.precision)
         # the scheduler steps once per optimizer step (not once per process); accumulation through
         # accelerate, so DeepSpeed gets --grad-accum as its gradient_accumulation_steps
         self.accelerator = Accelerator(
