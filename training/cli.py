@@ -347,9 +347,8 @@ def eval_rm(
         if data is not None or judge is not None:
             fail("--benchmark replaces --data and takes a reward model, not --judge")
         return eval_benchmark(model, benchmark[0], benchmark[1], out, name, batch_size, max_length, device, quiet)
-    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
-    from charm_builder.llm.progress import progress_bar
+    from charm_builder.llm.progress import count_bar
     from training.rm.evaluate import load_role_reward, print_table, summarize, write_report
     from training.split_eval import list_splits, print_splits, write_splits_report
 
@@ -379,9 +378,7 @@ def eval_rm(
     except _user_errors() as exc:
         fail(str(exc))
     method = name or judge or model.resolve().name  # type: ignore[union-attr]
-    with progress_bar(
-        TextColumn("[bold]eval-rm"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), disable=quiet
-    ) as bar:
+    with count_bar("eval-rm", disable=quiet) as bar:
         task = bar.add_task("eval", total=sum(len(r) for r in by_split.values()))
         results_by = score(by_split, lambda k: bar.advance(task, k))
     results = [r for rs in results_by.values() for r in rs]
@@ -486,19 +483,16 @@ def diagnose_cmd(
 
       charm-train diagnose runs/rm-pr -d exports/charm/preferenceTraining --margin pr --confidence 0.9 -o diag
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
     from charm_builder.export.locate import subset_path
-    from charm_builder.llm.progress import progress_bar
+    from charm_builder.llm.progress import count_bar
     from training.diagnostics import DiagnosticsError, diagnose
 
     data = subset_path(data, "preferenceTraining")
     if batch_size < 1:
         fail(f"--batch-size must be >= 1, got {batch_size}")
     target = out or model / "diagnostics"
-    bar = progress_bar(
-        TextColumn("[bold]diagnose"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), disable=quiet
-    )
+    bar = count_bar("diagnose", disable=quiet)
     task = bar.add_task("pairs", total=None)
     started: list[bool] = []
 

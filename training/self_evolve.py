@@ -266,9 +266,8 @@ def self_evolve(
 ) -> list[RoundResult]:
     """Run round 0 (starting RM) and ``cfg.rounds`` self-evolution rounds; write the table. See module doc."""
     from datasets import Dataset
-    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
-    from charm_builder.llm.progress import progress_bar
+    from charm_builder.llm.progress import count_bar
     from charm_builder.store import Workspace
     from training.rm.data import load_rows, require_columns
     from training.rm.evaluate import load_role_reward
@@ -301,13 +300,7 @@ def self_evolve(
     if on_round:
         on_round(results[-1])
     for r in range(1, cfg.rounds + 1):
-        with progress_bar(
-            TextColumn(f"[bold]round {r}: scoring"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            disable=not progress,
-        ) as bar:
+        with count_bar(f"round {r}: scoring", disable=not progress) as bar:
             task = bar.add_task("sets", total=len(pool))
             scores = score_sets(
                 current, pool, cfg.batch_size, cfg.max_length, lambda k, bar=bar, task=task: bar.advance(task, k)

@@ -136,9 +136,8 @@ def run_table3(
 ) -> list[Table3Row]:
     """Train (or reuse) and evaluate every preset; write the table files into ``out``."""
     import torch
-    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
-    from charm_builder.llm.progress import progress_bar
+    from charm_builder.llm.progress import count_bar
     from training.rm.evaluate import evaluate_reward_model, summarize, write_report
     from training.rm.model import load_reward_model
     from training.rm.trainer import RewardModelTrainer
@@ -163,13 +162,7 @@ def run_table3(
             result = trainer.train()
             model, steps = trainer.model, result.steps
             del trainer
-        with progress_bar(
-            TextColumn(f"[bold]eval {preset.name}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            disable=not progress,
-        ) as bar:
+        with count_bar(f"eval {preset.name}", disable=not progress) as bar:
             task = bar.add_task("eval", total=len(rr_rows))
             results = evaluate_reward_model(
                 model,

@@ -1,4 +1,5 @@
-"""Our progress bar: ``progress_bar`` for every long step, ``llm_progress`` for LLM work (tokens, cost).
+"""Our progress bar: ``progress_bar`` for every long step (``count_bar``: the plain counting one),
+``llm_progress`` for LLM work (tokens, cost).
 
 On a terminal it is a rich live bar. Anywhere else (``make demo > log``, CI, a pipe) a live bar
 would either print nothing until the end or fill the log with carriage returns, so the same calls
@@ -164,6 +165,13 @@ class LogProgress(Progress):
             return
         self._logged[task_id] = (now, task.completed)
         self.console.print(escape(log_line(task)), highlight=False, soft_wrap=True)
+
+
+def count_bar(title: str, **kwargs: Any) -> Progress:
+    """The plain counting bar: bold ``title``, bar, done/total, time left (``progress_bar``'s keywords)."""
+    return progress_bar(
+        TextColumn(f"[bold]{title}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), **kwargs
+    )
 
 
 def progress_bar(

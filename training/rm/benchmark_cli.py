@@ -29,10 +29,9 @@ def eval_benchmark(
 ) -> None:
     """Load the file and the model (errors first, nothing written), score every pair with a progress bar,
     print the Table 1 half and write results.md/.csv, summary.json and pairs.jsonl to ``out``."""
-    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
     from charm_builder.errors import CharmError
-    from charm_builder.llm.progress import progress_bar
+    from charm_builder.llm.progress import count_bar
     from charm_builder.offline_models import OfflineModelError
     from training.rm import benchmarks as bm
     from training.rm.model import RewardModelError
@@ -57,9 +56,7 @@ def eval_benchmark(
     except (CharmError, RewardModelError, OfflineModelError) as exc:
         fail(str(exc))
     method = method or model.resolve().name
-    with progress_bar(
-        TextColumn(f"[bold]{bench.title}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), disable=quiet
-    ) as bar:
+    with count_bar(bench.title, disable=quiet) as bar:
         task = bar.add_task("pairs", total=len(pairs))
         outcomes = bm.evaluate(
             rm_model, pairs, batch_size=batch_size, max_length=max_length, on_progress=lambda k: bar.advance(task, k)
