@@ -8,12 +8,10 @@ so the annotation and export stages can see them.
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
-from charm_builder.llm.roster import list_price
-from charm_builder.simulate.cleaning import clean_turn, is_degenerate
-from charm_builder.simulate.loop import CallTally, ChatClient, prices, retry_params
+from charm_builder.simulate.cleaning import is_degenerate
+from charm_builder.simulate.loop import CallTally, ChatClient, cleaned_attempts
 from charm_builder.simulate.prompts import character_system_prompt
 from schemas import LABELS, Candidate, CandidateSet, Character, Dialogue, Scene, to_chat
 
@@ -28,18 +26,17 @@ async def _one(
     params: dict[str, Any],
     tally: CallTally,
 ) -> tuple[str, dict[str, Any]]:
-    price_in, price_out = prices(client, model)
     meta: dict[str, Any] = {"input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0, "latency_s": 0.0, "problems": []}
     text = ""
-    for attempt in range(retries + 1):
-        start = time.perf_counter()
-        completion = await client.chat(model, messages, retry_params(params, attempt), seed=seed * 100 + attempt)
-        tally.add(model, completion, price_in, price_out)
+    attempts = cleaned_attempts(
+        client, model, messages, seed=seed, retries=retries, clean_args=clean_args, params=params, tally=tally
+    )
+    async for attempt in attempts:
+        completion, cleaned = attempt.completion, attempt.cleaned
         meta["input_tokens"] += completion.input_tokens
         meta["output_tokens"] += completion.output_tokens
-        meta["cost_usd"] += list_price(completion.input_tokens, completion.output_tokens, price_in, price_out)
-        meta["latency_s"] += getattr(completion, "latency", time.perf_counter() - start)
-        cleaned = clean_turn(completion.text, **clean_args)
+        meta["cost_usd"] += attempt.cost_usd
+        meta["latency_s"] += getattr(completion, "latency", attempt.seconds)
         text = cleaned.text
         if cleaned.problem in (None, "repeated", "off_language"):
             # a reply that repeats the context or switches language is a (bad) candidate, not a failure

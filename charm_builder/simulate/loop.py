@@ -8,11 +8,13 @@ user turn (the query the candidates answer).
 
 from __future__ import annotations
 
+import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from charm_builder.llm.roster import list_price
-from charm_builder.simulate.cleaning import clean_turn
+from charm_builder.simulate.cleaning import Cleaned, clean_turn
 from charm_builder.simulate.plan import DialogueSpec
 from charm_builder.simulate.prompts import as_chat, character_system_prompt, user_system_prompt
 from schemas import Character, Dialogue, Message, Provenance, Scene, UserPersona
@@ -34,9 +36,11 @@ class CallTally:
     cost_usd: float = 0.0
     per_model: dict[str, int] = field(default_factory=dict)
 
-    def add(self, model: str, completion: Any, price_in: float, price_out: float) -> None:
+    def add(self, model: str, completion: Any, price_in: float, price_out: float) -> float:
+        """Count one answered call; returns its list-price cost in USD."""
         cost = list_price(completion.input_tokens, completion.output_tokens, price_in, price_out)
         self.add_call(model, completion.input_tokens, completion.output_tokens, cost)
+        return cost
 
     def add_call(self, model: str, input_tokens: int, output_tokens: int, cost_usd: float) -> None:
         """Count one call of ``model`` (also used for planned calls by ``simulate.estimate``)."""
@@ -103,6 +107,40 @@ def prices(client: Any, model: str) -> tuple[float, float]:
     return (spec.price_input, spec.price_output) if spec else (0.0, 0.0)
 
 
+class Attempt(NamedTuple):
+    """One try at a reply: its number (0 first), the completion, its cleaned text, its list-price
+    cost in USD and the seconds the call took."""
+
+    number: int
+    completion: Any
+    cleaned: Cleaned
+    cost_usd: float
+    seconds: float
+
+
+async def cleaned_attempts(
+    client: ChatClient,
+    model: str,
+    messages: list[dict],
+    *,
+    seed: int,
+    retries: int,
+    clean_args: dict[str, Any],
+    params: dict[str, Any],
+    tally: CallTally,
+) -> AsyncIterator[Attempt]:
+    """Ask ``model`` up to ``retries + 1`` times, each try with its own seed (``seed * 100 + n``) and
+    retry sampling (``retry_params``); every call is tallied and its text cleaned. The caller stops
+    iterating at the first attempt it accepts (turns and candidates accept different problems)."""
+    price_in, price_out = prices(client, model)
+    for number in range(retries + 1):
+        start = time.perf_counter()
+        completion = await client.chat(model, messages, retry_params(params, number), seed=seed * 100 + number)
+        seconds = time.perf_counter() - start
+        cost = tally.add(model, completion, price_in, price_out)
+        yield Attempt(number, completion, clean_turn(completion.text, **clean_args), cost, seconds)
+
+
 async def generate_turn(
     client: ChatClient,
     model: str,
@@ -116,20 +154,19 @@ async def generate_turn(
     notes: list[str],
     label: str,
 ):
-    """Ask ``model`` for one turn, retrying degenerate output with new seeds. Returns Cleaned or None."""
-    price_in, price_out = prices(client, model)
-    last = None
-    for attempt in range(retries + 1):
-        completion = await client.chat(model, messages, retry_params(params, attempt), seed=seed * 100 + attempt)
-        tally.add(model, completion, price_in, price_out)
-        cleaned = clean_turn(completion.text, **clean_args)
+    """Ask ``model`` for one turn, retrying degenerate output with new seeds. Returns Cleaned, or None
+    when every attempt had a problem."""
+    attempts = cleaned_attempts(
+        client, model, messages, seed=seed, retries=retries, clean_args=clean_args, params=params, tally=tally
+    )
+    async for attempt in attempts:
+        cleaned = attempt.cleaned
         if cleaned.fixes:
             notes.append(f"{label}: cleaned {','.join(cleaned.fixes)}")
         if cleaned.problem is None:
             return cleaned
-        notes.append(f"{label}: attempt {attempt + 1} rejected ({cleaned.problem})")
-        last = cleaned
-    return last if last is not None and last.problem is None else None
+        notes.append(f"{label}: attempt {attempt.number + 1} rejected ({cleaned.problem})")
+    return None
 
 
 async def simulate_dialogue(
