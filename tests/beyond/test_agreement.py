@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from charm_builder.export import ExportOptions, build_export, check_export, export_workspace
+from tests.training.helpers import train_rm
 from training.cli import app
 from training.margin_sources import MARGIN_SOURCES, margin_column_for
 
@@ -94,36 +95,26 @@ def test_rm_with_agreement_margin_uses_scaled_column(workspace, built, tiny_mode
     column = load_from_disk(str(data))["train"]["margin_agreement"]
     assert len(set(column)) > 1 and all(0 < m <= 1 for m in column)
     out = tmp_path / "rm"
-    res = runner.invoke(
-        app,
-        [
-            "rm",
-            "-d",
-            str(data),
-            "-o",
-            str(out),
-            "--model",
-            str(tiny_model_dir),
-            "--loss",
-            "margin",
-            "--margin-source",
-            "agreement",
-            "--margin-scale",
-            "2",
-            "--batch-size",
-            str(len(column)),
-            "--max-steps",
-            "1",
-            "--max-length",
-            "128",
-            "--logging-steps",
-            "1",
-            "-q",
-        ],
+    meta = train_rm(
+        data,
+        out,
+        tiny_model_dir,
+        "--loss",
+        "margin",
+        "--margin-source",
+        "agreement",
+        "--margin-scale",
+        "2",
+        "--batch-size",
+        str(len(column)),
+        "--max-steps",
+        "1",
+        "--max-length",
+        "128",
+        "--logging-steps",
+        "1",
     )
-    assert res.exit_code == 0, res.output
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     # one batch = every exported pair: the logged margin is twice the column's mean
     assert log[0]["margin_mean"] == pytest.approx(2 * sum(column) / len(column), abs=1e-6)
-    meta = json.loads((out / "charm_rm.json").read_text())
     assert meta["train_config"]["margin_column"] == "margin_agreement" and meta["train_config"]["margin_scale"] == 2

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.training.helpers import train_rm
 from training.cli import app
 from training.diagnostics import DiagnosticsError, PairDiagnosis, disagreements, rankdata, spearman, summarize
 
@@ -45,28 +46,9 @@ def test_disagreements_are_the_confidently_wrong_pairs():
 @pytest.mark.slow
 def test_diagnose_cli_writes_plot_csv_and_summary(pref_export: Path, tiny_model_dir: Path, tmp_path: Path):
     rm = tmp_path / "rm"
-    res = runner.invoke(
-        app,
-        [
-            "rm",
-            "-d",
-            str(pref_export),
-            "-o",
-            str(rm),
-            "--model",
-            str(tiny_model_dir),
-            "--loss",
-            "aam-pr",
-            "--max-steps",
-            "2",
-            "--lr",
-            "1e-3",
-            "--max-length",
-            "96",
-            "-q",
-        ],
+    train_rm(
+        pref_export, rm, tiny_model_dir, "--loss", "aam-pr", "--max-steps", "2", "--lr", "1e-3", "--max-length", "96"
     )
-    assert res.exit_code == 0, res.output
     out = tmp_path / "diag"
     res = runner.invoke(
         app,

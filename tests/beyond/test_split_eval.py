@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.training.conftest import role_reward_rows
+from tests.training.helpers import train_rm
 from training.cli import app
 from training.rm.evaluate import PairResult, summarize
 from training.split_eval import list_splits, split_rows
@@ -50,24 +51,7 @@ def test_eval_rm_iterates_over_splits(pref_export: Path, tiny_model_dir: Path, t
     from datasets import Dataset, DatasetDict
 
     rm = tmp_path / "rm"
-    res = runner.invoke(
-        app,
-        [
-            "rm",
-            "-d",
-            str(pref_export),
-            "-o",
-            str(rm),
-            "--model",
-            str(tiny_model_dir),
-            "--max-steps",
-            "1",
-            "--max-length",
-            "96",
-            "-q",
-        ],
-    )
-    assert res.exit_code == 0, res.output
+    train_rm(pref_export, rm, tiny_model_dir, "--max-steps", "1", "--max-length", "96")
     rows = role_reward_rows()
     data = tmp_path / "roleReward"
     DatasetDict({"test_id": Dataset.from_list(rows[:5]), "test_ood": Dataset.from_list(rows[5:])}).save_to_disk(

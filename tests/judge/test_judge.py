@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 from datasets import load_from_disk
-from typer.testing import CliRunner
 
 from charm_builder.judge import PROMPT_VERSION, parse_score
 from schemas import CandidateSet, JudgeScore
 from tests.conftest import run_cli
 from tests.judge.conftest import JUDGE, scripted_score, write_judge_roster
+from tests.training.helpers import train_rm
 
 
 def _judge(ws, roster: Path, *extra: str):
@@ -131,43 +131,31 @@ def test_unknown_judge_is_one_line_exit_2(workspace, built, judge_server, tmp_pa
 
 @pytest.mark.slow
 def test_rm_trains_on_judge_margin_export(workspace, built, judge_server, tmp_path, tiny_model_dir):
-    from training.cli import app
-
     roster = write_judge_roster(tmp_path / "judge.yaml", judge_server.openai_base_url)
     _judge(workspace, roster)
     _judge(workspace, roster)  # the stubborn candidate gets its score on the second run
     out = tmp_path / "exp"
     train = _export_pairs(workspace, out)
     rm = tmp_path / "rm"
-    res = CliRunner().invoke(
-        app,
-        [
-            "rm",
-            "-d",
-            str(out / "preferenceTraining"),
-            "-o",
-            str(rm),
-            "--model",
-            str(tiny_model_dir),
-            "--loss",
-            "margin",
-            "--margin-source",
-            "judge",
-            "--batch-size",
-            str(len(train)),
-            "--max-steps",
-            "1",
-            "--max-length",
-            "128",
-            "--logging-steps",
-            "1",
-            "-q",
-        ],
+    meta = train_rm(
+        out / "preferenceTraining",
+        rm,
+        tiny_model_dir,
+        "--loss",
+        "margin",
+        "--margin-source",
+        "judge",
+        "--batch-size",
+        str(len(train)),
+        "--max-steps",
+        "1",
+        "--max-length",
+        "128",
+        "--logging-steps",
+        "1",
     )
-    assert res.exit_code == 0, res.output
     log = [json.loads(line) for line in (rm / "train_log.jsonl").read_text().splitlines()]
     assert log[0]["margin_mean"] == pytest.approx(sum(train["margin_judge"]) / len(train), abs=1e-5)
-    meta = json.loads((rm / "charm_rm.json").read_text())
     assert meta["train_config"]["margin_column"] == "margin_judge"
 
 

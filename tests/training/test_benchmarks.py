@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from charm_builder.errors import InputFormatError
+from tests.training.helpers import train_rm
 from training.cli import app
 from training.rm import judgebench, rewardbench
 from training.rm.benchmarks import BenchmarkError, evaluate
@@ -180,24 +181,7 @@ def trained_rm(tmp_path_factory: pytest.TempPathFactory, tiny_llama: Path) -> Pa
 
     root = tmp_path_factory.mktemp("bench-rm")
     DatasetDict({"train": Dataset.from_list(preference_rows(4))}).save_to_disk(str(root / "pt"))
-    res = runner.invoke(
-        app,
-        [
-            "rm",
-            "-d",
-            str(root / "pt"),
-            "-o",
-            str(root / "rm"),
-            "--model",
-            str(tiny_llama),
-            "--max-steps",
-            "1",
-            "--max-length",
-            "64",
-            "-q",
-        ],
-    )
-    assert res.exit_code == 0, res.output
+    train_rm(root / "pt", root / "rm", tiny_llama, "--max-steps", "1", "--max-length", "64")
     return root / "rm"
 
 

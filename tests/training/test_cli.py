@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.training.helpers import train_rm
 from training.cli import app
 from training.rm.model import MARKER
 
@@ -22,30 +23,21 @@ def test_help_has_examples() -> None:
 
 def test_rm_then_eval_rm(pref_export: Path, role_reward_export: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "rm"
-    res = runner.invoke(
-        app,
-        [
-            "rm",
-            "-d",
-            str(pref_export),
-            "-o",
-            str(out),
-            "--model",
-            str(tiny_model_dir),
-            "--loss",
-            "aam-ld",
-            "--max-steps",
-            "2",
-            "--max-length",
-            "96",
-            "--lr",
-            "1e-3",
-            "--logging-steps",
-            "1",
-            "-q",
-        ],
+    train_rm(
+        pref_export,
+        out,
+        tiny_model_dir,
+        "--loss",
+        "aam-ld",
+        "--max-steps",
+        "2",
+        "--max-length",
+        "96",
+        "--lr",
+        "1e-3",
+        "--logging-steps",
+        "1",
     )
-    assert res.exit_code == 0, res.output
     assert (out / MARKER).exists()
     ev = tmp_path / "eval"
     res = runner.invoke(

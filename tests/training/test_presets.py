@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.training.helpers import train_rm
 from training.cli import app
 from training.presets import PRESETS, resolve
-from training.rm.model import MARKER
 
 runner = CliRunner()
 
@@ -29,28 +29,7 @@ PAPER_ROWS = {
 
 
 def _train(pref_export: Path, model: Path, out: Path, *args: str) -> dict:
-    res = runner.invoke(
-        app,
-        [
-            "rm",
-            "-d",
-            str(pref_export),
-            "-o",
-            str(out),
-            "--model",
-            str(model),
-            "--max-steps",
-            "1",
-            "--max-length",
-            "64",
-            "--batch-size",
-            "8",
-            "-q",
-            *args,
-        ],
-    )
-    assert res.exit_code == 0, res.output
-    return json.loads((out / MARKER).read_text())
+    return train_rm(pref_export, out, model, "--max-steps", "1", "--max-length", "64", "--batch-size", "8", *args)
 
 
 def test_presets_are_exactly_the_paper_rows() -> None:

@@ -1,0 +1,19 @@
+"""Shared by the tests that train a reward model through the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from training.cli import app
+from training.rm.model import MARKER
+
+
+def train_rm(data: Path, out: Path, model: Path, *args: str) -> dict:
+    """Run ``charm-train rm -d DATA -o OUT --model MODEL ARGS -q`` in-process, assert it succeeded and
+    return the run's charm_rm.json."""
+    res = CliRunner().invoke(app, ["rm", "-d", str(data), "-o", str(out), "--model", str(model), *args, "-q"])
+    assert res.exit_code == 0, res.output
+    return json.loads((out / MARKER).read_text())
