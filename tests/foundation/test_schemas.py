@@ -81,38 +81,14 @@ def test_annotation_rejects_best_equal_worst_and_incomplete_submission():
 
 
 def test_items_validate():
-    pair = s.PreferencePair(
-        candidate_set_id="c",
-        dialogue_id="d",
-        character_id="x",
-        language="en",
-        prompt=[{"role": "system", "content": "You are X"}],
-        chosen="good",
-        rejected="bad",
-    )
+    ids = {"candidate_set_id": "c", "dialogue_id": "d", "character_id": "x", "language": "en"}
+    question = [{"role": "user", "content": "q"}]
+    pair = s.PreferencePair(**ids, prompt=[{"role": "system", "content": "You are X"}], chosen="good", rejected="bad")
     assert pair.id.startswith("pair_")
     with pytest.raises(ValidationError, match="identical"):
-        s.PreferencePair(
-            candidate_set_id="c",
-            dialogue_id="d",
-            character_id="x",
-            language="en",
-            prompt=[{"role": "user", "content": "q"}],
-            chosen="same",
-            rejected="same",
-        )
+        s.PreferencePair(**ids, prompt=question, chosen="same", rejected="same")
     with pytest.raises(ValidationError, match="3 votes but n_annotators is 2"):
-        s.PreferencePair(
-            candidate_set_id="c",
-            dialogue_id="d",
-            character_id="x",
-            language="en",
-            prompt=[{"role": "user", "content": "q"}],
-            chosen="a",
-            rejected="b",
-            n_annotators=2,
-            chosen_best_votes=3,
-        )
+        s.PreferencePair(**ids, prompt=question, chosen="a", rejected="b", n_annotators=2, chosen_best_votes=3)
     counted = s.PreferencePair.model_validate(
         {**pair.model_dump(exclude={"id"}), "n_annotators": 3, "chosen_best_votes": 2, "margin_agreement": 0.5}
     )
