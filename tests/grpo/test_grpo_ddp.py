@@ -54,6 +54,8 @@ def test_grpo_on_two_processes(pt_export: Path, tiny_llama: Path, tiny_rm: Path,
     for step in (1, 2):  # one console line per step: rank 1 stays quiet
         assert len(re.findall(rf"^step {step}  reward ", proc.stderr, flags=re.M)) == 1, proc.stderr
     assert proc.stdout.count("saved policy to") == 1
+    # the two processes form one job (each alone would be its own rank 0 and write the same files)
+    assert "(2 steps on 2 processes)" in proc.stdout, proc.stdout
     history = [json.loads(line) for line in (out / LOG_FILE).read_text().splitlines()]
     rewards = [e for e in history if "reward" in e]
     assert [e["step"] for e in rewards] == [1, 2]

@@ -119,5 +119,6 @@ def grpo(
         fail(str(exc))
     if is_main_process():
         typer.echo(
-            f"saved policy to {result.output_dir} ({result.steps} steps); curves: {result.output_dir / CURVES_FILE}"
+            f"saved policy to {result.output_dir} ({result.steps} steps on {result.processes} process"
+            f"{'es' if result.processes > 1 else ''}); curves: {result.output_dir / CURVES_FILE}"
         )

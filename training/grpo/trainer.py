@@ -99,6 +99,7 @@ class GRPOResult:
     output_dir: Path
     steps: int
     history: list[dict[str, Any]] = field(default_factory=list)
+    processes: int = 1
 
 
 # ------------------------------------------------------------------------------------------ inputs
@@ -200,6 +201,9 @@ def build_grpo_config(cfg: GRPORunConfig) -> Any:
 
     save = cfg.save_steps > 0
     return GRPOConfig(
+        # without a GPU, `use_cpu` is what makes HF's Trainer join the launched processes (gloo); left
+        # False, every process under `accelerate launch` trained alone on all the data as its own rank 0
+        use_cpu=not torch.cuda.is_available(),
         output_dir=str(cfg.output_dir),
         per_device_train_batch_size=cfg.prompts_per_step * cfg.num_generations,
         gradient_accumulation_steps=cfg.grad_accum,
@@ -356,7 +360,7 @@ def train_grpo(
                 fh.write(json.dumps(entry) + "\n")
         plot_curves(history, cfg.output_dir / CURVES_FILE)
     acc.wait_for_everyone()
-    return GRPOResult(cfg.output_dir, int(trainer.state.global_step), history)
+    return GRPOResult(cfg.output_dir, int(trainer.state.global_step), history, acc.num_processes)
 
 
 # -------------------------------------------------------------------------------- evaluation
