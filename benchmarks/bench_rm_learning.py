@@ -65,27 +65,32 @@ def train_and_score(args: argparse.Namespace) -> None:
         **settings,
     )
     t0 = time.perf_counter()
-    result = RewardModelTrainer(cfg, progress=False).train()
+    trainer = RewardModelTrainer(cfg, progress=False)
+    if args.untrained:  # the same backbone and seeded head, before any step: the floor to beat
+        model, steps, history = trainer.model.eval(), 0, []
+    else:
+        result = trainer.train()
+        model, steps, history = load_reward_model(cfg.output_dir), result.steps, result.history
     train_s = time.perf_counter() - t0
-    model = load_reward_model(cfg.output_dir)
     t1 = time.perf_counter()
     scores = score_pairs(model, [(r["prompt"], r["chosen"][0]["content"], r["rejected"][0]["content"]) for r in test])
     out = {
         "correct": [float(c > r) for c, r in scores],
-        "steps": result.steps,
+        "steps": steps,
         "train_s": train_s,
         "eval_s": time.perf_counter() - t1,
-        "final_loss": result.history[-1]["loss"] if result.history else None,
+        "final_loss": history[-1]["loss"] if history else None,
     }
-    (work / f"{args.child}.json").write_text(json.dumps(out), encoding="utf-8")
+    (work / f"{args.child}{'-untrained' if args.untrained else ''}.json").write_text(json.dumps(out), encoding="utf-8")
 
 
 def summarise(test: list[dict], correct: list[float], seed: int) -> dict[str, tuple[float, float, float, int]]:
     """``group -> (accuracy, lo, hi, n)`` for clean, ambiguous and every kind."""
     groups: dict[str, list[float]] = defaultdict(list)
     for row, ok in zip(test, correct, strict=True):
-        groups["clean" if row["kind"] != AMBIGUOUS else AMBIGUOUS].append(ok)
         groups[row["kind"]].append(ok)
+        if row["kind"] != AMBIGUOUS:
+            groups["clean"].append(ok)
     out = {}
     for name in ("clean", AMBIGUOUS, *KINDS):
         vals = groups[name]
@@ -108,6 +113,7 @@ def main() -> None:
     ap.add_argument("--noise", type=float, default=0.3, help="label-flip rate of ambiguous training pairs")
     ap.add_argument("--work", default=None)
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--untrained", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         train_and_score(args)
@@ -128,14 +134,17 @@ def main() -> None:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     results: dict[str, dict] = {}
     t0 = time.perf_counter()
-    for method in methods:
-        cmd = [sys.executable, __file__, "--child", method, "--work", str(work)]
+    for method in ["untrained", *methods]:
+        loss = methods[0] if method == "untrained" else method
+        cmd = [sys.executable, __file__, "--child", loss, "--work", str(work)]
+        cmd += ["--untrained"] if method == "untrained" else []
         for opt in ("model", "steps", "epochs", "batch_size", "lr", "lora_r", "seed"):
             value = getattr(args, opt)
             if value is not None:
                 cmd += [f"--{opt.replace('_', '-')}", str(value)]
         subprocess.run(cmd, check=True, cwd=ROOT)
-        results[method] = json.loads((work / f"{method}.json").read_text(encoding="utf-8"))
+        name = f"{loss}-untrained" if method == "untrained" else method
+        results[method] = json.loads((work / f"{name}.json").read_text(encoding="utf-8"))
         r = results[method]
         print(f"{method}: {r['steps']} steps, train {r['train_s']:.0f} s, eval {r['eval_s']:.0f} s", flush=True)
     total_s = time.perf_counter() - t0
@@ -144,13 +153,13 @@ def main() -> None:
     header = f"{'method':8s} " + " ".join(f"{g:>22s}" for g in ("clean", AMBIGUOUS, *KINDS))
     print(header)
     summaries = {}
-    for method in methods:
+    for method in ["untrained", *methods]:
         s = summarise(test, results[method]["correct"], args.seed)
         summaries[method] = s
         cells = [f"{acc:.3f} [{lo:.2f},{hi:.2f}] n={n}" for acc, lo, hi, n in s.values()]
         print(f"{method:8s} " + " ".join(f"{c:>22s}" for c in cells))
     print(f"total {total_s:.0f} s for {len(methods)} method(s)")
-    steps = max(r["steps"] for r in results.values())
+    steps = max(results[m]["steps"] for m in methods)
     print(
         " ".join(f"heldout_acc_{m.replace('-', '_')}={summaries[m]['clean'][0]:.3f}" for m in methods)
         + f" steps={steps}"
