@@ -7,9 +7,11 @@ Input formats (``load_rows``):
 * a ``.parquet`` / ``.jsonl`` / ``.json`` file, or a folder holding ``{split}.parquet``,
   ``{split}.jsonl`` or ``{split}-*.parquet`` files (a parquet/jsonl export).
 
-Preference rows are TRL conversational preference rows: ``prompt`` (list of ``{role, content}``
-messages, including the character system prompt), ``chosen`` / ``rejected`` (each a list holding one
-assistant message). Plain strings are accepted too (standard, non-conversational format).
+Our export's preference rows are TRL conversational preference rows: ``prompt`` (list of
+``{role, content}`` messages, including the character system prompt), ``chosen`` / ``rejected`` (each
+a list holding one assistant message). Plain strings are accepted too (standard format). The other TRL
+preference shapes (implicit prompts, whole conversations) are normalised to these by
+:mod:`training.rm.formats`, and :mod:`training.rm.sources` loads and mixes several sources.
 
 Tokenisation renders ``prompt`` and ``prompt + response`` with the tokenizer's chat template and
 splits at their common prefix, so the response tokens are exactly the tokens the template adds for
