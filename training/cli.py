@@ -58,13 +58,13 @@ RM_CLI_ONLY = ("margin_source", "quiet", "accelerate_config", "num_processes", "
 @app.command("rm")
 def rm(
     ctx: typer.Context,
-    data: Annotated[list[Path], typer.Option("--data", "-d", help=_rm("data"))],
+    data: Annotated[list[Path], typer.Option("--data", "-d", metavar="PATH", help=_rm("data"))],
     out: Annotated[Path, typer.Option("--out", "-o", help=_rm("output_dir"))],
     preset: Annotated[str | None, typer.Option(help=_rm("preset"))] = None,
     loss: Annotated[str, typer.Option(help=_rm("loss"))] = "bt",
     model: Annotated[str, typer.Option(help=_rm("model"))] = "offline",
     split: Annotated[str, typer.Option(help=_rm("split"))] = "train",
-    mix: Annotated[str | None, typer.Option(help=_rm("mix"))] = None,
+    mix: Annotated[str | None, typer.Option(metavar="W1,W2,...", help=_rm("mix"))] = None,
     margin_column: Annotated[str, typer.Option(help=_rm("margin_column"))] = "margin",
     margin_source: Annotated[
         str | None,
