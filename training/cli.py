@@ -58,12 +58,13 @@ RM_CLI_ONLY = ("margin_source", "quiet", "accelerate_config", "num_processes", "
 @app.command("rm")
 def rm(
     ctx: typer.Context,
-    data: Annotated[Path, typer.Option("--data", "-d", help=_rm("data"))],
+    data: Annotated[list[Path], typer.Option("--data", "-d", metavar="PATH", help=_rm("data"))],
     out: Annotated[Path, typer.Option("--out", "-o", help=_rm("output_dir"))],
     preset: Annotated[str | None, typer.Option(help=_rm("preset"))] = None,
     loss: Annotated[str, typer.Option(help=_rm("loss"))] = "bt",
     model: Annotated[str, typer.Option(help=_rm("model"))] = "offline",
     split: Annotated[str, typer.Option(help=_rm("split"))] = "train",
+    mix: Annotated[str | None, typer.Option(metavar="W1,W2,...", help=_rm("mix"))] = None,
     margin_column: Annotated[str, typer.Option(help=_rm("margin_column"))] = "margin",
     margin_source: Annotated[
         str | None,
@@ -139,6 +140,10 @@ def rm(
       charm-train rm -d exports/preferenceTraining -o runs/rm-ld-8b --model models/llama-3.1-8b --loss aam-ld --accelerate-config deepspeed-zero3 --batch-size 4 --grad-accum 4 --epochs 2
 
       charm-train rm -d exports/preferenceTraining -o runs/rm-ld --accelerate-config fsdp --print-launch
+
+      charm-train rm -d Skywork-Reward-Preference-80K-v0.2 -o runs/rm-skywork --loss aam-ld
+
+      charm-train rm -d exports/preferenceTraining -d ultrafeedback_binarized --mix 0.5,0.5 -o runs/rm-mix
     """
     from pydantic import ValidationError
 
@@ -146,7 +151,7 @@ def rm(
     from training.presets import resolve
     from training.rm.trainer import train_reward_model
 
-    data = subset_path(data, "preferenceTraining")
+    data = [subset_path(d, "preferenceTraining") for d in data]
     try:
         v = resolve(preset, ctx.params, _explicit(ctx))
     except ValueError as exc:
@@ -488,7 +493,7 @@ def diagnose_cmd(
     from charm_builder.llm.progress import count_bar
     from training.diagnostics import DiagnosticsError, diagnose
 
-    data = subset_path(data, "preferenceTraining")
+    data = [subset_path(d, "preferenceTraining") for d in data]
     if batch_size < 1:
         fail(f"--batch-size must be >= 1, got {batch_size}")
     target = out or model / "diagnostics"

@@ -105,7 +105,7 @@ def preflight(configs: Sequence[RMTrainConfig], role_reward: Path) -> Any:
 
     first = configs[0]
     resolve_model_path(first.model)
-    rows, source = load_rows(first.data, first.split)
+    rows, source = load_rows(first.data[0], first.split)  # table3 trains on one --data
     require_columns(rows, PREFERENCE_COLUMNS, source)
     for cfg in configs:
         if cfg.loss == "margin":

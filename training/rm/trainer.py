@@ -48,11 +48,12 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from os import PathLike
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from torch import nn
 
 from training.distributed import gather_metrics, pool_metrics
@@ -60,16 +61,13 @@ from training.losses import bradley_terry_loss, ld_margin, pairwise_accuracy, pr
 from training.precision import use_bf16
 from training.presets import PRESETS
 from training.rm.data import (
-    PREFERENCE_COLUMNS,
     DataError,
     EncodedPair,
     collate_pairs,
     encode_preference_rows,
-    load_rows,
     pad_sequences,
-    require_columns,
-    validate_charm_pairs,
 )
+from training.rm.mix import normalise_weights
 from training.rm.model import MARKER, ActAdaptiveRewardModel, RewardModelError
 
 LossName = Literal["bt", "margin", "aam-pr", "aam-ld"]
@@ -91,9 +89,19 @@ class RMTrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    data: Path = Field(
-        description="preferenceTraining export: save_to_disk folder (split `train` is used), plain saved dataset, "
-        "or parquet/jsonl."
+    data: list[Path] = Field(
+        min_length=1,
+        description="Preference pairs; repeat to mix sources. A preferenceTraining export (save_to_disk folder, "
+        "split --split), a plain saved dataset, or parquet/jsonl in any TRL preference format: prompt + string "
+        "chosen/rejected, or chosen/rejected message lists (whole conversations sharing their prompt, as "
+        "Skywork-Reward-Preference-80K and UltraFeedback-binarized publish them; a missing `train` split falls "
+        "back to `train_prefs`). E.g. -d exports/preferenceTraining -d skywork.parquet.",
+    )
+    mix: list[float] | None = Field(
+        None,
+        description="Weights of the --data sources, e.g. 0.5,0.5 (normalised; one per --data). The run keeps "
+        "the total pairs of all sources and takes weight x total from each: a random subset (seed --seed) or, "
+        "above its size, every row repeated plus a random rest. Default: every row of every source once.",
     )
     output_dir: Path = Field(description="Output folder (model, train_log.jsonl, checkpoints/).")
     model: str = Field("offline", description="Local HF causal-LM folder, or 'offline' (bundled SmolLM2-135M).")
@@ -147,13 +155,34 @@ class RMTrainConfig(BaseModel):
     keep_checkpoints: int = Field(2, ge=1, description="Keep only the newest N checkpoints.")
     logging_steps: int = Field(10, description="Log every N steps.")
     resume: bool = Field(False, description="Continue from the latest checkpoint in --out.")
-    limit: int | None = Field(None, description="Use only the first N pairs.")
+    limit: int | None = Field(None, description="Use only the first N pairs (of each --data source).")
     preset: str | None = Field(
         None,
         description="A paper configuration (Table 3 rows, GPT-Margin): "
         + ", ".join(PRESETS)
         + ". Flags given explicitly override its values.",
     )  # recorded with the run; training/presets.py resolves it into the other fields
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _one_or_more_sources(cls, value: Any) -> Any:
+        return [value] if isinstance(value, (str, PathLike)) else value
+
+    @field_validator("mix", mode="before")
+    @classmethod
+    def _parse_mix(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return [float(w) for w in value.split(",")]
+            except ValueError:
+                raise ValueError(f"expected comma-separated weights such as 0.5,0.5, got {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _mix_per_source(self) -> RMTrainConfig:
+        if self.mix is not None:
+            normalise_weights(self.mix, len(self.data))  # ValueError names --mix / --data
+        return self
 
     @property
     def effective_beta(self) -> float:
@@ -415,15 +444,18 @@ class RewardModelTrainer:
         self.progress = progress
         self.on_log = on_log
         self.model_path = resolve_model_path(cfg.model)
-        rows, self.source = load_rows(cfg.data, cfg.split)
-        if cfg.limit is not None:
-            rows = rows.select(range(min(cfg.limit, len(rows))))
-        self.rows = rows
-        # validate columns before loading any weights
-        require_columns(
-            rows, [*PREFERENCE_COLUMNS, *([cfg.margin_column] if cfg.loss == "margin" else [])], self.source
+        # read, check and mix every source before loading any weights
+        from training.rm.sources import load_preference_data
+
+        self.data = load_preference_data(
+            cfg.data,
+            cfg.split,
+            mix=cfg.mix,
+            seed=cfg.seed,
+            limit=cfg.limit,
+            required=[cfg.margin_column] if cfg.loss == "margin" else [],
         )
-        validate_charm_pairs(rows, self.source)
+        self.rows = self.data.rows
 
         from accelerate import Accelerator, DistributedType
 
@@ -439,14 +471,20 @@ class RewardModelTrainer:
         self.sharded = self.accelerator.distributed_type in (DistributedType.DEEPSPEED, DistributedType.FSDP)
         if self.sharded:
             check_sharded_config(cfg)
+        if self.accelerator.is_main_process:
+            from charm_builder.console import print_warning
+
+            for note in self.data.notes:
+                print_warning(note)
         seed_everything(cfg.seed)
         self.model = self._load_model()
         self.pairs = encode_preference_rows(
-            rows,
+            self.rows,
             self.model.tokenizer,
             cfg.max_length,
-            self.source,
+            ", ".join(s.name for s in self.data.sources),
             margin_column=cfg.margin_column if cfg.loss == "margin" else None,
+            row_names=self.data.row_names,
         )
         self.history: list[dict[str, float]] = []
         self.ref_logps: torch.Tensor | None = None
@@ -715,19 +753,26 @@ class RewardModelTrainer:
                 "steps": step,
                 "train_config": cfg.model_dump(mode="json"),
                 "resolved_config": cfg.resolved(),
+                "data": self.data.record(),
             }
             # recorded in the HF config.json too, and in a model card (README.md) written before the marker
             self.model.causal_lm.config.charm_rm_training = {"preset": cfg.preset, **cfg.resolved()}
-            write_model_card(cfg.output_dir, cfg, str(self.model_path), step, self.history)
+            write_model_card(cfg.output_dir, cfg, str(self.model_path), step, self.history, self.data.record())
             self.model.save(cfg.output_dir, metadata=meta, state_dict=state)
         acc.wait_for_everyone()
         return TrainResult(cfg.output_dir, step, self.history)
 
 
 def write_model_card(
-    folder: Path, cfg: RMTrainConfig, base_model: str, steps: int, history: Sequence[dict[str, float]]
+    folder: Path,
+    cfg: RMTrainConfig,
+    base_model: str,
+    steps: int,
+    history: Sequence[dict[str, float]],
+    data: dict[str, Any] | None = None,
 ) -> Path:
-    """``README.md``: YAML header (preset, loss, base model, steps) and a table of every resolved value."""
+    """``README.md``: YAML header (preset, loss, base model, steps), a table of every resolved value and,
+    given ``data`` (:meth:`PreferenceData.record`), one row per training source."""
     from charm_builder.export.card import render_card
     from training.presets import PRESETS
 
@@ -748,6 +793,8 @@ def write_model_card(
         )
     lines += ["", "| setting | value |", "|---|---|"]
     lines += [f"| {k} | {json.dumps(v)} |" for k, v in cfg.resolved().items()]
+    if data is not None:
+        lines += ["", *data_card_lines(data)]
     if history:
         last = history[-1]
         lines += ["", "Last logged step: " + ", ".join(f"{k} {v:.4g}" for k, v in last.items())]
@@ -757,6 +804,21 @@ def write_model_card(
         render_card(header, f"Charm reward model ({cfg.preset or cfg.loss})", "\n".join(lines)), encoding="utf-8"
     )
     return path
+
+
+def data_card_lines(data: dict[str, Any]) -> list[str]:
+    """The model card's training-data section: how sources were combined and what each gave."""
+    how = "sampled by --mix weights" if data["mix"] == "weighted" else "concatenated"
+    lines = [
+        f"Training data: {data['pairs']} pairs from {len(data['sources'])} source(s), {how}.",
+        "",
+        "| source | split | rows | formats | weight | pairs taken |",
+        "|---|---|---|---|---|---|",
+    ]
+    for s in data["sources"]:
+        formats = ", ".join(f"{k} {v}" for k, v in s["formats"].items())
+        lines.append(f"| {s['path']} | {s['split']} | {s['rows']} | {formats} | {s['weight']:.4g} | {s['pairs']} |")
+    return lines
 
 
 def train_reward_model(
