@@ -320,7 +320,8 @@ def eval_rm(
             help="Instead of --data: a general RM benchmark "
             "file as published (rewardbench or judgebench; "
             "parquet, json or jsonl), scored as its authors "
-            "do (paper Table 1).",
+            "do (paper Table 1); judgebench reports Avg. (pairs) "
+            "and Avg. (categories).",
         ),
     ] = None,
 ) -> None:
