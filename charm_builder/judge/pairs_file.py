@@ -112,7 +112,9 @@ def read_pairs_file(path: str | os.PathLike[str]) -> PairsFile:
 
 def _read_saved(p: Path) -> PairsFile:
     if not ((p / "dataset_dict.json").exists() or (p / "state.json").exists()):
-        raise CharmError(f"{p}: a folder, but not one written by save_to_disk (no dataset_dict.json or state.json)")
+        files = sorted(f for f in p.rglob("*") if f.suffix in FILE_SUFFIXES and f.name != "manifest.json")
+        hint = f"; pass one of its files, e.g. --file {files[0]}" if files else ""
+        raise CharmError(f"{p}: a folder, but not one written by save_to_disk (no dataset_dict.json){hint}")
     from datasets import DatasetDict, load_from_disk
 
     try:

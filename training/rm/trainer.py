@@ -70,6 +70,7 @@ from training.rm.data import (
     require_columns,
     validate_charm_pairs,
 )
+from training.rm.margin_coverage import check_margin_coverage
 from training.rm.model import MARKER, ActAdaptiveRewardModel, RewardModelError
 
 LossName = Literal["bt", "margin", "aam-pr", "aam-ld"]
@@ -103,7 +104,19 @@ class RMTrainConfig(BaseModel):
         "margin",
         description="Data column holding the fixed margin for --loss margin (e.g. margin_agreement, margin_judge).",
     )
-    margin_scale: float = Field(1.0, description="--loss margin: margin = scale x column value.")
+    margin_scale: float = Field(
+        1.0,
+        description="--loss margin: margin M = scale x the column's value in -log sigmoid(r(chosen) - r(rejected) - M). "
+        "Columns are chosen minus rejected (margin_judge: judge score difference, -9..9), so positive means chosen "
+        "preferred and the reward gap must exceed M; a negative value (the judge preferred rejected) lets a gap "
+        "below 0 pass, pushing that pair less; 0 = plain BT. Example: --margin-scale 0.5.",
+    )
+    missing_margin: Literal["error", "drop"] = Field(
+        "error",
+        description="--loss margin: pairs whose margin column is null/NaN (or data without the column). 'error' "
+        "stops before training with their count, first ids and the command that fills them; 'drop' trains "
+        "without them and says how many.",
+    )
     beta: float | None = Field(
         None, description="Adaptive-margin scale; default " + ", ".join(f"{k} {v}" for k, v in DEFAULT_BETA.items())
     )
@@ -408,7 +421,11 @@ class RewardModelTrainer:
     """Owns model, optimizer and loop state. ``train()`` runs SFT-init (optional) then RM training."""
 
     def __init__(
-        self, cfg: RMTrainConfig, progress: bool = True, on_log: Callable[[dict[str, float]], None] | None = None
+        self,
+        cfg: RMTrainConfig,
+        progress: bool = True,
+        on_log: Callable[[dict[str, float]], None] | None = None,
+        notify: Callable[[str], None] | None = None,
     ) -> None:
         validate_config(cfg)
         self.cfg = cfg
@@ -418,11 +435,19 @@ class RewardModelTrainer:
         rows, self.source = load_rows(cfg.data, cfg.split)
         if cfg.limit is not None:
             rows = rows.select(range(min(cfg.limit, len(rows))))
+        # validate columns and margins before loading any weights
+        require_columns(rows, PREFERENCE_COLUMNS, self.source)
+        self.dropped_pairs = 0
+        if cfg.loss == "margin":
+            rows, self.dropped_pairs = check_margin_coverage(
+                rows, cfg.margin_column, self.source, cfg.missing_margin, cfg.data
+            )
+            if self.dropped_pairs and notify is not None:
+                notify(
+                    f"--missing-margin drop: dropped {self.dropped_pairs} pairs without {cfg.margin_column}; "
+                    f"training on {len(rows)}"
+                )
         self.rows = rows
-        # validate columns before loading any weights
-        require_columns(
-            rows, [*PREFERENCE_COLUMNS, *([cfg.margin_column] if cfg.loss == "margin" else [])], self.source
-        )
         validate_charm_pairs(rows, self.source)
 
         from accelerate import Accelerator, DistributedType
@@ -713,6 +738,7 @@ class RewardModelTrainer:
                 "beta": cfg.effective_beta,
                 "preset": cfg.preset,
                 "steps": step,
+                "dropped_pairs": self.dropped_pairs,  # --missing-margin drop
                 "train_config": cfg.model_dump(mode="json"),
                 "resolved_config": cfg.resolved(),
             }
@@ -760,11 +786,15 @@ def write_model_card(
 
 
 def train_reward_model(
-    cfg: RMTrainConfig, progress: bool = True, on_log: Callable[[dict[str, float]], None] | None = None
+    cfg: RMTrainConfig,
+    progress: bool = True,
+    on_log: Callable[[dict[str, float]], None] | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Validate inputs, train, save to ``cfg.output_dir``. User errors raise :class:`TrainingInputError`
-    (or :class:`DataError` / :class:`RewardModelError`) before anything is written."""
-    return RewardModelTrainer(cfg, progress=progress, on_log=on_log).train()
+    (or :class:`DataError` / :class:`RewardModelError`) before anything is written. ``notify`` gets the
+    one-line notes worth telling before training starts (pairs dropped by ``missing_margin="drop"``)."""
+    return RewardModelTrainer(cfg, progress=progress, on_log=on_log, notify=notify).train()
 
 
 __all__ = [
