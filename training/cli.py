@@ -55,6 +55,12 @@ RM_OPTIONS = {"output_dir": "--out"}  # fields whose option is not --FIELD-NAME
 RM_CLI_ONLY = ("margin_source", "quiet", "accelerate_config", "num_processes", "print_launch")
 
 
+def _note(text: str) -> None:
+    """A note worth seeing even with --quiet (on stderr, once: rank 0)."""
+    if is_main_process():
+        typer.echo(text, err=True)
+
+
 @app.command("rm")
 def rm(
     ctx: typer.Context,
@@ -75,6 +81,7 @@ def rm(
         ),
     ] = None,
     margin_scale: Annotated[float, typer.Option(help=_rm("margin_scale"))] = 1.0,
+    missing_margin: Annotated[str, typer.Option(help=_rm("missing_margin"))] = "error",
     beta: Annotated[float | None, typer.Option(help=_rm("beta"))] = None,
     margin_grad: Annotated[bool, typer.Option("--margin-grad", help=_rm("margin_grad"))] = False,
     sft_reg: Annotated[float, typer.Option("--sft-reg", help=_rm("sft_reg"))] = 0.0,
@@ -189,7 +196,7 @@ def rm(
             )
 
     try:
-        result = train_reward_model(cfg, progress=not quiet, on_log=log)
+        result = train_reward_model(cfg, progress=not quiet, on_log=log, notify=_note)
     except _user_errors() as exc:
         fail(str(exc))
     if is_main_process():
@@ -325,7 +332,8 @@ def eval_rm(
             help="Instead of --data: a general RM benchmark "
             "file as published (rewardbench or judgebench; "
             "parquet, json or jsonl), scored as its authors "
-            "do (paper Table 1).",
+            "do (paper Table 1); judgebench reports Avg. (pairs) "
+            "and Avg. (categories).",
         ),
     ] = None,
 ) -> None:

@@ -121,7 +121,7 @@ def test_resume_continues_exactly(pref_export: Path, tiny_model_dir: Path, tmp_p
     ("kw", "exc", "match"),
     [
         ({"loss": "hinge"}, ValidationError, "loss"),
-        ({"loss": "margin", "margin_column": "margin_gpt"}, DataError, "missing column 'margin_gpt'"),
+        ({"loss": "margin", "margin_column": "margin_gpt"}, DataError, "have no margin_gpt \\(no such column"),
         ({"model": "/nonexistent/model"}, TrainingInputError, "--model /nonexistent/model"),
         ({"resume": True}, TrainingInputError, "--resume: no checkpoint"),
         ({"batch_size": 0}, ValidationError, "batch_size"),

@@ -17,6 +17,7 @@ from typing import Any
 
 from training.rm.data import DataError, has_split, load_rows, require_columns, validate_charm_pairs
 from training.rm.formats import normalise_pair
+from training.rm.margin_coverage import check_margin_coverage
 from training.rm.mix import mix_indices, normalise_weights
 
 # published preference datasets that name their training split differently (UltraFeedback-binarized)
@@ -35,6 +36,7 @@ class PreferenceSource:
     weight: float  # normalised --mix weight; without --mix its share of the rows
     pairs: int = 0  # pairs taken into training (rows repeated when up-sampled count each time)
     note: str | None = None
+    dropped: int = 0  # pairs without a margin dropped by --missing-margin drop
 
     def record(self) -> dict[str, Any]:
         return {
@@ -44,6 +46,7 @@ class PreferenceSource:
             "formats": self.formats,
             "weight": round(self.weight, 6),
             "pairs": self.pairs,
+            "dropped_no_margin": self.dropped,
         }
 
 
@@ -75,13 +78,21 @@ def resolve_split(path: str | os.PathLike[str], split: str) -> tuple[str, str | 
 
 
 def load_source(
-    path: str | os.PathLike[str], split: str, limit: int | None, required: Sequence[str]
+    path: str | os.PathLike[str],
+    split: str,
+    limit: int | None,
+    required: Sequence[str],
+    margin: tuple[str, str] | None = None,
 ) -> tuple[PreferenceSource, list[dict[str, Any]], list[str]]:
-    """Read, check and normalise one source; raises DataError naming file, row and field."""
+    """Read, check and normalise one source; raises DataError naming file, row and field. ``margin``
+    ``(column, policy)``: every pair must have that margin (policy ``error``) or loses it (``drop``)."""
     used, note = resolve_split(path, split)
     rows, name = load_rows(path, used)
     if limit is not None:
         rows = rows.select(range(min(limit, len(rows))))
+    dropped = 0
+    if margin is not None:
+        rows, dropped = check_margin_coverage(rows, margin[0], name, margin[1], path)
     require_columns(rows, ["chosen", "rejected", *required], name)
     validate_charm_pairs(rows, name)
     out, names, formats = [], [], Counter[str]()
@@ -91,7 +102,9 @@ def load_source(
         formats[pair.format] += 1
         out.append({**row, "prompt": pair.prompt, "chosen": pair.chosen, "rejected": pair.rejected})
         names.append(where)
-    src = PreferenceSource(str(path), name, used, len(out), dict(sorted(formats.items())), 0.0, note=note)
+    src = PreferenceSource(
+        str(path), name, used, len(out), dict(sorted(formats.items())), 0.0, note=note, dropped=dropped
+    )
     return src, out, names
 
 
@@ -103,9 +116,11 @@ def load_preference_data(
     seed: int = 0,
     limit: int | None = None,
     required: Sequence[str] = (),
+    margin: tuple[str, str] | None = None,
 ) -> PreferenceData:
     """Every source normalised, then combined: concatenated, or sampled by ``mix`` weights with ``seed``.
-    ``limit`` keeps the first N rows of each source; ``required`` columns must be in every source."""
+    ``limit`` keeps the first N rows of each source; ``required`` columns must be in every source;
+    ``margin`` ``(column, policy)`` is checked per source before mixing (see :func:`load_source`)."""
     if not paths:
         raise DataError("--data: give at least one preference source")
     weights = None
@@ -114,7 +129,7 @@ def load_preference_data(
             weights = normalise_weights(mix, len(paths))
         except ValueError as exc:
             raise DataError(str(exc)) from None
-    loaded = [load_source(p, split, limit, required) for p in paths]
+    loaded = [load_source(p, split, limit, required, margin) for p in paths]
     sizes = [src.rows for src, _, _ in loaded]
     picks = mix_indices(sizes, weights, seed)
     rows: list[dict[str, Any]] = []

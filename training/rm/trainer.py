@@ -111,7 +111,19 @@ class RMTrainConfig(BaseModel):
         "margin",
         description="Data column holding the fixed margin for --loss margin (e.g. margin_agreement, margin_judge).",
     )
-    margin_scale: float = Field(1.0, description="--loss margin: margin = scale x column value.")
+    margin_scale: float = Field(
+        1.0,
+        description="--loss margin: margin M = scale x the column's value in -log sigmoid(r(chosen) - r(rejected) - M). "
+        "Columns are chosen minus rejected (margin_judge: judge score difference, -9..9), so positive means chosen "
+        "preferred and the reward gap must exceed M; a negative value (the judge preferred rejected) lets a gap "
+        "below 0 pass, pushing that pair less; 0 = plain BT. Example: --margin-scale 0.5.",
+    )
+    missing_margin: Literal["error", "drop"] = Field(
+        "error",
+        description="--loss margin: pairs whose margin column is null/NaN (or data without the column). 'error' "
+        "stops before training with their count, first ids and the command that fills them; 'drop' trains "
+        "without them and says how many.",
+    )
     beta: float | None = Field(
         None, description="Adaptive-margin scale; default " + ", ".join(f"{k} {v}" for k, v in DEFAULT_BETA.items())
     )
@@ -437,7 +449,11 @@ class RewardModelTrainer:
     """Owns model, optimizer and loop state. ``train()`` runs SFT-init (optional) then RM training."""
 
     def __init__(
-        self, cfg: RMTrainConfig, progress: bool = True, on_log: Callable[[dict[str, float]], None] | None = None
+        self,
+        cfg: RMTrainConfig,
+        progress: bool = True,
+        on_log: Callable[[dict[str, float]], None] | None = None,
+        notify: Callable[[str], None] | None = None,
     ) -> None:
         validate_config(cfg)
         self.cfg = cfg
@@ -453,9 +469,15 @@ class RewardModelTrainer:
             mix=cfg.mix,
             seed=cfg.seed,
             limit=cfg.limit,
-            required=[cfg.margin_column] if cfg.loss == "margin" else [],
+            margin=(cfg.margin_column, cfg.missing_margin) if cfg.loss == "margin" else None,
         )
         self.rows = self.data.rows
+        self.dropped_pairs = sum(src.dropped for src in self.data.sources)
+        if self.dropped_pairs and notify is not None:
+            notify(
+                f"--missing-margin drop: dropped {self.dropped_pairs} pairs without {cfg.margin_column}; "
+                f"training on {len(self.rows)}"
+            )
 
         from accelerate import Accelerator, DistributedType
 
@@ -751,6 +773,7 @@ class RewardModelTrainer:
                 "beta": cfg.effective_beta,
                 "preset": cfg.preset,
                 "steps": step,
+                "dropped_pairs": self.dropped_pairs,  # --missing-margin drop
                 "train_config": cfg.model_dump(mode="json"),
                 "resolved_config": cfg.resolved(),
                 "data": self.data.record(),
@@ -822,11 +845,15 @@ def data_card_lines(data: dict[str, Any]) -> list[str]:
 
 
 def train_reward_model(
-    cfg: RMTrainConfig, progress: bool = True, on_log: Callable[[dict[str, float]], None] | None = None
+    cfg: RMTrainConfig,
+    progress: bool = True,
+    on_log: Callable[[dict[str, float]], None] | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Validate inputs, train, save to ``cfg.output_dir``. User errors raise :class:`TrainingInputError`
-    (or :class:`DataError` / :class:`RewardModelError`) before anything is written."""
-    return RewardModelTrainer(cfg, progress=progress, on_log=on_log).train()
+    (or :class:`DataError` / :class:`RewardModelError`) before anything is written. ``notify`` gets the
+    one-line notes worth telling before training starts (pairs dropped by ``missing_margin="drop"``)."""
+    return RewardModelTrainer(cfg, progress=progress, on_log=on_log, notify=notify).train()
 
 
 __all__ = [
