@@ -78,6 +78,7 @@ def rm(
     margin_grad: Annotated[bool, typer.Option("--margin-grad", help=_rm("margin_grad"))] = False,
     sft_reg: Annotated[float, typer.Option("--sft-reg", help=_rm("sft_reg"))] = 0.0,
     sft_reduction: Annotated[str, typer.Option(help=_rm("sft_reduction"))] = "sum",
+    ld_reduction: Annotated[str, typer.Option(help=_rm("ld_reduction"))] = "mean",
     sft_init: Annotated[bool, typer.Option("--sft-init/--no-sft-init", help=_rm("sft_init"))] = False,
     sft_epochs: Annotated[float, typer.Option(help=_rm("sft_epochs"))] = 1.0,
     sft_lr: Annotated[float | None, typer.Option(help=_rm("sft_lr"))] = None,
