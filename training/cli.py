@@ -16,7 +16,7 @@ from charm_builder.console import fail
 from charm_builder.options import field_help, option_error
 from training.distributed import is_main_process
 from training.launch import AccelerateConfigOpt, NumProcessesOpt, PrintLaunchOpt
-from training.presets import PRESETS
+from training.presets import ABLATIONS, PAPER_PRESETS
 from training.rm.trainer import RMTrainConfig
 
 app = typer.Typer(
@@ -86,6 +86,7 @@ def rm(
     margin_grad: Annotated[bool, typer.Option("--margin-grad", help=_rm("margin_grad"))] = False,
     sft_reg: Annotated[float, typer.Option("--sft-reg", help=_rm("sft_reg"))] = 0.0,
     sft_reduction: Annotated[str, typer.Option(help=_rm("sft_reduction"))] = "sum",
+    ld_reduction: Annotated[str, typer.Option(help=_rm("ld_reduction"))] = "mean",
     sft_init: Annotated[bool, typer.Option("--sft-init/--no-sft-init", help=_rm("sft_init"))] = False,
     sft_epochs: Annotated[float, typer.Option(help=_rm("sft_epochs"))] = 1.0,
     sft_lr: Annotated[float | None, typer.Option(help=_rm("sft_lr"))] = None,
@@ -223,7 +224,25 @@ def table3(
     model: Annotated[
         str, typer.Option(help="Backbone for every preset: local HF causal-LM folder or 'offline'.")
     ] = "offline",
-    presets: Annotated[str, typer.Option(help="Comma-separated presets, in table order.")] = ",".join(PRESETS),
+    presets: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated presets, in table order (ablations after the paper rows). Paper rows: "
+            + ", ".join(PAPER_PRESETS)
+            + "; ablations: "
+            + ", ".join(ABLATIONS)
+            + "."
+        ),
+    ] = ",".join(PAPER_PRESETS),
+    ablations: Annotated[
+        bool,
+        typer.Option(
+            "--ablations",
+            help="Also train every ablation preset (one choice the paper leaves open flipped: "
+            + ", ".join(ABLATIONS)
+            + "), shown after the paper rows with their change vs paper-bt.",
+        ),
+    ] = False,
     max_steps: Annotated[
         int | None,
         typer.Option(help="Stop every run after this many optimizer steps (default: the presets' 2 epochs)."),
@@ -239,12 +258,15 @@ def table3(
     """Train every paper preset on the same data and seed, evaluate each on roleReward and write the
     paper's Table 3 layout (rows = presets with SFT Pre-train / SFT Reg., zh / en / avg. accuracy,
     changes vs paper-bt) as results.md, results.csv and summary.json. A rerun reuses finished runs.
+    --ablations adds rows for the choices the paper leaves open (margin gradient, pi_ref, reductions).
 
     Examples:
 
       charm-train table3 --data exports/charm --out runs/table3
 
       charm-train table3 -d exports/charm -o runs/t3-small --presets paper-bt,paper-aam-ld,paper-aam-pr --max-steps 200
+
+      charm-train table3 -d exports/charm -o runs/t3-ablations --ablations
 
       charm-train table3 -d exports/charm/preferenceTraining --eval exports/charm/roleReward -o runs/t3 --lora-r 16
     """
@@ -254,7 +276,7 @@ def table3(
     from training.table3 import Table3Error, print_table3, run_table3
 
     try:
-        chosen = parse_presets(presets)
+        chosen = parse_presets(presets, ablations)
     except ValueError as exc:
         fail(str(exc))
     overrides: dict[str, Any] = {

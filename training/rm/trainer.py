@@ -22,9 +22,12 @@ Choices the paper leaves open, and what we chose
   pair instead of one per pair per epoch. ``ref_logps="online"`` runs the frozen reference under
   ``torch.no_grad`` each step instead (with LoRA: the base model with adapters disabled, no copy,
   whenever that *is* the reference).
-* **SFT regulariser** ``alpha * L_SFT`` on the chosen responses (paper alpha=0.01); ``sft_reduction``
-  ``"sum"`` (default, the paper's ``L_SFT``: summed response NLL, mean over pairs) or ``"mean"``
-  (per-token mean, about ``|y|`` times weaker). SFT initialisation always uses the per-token mean.
+* **Reductions** of the LD margin (``ld_reduction``, eq. 9 vs eq. 10), the SFT regulariser
+  ``alpha * L_SFT`` (``sft_reduction``, paper alpha=0.01) and SFT initialisation (always the per-token
+  mean): the paper's equation for each is in :mod:`training.losses`.
+* **Recorded**: ``charm_rm.json`` (``open_choices``) and the model card state every one of these
+  choices with its value, what it means and whether a preset, an option or the default set it
+  (:mod:`training.rm.choices`).
 * **SFT initialisation** (``sft_init``): ``sft_epochs`` of next-token training on prompt+chosen with
   a fresh optimizer (lr ``sft_lr``, default ``lr``); the value head is untouched.
 * **Dropout disabled** in the backbone (as TRL's RewardTrainer does), so train/eval forwards agree.
@@ -57,9 +60,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from torch import nn
 
 from training.distributed import gather_metrics, pool_metrics
-from training.losses import bradley_terry_loss, ld_margin, pairwise_accuracy, pr_margin, sft_loss
+from training.losses import SFT_INIT_REDUCTION, bradley_terry_loss, ld_margin, pairwise_accuracy, pr_margin, sft_loss
 from training.precision import use_bf16
 from training.presets import PRESETS
+from training.rm.choices import card_section, open_choices
 from training.rm.data import (
     DataError,
     EncodedPair,
@@ -136,6 +140,11 @@ class RMTrainConfig(BaseModel):
         description="SFT term of --sft-reg: 'sum' over response tokens (the paper's L_SFT) or per-token 'mean' "
         "(~|y| times weaker).",
     )
+    ld_reduction: Literal["mean", "sum"] = Field(
+        "mean",
+        description="aam-ld margin: 'mean' = difference of per-token mean log-probs (eq. 9) or 'sum' = difference "
+        "of summed log-probs (eq. 10 with L_SFT a sum).",
+    )
     sft_init: bool = Field(False, description="First fine-tune the backbone on chosen responses.")
     sft_epochs: float = Field(1.0, description="Epochs of --sft-init.")
     sft_lr: float | None = Field(None, gt=0, description="Learning rate of --sft-init (default: --lr).")
@@ -170,9 +179,8 @@ class RMTrainConfig(BaseModel):
     limit: int | None = Field(None, description="Use only the first N pairs (of each --data source).")
     preset: str | None = Field(
         None,
-        description="A paper configuration (Table 3 rows, GPT-Margin): "
-        + ", ".join(PRESETS)
-        + ". Flags given explicitly override its values.",
+        description="A paper configuration (Table 3 rows, GPT-Margin) or an ablation of one (one choice the paper "
+        "leaves open flipped): " + ", ".join(PRESETS) + ". Flags given explicitly override its values.",
     )  # recorded with the run; training/presets.py resolves it into the other fields
 
     @field_validator("data", mode="before")
@@ -347,6 +355,7 @@ def compute_rm_loss(
             out.lengths[n_pairs:],
             beta,
             detach=not cfg.margin_grad,
+            reduction=cfg.ld_reduction,
         )
     elif cfg.loss == "aam-pr":
         assert out.logps is not None
@@ -614,7 +623,7 @@ class RewardModelTrainer:
                     b = _to(b, self.accelerator.device)
                     with self.accelerator.accumulate(model), self.accelerator.autocast():
                         out = model(b["input_ids"], b["attention_mask"], b["response_mask"], need_rewards=False)
-                        loss = sft_loss(out.logps, out.lengths)
+                        loss = sft_loss(out.logps, out.lengths, SFT_INIT_REDUCTION)
                         self.accelerator.backward(loss)  # divides by grad_accum
                 if cfg.max_grad_norm > 0:
                     self.accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
@@ -774,6 +783,7 @@ class RewardModelTrainer:
                 "preset": cfg.preset,
                 "steps": step,
                 "dropped_pairs": self.dropped_pairs,  # --missing-margin drop
+                "open_choices": open_choices(cfg),
                 "train_config": cfg.model_dump(mode="json"),
                 "resolved_config": cfg.resolved(),
                 "data": self.data.record(),
@@ -794,8 +804,9 @@ def write_model_card(
     history: Sequence[dict[str, float]],
     data: dict[str, Any] | None = None,
 ) -> Path:
-    """``README.md``: YAML header (preset, loss, base model, steps), a table of every resolved value and,
-    given ``data`` (:meth:`PreferenceData.record`), one row per training source."""
+    """``README.md``: YAML header (preset, loss, base model, steps), the preset (paper row or ablation), the
+    choices the paper leaves open (:mod:`training.rm.choices`), a table of every resolved value and, given
+    ``data`` (:meth:`PreferenceData.record`), one row per training source."""
     from charm_builder.export.card import render_card
     from training.presets import PRESETS
 
@@ -809,12 +820,19 @@ def write_model_card(
         "steps": steps,
     }
     lines = [f"Reward model trained by `charm-train rm` with loss `{cfg.loss}` for {steps} optimizer steps."]
-    if preset is not None:
+    if preset is not None and preset.ablation_of is not None:
+        row = PRESETS[preset.ablation_of]
+        lines.append(
+            f'Preset `{preset.name}` "{preset.label}": an ablation, not a paper row. It is the paper\'s '
+            f'{row.table} row "{row.label}" (`{row.name}`) except that {preset.differs}.'
+        )
+    elif preset is not None:
         lines.append(
             f'Preset `{preset.name}`: the paper\'s {preset.table} row "{preset.label}" (SFT pre-train '
             f"{'Yes' if preset.sft_init else 'No'}, SFT reg. {'Yes' if preset.sft_reg else 'No'})."
         )
-    lines += ["", "| setting | value |", "|---|---|"]
+    lines += ["", *card_section(cfg)]
+    lines += ["", "## Settings", "", "| setting | value |", "|---|---|"]
     lines += [f"| {k} | {json.dumps(v)} |" for k, v in cfg.resolved().items()]
     if data is not None:
         lines += ["", *data_card_lines(data)]
