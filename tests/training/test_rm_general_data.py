@@ -73,7 +73,10 @@ def test_margin_loss_needs_the_margin_column_in_every_source(
     args = ["rm", "-d", str(pref_export), "-d", str(sky), "-o", str(out), "--model", str(tiny_model_dir), "-q"]
     res = CliRunner().invoke(app, [*args, "--loss", "margin", "--margin-column", "margin_agreement"])
     assert res.exit_code == 2
-    assert res.stderr.strip() == f"error: {sky}: missing column 'margin_agreement' (found: chosen, rejected, source)"
+    line = res.stderr.strip()
+    assert "\n" not in line
+    assert line.startswith(f"error: {sky}: 4 of 4 pairs have no margin_agreement (no such column; found: chosen, ")
+    assert line.endswith("or pass --missing-margin drop to train without them")
     assert not out.exists()
 
 

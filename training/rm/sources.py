@@ -39,15 +39,17 @@ class PreferenceSource:
     dropped: int = 0  # pairs without a margin dropped by --missing-margin drop
 
     def record(self) -> dict[str, Any]:
-        return {
+        out = {
             "path": self.path,
             "split": self.split,
             "rows": self.rows,
             "formats": self.formats,
             "weight": round(self.weight, 6),
             "pairs": self.pairs,
-            "dropped_no_margin": self.dropped,
         }
+        if self.dropped:
+            out["dropped_no_margin"] = self.dropped
+        return out
 
 
 @dataclass
