@@ -16,7 +16,7 @@ from charm_builder.console import fail
 from charm_builder.options import field_help, option_error
 from training.distributed import is_main_process
 from training.launch import AccelerateConfigOpt, NumProcessesOpt, PrintLaunchOpt
-from training.presets import PRESETS
+from training.presets import ABLATIONS, PAPER_PRESETS
 from training.rm.trainer import RMTrainConfig
 
 app = typer.Typer(
@@ -55,15 +55,22 @@ RM_OPTIONS = {"output_dir": "--out"}  # fields whose option is not --FIELD-NAME
 RM_CLI_ONLY = ("margin_source", "quiet", "accelerate_config", "num_processes", "print_launch")
 
 
+def _note(text: str) -> None:
+    """A note worth seeing even with --quiet (on stderr, once: rank 0)."""
+    if is_main_process():
+        typer.echo(text, err=True)
+
+
 @app.command("rm")
 def rm(
     ctx: typer.Context,
-    data: Annotated[Path, typer.Option("--data", "-d", help=_rm("data"))],
+    data: Annotated[list[Path], typer.Option("--data", "-d", metavar="PATH", help=_rm("data"))],
     out: Annotated[Path, typer.Option("--out", "-o", help=_rm("output_dir"))],
     preset: Annotated[str | None, typer.Option(help=_rm("preset"))] = None,
     loss: Annotated[str, typer.Option(help=_rm("loss"))] = "bt",
     model: Annotated[str, typer.Option(help=_rm("model"))] = "offline",
     split: Annotated[str, typer.Option(help=_rm("split"))] = "train",
+    mix: Annotated[str | None, typer.Option(metavar="W1,W2,...", help=_rm("mix"))] = None,
     margin_column: Annotated[str, typer.Option(help=_rm("margin_column"))] = "margin",
     margin_source: Annotated[
         str | None,
@@ -74,10 +81,12 @@ def rm(
         ),
     ] = None,
     margin_scale: Annotated[float, typer.Option(help=_rm("margin_scale"))] = 1.0,
+    missing_margin: Annotated[str, typer.Option(help=_rm("missing_margin"))] = "error",
     beta: Annotated[float | None, typer.Option(help=_rm("beta"))] = None,
     margin_grad: Annotated[bool, typer.Option("--margin-grad", help=_rm("margin_grad"))] = False,
     sft_reg: Annotated[float, typer.Option("--sft-reg", help=_rm("sft_reg"))] = 0.0,
     sft_reduction: Annotated[str, typer.Option(help=_rm("sft_reduction"))] = "sum",
+    ld_reduction: Annotated[str, typer.Option(help=_rm("ld_reduction"))] = "mean",
     sft_init: Annotated[bool, typer.Option("--sft-init/--no-sft-init", help=_rm("sft_init"))] = False,
     sft_epochs: Annotated[float, typer.Option(help=_rm("sft_epochs"))] = 1.0,
     sft_lr: Annotated[float | None, typer.Option(help=_rm("sft_lr"))] = None,
@@ -139,6 +148,10 @@ def rm(
       charm-train rm -d exports/preferenceTraining -o runs/rm-ld-8b --model models/llama-3.1-8b --loss aam-ld --accelerate-config deepspeed-zero3 --batch-size 4 --grad-accum 4 --epochs 2
 
       charm-train rm -d exports/preferenceTraining -o runs/rm-ld --accelerate-config fsdp --print-launch
+
+      charm-train rm -d Skywork-Reward-Preference-80K-v0.2 -o runs/rm-skywork --loss aam-ld
+
+      charm-train rm -d exports/preferenceTraining -d ultrafeedback_binarized --mix 0.5,0.5 -o runs/rm-mix
     """
     from pydantic import ValidationError
 
@@ -146,7 +159,7 @@ def rm(
     from training.presets import resolve
     from training.rm.trainer import train_reward_model
 
-    data = subset_path(data, "preferenceTraining")
+    data = [subset_path(d, "preferenceTraining") for d in data]
     try:
         v = resolve(preset, ctx.params, _explicit(ctx))
     except ValueError as exc:
@@ -184,7 +197,7 @@ def rm(
             )
 
     try:
-        result = train_reward_model(cfg, progress=not quiet, on_log=log)
+        result = train_reward_model(cfg, progress=not quiet, on_log=log, notify=_note)
     except _user_errors() as exc:
         fail(str(exc))
     if is_main_process():
@@ -211,7 +224,25 @@ def table3(
     model: Annotated[
         str, typer.Option(help="Backbone for every preset: local HF causal-LM folder or 'offline'.")
     ] = "offline",
-    presets: Annotated[str, typer.Option(help="Comma-separated presets, in table order.")] = ",".join(PRESETS),
+    presets: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated presets, in table order (ablations after the paper rows). Paper rows: "
+            + ", ".join(PAPER_PRESETS)
+            + "; ablations: "
+            + ", ".join(ABLATIONS)
+            + "."
+        ),
+    ] = ",".join(PAPER_PRESETS),
+    ablations: Annotated[
+        bool,
+        typer.Option(
+            "--ablations",
+            help="Also train every ablation preset (one choice the paper leaves open flipped: "
+            + ", ".join(ABLATIONS)
+            + "), shown after the paper rows with their change vs paper-bt.",
+        ),
+    ] = False,
     max_steps: Annotated[
         int | None,
         typer.Option(help="Stop every run after this many optimizer steps (default: the presets' 2 epochs)."),
@@ -227,12 +258,15 @@ def table3(
     """Train every paper preset on the same data and seed, evaluate each on roleReward and write the
     paper's Table 3 layout (rows = presets with SFT Pre-train / SFT Reg., zh / en / avg. accuracy,
     changes vs paper-bt) as results.md, results.csv and summary.json. A rerun reuses finished runs.
+    --ablations adds rows for the choices the paper leaves open (margin gradient, pi_ref, reductions).
 
     Examples:
 
       charm-train table3 --data exports/charm --out runs/table3
 
       charm-train table3 -d exports/charm -o runs/t3-small --presets paper-bt,paper-aam-ld,paper-aam-pr --max-steps 200
+
+      charm-train table3 -d exports/charm -o runs/t3-ablations --ablations
 
       charm-train table3 -d exports/charm/preferenceTraining --eval exports/charm/roleReward -o runs/t3 --lora-r 16
     """
@@ -242,7 +276,7 @@ def table3(
     from training.table3 import Table3Error, print_table3, run_table3
 
     try:
-        chosen = parse_presets(presets)
+        chosen = parse_presets(presets, ablations)
     except ValueError as exc:
         fail(str(exc))
     overrides: dict[str, Any] = {
@@ -320,7 +354,8 @@ def eval_rm(
             help="Instead of --data: a general RM benchmark "
             "file as published (rewardbench or judgebench; "
             "parquet, json or jsonl), scored as its authors "
-            "do (paper Table 1).",
+            "do (paper Table 1); judgebench reports Avg. (pairs) "
+            "and Avg. (categories).",
         ),
     ] = None,
 ) -> None:
@@ -488,7 +523,7 @@ def diagnose_cmd(
     from charm_builder.llm.progress import count_bar
     from training.diagnostics import DiagnosticsError, diagnose
 
-    data = subset_path(data, "preferenceTraining")
+    data = [subset_path(d, "preferenceTraining") for d in data]
     if batch_size < 1:
         fail(f"--batch-size must be >= 1, got {batch_size}")
     target = out or model / "diagnostics"

@@ -2,24 +2,30 @@
 
 Every function takes per-pair tensors of shape ``(batch,)`` and returns a tensor; nothing here
 touches a model. Log-probabilities are *per-sequence sums over the response tokens* (prompt tokens
-are masked out upstream), so ``policy_chosen_logps[i] = sum_t log pi_theta(y_w^t | x, y_w^<t)``.
+are masked out upstream): ``S(y) = sum_i log pi_theta(y^i | x, y^<i)``, ``|y|`` its token count.
+The paper (section 4.3) defines ``L_SFT(y) = -S(y)``, a *sum* over the response tokens.
 
-Choices the paper leaves open and what we chose (see also ``training/rm/trainer.py``):
+One reduction per term, with the paper's equation:
 
-* **Margins are detached by default** (``detach=True``): the margin is a per-pair *target gap*
-  for the reward difference, not something the loss should optimise. Back-propagating through
-  ``-log sigma(dr - M)`` pushes ``M`` *down*, i.e. it teaches the LM head to prefer the rejected
-  answer relative to the reference, which is the opposite of what we want. ``detach=False``
-  (CLI ``--margin-grad``) keeps the gradient for experiments.
-* **LD length normalisation**: eq. 9 writes one ``1/|y|`` for both responses; chosen and rejected
-  generally differ in length, so each sum is normalised by *its own* response length (SimPO-style
-  average log-likelihood, and the reading under which eq. 10 is a difference of per-token SFT
-  losses).
-* **SFT regulariser**: the paper's ``alpha * L_SFT`` (alpha = 0.01) on the chosen response. The paper
-  defines ``L_SFT = -sum_i log pi(y^i | x, y^<i)``, a *sum* over response tokens (``reduction="sum"``:
-  per-pair sum, mean over the pairs of the batch, the default of ``charm-train rm``). The per-token
-  mean (``reduction="mean"``) is the usual SFT normalisation and makes alpha about ``|y|`` times
-  weaker; it is what SFT initialisation uses.
+* **LD margin** (``aam-ld``), eq. 9 ``M = beta/|y| (S(y_w) - S(y_l))`` = eq. 10
+  ``M = L_SFT(y_l) - L_SFT(y_w)``. :func:`ld_margin` ``reduction="mean"`` (default):
+  ``beta (S(y_w)/|y_w| - S(y_l)/|y_l|)``, each sum over its own length (SimPO's average
+  log-likelihood). **The paper deviates from itself here**: with ``L_SFT`` a sum, eq. 10 equals
+  eq. 9 only when ``|y_w| = |y_l|`` (and beta = 1). We follow eq. 9, the form the margin is derived
+  in; eq. 10 as printed is the explicit option ``reduction="sum"`` (``--ld-reduction sum``):
+  ``beta (S(y_w) - S(y_l))``.
+* **SFT regulariser** (``--sft-reg``, Table 3 "SFT Reg.", alpha = 0.01): ``alpha * L_SFT(y_w)``.
+  :func:`sft_loss` ``reduction="sum"`` (default) is exactly that, averaged over the pairs:
+  ``-mean_pairs S(y_w)``. ``"mean"`` (``--sft-reduction mean``) is the per-token mean
+  ``-sum_pairs S(y_w) / sum_pairs |y_w|``, which makes alpha about ``|y|`` times weaker.
+* **SFT pre-train** (``--sft-init``, Table 3 "SFT Pre-train": "model initialization"): the paper
+  gives no formula. :func:`sft_loss` ``reduction="mean"``, the per-token mean of ordinary causal-LM
+  training, over prompt+chosen with the prompt masked; fixed, no option.
+
+Margins are detached by default (``detach=True``), which the paper does not state: the margin is a
+per-pair *target gap* for the reward difference, and back-propagating through
+``-log sigma(dr - M)`` pushes ``M`` *down*, i.e. teaches the LM head to prefer the rejected answer
+relative to the reference. ``detach=False`` (``--margin-grad``) keeps the gradient.
 """
 
 from __future__ import annotations
@@ -28,9 +34,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["SFT_REDUCTIONS", "bradley_terry_loss", "ld_margin", "pairwise_accuracy", "pr_margin", "sft_loss"]
+__all__ = [
+    "LD_REDUCTIONS",
+    "SFT_INIT_REDUCTION",
+    "SFT_REDUCTIONS",
+    "bradley_terry_loss",
+    "ld_margin",
+    "pairwise_accuracy",
+    "pr_margin",
+    "sft_loss",
+]
 
 SFT_REDUCTIONS: tuple[str, ...] = ("sum", "mean")
+LD_REDUCTIONS: tuple[str, ...] = ("mean", "sum")
+SFT_INIT_REDUCTION = "mean"  # SFT pre-training: per-token mean NLL (the paper gives no formula)
 
 
 def bradley_terry_loss(r_chosen: Tensor, r_rejected: Tensor, margin: Tensor | float | None = None) -> Tensor:
@@ -83,27 +100,40 @@ def ld_margin(
     beta: float,
     *,
     detach: bool = True,
+    reduction: str = "mean",
 ) -> Tensor:
-    """Loss-Difference adaptive margin (AAM-LD, paper eq. 9, equivalently eq. 10), scaled by beta.
+    """Loss-Difference adaptive margin (AAM-LD, paper eq. 9 / eq. 10), scaled by beta.
+
+    ``reduction="mean"`` (eq. 9, each sum normalised by its own response length, clamped to at
+    least one token; = beta times the difference of per-token mean SFT losses):
 
     .. math::
         \\mathcal{M} = \\beta\\left(\\frac{1}{|y_w|}\\sum_i \\log\\pi_\\theta(y_w^i|x, y_w^{<i})
                       - \\frac{1}{|y_l|}\\sum_i \\log\\pi_\\theta(y_l^i|x, y_l^{<i})\\right)
-                    = \\beta\\left(\\mathcal{L}_{SFT}(y_l) - \\mathcal{L}_{SFT}(y_w)\\right)
 
-    with per-token SFT losses. Each sum is normalised by its own response length (clamped to at
-    least one token). Detached unless ``detach=False``.
+    ``reduction="sum"`` (eq. 10 as printed, with the summed ``L_SFT``; lengths unused):
+
+    .. math::
+        \\mathcal{M} = \\beta\\left(\\mathcal{L}_{SFT}(y_l) - \\mathcal{L}_{SFT}(y_w)\\right)
+                    = \\beta\\left(\\sum_i \\log\\pi_\\theta(y_w^i|\\cdot) - \\sum_i \\log\\pi_\\theta(y_l^i|\\cdot)\\right)
+
+    Detached unless ``detach=False``.
     """
-    chosen_avg = policy_chosen_logps / chosen_lengths.clamp(min=1).to(policy_chosen_logps.dtype)
-    rejected_avg = policy_rejected_logps / rejected_lengths.clamp(min=1).to(policy_rejected_logps.dtype)
-    margin = beta * (chosen_avg - rejected_avg)
+    if reduction == "mean":
+        chosen = policy_chosen_logps / chosen_lengths.clamp(min=1).to(policy_chosen_logps.dtype)
+        rejected = policy_rejected_logps / rejected_lengths.clamp(min=1).to(policy_rejected_logps.dtype)
+    elif reduction == "sum":
+        chosen, rejected = policy_chosen_logps, policy_rejected_logps
+    else:
+        raise ValueError(f"ld_margin reduction {reduction!r}: choose one of {', '.join(LD_REDUCTIONS)}")
+    margin = beta * (chosen - rejected)
     return margin.detach() if detach else margin
 
 
 def sft_loss(chosen_logps: Tensor, chosen_lengths: Tensor, reduction: str = "mean") -> Tensor:
     """SFT (negative log-likelihood) loss on the chosen responses.
 
-    ``reduction="sum"`` is the paper's definition (eq. 10 and the regulariser of Table 3), the
+    ``reduction="sum"`` is the paper's ``L_SFT`` (section 4.3; the regulariser of Table 3), the
     summed NLL of each response averaged over the pairs of the batch:
 
     .. math::

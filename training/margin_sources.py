@@ -12,7 +12,10 @@ preferenceTraining columns written by ``charm-build export``:
 * ``judge`` -> ``margin_judge``: an external judge's margin (the paper's GPT-Margin baseline).
 
 Scaling: ``M = margin_scale * column`` (``--margin-scale``, default 1.0), applied in the loss; the
-column values are used as exported.
+column values are used as exported. Every column is chosen minus rejected, so a positive ``M`` asks
+for a reward gap above ``M``; a negative one (``margin_judge`` where the judge preferred the rejected
+reply) lets a gap below 0 pass, so such a pair pushes less. A pair without a value (null/NaN) stops
+the run before training unless ``--missing-margin drop`` (:mod:`training.rm.margin_coverage`).
 """
 
 from __future__ import annotations

@@ -1,24 +1,34 @@
-"""The paper's reward-model configurations as named presets (``charm-train rm --preset NAME``).
+"""The paper's reward-model configurations as named presets (``charm-train rm --preset NAME``), and
+named ablations of the choices the paper leaves open.
 
-Each preset is one row of the AAM paper's Table 3 (ablation on Charm-Consistency: SFT pre-train and
-SFT regularisation on or off, BT vs AAM-LD vs AAM-PR), plus the GPT-Margin baseline of Tables 1/2
+Each paper preset is one row of the AAM paper's Table 3 (ablation on Charm-Consistency: SFT pre-train
+and SFT regularisation on or off, BT vs AAM-LD vs AAM-PR), plus the GPT-Margin baseline of Tables 1/2
 (a fixed margin from an external judge: ``--loss margin --margin-source judge``). Every preset uses the
 paper's implementation details (section 5.1): alpha = 0.01 when regularised, 2 epochs, lr 1e-5.
 
-Choices the paper leaves open, fixed here and recorded with every run:
+Choices the paper leaves open (see :mod:`training.losses` for the equations). Every preset sets them
+explicitly to the values below (``OPEN_CHOICES``); each run records them, with their source, in
+``charm_rm.json`` and its model card:
 
-* ``sft_reduction = "sum"``: the paper's ``L_SFT = -sum_i log pi(y^i | x, y^<i)`` (section 4.3), not
-  the per-token mean, which would make alpha about ``|y|`` times weaker.
+* ``margin_grad = False``: the adaptive margin is detached (a target gap, not optimised).
 * ``pr_reference = "base"``: pi_ref of the PR margin is the backbone before SFT pre-training, so after
   pre-training the margin starts as the SFT model's implicit reward instead of exactly 0.
+* ``sft_reduction = "sum"``: the paper's ``L_SFT = -sum_i log pi(y^i | x, y^<i)`` (section 4.3), not
+  the per-token mean, which would make alpha about ``|y|`` times weaker.
+* ``ld_reduction = "mean"``: the LD margin of eq. 9 (per-token means), not eq. 10 read with a summed
+  ``L_SFT``.
 * ``sft_epochs = 1`` of SFT pre-training at the RM learning rate, ``beta`` the trainer's default
   (``training.rm.trainer.DEFAULT_BETA``): the paper gives neither.
+
+The ablation presets (``ablation_of`` set) are not paper rows: each is one paper row with one of those
+choices flipped, its label saying which. ``charm-train table3`` adds them only with ``--ablations``.
 
 Explicit command-line flags override a preset's values (see :func:`resolve`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,19 +36,33 @@ from typing import Any
 PAPER_ALPHA = 0.01
 PAPER_EPOCHS = 2.0
 PAPER_LR = 1e-5
+# the open choices' values in every paper preset (an ablation flips one)
+OPEN_CHOICES: dict[str, Any] = {
+    "margin_grad": False,
+    "pr_reference": "base",
+    "sft_reduction": "sum",
+    "ld_reduction": "mean",
+}
 
 
 @dataclass(frozen=True)
 class Preset:
-    """One paper row: its label, and the training settings it fixes."""
+    """One paper row (or an ablation of one): its label, and the training settings it fixes."""
 
     name: str
-    label: str  # the row label as printed in the paper
-    table: str  # where the row is in the paper
+    label: str  # the row label as printed in the paper; for an ablation, that label and what differs
+    table: str  # where the row is in the paper (an ablation: the paper row's table)
     loss: str
     sft_init: bool
     sft_reg: float
     margin_source: str | None = None
+    ablation_of: str | None = None  # the paper preset this ablation changes; None for a paper row
+    differs: str = ""  # an ablation: what differs from that row, in words
+    changes: tuple[tuple[str, Any], ...] = ()  # an ablation: the OPEN_CHOICES it sets otherwise
+
+    @property
+    def is_ablation(self) -> bool:
+        return self.ablation_of is not None
 
     def settings(self) -> dict[str, Any]:
         """The ``RMTrainConfig`` fields this preset sets (``margin_source`` is a CLI-level option)."""
@@ -48,28 +72,77 @@ class Preset:
             "sft_reg": self.sft_reg,
             "epochs": PAPER_EPOCHS,
             "lr": PAPER_LR,
-            "sft_reduction": "sum",
-            "pr_reference": "base",
+            **OPEN_CHOICES,
+            **dict(self.changes),
         }
         if self.margin_source is not None:
             values["margin_source"] = self.margin_source
         return values
 
 
-PRESETS: dict[str, Preset] = {
-    p.name: p
-    for p in (
-        Preset("paper-bt", "BT (Baseline)", "Table 3", "bt", sft_init=False, sft_reg=0.0),
-        Preset("paper-bt-pretrain", "BT + Pre-train", "Table 3", "bt", sft_init=True, sft_reg=0.0),
-        Preset(
-            "paper-gpt-margin", "GPT-Margin", "Table 1/2", "margin", sft_init=False, sft_reg=0.0, margin_source="judge"
-        ),
-        Preset("paper-aam-ld", "AAM_LD", "Table 3", "aam-ld", sft_init=True, sft_reg=0.0),
-        Preset("paper-aam-ld-reg", "AAM_LD + Reg.", "Table 3", "aam-ld", sft_init=True, sft_reg=PAPER_ALPHA),
-        Preset("paper-aam-pr", "AAM_PR", "Table 3", "aam-pr", sft_init=True, sft_reg=0.0),
-        Preset("paper-aam-pr-reg", "AAM_PR + Reg.", "Table 3", "aam-pr", sft_init=True, sft_reg=PAPER_ALPHA),
+def _ablation(name: str, of: Preset, what: str, differs: str, **changes: Any) -> Preset:
+    unknown = set(changes) - set(OPEN_CHOICES)
+    assert not unknown, f"ablation {name} changes {unknown}: only {sorted(OPEN_CHOICES)}"
+    return dataclasses.replace(
+        of,
+        name=name,
+        label=f"{of.label} ({what})",
+        ablation_of=of.name,
+        differs=differs,
+        changes=tuple(changes.items()),
     )
-}
+
+
+_PAPER = (
+    Preset("paper-bt", "BT (Baseline)", "Table 3", "bt", sft_init=False, sft_reg=0.0),
+    Preset("paper-bt-pretrain", "BT + Pre-train", "Table 3", "bt", sft_init=True, sft_reg=0.0),
+    Preset("paper-gpt-margin", "GPT-Margin", "Table 1/2", "margin", sft_init=False, sft_reg=0.0, margin_source="judge"),
+    Preset("paper-aam-ld", "AAM_LD", "Table 3", "aam-ld", sft_init=True, sft_reg=0.0),
+    Preset("paper-aam-ld-reg", "AAM_LD + Reg.", "Table 3", "aam-ld", sft_init=True, sft_reg=PAPER_ALPHA),
+    Preset("paper-aam-pr", "AAM_PR", "Table 3", "aam-pr", sft_init=True, sft_reg=0.0),
+    Preset("paper-aam-pr-reg", "AAM_PR + Reg.", "Table 3", "aam-pr", sft_init=True, sft_reg=PAPER_ALPHA),
+)
+_P = {p.name: p for p in _PAPER}
+_ABLATIONS = (
+    _ablation(
+        "paper-aam-pr-init",
+        _P["paper-aam-pr"],
+        "π_ref init",
+        "pi_ref is the model after SFT pre-training (the PR margin is exactly 0 at step 0), not the backbone before it",
+        pr_reference="init",
+    ),
+    _ablation(
+        "paper-aam-pr-grad",
+        _P["paper-aam-pr"],
+        "margin grad",
+        "the PR margin keeps its gradient (the BT loss trains the LM head through it), not detached",
+        margin_grad=True,
+    ),
+    _ablation(
+        "paper-aam-ld-grad",
+        _P["paper-aam-ld"],
+        "margin grad",
+        "the LD margin keeps its gradient (the BT loss trains the LM head through it), not detached",
+        margin_grad=True,
+    ),
+    _ablation(
+        "paper-aam-ld-sum",
+        _P["paper-aam-ld"],
+        "summed margin, eq. 10",
+        "the LD margin is the difference of summed log-probs (eq. 10 with L_SFT a sum), not of per-token means (eq. 9)",
+        ld_reduction="sum",
+    ),
+    _ablation(
+        "paper-aam-pr-reg-mean",
+        _P["paper-aam-pr-reg"],
+        "token-mean SFT reg.",
+        "the SFT regulariser is the per-token mean NLL, not the summed L_SFT (about |y| times weaker)",
+        sft_reduction="mean",
+    ),
+)
+PRESETS: dict[str, Preset] = {p.name: p for p in (*_PAPER, *_ABLATIONS)}
+PAPER_PRESETS: tuple[str, ...] = tuple(p.name for p in _PAPER)
+ABLATIONS: tuple[str, ...] = tuple(p.name for p in _ABLATIONS)
 BASELINE = "paper-bt"
 
 
@@ -80,12 +153,16 @@ def get_preset(name: str, option: str = "--preset") -> Preset:
     return PRESETS[name]
 
 
-def parse_presets(text: str) -> list[Preset]:
-    """``"a,b"`` -> presets in that order (duplicates dropped); ValueError naming an unknown one."""
+def parse_presets(text: str, ablations: bool = False) -> list[Preset]:
+    """``"a,b"`` -> presets (duplicates dropped), plus every ablation with ``ablations``; paper rows
+    first in the given order, then the ablations. ValueError naming an unknown one."""
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
         raise ValueError("--presets: give at least one preset name")
-    return [get_preset(n, "--presets") for n in dict.fromkeys(names)]
+    chosen = [get_preset(n, "--presets") for n in dict.fromkeys(names)]
+    if ablations:
+        chosen += [PRESETS[n] for n in ABLATIONS if n not in names]
+    return [p for p in chosen if not p.is_ablation] + [p for p in chosen if p.is_ablation]
 
 
 def resolve(preset: str | None, given: Mapping[str, Any], explicit: set[str] | frozenset[str]) -> dict[str, Any]:

@@ -6,6 +6,8 @@ pairwise accuracy (%) per language and their mean (``avg.`` = mean of zh and en,
 with the change against ``paper-bt`` (BT baseline) as ``↑x`` / ``↓x`` (``±0.0``) when that row is present. The
 paper's Table 3 reports Charm-Consistency (the ``knowledge_consistency`` dimension); the same layout
 follows for Charm-Attractiveness and for both dimensions together (each dimension weighs the same).
+Ablation presets (``--ablations``: one open choice of a paper row flipped, ``training/presets.py``)
+come after the paper rows, under their own heading, with their changes against ``paper-bt`` too.
 
 Layout of ``OUT``: ``runs/PRESET/`` (the reward model, ``train_log.jsonl``, model card and
 ``eval/`` with that model's eval-rm files), then ``results.md``, ``results.csv`` and ``summary.json``.
@@ -105,7 +107,7 @@ def preflight(configs: Sequence[RMTrainConfig], role_reward: Path) -> Any:
 
     first = configs[0]
     resolve_model_path(first.model)
-    rows, source = load_rows(first.data, first.split)
+    rows, source = load_rows(first.data[0], first.split)  # table3 trains on one --data
     require_columns(rows, PREFERENCE_COLUMNS, source)
     for cfg in configs:
         if cfg.loss == "margin":
@@ -144,6 +146,7 @@ def run_table3(
 
     if out.exists() and not out.is_dir():
         raise Table3Error(f"--out {out}: exists and is not a folder")
+    presets = [p for p in presets if not p.is_ablation] + [p for p in presets if p.is_ablation]
     pt, rr = split_export(data, eval_data)
     configs = [preset_config(p, pt, out / RUNS / p.name, overrides) for p in presets]
     rr_rows = preflight(configs, rr)
@@ -245,7 +248,9 @@ def to_markdown(rows: Sequence[Table3Row], overrides: dict[str, Any]) -> str:
             "| Method | SFT Pre-train | SFT Reg. | zh | en | avg. |",
             "|---|---|---|---:|---:|---:|",
         ]
-        for r in rows:
+        for i, r in enumerate(rows):
+            if r.preset.is_ablation and (i == 0 or not rows[i - 1].preset.is_ablation):
+                lines.append("| *Ablations (not paper rows)* | | | | | |")
             vals = [
                 _cell(r.cells[table][k], d[r.preset.name][table][k], r.preset.name == BASELINE)
                 for k in (*LANGUAGES, "avg")
@@ -268,11 +273,18 @@ def to_markdown(rows: Sequence[Table3Row], overrides: dict[str, Any]) -> str:
         + ".",
         "Shared settings: " + ", ".join(f"{k}={v}" for k, v in sorted(overrides.items())) + ".",
     ]
+    ablations = [r.preset for r in rows if r.preset.is_ablation]
+    if ablations:
+        notes.append(
+            "Ablations (not paper rows): "
+            + "; ".join(f"`{p.name}` is `{p.ablation_of}` except that {p.differs}" for p in ablations)
+            + "."
+        )
     return "## Table 3 (AAM ablation)\n\n" + "\n\n".join(parts) + "\n\n" + "\n".join(notes) + "\n"
 
 
 def csv_rows(rows: Sequence[Table3Row]) -> tuple[list[str], list[list[Any]]]:
-    header = ["Method", "Preset", "SFT Pre-train", "SFT Reg.", "loss"]
+    header = ["Method", "Preset", "Ablation of", "SFT Pre-train", "SFT Reg.", "loss"]
     for title in TABLE_TITLES.values():
         header += [f"{title} {k}" for k in ("zh", "en", "avg.")]
     body = []
@@ -280,6 +292,7 @@ def csv_rows(rows: Sequence[Table3Row]) -> tuple[list[str], list[list[Any]]]:
         line: list[Any] = [
             r.preset.label,
             r.preset.name,
+            r.preset.ablation_of or "",
             _yes(r.preset.sft_init),
             _yes(r.preset.sft_reg > 0),
             r.preset.loss,
@@ -314,6 +327,8 @@ def write_table3(out: Path, rows: Sequence[Table3Row], overrides: dict[str, Any]
                     "preset": r.preset.name,
                     "label": r.preset.label,
                     "paper_table": r.preset.table,
+                    "ablation_of": r.preset.ablation_of,
+                    "differs": r.preset.differs or None,
                     "sft_pretrain": r.preset.sft_init,
                     "sft_reg": r.preset.sft_reg,
                     "loss": r.preset.loss,
@@ -348,7 +363,9 @@ def print_table3(rows: Sequence[Table3Row], console: Any | None = None) -> None:
         t = Table(title=title)
         for col in ("Method", "SFT Pre-train", "SFT Reg.", "zh", "en", "avg."):
             t.add_column(col, justify="right" if col in ("zh", "en", "avg.") else "left")
-        for r in rows:
+        for i, r in enumerate(rows):
+            if r.preset.is_ablation and i > 0 and not rows[i - 1].preset.is_ablation:
+                t.add_section()
             t.add_row(
                 r.preset.label,
                 _yes(r.preset.sft_init),

@@ -3,7 +3,9 @@
 ``margin_judge = score(chosen) - score(rejected)``, raw 1-10 scores, so in [-9, 9] (negative when the
 judge disagrees with the annotators); null when either reply has no parsed score. One judge fills
 the column: ``--judge NAME`` (export option), else the (judge, prompt version) with the most parsed
-scores (ties: by name). ``charm-train rm --margin-scale`` rescales it.
+scores (ties: by name). Role-play scores (prompt ``v2``) come before those of another rubric
+(``charm-build judge --rubric general`` stores ``v2-general``), which fill the column only when a judge
+has no role-play scores. ``charm-train rm --margin-scale`` rescales it.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ def choose_judge(scores: pl.DataFrame, wanted: str | None) -> tuple[str, str] | 
     top = (
         parsed.group_by("judge", "prompt_version")
         .len()
-        .sort(["len", "judge", "prompt_version"], descending=[True, False, True])
+        .with_columns(pl.col("prompt_version").str.contains("-", literal=True).alias("_other_rubric"))
+        .sort(["_other_rubric", "len", "judge", "prompt_version"], descending=[False, True, False, True])
         .row(0)
     )
     return str(top[0]), str(top[1])

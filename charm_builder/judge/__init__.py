@@ -1,7 +1,10 @@
 """The LLM-judge stage (the paper's GPT-Margin baseline): score every candidate of a set 1-10 on the
-set's target dimension, store the scores (``JudgeScore``) and turn them into best/worst picks
-(``run_judge``, ``judge_picks``, ``synthetic_annotations``); the export makes them ``margin_judge``.
-Imports: ``schemas``, ``charm_builder.store``, ``charm_builder.llm``, ``errors``; ``judge.cli`` also ``cli.common``.
+set's target dimension (``--rubric general``: helpfulness/correctness), store the scores
+(``JudgeScore``) and turn them into best/worst picks (``run_judge``, ``judge_picks``,
+``synthetic_annotations``); the export makes them ``margin_judge``. ``file_runner`` / ``pairs_file``
+score a preference file instead and write a copy with ``margin_judge``.
+Imports: ``schemas``, ``charm_builder.store``, ``charm_builder.llm``, ``errors``, ``importers.common`` (JSON
+readers); ``judge.cli`` also ``cli.common``.
 """
 
 from charm_builder.judge.picks import (
@@ -13,11 +16,12 @@ from charm_builder.judge.picks import (
     pick,
     synthetic_annotations,
 )
-from charm_builder.judge.prompts import PROMPT_VERSION, judge_messages, parse_score
+from charm_builder.judge.prompts import PROMPT_VERSION, RUBRICS, judge_messages, parse_score, prompt_version
 from charm_builder.judge.runner import JudgeReport, run_judge
 
 __all__ = [
     "PROMPT_VERSION",
+    "RUBRICS",
     "SYNTHETIC_PREFIX",
     "JudgePick",
     "JudgeReport",
@@ -27,6 +31,7 @@ __all__ = [
     "judges_in",
     "parse_score",
     "pick",
+    "prompt_version",
     "run_judge",
     "synthetic_annotations",
 ]

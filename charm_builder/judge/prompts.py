@@ -7,6 +7,12 @@ scoring keeps the answer trivial to parse even for a 135M local model (plain lab
 Markdown headers: SmolLM2 echoes a sectioned prompt instead of answering), and identical replies get
 the identical prompt, so the LLM cache scores duplicates once.
 
+Two rubrics (``charm-build judge --rubric``): ``role-play`` (the default; the candidate set's target
+dimension, as above) and ``general``, a 1-10 helpfulness/correctness rating of an assistant's response to
+a conversation, for the paper's general-domain GPT-Margin (Table 1). The rubric is part of the stored
+prompt version (``v2`` / ``v2-general``, :func:`prompt_version`) and of every request, hence of the
+cache key: scores under different rubrics are never mixed.
+
 ``v2`` adds one worked example (a weak reply answered ``Score: 3``) before the real question. Measured
 on the offline demo: with ``v1`` SmolLM2-135M answered prose for 18 of 24 candidates ("I'm sorry ...",
 "The reply is very poor ..."); with the example 12 of 12 answered ``Score: N``. Large judges answer
@@ -19,6 +25,16 @@ import re
 
 PROMPT_VERSION = "v2"
 SCORE_MIN, SCORE_MAX = 1, 10
+ROLE_PLAY, GENERAL = "role-play", "general"
+RUBRICS: tuple[str, ...] = (ROLE_PLAY, GENERAL)
+
+
+def prompt_version(rubric: str = ROLE_PLAY) -> str:
+    """The version stored with each score: ``v2`` for role-play (as before rubrics), ``v2-general`` otherwise."""
+    if rubric not in RUBRICS:
+        raise ValueError(f"--rubric {rubric!r}: choose one of {', '.join(RUBRICS)}")
+    return PROMPT_VERSION if rubric == ROLE_PLAY else f"{PROMPT_VERSION}-{rubric}"
+
 
 SYSTEM = (
     "You are an expert evaluator of role-play conversations. You rate one reply written by a character in a "
@@ -82,6 +98,55 @@ def judge_messages(
         {"role": "assistant", "content": EXAMPLE_ANSWER},
         {"role": "user", "content": user},
     ]
+
+
+GENERAL_SYSTEM = (
+    "You are an expert evaluator of AI assistant responses. You rate one response to a conversation from 1 "
+    "(very poor) to 10 (excellent) for helpfulness and correctness. Be strict and consistent. Answer only with: "
+    "Score: N"
+)
+GENERAL_CRITERIA = (
+    "Helpfulness and correctness: the response answers the user's last request fully and accurately (facts, "
+    "reasoning, math, code), follows the instructions, and is clear; wrong or unsafe content scores low however "
+    "well written."
+)
+GENERAL_TEMPLATE = """Conversation:
+{dialogue}
+
+Response: {reply}
+
+Criterion: {criteria}
+How good is the response on this criterion, from 1 (very poor) to 10 (excellent)? Answer only with: Score: N"""
+GENERAL_EXAMPLE_USER = GENERAL_TEMPLATE.format(
+    dialogue="User: What is 12 x 12?", reply="12 x 12 is 124.", criteria=GENERAL_CRITERIA
+)
+GENERAL_EXAMPLE_ANSWER = "Score: 2"
+
+
+def general_messages(*, dialogue: list[tuple[str, str]], reply: str) -> list[dict[str, str]]:
+    """Chat messages asking for the general-domain (helpfulness/correctness) score of ``reply``."""
+    lines = "\n".join(f"{who}: {text}" if who else text for who, text in dialogue)
+    user = GENERAL_TEMPLATE.format(
+        dialogue=lines or "(no conversation)", reply=reply.strip(), criteria=GENERAL_CRITERIA
+    )
+    return [
+        {"role": "system", "content": GENERAL_SYSTEM},
+        {"role": "user", "content": GENERAL_EXAMPLE_USER},
+        {"role": "assistant", "content": GENERAL_EXAMPLE_ANSWER},
+        {"role": "user", "content": user},
+    ]
+
+
+def rubric_messages(
+    rubric: str, *, character: str, dialogue: list[tuple[str, str]], speaker: str, reply: str, dimension: str
+) -> list[dict[str, str]]:
+    """The judge request of ``rubric`` (``role-play``: :func:`judge_messages`; ``general``: no profile or
+    dimension, :func:`general_messages` with the profile as the conversation's first line)."""
+    if rubric == GENERAL:
+        context = [("System", character)] if character.strip() else []
+        return general_messages(dialogue=context + dialogue, reply=reply)
+    prompt_version(rubric)  # ValueError for an unknown rubric
+    return judge_messages(character=character, dialogue=dialogue, speaker=speaker, reply=reply, dimension=dimension)
 
 
 _LABELLED = re.compile(r"(?:score|rating|评分|分数)\**\s*(?:is|of)?\s*[:：=]?\s*\**\s*(\d+(?:\.\d+)?)", re.IGNORECASE)

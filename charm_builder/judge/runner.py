@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from charm_builder.judge.prompts import PROMPT_VERSION, REASK, judge_messages, parse_score
+from charm_builder.judge.prompts import PROMPT_VERSION, REASK, ROLE_PLAY, parse_score, prompt_version, rubric_messages
 from charm_builder.llm import LLMClient, LLMError
 from charm_builder.llm.types import Completion
 from charm_builder.store import Workspace, reads
@@ -34,6 +34,7 @@ class JudgeTask:
     messages: list[dict[str, str]]
     seed: int | None  # None on the first try; earlier attempts otherwise (a fresh cache key)
     attempts_before: int = 0
+    rubric: str = ROLE_PLAY
 
 
 @dataclass
@@ -62,11 +63,13 @@ def existing_scores(
     }
 
 
-def plan_tasks(ws: Workspace, judge: str, *, all_sets: bool = False) -> tuple[list[JudgeTask], JudgeReport]:
-    """The candidates still to score (annotated sets, or every set with ``all_sets``)."""
+def plan_tasks(
+    ws: Workspace, judge: str, *, all_sets: bool = False, rubric: str = ROLE_PLAY
+) -> tuple[list[JudgeTask], JudgeReport]:
+    """The candidates still to score under ``rubric`` (annotated sets, or every set with ``all_sets``)."""
     report = JudgeReport(judge=judge)
     wanted = None if all_sets else reads.human_annotated_set_ids(ws)
-    done = existing_scores(ws, judge)
+    done = existing_scores(ws, judge, prompt_version(rubric))
     dialogues: dict[str, Dialogue | None] = {}
     characters: dict[str, Character | None] = {}
     tasks: list[JudgeTask] = []
@@ -95,15 +98,15 @@ def plan_tasks(ws: Workspace, judge: str, *, all_sets: bool = False) -> tuple[li
             if prior is not None and prior.score is not None:
                 report.already_scored += 1
                 continue
-            messages = judge_messages(
-                character=profile, dialogue=turns, speaker=name, reply=cand.text, dimension=dimension
+            messages = rubric_messages(
+                rubric, character=profile, dialogue=turns, speaker=name, reply=cand.text, dimension=dimension
             )
             attempts = prior.attempts if prior is not None else 0
-            tasks.append(JudgeTask(cset.id, cand.label, dimension, messages, attempts or None, attempts))
+            tasks.append(JudgeTask(cset.id, cand.label, dimension, messages, attempts or None, attempts, rubric))
     return tasks, report
 
 
-def _sum(completions: list[Completion]) -> Completion:
+def combined(completions: list[Completion]) -> Completion:
     last = completions[-1]
     return last.model_copy(
         update={
@@ -115,27 +118,35 @@ def _sum(completions: list[Completion]) -> Completion:
     )
 
 
-async def score_one(client: LLMClient, judge: str, task: JudgeTask) -> tuple[JudgeScore, list[Completion]]:
-    """Ask the judge (re-asking once when the answer has no score); the score record and the calls spent."""
-    first = await client.chat(judge, task.messages, JUDGE_PARAMS, seed=task.seed)
+async def ask_score(
+    client: LLMClient, judge: str, messages: list[dict[str, str]], seed: int | None
+) -> tuple[float | None, list[Completion]]:
+    """Ask the judge for a score, re-asking once in the same conversation when the answer has none."""
+    first = await client.chat(judge, messages, JUDGE_PARAMS, seed=seed)
     completions = [first]
     score = parse_score(first.text)
     if score is None:
         retry = [
-            *task.messages,
+            *messages,
             {"role": "assistant", "content": first.text.strip() or "(no answer)"},
             {"role": "user", "content": REASK},
         ]
-        second = await client.chat(judge, retry, JUDGE_PARAMS, seed=task.seed)
+        second = await client.chat(judge, retry, JUDGE_PARAMS, seed=seed)
         completions.append(second)
         score = parse_score(second.text)
-    total = _sum(completions)
+    return score, completions
+
+
+async def score_one(client: LLMClient, judge: str, task: JudgeTask) -> tuple[JudgeScore, list[Completion]]:
+    """Ask the judge (re-asking once when the answer has no score); the score record and the calls spent."""
+    score, completions = await ask_score(client, judge, task.messages, task.seed)
+    total = combined(completions)
     record = JudgeScore(
         candidate_set_id=task.candidate_set_id,
         label=task.label,
         judge=judge,  # type: ignore[arg-type]
         judge_model_id=client.spec(judge).model,
-        prompt_version=PROMPT_VERSION,
+        prompt_version=prompt_version(task.rubric),
         dimension=task.dimension,
         score=score,
         raw=completions[-1].text,
@@ -156,10 +167,12 @@ async def run_judge(
     budget_usd: float | None = None,
     concurrency: int | None = None,
     progress: bool = True,
+    rubric: str = ROLE_PLAY,
 ) -> JudgeReport:
-    """Score every candidate of the selected sets that has no parsed score yet; store each as it lands."""
+    """Score every candidate of the selected sets that has no parsed score under ``rubric`` yet; store
+    each as it lands."""
     client.spec(judge)  # unknown judge -> UnknownModelError before any work
-    tasks, report = plan_tasks(ws, judge, all_sets=all_sets)
+    tasks, report = plan_tasks(ws, judge, all_sets=all_sets, rubric=rubric)
     sem = asyncio.Semaphore(max(1, concurrency or client.spec(judge).concurrency))
     spent_at_start = client.total_cost()
 
@@ -185,7 +198,7 @@ async def run_judge(
         else:
             report.scored += 1
         if advance:
-            advance(_sum(completions))
+            advance(combined(completions))
 
     if progress and tasks:
         from charm_builder.llm.progress import llm_progress

@@ -6,6 +6,9 @@ takes one of those names or a path to a YAML file of the same shape::
 
     name: my-roster
     languages: [zh, en]             # optional: what the models speak (entries may override)
+    simulate:                       # optional: what `charm-build simulate` does unless told otherwise
+      refine_model: gpt-4o          # an entry that refines each dialogue (--refine; default: none)
+      steer_user: false             # steer the user simulator to the target dimension (--steer-user)
     models:
       gpt-4o:
         provider: openai            # openai | azure-openai | anthropic | local
@@ -39,7 +42,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from charm_builder.llm.errors import MissingAPIKeyError, RosterError, UnknownModelError
 from charm_builder.llm.precision import Precision
@@ -166,6 +169,19 @@ def _read_key_file(model: str, path: Path) -> str:
     return key
 
 
+class SimulateDefaults(BaseModel):
+    """What ``charm-build simulate`` does with a roster unless its options say otherwise."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    refine_model: str | None = None
+    """The entry that reviews each finished dialogue and rewrites turns that break character
+    (``--refine``); None: no refine pass."""
+    steer_user: bool = False
+    """Steer the user simulator toward each dialogue's target dimension (``--steer-user``); beyond
+    the paper, whose user and character talk freely."""
+
+
 class Roster(BaseModel):
     """A named set of models."""
 
@@ -177,6 +193,15 @@ class Roster(BaseModel):
     languages: list[str] | None = None
     """Languages every model of the roster writes well, unless an entry says otherwise; None: any."""
     models: dict[str, ModelSpec]
+    simulate: SimulateDefaults = Field(default_factory=SimulateDefaults)
+
+    @field_validator("simulate")
+    @classmethod
+    def _refine_model_is_an_entry(cls, value: SimulateDefaults, info: ValidationInfo) -> SimulateDefaults:
+        models = info.data.get("models")
+        if value.refine_model and models is not None and value.refine_model not in models:
+            raise ValueError(f"refine_model {value.refine_model!r} is not in models (known: {', '.join(models)})")
+        return value
 
     def languages_of(self, names: list[str]) -> list[str] | None:
         """Languages all the named entries write well (entry ``languages``, else the roster's), in

@@ -15,12 +15,25 @@ from charm_builder.errors import CharmError
 from charm_builder.llm.progress import progress_bar
 from charm_builder.options import field_help, option_error
 from charm_builder.simulate.estimate import EstimateOptions, estimate_simulation, print_plan, spent_vs_estimate
-from charm_builder.simulate.plan import PAPER_TURNS, fit_languages, parse_turns, plan_dialogues
+from charm_builder.simulate.plan import PAPER_TURNS, TurnPlan, fit_languages, parse_turns, plan_dialogues
 from charm_builder.simulate.runner import RunOptions, RunReport, Simulation
 from schemas import Dialogue
 
 # Small local models on a laptop CPU: short dialogues keep the default run to a few minutes.
-OFFLINE_TURNS = (3, 5)
+OFFLINE_TURNS = TurnPlan.between(3, 5)
+
+TURNS_HELP = (
+    "Turns per dialogue, a turn being one message (user or character): 13, or a range 5..9 (uniform, "
+    "even draws moved to the next odd length: the user speaks first and last). Default: the paper plan, "
+    "odd lengths 9..17 weighted 4:4:5:4:3, planned mean exactly 12.8 as in the paper; 3..5 on an "
+    "all-local roster."
+)
+STEER_HELP = (
+    "Steer the user simulator toward each dialogue's target dimension (probing knowledge, or sharing "
+    "feelings). Beyond the paper, whose user and character talk freely; default: the roster's "
+    "simulate.steer_user (off in the built-in rosters, as in the paper). The user prompt differs, so "
+    "steered and free dialogues are separate tasks with their own cached calls. Example: --steer-user"
+)
 
 
 def _split(value: str | None) -> list[str]:
@@ -35,20 +48,16 @@ def _r(name: str) -> str:
 SIMULATE_OPTIONS = {"candidate_models": "--candidates", "refine_model": "--refine"}  # not --FIELD-NAME
 SIMULATE_PARAMS = {"candidate_models": "candidates", "refine_model": "refine"}  # the function's parameter names
 # options of `charm-build simulate` that are no RunOptions field: they choose the workspace and roster,
-# shape the plan (plan_dialogues) or the estimate, or become RunOptions.params (--max-tokens)
-SIMULATE_CLI_ONLY = ("workspace", "roster", "limit", "turns", "seed", "language", "max_tokens", "dry_run")
+# shape the plan (plan_dialogues: --turns, --steer-user) or the estimate, or become RunOptions.params (--max-tokens)
+SIMULATE_CLI_ONLY = ("workspace", "roster", "limit", "turns", "steer_user", "seed", "language", "max_tokens", "dry_run")
 
 
 def simulate(
     workspace: WorkspaceOpt = None,
     roster: Annotated[str, typer.Option(help="Roster name (offline, paper) or YAML path.")] = "offline",
     limit: Annotated[int, typer.Option(min=1, help="Dialogues to plan.")] = 4,
-    turns: Annotated[
-        str | None,
-        typer.Option(
-            help="Turns per dialogue: 13 or 9..17 (default: 9..17 (paper avg ~12.8); 3..5 on an all-local roster)."
-        ),
-    ] = None,
+    turns: Annotated[str | None, typer.Option(help=TURNS_HELP)] = None,
+    steer_user: Annotated[bool | None, typer.Option("--steer-user/--no-steer-user", help=STEER_HELP)] = None,
     seed: Annotated[int, typer.Option(help="Seed for sampling characters/users/scenes and model seeds.")] = 0,
     stage: Annotated[str, typer.Option(help=_r("stage"))] = "all",
     user_model: Annotated[str | None, typer.Option(help=_r("user_model"))] = None,
@@ -87,7 +96,8 @@ def simulate(
       charm-build simulate --roster paper --limit 200 --budget-usd 20
       charm-build simulate --roster my-vllm.yaml --turns 9..17 --concurrency 64
       charm-build simulate --stage candidates          # e.g. for imported CharacterEval dialogues
-      charm-build simulate --roster paper --refine claude-3.5-sonnet --scene-model gpt-4o
+      charm-build simulate --roster paper --refine gpt-4o --scene-model gpt-4o
+      charm-build simulate --roster paper --refine none --steer-user   # no refine pass; steered user
       charm-build simulate --roster paper --stage candidates --batch
       charm-build simulate --roster paper --limit 2000 --dry-run   # what it would cost, before any call
     """
@@ -117,13 +127,15 @@ def simulate(
     with open_workspace(workspace) as ws:
         try:
             roster_ = load_roster(roster)
-            options = asked.for_roster(roster_.names)
+            options = asked.for_roster(roster_.names, roster_.simulate.refine_model)
             user_m, char_m, cand = options.user_model, options.character_model, options.candidate_models
-            used = sorted({user_m, char_m, *cand, *(m for m in (refine, scene_model) if m)})
+            passes = (options.refine_model, scene_model) if stage != "candidates" else ()  # dialogue-stage only
+            used = sorted({user_m, char_m, *cand, *(m for m in passes if m)})
             all_local = all(roster_.get(n).provider == "local" for n in used)
         except LLMConfigError as exc:
             raise CharmError(str(exc)) from None
-        bounds = parse_turns(turns, OFFLINE_TURNS if all_local else PAPER_TURNS)
+        plan = parse_turns(turns, OFFLINE_TURNS if all_local else PAPER_TURNS)
+        steer = roster_.simulate.steer_user if steer_user is None else steer_user
         languages, note = fit_languages(
             roster_.name, roster_.languages_of(used), languages, explicit=language is not None
         )
@@ -134,7 +146,7 @@ def simulate(
             character_model=char_m,
             candidate_models=cand,
             stage=stage,
-            refine_model=refine,
+            refine_model=options.refine_model,
             scene_model=scene_model,
             max_tokens=max_tokens,
             batch=batch,
@@ -144,11 +156,18 @@ def simulate(
             label = "candidate sets"
             estimate = estimate_simulation(ws, roster_, est_opts, dialogues=work)
         else:
-            work = plan_dialogues(ws, limit=limit, seed=seed, turns=bounds, languages=languages)
+            work = plan_dialogues(ws, limit=limit, seed=seed, turns=plan, steer_user=steer, languages=languages)
             label = "dialogues"
             estimate = estimate_simulation(ws, roster_, est_opts, specs=work)
+        setup = (
+            f" | turns {plan.describe()} | refine={options.refine_model or 'off'} | steer-user={'on' if steer else 'off'}"
+            if stage != "candidates"
+            else ""
+        )
         if dry_run:
-            print_plan(console, estimate, roster_, est_opts, bounds)
+            print_plan(console, estimate, roster_, est_opts, plan if stage != "candidates" else None)
+            if setup:
+                console.print(setup.removeprefix(" | "), highlight=False)
             return
         try:
             client = LLMClient(roster_, db=ws.db_path, run_id=f"simulate-seed{seed}")
@@ -158,7 +177,7 @@ def simulate(
         sim = Simulation(ws, client, options, spent=client.total_cost, flush=client.flush)
         console.print(
             f"[bold]simulate[/] {len(work)} {label} | roster {client.roster.name} | user={user_m} "
-            f"character={char_m} | candidates={','.join(cand)} | turns {bounds[0]}..{bounds[1]}"
+            f"character={char_m} | candidates={','.join(cand)}{setup}"
         )
         report = asyncio.run(_run(sim, client, work, stage, label))
     _summary(report, ws.root)

@@ -182,7 +182,7 @@ async def simulate_dialogue(
     char_name, user_name = character.name.get(lang), user.name
     char_names = [n for n in (character.name.zh, character.name.en) if n]
     systems = {
-        "user": user_system_prompt(user, character, scene, lang, spec.dimension),
+        "user": user_system_prompt(user, character, scene, lang, spec.steered_dimension),
         "character": character_system_prompt(character, scene, lang),
     }
     models = {"user": settings.user_model, "character": settings.character_model}
@@ -230,6 +230,7 @@ async def simulate_dialogue(
         params={
             "task": spec.key,
             "planned_turns": spec.turns,
+            "steer_user": spec.steer_user,
             "sampling": settings.params,
             "max_retries": settings.max_retries,
             "usage": tally.as_dict(),

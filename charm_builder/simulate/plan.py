@@ -9,18 +9,65 @@ from __future__ import annotations
 import itertools
 import random
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 
 from charm_builder.errors import CharmError
 from charm_builder.store import Workspace
 from schemas import ROLE_REWARD_DIMENSIONS, Character, Scene, UserPersona, content_id
 
-# The paper's dialogues average 12.8 turns (messages); 9..17 odd lengths average ~13.
-PAPER_TURNS = (9, 17)
+
+@dataclass(frozen=True)
+class TurnPlan:
+    """How many turns each planned dialogue gets. A turn is one message (a user message or a character
+    message), the unit ``charm-build stats`` measures; lengths are odd because the user speaks first and
+    last. A dialogue's length is one entry of ``bag`` drawn uniformly (one ``rng.randrange(len(bag))``),
+    so a length listed k times has weight k."""
+
+    bag: tuple[int, ...]
+
+    @classmethod
+    def weighted(cls, weights: dict[int, int]) -> TurnPlan:
+        """``{9: 4, 11: 4}``: length 9 and 11, four times each."""
+        return cls(tuple(n for n, w in sorted(weights.items()) for _ in range(w)))
+
+    @classmethod
+    def between(cls, lo: int, hi: int) -> TurnPlan:
+        """``--turns lo..hi``: a whole number drawn uniformly from lo..hi, an even one moved up to the next
+        odd length (down when that passes ``hi``)."""
+        return cls(tuple(n if n % 2 else (n + 1 if n + 1 <= hi else max(1, n - 1)) for n in range(lo, hi + 1)))
+
+    @property
+    def mean(self) -> Fraction:
+        """The exact expected length."""
+        return Fraction(sum(self.bag), len(self.bag))
+
+    @property
+    def bounds(self) -> tuple[int, int]:
+        return min(self.bag), max(self.bag)
+
+    def sample(self, rng: random.Random) -> int:
+        return self.bag[rng.randrange(len(self.bag))]
+
+    def describe(self) -> str:
+        """'9..17, mean 12.8'."""
+        lo, hi = self.bounds
+        return f"{lo}..{hi}, mean {float(self.mean):.2f}".rstrip("0").rstrip(".")
+
+
+# The paper's Charm dialogues average 12.8 turns (Table 5, "#Avg.Turns"; the paper does not define a
+# turn, so this tool counts messages, as it has since the first plan and as `stats` measures). The default
+# plan keeps the odd lengths 9..17 and weights them 4:4:5:4:3 (out of 20): uniform weights (4 each)
+# average 13, and moving one twentieth of the mass from 17 to 13 lowers that by 4/20 = 0.2, so
+# (9*4 + 11*4 + 13*5 + 15*4 + 17*3) / 20 = 256 / 20 = 12.8 exactly.
+PAPER_TURN_WEIGHTS = {9: 4, 11: 4, 13: 5, 15: 4, 17: 3}
+PAPER_TURNS = TurnPlan.weighted(PAPER_TURN_WEIGHTS)
 
 
 @dataclass(frozen=True)
 class DialogueSpec:
-    """One dialogue to simulate. ``turns`` is odd: the user speaks first and last."""
+    """One dialogue to simulate. ``turns`` is odd: the user speaks first and last. ``steer_user``: the
+    user simulator is given an intent that probes ``dimension`` (beyond the paper; see
+    ``prompts.user_system_prompt``); part of the key, so steered and free dialogues are separate tasks."""
 
     index: int
     character_id: str
@@ -30,14 +77,20 @@ class DialogueSpec:
     dimension: str
     turns: int
     seed: int
+    steer_user: bool = False
 
     @property
     def key(self) -> str:
         return content_id("task", asdict(self))
 
+    @property
+    def steered_dimension(self) -> str | None:
+        """The dimension the user simulator is steered toward, or None when it talks freely."""
+        return self.dimension if self.steer_user else None
 
-def parse_turns(value: str | None, default: tuple[int, int] = PAPER_TURNS) -> tuple[int, int]:
-    """'13' -> (13, 13); '5..9' -> (5, 9); None -> default. Bounds must be >= 1."""
+
+def parse_turns(value: str | None, default: TurnPlan = PAPER_TURNS) -> TurnPlan:
+    """'13' -> always 13; '5..9' -> ``TurnPlan.between(5, 9)``; None -> default. Bounds must be >= 1."""
     if not value:
         return default
     try:
@@ -47,7 +100,7 @@ def parse_turns(value: str | None, default: tuple[int, int] = PAPER_TURNS) -> tu
         raise CharmError(f"--turns {value!r}: expected a number like 13 or a range like 5..9") from None
     if bounds[0] < 1 or bounds[1] < bounds[0]:
         raise CharmError(f"--turns {value!r}: need 1 <= min <= max")
-    return bounds
+    return TurnPlan.between(*bounds)
 
 
 _LANGUAGE_NAMES = {"zh": "Chinese", "en": "English"}
@@ -76,22 +129,20 @@ def fit_languages(
     )
 
 
-def _odd_turns(rng: random.Random, bounds: tuple[int, int]) -> int:
-    n = rng.randint(*bounds)
-    return n if n % 2 else (n + 1 if n + 1 <= bounds[1] else max(1, n - 1))
-
-
 def plan_dialogues(
     ws: Workspace,
     *,
     limit: int,
     seed: int,
-    turns: tuple[int, int],
+    turns: TurnPlan | tuple[int, int] = PAPER_TURNS,
+    steer_user: bool = False,
     languages: tuple[str, ...] = ("zh", "en"),
     dimensions: tuple[str, ...] = ROLE_REWARD_DIMENSIONS,
     character_ids: list[str] | None = None,
 ) -> list[DialogueSpec]:
-    """A balanced sample: round-robin over sub-category x language x dimension, random picks inside."""
+    """A balanced sample: round-robin over sub-category x language x dimension, random picks inside.
+    ``turns``: a plan, or (lo, hi) for ``TurnPlan.between``."""
+    plan = TurnPlan.between(*turns) if isinstance(turns, tuple) else turns
     characters = [c for c in ws.iter(Character) if not character_ids or c.id in character_ids]
     users = list(ws.iter(UserPersona))
     scenes = list(ws.iter(Scene))
@@ -120,8 +171,9 @@ def plan_dialogues(
                 scene_id=scene.id if scene else None,
                 language=language,
                 dimension=dimension,
-                turns=_odd_turns(rng, turns),
+                turns=plan.sample(rng),
                 seed=rng.randrange(2**31),
+                steer_user=steer_user,
             )
         )
     return specs

@@ -1,7 +1,8 @@
 """Prompts for the Scene-Character-User framework (AAM paper section 5.2, appendix A.1).
 
-Two chat models talk: the *user simulator* plays a persona with an intent that probes the target
-dimension, the *character model* plays the character from its role-play system prompt. Each side
+Two chat models talk: the *user simulator* plays a persona, the *character model* plays the character
+from its role-play system prompt. As in the paper the user talks freely; with steering (``simulate
+--steer-user``, beyond the paper) it pursues an intent that probes the dialogue's target dimension. Each side
 sees the conversation from its own point of view: its own turns as ``assistant``, the other
 side's as ``user``.
 """
@@ -12,7 +13,8 @@ from schemas import Character, Message, Scene, UserPersona
 
 END_MARKER = "[END]"
 
-# Intents the user simulator pursues; they make a dialogue probe one roleReward dimension.
+# Intents the user simulator pursues when steered (--steer-user); they make a dialogue probe one
+# roleReward dimension. The paper describes no such steering: its user and character talk freely.
 INTENTS: dict[str, dict[str, str]] = {
     "knowledge_consistency": {
         "en": "Test how well they know their own world: ask about their past, the people around them, "
@@ -24,6 +26,12 @@ INTENTS: dict[str, dict[str, str]] = {
         "and see whether they are engaging, warm and true to their personality.",
         "zh": "向对方倾诉一些私人和情绪化的事情，邀请对方回应、调侃或安慰你，看看对方是否有趣、温暖并符合其性格。",
     },
+}
+
+# The goal of an unsteered user simulator: a free-form conversation, as in the paper.
+FREE_INTENT = {
+    "en": "Talk with them as yourself: follow your own interests and react naturally to what they say.",
+    "zh": "以你自己的身份和对方聊天：顺着你自己的兴趣，自然地回应对方说的话。",
 }
 
 _USER_SYSTEM = {
@@ -62,9 +70,11 @@ def character_system_prompt(character: Character, scene: Scene | None, language:
 def user_system_prompt(
     user: UserPersona, character: Character, scene: Scene | None, language: str, dimension: str | None
 ) -> str:
-    """The user simulator's system prompt: persona, who they talk to, the scene and the intent."""
+    """The user simulator's system prompt: persona, who they talk to, the scene and the goal. ``dimension``:
+    steer toward it (its ``INTENTS`` entry, attractiveness for an unknown one); None: talk freely."""
     description = character.description.get(language) if character.description else character.sub_category
-    intent = INTENTS.get(dimension or "attractiveness", INTENTS["attractiveness"])[language]
+    intents = FREE_INTENT if dimension is None else INTENTS.get(dimension, INTENTS["attractiveness"])
+    intent = intents[language]
     return _USER_SYSTEM[language].format(
         persona=user.prompt.get(language),
         name=character.name.get(language),

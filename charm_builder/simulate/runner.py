@@ -34,6 +34,8 @@ from charm_builder.simulate.refine import generate_scene, refine_dialogue
 from charm_builder.store import Workspace, sim_tasks
 from schemas import CandidateSet, Character, Dialogue, Scene, UserPersona, content_id
 
+NO_REFINE = "none"  # --refine none: no refine pass even where the roster has one
+
 
 @pydantic_dataclass
 class RunOptions:
@@ -56,7 +58,10 @@ class RunOptions:
     budget_usd: float | None = Field(None, description="Stop cleanly once this run has spent this much.")
     max_retries: int = 2
     refine_model: str | None = Field(
-        None, description="Roster entry that reviews each dialogue and rewrites turns that break character."
+        None,
+        description="Roster entry that reviews each dialogue and rewrites turns that break character "
+        "(default: the roster's simulate.refine_model: claude-3.5-sonnet in the paper roster, none in the "
+        "offline one; --refine none skips the pass).",
     )
     scene_model: str | None = Field(
         None, description="Roster entry that writes a new scene per dialogue (instead of a library scene)."
@@ -85,14 +90,17 @@ class RunOptions:
             )
         return self
 
-    def for_roster(self, names: list[str]) -> RunOptions:
+    def for_roster(self, names: list[str], refine_model: str | None = None) -> RunOptions:
         """The models left None filled from the roster: user = first entry, character = second (or the
-        first), candidates = the first six."""
+        first), candidates = the first six, refine = ``refine_model`` (the roster's
+        ``simulate.refine_model``); a refine model of ``none`` means no refine pass."""
+        refine = self.refine_model if self.refine_model is not None else refine_model
         return dataclasses.replace(
             self,
             user_model=self.user_model or names[0],
             character_model=self.character_model or (names[1] if len(names) > 1 else names[0]),
             candidate_models=self.candidate_models or names[:6],
+            refine_model=None if refine == NO_REFINE else refine,
         )
 
 

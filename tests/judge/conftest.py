@@ -14,7 +14,7 @@ from tests.fakes.openai_server import FakeLLMServer
 from tests.training.conftest import tiny_model_dir  # noqa: F401
 
 JUDGE = "j-fake"
-_REPLY = re.compile(r"\n\nReply by [^:]*: (.*?)\n\nCriterion: ", re.DOTALL)
+_REPLY = re.compile(r"\n\n(?:Reply by [^:]*|Response): (.*?)\n\nCriterion: ", re.DOTALL)  # both rubrics
 
 
 def scripted_score(reply: str) -> int:

@@ -122,6 +122,21 @@ def test_all_flag_scores_unannotated_sets_and_budget_stops(workspace, built, jud
     assert built.sets["d11"].id in scored and len(scored) == len(built.sets)
 
 
+def test_general_rubric_is_stored_and_asked_apart_from_role_play(workspace, built, judge_server, tmp_path):
+    roster = write_judge_roster(tmp_path / "judge.yaml", judge_server.openai_base_url)
+    _judge(workspace, roster)
+    role_play = {s.id: s.score for s in workspace.iter(JudgeScore)}
+    n = len(role_play)
+    res = _judge(workspace, roster, "--rubric", "general")
+    # every candidate asked again under the new rubric (role-play scores do not count as done); only
+    # 'd2 reply C' needs its re-ask ('d7 reply D' used up its stubborn answers in the role-play run)
+    assert _new_calls(res) == n + 1 and "(prompt v2-general)" in res.stdout
+    general = [s for s in workspace.iter(JudgeScore) if s.prompt_version == "v2-general"]
+    assert len(general) == n and all(s.score is not None for s in general)
+    assert {s.id: s.score for s in workspace.iter(JudgeScore) if s.prompt_version == PROMPT_VERSION} == role_play
+    assert _new_calls(_judge(workspace, roster, "--rubric", "general")) == 0
+
+
 def test_unknown_judge_is_one_line_exit_2(workspace, built, judge_server, tmp_path):
     roster = write_judge_roster(tmp_path / "judge.yaml", judge_server.openai_base_url)
     res = run_cli("judge", "--roster", str(roster), "--judge", "nope", workspace=workspace.root)
@@ -178,3 +193,7 @@ def test_choose_judge_defaults_to_the_most_scores_and_rejects_unknown():
     with pytest.raises(CharmError, match="--judge 'gpt': no judge scores in the workspace \\(judges: big, small\\)"):
         choose_judge(frame, "gpt")
     assert choose_judge(frame.clear(), None) is None
+    # a general-rubric run with more scores does not displace the role-play scores
+    general = pl.DataFrame([("s1", lab, "big", "v2-general", 4.0) for lab in "ABCD"], schema=frame.schema, orient="row")
+    assert choose_judge(pl.concat([frame, general]), None) == ("big", "v1")
+    assert choose_judge(general, None) == ("big", "v2-general")

@@ -36,6 +36,11 @@ def test_models_come_from_the_roster_unless_given():
     given = RunOptions(user_model="g", candidate_models="c, d,,").for_roster(names)
     assert (given.user_model, given.character_model, given.candidate_models) == ("g", "b", ["c", "d"])
     assert RunOptions().for_roster(["solo"]).character_model == "solo"
+    # refine: the option, else the roster's simulate.refine_model; "none" turns a roster's default off
+    assert RunOptions().for_roster(names).refine_model is None
+    assert RunOptions().for_roster(names, "c").refine_model == "c"
+    assert RunOptions(refine_model="d").for_roster(names, "c").refine_model == "d"
+    assert RunOptions(refine_model="none").for_roster(names, "c").refine_model is None
     with pytest.raises(ValidationError, match="--batch works with --stage candidates"):
         RunOptions(batch=True)
 

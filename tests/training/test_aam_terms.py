@@ -54,19 +54,24 @@ def test_alpha_sft_and_ld_margin_change_the_loss_by_the_hand_computed_amount(tin
     ]
     z = [c - r for c, r in zip(rc, rr, strict=True)]
     margins = [lc / nc - lr / nr for (lc, nc), (lr, nr) in hand]  # eq. 9, beta = 1
+    sum_margins = [0.5 * (lc - lr) for (lc, _), (lr, _) in hand]  # eq. 10 with L_SFT a sum, beta = 0.5
     bt = sum(_nls(zi) for zi in z) / 3
     ld = sum(_nls(zi - mi) for zi, mi in zip(z, margins, strict=True)) / 3
+    ld_sum = sum(_nls(zi - mi) for zi, mi in zip(z, sum_margins, strict=True)) / 3
     sft_sum = -sum(lc for (lc, _), _ in hand) / 3  # the paper's L_SFT per pair, mean over pairs
     sft_mean = -sum(lc for (lc, _), _ in hand) / sum(nc for (_, nc), _ in hand)
 
     with torch.no_grad():
         loss_bt, _ = compute_rm_loss(tiny, batch, _cfg(loss="bt"))
         loss_ld, m_ld = compute_rm_loss(tiny, batch, _cfg(loss="aam-ld", beta=1.0))
+        loss_ld_sum, m_ld_sum = compute_rm_loss(tiny, batch, _cfg(loss="aam-ld", beta=0.5, ld_reduction="sum"))
         loss_reg, m_reg = compute_rm_loss(tiny, batch, _cfg(loss="aam-ld", beta=1.0, sft_reg=0.01))
         loss_regm, _ = compute_rm_loss(tiny, batch, _cfg(loss="aam-ld", beta=1.0, sft_reg=0.01, sft_reduction="mean"))
     assert loss_bt.item() == pytest.approx(bt, rel=1e-4)
     assert m_ld["margin_mean"] == pytest.approx(sum(margins) / 3, abs=1e-5)  # float32 vs float64
     assert loss_ld.item() - loss_bt.item() == pytest.approx(ld - bt, abs=1e-5)
+    assert m_ld_sum["margin_mean"] == pytest.approx(sum(sum_margins) / 3, rel=1e-4)
+    assert loss_ld_sum.item() == pytest.approx(ld_sum, rel=1e-4)
     assert loss_reg.item() - loss_ld.item() == pytest.approx(0.01 * sft_sum, rel=1e-4)
     assert m_reg["sft_loss"] == pytest.approx(sft_sum, rel=1e-4)
     assert loss_regm.item() - loss_ld.item() == pytest.approx(0.01 * sft_mean, rel=1e-4)

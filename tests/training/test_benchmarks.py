@@ -139,17 +139,38 @@ def jb_rows() -> list[dict]:
     ]
 
 
-def test_judgebench_categories_and_overall(tmp_path: Path) -> None:
+def test_judgebench_categories_and_both_averages(tmp_path: Path) -> None:
     path = tmp_path / "dataset=judgebench,response_model=gpt-4o-2024-05-13.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in jb_rows()) + "\n")  # original_id mixes int and str
     outcomes = evaluate(ScriptedRM(), judgebench.load(path), batch_size=3)
     assert [o.correct for o in outcomes] == [c for *_, c in JB_PATTERN]
     s = judgebench.summarize(outcomes)
+    # by hand from JB_PATTERN: Knowledge 2 of 3, Reasoning 1 of 2, Math 1 of 1, Coding 0 of 2
     assert s["columns"]["Knowledge"] == pytest.approx(200 / 3)
     assert s["columns"]["Reasoning"] == pytest.approx(50.0)
     assert s["columns"]["Math"] == pytest.approx(100.0)
     assert s["columns"]["Coding"] == pytest.approx(0.0)
-    assert s["columns"]["Avg."] == pytest.approx(100 * 4 / 8)  # over pairs, not the mean of categories (54.2)
+    assert s["columns"]["Avg. (pairs)"] == pytest.approx(100 * 4 / 8)  # 4 of 8 pairs right
+    assert s["columns"]["Avg. (categories)"] == pytest.approx((200 / 3 + 50 + 100 + 0) / 4)  # 54.17
+    assert set(s["averages"]) == {"Avg. (pairs)", "Avg. (categories)"}
+    assert "GPT-4o" in s["averages"]["Avg. (pairs)"] and "AAM" in s["averages"]["Avg. (categories)"]
+
+
+def test_judgebench_averages_with_other_sources_and_a_missing_category(tmp_path: Path) -> None:
+    # Math has no pairs; one pair's source is none of the four categories
+    pattern = [row for row in JB_PATTERN if row[0] != "livebench-math"] + [("arena-hard", "A>B", "A ++", "B", True)]
+    rows = [r for r in jb_rows() if r["source"] != "livebench-math"]
+    rows.append({**rows[0], "pair_id": "p-x", "source": "arena-hard", "response_A": "A ++", "response_B": "B"})
+    path = tmp_path / "jb.json"
+    path.write_text(json.dumps(rows))
+    s = judgebench.summarize(evaluate(ScriptedRM(), judgebench.load(path)))
+    assert len(pattern) == s["n"] == 8
+    assert s["columns"]["Math"] is None
+    assert s["categories"]["other sources"] == {"n": 1, "accuracy": 100.0}
+    # pairs: K 2 of 3 + R 1 of 2 + C 0 of 2 + other 1 of 1 = 4 of 8; categories: the three with pairs
+    assert s["columns"]["Avg. (pairs)"] == pytest.approx(50.0)
+    assert s["columns"]["Avg. (categories)"] == pytest.approx((200 / 3 + 50 + 0) / 3)
+    assert "over the 3 categories with pairs" in s["note"] and "1 pair(s) from other sources" in s["note"]
 
 
 @pytest.mark.parametrize(
@@ -257,10 +278,20 @@ def test_cli_rewardbench_and_judgebench_with_a_trained_rm(trained_rm: Path, tmp_
         "JudgeBench Reasoning",
         "JudgeBench Math",
         "JudgeBench Coding",
-        "JudgeBench Avg.",
+        "JudgeBench Avg. (pairs)",
+        "JudgeBench Avg. (categories)",
     ]
     jpairs = [json.loads(line) for line in (tmp_path / "jb" / "pairs.jsonl").read_text().splitlines()]
-    assert row["JudgeBench Avg."] == f"{100 * sum(p['correct'] for p in jpairs) / len(jpairs):.1f}"
+    assert row["JudgeBench Avg. (pairs)"] == f"{100 * sum(p['correct'] for p in jpairs) / len(jpairs):.1f}"
+    by_category: dict[str, list[bool]] = {}
+    for p in jpairs:
+        by_category.setdefault(judgebench.category_of(p["category"]), []).append(p["correct"])
+    category_mean = sum(100 * sum(v) / len(v) for v in by_category.values()) / len(by_category)
+    assert row["JudgeBench Avg. (categories)"] == f"{category_mean:.1f}"
+    summary = json.loads((tmp_path / "jb" / "summary.json").read_text())["benchmarks"]["judgebench"]
+    assert summary["columns"]["Avg. (categories)"] == pytest.approx(category_mean)
+    md = (tmp_path / "jb" / "results.md").read_text()
+    assert "JudgeBench Avg. (pairs) | JudgeBench Avg. (categories) |" in md and "GPT-4o" in md
 
 
 def test_cli_bad_benchmark_input(trained_rm: Path, tmp_path: Path) -> None:

@@ -54,7 +54,7 @@ def test_rm_then_eval_rm(pref_export: Path, role_reward_export: Path, tiny_model
     ("args", "needle"),
     [
         (["--loss", "hinge"], "--loss 'hinge': choose 'bt', 'margin', 'aam-pr' or 'aam-ld'"),
-        (["--loss", "margin", "--margin-column", "margin_gpt"], "missing column 'margin_gpt'"),
+        (["--loss", "margin", "--margin-column", "margin_gpt"], "have no margin_gpt (no such column"),
         (["--data", "{tmp}/missing-dir"], "missing-dir: no such file or directory"),
         (["--precision", "fp8"], "--precision 'fp8'"),
         (["--batch-size", "0"], "--batch-size must be >= 1, got 0"),

@@ -1,4 +1,5 @@
-"""Losses and margins checked against numbers computed by hand from given rewards and log-probs."""
+"""Losses and margins checked against numbers computed by hand: from given rewards and log-probs, and
+from hand-written logits with the paper's equations in Python float64 (never from the code under test)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,14 @@ import math
 import pytest
 import torch
 
-from training.losses import bradley_terry_loss, ld_margin, pairwise_accuracy, pr_margin, sft_loss
+from training.losses import (
+    SFT_INIT_REDUCTION,
+    bradley_terry_loss,
+    ld_margin,
+    pairwise_accuracy,
+    pr_margin,
+    sft_loss,
+)
 
 
 def _nls(z: float) -> float:
@@ -57,12 +65,119 @@ def test_ld_margin_normalises_each_sum_by_its_own_length() -> None:
     assert m[0].item() != pytest.approx(12.0)
 
 
-def test_ld_margin_equals_sft_loss_difference() -> None:
-    """Eq. 10: beta * (L_SFT(y_l) - L_SFT(y_w)) with per-token SFT losses."""
-    pc, pr = torch.tensor([-7.0]), torch.tensor([-9.0])
-    lc, lr = torch.tensor([7]), torch.tensor([3])
-    m = ld_margin(pc, pr, lc, lr, beta=1.0)
-    assert m.item() == pytest.approx(sft_loss(pr, lr).item() - sft_loss(pc, lc).item(), rel=1e-6)
+# Two preference pairs over a 4-token vocabulary, written out by hand: per response, the logits of the
+# positions that predict its tokens and the tokens themselves. The responses differ in length
+# (chosen 3 and 2 tokens, rejected 2 and 4), so eq. 9 and eq. 10 give different margins.
+POLICY = {
+    ("w", 0): ([[2.0, 0.5, -1.0, 0.0], [0.1, 0.2, 0.3, 0.4], [-2.0, 1.0, 1.5, 0.0]], [0, 3, 2]),
+    ("l", 0): ([[0.0, 0.0, 3.0, -1.0], [1.0, -1.0, 0.5, 0.5]], [1, 0]),
+    ("w", 1): ([[0.3, -0.7, 1.1, 2.2], [1.0, 1.0, 1.0, -3.0]], [3, 1]),
+    ("l", 1): (
+        [[0.0, 2.0, 0.0, 0.0], [1.5, -0.5, 0.25, 0.0], [-1.0, -1.0, 2.5, 0.5], [0.2, 0.9, -0.4, 1.3]],
+        [2, 2, 0, 1],
+    ),
+}
+# the frozen reference model's logits for the same tokens (AAM-PR)
+REFERENCE = {
+    ("w", 0): [[1.0, 0.0, 0.0, 0.0], [0.0, 0.5, 0.0, 0.5], [0.0, 0.0, 1.0, 0.0]],
+    ("l", 0): [[0.5, 0.5, 0.5, 0.5], [2.0, 0.0, 0.0, 0.0]],
+    ("w", 1): [[0.0, 0.0, 0.0, 1.0], [0.0, 3.0, 0.0, 0.0]],
+    ("l", 1): [[0.0, 1.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 2.0]],
+}
+REWARDS = {"w": [0.7, -0.2], "l": [0.1, 0.4]}
+
+
+def _hand_logp(row: list[float], k: int) -> float:
+    """log softmax(row)[k] = row[k] - log sum_j exp(row[j]), in Python floats (float64)."""
+    return row[k] - math.log(sum(math.exp(v) for v in row))
+
+
+def _hand_sum(logits: list[list[float]], targets: list[int]) -> float:
+    """S(y) = sum_i log pi(y^i | x, y^<i)."""
+    return sum(_hand_logp(row, k) for row, k in zip(logits, targets, strict=True))
+
+
+def _torch_logps(table: dict, side: str, reference: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sequence log-prob sums and lengths of both pairs of ``side`` as the trainer feeds them:
+    torch log_softmax in float64, gathered at the targets, summed over the response."""
+    sums, lengths = [], []
+    for pair in (0, 1):
+        logits = table[(side, pair)] if reference else table[(side, pair)][0]
+        targets = POLICY[(side, pair)][1]
+        lp = torch.log_softmax(torch.tensor(logits, dtype=torch.float64), dim=-1)
+        sums.append(lp.gather(-1, torch.tensor(targets).unsqueeze(-1)).sum())
+        lengths.append(len(targets))
+    return torch.stack(sums), torch.tensor(lengths)
+
+
+def _hand() -> dict[str, list[float]]:
+    """S, |y| and the reference sums R per pair and side, from the equations' ingredients only."""
+    h: dict[str, list[float]] = {}
+    for side in ("w", "l"):
+        h[f"S_{side}"] = [_hand_sum(*POLICY[(side, i)]) for i in (0, 1)]
+        h[f"n_{side}"] = [len(POLICY[(side, i)][1]) for i in (0, 1)]
+        h[f"R_{side}"] = [_hand_sum(REFERENCE[(side, i)], POLICY[(side, i)][1]) for i in (0, 1)]
+    return h
+
+
+def _bt_with_margin(margins: list[float]) -> float:
+    """Eq. 7: -1/B sum log sigma(r_w - r_l - M), with log sigma(z) = -log(1 + e^-z)."""
+    z = [rw - rl - m for rw, rl, m in zip(REWARDS["w"], REWARDS["l"], margins, strict=True)]
+    return sum(math.log(1.0 + math.exp(-zi)) for zi in z) / len(z)
+
+
+def test_ld_margin_eq9_and_eq10_from_hand_logits_in_float64() -> None:
+    h, beta = _hand(), 0.5
+    pc, lc = _torch_logps(POLICY, "w")
+    pr, lr = _torch_logps(POLICY, "l")
+    # eq. 9: beta/|y| (S(y_w) - S(y_l)), each sum over its own length
+    eq9 = [beta * (h["S_w"][i] / h["n_w"][i] - h["S_l"][i] / h["n_l"][i]) for i in (0, 1)]
+    assert ld_margin(pc, pr, lc, lr, beta).tolist() == pytest.approx(eq9, rel=1e-12)
+    assert ld_margin(pc, pr, lc, lr, beta, reduction="mean").tolist() == pytest.approx(eq9, rel=1e-12)
+    # eq. 10 as printed, L_SFT(y) = -S(y) a sum: M = L_SFT(y_l) - L_SFT(y_w) (beta = 1)
+    eq10 = [(-h["S_l"][i]) - (-h["S_w"][i]) for i in (0, 1)]
+    assert ld_margin(pc, pr, lc, lr, 1.0, reduction="sum").tolist() == pytest.approx(eq10, rel=1e-12)
+    # the two equations disagree when the lengths differ: the reduction is a real choice
+    assert abs(eq10[0] - eq9[0] / beta) > 0.1 and abs(eq10[1] - eq9[1] / beta) > 0.1
+    # eq. 10 with per-token mean SFT losses is eq. 9 (beta = 1)
+    per_token = [(-h["S_l"][i] / h["n_l"][i]) - (-h["S_w"][i] / h["n_w"][i]) for i in (0, 1)]
+    assert ld_margin(pc, pr, lc, lr, 1.0).tolist() == pytest.approx(per_token, rel=1e-12)
+    with pytest.raises(ValueError, match="ld_margin reduction 'token'"):
+        ld_margin(pc, pr, lc, lr, 1.0, reduction="token")
+
+
+def test_pr_margin_eq8_and_bt_loss_eq7_from_hand_logits_in_float64() -> None:
+    h, beta = _hand(), 0.1
+    pc, _ = _torch_logps(POLICY, "w")
+    pr, _ = _torch_logps(POLICY, "l")
+    rfc, _ = _torch_logps(REFERENCE, "w", reference=True)
+    rfr, _ = _torch_logps(REFERENCE, "l", reference=True)
+    eq8 = [beta * ((h["S_w"][i] - h["R_w"][i]) - (h["S_l"][i] - h["R_l"][i])) for i in (0, 1)]
+    m = pr_margin(pc, pr, rfc, rfr, beta)
+    assert m.tolist() == pytest.approx(eq8, rel=1e-12)
+    rw = torch.tensor(REWARDS["w"], dtype=torch.float64)
+    rl = torch.tensor(REWARDS["l"], dtype=torch.float64)
+    assert bradley_terry_loss(rw, rl, m).item() == pytest.approx(_bt_with_margin(eq8), rel=1e-12)
+    assert bradley_terry_loss(rw, rl).item() == pytest.approx(_bt_with_margin([0.0, 0.0]), rel=1e-12)
+
+
+def test_sft_terms_from_hand_logits_in_float64() -> None:
+    h = _hand()
+    pc, lc = _torch_logps(POLICY, "w")
+    # the regulariser: the paper's L_SFT(y_w) = -S(y_w), averaged over the two pairs
+    l_sft = [-h["S_w"][i] for i in (0, 1)]
+    assert sft_loss(pc, lc, "sum").item() == pytest.approx(sum(l_sft) / 2, rel=1e-12)
+    # SFT pre-training (and --sft-reduction mean): the per-token mean over all response tokens
+    token_mean = sum(l_sft) / sum(h["n_w"])
+    assert sft_loss(pc, lc, SFT_INIT_REDUCTION).item() == pytest.approx(token_mean, rel=1e-12)
+    assert sft_loss(pc, lc, "mean").item() == pytest.approx(token_mean, rel=1e-12)
+    # the whole AAM-LD + Reg. loss, eq. 7 with the eq. 9 margin plus alpha * L_SFT
+    eq9 = [h["S_w"][i] / h["n_w"][i] - h["S_l"][i] / h["n_l"][i] for i in (0, 1)]
+    pr, lr = _torch_logps(POLICY, "l")
+    rw = torch.tensor(REWARDS["w"], dtype=torch.float64)
+    rl = torch.tensor(REWARDS["l"], dtype=torch.float64)
+    total = bradley_terry_loss(rw, rl, ld_margin(pc, pr, lc, lr, 1.0)) + 0.01 * sft_loss(pc, lc, "sum")
+    assert total.item() == pytest.approx(_bt_with_margin(eq9) + 0.01 * sum(l_sft) / 2, rel=1e-12)
 
 
 def test_sft_loss_is_token_mean_nll() -> None:

@@ -51,6 +51,6 @@ def test_smollm2_loss_falls_and_accuracy_rises(pref_export: Path, tmp_path: Path
 
     # save -> load -> same scores
     loaded = load_reward_model(out)
-    items = [(row["prompt"], row["chosen"]) for row in trainer.rows.select(range(2))]
+    items = [(row["prompt"], row["chosen"]) for row in trainer.rows[:2]]
     assert loaded.score(items) == pytest.approx(trainer.model.score(items), abs=1e-4)
     assert evaluate_pairs(loaded, trainer.pairs)["accuracy"] == after["accuracy"]

@@ -105,6 +105,48 @@ def test_table3_layout_numbers_and_rerun(tiny_model_dir: Path, tmp_path: Path) -
     assert json.loads((out / "summary.json").read_text()) == again
 
 
+def test_table3_ablations_follow_the_paper_rows_with_deltas(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from training.presets import ABLATIONS
+    from training.presets import PRESETS as ALL
+
+    export = _export(tmp_path / "export", preference_rows(8))
+    out = tmp_path / "t3"
+    # an ablation named first still comes after the paper rows; --ablations adds the others
+    res = _run(export, out, tiny_model_dir, "--presets", "paper-aam-pr-init,paper-bt,paper-aam-pr", "--ablations")
+    assert res.exit_code == 0, res.output
+    order = ["paper-bt", "paper-aam-pr", *ABLATIONS]
+    with (out / "results.csv").open() as fh:
+        table = list(csv.DictReader(fh))
+    assert [r["Preset"] for r in table] == order
+    assert [r["Ablation of"] for r in table] == ["", ""] + [ALL[n].ablation_of for n in ABLATIONS]
+    init = table[2]
+    assert (init["Method"], init["Ablation of"], init["SFT Pre-train"]) == (
+        "AAM_PR (π_ref init)",
+        "paper-aam-pr",
+        "Yes",
+    )
+    summary = json.loads((out / "summary.json").read_text())
+    rows = {r["preset"]: r for r in summary["rows"]}
+    assert [r["preset"] for r in summary["rows"]] == order
+    assert rows["paper-aam-pr-init"]["resolved_config"]["pr_reference"] == "init"
+    assert rows["paper-aam-pr"]["resolved_config"]["pr_reference"] == "base"
+    assert rows["paper-aam-ld-grad"]["resolved_config"]["margin_grad"] is True
+    assert rows["paper-aam-pr"]["ablation_of"] is None and "pi_ref" in rows["paper-aam-pr-init"]["differs"]
+    for name in ABLATIONS:  # ablations get their change vs paper-bt like the paper rows
+        delta = float(table[order.index(name)]["Charm-Consistency avg."]) - float(table[0]["Charm-Consistency avg."])
+        assert rows[name]["delta_vs_baseline"]["knowledge_consistency"]["avg"] == pytest.approx(delta)
+    md = (out / "results.md").read_text()
+    consistency = md.split("### Charm-Consistency")[1].split("###")[0]
+    lines = [line for line in consistency.splitlines() if line.startswith("| ")][1:]
+    assert [line.split(" | ")[0][2:] for line in lines] == [
+        "BT (Baseline)",
+        "AAM_PR",
+        "*Ablations (not paper rows)*",
+        *[ALL[n].label for n in ABLATIONS],
+    ]
+    assert "`paper-aam-pr-init` is `paper-aam-pr` except that pi_ref is the model after SFT pre-training" in md
+
+
 def test_table3_bad_input_one_line_before_training(tiny_model_dir: Path, tmp_path: Path) -> None:
     pref = preference_rows(8)
     pref[5]["margin_judge"] = None  # the export's empty judge slot
@@ -128,5 +170,6 @@ def test_table3_bad_input_one_line_before_training(tiny_model_dir: Path, tmp_pat
 def test_help_has_examples() -> None:
     res = runner.invoke(app, ["table3", "--help"])
     assert res.exit_code == 0 and "Examples" in res.output and "charm-train table3" in res.output
+    assert "--ablations" in res.output
     res = runner.invoke(app, ["rm", "--help"])
     assert res.exit_code == 0 and "--preset" in res.output and "paper-aam-pr-reg" in res.output

@@ -57,7 +57,7 @@ class BenchOutcome:
 class Benchmark:
     name: str  # --benchmark NAME
     title: str  # table title (paper Table 1)
-    columns: tuple[str, ...]  # Table 1 columns, Avg. last
+    columns: tuple[str, ...]  # Table 1 columns, the average(s) last
     load: Callable[[Path], list[BenchPair]]
     summarize: Callable[[Sequence[BenchOutcome]], dict[str, Any]]  # {"columns": {col: %|None}, ...}
 

@@ -7,9 +7,11 @@ Input formats (``load_rows``):
 * a ``.parquet`` / ``.jsonl`` / ``.json`` file, or a folder holding ``{split}.parquet``,
   ``{split}.jsonl`` or ``{split}-*.parquet`` files (a parquet/jsonl export).
 
-Preference rows are TRL conversational preference rows: ``prompt`` (list of ``{role, content}``
-messages, including the character system prompt), ``chosen`` / ``rejected`` (each a list holding one
-assistant message). Plain strings are accepted too (standard, non-conversational format).
+Our export's preference rows are TRL conversational preference rows: ``prompt`` (list of
+``{role, content}`` messages, including the character system prompt), ``chosen`` / ``rejected`` (each
+a list holding one assistant message). Plain strings are accepted too (standard format). The other TRL
+preference shapes (implicit prompts, whole conversations) are normalised to these by
+:mod:`training.rm.formats`, and :mod:`training.rm.sources` loads and mixes several sources.
 
 Tokenisation renders ``prompt`` and ``prompt + response`` with the tokenizer's chat template and
 splits at their common prefix, so the response tokens are exactly the tokens the template adds for
@@ -24,7 +26,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,6 +70,38 @@ def _read_files(files: Sequence[Path]) -> Dataset:
     return Dataset(table)
 
 
+def _split_files(folder: Path, split: str) -> tuple[str, list[Path]] | None:
+    """The files of ``split`` in a parquet/jsonl folder (a cloned hub repo keeps them under ``data/``)."""
+    patterns = (
+        f"{split}.parquet",
+        f"{split}-*.parquet",
+        f"{split}.jsonl",
+        f"{split}.json",
+        f"{split}/*.parquet",
+        f"{split}/*.jsonl",
+        f"data/{split}-*.parquet",
+    )
+    for pattern in patterns:
+        files = sorted(folder.glob(pattern))
+        if files:
+            return pattern, files
+    return None
+
+
+def has_split(path: str | os.PathLike[str], split: str) -> bool:
+    """Whether ``path`` is a folder holding ``split`` (a save_to_disk DatasetDict or parquet/jsonl files)."""
+    p = Path(path)
+    if not p.is_dir():
+        return False
+    if (p / "dataset_dict.json").exists():
+        try:
+            splits = json.loads((p / "dataset_dict.json").read_text(encoding="utf-8")).get("splits") or []
+        except (OSError, ValueError, AttributeError):
+            return False
+        return split in splits
+    return _split_files(p, split) is not None
+
+
 def load_rows(path: str | os.PathLike[str], split: str | None = "train") -> tuple[Dataset, str]:
     """Load one split of an export (see module docstring). Returns the rows and a name for messages.
 
@@ -97,21 +131,10 @@ def load_rows(path: str | os.PathLike[str], split: str | None = "train") -> tupl
                 raise DataError(f"{p}: no split {split!r} (has: {', '.join(loaded) or 'none'})")
             return loaded[split], f"{p}[{split}]"
         return loaded, str(p)
-    patterns = (
-        []
-        if split is None
-        else [
-            f"{split}.parquet",
-            f"{split}-*.parquet",
-            f"{split}.jsonl",
-            f"{split}.json",
-            f"{split}/*.parquet",
-            f"{split}/*.jsonl",
-        ]
-    )
-    for pattern in patterns:
-        files = sorted(p.glob(pattern))
-        if files:
+    if split is not None:
+        found = _split_files(p, split)
+        if found is not None:
+            pattern, files = found
             return _read_files(files), str(files[0] if len(files) == 1 else p / pattern)
     files = sorted([*p.glob("*.parquet"), *p.glob("*.jsonl")])
     other_splits = {"grpo", "test", "validation"}
@@ -228,17 +251,21 @@ class EncodedPair:
 
 
 def encode_preference_rows(
-    rows: Dataset,
+    rows: Dataset | Sequence[Mapping[str, Any]],
     tokenizer: Any,
     max_length: int,
     source: str,
     margin_column: str | None = None,
+    row_names: Sequence[str] | None = None,
 ) -> list[EncodedPair]:
-    """Validate and tokenise preference rows. ``margin_column`` values must be finite numbers."""
-    require_columns(rows, [*PREFERENCE_COLUMNS, *([margin_column] if margin_column else [])], source)
+    """Validate and tokenise preference rows (a Dataset, or the normalised rows of
+    :func:`training.rm.sources.load_preference_data`, with ``row_names`` naming each row in messages).
+    ``margin_column`` values must be finite numbers."""
+    if isinstance(rows, Dataset):
+        require_columns(rows, [*PREFERENCE_COLUMNS, *([margin_column] if margin_column else [])], source)
     pairs = []
     for i, row in enumerate(rows):
-        where = f"{source} row {i}"
+        where = row_names[i] if row_names is not None else f"{source} row {i}"
         c_ids, c_start = encode(tokenizer, row["prompt"], row["chosen"], max_length, f"{where} 'chosen'")
         r_ids, r_start = encode(tokenizer, row["prompt"], row["rejected"], max_length, f"{where} 'rejected'")
         margin = None

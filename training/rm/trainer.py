@@ -22,9 +22,12 @@ Choices the paper leaves open, and what we chose
   pair instead of one per pair per epoch. ``ref_logps="online"`` runs the frozen reference under
   ``torch.no_grad`` each step instead (with LoRA: the base model with adapters disabled, no copy,
   whenever that *is* the reference).
-* **SFT regulariser** ``alpha * L_SFT`` on the chosen responses (paper alpha=0.01); ``sft_reduction``
-  ``"sum"`` (default, the paper's ``L_SFT``: summed response NLL, mean over pairs) or ``"mean"``
-  (per-token mean, about ``|y|`` times weaker). SFT initialisation always uses the per-token mean.
+* **Reductions** of the LD margin (``ld_reduction``, eq. 9 vs eq. 10), the SFT regulariser
+  ``alpha * L_SFT`` (``sft_reduction``, paper alpha=0.01) and SFT initialisation (always the per-token
+  mean): the paper's equation for each is in :mod:`training.losses`.
+* **Recorded**: ``charm_rm.json`` (``open_choices``) and the model card state every one of these
+  choices with its value, what it means and whether a preset, an option or the default set it
+  (:mod:`training.rm.choices`).
 * **SFT initialisation** (``sft_init``): ``sft_epochs`` of next-token training on prompt+chosen with
   a fresh optimizer (lr ``sft_lr``, default ``lr``); the value head is untouched.
 * **Dropout disabled** in the backbone (as TRL's RewardTrainer does), so train/eval forwards agree.
@@ -48,28 +51,27 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from os import PathLike
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from torch import nn
 
 from training.distributed import gather_metrics, pool_metrics
-from training.losses import bradley_terry_loss, ld_margin, pairwise_accuracy, pr_margin, sft_loss
+from training.losses import SFT_INIT_REDUCTION, bradley_terry_loss, ld_margin, pairwise_accuracy, pr_margin, sft_loss
 from training.precision import use_bf16
 from training.presets import PRESETS
+from training.rm.choices import card_section, open_choices
 from training.rm.data import (
-    PREFERENCE_COLUMNS,
     DataError,
     EncodedPair,
     collate_pairs,
     encode_preference_rows,
-    load_rows,
     pad_sequences,
-    require_columns,
-    validate_charm_pairs,
 )
+from training.rm.mix import normalise_weights
 from training.rm.model import MARKER, ActAdaptiveRewardModel, RewardModelError
 
 LossName = Literal["bt", "margin", "aam-pr", "aam-ld"]
@@ -91,9 +93,19 @@ class RMTrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    data: Path = Field(
-        description="preferenceTraining export: save_to_disk folder (split `train` is used), plain saved dataset, "
-        "or parquet/jsonl."
+    data: list[Path] = Field(
+        min_length=1,
+        description="Preference pairs; repeat to mix sources. A preferenceTraining export (save_to_disk folder, "
+        "split --split), a plain saved dataset, or parquet/jsonl in any TRL preference format: prompt + string "
+        "chosen/rejected, or chosen/rejected message lists (whole conversations sharing their prompt, as "
+        "Skywork-Reward-Preference-80K and UltraFeedback-binarized publish them; a missing `train` split falls "
+        "back to `train_prefs`). E.g. -d exports/preferenceTraining -d skywork.parquet.",
+    )
+    mix: list[float] | None = Field(
+        None,
+        description="Weights of the --data sources, e.g. 0.5,0.5 (normalised; one per --data). The run keeps "
+        "the total pairs of all sources and takes weight x total from each: a random subset (seed --seed) or, "
+        "above its size, every row repeated plus a random rest. Default: every row of every source once.",
     )
     output_dir: Path = Field(description="Output folder (model, train_log.jsonl, checkpoints/).")
     model: str = Field("offline", description="Local HF causal-LM folder, or 'offline' (bundled SmolLM2-135M).")
@@ -103,7 +115,19 @@ class RMTrainConfig(BaseModel):
         "margin",
         description="Data column holding the fixed margin for --loss margin (e.g. margin_agreement, margin_judge).",
     )
-    margin_scale: float = Field(1.0, description="--loss margin: margin = scale x column value.")
+    margin_scale: float = Field(
+        1.0,
+        description="--loss margin: margin M = scale x the column's value in -log sigmoid(r(chosen) - r(rejected) - M). "
+        "Columns are chosen minus rejected (margin_judge: judge score difference, -9..9), so positive means chosen "
+        "preferred and the reward gap must exceed M; a negative value (the judge preferred rejected) lets a gap "
+        "below 0 pass, pushing that pair less; 0 = plain BT. Example: --margin-scale 0.5.",
+    )
+    missing_margin: Literal["error", "drop"] = Field(
+        "error",
+        description="--loss margin: pairs whose margin column is null/NaN (or data without the column). 'error' "
+        "stops before training with their count, first ids and the command that fills them; 'drop' trains "
+        "without them and says how many.",
+    )
     beta: float | None = Field(
         None, description="Adaptive-margin scale; default " + ", ".join(f"{k} {v}" for k, v in DEFAULT_BETA.items())
     )
@@ -115,6 +139,11 @@ class RMTrainConfig(BaseModel):
         "sum",
         description="SFT term of --sft-reg: 'sum' over response tokens (the paper's L_SFT) or per-token 'mean' "
         "(~|y| times weaker).",
+    )
+    ld_reduction: Literal["mean", "sum"] = Field(
+        "mean",
+        description="aam-ld margin: 'mean' = difference of per-token mean log-probs (eq. 9) or 'sum' = difference "
+        "of summed log-probs (eq. 10 with L_SFT a sum).",
     )
     sft_init: bool = Field(False, description="First fine-tune the backbone on chosen responses.")
     sft_epochs: float = Field(1.0, description="Epochs of --sft-init.")
@@ -147,13 +176,33 @@ class RMTrainConfig(BaseModel):
     keep_checkpoints: int = Field(2, ge=1, description="Keep only the newest N checkpoints.")
     logging_steps: int = Field(10, description="Log every N steps.")
     resume: bool = Field(False, description="Continue from the latest checkpoint in --out.")
-    limit: int | None = Field(None, description="Use only the first N pairs.")
+    limit: int | None = Field(None, description="Use only the first N pairs (of each --data source).")
     preset: str | None = Field(
         None,
-        description="A paper configuration (Table 3 rows, GPT-Margin): "
-        + ", ".join(PRESETS)
-        + ". Flags given explicitly override its values.",
+        description="A paper configuration (Table 3 rows, GPT-Margin) or an ablation of one (one choice the paper "
+        "leaves open flipped): " + ", ".join(PRESETS) + ". Flags given explicitly override its values.",
     )  # recorded with the run; training/presets.py resolves it into the other fields
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _one_or_more_sources(cls, value: Any) -> Any:
+        return [value] if isinstance(value, (str, PathLike)) else value
+
+    @field_validator("mix", mode="before")
+    @classmethod
+    def _parse_mix(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return [float(w) for w in value.split(",")]
+            except ValueError:
+                raise ValueError(f"expected comma-separated weights such as 0.5,0.5, got {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _mix_per_source(self) -> RMTrainConfig:
+        if self.mix is not None:
+            normalise_weights(self.mix, len(self.data))  # ValueError names --mix / --data
+        return self
 
     @property
     def effective_beta(self) -> float:
@@ -306,6 +355,7 @@ def compute_rm_loss(
             out.lengths[n_pairs:],
             beta,
             detach=not cfg.margin_grad,
+            reduction=cfg.ld_reduction,
         )
     elif cfg.loss == "aam-pr":
         assert out.logps is not None
@@ -408,22 +458,35 @@ class RewardModelTrainer:
     """Owns model, optimizer and loop state. ``train()`` runs SFT-init (optional) then RM training."""
 
     def __init__(
-        self, cfg: RMTrainConfig, progress: bool = True, on_log: Callable[[dict[str, float]], None] | None = None
+        self,
+        cfg: RMTrainConfig,
+        progress: bool = True,
+        on_log: Callable[[dict[str, float]], None] | None = None,
+        notify: Callable[[str], None] | None = None,
     ) -> None:
         validate_config(cfg)
         self.cfg = cfg
         self.progress = progress
         self.on_log = on_log
         self.model_path = resolve_model_path(cfg.model)
-        rows, self.source = load_rows(cfg.data, cfg.split)
-        if cfg.limit is not None:
-            rows = rows.select(range(min(cfg.limit, len(rows))))
-        self.rows = rows
-        # validate columns before loading any weights
-        require_columns(
-            rows, [*PREFERENCE_COLUMNS, *([cfg.margin_column] if cfg.loss == "margin" else [])], self.source
+        # read, check and mix every source before loading any weights
+        from training.rm.sources import load_preference_data
+
+        self.data = load_preference_data(
+            cfg.data,
+            cfg.split,
+            mix=cfg.mix,
+            seed=cfg.seed,
+            limit=cfg.limit,
+            margin=(cfg.margin_column, cfg.missing_margin) if cfg.loss == "margin" else None,
         )
-        validate_charm_pairs(rows, self.source)
+        self.rows = self.data.rows
+        self.dropped_pairs = sum(src.dropped for src in self.data.sources)
+        if self.dropped_pairs and notify is not None:
+            notify(
+                f"--missing-margin drop: dropped {self.dropped_pairs} pairs without {cfg.margin_column}; "
+                f"training on {len(self.rows)}"
+            )
 
         from accelerate import Accelerator, DistributedType
 
@@ -439,14 +502,20 @@ class RewardModelTrainer:
         self.sharded = self.accelerator.distributed_type in (DistributedType.DEEPSPEED, DistributedType.FSDP)
         if self.sharded:
             check_sharded_config(cfg)
+        if self.accelerator.is_main_process:
+            from charm_builder.console import print_warning
+
+            for note in self.data.notes:
+                print_warning(note)
         seed_everything(cfg.seed)
         self.model = self._load_model()
         self.pairs = encode_preference_rows(
-            rows,
+            self.rows,
             self.model.tokenizer,
             cfg.max_length,
-            self.source,
+            ", ".join(s.name for s in self.data.sources),
             margin_column=cfg.margin_column if cfg.loss == "margin" else None,
+            row_names=self.data.row_names,
         )
         self.history: list[dict[str, float]] = []
         self.ref_logps: torch.Tensor | None = None
@@ -554,7 +623,7 @@ class RewardModelTrainer:
                     b = _to(b, self.accelerator.device)
                     with self.accelerator.accumulate(model), self.accelerator.autocast():
                         out = model(b["input_ids"], b["attention_mask"], b["response_mask"], need_rewards=False)
-                        loss = sft_loss(out.logps, out.lengths)
+                        loss = sft_loss(out.logps, out.lengths, SFT_INIT_REDUCTION)
                         self.accelerator.backward(loss)  # divides by grad_accum
                 if cfg.max_grad_norm > 0:
                     self.accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
@@ -713,21 +782,31 @@ class RewardModelTrainer:
                 "beta": cfg.effective_beta,
                 "preset": cfg.preset,
                 "steps": step,
+                "dropped_pairs": self.dropped_pairs,  # --missing-margin drop
+                "open_choices": open_choices(cfg),
                 "train_config": cfg.model_dump(mode="json"),
                 "resolved_config": cfg.resolved(),
+                "data": self.data.record(),
             }
             # recorded in the HF config.json too, and in a model card (README.md) written before the marker
             self.model.causal_lm.config.charm_rm_training = {"preset": cfg.preset, **cfg.resolved()}
-            write_model_card(cfg.output_dir, cfg, str(self.model_path), step, self.history)
+            write_model_card(cfg.output_dir, cfg, str(self.model_path), step, self.history, self.data.record())
             self.model.save(cfg.output_dir, metadata=meta, state_dict=state)
         acc.wait_for_everyone()
         return TrainResult(cfg.output_dir, step, self.history)
 
 
 def write_model_card(
-    folder: Path, cfg: RMTrainConfig, base_model: str, steps: int, history: Sequence[dict[str, float]]
+    folder: Path,
+    cfg: RMTrainConfig,
+    base_model: str,
+    steps: int,
+    history: Sequence[dict[str, float]],
+    data: dict[str, Any] | None = None,
 ) -> Path:
-    """``README.md``: YAML header (preset, loss, base model, steps) and a table of every resolved value."""
+    """``README.md``: YAML header (preset, loss, base model, steps), the preset (paper row or ablation), the
+    choices the paper leaves open (:mod:`training.rm.choices`), a table of every resolved value and, given
+    ``data`` (:meth:`PreferenceData.record`), one row per training source."""
     from charm_builder.export.card import render_card
     from training.presets import PRESETS
 
@@ -741,13 +820,22 @@ def write_model_card(
         "steps": steps,
     }
     lines = [f"Reward model trained by `charm-train rm` with loss `{cfg.loss}` for {steps} optimizer steps."]
-    if preset is not None:
+    if preset is not None and preset.ablation_of is not None:
+        row = PRESETS[preset.ablation_of]
+        lines.append(
+            f'Preset `{preset.name}` "{preset.label}": an ablation, not a paper row. It is the paper\'s '
+            f'{row.table} row "{row.label}" (`{row.name}`) except that {preset.differs}.'
+        )
+    elif preset is not None:
         lines.append(
             f'Preset `{preset.name}`: the paper\'s {preset.table} row "{preset.label}" (SFT pre-train '
             f"{'Yes' if preset.sft_init else 'No'}, SFT reg. {'Yes' if preset.sft_reg else 'No'})."
         )
-    lines += ["", "| setting | value |", "|---|---|"]
+    lines += ["", *card_section(cfg)]
+    lines += ["", "## Settings", "", "| setting | value |", "|---|---|"]
     lines += [f"| {k} | {json.dumps(v)} |" for k, v in cfg.resolved().items()]
+    if data is not None:
+        lines += ["", *data_card_lines(data)]
     if history:
         last = history[-1]
         lines += ["", "Last logged step: " + ", ".join(f"{k} {v:.4g}" for k, v in last.items())]
@@ -759,12 +847,31 @@ def write_model_card(
     return path
 
 
+def data_card_lines(data: dict[str, Any]) -> list[str]:
+    """The model card's training-data section: how sources were combined and what each gave."""
+    how = "sampled by --mix weights" if data["mix"] == "weighted" else "concatenated"
+    lines = [
+        f"Training data: {data['pairs']} pairs from {len(data['sources'])} source(s), {how}.",
+        "",
+        "| source | split | rows | formats | weight | pairs taken |",
+        "|---|---|---|---|---|---|",
+    ]
+    for s in data["sources"]:
+        formats = ", ".join(f"{k} {v}" for k, v in s["formats"].items())
+        lines.append(f"| {s['path']} | {s['split']} | {s['rows']} | {formats} | {s['weight']:.4g} | {s['pairs']} |")
+    return lines
+
+
 def train_reward_model(
-    cfg: RMTrainConfig, progress: bool = True, on_log: Callable[[dict[str, float]], None] | None = None
+    cfg: RMTrainConfig,
+    progress: bool = True,
+    on_log: Callable[[dict[str, float]], None] | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Validate inputs, train, save to ``cfg.output_dir``. User errors raise :class:`TrainingInputError`
-    (or :class:`DataError` / :class:`RewardModelError`) before anything is written."""
-    return RewardModelTrainer(cfg, progress=progress, on_log=on_log).train()
+    (or :class:`DataError` / :class:`RewardModelError`) before anything is written. ``notify`` gets the
+    one-line notes worth telling before training starts (pairs dropped by ``missing_margin="drop"``)."""
+    return RewardModelTrainer(cfg, progress=progress, on_log=on_log, notify=notify).train()
 
 
 __all__ = [
