@@ -523,7 +523,7 @@ def diagnose_cmd(
     from charm_builder.llm.progress import count_bar
     from training.diagnostics import DiagnosticsError, diagnose
 
-    data = [subset_path(d, "preferenceTraining") for d in data]
+    data = subset_path(data, "preferenceTraining")
     if batch_size < 1:
         fail(f"--batch-size must be >= 1, got {batch_size}")
     target = out or model / "diagnostics"

@@ -3,8 +3,9 @@
 For every preference pair the reward model's own LM head gives the act-adaptive margin it would
 train with (paper eq. 8 / 9):
 
-* ``ld``: ``beta * (mean log pi(chosen) - mean log pi(rejected))`` (per-token, each side normalised
-  by its own length, as in :func:`training.losses.ld_margin`);
+* ``ld``: :func:`training.losses.ld_margin` with the reduction the model trained with
+  (``ld_reduction`` in ``charm_rm.json``): by default ``beta * (mean log pi(chosen) - mean log
+  pi(rejected))``, each side normalised by its own length (eq. 9); ``sum``: eq. 10 as printed;
 * ``pr``: ``beta * (log pi/pi_ref(chosen) - log pi/pi_ref(rejected))`` with ``pi_ref`` the base model
   the RM was trained from (``base_model`` in ``charm_rm.json``). With ``--sft-init`` the training
   reference was the post-SFT model, which is not saved; the base model stands in for it.
@@ -212,6 +213,7 @@ def diagnose(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Run the diagnostics and write the outputs (see module doc). Returns the summary."""
+    from training.losses import ld_margin
     from training.rm.data import encode_preference_rows, load_rows, require_columns
     from training.rm.model import load_backbone, load_reward_model
     from training.rm.trainer import DEFAULT_BETA
@@ -261,7 +263,8 @@ def diagnose(
         del ref
         aam = beta * ((scores[:, 1] - ref_scores[:, 1]) - (scores[:, 4] - ref_scores[:, 4]))
     else:
-        aam = beta * (scores[:, 1] / scores[:, 2].clamp(min=1) - scores[:, 4] / scores[:, 5].clamp(min=1))
+        reduction = (meta.get("train_config") or {}).get("ld_reduction", "mean")  # as the model trained
+        aam = ld_margin(scores[:, 1], scores[:, 4], scores[:, 2], scores[:, 5], float(beta), reduction=reduction)
     ids = rows["id"] if "id" in rows.column_names else [str(i) for i in range(len(rows))]
     bws = rows["margin_bws"] if "margin_bws" in rows.column_names else [None] * len(rows)
     pairs = [
