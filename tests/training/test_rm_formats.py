@@ -131,10 +131,24 @@ def test_malformed_row_is_one_line_naming_file_row_and_field(row: dict, field: s
 
 def test_a_bad_row_in_a_file_names_the_file_and_its_row(tmp_path: Path) -> None:
     rows = skywork_rows()
+    rows[2]["rejected"] = [*rows[2]["rejected"][:-1], {"role": "assistant"}]
+    path = write_parquet(rows, tmp_path / "skywork.parquet")
+    with pytest.raises(DataError, match=rf"^{path}: row 2: field 'rejected': .*has no 'content'"):
+        load_preference_data([path])
+
+
+def test_pairs_with_the_same_reply_twice_are_skipped_and_counted(tmp_path: Path) -> None:
+    rows = skywork_rows()
     rows[2]["rejected"] = rows[2]["chosen"]
     path = write_parquet(rows, tmp_path / "skywork.parquet")
-    with pytest.raises(DataError, match=rf"^{path}: row 2: field 'rejected': identical to 'chosen'$"):
-        load_preference_data([path])
+    data = load_preference_data([path])
+    assert len(data.rows) == len(rows) - 1
+    assert data.sources[0].record()["skipped_identical"] == 1
+    assert data.notes == [f"{path}: skipped 1 pair(s) whose chosen and rejected are the same reply (rows 2)"]
+    for row in rows:
+        row["rejected"] = row["chosen"]
+    with pytest.raises(DataError, match=r"all \d+ pairs have identical chosen and rejected replies"):
+        load_preference_data([write_parquet(rows, tmp_path / "ties.parquet")])
 
 
 def test_a_missing_column_names_the_file(tmp_path: Path) -> None:

@@ -50,8 +50,16 @@ class NormalisedPair:
     format: str
 
 
+class IdenticalPair(DataError):
+    """``chosen`` and ``rejected`` are the same reply: no preference to learn (skipped and counted)."""
+
+
 def _fail(where: str, field: str, problem: str) -> DataError:
     return DataError(f"{where}: field {field!r}: {problem}")
+
+
+def _identical(where: str) -> IdenticalPair:
+    return IdenticalPair(f"{where}: field 'rejected': identical to 'chosen'")
 
 
 def _messages(value: Any, where: str, field: str) -> Messages:
@@ -89,8 +97,11 @@ def _split_text(chosen: str, rejected: str, where: str) -> tuple[str, str, str]:
     n = min(len(chosen), len(rejected))
     idx = next((i for i in range(n) if chosen[i] != rejected[i]), n)
     if idx == n:
-        problem = "identical to 'chosen'" if len(chosen) == len(rejected) else "one response is a prefix of the other"
-        raise _fail(where, "rejected", f"{problem}; no response left after the shared prompt")
+        if len(chosen) == len(rejected):
+            raise _identical(where)
+        raise _fail(
+            where, "rejected", "one response is a prefix of the other; no response left after the shared prompt"
+        )
     if idx > 0 and chosen[idx - 1] == " ":
         idx -= 1
     return chosen[:idx], chosen[idx:], rejected[idx:]
@@ -107,7 +118,7 @@ def _split_messages(chosen: Messages, rejected: Messages, where: str) -> tuple[M
             "conversation before the replies, or add a 'prompt' column",
         )
     if k == len(chosen) and k == len(rejected):
-        raise _fail(where, "rejected", "identical to 'chosen'")
+        raise _identical(where)
     for field, msgs in (("chosen", chosen), ("rejected", rejected)):
         rest = msgs[k:]
         if not rest:
@@ -143,7 +154,7 @@ def normalise_pair(row: Mapping[str, Any], where: str) -> NormalisedPair:
             p, c, r = _split_text(chosen, rejected, where)
             return NormalisedPair(p, c, r, "standard-implicit")
         if chosen == rejected:
-            raise _fail(where, "rejected", "identical to 'chosen'")
+            raise _identical(where)
         if isinstance(prompt, str):
             return NormalisedPair(prompt, chosen, rejected, "standard")
         c_msg = [{"role": "assistant", "content": chosen}]
@@ -152,7 +163,7 @@ def normalise_pair(row: Mapping[str, Any], where: str) -> NormalisedPair:
     replies_only = all(m["role"] == "assistant" for m in (*c_msgs, *r_msgs))
     if replies_only and has_prompt:
         if c_msgs == r_msgs:
-            raise _fail(where, "rejected", "identical to 'chosen'")
+            raise _identical(where)
         if isinstance(prompt, str):
             prompt = [{"role": "user", "content": prompt}]
         return NormalisedPair(prompt, c_msgs, r_msgs, "conversational")

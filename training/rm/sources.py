@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from training.rm.data import DataError, has_split, load_rows, require_columns, validate_charm_pairs
-from training.rm.formats import normalise_pair
+from training.rm.formats import IdenticalPair, normalise_pair
 from training.rm.margin_coverage import check_margin_coverage
 from training.rm.mix import mix_indices, normalise_weights
 
@@ -37,6 +37,7 @@ class PreferenceSource:
     pairs: int = 0  # pairs taken into training (rows repeated when up-sampled count each time)
     note: str | None = None
     dropped: int = 0  # pairs without a margin dropped by --missing-margin drop
+    identical: int = 0  # pairs whose chosen and rejected are the same reply, skipped
 
     def record(self) -> dict[str, Any]:
         out = {
@@ -49,6 +50,8 @@ class PreferenceSource:
         }
         if self.dropped:
             out["dropped_no_margin"] = self.dropped
+        if self.identical:
+            out["skipped_identical"] = self.identical
         return out
 
 
@@ -97,15 +100,37 @@ def load_source(
         rows, dropped = check_margin_coverage(rows, margin[0], name, margin[1], path)
     require_columns(rows, ["chosen", "rejected", *required], name)
     validate_charm_pairs(rows, name)
-    out, names, formats = [], [], Counter[str]()
+    out, names, formats, identical = [], [], Counter[str](), []
     for i, row in enumerate(rows):
         where = f"{name}: row {i}"
-        pair = normalise_pair(row, where)
+        try:
+            pair = normalise_pair(row, where)
+        except IdenticalPair:  # published sets hold a few ties written out as the same reply twice
+            identical.append(i)
+            continue
         formats[pair.format] += 1
         out.append({**row, "prompt": pair.prompt, "chosen": pair.chosen, "rejected": pair.rejected})
         names.append(where)
+    if not out:
+        raise DataError(
+            f"{name}: all {len(rows)} pairs have identical chosen and rejected replies; nothing to train on"
+        )
+    if identical:
+        shown = ", ".join(map(str, identical[:5])) + (", ..." if len(identical) > 5 else "")
+        skipped = (
+            f"{name}: skipped {len(identical)} pair(s) whose chosen and rejected are the same reply (rows {shown})"
+        )
+        note = f"{note}; {skipped}" if note else skipped
     src = PreferenceSource(
-        str(path), name, used, len(out), dict(sorted(formats.items())), 0.0, note=note, dropped=dropped
+        str(path),
+        name,
+        used,
+        len(out),
+        dict(sorted(formats.items())),
+        0.0,
+        note=note,
+        dropped=dropped,
+        identical=len(identical),
     )
     return src, out, names
 
