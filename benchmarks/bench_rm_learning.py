@@ -13,7 +13,7 @@ own process. Accuracy is reported per method for clean and ambiguous held-out pa
 each with a 95% percentile bootstrap interval over pairs. The last line is
 ``heldout_acc_bt=X heldout_acc_aam_ld=Y heldout_acc_aam_pr=Z steps=N`` (clean held-out pairs).
 
-Usage: PYTHONPATH=. python benchmarks/bench_rm_learning.py [--steps 120] [--lr 1e-5] [--methods bt,aam-ld]
+Usage: PYTHONPATH=. python benchmarks/bench_rm_learning.py [--steps 30] [--lr 1e-5] [--methods bt,aam-ld]
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--methods", default="bt,aam-ld,aam-pr")
     ap.add_argument("--model", default="offline")
-    ap.add_argument("--steps", type=int, default=60, help="optimizer steps per method (60 x 4 = 240 of the 560 pairs)")
+    ap.add_argument("--steps", type=int, default=30, help="optimizer steps per method (30 x 4 = 120 of the 560 pairs)")
     ap.add_argument("--epochs", type=float, default=1.0)
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--lr", type=float, default=None, help="default: charm-train rm's (1e-5, the paper's)")
