@@ -15,9 +15,11 @@ import typer
 from charm_builder.console import fail
 from charm_builder.options import field_help, option_error
 from training.distributed import is_main_process
+from training.evaluation.cli import BootSeedOpt, BootstrapOpt, check_bootstrap
 from training.launch import AccelerateConfigOpt, NumProcessesOpt, PrintLaunchOpt
 from training.presets import ABLATIONS, PAPER_PRESETS
 from training.rm.trainer import RMTrainConfig
+from training.stats import BOOTSTRAP
 
 app = typer.Typer(
     name="charm-train",
@@ -358,6 +360,8 @@ def eval_rm(
             "and Avg. (categories).",
         ),
     ] = None,
+    bootstrap: BootstrapOpt = BOOTSTRAP,
+    seed: BootSeedOpt = 0,
 ) -> None:
     """Pairwise accuracy of a reward model (or an LLM judge) on Charm-RoleReward, per dimension x language
     (paper Table 2), or of a reward model on RewardBench / JudgeBench (Table 1, --benchmark).
@@ -381,7 +385,10 @@ def eval_rm(
 
         if data is not None or judge is not None:
             fail("--benchmark replaces --data and takes a reward model, not --judge")
-        return eval_benchmark(model, benchmark[0], benchmark[1], out, name, batch_size, max_length, device, quiet)
+        check_bootstrap(bootstrap)
+        return eval_benchmark(
+            model, benchmark[0], benchmark[1], out, name, batch_size, max_length, device, quiet, bootstrap, seed
+        )
 
     from charm_builder.llm.progress import count_bar
     from training.rm.evaluate import load_role_reward, print_table, summarize, write_report
@@ -396,6 +403,7 @@ def eval_rm(
     data = subset_path(data, "roleReward")
     if batch_size < 1:
         fail(f"--batch-size must be >= 1, got {batch_size}")
+    check_bootstrap(bootstrap)
     if out is not None and out.exists() and not out.is_dir():
         fail(f"--out {out}: exists and is not a folder")
     try:
@@ -417,7 +425,7 @@ def eval_rm(
         task = bar.add_task("eval", total=sum(len(r) for r in by_split.values()))
         results_by = score(by_split, lambda k: bar.advance(task, k))
     results = [r for rs in results_by.values() for r in rs]
-    summary = summarize(results)
+    summary = summarize(results, bootstrap, seed)
     if per_split:
         print_splits({s: summarize(r) for s, r in results_by.items()}, method)
     else:
