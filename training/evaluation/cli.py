@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from charm_builder.console import fail
+from training.stats import BOOTSTRAP
 
 # options eval-dq and eval-ce share
 ModelOpt = Annotated[
@@ -73,6 +74,8 @@ def eval_dq(
     batch_size: BatchSizeOpt = 4,
     cache: CacheOpt = None,
     quiet: QuietOpt = False,
+    bootstrap: BootstrapOpt = BOOTSTRAP,
+    seed: BootSeedOpt = 0,
 ) -> None:
     """Score a model on Charm-DialogueQuality with LLM judges (1-5 per item; paper Table 4 layout).
 
@@ -94,6 +97,7 @@ def eval_dq(
 
     judge_list = _judge_list(judge, judges)
     _check_run_options(out, max_new_tokens, batch_size)
+    check_bootstrap(bootstrap)
     data = subset_path(data, "dialogueQuality")
     try:
         items = load_dialogue_quality(data, split, limit)
@@ -111,7 +115,7 @@ def eval_dq(
             items, responder, judge_list, client, on_reply=on_reply, on_judgement=on_judgement
         ),
     )
-    _report(result, name or model, out, summarize, print_table, write_report)
+    _report(result, name or model, out, lambda r: summarize(r, bootstrap, seed), print_table, write_report)
 
 
 def eval_ce(
@@ -140,6 +144,8 @@ def eval_ce(
     batch_size: BatchSizeOpt = 4,
     cache: CacheOpt = None,
     quiet: QuietOpt = False,
+    bootstrap: BootstrapOpt = BOOTSTRAP,
+    seed: BootSeedOpt = 0,
 ) -> None:
     """Score a model on CharacterEval with LLM judges: its twelve metrics (1-5) grouped into the paper's
     Table 4 columns Attr. / Conv. / Know. and Avg. (CharacterEval's own CharacterRM is not shipped).
@@ -163,6 +169,7 @@ def eval_ce(
 
     judge_list = _judge_list(judge, judges)
     _check_run_options(out, max_new_tokens, batch_size)
+    check_bootstrap(bootstrap)
     if limit is not None and limit < 1:
         fail(f"--limit must be >= 1, got {limit}")
     try:
@@ -181,7 +188,7 @@ def eval_ce(
             examples, responder, judge_list, client, on_reply=on_reply, on_judgement=on_judgement, sparse=sparse
         ),
     )
-    _report(result, name or model, out, summarize, print_table, write_report)
+    _report(result, name or model, out, lambda r: summarize(r, bootstrap, seed), print_table, write_report)
 
 
 def compare(
@@ -296,4 +303,6 @@ def _report(
     print_table(summary, method)
     if out is not None:
         write_report(out, summary, result, method)
-        typer.echo(f"wrote {out}/results.md, results.csv, summary.json, judgements.jsonl and replies.jsonl")
+        typer.echo(
+            f"wrote {out}/results.md, results.csv, summary.json, judgements.jsonl, replies.jsonl (and items.jsonl with intervals)"
+        )
