@@ -192,22 +192,35 @@ def eval_ce(
 
 
 def compare(
-    run_a: Annotated[Path, typer.Argument(help="First eval-rm / eval-dq output folder (or its results.csv).")],
+    run_a: Annotated[
+        Path, typer.Argument(help="First eval-rm / eval-dq / eval-ce output folder (or its results.csv).")
+    ],
     run_b: Annotated[Path, typer.Argument(help="Second one; deltas are B - A.")],
+    bootstrap: Annotated[
+        int,
+        typer.Option(
+            "--bootstrap",
+            help="Resamples of the paired bootstrap of each delta (items both runs scored, from their "
+            "items.jsonl): its 95 % interval and two-sided p-value; 0 turns them off.",
+        ),
+    ] = BOOTSTRAP,
+    seed: BootSeedOpt = 0,
 ) -> None:
-    """Print two evaluation tables side by side with deltas (B - A).
+    """Print two evaluation tables side by side: each value ± its interval, the delta (B - A), and a paired
+    bootstrap interval and p-value of the delta over the items both runs scored.
 
     Examples:
 
       charm-train compare runs/rm-bt/eval runs/rm-ld/eval
 
-      charm-train compare runs/base/dq runs/grpo/dq
+      charm-train compare runs/base/dq runs/grpo/dq --bootstrap 10000
     """
     from training.evaluation.compare import CompareError, compare, print_comparison, read_results
 
+    check_bootstrap(bootstrap)
     try:
         a, b = read_results(run_a), read_results(run_b)
-        rows = compare(a, b)
+        rows = compare(a, b, bootstrap, seed)
     except CompareError as exc:
         fail(str(exc))
     print_comparison(a, b, rows)
