@@ -249,17 +249,21 @@ def table3(
         int | None,
         typer.Option(help="Stop every run after this many optimizer steps (default: the presets' 2 epochs)."),
     ] = None,
-    seed: Annotated[int, typer.Option(help="One seed for every run (head init, data order).")] = 42,
+    seed: Annotated[
+        int, typer.Option(help="One seed for every run (head init, data order) and for the bootstrap intervals.")
+    ] = 42,
     batch_size: Annotated[int, typer.Option(help="Pairs per micro-batch (training and evaluation).")] = 4,
     grad_accum: Annotated[int, typer.Option(help="Gradient accumulation steps.")] = 1,
     max_length: Annotated[int, typer.Option(help="Max training tokens per prompt+response.")] = 1024,
     lora_r: Annotated[int, typer.Option(help="LoRA rank; 0 = full fine-tuning.")] = 0,
     limit: Annotated[int | None, typer.Option(help="Train on the first N pairs only.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    bootstrap: BootstrapOpt = BOOTSTRAP,
 ) -> None:
     """Train every paper preset on the same data and seed, evaluate each on roleReward and write the
     paper's Table 3 layout (rows = presets with SFT Pre-train / SFT Reg., zh / en / avg. accuracy,
-    changes vs paper-bt) as results.md, results.csv and summary.json. A rerun reuses finished runs.
+    changes vs paper-bt with paired bootstrap p-values, cells ± their 95 % interval) as results.md,
+    results.csv and summary.json. A rerun reuses finished runs.
     --ablations adds rows for the choices the paper leaves open (margin gradient, pi_ref, reductions).
 
     Examples:
@@ -277,6 +281,7 @@ def table3(
     from training.presets import parse_presets
     from training.table3 import Table3Error, print_table3, run_table3
 
+    check_bootstrap(bootstrap)
     try:
         chosen = parse_presets(presets, ablations)
     except ValueError as exc:
@@ -297,7 +302,9 @@ def table3(
             typer.echo(f"[{i + 1}/{len(chosen)}] {preset.name}: {preset.label}", err=True)
 
     try:
-        rows = run_table3(chosen, data, eval_data, out, overrides, progress=not quiet, on_preset=announce)
+        rows = run_table3(
+            chosen, data, eval_data, out, overrides, progress=not quiet, on_preset=announce, bootstrap=bootstrap
+        )
     except ValidationError as exc:
         fail(option_error(exc))
     except (Table3Error, *_user_errors()) as exc:

@@ -37,6 +37,11 @@ def fmt_cell(value: float | None, interval: Interval | dict[str, float] | None =
     return f"{value:.{digits}f} ± {(hi - lo) / 2:.{digits}f}"
 
 
+def fmt_p(p: float) -> str:
+    """A p-value for a table: three decimals, ``<0.001`` below that."""
+    return f"{p:.3f}" if p >= 0.001 else "<0.001"
+
+
 def interval_note(bootstrap: dict[str, Any] | None) -> str:
     """The sentence under a table saying what ± means (empty without intervals)."""
     if not bootstrap:

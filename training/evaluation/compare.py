@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from charm_builder.errors import CharmError
-from training.reporting import HI, ITEMS, LO, fmt_cell
+from training.reporting import HI, ITEMS, LO, fmt_cell, fmt_p
 from training.stats import BOOTSTRAP, Delta, Item, Weights, paired_deltas
 
 RESULTS = "results.csv"
@@ -131,10 +131,6 @@ def _with_bounds(value: float | None, bounds: tuple[float, float] | None) -> str
     return fmt_cell(value, None if bounds is None else {"lo": bounds[0], "hi": bounds[1]}, 2)
 
 
-def _p(p: float) -> str:
-    return f"{p:.3f}" if p >= 0.001 else "<0.001"
-
-
 def print_comparison(a: RunTable, b: RunTable, rows: list[CompareRow], console: object | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -157,7 +153,7 @@ def print_comparison(a: RunTable, b: RunTable, rows: list[CompareRow], console: 
             _with_bounds(r.b, r.b_bounds),
             delta,
             ci,
-            "-" if r.paired is None else _p(r.paired.p),
+            "-" if r.paired is None else fmt_p(r.paired.p),
         )
     con.print(t)
     if any(r.a_bounds or r.b_bounds for r in rows):
