@@ -71,6 +71,7 @@ def bootstrap_ci(
 LEVEL = 0.95  # the tables' interval level
 BOOTSTRAP = 1000  # default resamples of the evaluation commands (--bootstrap)
 
+_BLOCK = 1 << 20  # indices drawn at a time by resampled_means
 # cell -> stratum -> weight; a cell's value is sum(weight * mean of the stratum's item values)
 Weights = dict[str, dict[str, float]]
 
@@ -124,8 +125,24 @@ def resample_index(n: int, resamples: int, seed: int, stratum: str) -> np.ndarra
 
 
 def resampled_means(strata: dict[str, np.ndarray], resamples: int, seed: int) -> dict[str, np.ndarray]:
-    """Stratum -> ``(resamples,)`` means of its resampled items (stratified bootstrap)."""
-    return {s: v[resample_index(len(v), resamples, seed, s)].mean(axis=1) for s, v in strata.items() if len(v) > 0}
+    """Stratum -> ``(resamples,)`` means of its resampled items (stratified bootstrap).
+
+    The rows of :func:`resample_index` are drawn in blocks of about a million indices (the generator's
+    stream is the same, so the means are too) to keep memory and cache use small for large item sets."""
+    out: dict[str, np.ndarray] = {}
+    for s, v in strata.items():
+        n = len(v)
+        if n == 0:
+            continue
+        rng = np.random.default_rng([seed, zlib.crc32(s.encode("utf-8"))])
+        block = max(1, _BLOCK // n)
+        out[s] = np.concatenate(
+            [
+                v[rng.integers(0, n, size=(min(block, resamples - start), n), dtype=np.int64)].mean(axis=1)
+                for start in range(0, resamples, block)
+            ]
+        )
+    return out
 
 
 def combine(means: dict[str, Any], weights: dict[str, float]) -> Any:

@@ -58,6 +58,10 @@ def test_stratified_resampling_keeps_subset_sizes() -> None:
     for n in (1, 7, 447):
         idx = resample_index(n, 50, seed=0, stratum="math-prm")
         assert idx.shape == (50, n) and idx.min() >= 0 and idx.max() < n
+    # means drawn block by block equal those of the whole (resamples, n) index matrix
+    values = np.random.default_rng(2).random(5000)
+    whole = values[resample_index(5000, 700, seed=9, stratum="big")].mean(axis=1)
+    assert np.array_equal(resampled_means({"big": values}, 700, seed=9)["big"], whole)
     strata = group_items(bernoulli_items("x", [1] * 3) + bernoulli_items("y", [0, 1]))
     assert {s: len(v) for s, v in strata.items()} == {"x": 3, "y": 2}
     means = resampled_means(strata, 100, seed=0)
