@@ -15,9 +15,11 @@ import typer
 from charm_builder.console import fail
 from charm_builder.options import field_help, option_error
 from training.distributed import is_main_process
+from training.evaluation.cli import BootSeedOpt, BootstrapOpt, check_bootstrap
 from training.launch import AccelerateConfigOpt, NumProcessesOpt, PrintLaunchOpt
 from training.presets import ABLATIONS, PAPER_PRESETS
 from training.rm.trainer import RMTrainConfig
+from training.stats import BOOTSTRAP
 
 app = typer.Typer(
     name="charm-train",
@@ -247,17 +249,21 @@ def table3(
         int | None,
         typer.Option(help="Stop every run after this many optimizer steps (default: the presets' 2 epochs)."),
     ] = None,
-    seed: Annotated[int, typer.Option(help="One seed for every run (head init, data order).")] = 42,
+    seed: Annotated[
+        int, typer.Option(help="One seed for every run (head init, data order) and for the bootstrap intervals.")
+    ] = 42,
     batch_size: Annotated[int, typer.Option(help="Pairs per micro-batch (training and evaluation).")] = 4,
     grad_accum: Annotated[int, typer.Option(help="Gradient accumulation steps.")] = 1,
     max_length: Annotated[int, typer.Option(help="Max training tokens per prompt+response.")] = 1024,
     lora_r: Annotated[int, typer.Option(help="LoRA rank; 0 = full fine-tuning.")] = 0,
     limit: Annotated[int | None, typer.Option(help="Train on the first N pairs only.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    bootstrap: BootstrapOpt = BOOTSTRAP,
 ) -> None:
     """Train every paper preset on the same data and seed, evaluate each on roleReward and write the
     paper's Table 3 layout (rows = presets with SFT Pre-train / SFT Reg., zh / en / avg. accuracy,
-    changes vs paper-bt) as results.md, results.csv and summary.json. A rerun reuses finished runs.
+    changes vs paper-bt with paired bootstrap p-values, cells ± their 95 % interval) as results.md,
+    results.csv and summary.json. A rerun reuses finished runs.
     --ablations adds rows for the choices the paper leaves open (margin gradient, pi_ref, reductions).
 
     Examples:
@@ -275,6 +281,7 @@ def table3(
     from training.presets import parse_presets
     from training.table3 import Table3Error, print_table3, run_table3
 
+    check_bootstrap(bootstrap)
     try:
         chosen = parse_presets(presets, ablations)
     except ValueError as exc:
@@ -295,7 +302,9 @@ def table3(
             typer.echo(f"[{i + 1}/{len(chosen)}] {preset.name}: {preset.label}", err=True)
 
     try:
-        rows = run_table3(chosen, data, eval_data, out, overrides, progress=not quiet, on_preset=announce)
+        rows = run_table3(
+            chosen, data, eval_data, out, overrides, progress=not quiet, on_preset=announce, bootstrap=bootstrap
+        )
     except ValidationError as exc:
         fail(option_error(exc))
     except (Table3Error, *_user_errors()) as exc:
@@ -358,6 +367,8 @@ def eval_rm(
             "and Avg. (categories).",
         ),
     ] = None,
+    bootstrap: BootstrapOpt = BOOTSTRAP,
+    seed: BootSeedOpt = 0,
 ) -> None:
     """Pairwise accuracy of a reward model (or an LLM judge) on Charm-RoleReward, per dimension x language
     (paper Table 2), or of a reward model on RewardBench / JudgeBench (Table 1, --benchmark).
@@ -381,7 +392,10 @@ def eval_rm(
 
         if data is not None or judge is not None:
             fail("--benchmark replaces --data and takes a reward model, not --judge")
-        return eval_benchmark(model, benchmark[0], benchmark[1], out, name, batch_size, max_length, device, quiet)
+        check_bootstrap(bootstrap)
+        return eval_benchmark(
+            model, benchmark[0], benchmark[1], out, name, batch_size, max_length, device, quiet, bootstrap, seed
+        )
 
     from charm_builder.llm.progress import count_bar
     from training.rm.evaluate import load_role_reward, print_table, summarize, write_report
@@ -396,6 +410,7 @@ def eval_rm(
     data = subset_path(data, "roleReward")
     if batch_size < 1:
         fail(f"--batch-size must be >= 1, got {batch_size}")
+    check_bootstrap(bootstrap)
     if out is not None and out.exists() and not out.is_dir():
         fail(f"--out {out}: exists and is not a folder")
     try:
@@ -417,7 +432,7 @@ def eval_rm(
         task = bar.add_task("eval", total=sum(len(r) for r in by_split.values()))
         results_by = score(by_split, lambda k: bar.advance(task, k))
     results = [r for rs in results_by.values() for r in rs]
-    summary = summarize(results)
+    summary = summarize(results, bootstrap, seed)
     if per_split:
         print_splits({s: summarize(r) for s, r in results_by.items()}, method)
     else:

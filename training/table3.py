@@ -8,6 +8,9 @@ paper's Table 3 reports Charm-Consistency (the ``knowledge_consistency`` dimensi
 follows for Charm-Attractiveness and for both dimensions together (each dimension weighs the same).
 Ablation presets (``--ablations``: one open choice of a paper row flipped, ``training/presets.py``)
 come after the paper rows, under their own heading, with their changes against ``paper-bt`` too.
+Every cell carries a 95 % percentile bootstrap interval (``71.1 ± 1.9``: pairs resampled within each
+dimension x language cell) and every change a two-sided paired bootstrap p-value: all presets are
+scored on the same roleReward pairs, and the same resamples of those pairs are applied to both rows.
 
 Layout of ``OUT``: ``runs/PRESET/`` (the reward model, ``train_log.jsonl``, model card and
 ``eval/`` with that model's eval-rm files), then ``results.md``, ``results.csv`` and ``summary.json``.
@@ -32,13 +35,16 @@ from typing import Any
 
 from schemas import LANGUAGES
 from training.presets import BASELINE, Preset
+from training.reporting import fmt_cell, fmt_p, interval_note
 from training.rm.evaluate import DIMENSIONS
 from training.rm.trainer import RMTrainConfig
+from training.stats import BOOTSTRAP, Delta, Interval, Item, Weights, cell_intervals, mean_weights, paired_deltas
 
 RUNS = "runs"
 EVAL_MAX_LENGTH = 2048  # eval-rm's default
 BOTH = "both"
 TABLE_TITLES: dict[str, str] = {**DIMENSIONS, BOTH: "Charm-RoleReward (both dimensions)"}
+KEYS: dict[str, str] = {"zh": "zh", "en": "en", "avg": "avg."}  # cell key -> column label
 
 
 class Table3Error(ValueError):
@@ -54,6 +60,9 @@ class Table3Row:
     steps: int
     reused: bool = False
     cells: dict[str, dict[str, float | None]] = field(default_factory=dict)  # table -> zh/en/avg
+    items: list[Item] = field(default_factory=list)  # the evaluated pairs (bootstrap items)
+    intervals: dict[str, Interval] = field(default_factory=dict)  # CSV column -> interval
+    paired: dict[str, Delta] = field(default_factory=dict)  # CSV column -> paired change vs paper-bt
 
 
 # ------------------------------------------------------------------------------------ inputs
@@ -135,12 +144,14 @@ def run_table3(
     overrides: dict[str, Any],
     progress: bool = True,
     on_preset: Callable[[int, Preset], None] | None = None,
+    bootstrap: int = BOOTSTRAP,
 ) -> list[Table3Row]:
-    """Train (or reuse) and evaluate every preset; write the table files into ``out``."""
+    """Train (or reuse) and evaluate every preset; write the table files into ``out``. With ``bootstrap``
+    > 0, cells get intervals and changes vs ``paper-bt`` paired p-values (seeded by the table's seed)."""
     import torch
 
     from charm_builder.llm.progress import count_bar
-    from training.rm.evaluate import evaluate_reward_model, summarize, write_report
+    from training.rm.evaluate import evaluate_reward_model, pair_items, summarize, write_report
     from training.rm.model import load_reward_model
     from training.rm.trainer import RewardModelTrainer
 
@@ -174,7 +185,7 @@ def run_table3(
                 max_length=EVAL_MAX_LENGTH,
                 on_progress=lambda k: bar.advance(task, k),  # noqa: B023
             )
-        summary = summarize(results)
+        summary = summarize(results, bootstrap, int(overrides.get("seed") or 0))
         write_report(cfg.output_dir / "eval", summary, results, preset.label)
         rows.append(
             Table3Row(
@@ -185,11 +196,13 @@ def run_table3(
                 steps,
                 reused=done is not None,
                 cells=table_cells(summary),
+                items=pair_items(results),
             )
         )
         del model
         gc.collect()
-    write_table3(out, rows, overrides)
+    add_intervals(rows, bootstrap, int(overrides.get("seed") or 0))
+    write_table3(out, rows, overrides, bootstrap)
     return rows
 
 
@@ -206,6 +219,43 @@ def table_cells(summary: dict[str, Any]) -> dict[str, dict[str, float | None]]:
     both["avg"] = summary["avg"]
     cells[BOTH] = both
     return cells
+
+
+def column(table: str, key: str) -> str:
+    """The CSV column of a cell: ``Charm-Consistency zh`` ... ``Charm-RoleReward (both dimensions) avg.``."""
+    return f"{TABLE_TITLES[table]} {KEYS[key]}"
+
+
+def column_weights(summary: dict[str, Any]) -> Weights:
+    """Every cell of the three tables as weights of the dimension x language strata (as :func:`table_cells`)."""
+    from training.rm.evaluate import column_weights as table2_weights
+
+    t2 = table2_weights(summary)
+    out: Weights = {}
+    for dim, title in DIMENSIONS.items():
+        for key, label in KEYS.items():
+            if f"{title} {label}" in t2:
+                out[column(dim, key)] = t2[f"{title} {label}"]
+    for lang in LANGUAGES:
+        present = [t2[f"{title} {lang}"] for title in DIMENSIONS.values() if f"{title} {lang}" in t2]
+        if present:
+            out[column(BOTH, lang)] = mean_weights(*present)
+    if "Avg." in t2:
+        out[column(BOTH, "avg")] = t2["Avg."]
+    return out
+
+
+def add_intervals(rows: Sequence[Table3Row], resamples: int, seed: int) -> None:
+    """Each row's cell intervals and, against the ``paper-bt`` row, paired changes with p-values (the same
+    resamples of the shared pairs for both rows)."""
+    if resamples <= 0 or not rows:
+        return
+    weights = column_weights(rows[0].summary)
+    base = next((r for r in rows if r.preset.name == BASELINE), None)
+    for r in rows:
+        r.intervals = cell_intervals(r.items, weights, resamples, seed)
+        if base is not None and r is not base:
+            r.paired = paired_deltas(base.items, r.items, weights, resamples, seed)
 
 
 def deltas(rows: Sequence[Table3Row]) -> dict[str, dict[str, dict[str, float | None]]]:
@@ -227,17 +277,21 @@ def _yes(flag: bool) -> str:
     return "Yes" if flag else "No"
 
 
-def _cell(value: float | None, delta: float | None, baseline_row: bool) -> str:
+def _cell(r: Table3Row, table: str, key: str, delta: float | None) -> str:
+    """``71.1 ± 1.9 ↑2.0 (p 0.031)``: value ± half-width, change vs paper-bt (``=0.0`` for none) and its
+    paired p-value; parts without data are left out."""
+    value = r.cells[table][key]
     if value is None:
         return "-"
-    if delta is None or baseline_row:
-        return f"{value:.1f}"
-    if round(delta, 1) == 0:
-        return f"{value:.1f} ±0.0"
-    return f"{value:.1f} {'↑' if delta > 0 else '↓'}{abs(delta):.1f}"
+    text = fmt_cell(value, r.intervals.get(column(table, key)))
+    if delta is None or r.preset.name == BASELINE:
+        return text
+    change = "=0.0" if round(delta, 1) == 0 else f"{'↑' if delta > 0 else '↓'}{abs(delta):.1f}"
+    paired = r.paired.get(column(table, key))
+    return f"{text} {change}" + ("" if paired is None else f" (p {fmt_p(paired.p)})")
 
 
-def to_markdown(rows: Sequence[Table3Row], overrides: dict[str, Any]) -> str:
+def to_markdown(rows: Sequence[Table3Row], overrides: dict[str, Any], bootstrap: dict[str, Any] | None = None) -> str:
     d = deltas(rows)
     has_base = any(r.preset.name == BASELINE for r in rows)
     parts = []
@@ -251,10 +305,7 @@ def to_markdown(rows: Sequence[Table3Row], overrides: dict[str, Any]) -> str:
         for i, r in enumerate(rows):
             if r.preset.is_ablation and (i == 0 or not rows[i - 1].preset.is_ablation):
                 lines.append("| *Ablations (not paper rows)* | | | | | |")
-            vals = [
-                _cell(r.cells[table][k], d[r.preset.name][table][k], r.preset.name == BASELINE)
-                for k in (*LANGUAGES, "avg")
-            ]
+            vals = [_cell(r, table, k, d[r.preset.name][table][k]) for k in KEYS]
             lines.append(
                 f"| {r.preset.label} | {_yes(r.preset.sft_init)} | {_yes(r.preset.sft_reg > 0)} | "
                 + " | ".join(vals)
@@ -264,7 +315,17 @@ def to_markdown(rows: Sequence[Table3Row], overrides: dict[str, Any]) -> str:
     n = rows[0].summary["n"] if rows else 0
     notes = [
         f"Pairwise accuracy (%) on Charm-RoleReward ({n} pairs); the paper's Table 3 is the "
-        "Charm-Consistency table." + (f" ↑/↓: change vs {BASELINE} (BT baseline)." if has_base else ""),
+        "Charm-Consistency table."
+        + (
+            f" ↑/↓/=: change vs {BASELINE} (BT baseline)"
+            + (
+                ", p: two-sided paired bootstrap p-value of that change (same pairs resampled for both rows)."
+                if any(r.paired for r in rows)
+                else "."
+            )
+            if has_base
+            else ""
+        ),
         "Presets: "
         + ", ".join(
             f"{r.preset.label} = `{r.preset.name}` ({r.steps} steps" + (", reused" if r.reused else "") + ")"
@@ -273,6 +334,8 @@ def to_markdown(rows: Sequence[Table3Row], overrides: dict[str, Any]) -> str:
         + ".",
         "Shared settings: " + ", ".join(f"{k}={v}" for k, v in sorted(overrides.items())) + ".",
     ]
+    if bootstrap:
+        notes.append(interval_note(bootstrap))
     ablations = [r.preset for r in rows if r.preset.is_ablation]
     if ablations:
         notes.append(
@@ -284,9 +347,17 @@ def to_markdown(rows: Sequence[Table3Row], overrides: dict[str, Any]) -> str:
 
 
 def csv_rows(rows: Sequence[Table3Row]) -> tuple[list[str], list[list[Any]]]:
+    """One row per preset: the cells, then (with intervals) each cell's ``lo``/``hi`` bounds and paired
+    p-value vs paper-bt (``COLUMN p vs paper-bt``)."""
     header = ["Method", "Preset", "Ablation of", "SFT Pre-train", "SFT Reg.", "loss"]
-    for title in TABLE_TITLES.values():
-        header += [f"{title} {k}" for k in ("zh", "en", "avg.")]
+    columns = [column(t, k) for t in TABLE_TITLES for k in KEYS]
+    header += columns
+    with_ci = any(r.intervals for r in rows)
+    with_p = any(r.paired for r in rows)
+    if with_ci:
+        header += [f"{c}{b}" for c in columns for b in (" lo", " hi")]
+    if with_p:
+        header += [f"{c} p vs {BASELINE}" for c in columns]
     body = []
     for r in rows:
         line: list[Any] = [
@@ -302,16 +373,38 @@ def csv_rows(rows: Sequence[Table3Row]) -> tuple[list[str], list[list[Any]]]:
                 "" if r.cells[table][k] is None else round(r.cells[table][k], 4)  # type: ignore[arg-type]
                 for k in (*LANGUAGES, "avg")
             ]
+        if with_ci:
+            for c in columns:
+                iv = r.intervals.get(c)
+                line += ["", ""] if iv is None else [round(iv.lo, 4), round(iv.hi, 4)]
+        if with_p:
+            line += ["" if (pd := r.paired.get(c)) is None else round(pd.p, 4) for c in columns]
         body.append(line)
     return header, body
 
 
-def write_table3(out: Path, rows: Sequence[Table3Row], overrides: dict[str, Any]) -> Path:
+def bootstrap_info(rows: Sequence[Table3Row], resamples: int, seed: int) -> dict[str, Any] | None:
+    """summary.json's ``bootstrap`` block for the table (None without intervals)."""
+    if resamples <= 0 or not rows or not any(r.intervals for r in rows):
+        return None
+    from training.reporting import bootstrap_block
+
+    return bootstrap_block(
+        resamples,
+        seed,
+        f"within each dimension x language cell, the same resamples for every preset and for changes vs {BASELINE}",
+        rows[0].items,
+        column_weights(rows[0].summary),
+    )
+
+
+def write_table3(out: Path, rows: Sequence[Table3Row], overrides: dict[str, Any], resamples: int = BOOTSTRAP) -> Path:
     """``results.md``, ``results.csv`` and ``summary.json`` (temp files moved in at the end)."""
     out.mkdir(parents=True, exist_ok=True)
+    boot = bootstrap_info(rows, resamples, int(overrides.get("seed") or 0))
     tmp = Path(tempfile.mkdtemp(prefix=".table3-", dir=out))
     try:
-        (tmp / "results.md").write_text(to_markdown(rows, overrides), encoding="utf-8")
+        (tmp / "results.md").write_text(to_markdown(rows, overrides, boot), encoding="utf-8")
         header, body = csv_rows(rows)
         with (tmp / "results.csv").open("w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
@@ -322,6 +415,7 @@ def write_table3(out: Path, rows: Sequence[Table3Row], overrides: dict[str, Any]
             "table": "Table 3",
             "baseline": BASELINE if any(r.preset.name == BASELINE for r in rows) else None,
             "settings": overrides,
+            "bootstrap": boot,
             "rows": [
                 {
                     "preset": r.preset.name,
@@ -337,6 +431,11 @@ def write_table3(out: Path, rows: Sequence[Table3Row], overrides: dict[str, Any]
                     "reused": r.reused,
                     "cells": r.cells,
                     "delta_vs_baseline": d[r.preset.name],
+                    "intervals": {c: {"value": i.value, "lo": i.lo, "hi": i.hi} for c, i in r.intervals.items()},
+                    "paired_vs_baseline": {
+                        c: {"delta": x.delta, "lo": x.lo, "hi": x.hi, "p": x.p, "pairs": x.n}
+                        for c, x in r.paired.items()
+                    },
                     "accuracy": r.summary,
                     "resolved_config": r.resolved,
                 }
@@ -370,9 +469,6 @@ def print_table3(rows: Sequence[Table3Row], console: Any | None = None) -> None:
                 r.preset.label,
                 _yes(r.preset.sft_init),
                 _yes(r.preset.sft_reg > 0),
-                *[
-                    _cell(r.cells[table][k], d[r.preset.name][table][k], r.preset.name == BASELINE)
-                    for k in (*LANGUAGES, "avg")
-                ],
+                *[_cell(r, table, k, d[r.preset.name][table][k]) for k in KEYS],
             )
         console.print(t)

@@ -195,11 +195,16 @@ def test_cli_writes_table4_files(ce_data: Path, ce_roster: Path, tmp_path: Path)
     md = (out / "results.md").read_text(encoding="utf-8")
     assert md.startswith("| Model | Attr. zh | Conv. zh | Know. zh | Avg. zh |")
     avg = ((3 + 5 + 3) / 3 + 4.25 + 2.5) / 3
-    assert f"| Actor | 3.67 | 4.25 | 2.50 | {avg:.2f} |" in md
+    # intervals by hand: Attr.'s metrics have one example each (± 0); Conv. = (Fluency over {4, 5} + 4) / 2
+    # spans [4, 4.5]; Know. = (Accuracy over {2, 4} + 2) / 2 spans [2, 3]; Avg. moves with both, and each
+    # extreme has probability 1/16 > 2.5 %, so it spans (3.67 + 4 + 2) / 3 to (3.67 + 4.5 + 3) / 3: ± 0.25
+    assert f"| Actor | 3.67 ± 0.00 | 4.25 ± 0.25 | 2.50 ± 0.50 | {avg:.2f} ± 0.25 |" in md
+    assert "| Accuracy 知识准确率 | Know. | 3.00 ± 1.00 | 2 | 0 |" in md and "± is half the width" in md
     assert "Note: CharacterEval's own scorer is CharacterRM" in md
     rows = list(csv.reader((out / "results.csv").open(encoding="utf-8")))
     row = dict(zip(rows[0], rows[1], strict=True))
     assert row["Method"] == "Actor" and row["Know. zh"] == "2.50" and row["Utterance zh"] == "-"
+    assert (row["Know. zh lo"], row["Know. zh hi"]) == ("2.00", "3.00") and "Utterance zh lo" not in row
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["failed_judgements"] == 1 and summary["judge_cost"] > 0
     assert len((out / "judgements.jsonl").read_text().splitlines()) == 10

@@ -54,3 +54,42 @@ def test_compare_errors(tmp_path: Path) -> None:
     (tmp_path / "junk.csv").write_text("a,b\n1,2\n")
     res = runner.invoke(app, ["compare", str(tmp_path / "junk.csv"), str(dq)])
     assert res.exit_code == 2 and "not an evaluation table" in res.output
+
+
+def _rm_run(folder: Path, method: str, correct: list[float]) -> Path:
+    """An eval-rm run folder written by eval-rm's own report writer (100 pairs per dimension x language)."""
+    from training.rm.evaluate import PairResult, summarize, write_report
+
+    cells = [(d, lang) for d in ("knowledge_consistency", "attractiveness") for lang in ("zh", "en")]
+    results = [PairResult(f"p{i}", *cells[i % 4], c) for i, c in enumerate(correct)]
+    return write_report(folder, summarize(results, resamples=500, seed=0), results, method)
+
+
+def test_compare_paired_bootstrap_of_identical_and_of_clearly_different_runs(tmp_path: Path) -> None:
+    import numpy as np
+
+    base = (np.random.default_rng(1).random(400) < 0.6).astype(float).tolist()
+    better = [1.0 if i % 3 == 0 else c for i, c in enumerate(base)]  # a third of the pairs now right
+    a = _rm_run(tmp_path / "a", "bt", base)
+    same = _rm_run(tmp_path / "same", "bt-again", base)
+    b = _rm_run(tmp_path / "b", "aam", better)
+
+    rows = {r.column: r for r in compare(read_results(a), read_results(same), resamples=1000, seed=0)}
+    avg = rows["Avg."]
+    assert avg.paired is not None and avg.paired.p == 1.0 and avg.paired.lo == 0.0 == avg.paired.hi
+    assert avg.a_bounds is not None and avg.a_bounds[0] <= avg.a <= avg.a_bounds[1]  # A's bounds from its CSV
+
+    rows = {r.column: r for r in compare(read_results(a), read_results(b), resamples=1000, seed=0)}
+    avg = rows["Avg."]
+    assert avg.paired is not None and avg.paired.p < 0.05 and avg.paired.lo > 0 and avg.paired.n == 400
+    assert avg.paired.delta == pytest.approx(avg.delta, abs=0.06)  # the CSV rounds to 0.1
+    assert rows["Charm-Consistency zh"].paired.n == 100
+
+    res = runner.invoke(app, ["compare", str(a), str(b)], env={"COLUMNS": "250"})
+    assert res.exit_code == 0, res.output
+    line = next(ln for ln in res.output.splitlines() if "Avg." in ln and "Charm" not in ln)
+    # A and B with their intervals; no resample of 1000 reaches 0: p = 2 / 1001, the smallest possible
+    assert line.count(" ± ") == 2 and line.split("│")[-2].strip() == "0.002"
+    assert "paired bootstrap over the items both runs scored" in res.output
+    res = runner.invoke(app, ["compare", str(a), str(b), "--bootstrap", "-1"])
+    assert res.exit_code == 2 and "--bootstrap must be >= 0" in res.output

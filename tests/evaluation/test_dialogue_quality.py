@@ -59,10 +59,22 @@ def test_single_judge_table_values_and_malformed_output(dq_export: Path, roster_
     assert by_id["zh-f2"].score == 2 and by_id["zh-f2"].calls == 2
     assert by_id["zh-c1"].score is None and "malformed judge output" in (by_id["zh-c1"].error or "")
     assert by_id["en-k1"].analysis == "judge-a on Who was your mentor?"
-    md = to_markdown(s, "actor")
+    md = to_markdown(summarize(run, resamples=0), "actor")
     assert md.splitlines()[0].startswith("| Model | Knowledge zh/en | Fluency zh/en | Behavior zh/en")
     assert "| actor | 3.00 / 3.00 | 3.00 / 5.00 | - / - | - / - | - / 3.00 | - / - | 3.00 / 3.67 |" in md
-    assert "failed judgements: 1 of 8" in md
+    assert "failed judgements: 1 of 8" in md and "±" not in md
+    # Knowledge en holds the scores 4 and 2: a resample's mean is 2, 3 or 4 (p = 1/4, 1/2, 1/4), so the
+    # 95 % interval is [2, 4]; Avg. en = (Knowledge en + 5 + 3) / 3 moves with it over [10/3, 4]
+    iv = s["intervals"]
+    assert (iv["Knowledge en"]["lo"], iv["Knowledge en"]["hi"]) == (2.0, 4.0)
+    assert (iv["Avg. en"]["lo"], iv["Avg. en"]["hi"]) == (pytest.approx(10 / 3), pytest.approx(4.0))
+    assert s["cells"]["knowledge"]["en"]["lo"] == 2.0 and "Consistency zh" not in iv  # no scores, no interval
+    md = to_markdown(s, "actor")
+    # Knowledge zh is one item (3): it never moves; Avg. zh = (3 + Fluency zh over [2, 4]) / 2 spans [2.5, 3.5]
+    assert "| actor | 3.00 ± 0.00 / 3.00 ± 1.00 | 3.00 ± 1.00 / 5.00 ± 0.00 | - / - |" in md
+    assert (
+        "| 3.00 ± 0.50 / 3.67 ± 0.33 |" in md and "± is half the width of the 95 % percentile bootstrap interval" in md
+    )
 
 
 def test_judge_ensemble_averages_and_reports_agreement(dq_export: Path, roster_file: Path) -> None:
@@ -133,7 +145,10 @@ def test_cli_writes_table4_files(dq_export: Path, roster_file: Path, tmp_path: P
     rows = list(csv.reader((out / "results.csv").open()))
     header = dict(zip(rows[0], rows[1], strict=True))
     assert header["Method"] == "actor-fake" and header["Knowledge en"] == "3.00" and header["Avg. en"] == "3.67"
-    assert header["Consistency zh"] == "-"
+    assert header["Consistency zh"] == "-" and "Consistency zh lo" not in header
+    assert (header["Knowledge en lo"], header["Knowledge en hi"]) == ("2.00", "4.00")
+    assert " ± " in (out / "results.md").read_text()
+    assert len((out / "items.jsonl").read_text().splitlines()) == 7  # the scored items
     judgements = [json.loads(line) for line in (out / "judgements.jsonl").read_text().splitlines()]
     assert len(judgements) == 8 and sum(j["score"] is None for j in judgements) == 1
     replies = [json.loads(line) for line in (out / "replies.jsonl").read_text(encoding="utf-8").splitlines()]

@@ -264,6 +264,10 @@ def test_cli_rewardbench_and_judgebench_with_a_trained_rm(trained_rm: Path, tmp_
     assert row["RewardBench Avg."] == f"{sum(sections.values()) / 4:.1f}"
     summary = json.loads((out / "summary.json").read_text())
     assert summary["benchmarks"]["rewardbench"]["n"] == len(RB_PATTERN)
+    assert "RewardBench Avg. ±" not in md and " ± " in md.splitlines()[2]  # every cell of the row has one
+    assert md.splitlines()[2].count(" ± ") == 5
+    assert summary["benchmarks"]["rewardbench"]["bootstrap"]["strata"]["math-prm"] == 2
+    assert len((out / "items.jsonl").read_text().splitlines()) == len(RB_PATTERN)
 
     jb = tmp_path / "jb.jsonl"
     jb.write_text("\n".join(json.dumps(r) for r in jb_rows()))
@@ -273,7 +277,7 @@ def test_cli_rewardbench_and_judgebench_with_a_trained_rm(trained_rm: Path, tmp_
     )
     assert res.exit_code == 0, res.output
     row = dict(zip(*list(csv.reader((tmp_path / "jb" / "results.csv").open())), strict=True))
-    assert list(row)[1:] == [
+    assert [c for c in list(row)[1:] if not c.endswith((" lo", " hi"))] == [
         "JudgeBench Knowledge",
         "JudgeBench Reasoning",
         "JudgeBench Math",
@@ -292,6 +296,13 @@ def test_cli_rewardbench_and_judgebench_with_a_trained_rm(trained_rm: Path, tmp_
     assert summary["columns"]["Avg. (categories)"] == pytest.approx(category_mean)
     md = (tmp_path / "jb" / "results.md").read_text()
     assert "JudgeBench Avg. (pairs) | JudgeBench Avg. (categories) |" in md and "GPT-4o" in md
+    # both averages get intervals (same resamples), shown as ± in results.md and as bounds in the CSV
+    for col in ("Avg. (pairs)", "Avg. (categories)"):
+        iv = summary["intervals"][f"JudgeBench {col}"]
+        assert iv["lo"] <= summary["columns"][col] <= iv["hi"]
+        assert row[f"JudgeBench {col} lo"] == f"{iv['lo']:.1f}" and row[f"JudgeBench {col} hi"] == f"{iv['hi']:.1f}"
+        assert f"{summary['columns'][col]:.1f} ± {(iv['hi'] - iv['lo']) / 2:.1f}" in md
+    assert "± is half the width of the 95 % percentile bootstrap interval" in md
 
 
 def test_cli_bad_benchmark_input(trained_rm: Path, tmp_path: Path) -> None:

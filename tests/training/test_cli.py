@@ -48,6 +48,18 @@ def test_rm_then_eval_rm(pref_export: Path, role_reward_export: Path, tiny_model
     md = (ev / "results.md").read_text()
     assert md.startswith("| Method | Charm-Consistency zh | Charm-Consistency en | Charm-Consistency avg.")
     assert "| AAM-LD |" in md and (ev / "results.csv").exists()
+    row = md.splitlines()[2]
+    assert row.count(" ± ") == 7 and "± is half the width of the 95 % percentile bootstrap interval" in md
+    # the seed fixes the intervals; --bootstrap 0 turns them off
+    again = tmp_path / "eval2"
+    args = ["eval-rm", str(out), "--data", str(role_reward_export), "--name", "AAM-LD", "-q", "--out"]
+    assert runner.invoke(app, [*args, str(again)]).exit_code == 0
+    assert (again / "results.md").read_text() == md
+    assert runner.invoke(app, [*args, str(tmp_path / "plain"), "--bootstrap", "0"]).exit_code == 0
+    assert "±" not in (tmp_path / "plain" / "results.md").read_text()
+    assert not (tmp_path / "plain" / "items.jsonl").exists()
+    res = runner.invoke(app, [*args, str(tmp_path / "bad"), "--bootstrap", "-5"])
+    assert res.exit_code == 2 and "--bootstrap must be >= 0" in res.output and not (tmp_path / "bad").exists()
 
 
 @pytest.mark.parametrize(

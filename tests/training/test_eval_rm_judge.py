@@ -85,7 +85,9 @@ def test_llm_judge_gets_the_hand_computed_table_and_a_rerun_is_free(rows, tmp_pa
     for dim in ("knowledge_consistency", "attractiveness"):
         for lang in ("zh", "en"):
             assert summary[dim][lang] == pytest.approx(want[dim][lang]), (dim, lang)
-    assert "| judge-llm |" in (out / "results.md").read_text()
+    md = (out / "results.md").read_text()
+    assert "| judge-llm |" in md and md.splitlines()[2].count(" ± ") == 7
+    assert set(summary["intervals"]) >= {"Charm-Consistency zh", "Avg."}
 
 
 @pytest.mark.parametrize(

@@ -39,9 +39,31 @@ def test_summarize_by_hand() -> None:
     assert s["knowledge_consistency"]["avg"] == pytest.approx(75.0)
     assert s["attractiveness"]["zh"] is None and s["attractiveness"]["avg"] == pytest.approx(50.0)
     assert s["avg"] == pytest.approx(62.5)
-    md = to_markdown(s, "BT")
-    assert "| BT | 50.0 | 100.0 | 75.0 | - | 50.0 | 50.0 | 62.5 |" in md
+    md = to_markdown(summarize(res, resamples=0), "BT")
+    assert "| BT | 50.0 | 100.0 | 75.0 | - | 50.0 | 50.0 | 62.5 |" in md and "±" not in md
     assert "Charm-Consistency zh" in md.splitlines()[0]
+
+
+def test_intervals_by_hand() -> None:
+    """Consistency zh holds one right and one wrong pair: a resample of it is 0, 50 or 100 % with
+    probability 1/4, 1/2, 1/4, so its 95 % interval is [0, 100] (± 50); the one-pair cells never move
+    (± 0); avg. = (zh + 100) / 2 spans [50, 100] (± 25) and Avg. = (avg. + 50) / 2 spans [50, 75]."""
+    res = [
+        PairResult("1", "knowledge_consistency", "zh", 1.0),
+        PairResult("2", "knowledge_consistency", "zh", 0.0),
+        PairResult("3", "knowledge_consistency", "en", 1.0),
+        PairResult("4", "attractiveness", "en", 0.5),
+    ]
+    s = summarize(res, resamples=1000, seed=3)
+    iv = s["intervals"]
+    assert (iv["Charm-Consistency zh"]["lo"], iv["Charm-Consistency zh"]["hi"]) == (0.0, 100.0)
+    assert (iv["Charm-Consistency avg."]["lo"], iv["Charm-Consistency avg."]["hi"]) == (50.0, 100.0)
+    assert (iv["Avg."]["lo"], iv["Avg."]["hi"]) == (50.0, 75.0)
+    assert "Charm-Attractiveness zh" not in iv  # no pairs, no interval
+    md = to_markdown(s, "BT")
+    assert "| BT | 50.0 ± 50.0 | 100.0 ± 0.0 | 75.0 ± 25.0 | - | 50.0 ± 0.0 | 50.0 ± 0.0 | 62.5 ± 12.5 |" in md
+    assert "± is half the width of the 95 % percentile bootstrap interval (1000 resamples" in md
+    assert summarize(res, resamples=1000, seed=3) == s  # the seed fixes them
 
 
 def test_load_role_reward_validates(tmp_path: Path, role_reward_export: Path) -> None:
@@ -116,6 +138,12 @@ def test_reward_model_scorer_and_report(tiny_model_dir: Path, role_reward_export
     out = write_report(tmp_path / "eval", s, results, "tiny")
     with (out / "results.csv").open() as fh:
         table = list(csv.reader(fh))
-    assert table[0][0] == "Method" and table[1][0] == "tiny" and len(table[1]) == 8
-    assert json.loads((out / "summary.json").read_text())["n"] == 8
+    assert table[0][0] == "Method" and table[1][0] == "tiny" and len(table[1]) == 8 + 2 * 7  # value, lo, hi
+    assert table[0][8:10] == ["Charm-Consistency zh lo", "Charm-Consistency zh hi"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n"] == 8
+    avg = summary["intervals"]["Avg."]
+    assert avg["lo"] <= summary["avg"] == avg["value"] <= avg["hi"]
+    assert f"{summary['avg']:.1f} ± {(avg['hi'] - avg['lo']) / 2:.1f}" in (out / "results.md").read_text()
     assert len((out / "pairs.jsonl").read_text().splitlines()) == 8
+    assert len((out / "items.jsonl").read_text().splitlines()) == 8

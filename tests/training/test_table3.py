@@ -82,11 +82,22 @@ def test_table3_layout_numbers_and_rerun(tiny_model_dir: Path, tmp_path: Path) -
         assert float(r["Charm-RoleReward (both dimensions) avg."]) == pytest.approx(((zh + en) / 2 + att) / 2)
     base, reg = table[0], table[1]
     delta = float(reg["Charm-Consistency avg."]) - float(base["Charm-Consistency avg."])
-    arrow = "±" if round(delta, 1) == 0 else "↑" if delta > 0 else "↓"
-    cell = f"{float(reg['Charm-Consistency avg.']):.1f} {arrow}{abs(delta):.1f}"
+    arrow = "=" if round(delta, 1) == 0 else "↑" if delta > 0 else "↓"
+    lo, hi = float(reg["Charm-Consistency avg. lo"]), float(reg["Charm-Consistency avg. hi"])
+    p = float(reg["Charm-Consistency avg. p vs paper-bt"])
+    p_text = f"{p:.3f}" if p >= 0.001 else "<0.001"
+    value = float(reg["Charm-Consistency avg."])
+    cell = f"{value:.1f} ± {(hi - lo) / 2:.1f} {arrow}{abs(delta):.1f} (p {p_text})"
     consistency = md.split("### Charm-Consistency")[1].split("###")[0]
     assert "| AAM_LD + Reg. | Yes | Yes | " in consistency and cell in consistency
+    assert lo <= value <= hi and 0 < p <= 1 and base["Charm-Consistency avg. p vs paper-bt"] == ""
+    assert "± is half the width of the 95 % percentile bootstrap interval" in md
     summary = json.loads((out / "summary.json").read_text())
+    # the baseline's interval is its own eval-rm run's (same pairs, same seed, same resamples)
+    own = json.loads((out / "runs" / "paper-bt" / "eval" / "summary.json").read_text())["intervals"]
+    assert summary["rows"][0]["intervals"]["Charm-Consistency avg."] == own["Charm-Consistency avg."]
+    paired = summary["rows"][1]["paired_vs_baseline"]["Charm-Consistency avg."]
+    assert paired["delta"] == pytest.approx(delta) and paired["p"] == pytest.approx(p, abs=1e-4)
     assert summary["baseline"] == "paper-bt"
     rows = {r["preset"]: r for r in summary["rows"]}
     assert rows["paper-aam-ld-reg"]["resolved_config"]["sft_reg"] == 0.01

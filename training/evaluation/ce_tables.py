@@ -6,35 +6,39 @@ import os
 from pathlib import Path
 from typing import Any
 
-from training.evaluation.character_eval import AVG, GROUPS, METRICS, CERun
+from training.evaluation.character_eval import AVG, GROUPS, METRICS, CERun, ce_items
 from training.evaluation.tables import agreement_line, write_judged_run
+from training.reporting import bound_columns, fmt, fmt_cell, interval_note
 
 COLUMNS = (*GROUPS.values(), AVG)
 
 
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
-
-
 def table_rows(summary: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """CSV header: ``Attr. zh`` ... ``Avg. zh``, then every metric (``Fluency zh`` ...); the method's cells."""
+    """CSV header: ``Attr. zh`` ... ``Avg. zh``, then every metric (``Fluency zh`` ...), then ``COLUMN lo``/
+    ``hi`` bounds; the method's cells."""
     header = [f"{c} zh" for c in COLUMNS] + [f"{m} zh" for m in METRICS]
-    cells = [_fmt(summary["columns"][c]) for c in COLUMNS] + [_fmt(summary["metrics"][m]["mean"]) for m in METRICS]
-    return header, cells
+    cells = [fmt(summary["columns"][c], 2) for c in COLUMNS] + [fmt(summary["metrics"][m]["mean"], 2) for m in METRICS]
+    extra_h, extra_c = bound_columns(header, summary.get("intervals"), 2)
+    return header + extra_h, cells + extra_c
+
+
+def _cell(summary: dict[str, Any], column: str) -> str:
+    return fmt_cell(summary["columns"][column], (summary.get("intervals") or {}).get(f"{column} zh"), 2)
 
 
 def to_markdown(summary: dict[str, Any], method: str) -> str:
     lines = [
         "| Model | " + " | ".join(f"{c} zh" for c in COLUMNS) + " |",
         "|---|" + "---:|" * len(COLUMNS),
-        f"| {method} | " + " | ".join(_fmt(summary["columns"][c]) for c in COLUMNS) + " |",
+        f"| {method} | " + " | ".join(_cell(summary, c) for c in COLUMNS) + " |",
         "",
         "| Metric | Column | Mean (1-5) | Judged | Failed |",
         "|---|---|---:|---:|---:|",
     ]
     for name, m in METRICS.items():
         cell = summary["metrics"][name]
-        lines.append(f"| {name} {m.zh} | {GROUPS[m.group]} | {_fmt(cell['mean'])} | {cell['n']} | {cell['failed']} |")
+        mean = fmt_cell(cell["mean"], cell if "lo" in cell else None, 2)
+        lines.append(f"| {name} {m.zh} | {GROUPS[m.group]} | {mean} | {cell['n']} | {cell['failed']} |")
     metrics = "as listed in id2metric.jsonl (sparse, as published)" if summary["sparse_metrics"] else "all twelve"
     lines += [
         "",
@@ -46,6 +50,8 @@ def to_markdown(summary: dict[str, Any], method: str) -> str:
     ]
     if "agreement" in summary:
         lines.append(agreement_line(summary["agreement"]))
+    if note := interval_note(summary.get("bootstrap")):
+        lines.append(note)
     return "\n".join(lines) + "\n"
 
 
@@ -58,7 +64,7 @@ def print_table(summary: dict[str, Any], method: str, console: Any | None = None
     t.add_column("Model")
     for c in COLUMNS:
         t.add_column(c, justify="right")
-    t.add_row(method, *[_fmt(summary["columns"][c]) for c in COLUMNS])
+    t.add_row(method, *[_cell(summary, c) for c in COLUMNS])
     console.print(t)
     console.print(f"Note: {summary['note']}", highlight=False)
     console.print(
@@ -66,9 +72,13 @@ def print_table(summary: dict[str, Any], method: str, console: Any | None = None
         f"of {summary['judgements']}.",
         highlight=False,
     )
+    if note := interval_note(summary.get("bootstrap")):
+        console.print(note, highlight=False)
 
 
 def write_report(out_dir: str | os.PathLike[str], summary: dict[str, Any], run: CERun, method: str) -> Path:
-    """``results.md``, ``results.csv``, ``summary.json``, ``judgements.jsonl``, ``replies.jsonl`` (atomic)."""
+    """``results.md``, ``results.csv``, ``summary.json``, ``judgements.jsonl``, ``replies.jsonl`` and, with
+    intervals, ``items.jsonl`` (atomic)."""
     header, cells = table_rows(summary)
-    return write_judged_run(out_dir, to_markdown(summary, method), header, cells, method, summary, run)
+    items = ce_items(run) if summary.get("intervals") else None
+    return write_judged_run(out_dir, to_markdown(summary, method), header, cells, method, summary, run, items)

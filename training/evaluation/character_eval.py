@@ -26,6 +26,8 @@ attractiveness (human-likeness, communication skills, expression diversity, empa
 conversational ability (fluency, coherence, consistency); Know. = character/knowledge consistency
 (knowledge exposure, accuracy, hallucination; persona behavior, utterance). A column is the mean of
 its metrics' means, Avg. the mean of the three columns (Table 4's Avg. = mean of Attr., Conv., Know.).
+Intervals: each metric's judged examples are resampled within that metric (its size fixed), and the
+columns combine those resamples as above.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ from charm_builder.errors import CharmError, InputFormatError
 from schemas import DialogueQualityItem, Message
 from training.evaluation.dialogue_quality import EvaluationInputError, Reply, Responder
 from training.evaluation.judges import Judgement, agreement, item_scores, judge_reply
+from training.reporting import bootstrap_block, intervals_json
+from training.stats import BOOTSTRAP, Item, Weights, cell_intervals, mean_weights
 
 TEST_DATA, PROFILES, ID2METRIC = "test_data.jsonl", "character_profiles.json", "id2metric.jsonl"
 GROUPS: dict[str, str] = {"attr": "Attr.", "conv": "Conv.", "know": "Know."}
@@ -261,9 +265,11 @@ def _mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def summarize(run: CERun) -> dict[str, Any]:
+def summarize(run: CERun, resamples: int = BOOTSTRAP, seed: int = 0) -> dict[str, Any]:
     """Per metric: mean 1-5 score (judge mean per item), judged and failed counts; per group: the mean of
-    its metric means; Avg.: the mean of the groups."""
+    its metric means; Avg.: the mean of the groups. With ``resamples`` > 0: a 95 % bootstrap interval for
+    every column and metric (examples' scores resampled within each metric; ``lo``/``hi`` next to a
+    metric's mean, ``intervals`` per CSV column, ``bootstrap`` saying how)."""
     scores = item_scores(run.judgements)
     metrics: dict[str, dict[str, Any]] = {}
     for name in METRICS:
@@ -291,4 +297,34 @@ def summarize(run: CERun) -> dict[str, Any]:
     }
     if len(run.judges) > 1:
         summary["agreement"] = agreement(run.judgements)
+    if resamples > 0 and scores:
+        items = ce_items(run)
+        weights = column_weights(metrics)
+        found = cell_intervals(items, weights, resamples, seed)
+        for name, cell in metrics.items():
+            if (iv := found.get(f"{name} zh")) is not None:
+                cell |= {"lo": iv.lo, "hi": iv.hi}
+        summary["intervals"] = intervals_json(found)
+        summary["bootstrap"] = bootstrap_block(resamples, seed, "within each metric", items, weights)
     return summary
+
+
+def ce_items(run: CERun) -> list[Item]:
+    """Each judged (example, metric) as a bootstrap item: stratum = the metric, id = the example."""
+    scores = item_scores(run.judgements)
+    return [Item(m, e.id, scores[f"{e.id}/{m}"]) for e in run.examples for m in e.metrics if f"{e.id}/{m}" in scores]
+
+
+def column_weights(metrics: dict[str, dict[str, Any]]) -> Weights:
+    """Each CSV column (``Attr. zh`` ... ``Avg. zh``, ``Fluency zh`` ...) as weights of the metrics, the way
+    :func:`summarize` averages them (metrics without scores left out)."""
+    weights: Weights = {f"{m} zh": {m: 1.0} for m, v in metrics.items() if v["n"]}
+    groups = []
+    for key, title in GROUPS.items():
+        present = [{m: 1.0} for m, v in metrics.items() if METRICS[m].group == key and v["n"]]
+        if present:
+            weights[f"{title} zh"] = mean_weights(*present)
+            groups.append(weights[f"{title} zh"])
+    if groups:
+        weights[f"{AVG} zh"] = mean_weights(*groups)
+    return weights

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from charm_builder.console import fail
+from training.stats import BOOTSTRAP
 
 # options eval-dq and eval-ce share
 ModelOpt = Annotated[
@@ -37,6 +38,25 @@ CacheOpt = Annotated[
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
+# confidence intervals: every evaluation command (eval-rm, eval-dq, eval-ce, compare; table3 uses its --seed)
+BootstrapOpt = Annotated[
+    int,
+    typer.Option(
+        "--bootstrap",
+        help="Bootstrap resamples of the items for each cell's 95 % interval (shown as value ± half-width; "
+        "bounds in summary.json and results.csv); 0 turns intervals off. E.g. --bootstrap 5000.",
+    ),
+]
+BootSeedOpt = Annotated[
+    int, typer.Option("--seed", help="Seed of the bootstrap resamples (same seed, same intervals).")
+]
+
+
+def check_bootstrap(resamples: int) -> None:
+    """One-line error for a negative --bootstrap."""
+    if resamples < 0:
+        fail(f"--bootstrap must be >= 0 (0 turns intervals off), got {resamples}")
+
 
 def eval_dq(
     model: ModelOpt,
@@ -54,6 +74,8 @@ def eval_dq(
     batch_size: BatchSizeOpt = 4,
     cache: CacheOpt = None,
     quiet: QuietOpt = False,
+    bootstrap: BootstrapOpt = BOOTSTRAP,
+    seed: BootSeedOpt = 0,
 ) -> None:
     """Score a model on Charm-DialogueQuality with LLM judges (1-5 per item; paper Table 4 layout).
 
@@ -75,6 +97,7 @@ def eval_dq(
 
     judge_list = _judge_list(judge, judges)
     _check_run_options(out, max_new_tokens, batch_size)
+    check_bootstrap(bootstrap)
     data = subset_path(data, "dialogueQuality")
     try:
         items = load_dialogue_quality(data, split, limit)
@@ -92,7 +115,7 @@ def eval_dq(
             items, responder, judge_list, client, on_reply=on_reply, on_judgement=on_judgement
         ),
     )
-    _report(result, name or model, out, summarize, print_table, write_report)
+    _report(result, name or model, out, lambda r: summarize(r, bootstrap, seed), print_table, write_report)
 
 
 def eval_ce(
@@ -121,6 +144,8 @@ def eval_ce(
     batch_size: BatchSizeOpt = 4,
     cache: CacheOpt = None,
     quiet: QuietOpt = False,
+    bootstrap: BootstrapOpt = BOOTSTRAP,
+    seed: BootSeedOpt = 0,
 ) -> None:
     """Score a model on CharacterEval with LLM judges: its twelve metrics (1-5) grouped into the paper's
     Table 4 columns Attr. / Conv. / Know. and Avg. (CharacterEval's own CharacterRM is not shipped).
@@ -144,6 +169,7 @@ def eval_ce(
 
     judge_list = _judge_list(judge, judges)
     _check_run_options(out, max_new_tokens, batch_size)
+    check_bootstrap(bootstrap)
     if limit is not None and limit < 1:
         fail(f"--limit must be >= 1, got {limit}")
     try:
@@ -162,26 +188,39 @@ def eval_ce(
             examples, responder, judge_list, client, on_reply=on_reply, on_judgement=on_judgement, sparse=sparse
         ),
     )
-    _report(result, name or model, out, summarize, print_table, write_report)
+    _report(result, name or model, out, lambda r: summarize(r, bootstrap, seed), print_table, write_report)
 
 
 def compare(
-    run_a: Annotated[Path, typer.Argument(help="First eval-rm / eval-dq output folder (or its results.csv).")],
+    run_a: Annotated[
+        Path, typer.Argument(help="First eval-rm / eval-dq / eval-ce output folder (or its results.csv).")
+    ],
     run_b: Annotated[Path, typer.Argument(help="Second one; deltas are B - A.")],
+    bootstrap: Annotated[
+        int,
+        typer.Option(
+            "--bootstrap",
+            help="Resamples of the paired bootstrap of each delta (items both runs scored, from their "
+            "items.jsonl): its 95 % interval and two-sided p-value; 0 turns them off.",
+        ),
+    ] = BOOTSTRAP,
+    seed: BootSeedOpt = 0,
 ) -> None:
-    """Print two evaluation tables side by side with deltas (B - A).
+    """Print two evaluation tables side by side: each value ± its interval, the delta (B - A), and a paired
+    bootstrap interval and p-value of the delta over the items both runs scored.
 
     Examples:
 
       charm-train compare runs/rm-bt/eval runs/rm-ld/eval
 
-      charm-train compare runs/base/dq runs/grpo/dq
+      charm-train compare runs/base/dq runs/grpo/dq --bootstrap 10000
     """
     from training.evaluation.compare import CompareError, compare, print_comparison, read_results
 
+    check_bootstrap(bootstrap)
     try:
         a, b = read_results(run_a), read_results(run_b)
-        rows = compare(a, b)
+        rows = compare(a, b, bootstrap, seed)
     except CompareError as exc:
         fail(str(exc))
     print_comparison(a, b, rows)
@@ -277,4 +316,6 @@ def _report(
     print_table(summary, method)
     if out is not None:
         write_report(out, summary, result, method)
-        typer.echo(f"wrote {out}/results.md, results.csv, summary.json, judgements.jsonl and replies.jsonl")
+        typer.echo(
+            f"wrote {out}/results.md, results.csv, summary.json, judgements.jsonl, replies.jsonl (and items.jsonl with intervals)"
+        )

@@ -4,6 +4,8 @@ Table 4 columns: Knowledge, Fluency, Behavior, Diversity, Empathy, Consistency, 
 A cell is the mean item score (items scored by several judges count with their judge mean). ``Avg.``
 of a language is the mean of its dimension means (each dimension weighs the same). Items no judge
 could score are excluded from the means and counted as ``failed`` in the summary and the printout.
+Every cell gets a 95 % percentile bootstrap interval (scored items resampled within each dimension x
+language cell; ``Avg.`` from the same resamples).
 """
 
 from __future__ import annotations
@@ -17,7 +19,19 @@ from typing import Any
 from schemas import LANGUAGES
 from training.evaluation.dialogue_quality import DQRun
 from training.evaluation.judges import agreement, item_scores
-from training.reporting import write_atomically, write_jsonl, write_table_files
+from training.reporting import (
+    bootstrap_block,
+    bound_columns,
+    fmt,
+    fmt_cell,
+    interval_note,
+    intervals_json,
+    write_atomically,
+    write_items,
+    write_jsonl,
+    write_table_files,
+)
+from training.stats import BOOTSTRAP, Item, Weights, cell_intervals, mean_weights
 
 TABLE4_DIMENSIONS: dict[str, str] = {
     "knowledge": "Knowledge",
@@ -34,8 +48,10 @@ def _mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def summarize(run: DQRun) -> dict[str, Any]:
-    """Per dimension x language: mean score, n scored, n failed; per-language Avg.; failure counts."""
+def summarize(run: DQRun, resamples: int = BOOTSTRAP, seed: int = 0) -> dict[str, Any]:
+    """Per dimension x language: mean score, n scored, n failed; per-language Avg.; failure counts. With
+    ``resamples`` > 0: ``lo``/``hi`` of each cell's bootstrap interval, ``intervals`` per CSV column and
+    ``bootstrap`` (how they were drawn)."""
     scores = item_scores(run.judgements)
     failed_replies = {r.item_id for r in run.replies if r.text is None}
     cells: dict[str, dict[str, Any]] = {}
@@ -67,21 +83,54 @@ def summarize(run: DQRun) -> dict[str, Any]:
     }
     if len(run.judges) > 1:
         summary["agreement"] = agreement(run.judgements)
+    if resamples > 0 and scores:
+        items = dq_items(run)
+        weights = column_weights(cells)
+        found = cell_intervals(items, weights, resamples, seed)
+        for key, title in [*TABLE4_DIMENSIONS.items(), (AVG, AVG)]:
+            for lang in LANGUAGES:
+                if (iv := found.get(f"{title} {lang}")) is not None:
+                    cells[key][lang] |= {"lo": iv.lo, "hi": iv.hi}
+        summary["intervals"] = intervals_json(found)
+        summary["bootstrap"] = bootstrap_block(resamples, seed, "within each dimension x language cell", items, weights)
     return summary
 
 
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
+def dq_items(run: DQRun) -> list[Item]:
+    """Each scored item as a bootstrap item: its dimension x language cell, id and (judge-mean) score."""
+    scores = item_scores(run.judgements)
+    return [Item(f"{it.dimension}/{it.language}", it.id, scores[it.id]) for it in run.items if it.id in scores]
+
+
+def column_weights(cells: dict[str, dict[str, Any]]) -> Weights:
+    """Each column (``Knowledge zh`` ... ``Avg. en``) as weights of its cells, as :func:`summarize` averages."""
+    weights: Weights = {}
+    for lang in LANGUAGES:
+        dims = [{f"{d}/{lang}": 1.0} for d in TABLE4_DIMENSIONS if cells[d][lang]["n"]]
+        for d, title in TABLE4_DIMENSIONS.items():
+            if cells[d][lang]["n"]:
+                weights[f"{title} {lang}"] = {f"{d}/{lang}": 1.0}
+        if dims:
+            weights[f"{AVG} {lang}"] = mean_weights(*dims)
+    return weights
 
 
 def table_rows(summary: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """CSV header (``Knowledge zh``, ``Knowledge en``, ..., ``Avg. en``) and the method's cells."""
+    """CSV header (``Knowledge zh``, ``Knowledge en``, ..., ``Avg. en``, then ``COLUMN lo``/``hi``) and cells."""
     header, cells = [], []
     for key, title in [*TABLE4_DIMENSIONS.items(), (AVG, AVG)]:
         for lang in LANGUAGES:
             header.append(f"{title} {lang}")
-            cells.append(_fmt(summary["cells"][key][lang]["mean"]))
-    return header, cells
+            cells.append(fmt(summary["cells"][key][lang]["mean"], 2))
+    extra_h, extra_c = bound_columns(header, summary.get("intervals"), 2)
+    return header + extra_h, cells + extra_c
+
+
+def _zh_en(summary: dict[str, Any], key: str) -> str:
+    """A Table 4 cell: ``zh / en``, each ``mean ± half-width``."""
+    return " / ".join(
+        fmt_cell(c["mean"], c if "lo" in c else None, 2) for c in (summary["cells"][key][lang] for lang in LANGUAGES)
+    )
 
 
 def to_markdown(summary: dict[str, Any], method: str) -> str:
@@ -89,8 +138,7 @@ def to_markdown(summary: dict[str, Any], method: str) -> str:
     titles = [*TABLE4_DIMENSIONS.values(), AVG]
     keys = [*TABLE4_DIMENSIONS, AVG]
     lines = ["| Model | " + " | ".join(f"{t} zh/en" for t in titles) + " |", "|---|" + "---:|" * len(titles)]
-    row = [" / ".join(_fmt(summary["cells"][k][lang]["mean"]) for lang in LANGUAGES) for k in keys]
-    lines.append(f"| {method} | " + " | ".join(row) + " |")
+    lines.append(f"| {method} | " + " | ".join(_zh_en(summary, k) for k in keys) + " |")
     lines += [
         "",
         f"Judges: {', '.join(summary['judges'])}. Items: {summary['items']}, scored: "
@@ -99,14 +147,16 @@ def to_markdown(summary: dict[str, Any], method: str) -> str:
     ]
     if "agreement" in summary:
         lines.append(agreement_line(summary["agreement"]))
+    if note := interval_note(summary.get("bootstrap")):
+        lines.append(note)
     return "\n".join(lines) + "\n"
 
 
 def agreement_line(ag: dict[str, Any]) -> str:
     """One sentence on how far several judges agree (see :func:`training.evaluation.judges.agreement`)."""
     return (
-        f"Judge agreement: mean |diff| {_fmt(ag['mean_abs_diff'])}, Spearman {_fmt(ag['spearman'])}, "
-        f"Krippendorff's alpha (interval) {_fmt(ag['krippendorff_alpha_interval'])}."
+        f"Judge agreement: mean |diff| {fmt(ag['mean_abs_diff'], 2)}, Spearman {fmt(ag['spearman'], 2)}, "
+        f"Krippendorff's alpha (interval) {fmt(ag['krippendorff_alpha_interval'], 2)}."
     )
 
 
@@ -119,18 +169,17 @@ def print_table(summary: dict[str, Any], method: str, console: Any | None = None
     t.add_column("Model")
     for title in [*TABLE4_DIMENSIONS.values(), AVG]:
         t.add_column(f"{title}\nzh/en", justify="right")
-    t.add_row(
-        method,
-        *[" / ".join(_fmt(summary["cells"][k][lang]["mean"]) for lang in LANGUAGES) for k in [*TABLE4_DIMENSIONS, AVG]],
-    )
+    t.add_row(method, *[_zh_en(summary, k) for k in [*TABLE4_DIMENSIONS, AVG]])
     console.print(t)
     console.print(to_markdown(summary, method).split("\n", 3)[3].strip())
 
 
 def write_report(out_dir: str | os.PathLike[str], summary: dict[str, Any], run: DQRun, method: str) -> Path:
-    """``results.md``, ``results.csv``, ``summary.json``, ``judgements.jsonl``, ``replies.jsonl`` (atomic)."""
+    """``results.md``, ``results.csv``, ``summary.json``, ``judgements.jsonl``, ``replies.jsonl`` and, with
+    intervals, ``items.jsonl`` (atomic)."""
     header, cells = table_rows(summary)
-    return write_judged_run(out_dir, to_markdown(summary, method), header, cells, method, summary, run)
+    items = dq_items(run) if summary.get("intervals") else None
+    return write_judged_run(out_dir, to_markdown(summary, method), header, cells, method, summary, run, items)
 
 
 def write_judged_run(
@@ -141,13 +190,16 @@ def write_judged_run(
     method: str,
     summary: dict[str, Any],
     run: Any,
+    items: list[Item] | None = None,
 ) -> Path:
-    """The table files plus the run's ``judgements.jsonl`` and ``replies.jsonl``, atomically (any run with
-    ``judgements`` and ``replies``: eval-dq, eval-ce)."""
+    """The table files plus the run's ``judgements.jsonl`` and ``replies.jsonl`` (and ``items.jsonl`` when
+    given), atomically (any run with ``judgements`` and ``replies``: eval-dq, eval-ce)."""
 
     def fill(tmp: Path) -> None:
         write_table_files(tmp, markdown, header, cells, method, summary)
         write_jsonl(tmp / "judgements.jsonl", [asdict(j) for j in run.judgements])
         write_jsonl(tmp / "replies.jsonl", [asdict(r) for r in run.replies])
+        if items:
+            write_items(tmp, items)
 
     return write_atomically(out_dir, fill)

@@ -26,9 +26,12 @@ def eval_benchmark(
     max_length: int,
     device: str | None,
     quiet: bool,
+    resamples: int = 1000,
+    seed: int = 0,
 ) -> None:
     """Load the file and the model (errors first, nothing written), score every pair with a progress bar,
-    print the Table 1 half and write results.md/.csv, summary.json and pairs.jsonl to ``out``."""
+    print the Table 1 half (with ``resamples`` > 0: 95 % bootstrap intervals, seeded by ``seed``) and write
+    results.md/.csv, summary.json, pairs.jsonl and items.jsonl to ``out``."""
 
     from charm_builder.errors import CharmError
     from charm_builder.llm.progress import count_bar
@@ -61,7 +64,7 @@ def eval_benchmark(
         outcomes = bm.evaluate(
             rm_model, pairs, batch_size=batch_size, max_length=max_length, on_progress=lambda k: bar.advance(task, k)
         )
-    summaries = {bench.name: {**bench.summarize(outcomes), "source": str(path)}}
+    summaries = {bench.name: {**bm.summarize(bench, outcomes, resamples, seed), "source": str(path)}}
     bm.print_tables([bench], summaries, method)
     if out is not None:
         bm.write_report(out, [bench], summaries, {bench.name: outcomes}, method)

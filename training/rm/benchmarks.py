@@ -17,7 +17,19 @@ from pathlib import Path
 from typing import Any
 
 from charm_builder.errors import CharmError, InputFormatError
-from training.reporting import write_atomically, write_jsonl, write_table_files
+from training.reporting import (
+    bootstrap_block,
+    bound_columns,
+    fmt,
+    fmt_cell,
+    interval_note,
+    intervals_json,
+    write_atomically,
+    write_items,
+    write_jsonl,
+    write_table_files,
+)
+from training.stats import BOOTSTRAP, Item, cell_intervals
 
 Messages = list[dict[str, str]]
 
@@ -59,7 +71,12 @@ class Benchmark:
     title: str  # table title (paper Table 1)
     columns: tuple[str, ...]  # Table 1 columns, the average(s) last
     load: Callable[[Path], list[BenchPair]]
-    summarize: Callable[[Sequence[BenchOutcome]], dict[str, Any]]  # {"columns": {col: %|None}, ...}
+    summarize: Callable[[Sequence[BenchOutcome]], dict[str, Any]]  # {"columns": {col: %|None}, "categories": ...}
+    # bootstrap: the stratum a pair is resampled in (a key of the summary's "categories"), and each
+    # column as weights of those strata, the way summarize averages them
+    stratum: Callable[[BenchOutcome], str]
+    weights: Callable[[dict[str, Any]], dict[str, dict[str, float]]]
+    resampling: str  # how, in one phrase, for the table note
 
 
 def read_records(path: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], str]:
@@ -144,26 +161,56 @@ def accuracy(outcomes: Sequence[BenchOutcome]) -> float | None:
     return 100.0 * sum(o.correct for o in outcomes) / len(outcomes) if outcomes else None
 
 
+def items(bench: Benchmark, outcomes: Sequence[BenchOutcome]) -> list[Item]:
+    """Each pair as a bootstrap item: its stratum, id and accuracy in % (0 or 100)."""
+    return [Item(bench.stratum(o), o.id, 100.0 * o.correct) for o in outcomes]
+
+
+def summarize(
+    bench: Benchmark, outcomes: Sequence[BenchOutcome], resamples: int = BOOTSTRAP, seed: int = 0
+) -> dict[str, Any]:
+    """``bench.summarize`` plus, with ``resamples`` > 0, a 95 % percentile bootstrap interval for every
+    column (``intervals``, keyed by the CSV column ``TITLE COLUMN``) and category (``lo``/``hi`` next to
+    its accuracy), all from the same stratified resamples of the pairs."""
+    summary = bench.summarize(outcomes)
+    if resamples <= 0 or not outcomes:
+        return summary
+    its = items(bench, outcomes)
+    weights = {f"{bench.title} {col}": w for col, w in bench.weights(summary).items()}
+    categories = {c: {c: 1.0} for c in summary["categories"]}
+    found = cell_intervals(its, {**weights, **{f"category {c}": w for c, w in categories.items()}}, resamples, seed)
+    for c, cell in summary["categories"].items():
+        if (iv := found.get(f"category {c}")) is not None:
+            cell["lo"], cell["hi"] = iv.lo, iv.hi
+    summary["intervals"] = intervals_json({c: found[c] for c in weights if c in found})
+    summary["bootstrap"] = bootstrap_block(resamples, seed, bench.resampling, its, weights)
+    return summary
+
+
 # ----------------------------------------------------------------------------------------- report
 
 
-def _fmt(v: float | None) -> str:
-    return "-" if v is None else f"{v:.1f}"
-
-
 def table_rows(benchmarks: Sequence[Benchmark], summaries: dict[str, dict[str, Any]]) -> tuple[list[str], list[str]]:
-    """CSV header (``RewardBench Chat`` ... ``JudgeBench Avg.``) and the method's cells."""
+    """CSV header (``RewardBench Chat`` ... ``JudgeBench Avg.``, then ``COLUMN lo``/``hi`` bounds) and cells."""
     header, cells = [], []
+    intervals: dict[str, Any] = {}
     for b in benchmarks:
+        intervals |= summaries[b.name].get("intervals") or {}
         for col in b.columns:
             header.append(f"{b.title} {col}")
-            cells.append(_fmt(summaries[b.name]["columns"][col]))
-    return header, cells
+            cells.append(fmt(summaries[b.name]["columns"][col]))
+    extra_h, extra_c = bound_columns(header, intervals)
+    return header + extra_h, cells + extra_c
+
+
+def _cell(b: Benchmark, summary: dict[str, Any], col: str) -> str:
+    return fmt_cell(summary["columns"][col], (summary.get("intervals") or {}).get(f"{b.title} {col}"))
 
 
 def to_markdown(benchmarks: Sequence[Benchmark], summaries: dict[str, dict[str, Any]], method: str) -> str:
     """Table 1 layout (one row), then each benchmark's per-category accuracies and pair counts."""
-    header, cells = table_rows(benchmarks, summaries)
+    header = [f"{b.title} {col}" for b in benchmarks for col in b.columns]
+    cells = [_cell(b, summaries[b.name], col) for b in benchmarks for col in b.columns]
     lines = [
         "| Model | " + " | ".join(header) + " |",
         "|---|" + "---:|" * len(header),
@@ -178,8 +225,13 @@ def to_markdown(benchmarks: Sequence[Benchmark], summaries: dict[str, dict[str, 
             "| Category | Pairs | Accuracy (%) |",
             "|---|---:|---:|",
         ]
-        lines += [f"| {c} | {v['n']} | {_fmt(v['accuracy'])} |" for c, v in s["categories"].items()]
+        lines += [
+            f"| {c} | {v['n']} | {fmt_cell(v['accuracy'], v if 'lo' in v else None)} |"
+            for c, v in s["categories"].items()
+        ]
         lines.append("")
+        if note := interval_note(s.get("bootstrap")):
+            lines += [note, ""]
     return "\n".join(lines)
 
 
@@ -195,9 +247,11 @@ def print_tables(
         t.add_column("Model")
         for col in b.columns:
             t.add_column(col, justify="right")
-        t.add_row(method, *[_fmt(summaries[b.name]["columns"][c]) for c in b.columns])
+        t.add_row(method, *[_cell(b, summaries[b.name], c) for c in b.columns])
         console.print(t)
         console.print(f"{summaries[b.name]['n']} pairs. {summaries[b.name]['note']}", highlight=False)
+        if note := interval_note(summaries[b.name].get("bootstrap")):
+            console.print(note, highlight=False)
 
 
 def write_report(
@@ -207,7 +261,8 @@ def write_report(
     outcomes: dict[str, list[BenchOutcome]],
     method: str,
 ) -> Path:
-    """``results.md``, ``results.csv``, ``summary.json`` and ``pairs.jsonl`` (every pair's scores), atomically."""
+    """``results.md``, ``results.csv``, ``summary.json``, ``pairs.jsonl`` (every pair's scores) and, with
+    intervals, ``items.jsonl``, atomically."""
 
     def fill(tmp: Path) -> None:
         header, cells = table_rows(benchmarks, summaries)
@@ -222,5 +277,8 @@ def write_report(
                 for o in outs
             ],
         )
+        its = [it for b in benchmarks if summaries[b.name].get("intervals") for it in items(b, outcomes[b.name])]
+        if its:
+            write_items(tmp, its)
 
     return write_atomically(out_dir, fill)

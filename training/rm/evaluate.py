@@ -10,7 +10,8 @@ as correct when the scorer prefers ``chosen``:
   position bias; each order scores 1/2, so a pair is worth 0, 0.5 or 1.
 
 Per-dimension ``avg.`` is the mean of zh and en (as in the paper); ``Avg.`` is the mean of the
-dimension averages.
+dimension averages. Every cell gets a 95 % percentile bootstrap interval: pairs are resampled within
+each dimension x language cell (its size fixed), and all columns come from the same resamples.
 """
 
 from __future__ import annotations
@@ -35,8 +36,20 @@ from schemas import (
     to_chat,
     validate_rows,
 )
-from training.reporting import write_atomically, write_jsonl, write_table_files
+from training.reporting import (
+    bootstrap_block,
+    bound_columns,
+    fmt,
+    fmt_cell,
+    interval_note,
+    intervals_json,
+    write_atomically,
+    write_items,
+    write_jsonl,
+    write_table_files,
+)
 from training.rm.data import DataError, load_rows, require_columns
+from training.stats import BOOTSTRAP, Item, Weights, cell_intervals, mean_weights
 
 # Table 2 column titles of the roleReward dimensions.
 DIMENSIONS: dict[str, str] = dict(
@@ -223,8 +236,12 @@ def evaluate_judge(judge: PairwiseJudge, rows: Dataset, concurrency: int = 8) ->
 # ----------------------------------------------------------------------------------- reports
 
 
-def summarize(results: Sequence[PairResult]) -> dict[str, Any]:
-    """Accuracy (%) per dimension x language, per-dimension avg. and overall Avg. (None if no rows)."""
+def summarize(results: Sequence[PairResult], resamples: int = BOOTSTRAP, seed: int = 0) -> dict[str, Any]:
+    """Accuracy (%) per dimension x language, per-dimension avg. and overall Avg. (None if no rows).
+
+    With ``resamples`` > 0 the summary also holds ``intervals`` (a 95 % percentile bootstrap interval
+    per table column; pairs resampled within each dimension x language cell, ``seed`` fixed) and
+    ``bootstrap`` (how, and each column's cell weights)."""
     table: dict[str, Any] = {}
     dim_avgs = []
     for dim in DIMENSIONS:
@@ -240,33 +257,78 @@ def summarize(results: Sequence[PairResult]) -> dict[str, Any]:
         table[dim] = cells
     table["avg"] = sum(dim_avgs) / len(dim_avgs) if dim_avgs else None
     table["n"] = len(results)
+    if resamples > 0 and results:
+        items = pair_items(results)
+        weights = column_weights(table)
+        table["intervals"] = intervals_json(cell_intervals(items, weights, resamples, seed))
+        table["bootstrap"] = bootstrap_block(resamples, seed, "within each dimension x language cell", items, weights)
     return table
 
 
-def _fmt(v: float | None) -> str:
-    return "-" if v is None else f"{v:.1f}"
+def stratum(dimension: str, language: str) -> str:
+    return f"{dimension}/{language}"
+
+
+def pair_items(results: Sequence[PairResult]) -> list[Item]:
+    """Each pair as a bootstrap item: its dimension x language cell, id and accuracy in % (0, 50 or 100)."""
+    return [Item(stratum(r.dimension, r.language), r.id, 100.0 * r.correct) for r in results]
+
+
+def column_weights(summary: dict[str, Any]) -> Weights:
+    """Each Table 2 column (``Charm-Consistency zh`` ... ``Avg.``) as weights of its cells, the way
+    :func:`summarize` averages them (cells without pairs left out)."""
+    weights: Weights = {}
+    dims = []
+    for dim, title in DIMENSIONS.items():
+        langs = [{stratum(dim, lang): 1.0} for lang in LANGUAGES if summary[dim][lang] is not None]
+        for lang in LANGUAGES:
+            if summary[dim][lang] is not None:
+                weights[f"{title} {lang}"] = {stratum(dim, lang): 1.0}
+        if langs:
+            weights[f"{title} avg."] = mean_weights(*langs)
+            dims.append(weights[f"{title} avg."])
+    if dims:
+        weights["Avg."] = mean_weights(*dims)
+    return weights
 
 
 def table_rows(summary: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """CSV header (``Charm-Consistency zh`` ... ``Avg.``, then ``COLUMN lo``/``COLUMN hi`` bounds) and cells."""
     header, cells = [], []
     for dim, title in DIMENSIONS.items():
         for key, label in (("zh", "zh"), ("en", "en"), ("avg", "avg.")):
             header.append(f"{title} {label}")
-            cells.append(_fmt(summary[dim][key]))
+            cells.append(fmt(summary[dim][key]))
     header.append("Avg.")
-    cells.append(_fmt(summary["avg"]))
-    return header, cells
+    cells.append(fmt(summary["avg"]))
+    extra_h, extra_c = bound_columns(header, summary.get("intervals"))
+    return header + extra_h, cells + extra_c
+
+
+def _cell(summary: dict[str, Any], column: str, value: float | None) -> str:
+    return fmt_cell(value, (summary.get("intervals") or {}).get(column))
 
 
 def to_markdown(summary: dict[str, Any], method: str) -> str:
-    header, cells = table_rows(summary)
+    header, cells = [], []
+    for dim, title in DIMENSIONS.items():
+        for key, label in (("zh", "zh"), ("en", "en"), ("avg", "avg.")):
+            header.append(f"{title} {label}")
+            cells.append(_cell(summary, f"{title} {label}", summary[dim][key]))
+    header.append("Avg.")
+    cells.append(_cell(summary, "Avg.", summary["avg"]))
     lines = [
         "| Method | " + " | ".join(header) + " |",
         "|" + "---|" * (len(header) + 1),
         f"| {method} | " + " | ".join(cells) + " |",
     ]
     counts = ", ".join(f"{DIMENSIONS[d]} {lang}: {summary[d][f'n_{lang}']}" for d in DIMENSIONS for lang in LANGUAGES)
-    return "\n".join(lines) + f"\n\nPairwise accuracy (%) on Charm-RoleReward; pairs per cell: {counts}.\n"
+    note = interval_note(summary.get("bootstrap"))
+    return (
+        "\n".join(lines)
+        + f"\n\nPairwise accuracy (%) on Charm-RoleReward; pairs per cell: {counts}.\n"
+        + (f"{note}\n" if note else "")
+    )
 
 
 def print_table(summary: dict[str, Any], method: str, console: Any | None = None) -> None:
@@ -279,19 +341,25 @@ def print_table(summary: dict[str, Any], method: str, console: Any | None = None
         for col in ("Method", "zh", "en", "avg."):
             t.add_column(col, justify="left" if col == "Method" else "right")
         s = summary[dim]
-        t.add_row(method, _fmt(s["zh"]), _fmt(s["en"]), _fmt(s["avg"]))
+        t.add_row(method, *[_cell(summary, f"{title} {k}", s[k.rstrip(".")]) for k in ("zh", "en", "avg.")])
         console.print(t)
-    console.print(f"Average over both dimensions: {_fmt(summary['avg'])}  ({summary['n']} pairs)")
+    console.print(f"Average over both dimensions: {_cell(summary, 'Avg.', summary['avg'])}  ({summary['n']} pairs)")
+    note = interval_note(summary.get("bootstrap"))
+    if note:
+        console.print(note, highlight=False)
 
 
 def write_report(
     out_dir: str | os.PathLike[str], summary: dict[str, Any], results: Sequence[PairResult], method: str
 ) -> Path:
-    """Write ``results.md``, ``results.csv``, ``summary.json`` and ``pairs.jsonl`` (temp folder + rename)."""
+    """Write ``results.md``, ``results.csv``, ``summary.json``, ``pairs.jsonl`` and, with intervals,
+    ``items.jsonl`` (temp folder + rename)."""
 
     def fill(tmp: Path) -> None:
         header, cells = table_rows(summary)
         write_table_files(tmp, to_markdown(summary, method), header, cells, method, summary)
         write_jsonl(tmp / "pairs.jsonl", [asdict(r) for r in results])
+        if summary.get("intervals"):
+            write_items(tmp, pair_items(results))
 
     return write_atomically(out_dir, fill)

@@ -35,6 +35,7 @@ from typing import Any
 
 from charm_builder.errors import InputFormatError
 from training.rm.benchmarks import Benchmark, BenchOutcome, BenchPair, accuracy, read_records, text_field
+from training.stats import mean_weights, weighted_weights
 
 # source prefix -> the paper's Table 1 column
 CATEGORIES: dict[str, str] = {
@@ -44,6 +45,7 @@ CATEGORIES: dict[str, str] = {
     "livecodebench": "Coding",
 }
 LABELS = {"A>B": "A", "B>A": "B"}
+OTHER = "other sources"  # pairs whose source is in no category
 AVG_PAIRS = "Avg. (pairs)"  # JudgeBench's overall score; the paper's baseline rows
 AVG_CATEGORIES = "Avg. (categories)"  # mean of the four categories; the paper's BT / GPT-Margin / AAM rows
 AVERAGES: dict[str, str] = {
@@ -87,7 +89,7 @@ def summarize(outcomes: Sequence[BenchOutcome]) -> dict[str, Any]:
         categories[title] = {"n": len(sel), "accuracy": columns[title]}
     other = [o for o in outcomes if category_of(o.category) is None]
     if other:
-        categories["other sources"] = {"n": len(other), "accuracy": accuracy(other)}
+        categories[OTHER] = {"n": len(other), "accuracy": accuracy(other)}
     present = [v for title in CATEGORIES.values() if (v := columns[title]) is not None]
     columns[AVG_PAIRS] = accuracy(outcomes)
     columns[AVG_CATEGORIES] = sum(present) / len(present) if present else None
@@ -99,4 +101,32 @@ def summarize(outcomes: Sequence[BenchOutcome]) -> dict[str, Any]:
     return {"columns": columns, "categories": categories, "averages": AVERAGES, "n": len(outcomes), "note": note}
 
 
-BENCHMARK = Benchmark("judgebench", "JudgeBench", (*CATEGORIES.values(), AVG_PAIRS, AVG_CATEGORIES), load, summarize)
+def stratum(outcome: BenchOutcome) -> str:
+    """The bootstrap stratum of a pair: its category, or ``other sources``."""
+    return category_of(outcome.category) or OTHER
+
+
+def weights(summary: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Each column as weights of the categories (bootstrap strata). With pairs resampled within each
+    category, ``Avg. (pairs)`` weighs a category by its pair count (every pair counts once) and
+    ``Avg. (categories)`` is the plain mean of the present categories: both from the same resamples."""
+    cats = summary["categories"]
+    out: dict[str, dict[str, float]] = {t: {t: 1.0} for t in CATEGORIES.values() if cats[t]["n"]}
+    if out:
+        out[AVG_CATEGORIES] = mean_weights(*out.values())
+    counted = [(c, v["n"]) for c, v in cats.items() if v["n"]]
+    if counted:
+        out[AVG_PAIRS] = weighted_weights([({c: 1.0}, n) for c, n in counted])
+    return out
+
+
+BENCHMARK = Benchmark(
+    "judgebench",
+    "JudgeBench",
+    (*CATEGORIES.values(), AVG_PAIRS, AVG_CATEGORIES),
+    load,
+    summarize,
+    stratum=stratum,
+    weights=weights,
+    resampling="within each category (category sizes fixed); both averages from the same resamples",
+)

@@ -20,6 +20,10 @@ Scoring, from ``allenai/reward-bench``:
   datasets (``allenai/pref-test-sets``), not from this file, so the score here is the plain mean of
   the four sections — which is also the paper's Table 1 ``Avg.``. A section with no rows shows "-"
   and is left out of the mean.
+
+Intervals (``charm-train eval-rm --bootstrap``): pairs are resampled within each subset, each
+resample's subset accuracies are combined exactly as above, so a section's interval reflects the
+published weights (a section's value is a fixed linear combination of subset means).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from training.rm.benchmarks import (
     read_records,
     text_field,
 )
+from training.stats import mean_weights, weighted_weights
 
 EXAMPLE_COUNTS: dict[str, int] = {
     "alpacaeval-easy": 100,
@@ -145,4 +150,27 @@ def summarize(outcomes: Sequence[BenchOutcome]) -> dict[str, Any]:
     return {"columns": columns, "categories": categories, "n": len(outcomes), "note": note}
 
 
-BENCHMARK = Benchmark("rewardbench", "RewardBench", (*SECTION_TITLES.values(), AVG), load, summarize)
+def weights(summary: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Each column as weights of the subsets (bootstrap strata): a section weighs its present subsets by
+    ``EXAMPLE_COUNTS``, Avg. is the mean of the present sections (as :func:`summarize`)."""
+    present = set(summary["categories"])
+    out: dict[str, dict[str, float]] = {}
+    for section, subsets in SUBSET_MAPPING.items():
+        have = [s for s in subsets if s in present]
+        if have:
+            out[SECTION_TITLES[section]] = weighted_weights([({s: 1.0}, EXAMPLE_COUNTS[s]) for s in have])
+    if out:
+        out[AVG] = mean_weights(*out.values())
+    return out
+
+
+BENCHMARK = Benchmark(
+    "rewardbench",
+    "RewardBench",
+    (*SECTION_TITLES.values(), AVG),
+    load,
+    summarize,
+    stratum=lambda o: o.category,
+    weights=weights,
+    resampling="within each subset (subset sizes fixed), sections weighted by EXAMPLE_COUNTS as published",
+)
