@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from polars.exceptions import PanicException
 from pydantic import TypeAdapter, ValidationError
 
 from charm_builder.errors import CharmError
@@ -67,7 +68,7 @@ def check_export(path: Path) -> CheckResult:
         return _check_export(path)
     except CharmError:
         raise
-    except Exception as exc:  # any damage we did not foresee still ends in one line naming the export
+    except (Exception, PanicException) as exc:  # any damage we did not foresee ends in one line naming the export
         raise _malformed(path, exc) from None
 
 
@@ -90,7 +91,7 @@ def _check_export(path: Path) -> CheckResult:
             frames.update(_check_subset(name, folder))
         except CharmError:
             raise
-        except Exception as exc:
+        except (Exception, PanicException) as exc:  # polars panics (a BaseException) on some damaged parquet
             raise _malformed(folder, exc) from None
         result.rows[name] = {s: frames[(name, s)].height for (sub, s) in frames if sub == name}
     if manifest.get("kind") == "export" and manifest.get("rows") != result.rows:

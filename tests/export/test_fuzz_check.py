@@ -118,7 +118,9 @@ def corrupt(folder: Path, data: st.DataObject) -> str:
     return f"{how} {target.relative_to(folder)}"
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=120, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
 def test_check_on_corrupted_export_ends_in_ok_or_one_line(pristine, tmp_path_factory, data) -> None:
     fmt = data.draw(st.sampled_from(FORMATS), label="format")
