@@ -1,0 +1,54 @@
+"""Stored JSON documents -> polars frames in one parse, with pyarrow's JSON reader.
+
+The store keeps each record as one JSON document (``model_dump_json``: one line). Parsing a page of
+documents at once with an explicit schema (fields not named are skipped) is the cheapest way to get
+nested columns (a dialogue context, the six candidates) out of SQLite: one parse per document, no
+Python object per field.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.json as pj
+
+MESSAGE = pa.struct([("role", pa.string()), ("speaker", pa.string()), ("text", pa.string())])
+CANDIDATE = pa.struct(
+    [("label", pa.string()), ("model_id", pa.string()), ("text", pa.string()), ("flags", pa.list_(pa.string()))]
+)
+CANDIDATE_SET = pa.schema(
+    [
+        ("id", pa.string()),
+        ("dialogue_id", pa.string()),
+        ("context", pa.list_(MESSAGE)),
+        ("candidates", pa.list_(CANDIDATE)),
+    ]
+)
+ANNOTATION = pa.schema(
+    [
+        ("candidate_set_id", pa.string()),
+        ("annotator", pa.string()),
+        ("best", pa.string()),
+        ("worst", pa.string()),
+        ("source", pa.string()),
+    ]
+)
+
+
+def parse_documents(docs: Sequence[bytes], schema: pa.Schema) -> pl.DataFrame:
+    """One row per JSON document with the ``schema`` fields (null where a document lacks one)."""
+    if not docs:
+        return pl.from_arrow(schema.empty_table())  # type: ignore[return-value]
+    buf = b"\n".join(docs)
+    multiline = buf.count(b"\n") != len(docs) - 1  # a document written pretty-printed by another tool
+    table = pj.read_json(
+        io.BytesIO(buf),
+        read_options=pj.ReadOptions(use_threads=False, block_size=max(len(buf) + 1, 1 << 20)),
+        parse_options=pj.ParseOptions(
+            explicit_schema=schema, unexpected_field_behavior="ignore", newlines_in_values=multiline
+        ),
+    )
+    return pl.from_arrow(table)  # type: ignore[return-value]
