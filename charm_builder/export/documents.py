@@ -8,7 +8,6 @@ Python object per field.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 
 import polars as pl
@@ -43,12 +42,20 @@ def parse_documents(docs: Sequence[bytes], schema: pa.Schema) -> pl.DataFrame:
     if not docs:
         return pl.from_arrow(schema.empty_table())  # type: ignore[return-value]
     buf = b"\n".join(docs)
-    multiline = buf.count(b"\n") != len(docs) - 1  # a document written pretty-printed by another tool
-    table = pj.read_json(
-        io.BytesIO(buf),
+    try:
+        table = _read(buf, schema, multiline=False)
+    except pa.ArrowInvalid:
+        table = None
+    if table is None or table.num_rows != len(docs):  # a document pretty-printed by another tool
+        table = _read(buf, schema, multiline=True)
+    return pl.from_arrow(table)  # type: ignore[return-value]
+
+
+def _read(buf: bytes, schema: pa.Schema, multiline: bool) -> pa.Table:
+    return pj.read_json(
+        pa.BufferReader(buf),
         read_options=pj.ReadOptions(use_threads=False, block_size=max(len(buf) + 1, 1 << 20)),
         parse_options=pj.ParseOptions(
             explicit_schema=schema, unexpected_field_behavior="ignore", newlines_in_values=multiline
         ),
     )
-    return pl.from_arrow(table)  # type: ignore[return-value]

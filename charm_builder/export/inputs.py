@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from charm_builder.export import load
-from charm_builder.export.votes import Votes, aggregate_votes
+from charm_builder.export.votes import Tally, Votes, tally_votes, verdicts_of
 from charm_builder.store import Workspace
 
 
@@ -31,8 +31,12 @@ class Inputs:
     annotation_sources: dict[str, int]  # submitted annotations in the workspace: human / synthetic
     simulator_models: dict[str, list[str]] = field(default_factory=dict)  # role -> model ids
 
+    _tally: Tally | None = field(default=None, init=False, repr=False)
+
     def votes(self, min_annotators: int) -> Votes:
-        return aggregate_votes(self.annotations, min_annotators)
+        if self._tally is None:  # counted once, judged per min_annotators
+            self._tally = tally_votes(self.annotations)
+        return verdicts_of(self._tally, min_annotators)
 
     def sets_with_dialogues(self, candidate_set_ids: pl.Series) -> pl.DataFrame:
         """The given candidate sets with ``context_key`` and their dialogue/character columns."""
@@ -51,14 +55,15 @@ def read_inputs(
     characters = load.load_characters(ws)
     facts = load.load_dialogue_facts(ws)
     sets, candidates = load.scan_candidate_sets(ws, page_rows, keep_context)
+    annotations, sources = load.load_submitted_annotations(ws, include_synthetic, page_rows * 5)
     return Inputs(
         characters=characters,
         dialogues=facts.dialogues.join(characters, on="character_id", how="left"),
         candidate_sets=sets,
         candidates=candidates,
-        annotations=load.load_submitted_annotations(ws, include_synthetic, page_rows * 5),
+        annotations=annotations,
         simulator_settings=facts.simulator_settings,
         judge_scores=load.load_judge_scores(ws),
-        annotation_sources=load.annotation_sources(ws),
+        annotation_sources=sources,
         simulator_models=facts.simulator_models,
     )

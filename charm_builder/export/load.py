@@ -147,20 +147,24 @@ def fetch_candidate_sets(ws: Workspace, candidate_set_ids: Sequence[str]) -> pl.
 
 def load_submitted_annotations(
     ws: Workspace, include_synthetic: bool = False, page_rows: int = PAGE_ROWS * 5
-) -> pl.DataFrame:
-    """Submitted best/worst picks (drafts and discarded annotations never count). Synthetic (LLM-judge)
-    annotations only with ``include_synthetic``: they are never mixed in silently."""
-    parts = []
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Submitted best/worst picks (drafts and discarded annotations never count) and how many submitted
+    annotations there are per source ({"human": n, "synthetic": m}). Synthetic (LLM-judge) annotations are
+    in the frame only with ``include_synthetic``: they are never mixed in silently."""
+    parts, sources = [], {"human": 0, "synthetic": 0}
     for page in reads.submitted_annotation_documents(ws, page_rows):
-        frame = parse_documents(page, documents.ANNOTATION)
+        frame = parse_documents(page, documents.ANNOTATION).with_columns(pl.col("source").fill_null("human"))
+        for source, n in frame.group_by("source").len().iter_rows():
+            sources[source] = sources.get(source, 0) + n
         if not include_synthetic:
-            frame = frame.filter(pl.col("source").fill_null("human") == "human")
+            frame = frame.filter(pl.col("source") == "human")
         parts.append(frame.drop("source"))
     if not parts:
-        return pl.DataFrame(
+        empty = pl.DataFrame(
             schema={"candidate_set_id": pl.String, "annotator": pl.String, "best": pl.String, "worst": pl.String}
         )
-    return pl.concat(parts)
+        return empty, sources
+    return pl.concat(parts), {"human": sources["human"], "synthetic": sources["synthetic"]}
 
 
 @dataclass
@@ -174,35 +178,30 @@ class DialogueFacts:
 
 def load_dialogue_facts(ws: Workspace) -> DialogueFacts:
     """Every dialogue (no turn texts), its turn counts, and the simulator settings and models over all."""
-    frame = query_frame(
-        reads.dialogue_facts(ws),
-        {
-            "dialogue_id": pl.String,
-            "character_id": pl.String,
-            "language": pl.String,
-            "dimension": pl.String,
-            "n_turns": pl.Int64,
-            "planned_turns": pl.Float64,
-            "_setting": pl.String,
-            "_models": pl.String,
-        },
-    )
+    schema = {
+        "dialogue_id": pl.String,
+        "character_id": pl.String,
+        "language": pl.String,
+        "dimension": pl.String,
+        "n_turns": pl.Int64,
+        "planned_turns": pl.Float64,
+    }
+    cur = reads.dialogue_facts(ws)
+    parts, settings, model_texts = [], set(), set()
+    while rows := cur.fetchmany(BATCH_ROWS):
+        parts.append(pl.DataFrame([r[:6] for r in rows], schema=schema, orient="row"))
+        settings.update(r[6] for r in rows if r[6] is not None)
+        model_texts.update(r[7] for r in rows if r[7] is not None)
     models: set[tuple[str, str]] = set()
-    for text in frame["_models"].drop_nulls().unique().to_list():
+    for text in model_texts:
         value = json.loads(text)
         if isinstance(value, dict):
             models.update((str(k), str(v)) for k, v in value.items())
     roster: dict[str, list[str]] = {}
     for role, model in sorted(models):
         roster.setdefault(role, []).append(model)
-    settings = sorted(frame["_setting"].drop_nulls().unique().to_list())
-    return DialogueFacts(frame.drop("_setting", "_models"), settings, roster)
-
-
-def annotation_sources(ws: Workspace) -> dict[str, int]:
-    """Submitted annotations by source: {"human": n, "synthetic": m}."""
-    rows = reads.annotation_sources(ws)
-    return {"human": int(rows.get("human", 0)), "synthetic": int(rows.get("synthetic", 0))}
+    frame = pl.concat(parts) if parts else pl.DataFrame(schema=schema)
+    return DialogueFacts(frame, sorted(settings), roster)
 
 
 def load_judge_scores(ws: Workspace) -> pl.DataFrame:

@@ -92,15 +92,6 @@ def _pages(cur: sqlite3.Cursor, page_rows: int) -> Iterator[list[bytes]]:
         yield [r[0] for r in rows]
 
 
-def annotation_sources(ws: Workspace) -> dict[str, int]:
-    """Submitted annotations counted by source ("human", "synthetic", ...)."""
-    return dict(
-        ws.conn.execute(
-            f"SELECT {ANNOTATION_SOURCE_SQL}, COUNT(*) FROM annotations WHERE status = 'submitted' GROUP BY 1"
-        ).fetchall()
-    )
-
-
 def human_annotated_set_ids(ws: Workspace) -> set[str]:
     """Candidate sets with at least one submitted human annotation."""
     rows = ws.conn.execute(

@@ -200,19 +200,20 @@ def _upsert_sql(table: Table) -> str:
 
 
 def _rows_by_table(records: Iterable[Record], limit: int) -> Iterator[tuple[Table, list[tuple]]]:
-    """Runs of consecutive records of one kind as SQL parameter rows (at most ``limit`` per run), in input
-    order, so a record upserted twice ends with its last version, as with one statement per record."""
-    table: Table | None = None
-    rows: list[tuple] = []
+    """Records as SQL parameter rows grouped by table (tables in order of first appearance), at most
+    ``limit`` rows per group. Within a table the input order is kept, so a record upserted twice ends
+    with its last version, as with one statement per record (tables do not interact)."""
+    groups: dict[str, tuple[Table, list[tuple]]] = {}
     for record in records:
         t = _table_for(type(record))
-        if t is not table or len(rows) >= limit:
-            if rows and table is not None:
-                yield table, rows
-            table, rows = t, []
+        table, rows = groups.setdefault(t.name, (t, []))
         rows.append((record.id, record.model_dump_json(), *(f(record) for f in t.columns.values())))
-    if rows and table is not None:
-        yield table, rows
+        if len(rows) >= limit:
+            yield table, rows
+            groups[t.name] = (t, [])
+    for table, rows in groups.values():
+        if rows:
+            yield table, rows
 
 
 def _batches(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
