@@ -8,6 +8,7 @@ therefore grows with ids, not with text.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -47,23 +48,31 @@ class Inputs:
 
 
 def read_inputs(
-    ws: Workspace, include_synthetic: bool = False, *, keep_context: bool = True, page_rows: int = load.PAGE_ROWS
+    ws: Workspace,
+    include_synthetic: bool = False,
+    *,
+    keep_context: bool = True,
+    page_rows: int = load.PAGE_ROWS,
+    on_page: Callable[[Inputs, pl.DataFrame], None] | None = None,
 ) -> Inputs:
     """Read every table the export needs into light polars frames (synthetic annotations only when
     asked). ``keep_context`` also keeps every decoded context (the shift divergences read all turns);
-    without it memory does not grow with text. ``page_rows``: documents parsed at a time."""
+    without it memory does not grow with text. ``page_rows``: documents parsed at a time. ``on_page(inputs,
+    page)`` sees each parsed page of candidate sets, with everything but the candidate sets already read."""
     characters = load.load_characters(ws)
     facts = load.load_dialogue_facts(ws)
-    sets, candidates = load.scan_candidate_sets(ws, page_rows, keep_context)
     annotations, sources = load.load_submitted_annotations(ws, include_synthetic, page_rows * 5)
-    return Inputs(
+    inputs = Inputs(
         characters=characters,
         dialogues=facts.dialogues.join(characters, on="character_id", how="left"),
-        candidate_sets=sets,
-        candidates=candidates,
+        candidate_sets=pl.DataFrame(),
+        candidates=pl.DataFrame(),
         annotations=annotations,
         simulator_settings=facts.simulator_settings,
         judge_scores=load.load_judge_scores(ws),
         annotation_sources=sources,
         simulator_models=facts.simulator_models,
     )
+    hook = (lambda page: on_page(inputs, page)) if on_page is not None else None
+    inputs.candidate_sets, inputs.candidates = load.scan_candidate_sets(ws, page_rows, keep_context, hook)
+    return inputs

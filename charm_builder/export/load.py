@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import polars as pl
@@ -86,7 +86,10 @@ TEXT_KEY_SEED = 0
 
 
 def scan_candidate_sets(
-    ws: Workspace, page_rows: int = PAGE_ROWS, keep_context: bool = False
+    ws: Workspace,
+    page_rows: int = PAGE_ROWS,
+    keep_context: bool = False,
+    on_page: Callable[[pl.DataFrame], None] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Light frames of every candidate set, read page by page (memory bounded by the page plus these):
 
@@ -94,10 +97,15 @@ def scan_candidate_sets(
     * candidates: candidate_set_id, label, model_id, ``unusable`` (flagged empty or duplicate) and
       ``text_key``, a 64-bit hash of the reply text (chosen == rejected is tested on it; the texts
       themselves are read again only for the rows that are written, see ``materialize``).
+
+    ``on_page`` gets each parsed page (candidate_set_id, dialogue_id, context, candidates) while it is in
+    memory (``spill.TrainSpill`` builds the training rows from it).
     """
     sets, cands = [], []
     for page in reads.candidate_set_documents(ws, page_rows):
         frame = parse_documents(page, documents.CANDIDATE_SET).rename({"id": "candidate_set_id"})
+        if on_page is not None:
+            on_page(frame)
         keep = ["context"] if keep_context else []
         sets.append(frame.select("candidate_set_id", "dialogue_id", context_key_expr(), *keep))
         cands.append(

@@ -11,6 +11,7 @@ Finally, rows whose context (turn roles + texts) already appears in an earlier s
 from __future__ import annotations
 
 import contextlib
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,12 +33,13 @@ from charm_builder.export.materialize import DEFAULT_CHUNK_ROWS, iter_rows, mate
 from charm_builder.export.preference import PairPolicy, build_preference
 from charm_builder.export.role_reward import DEFAULT_SIZE, SMALL_POOL_SHARE, build_role_reward
 from charm_builder.export.shift import SHIFTS, ShiftPlan
+from charm_builder.export.spill import TrainSpill
 from charm_builder.export.splits import SplitBy
 from charm_builder.export.votes import agreement_stats
 from charm_builder.export.write import FORMATS, atomic_directory, check_out_dir, write_splits
 from charm_builder.store import Workspace
 from charm_builder.store.stats import summarize_turns
-from schemas import Dialogue
+from schemas import CandidateSet, Dialogue
 
 SUBSETS: tuple[str, ...] = ("roleReward", "dialogueQuality", "preferenceTraining")
 SUBSET_CHOICES: tuple[str, ...] = (*SUBSETS, "all")
@@ -159,17 +161,28 @@ def build_export(
 
 
 def plan_export(
-    ws: Workspace, opts: ExportOptions, console: Console | None = None, *, chunk_rows: int = DEFAULT_CHUNK_ROWS
+    ws: Workspace,
+    opts: ExportOptions,
+    console: Console | None = None,
+    *,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    spill: TrainSpill | None = None,
 ) -> dict[str, SubsetData]:
     """Select every requested subset's rows and fill its card block, from light frames read ``chunk_rows``
     documents at a time: the planned rows carry ids, labels and context keys, not texts
-    (``materialize.iter_rows`` adds them)."""
+    (``materialize.iter_rows`` adds them). ``spill`` builds the candidate training rows during the scan."""
     if ws.count(Dialogue) == 0:
         raise CharmError(f"workspace {ws.root} has no dialogues; nothing to export (import or simulate some first)")
     step = Steps(console)
     wanted = opts.subsets()
     with step("reading workspace"):
-        inputs = read_inputs(ws, opts.include_synthetic, keep_context=opts.shift is not None, page_rows=chunk_rows)
+        inputs = read_inputs(
+            ws,
+            opts.include_synthetic,
+            keep_context=opts.shift is not None,
+            page_rows=chunk_rows,
+            on_page=spill.add_page if spill is not None and "preferenceTraining" in wanted else None,
+        )
         judge = choose_judge(inputs.judge_scores, opts.judge)
     common = {
         "seed": opts.seed,
@@ -423,7 +436,31 @@ def export_workspace(
     check_out_dir(out, overwrite)  # fail fast, before the heavy work
     if chunk_rows < 1:
         raise CharmError(f"chunk_rows must be at least 1, got {chunk_rows}")
-    built = plan_export(ws, opts, console, chunk_rows=chunk_rows)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}.spill-", dir=out.parent) as spill_dir:
+        spill = TrainSpill(
+            Path(spill_dir),
+            min_annotators=opts.train_min_annotators,
+            policy=opts.pairs,
+            n_sets=ws.count(CandidateSet),
+            chunk_rows=chunk_rows,
+        )
+        try:
+            return _export(ws, out, opts, overwrite, console, chunk_rows, spill)
+        finally:
+            spill.close()
+
+
+def _export(
+    ws: Workspace,
+    out: Path,
+    opts: ExportOptions,
+    overwrite: bool,
+    console: Console | None,
+    chunk_rows: int,
+    spill: TrainSpill,
+) -> ExportSummary:
+    built = plan_export(ws, opts, console, chunk_rows=chunk_rows, spill=spill)
     skipped = {name: _why_empty(data) for name, data in built.items() if data.rows == 0}
     if len(skipped) == len(built):
         name, why = next(iter(skipped.items()))
@@ -438,7 +475,7 @@ def export_workspace(
         for name, data in built.items():
             if name in skipped:
                 continue
-            rows[name] = write_subset(tmp / name, data, opts, ws=ws, chunk_rows=chunk_rows)
+            rows[name] = write_subset(tmp / name, data, opts, ws=ws, chunk_rows=chunk_rows, spill=spill)
         top = {
             "format_version": cards.FORMAT_VERSION,
             "kind": "export",
@@ -459,10 +496,11 @@ def write_subset(
     *,
     ws: Workspace | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    spill: TrainSpill | None = None,
 ) -> dict[str, int]:
     """Write one subset folder: data files, README.md card, manifest.json. With ``ws`` the splits are
-    planned rows (``plan_export``) whose texts are read and written chunk by chunk; without it they are
-    whole frames (``build_export``)."""
+    planned rows (``plan_export``) whose texts are read and written chunk by chunk (train rows from
+    ``spill`` when given); without it they are whole frames (``build_export``)."""
     # Empty splits are left out: datasets cannot load a saved split with no rows.
     splits = {s: f for s, f in data.splits.items() if f.height}
     characters = load_characters(ws) if ws is not None else None
@@ -471,7 +509,12 @@ def write_subset(
         if ws is None or characters is None:
             yield frame.drop("context_key")
             return
-        for chunk in iter_rows(ws, row_kind(data.name, split), frame, characters, chunk_rows):
+        kind = row_kind(data.name, split)
+        if kind == "train" and spill is not None:
+            chunks = spill.iter_train(frame, lambda plan: materialize(ws, kind, plan, characters, chunk_rows))
+        else:
+            chunks = iter_rows(ws, kind, frame, characters, chunk_rows)
+        for chunk in chunks:
             yield chunk.drop("context_key")
 
     files = write_splits({s: batches(s, f) for s, f in splits.items()}, directory, opts.fmt)
