@@ -14,6 +14,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.json as pj
 
+BLOCK_BYTES = 4 << 20  # pyarrow parses blocks of this size on its threads (a document must fit in one)
 MESSAGE = pa.struct([("role", pa.string()), ("speaker", pa.string()), ("text", pa.string())])
 CANDIDATE = pa.struct(
     [("label", pa.string()), ("model_id", pa.string()), ("text", pa.string()), ("flags", pa.list_(pa.string()))]
@@ -46,15 +47,17 @@ def parse_documents(docs: Sequence[bytes], schema: pa.Schema) -> pl.DataFrame:
         table = _read(buf, schema, multiline=False)
     except pa.ArrowInvalid:
         table = None
-    if table is None or table.num_rows != len(docs):  # a document pretty-printed by another tool
+    if table is None or table.num_rows != len(docs):  # pretty-printed by another tool, or longer than a block
         table = _read(buf, schema, multiline=True)
     return pl.from_arrow(table)  # type: ignore[return-value]
 
 
 def _read(buf: bytes, schema: pa.Schema, multiline: bool) -> pa.Table:
+    # One block when documents may span lines (or one is longer than a block): it cannot be split then.
+    block = max(len(buf) + 1, BLOCK_BYTES) if multiline else BLOCK_BYTES
     return pj.read_json(
         pa.BufferReader(buf),
-        read_options=pj.ReadOptions(use_threads=False, block_size=max(len(buf) + 1, 1 << 20)),
+        read_options=pj.ReadOptions(use_threads=True, block_size=block),
         parse_options=pj.ParseOptions(
             explicit_schema=schema, unexpected_field_behavior="ignore", newlines_in_values=multiline
         ),

@@ -40,7 +40,8 @@ class TrainSpill:
         self.chunk_rows = chunk_rows
         self._writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
         self._schema: pa.Schema | None = None
-        self._usable: pl.DataFrame | None = None
+        self._usable: _Index | None = None  # candidate sets with a clear verdict
+        self._dialogues: _Index | None = None
 
     def path(self, bucket: int) -> Path:
         return self.folder / f"train-{bucket:05d}.arrow"
@@ -51,12 +52,14 @@ class TrainSpill:
 
     def add_page(self, inputs: Inputs, page: pl.DataFrame) -> None:
         """Build and store the candidate training rows of one parsed page (see ``load.scan_candidate_sets``)."""
-        if self._usable is None:
+        if self._usable is None or self._dialogues is None:
             verdicts = inputs.votes(self.min_annotators).verdicts
-            self._usable = verdicts.filter(pl.col("reason") == "ok").select(
-                "candidate_set_id", "best", "worst", "n_annotators"
+            self._usable = _Index(
+                verdicts.filter(pl.col("reason") == "ok").select("candidate_set_id", "best", "worst", "n_annotators"),
+                "candidate_set_id",
             )
-        usable = self._usable.join(page.select("candidate_set_id"), on="candidate_set_id", how="semi")
+            self._dialogues = _Index(inputs.dialogues.select("dialogue_id", "character_id", "language"), "dialogue_id")
+        usable = self._usable.rows(page["candidate_set_id"])
         if usable.is_empty():
             return
         cands = explode_candidates(page).with_columns(unusable_expr())
@@ -116,6 +119,22 @@ class TrainSpill:
             return pl.DataFrame(schema={"id": pl.String})
         with pa.ipc.open_stream(str(path)) as reader:
             return pl.from_arrow(reader.read_all())  # type: ignore[return-value]
+
+
+class _Index:
+    """A frame sorted on a unique key, for taking a page's rows without scanning the whole frame."""
+
+    def __init__(self, frame: pl.DataFrame, key: str):
+        self.frame = frame.sort(key)
+        self.keys = self.frame[key]
+
+    def rows(self, wanted: pl.Series) -> pl.DataFrame:
+        """The rows whose key is in ``wanted`` (in key order)."""
+        if self.frame.is_empty() or wanted.is_empty():
+            return self.frame.clear()
+        at = self.keys.search_sorted(wanted.sort(), side="left").clip(0, self.frame.height - 1)
+        found = at.filter(self.keys.gather(at) == wanted.sort())
+        return self.frame[found]
 
 
 def _as_plan(pairs: pl.DataFrame) -> pl.DataFrame:
