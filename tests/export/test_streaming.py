@@ -12,6 +12,7 @@ from rich.console import Console
 
 from charm_builder.export import ExportOptions, build_export, export_workspace
 from charm_builder.export import pipeline as pipeline_mod
+from charm_builder.export import documents
 from charm_builder.export.documents import ANNOTATION, parse_documents
 from charm_builder.export.write import read_splits, to_dataset, write_splits
 from charm_builder.store import Workspace
@@ -119,7 +120,9 @@ def test_hf_split_written_in_shards_loads_like_save_to_disk(tmp_path, monkeypatc
     ).read_text()
 
 
-def test_documents_written_pretty_printed_by_another_tool_still_parse():
+@pytest.mark.parametrize("block_bytes", [64, 4 << 20])
+def test_documents_written_pretty_printed_by_another_tool_still_parse(monkeypatch, block_bytes):
+    monkeypatch.setattr(documents, "BLOCK_BYTES", block_bytes)  # 64: every document is longer than a block
     docs = [
         json.dumps({"candidate_set_id": "a", "annotator": "x", "best": "A", "worst": "B"}).encode(),
         json.dumps({"candidate_set_id": "b", "annotator": "y", "best": "B", "worst": "C"}, indent=2).encode(),
