@@ -10,9 +10,8 @@ import polars as pl
 import pytest
 from rich.console import Console
 
-from charm_builder.export import ExportOptions, build_export, export_workspace
+from charm_builder.export import ExportOptions, build_export, documents, export_workspace
 from charm_builder.export import pipeline as pipeline_mod
-from charm_builder.export import documents
 from charm_builder.export.documents import ANNOTATION, parse_documents
 from charm_builder.export.write import read_splits, to_dataset, write_splits
 from charm_builder.store import Workspace
