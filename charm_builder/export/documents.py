@@ -62,3 +62,9 @@ def _read(buf: bytes, schema: pa.Schema, multiline: bool) -> pa.Table:
             explicit_schema=schema, unexpected_field_behavior="ignore", newlines_in_values=multiline
         ),
     )
+
+
+def compact(frame: pl.DataFrame) -> pl.DataFrame:
+    """A copy of ``frame`` in fresh buffers. Columns cut from a parsed page can keep the page's whole
+    buffers alive; frames kept after the page is gone are compacted so memory follows what they hold."""
+    return pl.from_arrow(frame.to_arrow())  # type: ignore[return-value]

@@ -59,9 +59,11 @@ def read_inputs(
     asked). ``keep_context`` also keeps every decoded context (the shift divergences read all turns);
     without it memory does not grow with text. ``page_rows``: documents parsed at a time. ``on_page(inputs,
     page)`` sees each parsed page of candidate sets, with everything but the candidate sets already read."""
+    facts_read = load.in_background(ws, load.load_dialogue_facts)  # overlaps the annotations
     characters = load.load_characters(ws)
-    facts = load.load_dialogue_facts(ws)
     annotations, sources = load.load_submitted_annotations(ws, include_synthetic, page_rows * 5)
+    tally = tally_votes(annotations)
+    facts = facts_read.result()
     inputs = Inputs(
         characters=characters,
         dialogues=facts.dialogues.join(characters, on="character_id", how="left"),
@@ -73,6 +75,7 @@ def read_inputs(
         annotation_sources=sources,
         simulator_models=facts.simulator_models,
     )
+    inputs._tally = tally
     hook = (lambda page: on_page(inputs, page)) if on_page is not None else None
     inputs.candidate_sets, inputs.candidates = load.scan_candidate_sets(ws, page_rows, keep_context, hook)
     return inputs

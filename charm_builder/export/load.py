@@ -11,18 +11,23 @@ being written (``fetch_candidate_sets``).
 from __future__ import annotations
 
 import json
+import queue
 import sqlite3
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import polars as pl
 
 from charm_builder.export import documents
-from charm_builder.export.documents import parse_documents
+from charm_builder.export.documents import compact, parse_documents
 from charm_builder.export.splits import context_key_expr
-from charm_builder.store import Workspace, reads
+from charm_builder.store import Workspace, connect, reads
 
 BATCH_ROWS = 50_000
+T = TypeVar("T")
 PAGE_ROWS = 20_000  # candidate-set documents parsed at a time (about 4 KB each)
 
 # A dialogue turn as stored (schemas.Message) and as exported in roleReward / dialogueQuality.
@@ -102,16 +107,18 @@ def scan_candidate_sets(
     memory (``spill.TrainSpill`` builds the training rows from it).
     """
     sets, cands = [], []
-    for page in reads.candidate_set_documents(ws, page_rows):
+    for page in prefetched(ws, lambda own: reads.candidate_set_documents(own, page_rows)):
         frame = parse_documents(page, documents.CANDIDATE_SET).rename({"id": "candidate_set_id"})
         if on_page is not None:
             on_page(frame)
         keep = ["context"] if keep_context else []
-        sets.append(frame.select("candidate_set_id", "dialogue_id", context_key_expr(), *keep))
+        sets.append(compact(frame.select("candidate_set_id", "dialogue_id", context_key_expr(), *keep)))
         cands.append(
-            explode_candidates(frame)
-            .with_columns(unusable_expr(), pl.col("text").hash(seed=TEXT_KEY_SEED).alias("text_key"))
-            .drop("flags", "text")
+            compact(
+                explode_candidates(frame)
+                .with_columns(unusable_expr(), pl.col("text").hash(seed=TEXT_KEY_SEED).alias("text_key"))
+                .drop("flags", "text")
+            )
         )
     if not sets:
         context = {"context": CONTEXT_DTYPE} if keep_context else {}
@@ -135,6 +142,59 @@ def scan_candidate_sets(
             ),
         )
     return pl.concat(sets), pl.concat(cands)
+
+
+def in_background(ws: Workspace, read: Callable[[Workspace], T]) -> Future[T]:
+    """Run ``read`` on its own connection in a thread. SQLite and the parsers release the GIL, so the
+    read overlaps the caller's work when a second core is free."""
+
+    def run() -> T:
+        with Workspace(ws.root, connect(ws.db_path)) as own:
+            return read(own)
+
+    executor = ThreadPoolExecutor(1, thread_name_prefix="charm-read")
+    future = executor.submit(run)
+    executor.shutdown(wait=False)
+    return future
+
+
+def prefetched(ws: Workspace, pages: Callable[[Workspace], Iterator[T]]) -> Iterator[T]:
+    """``pages(own_connection)``, read one page ahead in a thread (at most one page waits in memory)."""
+    box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(item: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                box.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            with Workspace(ws.root, connect(ws.db_path)) as own:
+                for page in pages(own):
+                    if not put(("page", page)):
+                        return
+            put(("end", None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(("error", exc))
+
+    worker = threading.Thread(target=produce, name="charm-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, item = box.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 def explode_candidates(sets: pl.DataFrame) -> pl.DataFrame:
@@ -166,7 +226,7 @@ def load_submitted_annotations(
             sources[source] = sources.get(source, 0) + n
         if not include_synthetic:
             frame = frame.filter(pl.col("source") == "human")
-        parts.append(frame.drop("source"))
+        parts.append(compact(frame.drop("source")))
     if not parts:
         empty = pl.DataFrame(
             schema={"candidate_set_id": pl.String, "annotator": pl.String, "best": pl.String, "worst": pl.String}
