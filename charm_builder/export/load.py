@@ -2,20 +2,33 @@
 
 Exports touch every candidate set and annotation, so validating hundreds of thousands of
 pydantic objects would dominate the run time. The store validated each record when it was
-written; its reads pull the few fields we need with SQLite JSON functions and polars decodes
-the nested context lists only for the rows that are exported.
+written; its reads hand over stored documents page by page (parsed a page at once, see
+``documents``) or a few fields pulled with SQLite JSON functions. Candidate sets are scanned once
+into light frames (ids, labels, hashes); their texts are fetched again by id only for the rows
+being written (``fetch_candidate_sets``).
 """
 
 from __future__ import annotations
 
+import json
+import queue
 import sqlite3
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import polars as pl
 
-from charm_builder.store import Workspace, reads
+from charm_builder.export import documents
+from charm_builder.export.documents import compact, parse_documents
+from charm_builder.export.splits import context_key_expr
+from charm_builder.store import Workspace, connect, reads
 
 BATCH_ROWS = 50_000
+T = TypeVar("T")
+PAGE_ROWS = 20_000  # candidate-set documents parsed at a time (about 4 KB each)
 
 # A dialogue turn as stored (schemas.Message) and as exported in roleReward / dialogueQuality.
 MESSAGE_DTYPE = pl.Struct({"role": pl.String, "speaker": pl.String, "text": pl.String})
@@ -48,19 +61,6 @@ def load_characters(ws: Workspace) -> pl.DataFrame:
     )
 
 
-def load_dialogues(ws: Workspace) -> pl.DataFrame:
-    """One row per dialogue: id, character, language, target dimension (no turns)."""
-    return query_frame(
-        reads.dialogues(ws),
-        {
-            "dialogue_id": pl.String,
-            "character_id": pl.String,
-            "language": pl.String,
-            "dimension": pl.String,
-        },
-    )
-
-
 def load_dialogue_turns(ws: Workspace, dialogue_ids: Sequence[str]) -> pl.DataFrame:
     """Turns of the given dialogues as a decoded ``context`` column."""
     ids = sorted(set(dialogue_ids))
@@ -87,66 +87,189 @@ def unusable_expr() -> pl.Expr:
     return flags.list.eval(pl.element().is_in(list(UNUSABLE_FLAGS))).list.any().fill_null(False).alias("unusable")
 
 
-def load_sets_and_candidates(ws: Workspace) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Candidate sets (id, dialogue id, decoded ``context``) and their candidates (set, label, model, text,
-    ``unusable``: flagged empty or duplicate).
+TEXT_KEY_SEED = 0
 
-    One pass over ``candidate_sets``: polars decodes each batch right away, so the JSON text of
-    all sets is never held at once next to the decoded lists.
+
+def scan_candidate_sets(
+    ws: Workspace,
+    page_rows: int = PAGE_ROWS,
+    keep_context: bool = False,
+    on_page: Callable[[pl.DataFrame], None] | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Light frames of every candidate set, read page by page (memory bounded by the page plus these):
+
+    * sets: candidate_set_id, dialogue_id, ``context_key`` (plus the decoded ``context`` with ``keep_context``);
+    * candidates: candidate_set_id, label, model_id, ``unusable`` (flagged empty or duplicate) and
+      ``text_key``, a 64-bit hash of the reply text (chosen == rejected is tested on it; the texts
+      themselves are read again only for the rows that are written, see ``materialize``).
+
+    ``on_page`` gets each parsed page (candidate_set_id, dialogue_id, context, candidates) while it is in
+    memory (``spill.TrainSpill`` builds the training rows from it).
     """
-    cur = reads.candidate_sets(ws)
-    schema = {
-        "candidate_set_id": pl.String,
-        "dialogue_id": pl.String,
-        "context_json": pl.String,
-        "candidates_json": pl.String,
-    }
     sets, cands = [], []
-    while rows := cur.fetchmany(BATCH_ROWS // 5):
-        frame = pl.DataFrame(rows, schema=schema, orient="row")
-        sets.append(frame.select("candidate_set_id", "dialogue_id", decode_context(pl.col("context_json"))))
+    for page in prefetched(ws, lambda own: reads.candidate_set_documents(own, page_rows)):
+        frame = parse_documents(page, documents.CANDIDATE_SET).rename({"id": "candidate_set_id"})
+        if on_page is not None:
+            on_page(frame)
+        keep = ["context"] if keep_context else []
+        sets.append(compact(frame.select("candidate_set_id", "dialogue_id", context_key_expr(), *keep)))
         cands.append(
-            frame.select("candidate_set_id", pl.col("candidates_json").str.json_decode(CANDIDATES_DTYPE).alias("c"))
-            .explode("c")
-            .unnest("c")
-            .filter(pl.col("label").is_not_null())
-            .with_columns(unusable_expr())
-            .drop("flags")
+            compact(
+                explode_candidates(frame)
+                .with_columns(unusable_expr(), pl.col("text").hash(seed=TEXT_KEY_SEED).alias("text_key"))
+                .drop("flags", "text")
+            )
         )
     if not sets:
+        context = {"context": CONTEXT_DTYPE} if keep_context else {}
         return (
-            pl.DataFrame(schema={"candidate_set_id": pl.String, "dialogue_id": pl.String, "context": CONTEXT_DTYPE}),
+            pl.DataFrame(
+                schema={
+                    "candidate_set_id": pl.String,
+                    "dialogue_id": pl.String,
+                    "context_key": pl.UInt64,
+                    **context,
+                }
+            ),
             pl.DataFrame(
                 schema={
                     "candidate_set_id": pl.String,
                     "label": pl.String,
                     "model_id": pl.String,
-                    "text": pl.String,
                     "unusable": pl.Boolean,
+                    "text_key": pl.UInt64,
                 }
             ),
         )
     return pl.concat(sets), pl.concat(cands)
 
 
-def load_submitted_annotations(ws: Workspace, include_synthetic: bool = False) -> pl.DataFrame:
-    """Submitted best/worst picks (drafts and discarded annotations never count). Synthetic (LLM-judge)
-    annotations only with ``include_synthetic``: they are never mixed in silently."""
-    return query_frame(
-        reads.submitted_annotations(ws, include_synthetic),
-        {
-            "candidate_set_id": pl.String,
-            "annotator": pl.String,
-            "best": pl.String,
-            "worst": pl.String,
-        },
+def in_background(ws: Workspace, read: Callable[[Workspace], T]) -> Future[T]:
+    """Run ``read`` on its own connection in a thread. SQLite and the parsers release the GIL, so the
+    read overlaps the caller's work when a second core is free."""
+
+    def run() -> T:
+        with Workspace(ws.root, connect(ws.db_path)) as own:
+            return read(own)
+
+    executor = ThreadPoolExecutor(1, thread_name_prefix="charm-read")
+    future = executor.submit(run)
+    executor.shutdown(wait=False)
+    return future
+
+
+def prefetched(ws: Workspace, pages: Callable[[Workspace], Iterator[T]]) -> Iterator[T]:
+    """``pages(own_connection)``, read one page ahead in a thread (at most one page waits in memory)."""
+    box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(item: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                box.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            with Workspace(ws.root, connect(ws.db_path)) as own:
+                for page in pages(own):
+                    if not put(("page", page)):
+                        return
+            put(("end", None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(("error", exc))
+
+    worker = threading.Thread(target=produce, name="charm-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, item = box.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+
+
+def explode_candidates(sets: pl.DataFrame) -> pl.DataFrame:
+    """One row per candidate of parsed candidate-set documents: candidate_set_id, label, model_id, text, flags."""
+    return (
+        sets.select("candidate_set_id", pl.col("candidates").alias("c"))
+        .explode("c")
+        .unnest("c")
+        .filter(pl.col("label").is_not_null())
     )
 
 
-def annotation_sources(ws: Workspace) -> dict[str, int]:
-    """Submitted annotations by source: {"human": n, "synthetic": m}."""
-    rows = reads.annotation_sources(ws)
-    return {"human": int(rows.get("human", 0)), "synthetic": int(rows.get("synthetic", 0))}
+def fetch_candidate_sets(ws: Workspace, candidate_set_ids: Sequence[str]) -> pl.DataFrame:
+    """The given candidate sets with their decoded ``context`` and ``candidates`` (for the rows being written)."""
+    docs = reads.candidate_set_documents_by_id(ws, candidate_set_ids)
+    return parse_documents(docs, documents.CANDIDATE_SET).rename({"id": "candidate_set_id"})
+
+
+def load_submitted_annotations(
+    ws: Workspace, include_synthetic: bool = False, page_rows: int = PAGE_ROWS * 5
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Submitted best/worst picks (drafts and discarded annotations never count) and how many submitted
+    annotations there are per source ({"human": n, "synthetic": m}). Synthetic (LLM-judge) annotations are
+    in the frame only with ``include_synthetic``: they are never mixed in silently."""
+    parts, sources = [], {"human": 0, "synthetic": 0}
+    for page in reads.submitted_annotation_documents(ws, page_rows):
+        frame = parse_documents(page, documents.ANNOTATION).with_columns(pl.col("source").fill_null("human"))
+        for source, n in frame.group_by("source").len().iter_rows():
+            sources[source] = sources.get(source, 0) + n
+        if not include_synthetic:
+            frame = frame.filter(pl.col("source") == "human")
+        parts.append(compact(frame.drop("source")))
+    if not parts:
+        empty = pl.DataFrame(
+            schema={"candidate_set_id": pl.String, "annotator": pl.String, "best": pl.String, "worst": pl.String}
+        )
+        return empty, sources
+    return pl.concat(parts), {"human": sources["human"], "synthetic": sources["synthetic"]}
+
+
+@dataclass
+class DialogueFacts:
+    """One pass over the dialogues: the light per-dialogue frame plus the simulator roster."""
+
+    dialogues: pl.DataFrame  # dialogue_id, character_id, language, dimension, n_turns, planned_turns
+    simulator_settings: list[str]  # distinct, sorted ("source models-JSON params-JSON")
+    simulator_models: dict[str, list[str]]  # role -> distinct model ids, sorted
+
+
+def load_dialogue_facts(ws: Workspace) -> DialogueFacts:
+    """Every dialogue (no turn texts), its turn counts, and the simulator settings and models over all."""
+    schema = {
+        "dialogue_id": pl.String,
+        "character_id": pl.String,
+        "language": pl.String,
+        "dimension": pl.String,
+        "n_turns": pl.Int64,
+        "planned_turns": pl.Float64,
+    }
+    cur = reads.dialogue_facts(ws)
+    parts, settings, model_texts = [], set(), set()
+    while rows := cur.fetchmany(BATCH_ROWS):
+        parts.append(pl.DataFrame([r[:6] for r in rows], schema=schema, orient="row"))
+        settings.update(r[6] for r in rows if r[6] is not None)
+        model_texts.update(r[7] for r in rows if r[7] is not None)
+    models: set[tuple[str, str]] = set()
+    for text in model_texts:
+        value = json.loads(text)
+        if isinstance(value, dict):
+            models.update((str(k), str(v)) for k, v in value.items())
+    roster: dict[str, list[str]] = {}
+    for role, model in sorted(models):
+        roster.setdefault(role, []).append(model)
+    frame = pl.concat(parts) if parts else pl.DataFrame(schema=schema)
+    return DialogueFacts(frame, sorted(settings), roster)
 
 
 def load_judge_scores(ws: Workspace) -> pl.DataFrame:
@@ -161,11 +284,6 @@ def load_judge_scores(ws: Workspace) -> pl.DataFrame:
             "score": pl.Float64,
         },
     )
-
-
-def simulator_settings(ws: Workspace) -> list[str]:
-    """Distinct simulator settings (models + params JSON) over all dialogues, sorted."""
-    return sorted(reads.simulator_settings(ws))
 
 
 def decode_context(expr: pl.Expr) -> pl.Expr:
@@ -183,12 +301,3 @@ def system_prompt_expr() -> pl.Expr:
         .fill_null("")
         .alias("system_prompt")
     )
-
-
-def simulator_models(ws: Workspace) -> dict[str, list[str]]:
-    """Simulator roles (user, character, refine, ...) -> distinct model ids over all dialogues."""
-    rows = reads.simulator_models(ws)
-    out: dict[str, list[str]] = {}
-    for role, model in rows:
-        out.setdefault(str(role), []).append(str(model))
-    return out

@@ -11,6 +11,7 @@ Finally, rows whose context (turn roles + texts) already appears in an earlier s
 from __future__ import annotations
 
 import contextlib
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,16 +28,18 @@ from charm_builder.export import card as cards
 from charm_builder.export.dialogue_quality import DEFAULT_PER_LANGUAGE, build_dialogue_quality
 from charm_builder.export.inputs import Inputs, read_inputs
 from charm_builder.export.judge_margin import choose_judge
-from charm_builder.export.load import simulator_models
+from charm_builder.export.load import load_characters
+from charm_builder.export.materialize import DEFAULT_CHUNK_ROWS, iter_rows, materialize, row_kind
 from charm_builder.export.preference import PairPolicy, build_preference
 from charm_builder.export.role_reward import DEFAULT_SIZE, SMALL_POOL_SHARE, build_role_reward
 from charm_builder.export.shift import SHIFTS, ShiftPlan
+from charm_builder.export.spill import TrainSpill
 from charm_builder.export.splits import SplitBy
 from charm_builder.export.votes import agreement_stats
 from charm_builder.export.write import FORMATS, atomic_directory, check_out_dir, write_splits
 from charm_builder.store import Workspace
-from charm_builder.store.stats import dialogue_turn_stats
-from schemas import Dialogue
+from charm_builder.store.stats import summarize_turns
+from schemas import CandidateSet, Dialogue
 
 SUBSETS: tuple[str, ...] = ("roleReward", "dialogueQuality", "preferenceTraining")
 SUBSET_CHOICES: tuple[str, ...] = (*SUBSETS, "all")
@@ -116,7 +119,8 @@ class ExportOptions:
 
 @dataclass
 class SubsetData:
-    """One built subset: its split frames (with ``context_key``) and its card's `charm` block."""
+    """One built subset: its split frames (with ``context_key``) and its card's `charm` block. From
+    ``plan_export`` the frames are planned rows (ids, labels, keys; no texts: see ``materialize``)."""
 
     name: str
     splits: dict[str, pl.DataFrame]
@@ -141,21 +145,51 @@ class Steps:
         self.console.print(f"[green]✓[/] {what} [dim]{time.perf_counter() - start:.1f}s[/]", highlight=False)
 
 
-def build_export(ws: Workspace, opts: ExportOptions, console: Console | None = None) -> dict[str, SubsetData]:
-    """Build every requested subset in memory (nothing is written)."""
+def build_export(
+    ws: Workspace, opts: ExportOptions, console: Console | None = None, *, chunk_rows: int = DEFAULT_CHUNK_ROWS
+) -> dict[str, SubsetData]:
+    """Build every requested subset in memory, texts included (nothing is written; ``export_workspace``
+    streams instead)."""
+    planned = plan_export(ws, opts, console, chunk_rows=chunk_rows)
+    characters = load_characters(ws)
+    for name, data in planned.items():
+        data.splits = {
+            split: materialize(ws, row_kind(name, split), plan, characters, chunk_rows)
+            for split, plan in data.splits.items()
+        }
+    return planned
+
+
+def plan_export(
+    ws: Workspace,
+    opts: ExportOptions,
+    console: Console | None = None,
+    *,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    spill: TrainSpill | None = None,
+) -> dict[str, SubsetData]:
+    """Select every requested subset's rows and fill its card block, from light frames read ``chunk_rows``
+    documents at a time: the planned rows carry ids, labels and context keys, not texts
+    (``materialize.iter_rows`` adds them). ``spill`` builds the candidate training rows during the scan."""
     if ws.count(Dialogue) == 0:
         raise CharmError(f"workspace {ws.root} has no dialogues; nothing to export (import or simulate some first)")
     step = Steps(console)
     wanted = opts.subsets()
     with step("reading workspace"):
-        inputs = read_inputs(ws, opts.include_synthetic)
+        inputs = read_inputs(
+            ws,
+            opts.include_synthetic,
+            keep_context=opts.shift is not None,
+            page_rows=chunk_rows,
+            on_page=spill.add_page if spill is not None and "preferenceTraining" in wanted else None,
+        )
         judge = choose_judge(inputs.judge_scores, opts.judge)
     common = {
         "seed": opts.seed,
         "options": opts.as_dict(),
         "created_by": f"charm-builder {cards.package_version()}",
         "simulator_settings_hash": cards.settings_hash(inputs.simulator_settings),
-        "models": _roster(ws, inputs),
+        "models": _roster(inputs),
         "annotations": {**inputs.annotation_sources, "synthetic_included": opts.include_synthetic},
     }
     with step("dialogueQuality"):
@@ -271,8 +305,9 @@ def build_export(ws: Workspace, opts: ExportOptions, console: Console | None = N
             },
         )
     for data in out.values():  # measured turns of the dialogues each subset uses (paper: 12.8)
-        ids = {d for f in data.splits.values() if "dialogue_id" in f.columns for d in f["dialogue_id"].to_list()}
-        data.charm["turns"] = dialogue_turn_stats(ws, ids)
+        ids = pl.concat([f.select("dialogue_id") for f in data.splits.values() if "dialogue_id" in f.columns])
+        used = inputs.dialogues.join(ids.unique(), on="dialogue_id", how="semi")
+        data.charm["turns"] = summarize_turns(used["n_turns"].to_list(), used["planned_turns"].to_list())
     return {name: out[name] for name in SUBSETS if name in out}
 
 
@@ -352,9 +387,9 @@ def drop_context_overlaps(ordered: dict[str, pl.DataFrame]) -> tuple[dict[str, p
     return kept, dropped
 
 
-def _roster(ws: Workspace, inputs: Inputs) -> dict[str, Any]:
+def _roster(inputs: Inputs) -> dict[str, Any]:
     candidates = {str(k): int(v) for k, v in inputs.candidates.group_by("model_id").len().sort("model_id").iter_rows()}
-    return {"candidates": candidates, "simulator": simulator_models(ws)}
+    return {"candidates": candidates, "simulator": inputs.simulator_models}
 
 
 @dataclass
@@ -387,11 +422,45 @@ def summary_notes(built: dict[str, SubsetData]) -> list[str]:
 
 
 def export_workspace(
-    ws: Workspace, out: Path, opts: ExportOptions, *, overwrite: bool = False, console: Console | None = None
+    ws: Workspace,
+    out: Path,
+    opts: ExportOptions,
+    *,
+    overwrite: bool = False,
+    console: Console | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> ExportSummary:
-    """Build and write an export into ``out`` (atomically: a temp folder renamed at the end)."""
+    """Build and write an export into ``out`` (atomically: a temp folder renamed at the end). Rows are
+    selected from light frames, then read and written ``chunk_rows`` at a time, so memory does not grow
+    with the texts of the workspace."""
     check_out_dir(out, overwrite)  # fail fast, before the heavy work
-    built = build_export(ws, opts, console)
+    if chunk_rows < 1:
+        raise CharmError(f"chunk_rows must be at least 1, got {chunk_rows}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}.spill-", dir=out.parent) as spill_dir:
+        spill = TrainSpill(
+            Path(spill_dir),
+            min_annotators=opts.train_min_annotators,
+            policy=opts.pairs,
+            n_sets=ws.count(CandidateSet),
+            chunk_rows=chunk_rows,
+        )
+        try:
+            return _export(ws, out, opts, overwrite, console, chunk_rows, spill)
+        finally:
+            spill.close()
+
+
+def _export(
+    ws: Workspace,
+    out: Path,
+    opts: ExportOptions,
+    overwrite: bool,
+    console: Console | None,
+    chunk_rows: int,
+    spill: TrainSpill,
+) -> ExportSummary:
+    built = plan_export(ws, opts, console, chunk_rows=chunk_rows, spill=spill)
     skipped = {name: _why_empty(data) for name, data in built.items() if data.rows == 0}
     if len(skipped) == len(built):
         name, why = next(iter(skipped.items()))
@@ -406,7 +475,7 @@ def export_workspace(
         for name, data in built.items():
             if name in skipped:
                 continue
-            rows[name] = write_subset(tmp / name, data, opts)
+            rows[name] = write_subset(tmp / name, data, opts, ws=ws, chunk_rows=chunk_rows, spill=spill)
         top = {
             "format_version": cards.FORMAT_VERSION,
             "kind": "export",
@@ -420,11 +489,35 @@ def export_workspace(
     return ExportSummary(out, rows, skipped, summary_notes(built))
 
 
-def write_subset(directory: Path, data: SubsetData, opts: ExportOptions) -> dict[str, int]:
-    """Write one subset folder: data files, README.md card, manifest.json."""
+def write_subset(
+    directory: Path,
+    data: SubsetData,
+    opts: ExportOptions,
+    *,
+    ws: Workspace | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    spill: TrainSpill | None = None,
+) -> dict[str, int]:
+    """Write one subset folder: data files, README.md card, manifest.json. With ``ws`` the splits are
+    planned rows (``plan_export``) whose texts are read and written chunk by chunk (train rows from
+    ``spill`` when given); without it they are whole frames (``build_export``)."""
     # Empty splits are left out: datasets cannot load a saved split with no rows.
-    splits = {s: f.drop("context_key") for s, f in data.splits.items() if f.height}
-    files = write_splits(splits, directory, opts.fmt)
+    splits = {s: f for s, f in data.splits.items() if f.height}
+    characters = load_characters(ws) if ws is not None else None
+
+    def batches(split: str, frame: pl.DataFrame) -> Iterator[pl.DataFrame]:
+        if ws is None or characters is None:
+            yield frame.drop("context_key")
+            return
+        kind = row_kind(data.name, split)
+        if kind == "train" and spill is not None:
+            chunks = spill.iter_train(frame, lambda plan: materialize(ws, kind, plan, characters, chunk_rows))
+        else:
+            chunks = iter_rows(ws, kind, frame, characters, chunk_rows)
+        for chunk in chunks:
+            yield chunk.drop("context_key")
+
+    files = write_splits({s: batches(s, f) for s, f in splits.items()}, directory, opts.fmt)
     manifest = {
         "format_version": cards.FORMAT_VERSION,
         "kind": "subset",

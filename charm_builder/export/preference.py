@@ -30,7 +30,7 @@ import polars as pl
 from charm_builder.export.inputs import Inputs
 from charm_builder.export.judge_margin import scores_of, with_margin_judge
 from charm_builder.export.load import system_prompt_expr
-from charm_builder.export.role_reward import attach_texts, drop_flagged
+from charm_builder.export.role_reward import attach_candidates, drop_flagged, drop_identical, with_texts
 from charm_builder.export.splits import SPLIT_UNITS, SplitBy, pick_fraction, row_ids
 from charm_builder.export.votes import Votes, reason_counts
 from schemas import CHAT_ROLES
@@ -66,10 +66,21 @@ GRPO_COLUMNS: tuple[str, ...] = (
 )
 
 
+# Planned rows before their texts are read: what selection needs (see ``train_rows`` / ``grpo_rows``).
+TEXT_COLUMNS = ("prompt", "chosen", "rejected")
+TRAIN_PLAN_COLUMNS: tuple[str, ...] = (
+    *(c for c in TRAIN_COLUMNS if c not in TEXT_COLUMNS),
+    "chosen_label",
+    "rejected_label",
+    "context_key",
+)
+GRPO_PLAN_COLUMNS: tuple[str, ...] = (*(c for c in GRPO_COLUMNS if c not in TEXT_COLUMNS), "context_key")
+
+
 @dataclass
 class PreferenceResult:
-    train: pl.DataFrame  # TRAIN_COLUMNS + context_key
-    grpo: pl.DataFrame  # GRPO_COLUMNS + context_key
+    train: pl.DataFrame  # TRAIN_PLAN_COLUMNS
+    grpo: pl.DataFrame  # GRPO_PLAN_COLUMNS
     exclusions: dict[str, int] = field(default_factory=dict)
     units: dict[str, int] = field(default_factory=dict)  # split units per split
 
@@ -145,10 +156,9 @@ def build_preference(
     exclusions.update({k: v for k, v in reason_counts(verdicts).items() if k != "ok"})
     exclusions["unannotated"] = train_sets.height - verdicts.height
     usable = verdicts.filter(pl.col("reason") == "ok")
-    pairs = attach_texts(candidate_pairs(usable, inputs.candidates, policy), inputs.candidates)
+    pairs = attach_candidates(candidate_pairs(usable, inputs.candidates, policy), inputs.candidates)
     pairs, exclusions["flagged_candidate"] = drop_flagged(pairs)  # pairs with an empty/duplicate side
-    exclusions["identical_texts"] = pairs.filter(pl.col("chosen") == pl.col("rejected")).height
-    pairs = pairs.filter(pl.col("chosen") != pl.col("rejected"))
+    pairs, exclusions["identical_texts"] = drop_identical(pairs)
     n = usable.select("candidate_set_id", "n_annotators")
 
     def votes_of(counts: pl.DataFrame, side: str, name: str) -> pl.DataFrame:
@@ -171,32 +181,38 @@ def build_preference(
         )
     )
     pairs = with_margin_judge(pairs, scores_of(inputs.judge_scores, judge))
-    train = _with_prompt(inputs, pairs).with_columns(_assistant("chosen"), _assistant("rejected"))
+    train = _with_dialogue(inputs, pairs)
     train = train.with_columns(row_ids("pair", train, ["candidate_set_id", "chosen_label", "rejected_label"]))
-    train = train.select(*TRAIN_COLUMNS, "context_key").sort("id")
+    train = train.select(*TRAIN_PLAN_COLUMNS).sort("id")
 
-    grpo = _with_prompt(inputs, pool.filter(pl.col("_grpo")).select("candidate_set_id"))
-    grpo = grpo.with_columns(row_ids("grpo", grpo, ["candidate_set_id"])).select(*GRPO_COLUMNS, "context_key")
+    grpo = _with_dialogue(inputs, pool.filter(pl.col("_grpo")).select("candidate_set_id"))
+    grpo = grpo.with_columns(row_ids("grpo", grpo, ["candidate_set_id"])).select(*GRPO_PLAN_COLUMNS)
     units_per_split = {"train": len(units) - len(grpo_units), "grpo": len(grpo_units)}
     return PreferenceResult(train, grpo.sort("id"), exclusions, units_per_split)
 
 
-def _with_prompt(inputs: Inputs, frame: pl.DataFrame) -> pl.DataFrame:
-    """Join context + dialogue/character columns and build the TRL ``prompt``."""
-    ctx = inputs.sets_with_context(frame["candidate_set_id"]).select(
-        "candidate_set_id",
-        "context",
-        "context_key",
-        "dialogue_id",
-        "character_id",
-        "language",
-        "dimension",
-        "system_prompt_zh",
-        "system_prompt_en",
+def _with_dialogue(inputs: Inputs, frame: pl.DataFrame) -> pl.DataFrame:
+    """Join context_key + dialogue/character columns (the texts come later: ``train_rows``/``grpo_rows``)."""
+    ctx = inputs.sets_with_dialogues(frame["candidate_set_id"]).select(
+        "candidate_set_id", "context_key", "dialogue_id", "character_id", "language", "dimension"
     )
+    return frame.join(ctx, on="candidate_set_id", how="inner")
+
+
+def train_rows(plan: pl.DataFrame, sets: pl.DataFrame, characters: pl.DataFrame) -> pl.DataFrame:
+    """Planned train rows (``TRAIN_PLAN_COLUMNS``, in order) with prompt and replies: ``TRAIN_COLUMNS`` +
+    context_key. ``sets``: the rows' candidate sets as ``load.fetch_candidate_sets`` returns them."""
     return (
-        frame.join(ctx, on="candidate_set_id", how="inner")
-        .with_columns(system_prompt_expr())
-        .with_columns(prompt_expr())
-        .drop("context", "system_prompt_zh", "system_prompt_en", "system_prompt")
+        _prompted(with_texts(plan, sets, characters))
+        .with_columns(_assistant("chosen"), _assistant("rejected"))
+        .select(*TRAIN_COLUMNS, "context_key")
     )
+
+
+def grpo_rows(plan: pl.DataFrame, sets: pl.DataFrame, characters: pl.DataFrame) -> pl.DataFrame:
+    """Planned grpo rows with their prompt: ``GRPO_COLUMNS`` + context_key."""
+    return _prompted(with_texts(plan, sets, characters)).select(*GRPO_COLUMNS, "context_key")
+
+
+def _prompted(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.with_columns(system_prompt_expr()).with_columns(prompt_expr())

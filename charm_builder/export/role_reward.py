@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from charm_builder.export.inputs import Inputs
-from charm_builder.export.load import system_prompt_expr
+from charm_builder.export.load import explode_candidates, system_prompt_expr
 from charm_builder.export.splits import row_ids, with_seeded_key
 from charm_builder.export.votes import Votes, reason_counts
 from schemas import LANGUAGES, ROLE_REWARD_DIMENSIONS
@@ -38,9 +38,25 @@ DEFAULT_SIZE = 4000  # paper Table 2
 SMALL_POOL_SHARE = 0.2  # roleReward's share of a pool smaller than DEFAULT_SIZE when --size is not given
 
 
+# A planned row before its texts are read: what selection needs (see ``role_reward_rows``).
+PLAN_COLUMNS: tuple[str, ...] = (
+    "id",
+    "dimension",
+    "language",
+    "character_id",
+    "dialogue_id",
+    "candidate_set_id",
+    "n_annotators",
+    "agreement",
+    "chosen_label",
+    "rejected_label",
+    "context_key",
+)
+
+
 @dataclass
 class RoleRewardResult:
-    rows: pl.DataFrame  # COLUMNS + context_key
+    rows: pl.DataFrame  # PLAN_COLUMNS (texts are added by role_reward_rows)
     exclusions: dict[str, int] = field(default_factory=dict)
     available: dict[str, int] = field(default_factory=dict)  # usable items per "dimension/language" cell
     quota: dict[str, int] = field(default_factory=dict)
@@ -65,26 +81,36 @@ def cell_quotas(size: int) -> dict[str, int]:
     return {f"{d}/{lang}": base + (1 if i < extra else 0) for i, (d, lang) in enumerate(CELLS)}
 
 
-def attach_texts(pairs: pl.DataFrame, candidates: pl.DataFrame) -> pl.DataFrame:
-    """Add chosen/rejected text and model from the candidates of each pair's set (and ``_flagged``:
-    either side is flagged empty or duplicate)."""
-    cand = candidates.select("candidate_set_id", "label", "text", "model_id", "unusable")
+def attach_candidates(pairs: pl.DataFrame, candidates: pl.DataFrame) -> pl.DataFrame:
+    """Add chosen/rejected model from the candidates of each pair's set, ``_flagged`` (either side is
+    flagged empty or duplicate) and ``_same_text`` (both replies have the same text, compared by hash).
+    Pairs whose labels are not among the set's candidates are dropped."""
+    cand = candidates.select("candidate_set_id", "label", "text_key", "model_id", "unusable")
     return (
         pairs.join(
-            cand.rename({"label": "chosen_label", "text": "chosen", "model_id": "chosen_model", "unusable": "_cu"}),
+            cand.rename({"label": "chosen_label", "text_key": "_ck", "model_id": "chosen_model", "unusable": "_cu"}),
             on=["candidate_set_id", "chosen_label"],
             how="inner",
         )
         .join(
             cand.rename(
-                {"label": "rejected_label", "text": "rejected", "model_id": "rejected_model", "unusable": "_ru"}
+                {"label": "rejected_label", "text_key": "_rk", "model_id": "rejected_model", "unusable": "_ru"}
             ),
             on=["candidate_set_id", "rejected_label"],
             how="inner",
         )
-        .with_columns((pl.col("_cu") | pl.col("_ru")).alias("_flagged"))
-        .drop("_cu", "_ru")
+        .with_columns(
+            (pl.col("_cu") | pl.col("_ru")).alias("_flagged"), (pl.col("_ck") == pl.col("_rk")).alias("_same_text")
+        )
+        .drop("_cu", "_ru", "_ck", "_rk")
     )
+
+
+def drop_identical(pairs: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """Drop pairs whose chosen and rejected replies have the same text; returns the kept pairs and how many
+    were dropped."""
+    kept = pairs.filter(~pl.col("_same_text")).drop("_same_text")
+    return kept, pairs.height - kept.height
 
 
 def drop_flagged(pairs: pl.DataFrame) -> tuple[pl.DataFrame, int]:
@@ -98,7 +124,7 @@ def drop_flagged(pairs: pl.DataFrame) -> tuple[pl.DataFrame, int]:
 def build_role_reward(
     inputs: Inputs, votes: Votes, *, size: int | None, seed: int, reserved_dialogues: Collection[str] = ()
 ) -> RoleRewardResult:
-    """Select and build the roleReward items."""
+    """Select the roleReward items (planned rows; ``role_reward_rows`` adds the texts)."""
     sets = inputs.candidate_sets.select("candidate_set_id", "dialogue_id").join(
         inputs.dialogues.select("dialogue_id", "dimension", "language"), on="dialogue_id", how="inner"
     )
@@ -114,10 +140,8 @@ def build_role_reward(
         .rename({"best": "chosen_label", "worst": "rejected_label"})
         .join(targeted, on="candidate_set_id", how="inner")
     )
-    usable, exclusions["flagged_candidate"] = drop_flagged(attach_texts(usable, inputs.candidates))
-    identical = usable.filter(pl.col("chosen") == pl.col("rejected")).height
-    exclusions["identical_texts"] = identical
-    usable = usable.filter(pl.col("chosen") != pl.col("rejected"))
+    usable, exclusions["flagged_candidate"] = drop_flagged(attach_candidates(usable, inputs.candidates))
+    usable, exclusions["identical_texts"] = drop_identical(usable)
 
     available = {f"{d}/{lang}": 0 for d, lang in CELLS}
     available.update(
@@ -132,15 +156,38 @@ def build_role_reward(
     shortfall = {cell: quotas[cell] - available[cell] for cell in quotas if available[cell] < quotas[cell]}
 
     chosen = (
-        inputs.sets_with_context(chosen["candidate_set_id"])
-        .select("candidate_set_id", "context", "context_key", "character_id", "system_prompt_zh", "system_prompt_en")
+        inputs.sets_with_dialogues(chosen["candidate_set_id"])
+        .select("candidate_set_id", "context_key", "character_id")
         .join(chosen, on="candidate_set_id", how="inner")
     )
     rows = (
-        chosen.with_columns(
-            system_prompt_expr(), row_ids("rr", chosen, ["candidate_set_id", "chosen_label", "rejected_label"])
-        )
-        .select(*COLUMNS, "context_key")
+        chosen.with_columns(row_ids("rr", chosen, ["candidate_set_id", "chosen_label", "rejected_label"]))
+        .select(*PLAN_COLUMNS)
         .sort("dimension", "language", "id")
     )
     return RoleRewardResult(rows, exclusions, available, quotas, shortfall, mode, target)
+
+
+def role_reward_rows(plan: pl.DataFrame, sets: pl.DataFrame, characters: pl.DataFrame) -> pl.DataFrame:
+    """Planned rows (``PLAN_COLUMNS``, in order) with their texts: ``COLUMNS`` + context_key. ``sets`` are the
+    rows' candidate sets as ``load.fetch_candidate_sets`` returns them."""
+    return with_texts(plan, sets, characters).with_columns(system_prompt_expr()).select(*COLUMNS, "context_key")
+
+
+def with_texts(plan: pl.DataFrame, sets: pl.DataFrame, characters: pl.DataFrame) -> pl.DataFrame:
+    """Add ``context``, chosen/rejected reply texts (when the plan has labels) and the character's system
+    prompts (``system_prompt_zh``/``_en``) to planned rows, keeping their order."""
+    frame = plan.join(
+        sets.select("candidate_set_id", "context"), on="candidate_set_id", how="left", maintain_order="left"
+    )
+    if "chosen_label" in plan.columns:
+        texts = explode_candidates(sets).select("candidate_set_id", "label", "text")
+        for side in ("chosen", "rejected"):
+            frame = frame.join(
+                texts.rename({"label": f"{side}_label", "text": side}),
+                on=["candidate_set_id", f"{side}_label"],
+                how="left",
+                maintain_order="left",
+            )
+    prompts = characters.select("character_id", "system_prompt_zh", "system_prompt_en")
+    return frame.join(prompts, on="character_id", how="left", maintain_order="left")

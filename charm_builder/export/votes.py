@@ -45,16 +45,34 @@ def _top(counts: pl.DataFrame, pick: str) -> pl.DataFrame:
     )
 
 
-def aggregate_votes(annotations: pl.DataFrame, min_annotators: int) -> Votes:
-    """Verdict for every candidate set that has at least one submitted annotation."""
+@dataclass(frozen=True)
+class Tally:
+    """Vote counts per candidate set, before any ``min_annotators`` rule (``verdicts_of`` applies one)."""
+
+    per_set: (
+        pl.DataFrame
+    )  # candidate_set_id, n_annotators, best, best_votes, best_n_top, worst, worst_votes, worst_n_top
+    best_counts: pl.DataFrame
+    worst_counts: pl.DataFrame
+
+
+def tally_votes(annotations: pl.DataFrame) -> Tally:
+    """Count every candidate set's best and worst votes (one vote per annotator)."""
     ann = annotations.unique(["candidate_set_id", "annotator"], keep="first", maintain_order=True)
     best_counts, worst_counts = _counts(ann, "best"), _counts(ann, "worst")
-    verdicts = (
+    per_set = (
         ann.group_by("candidate_set_id")
         .agg(pl.col("annotator").n_unique().cast(pl.Int64).alias("n_annotators"))
         .join(_top(best_counts, "best"), on="candidate_set_id", how="left")
         .join(_top(worst_counts, "worst"), on="candidate_set_id", how="left")
-        .with_columns(
+    )
+    return Tally(per_set, best_counts, worst_counts)
+
+
+def verdicts_of(tally: Tally, min_annotators: int) -> Votes:
+    """The verdict of every counted candidate set under ``min_annotators``."""
+    verdicts = (
+        tally.per_set.with_columns(
             pl.when(pl.col("n_annotators") < min_annotators)
             .then(pl.lit("too_few_annotators"))
             .when(pl.col("best_n_top").fill_null(0) != 1)
@@ -70,7 +88,12 @@ def aggregate_votes(annotations: pl.DataFrame, min_annotators: int) -> Votes:
         .drop("best_n_top", "worst_n_top")
         .sort("candidate_set_id")
     )
-    return Votes(verdicts, best_counts, worst_counts)
+    return Votes(verdicts, tally.best_counts, tally.worst_counts)
+
+
+def aggregate_votes(annotations: pl.DataFrame, min_annotators: int) -> Votes:
+    """Verdict for every candidate set that has at least one submitted annotation."""
+    return verdicts_of(tally_votes(annotations), min_annotators)
 
 
 def reason_counts(verdicts: pl.DataFrame) -> dict[str, int]:

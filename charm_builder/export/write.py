@@ -1,16 +1,23 @@
-"""Write split frames with `datasets` (save_to_disk, parquet or JSON Lines) and read them back."""
+"""Write split frames (streamed: one frame at a time) in the layouts of `datasets` (save_to_disk, parquet or
+JSON Lines) and read them back."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 import datasets
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet as pq
+from datasets.arrow_writer import ArrowWriter, get_parquet_column_options, get_writer_batch_size_from_data_size
+from datasets.fingerprint import generate_random_fingerprint
+from datasets.utils.py_utils import asdict as hf_asdict
+from datasets.utils.py_utils import convert_file_size_to_int
 
 from charm_builder.errors import CharmError
 
@@ -28,11 +35,16 @@ def _plain_type(t: pa.DataType) -> pa.DataType:
     return t
 
 
-def to_dataset(frame: pl.DataFrame) -> datasets.Dataset:
-    """A polars frame as a datasets.Dataset with plain (non-large) arrow types."""
+def to_arrow(frame: pl.DataFrame) -> pa.Table:
+    """A polars frame as an arrow table with plain (non-large) types."""
     table = frame.to_arrow()
     schema = pa.schema([pa.field(f.name, _plain_type(f.type), f.nullable) for f in table.schema])
-    return datasets.Dataset(table.cast(schema))
+    return table.cast(schema)
+
+
+def to_dataset(frame: pl.DataFrame) -> datasets.Dataset:
+    """A polars frame as a datasets.Dataset with plain (non-large) arrow types."""
+    return datasets.Dataset(to_arrow(frame))
 
 
 @contextlib.contextmanager
@@ -47,25 +59,113 @@ def quiet_datasets() -> Iterator[None]:
             datasets.enable_progress_bars()
 
 
-def write_splits(splits: dict[str, pl.DataFrame], directory: Path, fmt: str) -> list[str]:
-    """Write each split into ``directory`` in ``fmt``; returns the files/folders written (relative)."""
+Batches = pl.DataFrame | Iterable[pl.DataFrame]
+
+
+def write_splits(splits: Mapping[str, Batches], directory: Path, fmt: str) -> list[str]:
+    """Write each split (one frame, or its frames in order: written as they come, so memory is bounded by
+    one frame) into ``directory`` in ``fmt``; returns the files/folders written (relative). The files are
+    what ``datasets`` writes for ``save_to_disk`` / ``to_parquet`` / ``to_json(lines=True)``."""
+    if fmt not in FORMATS:
+        raise CharmError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     directory.mkdir(parents=True, exist_ok=True)
-    dsets = {name: to_dataset(frame) for name, frame in splits.items()}
+    written = []
     with quiet_datasets():
-        if fmt == "hf":
-            datasets.DatasetDict(dsets).save_to_disk(str(directory))
-            return ["dataset_dict.json", *sorted(dsets)]
-        written = []
-        for name, ds in dsets.items():
-            if fmt == "parquet":
-                ds.to_parquet(str(directory / f"{name}.parquet"))
+        for name, batches in splits.items():
+            frames = [batches] if isinstance(batches, pl.DataFrame) else batches
+            if fmt == "hf":
+                _write_hf_split(frames, directory / name)
+            elif fmt == "parquet":
+                _write_parquet(frames, directory / f"{name}.parquet")
                 written.append(f"{name}.parquet")
-            elif fmt == "jsonl":
-                ds.to_json(str(directory / f"{name}.jsonl"), lines=True, force_ascii=False)
-                written.append(f"{name}.jsonl")
             else:
-                raise CharmError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
-        return written
+                _write_jsonl(frames, directory / f"{name}.jsonl")
+                written.append(f"{name}.jsonl")
+    if fmt == "hf":
+        (directory / datasets.config.DATASETDICT_JSON_FILENAME).write_text(json.dumps({"splits": list(splits)}))
+        return ["dataset_dict.json", *sorted(splits)]
+    return written
+
+
+def _tables(frames: Iterable[pl.DataFrame]) -> Iterator[tuple[pa.Table, datasets.Features]]:
+    """Each frame as an arrow table with plain types and the first frame's schema, plus the features."""
+    schema, features = None, None
+    for frame in frames:
+        table = to_arrow(frame)
+        if schema is None:
+            schema, features = table.schema, datasets.Features.from_arrow_schema(table.schema)
+        elif table.schema != schema:
+            table = table.cast(schema)
+        yield table, features  # type: ignore[misc]
+
+
+def _write_hf_split(frames: Iterable[pl.DataFrame], folder: Path) -> None:
+    """One split as ``Dataset.save_to_disk`` lays it out: arrow shards of at most MAX_SHARD_SIZE,
+    dataset_info.json and state.json."""
+    folder.mkdir(parents=True, exist_ok=True)
+    max_bytes = convert_file_size_to_int(datasets.config.MAX_SHARD_SIZE)
+    shards: list[Path] = []
+    writer, size, features = None, 0, None
+    for table, features in _tables(frames):
+        if writer is None or size >= max_bytes:
+            if writer is not None:
+                writer.finalize()
+                writer.close()
+            shards.append(folder / f".shard-{len(shards):05d}.arrow")
+            writer, size = ArrowWriter(features=features, path=str(shards[-1]), embed_local_files=True), 0
+        writer.write_table(table)
+        size += table.nbytes
+    if writer is not None:
+        writer.finalize()
+        writer.close()
+    names = [f"data-{i:05d}-of-{len(shards):05d}.arrow" for i in range(len(shards))]
+    for shard, name in zip(shards, names, strict=True):
+        shard.rename(folder / name)
+    state = {
+        "_data_files": [{"filename": name} for name in names],
+        "_fingerprint": generate_random_fingerprint(),
+        "_format_columns": None,
+        "_format_kwargs": {},
+        "_format_type": None,
+        "_output_all_columns": False,
+        "_split": None,
+    }
+    (folder / datasets.config.DATASET_STATE_JSON_FILENAME).write_text(
+        json.dumps(state, indent=2, sort_keys=True), encoding="utf-8"
+    )
+    info = hf_asdict(datasets.DatasetInfo(features=features))
+    (folder / datasets.config.DATASET_INFO_FILENAME).write_text(
+        json.dumps({key: info[key] for key in sorted(info)}, indent=2), encoding="utf-8"
+    )
+
+
+def _write_parquet(frames: Iterable[pl.DataFrame], path: Path) -> None:
+    """One parquet file (with the `huggingface` features metadata, as ``Dataset.to_parquet``), a row group
+    per frame (at most about 100 MB)."""
+    writer = None
+    try:
+        for table, features in _tables(frames):
+            if writer is None:
+                schema = features.arrow_schema
+                writer = pq.ParquetWriter(
+                    str(path),
+                    schema=schema,
+                    use_content_defined_chunking=datasets.config.DEFAULT_CDC_OPTIONS,
+                    write_page_index=True,
+                    **get_parquet_column_options(features, schema),
+                )
+            rows = get_writer_batch_size_from_data_size(table.num_rows, table.nbytes)
+            writer.write_table(table.cast(writer.schema), row_group_size=rows)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def _write_jsonl(frames: Iterable[pl.DataFrame], path: Path) -> None:
+    """JSON Lines exactly as ``Dataset.to_json(lines=True, force_ascii=False)`` writes them, frame by frame."""
+    with path.open("wb") as fh:
+        for table, _ in _tables(frames):
+            datasets.Dataset(table).to_json(fh, lines=True, force_ascii=False)
 
 
 def read_splits(directory: Path, fmt: str, names: list[str]) -> dict[str, pl.DataFrame]:

@@ -1,19 +1,25 @@
-"""Bulk reads for the export stage: cursors over the few JSON fields it needs (no pydantic on the hot path).
+"""Bulk reads for the export stage (no pydantic on the hot path).
 
 Exports touch every candidate set and annotation; the store validated each record when it was written,
-so these queries pull fields with SQLite's ``json_extract`` / ``json_each`` and hand back a cursor that
-the caller fetches in batches. Column order is documented per function.
+so these reads hand back either the stored JSON documents page by page (the caller parses a page at once)
+or cursors over a few fields pulled with SQLite's ``json_extract`` that the caller fetches in batches.
+Column order is documented per function.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from charm_builder.store.workspace import Workspace
 
 # The source of an annotation: human unless the record says otherwise (older records have no field).
 ANNOTATION_SOURCE_SQL = "COALESCE(json_extract(data, '$.source'), 'human')"
+# A dialogue's simulator setting: "source models-JSON params-JSON".
+SIMULATOR_SETTING_SQL = """COALESCE(json_extract(data, '$.provenance.source'), '') || ' ' ||
+               COALESCE(json(json_extract(data, '$.provenance.models')), '{}') || ' ' ||
+               COALESCE(json(json_extract(data, '$.provenance.params')), '{}')"""
 
 
 def characters(ws: Workspace) -> sqlite3.Cursor:
@@ -23,11 +29,6 @@ def characters(ws: Workspace) -> sqlite3.Cursor:
                json_extract(data, '$.name.zh'), json_extract(data, '$.name.en'),
                json_extract(data, '$.system_prompt.zh'), json_extract(data, '$.system_prompt.en')
         FROM characters""")
-
-
-def dialogues(ws: Workspace) -> sqlite3.Cursor:
-    """Every dialogue: id, character_id, language, target_dimension (no turns)."""
-    return ws.conn.execute("SELECT id, character_id, language, target_dimension FROM dialogues")
 
 
 def dialogue_users(ws: Workspace) -> sqlite3.Cursor:
@@ -50,31 +51,45 @@ def dialogue_turns(ws: Workspace, dialogue_ids: Sequence[str]) -> sqlite3.Cursor
     )
 
 
-def candidate_sets(ws: Workspace) -> sqlite3.Cursor:
-    """Every candidate set: id, dialogue_id, context (JSON list), candidates (JSON list).
+def candidate_set_documents(ws: Workspace, page_rows: int) -> Iterator[list[bytes]]:
+    """Every candidate set's stored JSON document (UTF-8 bytes, one line each), ``page_rows`` at a time,
+    from one cursor (one read snapshot), so memory is bounded by the page, not the table."""
+    yield from _pages(ws.conn.execute("SELECT CAST(data AS BLOB) FROM candidate_sets"), page_rows)
 
-    One pass: SQLite parses each document once (its JSON cache serves both extracts)."""
-    return ws.conn.execute(
-        "SELECT id, dialogue_id, json_extract(data, '$.context'), "
-        "json_extract(data, '$.candidates') FROM candidate_sets"
+
+def candidate_set_documents_by_id(ws: Workspace, ids: Sequence[str]) -> list[bytes]:
+    """The stored JSON documents of the given candidate sets (any number of ids; unknown ids are skipped)."""
+    rows = ws.conn.execute(
+        "SELECT CAST(data AS BLOB) FROM candidate_sets WHERE id IN (SELECT value FROM json_each(?))",
+        (json.dumps(list(ids)),),
     )
+    return [r[0] for r in rows]
 
 
-def submitted_annotations(ws: Workspace, include_synthetic: bool = False) -> sqlite3.Cursor:
-    """Submitted annotations (human only unless ``include_synthetic``): candidate_set_id, annotator, best, worst."""
-    where = "" if include_synthetic else f" AND {ANNOTATION_SOURCE_SQL} = 'human'"
+def submitted_annotation_documents(ws: Workspace, page_rows: int) -> Iterator[list[bytes]]:
+    """Submitted annotations' stored JSON documents (UTF-8 bytes), ``page_rows`` at a time (human and
+    synthetic: the caller filters on ``source``, see ``ANNOTATION_SOURCE_SQL``)."""
+    cur = ws.conn.execute("SELECT CAST(data AS BLOB) FROM annotations WHERE status = 'submitted'")
+    yield from _pages(cur, page_rows)
+
+
+def dialogue_facts(ws: Workspace) -> sqlite3.Cursor:
+    """Every dialogue in one pass over its document: id, character_id, language, target_dimension, turns,
+    planned turns (``provenance.params.planned_turns`` when a number, else null), simulator setting
+    (as ``simulator_settings``) and simulator models (JSON object text, null when absent)."""
+    planned = "$.provenance.params.planned_turns"
     return ws.conn.execute(f"""
-        SELECT candidate_set_id, annotator, json_extract(data, '$.best'), json_extract(data, '$.worst')
-        FROM annotations WHERE status = 'submitted'{where}""")
+        SELECT id, character_id, language, target_dimension, json_array_length(data, '$.turns'),
+               CASE WHEN json_type(data, '{planned}') IN ('integer', 'real', 'true', 'false')
+                    THEN json_extract(data, '{planned}') END,
+               {SIMULATOR_SETTING_SQL},
+               json(json_extract(data, '$.provenance.models'))
+        FROM dialogues""")
 
 
-def annotation_sources(ws: Workspace) -> dict[str, int]:
-    """Submitted annotations counted by source ("human", "synthetic", ...)."""
-    return dict(
-        ws.conn.execute(
-            f"SELECT {ANNOTATION_SOURCE_SQL}, COUNT(*) FROM annotations WHERE status = 'submitted' GROUP BY 1"
-        ).fetchall()
-    )
+def _pages(cur: sqlite3.Cursor, page_rows: int) -> Iterator[list[bytes]]:
+    while rows := cur.fetchmany(page_rows):
+        yield [r[0] for r in rows]
 
 
 def human_annotated_set_ids(ws: Workspace) -> set[str]:
@@ -91,20 +106,3 @@ def judge_scores(ws: Workspace) -> sqlite3.Cursor:
         SELECT candidate_set_id, json_extract(data, '$.label'), judge, json_extract(data, '$.prompt_version'),
                json_extract(data, '$.score')
         FROM judge_scores""")
-
-
-def simulator_settings(ws: Workspace) -> list[str]:
-    """Distinct simulator settings ("source models-JSON params-JSON") over all dialogues, unsorted."""
-    rows = ws.conn.execute("""
-        SELECT DISTINCT COALESCE(json_extract(data, '$.provenance.source'), '') || ' ' ||
-               COALESCE(json(json_extract(data, '$.provenance.models')), '{}') || ' ' ||
-               COALESCE(json(json_extract(data, '$.provenance.params')), '{}')
-        FROM dialogues""").fetchall()
-    return [r[0] for r in rows]
-
-
-def simulator_models(ws: Workspace) -> list[tuple[str, str]]:
-    """Distinct (simulator role, model id) pairs over all dialogues' provenance, sorted."""
-    return ws.conn.execute("""
-        SELECT DISTINCT m.key, m.value FROM dialogues, json_each(dialogues.data, '$.provenance.models') AS m
-        ORDER BY 1, 2""").fetchall()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from statistics import fmean
 from typing import Any
 
@@ -21,15 +21,21 @@ def dialogue_turn_stats(ws: Workspace, dialogue_ids: Collection[str] | None = No
     if dialogue_ids is not None:
         wanted = set(dialogue_ids)
         rows = [r for r in rows if r[0] in wanted]
-    turns = [int(n) for _, n, _ in rows if n is not None]
-    planned = [int(p) for _, _, p in rows if isinstance(p, int | float)]
+    return summarize_turns([n for _, n, _ in rows], [p for _, _, p in rows])
+
+
+def summarize_turns(turns: Iterable[int | None], planned: Iterable[Any]) -> dict[str, Any]:
+    """``dialogue_turn_stats`` from per-dialogue turn counts and planned turns (numbers count; None and
+    anything else is skipped)."""
+    counted = [int(n) for n in turns if n is not None]
+    plans = [int(p) for p in planned if isinstance(p, int | float)]
     return {
-        "dialogues": len(turns),
-        "mean": round(fmean(turns), 2) if turns else None,
-        "min": min(turns, default=None),
-        "max": max(turns, default=None),
-        "planned_range": f"{min(planned)}..{max(planned)}" if planned else None,
-        "planned_mean": round(fmean(planned), 2) if planned else None,
+        "dialogues": len(counted),
+        "mean": round(fmean(counted), 2) if counted else None,
+        "min": min(counted, default=None),
+        "max": max(counted, default=None),
+        "planned_range": f"{min(plans)}..{max(plans)}" if plans else None,
+        "planned_mean": round(fmean(plans), 2) if plans else None,
         "paper_mean": PAPER_MEAN_TURNS,
     }
 
