@@ -299,12 +299,13 @@ class _Query:
         """True when record ``r`` belongs to the member in ``slot``: its id is in stripe ``slot``, or in
         stripe ``slot - d`` and it needs more than ``d`` annotators (``d`` < ``max_needed``)."""
         record_id = "CAST(r.id AS TEXT)" if self.pg else "r.id"
-        needed = self.needed(default_needed)
         parts = []
         for d in range(min(members, max(1, max_needed))):
             low, high = stripe_bounds((slot - d) % members, members)
             cond = f"{record_id} >= {self.bind(low)}" + (f" AND {record_id} < {self.bind(high)}" if high else "")
-            parts.append(f"({cond}{f' AND {needed} > {self.bind(d)}' if d else ''})")
+            if d:  # every bound parameter must appear in the statement: bind the need only where used
+                cond += f" AND {self.needed(default_needed)} > {self.bind(d)}"
+            parts.append(f"({cond})")
         return "(" + " OR ".join(parts) + ")"
 
     # -- filters --------------------------------------------------------------------------------
