@@ -3,8 +3,13 @@ pure parts, no server (the server side is in test_queue_distribution.py)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 from annotation.datasets import in_overlap
 from benchmarks.annotators import AnnotatorStats, percentile_ms, pick
+from charm_builder.store.workspace import Workspace
 
 
 def test_overlap_share_is_stable_and_close_to_the_fraction() -> None:
@@ -35,3 +40,15 @@ def test_stats_percentiles_and_per_record_counts() -> None:
     other = AnnotatorStats(acked={"b": ["r2"]}, errors=["b: boom"], retries=1)
     stats.merge(other)
     assert stats.per_record() == {"r1": 2, "r2": 2} and stats.errors == ["b: boom"] and stats.retries == 1
+
+
+def test_overlap_option_errors_are_one_line_exit_2(tmp_path: Path) -> None:
+    Workspace.create(tmp_path / "ws").close()
+    cli = [str(Path(sys.executable).parent / "charm-build"), "annotate", "push", "--workspace", str(tmp_path / "ws")]
+    wrong_kind = subprocess.run(
+        [*cli, "--kind", "dialogue-quality", "--overlap", "0.5"], capture_output=True, text=True
+    )
+    assert wrong_kind.returncode == 2
+    assert "--overlap works with --kind preference only" in wrong_kind.stderr + wrong_kind.stdout
+    out_of_range = subprocess.run([*cli, "--overlap", "1.5"], capture_output=True, text=True)
+    assert out_of_range.returncode == 2 and "overlap" in out_of_range.stderr
