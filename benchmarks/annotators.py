@@ -18,6 +18,7 @@ Public API (used by ``bench_annotation.py``, ``bench_annotation_scale.py`` and `
         seed=0,                        # the annotators' picks are a deterministic function of seed
         page=10,                       # records per queue fetch (the page's focus view asks for 10)
         pace_s=0.0,                    # seconds an annotator "reads" a record before submitting
+        max_submits=None,              # stop once the team has this many acknowledged submits
     ) -> AnnotatorStats
 
 :class:`AnnotatorStats` holds the per-request latencies (``next_record_s``: each queue fetch, which is what
@@ -130,6 +131,18 @@ class AnnotatorStats:
         )
 
 
+class _Budget:
+    """A team-wide number of submits left, shared by the annotators' threads."""
+
+    def __init__(self, left: int) -> None:
+        self.left, self._lock = left, threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            self.left -= 1
+            return self.left >= 0
+
+
 class Annotator:
     """One person at the web page: a JWT session, a local buffer of pending records, submits."""
 
@@ -209,9 +222,10 @@ class Annotator:
         self.stats.errors.append(f"{self.username}: submit {record_id}: {problem}")
         return False
 
-    def work(self, pace_s: float = 0.0, deadline: float | None = None) -> None:
-        """Annotate until the queue is empty (or ``time.monotonic()`` passes ``deadline``)."""
-        while deadline is None or time.monotonic() < deadline:
+    def work(self, pace_s: float = 0.0, deadline: float | None = None, team: _Budget | None = None) -> None:
+        """Annotate until the queue is empty (or ``time.monotonic()`` passes ``deadline``, or the team's
+        submit budget is spent)."""
+        while (deadline is None or time.monotonic() < deadline) and (team is None or team.take()):
             record = self.next_record()
             if record is None:
                 return
@@ -235,9 +249,10 @@ def run_annotators(
     page: int = PAGE,
     pace_s: float = 0.0,
     max_seconds: float | None = None,
+    max_submits: int | None = None,
 ) -> AnnotatorStats:
     """Drive one thread per annotator (``users``: username, password) until every pending queue is empty
-    (or ``max_seconds`` pass); returns the merged :class:`AnnotatorStats`. See the module docstring."""
+    (or ``max_seconds`` pass, or the team has made ``max_submits`` submits); returns the merged :class:`AnnotatorStats`. See the module docstring."""
     if dataset_id is None and (dataset is None or workspace is None):
         raise ValueError("pass dataset_id, or dataset and workspace")
     team = [Annotator(api_url, name, password, seed=seed, page=page) for name, password in users]
@@ -248,7 +263,8 @@ def run_annotators(
         for annotator in team:
             annotator.dataset_id = resolved
         deadline = time.monotonic() + max_seconds if max_seconds else None
-        threads = [threading.Thread(target=a.work, args=(pace_s, deadline), name=a.username) for a in team]
+        budget = _Budget(max_submits) if max_submits is not None else None
+        threads = [threading.Thread(target=a.work, args=(pace_s, deadline, budget), name=a.username) for a in team]
         start = time.perf_counter()
         for thread in threads:
             thread.start()

@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from annotation.datasets import in_overlap
 from annotation.server.embedded import EmbeddedArgilla, default_web_workers, free_port
 from annotation.sync import create_users, load_roster, server_dir
-from benchmarks.annotators import AnnotatorStats, percentile_ms, run_annotators
+from benchmarks.annotators import AnnotatorStats, run_annotators
 from charm_builder.store.workspace import Workspace
 from schemas import Annotation, Candidate, CandidateSet, Character, Dialogue, Localized, Message
 
@@ -243,7 +243,7 @@ def run(args: argparse.Namespace, workdir: Path) -> str:
     stages: list[Stage] = []
     start = time.perf_counter()
     store = fill_workspace(ws_root, args.records, seed=args.seed)
-    ws_db = store.db_path
+    ws_db, set_ids = store.db_path, store.ids(CandidateSet)
     store.close()
     print(f"workspace: {args.records} candidate sets in {time.perf_counter() - start:.1f}s", flush=True)
     workers = default_web_workers()
@@ -277,22 +277,28 @@ def run(args: argparse.Namespace, workdir: Path) -> str:
             out = workdir / f"profile-{args.profile}.txt"
             spy_cmd = ["py-spy", "record", "--subprocesses", "--rate", "50", "--format", "raw", "-o", str(out), "-p"]
             spy = subprocess.Popen([*spy_cmd, target], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        with server_mem:
-            stats = run_annotators(server.url, users=users, dataset=DATASET, workspace=TEAM, seed=args.seed)
+        need = sum(3 if in_overlap(cset_id, args.overlap) else 1 for cset_id in set_ids)
+        tail = min(args.paced_tail, need)
+        with server_mem:  # back to back, then the last ``tail`` submits at a person's pace with the dataset full
+            stats = run_annotators(
+                server.url, users=users, dataset=DATASET, workspace=TEAM, seed=args.seed, max_submits=need - tail
+            )
+            paced = run_annotators(
+                server.url, users=users, dataset=DATASET, workspace=TEAM, seed=args.seed, pace_s=args.pace
+            )
+        print(f"  back to back: {stats.summary()}", flush=True)
+        print(f"  paced ({args.pace:g} s a record), dataset full: {paced.summary()}", flush=True)
+        stats.merge(paced)
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             spy.wait(timeout=60)
-        print(f"  annotators: {stats.summary()}", flush=True)
         for line in stats.errors[:5]:
             print(f"    error: {line}")
-        tail = max(1, len(stats.submit_s) // 5)
         full = {
             "next_record_p95_ms": stats.p95_ms("next_record"),
             "submit_p95_ms": stats.p95_ms("submit"),
-            "next_record_p95_last_fifth_ms": percentile_ms(
-                stats.next_record_s[-max(1, len(stats.next_record_s) // 5) :], 95
-            ),
-            "submit_p95_last_fifth_ms": percentile_ms(stats.submit_s[-tail:], 95),
+            "next_record_p95_paced_ms": paced.p95_ms("next_record"),
+            "submit_p95_paced_ms": paced.p95_ms("submit"),
         }
         stages.append(
             Stage("annotate", stats.wall_s, server_mem.peak, f"{stats.submitted / stats.wall_s:.1f} submits/s", full)
@@ -320,8 +326,9 @@ def run(args: argparse.Namespace, workdir: Path) -> str:
         print(f"{stage.name:<10}{stage.seconds:>10.1f}{stage.rss_bytes / 2**20:>14.0f}  {stage.detail}")
     annotate = stages[1].extra
     print(
-        f"next record p95 {annotate['next_record_p95_ms']:.0f} ms (last fifth {annotate['next_record_p95_last_fifth_ms']:.0f}); "
-        f"submit p95 {annotate['submit_p95_ms']:.0f} ms (last fifth {annotate['submit_p95_last_fifth_ms']:.0f})"
+        f"p95 over every request: next record {annotate['next_record_p95_ms']:.0f} ms, submit "
+        f"{annotate['submit_p95_ms']:.0f} ms; paced with the dataset full: next record "
+        f"{annotate['next_record_p95_paced_ms']:.0f} ms, submit {annotate['submit_p95_paced_ms']:.0f} ms"
     )
     print(
         f"databases: workspace {file_size(ws_db) / 2**20:.0f} MB, Argilla {argilla_db / 2**20:.0f} MB; records on "
@@ -330,8 +337,9 @@ def run(args: argparse.Namespace, workdir: Path) -> str:
     )
     peak = max(s.rss_bytes for s in stages)
     return (
-        f"records={args.records} push_s={stages[0].seconds:.1f} next_record_p95_ms={annotate['next_record_p95_ms']:.0f} "
-        f"submit_p95_ms={annotate['submit_p95_ms']:.0f} pull_s={stages[2].seconds:.1f} report_s={stages[3].seconds:.1f} "
+        f"records={args.records} push_s={stages[0].seconds:.1f} "
+        f"next_record_p95_ms={annotate['next_record_p95_paced_ms']:.0f} submit_p95_ms={annotate['submit_p95_paced_ms']:.0f} "
+        f"b2b_next_record_p95_ms={annotate['next_record_p95_ms']:.0f} b2b_submit_p95_ms={annotate['submit_p95_ms']:.0f} pull_s={stages[2].seconds:.1f} report_s={stages[3].seconds:.1f} "
         f"lost={lost} duplicated={duplicated} peak_rss_gb={peak / 2**30:.2f}"
     )
 
@@ -362,6 +370,13 @@ def main() -> None:
     parser.add_argument("--annotators", type=int, default=10)
     parser.add_argument("--overlap", type=float, default=0.1, help="share of records labelled by three annotators")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--paced-tail",
+        type=int,
+        default=300,
+        help="the last N submits are made at a person's pace (--pace), with the dataset full; the rest back to back",
+    )
+    parser.add_argument("--pace", type=float, default=2.0, help="seconds each annotator spends on a record when paced")
     parser.add_argument("--kill", action="store_true", help="SIGKILL push and pull midway and rerun them")
     parser.add_argument(
         "--kill-pull-after", type=float, default=1.0, help="seconds after pull's first page of records to kill it"

@@ -128,15 +128,31 @@ def leased_by_others(user_id: str) -> dict[str, int]:
     return out
 
 
-def lease(user_id: str, record_ids: Iterable[Any]) -> None:
-    """Mark records as open on ``user_id``'s queue page."""
+def lease(user_id: str, record_ids: Iterable[Any]) -> dict[str, int]:
+    """Mark records as open on ``user_id``'s queue page; returns, for those records that other annotators
+    had opened before (two pages served at the same moment), how many did."""
     redis, now = _redis(), time.time()
-    members = {f"{record_id} {user_id}": now for record_id in record_ids}
-    if redis is not None and members:
-        try:
-            redis.zadd(LEASE_KEY, members)
-        except Exception:
-            pass
+    ids = [str(record_id) for record_id in record_ids]
+    if redis is None or not ids:
+        return {}
+    try:
+        redis.zadd(LEASE_KEY, {f"{record_id} {user_id}": now for record_id in ids})
+        members = redis.zrangebyscore(LEASE_KEY, now - LEASE_SECONDS, "+inf", withscores=True)
+    except Exception:
+        return {}
+    wanted, mine = set(ids), {}
+    leases = []
+    for member, score in members:
+        record_id, _, holder = (member.decode() if isinstance(member, bytes) else str(member)).partition(" ")
+        if record_id in wanted:
+            leases.append((score, holder, record_id))
+            if holder == user_id:
+                mine[record_id] = (score, holder)
+    earlier: dict[str, int] = {}
+    for score, holder, record_id in leases:
+        if holder != user_id and (score, holder) < mine.get(record_id, (now, user_id)):
+            earlier[record_id] = earlier.get(record_id, 0) + 1
+    return earlier
 
 
 def release(record_id: Any, user_id: Any) -> None:
@@ -608,9 +624,23 @@ class SQLiteSearchEngine(SearchEngine):
                     ids, total = own_ids + more, own_total + others_total
                 else:
                     total = own_total + await self._count(conn, dataset, query, filter, stripe, True, leased)
-                lease(str(user_id), ids)
+                contested = lease(str(user_id), ids)
+                if contested:  # served to someone else a moment earlier: keep only what still needs us
+                    taken = await self._fully_held(conn, contested, stripe[2])
+                    for record_id in taken:
+                        release(record_id, user_id)
+                    ids = [rid for rid in ids if str(rid) not in taken]
         score = 1.0 if query is not None else None
         return SearchResponses(items=[SearchResponseItem(record_id=rid, score=score) for rid in ids], total=total)
+
+    async def _fully_held(self, conn: Any, earlier: dict[str, int], default_needed: int) -> set[str]:
+        """Of records opened by others first (id -> how many), those that need no more annotators than that."""
+        q = self._query()
+        sql = (
+            f"SELECT r.id AS id FROM records AS r WHERE r.id IN ({', '.join(q.bind_uuid(rid) for rid in earlier)}) "
+            f"AND {q.covered(earlier, default_needed)}"
+        )
+        return {str(row.id) for row in (await conn.execute(q.statement(sql, id=Uuid()))).all()}
 
     async def _stripe(self, conn: Any, dataset: Dataset, user_id: str) -> tuple[int, int, int, int] | None:
         """(slot, members, dataset's min_submitted, largest need) of a workspace member; None for others."""
