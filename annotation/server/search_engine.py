@@ -300,10 +300,9 @@ class _Query:
         by_holders: dict[int, list[str]] = {}
         for record_id, holders in leased.items():
             by_holders.setdefault(holders, []).append(record_id)
-        submitted = (
-            "(SELECT count(*) FROM responses AS resp WHERE resp.record_id = r.id "
-            f"AND {self.as_text('resp.status')} = 'submitted')"
-        )
+        # SQLite: "+status" keeps the planner on the record's responses (by status it scans them all)
+        status = self.as_text("resp.status") if self.pg else "+resp.status"
+        submitted = f"(SELECT count(*) FROM responses AS resp WHERE resp.record_id = r.id AND {status} = 'submitted')"
         parts = [
             f"(r.id IN ({', '.join(self.bind_uuid(rid) for rid in ids)}) "
             f"AND {self.needed(default_needed)} - {submitted} <= {self.bind(holders)})"
@@ -651,7 +650,8 @@ class SQLiteSearchEngine(SearchEngine):
         return members.index(user_id), len(members), default, max(default, await self._max_needed(conn, dataset))
 
     async def _max_needed(self, conn: Any, dataset: Dataset) -> int:
-        """The largest ``min_submitted`` record metadata of the dataset (0 without), cached for a minute."""
+        """The largest ``min_submitted`` record metadata of the dataset (0 without), cached for ten minutes (a
+        scan of every record; a stale value only puts a record among the others' instead of one's own)."""
         key = str(dataset.id)
         cached = _MAX_NEEDED.get(key)
         if cached is not None and cached[1] > time.monotonic():
@@ -662,7 +662,7 @@ class SQLiteSearchEngine(SearchEngine):
             f"WHERE r.dataset_id = {q.bind_uuid(dataset.id)}"
         )
         value = int((await conn.execute(q.statement(sql))).scalar() or 0)
-        _MAX_NEEDED[key] = (value, time.monotonic() + 60.0)
+        _MAX_NEEDED[key] = (value, time.monotonic() + 600.0)
         return value
 
     async def _count(
