@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
 API_KEY_ENV = "CHARM_BENCH_API_KEY"
 
 

@@ -297,7 +297,7 @@ class LLMClient:
         provider = self._provider(spec)
         limiter = self._limiter(spec)
         policy = self._retry or RetryPolicy(max_retries=spec.max_retries)
-        estimate = estimate_tokens(msgs, params.max_tokens)
+        estimate = estimate_tokens(msgs, params.max_tokens) if limiter.counts_tokens else 0  # only a TPM cap needs it
         t0 = time.perf_counter()
 
         async def attempt() -> Any:

@@ -726,6 +726,7 @@ class _Protocol(asyncio.Protocol):
         self.buf = bytearray()
         self.transport: asyncio.Transport | None = None
         self.chain: asyncio.Task | None = None
+        self.pending: set[asyncio.Task] = set()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -751,6 +752,8 @@ class _Protocol(asyncio.Protocol):
             task = asyncio.get_running_loop().create_task(self._respond(req, self.chain))
             self.server._tasks.add(task)
             task.add_done_callback(self.server._tasks.discard)
+            self.pending.add(task)
+            task.add_done_callback(self.pending.discard)
             self.chain = task
 
     async def _respond(self, req: _Request, previous: asyncio.Task | None) -> None:
@@ -773,12 +776,14 @@ class _Protocol(asyncio.Protocol):
         self.transport.write(head.encode("latin-1") + resp.body)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        """The client went away (closed, or was killed): drop its requests, as a serving engine aborts
+        the requests of a disconnected client, so they stop holding slots."""
         self.transport = None
+        for task in list(self.pending):
+            task.cancel()
 
 
-def write_paper_roster(
-    path: Path, base_url: str, concurrency: int, api_key_env: str = "CHARM_FAKE_API_KEY"
-) -> Path:
+def write_paper_roster(path: Path, base_url: str, concurrency: int, api_key_env: str = "CHARM_FAKE_API_KEY") -> Path:
     """Write the built-in paper roster (six candidates; user GPT-4o, character and refine Claude-3.5-Sonnet,
     in that order) to ``path`` with every model served by this fake at ``base_url``
     (``FakeLLMServer.base_url``): same names, prices and sampling, the key read from ``api_key_env``,
