@@ -195,6 +195,16 @@ def push(
     dataset: DatasetOpt = "charm-preference",
     argilla_workspace: ArgillaWsOpt = "charm",
     min_submitted: Annotated[int, typer.Option(help="Annotators needed per record.")] = DEFAULT_MIN_SUBMITTED,
+    overlap: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="preference: share of records that need --min-submitted annotators (for agreement); the "
+            "others need one. 1.0 = every record. Needs the `annotate serve` server. "
+            "Example: --min-submitted 3 --overlap 0.1",
+        ),
+    ] = 1.0,
     kind: Annotated[
         str,
         typer.Option(
@@ -226,6 +236,7 @@ def push(
 
     Examples:
       charm-build annotate push
+      charm-build annotate push --min-submitted 3 --overlap 0.1   # a tenth by three annotators, the rest by one
       charm-build annotate push --kind dialogue-quality --dimension empathy --language zh
       charm-build annotate push --task pairwise --models my-rm-policy,gpt-4o,claude-3.5-sonnet --dataset pairwise --min-submitted 5
       charm-build annotate push --suggestions gpt-4o      # after `charm-build judge --judge gpt-4o`
@@ -238,6 +249,8 @@ def push(
     picks = _judge_suggestions(store, suggestions) if suggestions else None
     if picks is not None and kind != "preference":
         raise AnnotationError("--suggestions works with --kind preference only")
+    if overlap < 1.0 and kind != "preference":
+        raise AnnotationError("--overlap works with --kind preference only")
     client = _client(workspace, api_url, api_key)
     if kind == "pairwise":
         from annotation.pairwise import PairwiseError, push_pairwise
@@ -277,6 +290,7 @@ def push(
                 batch_size=batch_size,
                 on_progress=on_progress,
                 suggestions=picks,
+                overlap=overlap,
             )
         else:
             dims = tuple(dimension or ALL_DIMENSIONS[2:])

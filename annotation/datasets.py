@@ -32,6 +32,9 @@ from schemas import DIALOGUE_QUALITY_DIMENSIONS, LABELS, ROLE_REWARD_DIMENSIONS,
 DISPLAY_LABELS: tuple[str, ...] = LABELS
 ALL_DIMENSIONS: tuple[str, ...] = ROLE_REWARD_DIMENSIONS + DIALOGUE_QUALITY_DIMENSIONS
 DEFAULT_MIN_SUBMITTED = 3
+#: Hidden integer metadata: annotators this record needs when it differs from the dataset's ``min_submitted``
+#: (``push --overlap``). Honoured by the embedded server (``server/launcher.py``, ``per_record_min_submitted``).
+RECORD_MIN_SUBMITTED = "min_submitted"
 
 DIMENSION_TITLES: dict[str, str] = {
     "knowledge_consistency": "Knowledge consistency · 知识一致性",
@@ -65,12 +68,29 @@ def compare_template() -> str:
     return resources.files("annotation").joinpath("templates", "compare.html").read_text(encoding="utf-8")
 
 
+def in_overlap(record_id: str, overlap: float) -> bool:
+    """Whether ``record_id`` belongs to the share ``overlap`` (0..1) of records that several annotators label.
+
+    A hash of the id, so the choice never changes between pushes (a resumed push agrees with the first)."""
+    if overlap >= 1.0:
+        return True
+    digest = hashlib.sha256(f"overlap:{record_id}".encode()).digest()[:8]
+    return int.from_bytes(digest, "big") / 2**64 < overlap
+
+
 def preference_settings(
-    min_submitted: int = DEFAULT_MIN_SUBMITTED, dimensions: tuple[str, ...] = ROLE_REWARD_DIMENSIONS
+    min_submitted: int = DEFAULT_MIN_SUBMITTED,
+    dimensions: tuple[str, ...] = ROLE_REWARD_DIMENSIONS,
+    overlap: float = 1.0,
 ) -> rg.Settings:
-    """Settings of a best/worst preference dataset (one record per candidate set)."""
+    """Settings of a best/worst preference dataset (one record per candidate set).
+
+    ``overlap`` < 1: records need one annotator, except the share ``overlap`` of them (see :func:`in_overlap`)
+    that carry the hidden metadata :data:`RECORD_MIN_SUBMITTED` = ``min_submitted``."""
     if min_submitted < 1:
         raise ValueError("min_submitted must be at least 1")
+    if not 0.0 <= overlap <= 1.0:
+        raise ValueError("overlap must be between 0 and 1")
     fields: list[Any] = [
         rg.CustomField(
             name=COMPARE_FIELD,
@@ -108,12 +128,14 @@ def preference_settings(
     for label in DISPLAY_LABELS:
         metadata.append(rg.TermsMetadataProperty(name=MODEL_KEY.format(label=label), visible_for_annotators=False))
         metadata.append(rg.TermsMetadataProperty(name=SOURCE_KEY.format(label=label), visible_for_annotators=False))
+    if overlap < 1.0:
+        metadata.append(rg.IntegerMetadataProperty(name=RECORD_MIN_SUBMITTED, visible_for_annotators=False))
     return rg.Settings(
         guidelines=guidelines("preference"),
         fields=fields,
         questions=questions,
         metadata=metadata,
-        distribution=rg.TaskDistribution(min_submitted=min_submitted),
+        distribution=rg.TaskDistribution(min_submitted=1 if overlap < 1.0 else min_submitted),
         allow_extra_metadata=False,
     )
 
@@ -204,10 +226,14 @@ def judge_suggestions(suggestion: JudgeSuggestion, order: list[str]) -> list[rg.
 
 
 def preference_record(
-    cset: CandidateSet, context: RecordContext, suggestion: JudgeSuggestion | None = None
+    cset: CandidateSet,
+    context: RecordContext,
+    suggestion: JudgeSuggestion | None = None,
+    min_submitted: int | None = None,
 ) -> rg.Record:
     """One preference record for ``cset``; its id is the candidate set id, so re-pushing upserts.
-    With ``suggestion`` the judge's best/worst come pre-selected (see :func:`judge_suggestions`)."""
+    With ``suggestion`` the judge's best/worst come pre-selected (see :func:`judge_suggestions`);
+    ``min_submitted`` sets this record's own annotator count (hidden metadata :data:`RECORD_MIN_SUBMITTED`)."""
     order = display_order(cset.id, [c.label for c in cset.candidates])
     compare: dict[str, Any] = {
         "dimension": DIMENSION_TITLES.get(context.dimension, context.dimension) or "—",
@@ -225,6 +251,8 @@ def preference_record(
         "target_dimension": context.dimension or "unspecified",
         "language": context.language or "unknown",
     }
+    if min_submitted is not None:
+        metadata[RECORD_MIN_SUBMITTED] = int(min_submitted)
     for display, source in zip(DISPLAY_LABELS, order, strict=False):
         candidate = cset.by_label(source)
         compare["candidates"].append({"label": display, "text": _safe(candidate.text)})

@@ -29,15 +29,17 @@ import yaml
 from annotation.datasets import (
     DEFAULT_MIN_SUBMITTED,
     DISPLAY_LABELS,
+    RECORD_MIN_SUBMITTED,
     JudgeSuggestion,
     RecordContext,
     dialogue_quality_record,
     dialogue_quality_settings,
+    in_overlap,
     preference_record,
     preference_settings,
     source_label,
 )
-from annotation.server.embedded import EmbeddedArgilla
+from annotation.server.embedded import SEARCH_ENGINE_NAME, EmbeddedArgilla
 from charm_builder.errors import CharmError
 from charm_builder.paths import write_private
 from charm_builder.store.workspace import Workspace
@@ -312,6 +314,33 @@ def push_records(
     return done
 
 
+def server_honours_record_minimum(client: Any) -> bool:
+    """Whether the server completes a record after its own ``min_submitted`` metadata (only the embedded
+    server, whose launcher patches argilla-server for it; see ``annotate push --overlap``)."""
+    try:
+        reply = client.http_client.get("/api/v1/status")
+        reply.raise_for_status()
+        return (reply.json().get("search_engine") or {}).get("distribution") == SEARCH_ENGINE_NAME
+    except Exception:  # an older or foreign server: assume the stock behaviour
+        return False
+
+
+def _check_overlap_dataset(client: Any, ds: Any, name: str, overlap: float) -> None:
+    """``--overlap`` needs the embedded server and a dataset created with it (and the other way round)."""
+    has_property = any(p.name == RECORD_MIN_SUBMITTED for p in ds.settings.metadata)
+    if overlap < 1.0 and not has_property:
+        raise AnnotationError(
+            f"Dataset {name!r} was created without --overlap; push to a new dataset name (--dataset) to use it"
+        )
+    if overlap >= 1.0 and has_property:
+        raise AnnotationError(f"Dataset {name!r} was created with --overlap; pass the same --overlap again")
+    if overlap < 1.0 and not server_honours_record_minimum(client):
+        raise AnnotationError(
+            "--overlap needs the `charm-build annotate serve` server (stock Argilla has one annotator count "
+            "per dataset); use --min-submitted alone with this server"
+        )
+
+
 def push_candidate_sets(
     client: Any,
     store: Workspace,
@@ -323,15 +352,25 @@ def push_candidate_sets(
     batch_size: int = 100,
     on_progress: ProgressFn | None = None,
     suggestions: Mapping[str, JudgeSuggestion] | None = None,
+    overlap: float = 1.0,
 ) -> PushResult:
     """Create the preference dataset if needed and push every candidate set not already there.
 
     ``suggestions`` (candidate set id -> judge pick) pre-select the judge's best/worst; records already
-    on the server that have one are updated in place (their responses are kept)."""
+    on the server that have one are updated in place (their responses are kept). ``overlap`` < 1: one
+    annotator per record, except a fixed share ``overlap`` of them that need ``min_submitted``
+    (:func:`annotation.datasets.in_overlap`)."""
     sets = list(candidate_sets) if candidate_sets is not None else list(store.iter(CandidateSet))
-    ds = ensure_dataset(client, dataset, workspace, preference_settings(min_submitted))
+    ds = ensure_dataset(client, dataset, workspace, preference_settings(min_submitted, overlap=overlap))
+    _check_overlap_dataset(client, ds, dataset, overlap)
     picks = suggestions or {}
-    records = [preference_record(cset, record_context(store, cset), picks.get(cset.id)) for cset in sets]
+
+    def needed(cset: CandidateSet) -> int | None:
+        if overlap >= 1.0:
+            return None
+        return min_submitted if in_overlap(cset.id, overlap) else 1
+
+    records = [preference_record(cset, record_context(store, cset), picks.get(cset.id), needed(cset)) for cset in sets]
     pushed = push_records(ds, records, batch_size, on_progress, update=lambda r: str(r.id) in picks)
     suggested = sum(cset.id in picks for cset in sets)
     return PushResult(dataset, workspace, len(records), pushed, len(records) - pushed, suggested)

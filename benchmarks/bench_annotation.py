@@ -3,7 +3,8 @@
 Starts ``annotate serve``'s stack (Redis + argilla-server + worker, on SQLite or a private PostgreSQL
 cluster: ``--database sqlite|postgresql|both``) in a temporary folder,
 pushes R candidate sets, creates N annotator accounts and drives them over HTTP with the UI's
-endpoints (JWT login, a page of the pending queue, then best/worst submits), in two phases:
+endpoints (``annotators.py``: JWT login, a page of the pending queue, then best/worst submits), in two
+phases:
 
 * paced: every annotator submits once every ``--interval`` seconds for ``--paced-seconds``;
 * burst: every annotator submits its remaining records back to back.
@@ -28,15 +29,13 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-
-import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from annotation.server.embedded import EmbeddedArgilla, free_port
+from annotation.server.embedded import EmbeddedArgilla, default_web_workers, free_port
 from annotation.sync import create_users, load_roster, pull_annotations, push_candidate_sets
+from benchmarks.annotators import Annotator, percentile_ms
 from charm_builder.store.workspace import Workspace
 from schemas import Annotation, Candidate, CandidateSet, Character, Dialogue, Localized, Message
 
@@ -73,86 +72,25 @@ def build_store(root: Path, n_sets: int) -> Workspace:
     return store
 
 
-@dataclass
-class Annotator:
-    url: str
-    username: str
-    password: str
-    dataset_id: str
-    latencies: list[float] = field(default_factory=list)
-    acked: list[str] = field(default_factory=list)
-    errors: int = 0
-    _queue: list[str] = field(default_factory=list)
-    _http: httpx.Client | None = None
-
-    def login(self) -> None:
-        self._http = httpx.Client(base_url=self.url, timeout=60)
-        token = self._http.post("/api/v1/token", data={"username": self.username, "password": self.password})
-        token.raise_for_status()
-        self._http.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
-
-    def _next(self) -> str | None:
-        if not self._queue:
-            assert self._http is not None
-            body = {
-                "filters": {
-                    "and": [
-                        {"type": "terms", "scope": {"entity": "response", "property": "status"}, "values": ["pending"]}
-                    ]
-                }
-            }
-            page = self._http.post(
-                f"/api/v1/me/datasets/{self.dataset_id}/records/search",
-                params={"include": "responses", "offset": 0, "limit": PAGE},
-                json=body,
-            )
-            if not page.is_success:
-                self.errors += 1
-                return None
-            self._queue = [item["record"]["id"] for item in page.json()["items"]]
-        return self._queue.pop(0) if self._queue else None
-
-    def submit_one(self) -> bool:
-        """Submit the next pending record; False when the queue is empty."""
-        assert self._http is not None
-        record_id = self._next()
-        if record_id is None:
-            return False
-        values = {"best": {"value": "A"}, "worst": {"value": "F"}}
-        start = time.perf_counter()
-        try:
-            response = self._http.post(
-                f"/api/v1/records/{record_id}/responses", json={"values": values, "status": "submitted"}
-            )
-        except httpx.HTTPError:
-            self.errors += 1
-            return True
-        self.latencies.append(time.perf_counter() - start)
-        if response.is_success:
-            self.acked.append(record_id)
-        else:
-            self.errors += 1
-        return True
-
-
 def run_phase(annotators: list[Annotator], *, seconds: float | None, interval: float) -> tuple[list[float], float, int]:
     """Drive every annotator in its own thread; paced when ``seconds`` is given, else back to back."""
-    marks = [len(a.latencies) for a in annotators]
-    errors_before = sum(a.errors for a in annotators)
+    marks = [len(a.stats.submit_s) for a in annotators]
+    errors_before = sum(len(a.stats.errors) for a in annotators)
 
     def paced(a: Annotator, offset: float) -> None:
         time.sleep(offset)
         deadline = time.monotonic() + (seconds or 0)
         next_at = time.monotonic()
         while time.monotonic() < deadline:
-            if not a.submit_one():
+            record = a.next_record()
+            if record is None:
                 return
+            a.submit(record)
             next_at += interval
             time.sleep(max(0.0, next_at - time.monotonic()))
 
     def burst(a: Annotator) -> None:
-        while a.submit_one():
-            pass
+        a.work()
 
     start = time.perf_counter()
     threads = [
@@ -166,18 +104,12 @@ def run_phase(annotators: list[Annotator], *, seconds: float | None, interval: f
     for t in threads:
         t.join()
     wall = time.perf_counter() - start
-    per_annotator = [a.latencies[m:] for a, m in zip(annotators, marks, strict=True)]
+    per_annotator = [a.stats.submit_s[m:] for a, m in zip(annotators, marks, strict=True)]
     medians = sorted(statistics.median(x) * 1000 for x in per_annotator if x)
     if medians:
         print(f"  annotators' median submit: {medians[0]:.0f} ms (fastest) .. {medians[-1]:.0f} ms (slowest)")
     lat = [x for xs in per_annotator for x in xs]
-    return lat, wall, sum(a.errors for a in annotators) - errors_before
-
-
-def _pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
+    return lat, wall, sum(len(a.stats.errors) for a in annotators) - errors_before
 
 
 def histogram(lat: list[float]) -> str:
@@ -193,7 +125,7 @@ def histogram(lat: list[float]) -> str:
 
 
 def report(name: str, lat: list[float], wall: float, errors: int) -> float:
-    p50, p95 = _pct(lat, 50) * 1000, _pct(lat, 95) * 1000
+    p50, p95 = percentile_ms(lat, 50), percentile_ms(lat, 95)
     print(
         f"{name}: {len(lat)} submits in {wall:.1f}s = {len(lat) / wall:.1f}/s, p50 {p50:.0f} ms, "
         f"p95 {p95:.0f} ms, max {max(lat, default=0) * 1000:.0f} ms, errors {errors}",
@@ -215,9 +147,10 @@ def run(database: str, workdir: Path, args: argparse.Namespace) -> str:
         passwords = json.loads(passwords_file.read_text())
         push_candidate_sets(client, store, dataset="bench", workspace="bench", min_submitted=args.annotators)
         dataset = client.datasets(name="bench", workspace="bench")
-        annotators = [Annotator(server.url, name, pw, str(dataset.id)) for name, pw in sorted(passwords.items())]
+        annotators = [Annotator(server.url, name, pw) for name, pw in sorted(passwords.items())]
         for a in annotators:
             a.login()
+            a.dataset_id = str(dataset.id)
         print(
             f"[{database}] server {server.url} ({args.web_workers} web workers): {args.records} records, "
             f"{len(annotators)} annotators",
@@ -231,9 +164,10 @@ def run(database: str, workdir: Path, args: argparse.Namespace) -> str:
         print(f"  back to back, submits by latency: {histogram(lat)}")
 
         pull_annotations(client, store, dataset="bench", workspace="bench")
-        by_server_id = {str(r._server_id): r.id for r in dataset.records(with_responses=False)}
+        for a in annotators:
+            a.close()
         stored = [(a.annotator, a.candidate_set_id) for a in store.iter(Annotation)]
-        acked = {(a.username, by_server_id[rid]) for a in annotators for rid in a.acked}
+        acked = {(a.username, rid) for a in annotators for rid in a.stats.acked[a.username]}
         lost = len(acked - set(stored))
         dupes = len(stored) - len(set(stored))
         print(f"[{database}] acknowledged {len(acked)}, stored {len(stored)}, lost {lost}, duplicates {dupes}")
@@ -253,7 +187,12 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=2.0)
     parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="sqlite")
     parser.add_argument("--workdir", type=Path, default=None)
-    parser.add_argument("--web-workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument(
+        "--web-workers",
+        type=int,
+        default=default_web_workers(),
+        help="uvicorn worker processes [default: as `annotate serve`, one per core, at most 4]",
+    )
     args = parser.parse_args()
     if args.records is None:
         args.records = math.ceil(args.paced_seconds / args.interval) + 100 if args.interval else 100

@@ -181,6 +181,30 @@ def sqlite_synchronous_normal() -> None:
         cursor.close()
 
 
+#: Hidden integer metadata naming a record's own annotator count (``annotation.datasets.RECORD_MIN_SUBMITTED``).
+RECORD_MIN_SUBMITTED = "min_submitted"
+
+
+def per_record_min_submitted() -> None:
+    """argilla-server 2.8's task distribution has one ``min_submitted`` per dataset. A campaign where most
+    records need one annotator and a share of them several (for agreement; ``annotate push --overlap``)
+    marks those records with the integer metadata ``min_submitted``; a record is then completed (and
+    leaves everyone's pending queue) when it has that many submitted responses. Records without the
+    metadata follow the dataset's setting, as before."""
+    from argilla_server.contexts import distribution
+    from argilla_server.enums import RecordStatus
+
+    async def overlap_with_record_minimum(db: Any, record: Any) -> Any:
+        needed = record.dataset.distribution["min_submitted"]
+        own = (record.metadata_ or {}).get(RECORD_MIN_SUBMITTED)
+        if isinstance(own, int) and not isinstance(own, bool) and own >= 1:
+            needed = own
+        record.status = RecordStatus.completed if len(record.responses_submitted) >= needed else RecordStatus.pending
+        return await record.save(db, autocommit=False)
+
+    distribution._update_record_status_with_overlap_strategy = overlap_with_record_minimum
+
+
 def log_retries() -> None:
     """argilla-server retries some database work with ``backoff`` (record status after each submit, in a
     SERIALIZABLE transaction: up to 15 s of exponential, jittered sleeps on a lock or serialisation
@@ -195,6 +219,7 @@ def web_app() -> Any:
     """argilla-server's ASGI app with this file's patches applied (a uvicorn app factory: each web
     worker process calls it)."""
     log_retries()
+    per_record_min_submitted()
     pre_ping_postgres_connections()
     sqlite_synchronous_normal()
     register_search_engine()
@@ -253,6 +278,7 @@ def main(argv: list[str] | None = None) -> None:
     register_search_engine()
     if args.command == "worker":
         cache_settings_adapters()
+        per_record_min_submitted()
     if args.command == "migrate":
         migrate()
     elif args.command == "ensure-owner":

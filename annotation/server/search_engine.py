@@ -16,6 +16,12 @@ and every query is answered from the tables directly:
   Without an explicit sort, a user's queue is in a per-user pseudo-random but stable order (as Argilla's
   Elasticsearch engine does with a user-seeded ``random_score``), otherwise insertion order.
   (SQLite: a blake2b-based SQL function ``charm_rank``; PostgreSQL: ``md5(user || ':' || record)``.)
+  A member of the dataset's workspace first gets the records of their own *stripe*: with K members (in
+  user-id order, member i has slot i), a record whose hash lands in slot s belongs to the members s, s+1,
+  ..., s+n-1 (mod K), n being the annotators it needs (its ``min_submitted`` metadata, else the dataset's).
+  Annotators working at once then rarely open the same record, so a record needing one annotator is
+  rarely submitted twice; when a member's stripe is done they go on with the others' records (per-user
+  random order), so nothing waits for an absent member.
 * ``get_dataset_progress`` / ``get_dataset_user_progress``: record status counts and the user's
   response status counts.
 * ``compute_metrics_for``: metadata term counts (lists count each value) and numeric min/max.
@@ -71,6 +77,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.types import Uuid
 
 ENGINE_NAME = "charm-sqlite"
+#: Integer record metadata: the annotators this record needs (``annotation.datasets.RECORD_MIN_SUBMITTED``).
+RECORD_MIN_SUBMITTED = "min_submitted"
 
 _RECORD_COLUMNS = {"id", "external_id", "status", "inserted_at", "updated_at"}
 _SUGGESTION_COLUMNS = {"agent", "type"}
@@ -196,6 +204,22 @@ class _Query:
         if self.pg:
             return f"md5({self.bind(user_id)} || ':' || CAST(r.id AS TEXT))"
         return f"charm_rank({self.bind(user_id)}, r.id)"
+
+    def record_slot(self, members: int) -> str:
+        """Which of ``members`` stripes record ``r`` falls in (a hash of its id, the same for every user)."""
+        if self.pg:
+            digits = "lpad(substr(md5(CAST(r.id AS TEXT)), 1, 8), 16, '0')"
+            return f"(('x' || {digits})::bit(64)::bigint % {self.bind(members)})"
+        return f"(charm_rank('', r.id) % {self.bind(members)})"
+
+    def own_stripe(self, slot: int, members: int, default_needed: int) -> str:
+        """True when record ``r`` is in the stripe of the member in ``slot`` (see the module docstring)."""
+        needed = (
+            f"COALESCE(CAST({self.number('r.metadata', RECORD_MIN_SUBMITTED)} AS INTEGER), {self.bind(default_needed)})"
+        )
+        k = self.bind(members)
+        distance = f"((({self.bind(slot)} - {self.record_slot(members)}) % {k} + {k}) % {k})"
+        return f"({distance} < {needed})"
 
     # -- filters --------------------------------------------------------------------------------
 
@@ -460,6 +484,13 @@ class SQLiteSearchEngine(SearchEngine):
 
     # -- search ------------------------------------------------------------------------------------
 
+    async def _members(self, conn: Any, workspace_id: UUID) -> list[str]:
+        """The ids of the workspace's members, in id order (their stripe slots)."""
+        q = self._query()
+        sql = f"SELECT wu.user_id AS id FROM workspaces_users AS wu WHERE wu.workspace_id = {q.bind_uuid(workspace_id)}"
+        rows = (await conn.execute(q.statement(sql, id=Uuid()))).all()
+        return sorted(str(row.id) for row in rows)
+
     async def search(
         self,
         dataset: Dataset,
@@ -473,14 +504,19 @@ class SQLiteSearchEngine(SearchEngine):
         q = self._query()
         where = _where(q, dataset, query, filter)
         order_parts = [q.order_sql(order) for order in sort or []]
-        if not order_parts and user_id is not None:
-            order_parts.append(q.rank(str(user_id)))
-        order_parts += ["r.inserted_at ASC", "r.id ASC"]
-        page = (
-            f"SELECT r.id AS id, count(*) OVER () AS total FROM records AS r WHERE {where} "
-            f"ORDER BY {', '.join(order_parts)} LIMIT {q.bind(int(limit))} OFFSET {q.bind(int(offset))}"
-        )
         async with self.engine.connect() as conn:
+            if not order_parts and user_id is not None:
+                members = await self._members(conn, dataset.workspace_id)
+                if str(user_id) in members:
+                    needed = int((dataset.distribution or {}).get("min_submitted") or 1)
+                    own = q.own_stripe(members.index(str(user_id)), len(members), needed)
+                    order_parts.append(f"CASE WHEN {own} THEN 0 ELSE 1 END")
+                order_parts.append(q.rank(str(user_id)))
+            order_parts += ["r.inserted_at ASC", "r.id ASC"]
+            page = (
+                f"SELECT r.id AS id, count(*) OVER () AS total FROM records AS r WHERE {where} "
+                f"ORDER BY {', '.join(order_parts)} LIMIT {q.bind(int(limit))} OFFSET {q.bind(int(offset))}"
+            )
             rows = (await conn.execute(q.statement(page, id=Uuid()))).all()
             if rows:
                 total = int(rows[0].total)
