@@ -196,7 +196,7 @@ class Bench:
             )
             kill_at = int(self.planned * self.ns.kill_simulate) if self.ns.kill_simulate else 0
             runs = [self.child("simulate", cmd, kill_when=(lambda: done_tasks(db) >= kill_at) if kill_at else None)]
-            at_kill = done_tasks(db)
+            at_kill, before_kill = done_tasks(db), server_stats(base_url)
             if runs[0].killed:
                 runs.append(self.child("simulate", cmd))
             stats = server_stats(base_url)
@@ -223,10 +223,11 @@ class Bench:
             f"tasks count {check.task_calls}; server answered - ledger paid = {stats['answered'] - check.ledger_paid}",
         ]
         if runs[0].killed:
+            first = before_kill["answered"] / runs[0].seconds
             notes.insert(
                 0,
-                f"SIGKILL at {at_kill}/{self.planned} tasks after {runs[0].seconds:.0f} s, "
-                f"rerun {runs[1].seconds:.0f} s",
+                f"SIGKILL at {at_kill}/{self.planned} tasks after {runs[0].seconds:.0f} s ({first:.1f} calls/s = "
+                f"{first / bound:.2f} of the bound until then), rerun {runs[1].seconds:.0f} s",
             )
         notes += [f"PROBLEM: {p}" for p in problems]
         progress = [ln for ln in runs[-1].tail(40).splitlines() if "ETA" in ln or "/min" in ln]
@@ -243,7 +244,17 @@ class Bench:
         )
         with self.sampled() as rss:
             push = self.child(
-                "push", self.cli("annotate", "push", "--workspace", self.ws, "--min-submitted", self.ns.min_submitted)
+                "push",
+                self.cli(
+                    "annotate",
+                    "push",
+                    "--workspace",
+                    self.ws,
+                    "--min-submitted",
+                    self.ns.agreement_annotators,
+                    "--overlap",
+                    self.ns.overlap,
+                ),
             )
         self.state["push_s"] = push.seconds
         records = self.state.get("dialogues", 0)
@@ -258,28 +269,60 @@ class Bench:
         )
 
     def annotate(self) -> StageResult:
-        try:
-            from benchmarks import annotators
-        except ImportError:
-            raise BenchError(
-                "stage annotate needs benchmarks/annotators.py (branch h22-annotation); run the other stages "
-                "with --stages"
-            ) from None
+        """Ten annotators through the web page's endpoints until every queue is empty (each record once,
+        the ``--overlap`` share by ``--agreement-annotators``); what each had acknowledged is kept for pull."""
+        from annotation.server.embedded import EmbeddedArgilla
+        from benchmarks.annotators import run_annotators
+
+        url, _ = EmbeddedArgilla.saved_connection(self.ws / "argilla")
+        users = sorted(json.loads((self.dir / "passwords.json").read_text()).items())
         with self.sampled() as rss:
-            start = time.perf_counter()
-            outcome = annotators.run_campaign(  # type: ignore[attr-defined]
-                self.ws, self.dir / "passwords.json", dataset=DATASET, workspace=ARGILLA_WS, overlap=0.1, overlap_k=3
-            )
-            seconds = time.perf_counter() - start
-        self.state.update(annotate=outcome.summary())
-        return StageResult("annotate", seconds, outcome.submitted, "submits", 0, outcome.notes(), server_rss=rss.peak)
+            stats = run_annotators(str(url), users=users, dataset=DATASET, workspace=ARGILLA_WS, seed=0)
+        (self.dir / "acked.json").write_text(json.dumps(stats.acked))
+        self.state["annotate"] = {
+            "submit_p95_ms": round(stats.p95_ms("submit")),
+            "next_record_p95_ms": round(stats.p95_ms("next_record")),
+            "errors": len(stats.errors),
+        }
+        notes = [stats.summary(), *(f"error: {e}" for e in stats.errors[:3])]
+        return StageResult("annotate", stats.wall_s, stats.submitted, "submits", 0, notes, server_rss=rss.peak)
 
     def pull(self) -> StageResult:
         with self.sampled() as rss:
             run = self.child("pull", self.cli("annotate", "pull", "--workspace", self.ws))
-        stored = _count(self.ws / "charm.db", "SELECT COUNT(*) FROM annotations")
         self.state["pull_s"] = run.seconds
-        return StageResult("pull", run.seconds, stored, "annotations", run.peak_rss, [], server_rss=rss.peak)
+        lost, duplicated, notes = self.check_annotations()
+        self.state["annotate"] = {**self.state.get("annotate", {}), "lost": lost, "duplicated": duplicated}
+        stored = _count(self.ws / "charm.db", "SELECT COUNT(*) FROM annotations")
+        return StageResult("pull", run.seconds, stored, "annotations", run.peak_rss, notes, server_rss=rss.peak)
+
+    def check_annotations(self) -> tuple[int, int, list[str]]:
+        """(lost, duplicated, notes): acknowledged submits with no annotation after the pull; annotations
+        beyond one per (candidate set, annotator); records short of / beyond the annotators they need."""
+        from annotation.datasets import in_overlap
+        from charm_builder.store import Workspace
+        from schemas import Annotation, CandidateSet
+
+        acked_file = self.dir / "acked.json"
+        acked_by = json.loads(acked_file.read_text()) if acked_file.exists() else {}
+        acked = {(rid, user) for user, ids in acked_by.items() for rid in ids}
+        with Workspace.open(self.ws) as store:
+            stored = [(a.candidate_set_id, a.annotator) for a in store.iter(Annotation) if a.source == "human"]
+            sets = store.ids(CandidateSet)
+        per_set: dict[str, int] = {}
+        for cset_id, _ in set(stored):
+            per_set[cset_id] = per_set.get(cset_id, 0) + 1
+        need = {s: (self.ns.agreement_annotators if in_overlap(s, self.ns.overlap) else 1) for s in sets}
+        short = sum(per_set.get(s, 0) < n for s, n in need.items())
+        over = sum(per_set.get(s, 0) > n for s, n in need.items())
+        lost, duplicated = len(acked - set(stored)), len(stored) - len(set(stored))
+        agreement = sum(n > 1 for n in need.values())
+        notes = [
+            f"acknowledged {len(acked)}, stored {len(stored)}: lost {lost}, duplicated {duplicated}; "
+            f"{agreement} records for {self.ns.agreement_annotators} annotators; short of their annotators {short}, "
+            f"over {over}"
+        ]
+        return lost, duplicated, notes
 
     def report(self) -> StageResult:
         run = self.child("report", self.cli("annotate", "report", "--workspace", self.ws))
@@ -295,7 +338,7 @@ class Bench:
         self.state["export_s"] = run.seconds
         sets = _count(self.ws / "charm.db", "SELECT COUNT(*) FROM candidate_sets")
         size = files_size(out, ["*"])
-        return StageResult("export", run.seconds, sets, "sets", run.peak_rss, [f"export {size / 1e6:.0f} MB"])
+        return StageResult("export", run.seconds, sets, "sets", run.peak_rss, [f"export {size / 1e6:.1f} MB"])
 
     def rm_data(self) -> StageResult:
         cmd = [sys.executable, "-m", "benchmarks.paper_scale.rm_data", str(self.dir / "export" / "preferenceTraining")]
@@ -398,7 +441,8 @@ def main() -> None:
     ap.add_argument("--failure-rate", type=float, default=0.01, help="share of calls refused with 429/5xx")
     ap.add_argument("--kill-simulate", type=float, default=0.5, help="SIGKILL simulate at this share (0: never)")
     ap.add_argument("--annotators", type=int, default=10)
-    ap.add_argument("--min-submitted", type=int, default=1, help="annotate push --min-submitted")
+    ap.add_argument("--overlap", type=float, default=0.1, help="share of records labelled by several annotators")
+    ap.add_argument("--agreement-annotators", type=int, default=3, help="annotators of each of those records")
     ap.add_argument("--roles", type=Path, default=None, help="published Charm role file (roleplayeval_roles.json)")
     ap.add_argument("--users", type=Path, default=None, help="published Charm user file (users.json)")
     ns = ap.parse_args()
