@@ -50,6 +50,7 @@ from benchmarks.paper_scale.measure import GB, ChildRun, RSSSampler, files_size,
 from benchmarks.paper_scale.simulation import (
     API_KEY_ENV,
     ServerShape,
+    ThroughputSampler,
     check_workspace,
     done_tasks,
     server_stats,
@@ -195,11 +196,14 @@ class Bench:
                 0,
             )
             kill_at = int(self.planned * self.ns.kill_simulate) if self.ns.kill_simulate else 0
-            runs = [self.child("simulate", cmd, kill_when=(lambda: done_tasks(db) >= kill_at) if kill_at else None)]
-            at_kill, before_kill = done_tasks(db), server_stats(base_url)
-            if runs[0].killed:
-                runs.append(self.child("simulate", cmd))
+            with ThroughputSampler(db, base_url) as sampler:
+                runs = [self.child("simulate", cmd, kill_when=(lambda: done_tasks(db) >= kill_at) if kill_at else None)]
+                at_kill, before_kill = done_tasks(db), server_stats(base_url)
+                if runs[0].killed:
+                    sampler.run = 1
+                    runs.append(self.child("simulate", cmd))
             stats = server_stats(base_url)
+        steady = sampler.steady_rate(self.planned)
         check = check_workspace(db)
         seconds = sum(r.seconds for r in runs)
         bound = shape.slots / stats["mean_latency_s"] if stats["mean_latency_s"] else 0.0
@@ -211,15 +215,21 @@ class Bench:
             simulate_problems=problems,
             simulate_calls_per_s=achieved,
             simulate_bound=bound,
+            simulate_steady_calls_per_s=steady,
         )
         notes = [
             f"server: {stats['answered']} calls answered, {stats['failed']} refused (429/5xx), mean latency "
             f"{stats['mean_latency_s']:.2f} s, {shape.slots} slots, peak {stats['max_inflight']} in flight, "
             f"{self.ns.concurrency} dialogues in flight",
-            f"calls/s {achieved:.1f} vs bound {bound:.1f} (slots / mean latency) = {achieved / bound:.2f}",
+            f"calls/s {achieved:.1f} vs bound {bound:.1f} (slots / mean latency) = {achieved / bound:.2f} over the "
+            f"whole stage; {steady:.1f} = {steady / bound:.2f} while 10-90% of the tasks were done; the server "
+            f"held a slot {stats['mean_slot_s']:.3f} s per call on average",
+            f"simulate CPU {sum(r.cpu_s for r in runs):.0f} s = {1000 * sum(r.cpu_s for r in runs) / stats['answered']:.2f} "
+            f"ms per call",
             f"tasks {check.tasks}: {check.done} done, {check.failed} failed; {check.dialogues} dialogues, "
             f"{check.candidate_sets} sets, {check.candidates} candidates; duplicated {check.duplicated}",
-            f"ledger: {check.ledger_paid} paid + {check.ledger_cached} cached + {check.ledger_errors} failed calls; "
+            f"ledger: ${check.ledger_cost:.2f} (tasks: ${check.task_cost:.2f}); {check.ledger_paid} paid + "
+            f"{check.ledger_cached} cached + {check.ledger_errors} failed calls; "
             f"tasks count {check.task_calls}; server answered - ledger paid = {stats['answered'] - check.ledger_paid}",
         ]
         if runs[0].killed:
@@ -458,6 +468,7 @@ def main() -> None:
         bench = Bench(ns, workdir)
         print(f"scale {ns.scale:g}: {bench.planned} dialogues; workdir {workdir}", flush=True)
         print(HEADER, flush=True)
+        start = time.perf_counter()
         try:
             bench.run(stages)
         except BenchError as exc:
@@ -467,6 +478,7 @@ def main() -> None:
         print(HEADER)
         for result in bench.results:
             print(line_of(result))
+        print(f"total wall {time.perf_counter() - start:.0f} s (annotation server start and stop included)")
         print(summary(bench))
 
 

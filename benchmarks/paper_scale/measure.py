@@ -24,6 +24,7 @@ class ChildRun:
     peak_rss: int
     log: Path
     killed: bool = False
+    cpu_s: float = 0.0  # user + system CPU seconds of the child itself
 
     def tail(self, lines: int = 15) -> str:
         text = self.log.read_text(encoding="utf-8", errors="replace").splitlines()
@@ -59,7 +60,8 @@ def run_child(
             time.sleep(poll_s)
         seconds = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
-    return ChildRun(proc.returncode, seconds, usage.ru_maxrss * 1024, log, killed)
+    cpu = usage.ru_utime + usage.ru_stime
+    return ChildRun(proc.returncode, seconds, usage.ru_maxrss * 1024, log, killed, cpu)
 
 
 def tree_rss(root_pid: int) -> int:

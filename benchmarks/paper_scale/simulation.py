@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
+import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +63,49 @@ def done_tasks(db: Path) -> int:
 
 
 @dataclass
+class ThroughputSampler:
+    """Samples (seconds, finished tasks, calls the server answered, run number) every ``interval`` seconds
+    while simulate runs, to measure its steady rate: startup and the last dialogues' tail weigh little
+    at the paper's size, a lot at a tenth of it."""
+
+    db: Path
+    base_url: str
+    interval: float = 2.0
+    run: int = 0
+    samples: list[tuple[float, int, int, int]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def __enter__(self) -> ThroughputSampler:
+        def loop() -> None:
+            while not self._stop.wait(self.interval):
+                try:
+                    answered = server_stats(self.base_url)["answered"]
+                except OSError:
+                    continue
+                self.samples.append((time.monotonic(), done_tasks(self.db), answered, self.run))
+
+        self._thread = threading.Thread(target=loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def steady_rate(self, planned: int, low: float = 0.1, high: float = 0.9) -> float:
+        """Calls answered per second while finished tasks were between ``low`` and ``high`` of ``planned``,
+        over intervals inside one run (the restart after a kill is left out)."""
+        calls = seconds = 0.0
+        for (t0, d0, a0, r0), (t1, _, a1, r1) in zip(self.samples, self.samples[1:], strict=False):
+            if r0 == r1 and low * planned <= d0 <= high * planned:
+                calls += a1 - a0
+                seconds += t1 - t0
+        return calls / seconds if seconds else 0.0
+
+
+@dataclass
 class SimulationCheck:
     """What a finished simulation holds and whether it adds up."""
 
@@ -76,6 +121,8 @@ class SimulationCheck:
     ledger_paid: int
     ledger_cached: int
     ledger_errors: int
+    ledger_cost: float
+    task_cost: float
 
     @property
     def duplicated(self) -> int:
@@ -95,6 +142,8 @@ class SimulationCheck:
             out.append(f"{self.candidates} candidates in {self.candidate_sets} sets (expected 6 each)")
         if self.duplicated:
             out.append(f"{self.duplicated} duplicated dialogues/candidate sets")
+        if abs(self.ledger_cost - self.task_cost) > 1e-6 * max(1.0, self.task_cost):
+            out.append(f"ledger says ${self.ledger_cost:.4f} spent, the tasks ${self.task_cost:.4f}")
         if self.task_calls > self.ledger_paid + self.ledger_cached:
             out.append(
                 f"tasks count {self.task_calls} calls but the ledger holds {self.ledger_paid} paid + "
@@ -123,6 +172,8 @@ def check_workspace(db: Path) -> SimulationCheck:
             ledger_paid=one("SELECT COUNT(*) FROM llm_calls WHERE ok = 1 AND cached = 0"),
             ledger_cached=one("SELECT COUNT(*) FROM llm_calls WHERE ok = 1 AND cached = 1"),
             ledger_errors=one("SELECT COUNT(*) FROM llm_calls WHERE ok = 0"),
+            ledger_cost=one("SELECT COALESCE(SUM(cost), 0) FROM llm_calls"),
+            task_cost=one("SELECT COALESCE(SUM(cost_usd), 0) FROM sim_tasks"),
         )
     finally:
         conn.close()

@@ -179,6 +179,7 @@ class FakeLLMServer:
         self.answered = 0  # chat requests answered 200
         self.failed = 0  # chat requests answered with an injected or random failure status
         self.drawn_latency_s = 0.0  # sum of the latencies drawn for answered chat requests
+        self.slot_s = 0.0  # sum of the seconds answered chat requests held a slot (drawn latency + overhead)
         self.failure_statuses = failure_statuses
         self.api_key = api_key
         self.batch_polls = batch_polls
@@ -344,6 +345,7 @@ class FakeLLMServer:
             await self._slots.acquire()
         self.inflight += 1
         self.max_inflight = max(self.max_inflight, self.inflight)
+        held = time.perf_counter()
         try:
             latency = self._draw_latency()
             if latency:
@@ -358,6 +360,7 @@ class FakeLLMServer:
             if resp.status == 200:
                 self.answered += 1
                 self.drawn_latency_s += latency
+                self.slot_s += time.perf_counter() - held
             return resp
         finally:
             self.inflight -= 1
@@ -372,11 +375,13 @@ class FakeLLMServer:
         return min(self.latency_max, max(self.latency_min, drawn))
 
     def stats(self) -> dict[str, Any]:
-        """Chat requests answered / failed, the mean drawn latency of answered ones, the peak in flight."""
+        """Chat requests answered / failed, the mean drawn latency of answered ones and the mean time they held
+        a slot (drawn latency plus the server's own delay: more when its process lacks CPU), the peak in flight."""
         return {
             "answered": self.answered,
             "failed": self.failed,
             "mean_latency_s": self.drawn_latency_s / self.answered if self.answered else 0.0,
+            "mean_slot_s": self.slot_s / self.answered if self.answered else 0.0,
             "max_inflight": self.max_inflight,
             "slots": self.slots,
         }
