@@ -225,7 +225,7 @@ class Bench:
             f"whole stage; {steady:.1f} = {steady / bound:.2f} while 10-90% of the tasks were done; the server "
             f"held a slot {stats['mean_slot_s']:.3f} s per call on average",
             f"simulate CPU {sum(r.cpu_s for r in runs):.0f} s = {1000 * sum(r.cpu_s for r in runs) / stats['answered']:.2f} "
-            f"ms per call",
+            f"ms per call; its event loop waited {sum(r.cpu_wait_s for r in runs):.0f} s for a CPU (other processes)",
             f"tasks {check.tasks}: {check.done} done, {check.failed} failed; {check.dialogues} dialogues, "
             f"{check.candidate_sets} sets, {check.candidates} candidates; duplicated {check.duplicated}",
             f"ledger: ${check.ledger_cost:.2f} (tasks: ${check.task_cost:.2f}); {check.ledger_paid} paid + "

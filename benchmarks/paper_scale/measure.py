@@ -25,6 +25,7 @@ class ChildRun:
     log: Path
     killed: bool = False
     cpu_s: float = 0.0  # user + system CPU seconds of the child itself
+    cpu_wait_s: float = 0.0  # seconds its main thread was ready to run but waited for a CPU (a busy machine)
 
     def tail(self, lines: int = 15) -> str:
         text = self.log.read_text(encoding="utf-8", errors="replace").splitlines()
@@ -37,7 +38,7 @@ def run_child(
     env: dict[str, str] | None = None,
     *,
     kill_when: Callable[[], bool] | None = None,
-    poll_s: float = 0.5,
+    poll_s: float = 0.2,
 ) -> ChildRun:
     """Run ``cmd`` to the end (stdout+stderr appended to ``log``); with ``kill_when``, SIGKILL it as soon as
     that returns True. Peak RSS is the child's own (``ru_maxrss`` from ``wait4``), not its children's."""
@@ -48,10 +49,12 @@ def run_child(
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
         killed = False
+        waited = 0.0
         while True:  # wait4, not Popen.poll/wait: they would reap the child and lose its rusage
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG if kill_when is not None else 0)
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
+            waited = runqueue_wait(proc.pid) or waited
             if kill_when is not None and kill_when():
                 os.kill(proc.pid, signal.SIGKILL)
                 killed = True
@@ -61,7 +64,16 @@ def run_child(
         seconds = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
     cpu = usage.ru_utime + usage.ru_stime
-    return ChildRun(proc.returncode, seconds, usage.ru_maxrss * 1024, log, killed, cpu)
+    return ChildRun(proc.returncode, seconds, usage.ru_maxrss * 1024, log, killed, cpu, waited)
+
+
+def runqueue_wait(pid: int) -> float:
+    """Seconds the main thread of ``pid`` has spent runnable but not running (``/proc/PID/schedstat``,
+    second field); 0.0 when unavailable."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def tree_rss(root_pid: int) -> int:
