@@ -136,15 +136,24 @@ class Stage:
     extra: dict[str, float] = field(default_factory=dict)
 
 
-def run_cli(args: list[str], *, kill_when: object = None, profile: Path | None = None) -> tuple[float, int, int]:
+def run_cli(
+    args: list[str],
+    *,
+    kill_when: object = None,
+    profile: Path | None = None,
+    env: dict[str, str] | None = None,
+    quiet: bool = False,
+) -> tuple[float, int, int]:
     """Run ``charm-build ARGS``; returns (seconds, peak RSS in bytes of that process, exit code).
 
-    ``kill_when()`` -> True: SIGKILL the process at that moment (polled every 0.2 s)."""
+    ``kill_when()`` -> True: SIGKILL the process at that moment (polled every 0.1 s)."""
     cmd = [str(Path(sys.executable).parent / "charm-build"), *args]
     if profile is not None:
         cmd = ["py-spy", "record", "--rate", "50", "-o", str(profile), "--format", "speedscope", "--", *cmd]
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})}
+    )
     output: list[str] = []
     reader = threading.Thread(target=lambda: output.extend(proc.stdout or []), daemon=True)
     reader.start()
@@ -154,7 +163,7 @@ def run_cli(args: list[str], *, kill_when: object = None, profile: Path | None =
             proc.send_signal(signal.SIGKILL)
             killed = True
             break
-        time.sleep(0.2)
+        time.sleep(0.1)
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - start
@@ -162,9 +171,26 @@ def run_cli(args: list[str], *, kill_when: object = None, profile: Path | None =
     text = "".join(output).strip().splitlines()
     if proc.returncode != 0 and not killed:
         raise SystemExit(f"charm-build {' '.join(args)} failed ({proc.returncode}):\n" + "\n".join(text[-20:]))
-    if text and not killed:
+    if text and not killed and not quiet:
         print("    " + text[-1], flush=True)
     return seconds, usage.ru_maxrss * 1024, proc.returncode
+
+
+def log_shows(log: Path, pattern: str, *, after: float = 0.0) -> object:
+    """A ``kill_when`` test: True ``after`` seconds once ``log`` has grown a line containing ``pattern``
+    (lines written before this call do not count)."""
+    start = log.stat().st_size if log.exists() else 0
+    seen: list[float] = []
+
+    def shows() -> bool:
+        if not seen:
+            with open(log, "rb") as handle:
+                handle.seek(start)
+                if pattern.encode() in handle.read():
+                    seen.append(time.monotonic())
+        return bool(seen) and time.monotonic() >= seen[0] + after
+
+    return shows
 
 
 class ServerMemory:
@@ -275,7 +301,9 @@ def run(args: argparse.Namespace, workdir: Path) -> str:
         pull = ["annotate", "pull", *ws]
         pull_s = 0.0
         if args.kill:
-            seconds, _, code = run_cli(pull, kill_when=_after(args.kill_pull_after))
+            # SIGKILL while pull is paging through the records (a GET of the records list is in the web log)
+            pages = log_shows(server.logs_dir / "web.log", "/records?offset=", after=args.kill_pull_after)
+            seconds, _, code = run_cli(pull, kill_when=pages)
             pull_s += seconds
             print(f"  pull killed (exit {code}) after {seconds:.1f}s", flush=True)
         seconds, rss, _ = run_cli(pull, profile=prof("pull"))
@@ -308,11 +336,6 @@ def run(args: argparse.Namespace, workdir: Path) -> str:
     )
 
 
-def _after(seconds: float) -> object:
-    deadline = time.monotonic() + seconds
-    return lambda: time.monotonic() >= deadline
-
-
 def check(ws_root: Path, stats: AnnotatorStats, overlap: float) -> tuple[int, int, int, int]:
     """(lost, duplicated, records short of their annotators, records with more than they need).
 
@@ -340,7 +363,9 @@ def main() -> None:
     parser.add_argument("--overlap", type=float, default=0.1, help="share of records labelled by three annotators")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--kill", action="store_true", help="SIGKILL push and pull midway and rerun them")
-    parser.add_argument("--kill-pull-after", type=float, default=2.0, help="seconds into the killed pull")
+    parser.add_argument(
+        "--kill-pull-after", type=float, default=1.0, help="seconds after pull's first page of records to kill it"
+    )
     parser.add_argument(
         "--profile",
         choices=["push", "pull", "web", "worker"],

@@ -84,6 +84,18 @@ def migrate() -> None:
     if settings.database_is_sqlite:
         with sync_engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+            conn.exec_driver_sql(QUEUE_INDEX_SQL)
+            conn.commit()
+
+
+#: A covering index for the annotation queue on SQLite. A record row holds its fields (about 10 kB for a
+#: Charm candidate set) before ``dataset_id``, ``inserted_at``, ``metadata`` and ``status``, so reading any
+#: of those walks the row's overflow pages, and the queue query (search_engine.py) reads them for the pending
+#: records of the dataset: with this index it reads no row, and a member's own stripe (an id range) is a
+#: range scan. Created after the migrations on every start (idempotent).
+QUEUE_INDEX_SQL = (
+    "CREATE INDEX IF NOT EXISTS ix_charm_records_queue ON records (dataset_id, status, id, inserted_at, metadata)"
+)
 
 
 async def _ensure_owner(username: str, password: str, api_key: str) -> str:
@@ -205,6 +217,30 @@ def per_record_min_submitted() -> None:
     distribution._update_record_status_with_overlap_strategy = overlap_with_record_minimum
 
 
+def skip_unwatched_events() -> None:
+    """argilla-server 2.8 builds a webhook event for every record created or updated and every response
+    (a dataset query with five eager loads plus a full serialisation of the record and its dataset), and
+    only then looks for enabled webhooks to send it to. With no webhook enabled, which is the usual case,
+    that work is thrown away: per submit, three events (response created, record updated, record
+    completed); per pushed record, one. Ask for the enabled webhooks first and build nothing when there
+    are none; with a webhook enabled, events are built and sent exactly as before."""
+    from argilla_server.bulk import records_bulk
+    from argilla_server.contexts import datasets, distribution, records, webhooks
+
+    def guarded(notify: Any) -> Any:
+        async def notify_if_watched(db: Any, *args: Any, **kwargs: Any) -> list:
+            if not await webhooks.list_enabled_webhooks(db):
+                return []
+            return await notify(db, *args, **kwargs)
+
+        return notify_if_watched
+
+    for module in (datasets, records, distribution, records_bulk):
+        for name in ("notify_record_event_v1", "notify_response_event_v1", "notify_dataset_event_v1"):
+            if hasattr(module, name):
+                setattr(module, name, guarded(getattr(module, name)))
+
+
 def log_retries() -> None:
     """argilla-server retries some database work with ``backoff`` (record status after each submit, in a
     SERIALIZABLE transaction: up to 15 s of exponential, jittered sleeps on a lock or serialisation
@@ -215,11 +251,43 @@ def log_retries() -> None:
     logging.getLogger("backoff").setLevel(logging.INFO)  # argilla-server's root handler writes it
 
 
+#: Environment variable: log every SQL statement slower than this many milliseconds to the web log.
+SLOW_SQL_ENV = "CHARM_ARGILLA_SLOW_SQL_MS"
+
+
+def log_slow_sql() -> None:
+    """With ``$CHARM_ARGILLA_SLOW_SQL_MS`` set, log each SQL statement that took longer (a diagnostic for
+    benchmarks/bench_annotation_scale.py; statements only, never their parameters)."""
+    threshold = os.environ.get(SLOW_SQL_ENV)
+    if not threshold:
+        return
+    import logging
+    import time
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    limit, log = float(threshold) / 1000, logging.getLogger("charm.sql")
+    log.setLevel(logging.INFO)
+
+    @event.listens_for(Engine, "before_cursor_execute")
+    def _start(conn: Any, cursor: Any, statement: str, params: Any, context: Any, executemany: bool) -> None:
+        conn.info.setdefault("charm_started", []).append(time.perf_counter())
+
+    @event.listens_for(Engine, "after_cursor_execute")
+    def _stop(conn: Any, cursor: Any, statement: str, params: Any, context: Any, executemany: bool) -> None:
+        seconds = time.perf_counter() - conn.info["charm_started"].pop()
+        if seconds >= limit:
+            log.info("slow SQL %.0f ms: %s", seconds * 1000, " ".join(statement.split())[:300])
+
+
 def web_app() -> Any:
     """argilla-server's ASGI app with this file's patches applied (a uvicorn app factory: each web
     worker process calls it)."""
     log_retries()
+    log_slow_sql()
     per_record_min_submitted()
+    skip_unwatched_events()
     pre_ping_postgres_connections()
     sqlite_synchronous_normal()
     register_search_engine()
@@ -279,6 +347,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "worker":
         cache_settings_adapters()
         per_record_min_submitted()
+        skip_unwatched_events()
     if args.command == "migrate":
         migrate()
     elif args.command == "ensure-owner":

@@ -16,12 +16,17 @@ and every query is answered from the tables directly:
   Without an explicit sort, a user's queue is in a per-user pseudo-random but stable order (as Argilla's
   Elasticsearch engine does with a user-seeded ``random_score``), otherwise insertion order.
   (SQLite: a blake2b-based SQL function ``charm_rank``; PostgreSQL: ``md5(user || ':' || record)``.)
-  A member of the dataset's workspace first gets the records of their own *stripe*: with K members (in
-  user-id order, member i has slot i), a record whose hash lands in slot s belongs to the members s, s+1,
-  ..., s+n-1 (mod K), n being the annotators it needs (its ``min_submitted`` metadata, else the dataset's).
-  Annotators working at once then rarely open the same record, so a record needing one annotator is
-  rarely submitted twice; when a member's stripe is done they go on with the others' records (per-user
-  random order), so nothing waits for an absent member.
+  A member of the dataset's workspace first gets the records of their own *stripe*, in id order: with K
+  members (in user-id order, member i has slot i), the random record ids are cut into K equal ranges
+  (:func:`stripe_bounds`), and a record of range s belongs to the members s, s+1, ..., s+n-1 (mod K), n
+  being the annotators it needs (its ``min_submitted`` metadata, else the dataset's). Annotators working
+  at once then rarely open the same record, so a record needing one annotator is rarely submitted twice;
+  when a member's stripe is done they go on with the others' records (per-user random order), so nothing
+  waits for an absent member. Within each part, records open on another annotator's page (served to
+  them in the last :data:`LEASE_SECONDS` and not answered: a Redis sorted set shared by the web
+  processes) come last, so a stripe's owner and those helping with it do not take the same page. An id
+  range is an index range scan (see ``QUEUE_INDEX_SQL`` in launcher.py), so a page of one's own stripe
+  costs little however large the dataset.
 * ``get_dataset_progress`` / ``get_dataset_user_progress``: record status counts and the user's
   response status counts.
 * ``compute_metrics_for``: metadata term counts (lists count each value) and numeric min/max.
@@ -34,10 +39,12 @@ database (SQLite's ``json_each``/``json_tree``/``json_extract``; PostgreSQL's ``
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
 import re
+import time
 from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
@@ -85,12 +92,75 @@ _SUGGESTION_COLUMNS = {"agent", "type"}
 _TOKEN_RE = re.compile(r'"([^"]+)"|(\S+)')
 
 _engine: AsyncEngine | None = None
+_MAX_NEEDED: dict[str, tuple[int, float]] = {}  # dataset id -> (largest record min_submitted, valid until)
+#: Redis sorted set of records on an annotator's open queue page: member "record-id user-id", score = when served.
+LEASE_KEY = "charm:queue:leases"
+#: How long a served record counts as open when its annotator neither submits nor fetches it again.
+LEASE_SECONDS = 600.0
+
+
+def _redis() -> Any:
+    """argilla-server's Redis connection (its job queue's), or None when there is none."""
+    try:
+        from argilla_server.jobs.queues import REDIS_CONNECTION
+
+        return REDIS_CONNECTION
+    except Exception:  # no Redis configured: queues work without leases
+        return None
+
+
+def leased_by_others(user_id: str) -> dict[str, int]:
+    """Records open on other annotators' queue pages (served less than LEASE_SECONDS ago, not answered
+    since) -> how many others have it open; {} when Redis cannot be asked."""
+    redis, now = _redis(), time.time()
+    if redis is None:
+        return {}
+    try:
+        redis.zremrangebyscore(LEASE_KEY, "-inf", now - LEASE_SECONDS)
+        members = redis.zrangebyscore(LEASE_KEY, now - LEASE_SECONDS, "+inf")
+    except Exception:
+        return {}
+    out: dict[str, int] = {}
+    for member in members:
+        record_id, _, holder = (member.decode() if isinstance(member, bytes) else str(member)).partition(" ")
+        if holder != user_id:
+            out[record_id] = out.get(record_id, 0) + 1
+    return out
+
+
+def lease(user_id: str, record_ids: Iterable[Any]) -> None:
+    """Mark records as open on ``user_id``'s queue page."""
+    redis, now = _redis(), time.time()
+    members = {f"{record_id} {user_id}": now for record_id in record_ids}
+    if redis is not None and members:
+        try:
+            redis.zadd(LEASE_KEY, members)
+        except Exception:
+            pass
+
+
+def release(record_id: Any, user_id: Any) -> None:
+    """The annotator answered the record: it is no longer open on their page."""
+    redis = _redis()
+    if redis is not None:
+        try:
+            redis.zrem(LEASE_KEY, f"{record_id} {user_id}")
+        except Exception:
+            pass
 
 
 def _rank(user_id: Any, record_id: Any) -> int:
     """Stable pseudo-random rank of a record in one user's queue (SQL function ``charm_rank``)."""
     digest = hashlib.blake2b(f"{user_id}:{record_id}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") >> 1  # fits in SQLite's signed 64-bit integer
+
+
+def stripe_bounds(slot: int, members: int) -> tuple[str, str | None]:
+    """The id range of stripe ``slot`` of ``members``: ids whose first 8 hex digits are in [low, high)
+    (``high`` None for the last stripe). Record ids are random UUIDs, so stripes are about equal."""
+    low = f"{(slot * 2**32) // members:08x}"
+    high = f"{((slot + 1) * 2**32) // members:08x}" if slot + 1 < members else None
+    return low, high
 
 
 def _get_engine() -> AsyncEngine:
@@ -205,21 +275,38 @@ class _Query:
             return f"md5({self.bind(user_id)} || ':' || CAST(r.id AS TEXT))"
         return f"charm_rank({self.bind(user_id)}, r.id)"
 
-    def record_slot(self, members: int) -> str:
-        """Which of ``members`` stripes record ``r`` falls in (a hash of its id, the same for every user)."""
-        if self.pg:
-            digits = "lpad(substr(md5(CAST(r.id AS TEXT)), 1, 8), 16, '0')"
-            return f"(('x' || {digits})::bit(64)::bigint % {self.bind(members)})"
-        return f"(charm_rank('', r.id) % {self.bind(members)})"
+    def needed(self, default_needed: int) -> str:
+        """Annotators record ``r`` needs: its ``min_submitted`` metadata, else the dataset's."""
+        return f"COALESCE({self.number('r.metadata', RECORD_MIN_SUBMITTED)}, {self.bind(default_needed)})"
 
-    def own_stripe(self, slot: int, members: int, default_needed: int) -> str:
-        """True when record ``r`` is in the stripe of the member in ``slot`` (see the module docstring)."""
-        needed = (
-            f"COALESCE(CAST({self.number('r.metadata', RECORD_MIN_SUBMITTED)} AS INTEGER), {self.bind(default_needed)})"
+    def covered(self, leased: dict[str, int], default_needed: int) -> str:
+        """True when record ``r`` is open on as many other pages as it still needs submissions."""
+        by_holders: dict[int, list[str]] = {}
+        for record_id, holders in leased.items():
+            by_holders.setdefault(holders, []).append(record_id)
+        submitted = (
+            "(SELECT count(*) FROM responses AS resp WHERE resp.record_id = r.id "
+            f"AND {self.as_text('resp.status')} = 'submitted')"
         )
-        k = self.bind(members)
-        distance = f"((({self.bind(slot)} - {self.record_slot(members)}) % {k} + {k}) % {k})"
-        return f"({distance} < {needed})"
+        parts = [
+            f"(r.id IN ({', '.join(self.bind_uuid(rid) for rid in ids)}) "
+            f"AND {self.needed(default_needed)} - {submitted} <= {self.bind(holders)})"
+            for holders, ids in sorted(by_holders.items())
+        ]
+        return "(" + " OR ".join(parts) + ")" if parts else "FALSE"
+
+    def own_stripe(self, slot: int, members: int, default_needed: int, max_needed: int) -> str:
+        """True when record ``r`` belongs to the member in ``slot``: its id is in stripe ``slot``, or in
+        stripe ``slot - d`` and it needs more than ``d`` annotators (``d`` < ``max_needed``)."""
+        record_id = "CAST(r.id AS TEXT)" if self.pg else "r.id"
+        parts = []
+        for d in range(min(members, max(1, max_needed))):
+            low, high = stripe_bounds((slot - d) % members, members)
+            cond = f"{record_id} >= {self.bind(low)}" + (f" AND {record_id} < {self.bind(high)}" if high else "")
+            if d:  # every bound parameter must appear in the statement: bind the need only where used
+                cond += f" AND {self.needed(default_needed)} > {self.bind(d)}"
+            parts.append(f"({cond})")
+        return "(" + " OR ".join(parts) + ")"
 
     # -- filters --------------------------------------------------------------------------------
 
@@ -445,7 +532,8 @@ class SQLiteSearchEngine(SearchEngine):
         """No-op: records are read from the database."""
 
     async def update_record_response(self, response: Response) -> None:
-        """No-op: responses are read from the database."""
+        """Responses are read from the database; the record is no longer open on its annotator's page."""
+        release(response.record_id, response.user_id)
 
     async def delete_record_response(self, response: Response) -> None:
         """No-op: responses are read from the database."""
@@ -501,31 +589,118 @@ class SQLiteSearchEngine(SearchEngine):
         limit: int = 100,
         user_id: UUID | str | None = None,
     ) -> SearchResponses:
-        q = self._query()
-        where = _where(q, dataset, query, filter)
-        order_parts = [q.order_sql(order) for order in sort or []]
         async with self.engine.connect() as conn:
-            if not order_parts and user_id is not None:
-                members = await self._members(conn, dataset.workspace_id)
-                if str(user_id) in members:
-                    needed = int((dataset.distribution or {}).get("min_submitted") or 1)
-                    own = q.own_stripe(members.index(str(user_id)), len(members), needed)
-                    order_parts.append(f"CASE WHEN {own} THEN 0 ELSE 1 END")
-                order_parts.append(q.rank(str(user_id)))
-            order_parts += ["r.inserted_at ASC", "r.id ASC"]
-            page = (
-                f"SELECT r.id AS id, count(*) OVER () AS total FROM records AS r WHERE {where} "
-                f"ORDER BY {', '.join(order_parts)} LIMIT {q.bind(int(limit))} OFFSET {q.bind(int(offset))}"
-            )
-            rows = (await conn.execute(q.statement(page, id=Uuid()))).all()
-            if rows:
-                total = int(rows[0].total)
-            else:  # the page is past the end: count separately
-                cq = self._query()
-                count_sql = f"SELECT count(*) FROM records AS r WHERE {_where(cq, dataset, query, filter)}"
-                total = int((await conn.execute(cq.statement(count_sql))).scalar() or 0)
+            stripe = None
+            if not sort and user_id is not None:
+                stripe = await self._stripe(conn, dataset, str(user_id))
+            if stripe is None:
+                ids, total = await self._page(conn, dataset, query, filter, sort, offset, limit, user_id)
+            else:  # own stripe first (in id order), then the others' (per-user random order); leaving out the
+                # records open on as many other pages as they need annotators, and the partly open ones last
+                leased = leased_by_others(str(user_id))
+                page = functools.partial(self._page, conn, dataset, query, filter, None, stripe=stripe, leased=leased)
+                own_ids, own_total = await page(offset, limit, user_id)
+                ids, total = own_ids, own_total
+                if len(own_ids) < limit:
+                    more, others_total = await page(
+                        max(0, offset - own_total), limit - len(own_ids), user_id, others=True
+                    )
+                    ids, total = own_ids + more, own_total + others_total
+                else:
+                    total = own_total + await self._count(conn, dataset, query, filter, stripe, True, leased)
+                lease(str(user_id), ids)
         score = 1.0 if query is not None else None
-        return SearchResponses(items=[SearchResponseItem(record_id=row.id, score=score) for row in rows], total=total)
+        return SearchResponses(items=[SearchResponseItem(record_id=rid, score=score) for rid in ids], total=total)
+
+    async def _stripe(self, conn: Any, dataset: Dataset, user_id: str) -> tuple[int, int, int, int] | None:
+        """(slot, members, dataset's min_submitted, largest need) of a workspace member; None for others."""
+        members = await self._members(conn, dataset.workspace_id)
+        if user_id not in members:
+            return None
+        default = int((dataset.distribution or {}).get("min_submitted") or 1)
+        return members.index(user_id), len(members), default, max(default, await self._max_needed(conn, dataset))
+
+    async def _max_needed(self, conn: Any, dataset: Dataset) -> int:
+        """The largest ``min_submitted`` record metadata of the dataset (0 without), cached for a minute."""
+        key = str(dataset.id)
+        cached = _MAX_NEEDED.get(key)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        q = self._query()
+        sql = (
+            f"SELECT max({q.number('r.metadata', RECORD_MIN_SUBMITTED)}) FROM records AS r "
+            f"WHERE r.dataset_id = {q.bind_uuid(dataset.id)}"
+        )
+        value = int((await conn.execute(q.statement(sql))).scalar() or 0)
+        _MAX_NEEDED[key] = (value, time.monotonic() + 60.0)
+        return value
+
+    async def _count(
+        self,
+        conn: Any,
+        dataset: Dataset,
+        query: Any,
+        filter: Filter | None,
+        stripe: Any = None,
+        others: bool = False,
+        leased: dict[str, int] | None = None,
+    ) -> int:
+        q = self._query()
+        where = self._stripe_where(q, dataset, query, filter, stripe, others, leased)
+        return int((await conn.execute(q.statement(f"SELECT count(*) FROM records AS r WHERE {where}"))).scalar() or 0)
+
+    async def _page(
+        self,
+        conn: Any,
+        dataset: Dataset,
+        query: Any,
+        filter: Filter | None,
+        sort: list[Order] | None,
+        offset: int,
+        limit: int,
+        user_id: UUID | str | None,
+        stripe: Any = None,
+        others: bool = False,
+        leased: dict[str, int] | None = None,
+    ) -> tuple[list[Any], int]:
+        """One page of record ids and the total: ``sort`` order, else ``user_id``'s random order (else
+        insertion order); with ``stripe`` only the member's own records (in id order) or, ``others``, the
+        rest, ``leased`` ones (open on others' pages) last."""
+        q = self._query()
+        where = self._stripe_where(q, dataset, query, filter, stripe, others, leased)
+        order_parts = [q.order_sql(order) for order in sort or []]
+        if leased:
+            order_parts.append(f"CASE WHEN r.id IN ({', '.join(q.bind_uuid(rid) for rid in leased)}) THEN 1 ELSE 0 END")
+        if stripe is not None and not others:
+            order_parts.append("r.id ASC")
+        elif not order_parts and user_id is not None:
+            order_parts.append(q.rank(str(user_id)))
+        order_parts += ["r.inserted_at ASC", "r.id ASC"]
+        page = (
+            f"SELECT r.id AS id, count(*) OVER () AS total FROM records AS r WHERE {where} "
+            f"ORDER BY {', '.join(order_parts)} LIMIT {q.bind(int(limit))} OFFSET {q.bind(int(offset))}"
+        )
+        rows = (await conn.execute(q.statement(page, id=Uuid()))).all()
+        if rows:
+            return [row.id for row in rows], int(rows[0].total)
+        return [], await self._count(conn, dataset, query, filter, stripe, others, leased)  # past the end
+
+    @staticmethod
+    def _stripe_where(
+        q: _Query,
+        dataset: Dataset,
+        query: Any,
+        filter: Filter | None,
+        stripe: Any,
+        others: bool,
+        leased: dict[str, int] | None,
+    ) -> str:
+        where = _where(q, dataset, query, filter)
+        if stripe is not None:
+            where += f" AND {'NOT ' if others else ''}{q.own_stripe(*stripe)}"
+            if leased:
+                where += f" AND NOT {q.covered(leased, stripe[2])}"
+        return where
 
     async def similarity_search(
         self,
