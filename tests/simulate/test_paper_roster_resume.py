@@ -78,3 +78,29 @@ def test_paper_roster_killed_midway_then_rerun(tmp_path):
     assert cached > 0 and paid <= srv.answered
     assert cost == pytest.approx(tally["cost_usd"], rel=1e-9)
     assert tally["calls"] <= paid + cached
+
+
+def test_realistic_replies_pass_the_simulators_cleaning(library_workspace):
+    """The fake's realistic replies are usable turns in both languages and on both sides, of role-play length."""
+    from charm_builder.simulate.cleaning import clean_turn
+    from charm_builder.simulate.prompts import as_chat, character_system_prompt, user_system_prompt
+    from schemas import Character, UserPersona
+    from tests.fakes.realistic_replies import count_tokens, realistic_reply
+
+    character = next(iter(library_workspace.iter(Character)))
+    user = next(iter(library_workspace.iter(UserPersona)))
+    lengths: dict[tuple[str, str], list[int]] = {}
+    for lang in ("zh", "en"):
+        systems = {
+            "user": user_system_prompt(user, character, None, lang, None),
+            "character": character_system_prompt(character, None, lang),
+        }
+        for role, system in systems.items():
+            for seed in range(40):
+                text = realistic_reply("m", as_chat(system, [], role, lang), "", seed)
+                cleaned = clean_turn(text, own_names=[], other_names=[], language=lang, history=[], prompt=system)
+                assert cleaned.problem is None, (lang, role, text)
+                lengths.setdefault((lang, role), []).append(count_tokens(text))
+    for (lang, role), counts in lengths.items():
+        median = sorted(counts)[len(counts) // 2]
+        assert (15 if role == "user" else 30) <= median <= (80 if role == "user" else 160), (lang, role, median)
