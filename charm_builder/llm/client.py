@@ -68,6 +68,7 @@ class LLMClient:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._session: Any = None  # aiohttp.ClientSession of self._loop, opened on the first chat call
         self.retries = 0
+        self.retry_log_level = logging.WARNING  # a caller that counts retries on its progress bar lowers it
 
     # -- public API ----------------------------------------------------------------------
     def spec(self, model: str) -> ModelSpec:
@@ -296,7 +297,7 @@ class LLMClient:
         provider = self._provider(spec)
         limiter = self._limiter(spec)
         policy = self._retry or RetryPolicy(max_retries=spec.max_retries)
-        estimate = estimate_tokens(msgs, params.max_tokens)
+        estimate = estimate_tokens(msgs, params.max_tokens) if limiter.counts_tokens else 0  # only a TPM cap needs it
         t0 = time.perf_counter()
 
         async def attempt() -> Any:
@@ -305,7 +306,7 @@ class LLMClient:
 
         def on_retry(n: int, exc: TransientError, wait: float) -> None:
             self.retries += 1
-            log.warning("%s (retry %d in %.2fs)", exc, n, wait)
+            log.log(self.retry_log_level, "%s (retry %d in %.2fs)", exc, n, wait)
 
         try:
             raw, attempts = await with_retries(attempt, policy, on_retry=on_retry)

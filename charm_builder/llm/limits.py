@@ -59,6 +59,11 @@ class ModelLimiter:
         self._rpm = TokenBucket(rpm) if rpm else None
         self._tpm = TokenBucket(tpm) if tpm else None
 
+    @property
+    def counts_tokens(self) -> bool:
+        """True when a TPM cap applies (only then does a request's token estimate matter)."""
+        return self._tpm is not None
+
     @asynccontextmanager
     async def slot(self, estimated_tokens: int = 0) -> AsyncIterator[None]:
         """Hold one concurrency slot; before that, pay one request and the token estimate."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -181,6 +182,10 @@ def simulate(
         )
         report = asyncio.run(_run(sim, client, work, stage, label))
     _summary(report, ws.root)
+    if client.retries:
+        console.print(
+            f"{client.retries:,} calls retried after 429/5xx/timeouts (answered in the end unless counted in errors)"
+        )
     spent = client.usage().values()
     console.print(
         spent_vs_estimate(
@@ -202,21 +207,27 @@ async def _run(sim: Simulation, client, work, stage: str, label: str) -> RunRepo
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
-        TextColumn("tokens {task.fields[tokens]}  ${task.fields[cost]:.4f}"),
+        TextColumn("{task.fields[tokens]}  {task.fields[cost]}"),
+        TextColumn("{task.fields[retries]}"),
     ]
+    client.retry_log_level = logging.DEBUG  # counted on the bar instead of one warning line per retry
     try:
         with progress_bar(*columns, console=console, transient=False) as bar:
-            task = bar.add_task(label, total=len(work), rate="", tokens=0, cost=0.0)
+            task = bar.add_task(label, total=len(work), rate="", tokens="", cost="", retries="")
+            started: list[bool] = []
 
             def progress(rep: RunReport) -> None:
-                done = rep.candidate_sets if stage == "candidates" else rep.dialogues + rep.failed
+                if not started:  # finished tasks of an earlier run count as done, not in the rate or ETA
+                    started.append(True)
+                    bar.reset(task, total=len(work), completed=rep.skipped)
                 elapsed = bar.tasks[0].elapsed or 1e-9
                 bar.update(
                     task,
-                    completed=done + rep.skipped,
-                    tokens=rep.tally.input_tokens + rep.tally.output_tokens,
-                    cost=client.total_cost(),
-                    rate=f"{60 * done / elapsed:.1f}/min",
+                    completed=rep.finished + rep.skipped,
+                    tokens=f"tokens {rep.tally.input_tokens + rep.tally.output_tokens:,}",
+                    cost=f"${client.total_cost():.4f}",
+                    rate=f"{60 * rep.finished / elapsed:.1f}/min",
+                    retries=f"retries {client.retries:,}" if client.retries else "",
                 )
 
             if stage == "candidates":

@@ -158,10 +158,14 @@ def plan_dialogues(
     rng.shuffle(categories)
     cells = itertools.cycle(itertools.product(categories, dimensions, languages))  # language varies fastest
     specs = []
+    suitable_for: dict[str, list[Scene]] = {}  # per character, once: the plan stays linear in --limit
     for index in range(limit):
         category, dimension, language = next(cells)
         char = rng.choice(by_category[category])
-        suitable = [s for s in scenes if not s.character_ids or char.id in s.character_ids]
+        suitable = suitable_for.get(char.id)
+        if suitable is None:
+            suitable = [s for s in scenes if not s.character_ids or char.id in s.character_ids]
+            suitable_for[char.id] = suitable
         scene = rng.choice(suitable) if suitable else None
         specs.append(
             DialogueSpec(

@@ -112,6 +112,7 @@ class RunReport:
     candidate_sets: int = 0
     failed: int = 0
     errors: int = 0
+    finished: int = 0  # tasks of this run that reached their end (done for the stage, or failed)
     budget_stopped: bool = False
     tally: CallTally = field(default_factory=CallTally)
     seconds: float = 0.0
@@ -180,6 +181,7 @@ class Simulation:
         await self._commit(write)
         self.report.tally.merge(tally)
         self.report.candidate_sets += 1
+        self.report.finished += 1
 
     async def _dialogue_task(self, spec: DialogueSpec, state: dict | None) -> None:
         spec_d = spec.__dict__
@@ -212,6 +214,7 @@ class Simulation:
                 await self._commit(lambda: sim_tasks.mark(self.ws, spec.key, spec_d, "failed", spent, problem=reason))
                 self.report.tally.merge(spent)
                 self.report.failed += 1
+                self.report.finished += 1
                 self.report.problems.append(f"task {spec.index}: {reason}")
                 return
 
@@ -222,6 +225,8 @@ class Simulation:
             await self._commit(write)
             self.report.tally.merge(tally)
             self.report.dialogues += 1
+            if self.opts.stage == "dialogues":
+                self.report.finished += 1
         if self.opts.stage == "all":
             await self._candidates_for(spec.key, spec_d, dialogue, spec.seed + 1_000_003)
 
@@ -254,6 +259,8 @@ class Simulation:
                 continue
             jobs.append(lambda spec=spec, state=state: self._dialogue_task(spec, state))
         self.report.planned = len(specs)
+        if progress:
+            progress(self.report)  # what is left to do is known: a bar can start its clock (and rate) here
         await self._run_jobs(jobs, progress)
         self.report.seconds = time.perf_counter() - start
         return self.report
@@ -283,6 +290,8 @@ class Simulation:
                 lambda key=key, d=dlg, c=context, s=seed: self._candidates_for(key, {"candidates_for": d.id}, c, s)
             )
         self.report.planned = len(dialogues)
+        if progress:
+            progress(self.report)
         if self.opts.batch:
             await self._prefetch_batches(
                 [(c, int(content_id("task", {"candidates_for": c.id})[-8:], 16)) for c in contexts]

@@ -11,10 +11,16 @@ Speaks the real wire formats of
              with an ``api-key`` header and a required ``api-version`` query parameter
 on a raw asyncio HTTP/1.1 server (keep-alive, no dependencies) so it stays cheap at >1000 req/s.
 
-Knobs: ``latency`` (seconds before each answer), ``failure_rate`` (share of chat requests
-answered with a random status from ``failure_statuses``), ``reply`` ("echo", a fixed string,
-a list cycled through, or ``fn(model, messages) -> str``), ``api_key`` (required if set),
-``batch_polls`` (status GETs before a batch finishes). One-off faults are queued with
+Knobs: ``latency`` (seconds before each answer; with ``latency_sigma`` > 0 the median of a
+lognormal drawn per call, clipped to ``latency_min``..``latency_max``: a long-tailed served
+model), ``slots`` (chat requests processed at once, like a serving engine's batch; more wait in
+its queue; 0 = unlimited), ``failure_rate`` (share of chat requests answered at once with a
+random status from ``failure_statuses`` and a ``Retry-After`` of ``retry_after`` seconds),
+``reply`` ("echo", "roleplay", "realistic", a fixed string, a list cycled through, or
+``fn(model, messages) -> str``), ``api_key`` (required if set), ``batch_polls`` (status GETs
+before a batch finishes). ``reply="realistic"`` answers role-play turns of realistic length in
+the prompt's language (zh or en; tokens counted as words plus Chinese characters) and the refine
+pass's JSON; ``GET /stats`` reports chat counts, the mean drawn latency and the peak in flight. One-off faults are queued with
 ``inject(kind, ...)``: ``"status"`` (e.g. 429 with Retry-After), ``"hang"`` (never answer in
 time), ``"malformed"`` (200 with a broken JSON body), ``"bad_shape"`` (valid JSON, wrong
 fields), ``"disconnect"`` (close the connection).
@@ -28,6 +34,8 @@ In a thread (tests)::
 In another process (benchmarks)::
 
     python -m tests.fakes.openai_server --latency 0.05   # prints "READY http://127.0.0.1:PORT"
+    python -m tests.fakes.openai_server --latency 0.8 --latency-sigma 0.6 --slots 128 \
+        --failure-rate 0.02 --retry-after 1 --reply realistic    # a busy served model (paper scale)
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ import email.parser
 import email.policy
 import itertools
 import json
+import math
 import random
 import subprocess
 import sys
@@ -47,7 +56,13 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Self
+
+try:
+    from tests.fakes.realistic_replies import count_tokens, realistic_reply
+except ImportError:  # run as a script: python tests/fakes/openai_server.py
+    from realistic_replies import count_tokens, realistic_reply  # type: ignore[no-redef]
 
 ReplyFn = Callable[[str, list[dict[str, Any]]], str]
 _REASONS = {
@@ -139,7 +154,12 @@ class FakeLLMServer:
         self,
         *,
         latency: float = 0.0,
+        latency_sigma: float = 0.0,
+        latency_min: float = 0.0,
+        latency_max: float = float("inf"),
+        slots: int = 0,
         failure_rate: float = 0.0,
+        retry_after: float = 0.01,
         failure_statuses: tuple[int, ...] = (500, 503, 429),
         reply: str | list[str] | ReplyFn = "echo",
         api_key: str | None = None,
@@ -150,14 +170,25 @@ class FakeLLMServer:
         port: int = 0,
     ) -> None:
         self.latency = latency
+        self.latency_sigma = latency_sigma
+        self.latency_min, self.latency_max = latency_min, latency_max
+        self.slots = slots
+        self._slots: asyncio.Semaphore | None = None
         self.failure_rate = failure_rate
+        self.retry_after = retry_after
+        self.answered = 0  # chat requests answered 200
+        self.failed = 0  # chat requests answered with an injected or random failure status
+        self.drawn_latency_s = 0.0  # sum of the latencies drawn for answered chat requests
+        self.slot_s = 0.0  # sum of the seconds answered chat requests held a slot (drawn latency + overhead)
         self.failure_statuses = failure_statuses
         self.api_key = api_key
         self.batch_polls = batch_polls
         self.record = record
         self.host, self.port = host, port
         self._rng = random.Random(seed)
+        self.realistic = reply == "realistic"
         self._reply = self._make_reply(reply)
+        self._tokens = count_tokens if self.realistic else _words
         self.faults: deque[Fault] = deque()
         self.requests: list[Recorded] = []
         self.counts: dict[str, int] = {}
@@ -181,6 +212,8 @@ class FakeLLMServer:
             return lambda model, messages: next(cycle)
         if reply == "roleplay":
             return roleplay_reply
+        if reply == "realistic":
+            return realistic_reply
         if reply == "echo":
 
             def echo(model: str, messages: list[dict[str, Any]]) -> str:
@@ -296,21 +329,62 @@ class FakeLLMServer:
         is_chat = path in ("/v1/chat/completions", "/v1/messages")
         fault = self._take_fault(path)
         if fault is None and is_chat and self.failure_rate and self._rng.random() < self.failure_rate:
-            fault = Fault("status", status=self._rng.choice(self.failure_statuses), retry_after=0.01)
-        if is_chat:
-            self.inflight += 1
-            self.max_inflight = max(self.max_inflight, self.inflight)
-        try:
-            if self.latency and is_chat:
-                await asyncio.sleep(self.latency)
+            fault = Fault("status", status=self._rng.choice(self.failure_statuses), retry_after=self.retry_after)
+        if fault is not None and fault.kind == "status" and self.slots:
+            self.failed += 1  # a loaded server refuses at once, before queueing the request
+            return await self._apply(fault, anthropic)
+        if not is_chat:
             if fault is not None:
                 resp = await self._apply(fault, anthropic)
                 if resp is not _PASS:
                     return resp
             return self._route(req, path, body)
+        if self.slots and self._slots is None:
+            self._slots = asyncio.Semaphore(self.slots)
+        if self._slots is not None:
+            await self._slots.acquire()
+        self.inflight += 1
+        self.max_inflight = max(self.max_inflight, self.inflight)
+        held = time.perf_counter()
+        try:
+            latency = self._draw_latency()
+            if latency:
+                await asyncio.sleep(latency)
+            if fault is not None:
+                resp = await self._apply(fault, anthropic)
+                if resp is not _PASS:
+                    if resp is not None and resp.status != 200:
+                        self.failed += 1
+                    return resp
+            resp = self._route(req, path, body)
+            if resp.status == 200:
+                self.answered += 1
+                self.drawn_latency_s += latency
+                self.slot_s += time.perf_counter() - held
+            return resp
         finally:
-            if is_chat:
-                self.inflight -= 1
+            self.inflight -= 1
+            if self._slots is not None:
+                self._slots.release()
+
+    def _draw_latency(self) -> float:
+        """Seconds before a chat answer: ``latency``, or a lognormal draw with that median."""
+        if not self.latency_sigma:
+            return self.latency
+        drawn = self.latency * math.exp(self._rng.gauss(0.0, self.latency_sigma))
+        return min(self.latency_max, max(self.latency_min, drawn))
+
+    def stats(self) -> dict[str, Any]:
+        """Chat requests answered / failed, the mean drawn latency of answered ones and the mean time they held
+        a slot (drawn latency plus the server's own delay: more when its process lacks CPU), the peak in flight."""
+        return {
+            "answered": self.answered,
+            "failed": self.failed,
+            "mean_latency_s": self.drawn_latency_s / self.answered if self.answered else 0.0,
+            "mean_slot_s": self.slot_s / self.answered if self.answered else 0.0,
+            "max_inflight": self.max_inflight,
+            "slots": self.slots,
+        }
 
     def _authorised(self, headers: dict[str, str], anthropic: bool, either: bool = False) -> bool:
         """OpenAI paths take ``Authorization: Bearer``; Anthropic paths and /v1/models take
@@ -350,6 +424,8 @@ class FakeLLMServer:
             return _json(200, self.openai_completion(body))
         if m == "POST" and path == "/v1/messages":
             return _json(200, self.anthropic_message(body))
+        if m == "GET" and path == "/stats":
+            return _json(200, self.stats())
         if m == "GET" and path == "/v1/models":
             return _json(200, {"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
         if m == "POST" and path == "/v1/files":
@@ -377,7 +453,16 @@ class FakeLLMServer:
         return self._error(404, f"no route {m} {path}", path.startswith("/v1/messages"), "not_found_error")
 
     # -- chat formats --------------------------------------------------------------------
-    def _answer(self, model: str, messages: list[dict[str, Any]], max_tokens: int | None) -> tuple[str, int, bool]:
+    def _answer(
+        self, model: str, messages: list[dict[str, Any]], max_tokens: int | None, body: dict[str, Any] | None = None
+    ) -> tuple[str, int, bool]:
+        if self.realistic:  # the Anthropic system text and the sampling seed shape the answer too
+            body = body or {}
+            text = realistic_reply(model, messages, _content_text(body.get("system")), body.get("seed"))
+            truncated = max_tokens is not None and count_tokens(text) > max_tokens
+            if truncated:
+                text = text[: max_tokens * 2]
+            return text, count_tokens(text), truncated
         text = self._reply(model, messages)
         words = text.split()
         truncated = max_tokens is not None and len(words) > max_tokens
@@ -388,8 +473,8 @@ class FakeLLMServer:
     def openai_completion(self, body: dict[str, Any]) -> dict[str, Any]:
         """A chat.completion object for a /v1/chat/completions body."""
         messages = body.get("messages") or []
-        text, n_out, truncated = self._answer(body.get("model", ""), messages, body.get("max_tokens"))
-        n_in = sum(_words(_content_text(m.get("content"))) for m in messages)
+        text, n_out, truncated = self._answer(body.get("model", ""), messages, body.get("max_tokens"), body)
+        n_in = sum(self._tokens(_content_text(m.get("content"))) for m in messages)
         return {
             "id": f"chatcmpl-{next(self._ids)}",
             "object": "chat.completion",
@@ -409,8 +494,10 @@ class FakeLLMServer:
     def anthropic_message(self, body: dict[str, Any]) -> dict[str, Any]:
         """A Message object for a /v1/messages body (system text counts as input)."""
         messages = body.get("messages") or []
-        text, n_out, truncated = self._answer(body.get("model", ""), messages, body.get("max_tokens"))
-        n_in = sum(_words(_content_text(m.get("content"))) for m in messages) + _words(body.get("system") or "")
+        text, n_out, truncated = self._answer(body.get("model", ""), messages, body.get("max_tokens"), body)
+        n_in = sum(self._tokens(_content_text(m.get("content"))) for m in messages) + self._tokens(
+            _content_text(body.get("system"))
+        )
         return {
             "id": f"msg_{next(self._ids)}",
             "type": "message",
@@ -644,6 +731,7 @@ class _Protocol(asyncio.Protocol):
         self.buf = bytearray()
         self.transport: asyncio.Transport | None = None
         self.chain: asyncio.Task | None = None
+        self.pending: set[asyncio.Task] = set()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -669,6 +757,8 @@ class _Protocol(asyncio.Protocol):
             task = asyncio.get_running_loop().create_task(self._respond(req, self.chain))
             self.server._tasks.add(task)
             task.add_done_callback(self.server._tasks.discard)
+            self.pending.add(task)
+            task.add_done_callback(self.pending.discard)
             self.chain = task
 
     async def _respond(self, req: _Request, previous: asyncio.Task | None) -> None:
@@ -691,7 +781,32 @@ class _Protocol(asyncio.Protocol):
         self.transport.write(head.encode("latin-1") + resp.body)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        """The client went away (closed, or was killed): drop its requests, as a serving engine aborts
+        the requests of a disconnected client, so they stop holding slots."""
         self.transport = None
+        for task in list(self.pending):
+            task.cancel()
+
+
+def write_paper_roster(path: Path, base_url: str, concurrency: int, api_key_env: str = "CHARM_FAKE_API_KEY") -> Path:
+    """Write the built-in paper roster (six candidates; user GPT-4o, character and refine Claude-3.5-Sonnet,
+    in that order) to ``path`` with every model served by this fake at ``base_url``
+    (``FakeLLMServer.base_url``): same names, prices and sampling, the key read from ``api_key_env``,
+    ``concurrency`` requests in flight per model and no RPM/TPM cap (a self-hosted deployment: the server
+    is the only bound)."""
+    import yaml
+
+    from charm_builder.llm.roster import load_roster
+
+    roster = load_roster("paper").model_dump(mode="json", exclude_none=True)
+    roster["name"] = "paper-at-fake"
+    for spec in roster["models"].values():
+        spec["base_url"] = base_url if spec["provider"] == "anthropic" else f"{base_url}/v1"
+        spec.update(api_key_env=api_key_env, concurrency=concurrency)
+        spec.pop("rpm", None)
+        spec.pop("tpm", None)
+    path.write_text(yaml.safe_dump(roster, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path
 
 
 @contextmanager
@@ -716,8 +831,14 @@ def main() -> None:
     """CLI: serve until stdin closes or the process is terminated."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--port", type=int, default=0)
-    ap.add_argument("--latency", type=float, default=0.0)
+    ap.add_argument("--latency", type=float, default=0.0, help="seconds; the median with --latency-sigma")
+    ap.add_argument("--latency-sigma", type=float, default=0.0, help="lognormal sigma (0: fixed latency)")
+    ap.add_argument("--latency-min", type=float, default=0.0)
+    ap.add_argument("--latency-max", type=float, default=float("inf"))
+    ap.add_argument("--slots", type=int, default=0, help="chat requests processed at once (0: unlimited)")
     ap.add_argument("--failure-rate", type=float, default=0.0)
+    ap.add_argument("--retry-after", type=float, default=0.01, help="Retry-After seconds of random failures")
+    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--reply", default="echo")
     ap.add_argument("--api-key", default=None)
     ns = ap.parse_args()
@@ -725,7 +846,13 @@ def main() -> None:
     async def run() -> None:
         srv = FakeLLMServer(
             latency=ns.latency,
+            latency_sigma=ns.latency_sigma,
+            latency_min=ns.latency_min,
+            latency_max=ns.latency_max,
+            slots=ns.slots,
             failure_rate=ns.failure_rate,
+            retry_after=ns.retry_after,
+            seed=ns.seed,
             reply=ns.reply,
             api_key=ns.api_key,
             port=ns.port,
