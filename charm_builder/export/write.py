@@ -169,7 +169,12 @@ def _write_jsonl(frames: Iterable[pl.DataFrame], path: Path) -> None:
 
 
 def read_splits(directory: Path, fmt: str, names: list[str]) -> dict[str, pl.DataFrame]:
-    """Read the splits written by ``write_splits`` back as polars frames."""
+    """Read the splits written by ``write_splits`` back as polars frames.
+
+    Every table is checked in full (``Table.validate(full=True)``: offsets, lengths, UTF-8) before
+    polars touches it, parquet is parsed by pyarrow and jsonl by Python's json module: on damaged
+    files the native readers (polars' parquet reader, Arrow's JSON reader) can crash the process,
+    where these raise an exception that ``export --check`` turns into one line."""
     out: dict[str, pl.DataFrame] = {}
     with quiet_datasets():
         if fmt == "hf":
@@ -179,18 +184,34 @@ def read_splits(directory: Path, fmt: str, names: list[str]) -> dict[str, pl.Dat
             for name in names:
                 if name not in dd:
                     raise CharmError(f"{directory}: split {name!r} listed in manifest.json is missing")
-                out[name] = pl.from_arrow(dd[name].data.table)  # type: ignore[assignment]
+                out[name] = _frame(dd[name].data.table)
             return out
         for name in names:
             path = directory / f"{name}.{fmt}"
             if not path.exists():
                 raise CharmError(f"{path}: missing (listed in manifest.json)")
-            if fmt == "parquet":
-                out[name] = pl.read_parquet(path)
-            else:
-                ds = datasets.Dataset.from_json(str(path), keep_in_memory=True) if path.stat().st_size else None
-                out[name] = pl.from_arrow(ds.data.table) if ds is not None else pl.DataFrame()  # type: ignore[assignment]
+            out[name] = _frame(pq.read_table(path) if fmt == "parquet" else _read_jsonl(path))
     return out
+
+
+def _frame(table: pa.Table) -> pl.DataFrame:
+    table.validate(full=True)
+    return pl.from_arrow(table)  # type: ignore[return-value]
+
+
+def _read_jsonl(path: Path) -> pa.Table:
+    rows = []
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if line.strip():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise CharmError(f"{path}: line {n}: invalid JSON ({exc.msg})") from None
+                if not isinstance(row, dict):
+                    raise CharmError(f"{path}: line {n}: expected a JSON object, got {type(row).__name__}")
+                rows.append(row)
+    return pa.Table.from_pylist(rows)
 
 
 @contextlib.contextmanager
