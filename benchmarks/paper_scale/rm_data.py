@@ -17,9 +17,10 @@ def load_one_epoch(export: str, model: str = "offline", batch_size: int = 4, max
     """What ``RewardModelTrainer`` does with its data before the first step, then one epoch of batches."""
     from transformers import AutoTokenizer
 
+    from training.rm.batching import epoch_batches
     from training.rm.data import collate_pairs, encode_preference_rows
     from training.rm.sources import load_preference_data
-    from training.rm.trainer import epoch_batches, resolve_model_path
+    from training.rm.trainer import resolve_model_path
 
     start = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(model))

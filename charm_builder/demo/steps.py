@@ -159,7 +159,7 @@ def export_step(cfg: DemoConfig) -> StepResult:
     from charm_builder.store import Workspace
     from schemas import Annotation
 
-    opts = ExportOptions(min_annotators=1, size=cfg.role_reward_size, pairs="all", grpo_fraction=0.2, seed=cfg.seed)
+    opts = ExportOptions(min_annotators=1, size=cfg.role_reward_size, pairs="maxdiff", grpo_fraction=0.2, seed=cfg.seed)
     if "include_synthetic" in {f.name for f in fields(ExportOptions)}:
         opts.include_synthetic = True  # type: ignore[attr-defined]
     with Workspace.open(cfg.workspace) as ws:

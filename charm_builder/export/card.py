@@ -136,6 +136,18 @@ def subset_body(subset: str, charm: dict[str, Any], fmt: str, files: list[str]) 
             f"**Annotations:** {ann.get('human', 0)} human; {ann.get('synthetic', 0)} synthetic "
             f"(LLM-judge picks, annotator `judge:<model>`) {used}.",
         ]
+    pp = charm.get("pairs")
+    if pp:
+        how = (
+            "the nine pairs each best/worst pick implies (best over every other reply, every middle reply over worst)"
+            if pp["policy"] == "maxdiff"
+            else "one pair per candidate set, best over worst (the paper's)"
+        )
+        lines += [
+            "",
+            f"**Pairs:** `{pp['policy']}`: {how}; {pp['pairs']} pairs from {pp['candidate_sets']} candidate sets. "
+            "A set's pairs stay in one split, and `charm-train rm` keeps them in one micro-batch.",
+        ]
     mj = charm.get("margin_judge")
     if mj and mj.get("judge"):
         lines += [

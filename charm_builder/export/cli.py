@@ -76,7 +76,7 @@ def export(
     Examples:
       charm-build export --out exports/charm
       charm-build export --subset roleReward --out rr --format parquet --size 2000 --seed 1
-      charm-build export --subset preferenceTraining --out pt --pairs all --split-by character --grpo-fraction 0.2
+      charm-build export --subset preferenceTraining --out pt --pairs maxdiff --split-by character --grpo-fraction 0.2
       charm-build export --out small --size 20 --dq-per-language 50
       charm-build export --check exports/charm
       charm-build export --out exports/shift-user --shift user --holdout western

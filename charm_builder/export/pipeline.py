@@ -30,7 +30,7 @@ from charm_builder.export.inputs import Inputs, read_inputs
 from charm_builder.export.judge_margin import choose_judge
 from charm_builder.export.load import load_characters
 from charm_builder.export.materialize import DEFAULT_CHUNK_ROWS, iter_rows, materialize, row_kind
-from charm_builder.export.preference import PairPolicy, build_preference
+from charm_builder.export.preference import PairPolicy, build_preference, pair_policy_block
 from charm_builder.export.role_reward import DEFAULT_SIZE, SMALL_POOL_SHARE, build_role_reward
 from charm_builder.export.shift import SHIFTS, ShiftPlan
 from charm_builder.export.spill import TrainSpill
@@ -68,7 +68,11 @@ class ExportOptions:
     )
     min_annotators: int = Field(3, ge=1, description="Submitted annotations a roleReward item needs.")
     train_min_annotators: int = Field(1, ge=1, description="Submitted annotations a training pair needs.")
-    pairs: PairPolicy = Field("best-worst", description="best-worst, or all (best vs every other, others vs worst).")
+    pairs: PairPolicy = Field(
+        "best-worst",
+        description="best-worst (the paper's one pair per candidate set) or maxdiff (the nine pairs a best/worst "
+        "pick implies: best over each other reply, each middle reply over worst; `all` is the old name).",
+    )
     split_by: SplitBy = Field(
         "dialogue", description="Keep train/grpo/roleReward disjoint by dialogue or by character."
     )
@@ -246,6 +250,7 @@ def plan_export(
                 "subset": "preferenceTraining",
                 "counts": {s: cards.split_counts(splits[s], inputs.characters) for s in ("train", "grpo")},
                 "split_units": {"by": opts.split_by, **pref.units},
+                "pairs": pair_policy_block(opts.pairs, splits["train"]),
                 "exclusions": {
                     **pref.exclusions,
                     "train_context_overlap": dropped["train"],

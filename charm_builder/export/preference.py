@@ -35,7 +35,7 @@ from charm_builder.export.splits import SPLIT_UNITS, SplitBy, pick_fraction, row
 from charm_builder.export.votes import Votes, reason_counts
 from schemas import CHAT_ROLES
 
-PairPolicy = Literal["best-worst", "all"]
+PairPolicy = Literal["best-worst", "maxdiff", "all"]  # "all": maxdiff's first name, still accepted
 TRAIN_COLUMNS: tuple[str, ...] = (
     "id",
     "prompt",
@@ -102,7 +102,9 @@ def _assistant(column: str) -> pl.Expr:
 
 
 def candidate_pairs(usable: pl.DataFrame, candidates: pl.DataFrame, policy: PairPolicy) -> pl.DataFrame:
-    """(candidate_set_id, chosen_label, rejected_label) under the pair policy."""
+    """(candidate_set_id, chosen_label, rejected_label) under the pair policy: best-worst gives one pair per
+    set; maxdiff (alias all) the nine a best/worst pick of six implies (best over the five others, each
+    of the four middle replies over worst)."""
     base = usable.select(
         "candidate_set_id", pl.col("best").alias("chosen_label"), pl.col("worst").alias("rejected_label")
     )
@@ -118,6 +120,16 @@ def candidate_pairs(usable: pl.DataFrame, candidates: pl.DataFrame, policy: Pair
         "candidate_set_id", pl.col("label").alias("chosen_label"), pl.col("worst").alias("rejected_label")
     )
     return pl.concat([best_vs_other, other_vs_worst]).unique(maintain_order=True)
+
+
+def pair_policy_block(policy: PairPolicy, train: pl.DataFrame) -> dict[str, object]:
+    """The card's record of the pair policy: its name, pairs and candidate sets in ``train``."""
+    sets = train["candidate_set_id"].n_unique() if train.height else 0
+    return {
+        "policy": "maxdiff" if policy == "all" else policy,
+        "pairs": train.height,
+        "candidate_sets": sets,
+    }
 
 
 def build_preference(

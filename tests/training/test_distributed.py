@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import run_cli
 from training.distributed import pool_metrics
 from training.launch import ACCELERATE_CONFIGS, CONFIG_DIR, LaunchError, forwarded_args, launch_args
-from training.rm.trainer import epoch_batches
+from training.rm.batching import epoch_batches
 
 
 def _stats(xs: list[float]) -> dict[str, float]:

@@ -65,13 +65,17 @@ class PreferenceData:
     sources: list[PreferenceSource]
     mix: list[float] | None = None
     notes: list[str] = field(default_factory=list)
+    groups: list[str | None] | None = None  # candidate set per row (kept whole in RM batches); None: no sets
 
     def record(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "mix": "weighted" if self.mix is not None else "concatenate",
             "pairs": len(self.rows),
             "sources": [s.record() for s in self.sources],
         }
+        if self.groups is not None:  # pairs of one candidate set share a micro-batch (training.rm.batching)
+            out["candidate_sets"] = len({g for g in self.groups if g is not None})
+        return out
 
 
 def resolve_split(path: str | os.PathLike[str], split: str) -> tuple[str, str | None]:
@@ -161,13 +165,25 @@ def load_preference_data(
     picks = mix_indices(sizes, weights, seed)
     rows: list[dict[str, Any]] = []
     names: list[str] = []
+    origin: list[int] = []
     for k, ((src, src_rows, src_names), taken) in enumerate(zip(loaded, picks, strict=True)):
         src.weight = weights[k] if weights is not None else src.rows / sum(sizes)
         src.pairs = len(taken)
         rows += [src_rows[j] for j in taken]
         names += [src_names[j] for j in taken]
+        origin += [k] * len(taken)
     sources = [src for src, _, _ in loaded]
-    return PreferenceData(rows, names, sources, weights, [s.note for s in sources if s.note])
+    groups = [set_group(k, row) for k, row in zip(origin, rows, strict=True)]
+    return PreferenceData(
+        rows, names, sources, weights, [s.note for s in sources if s.note], groups if any(groups) else None
+    )
+
+
+def set_group(source: int, row: dict[str, Any]) -> str | None:
+    """The candidate set a pair was cut from (``candidate_set_id`` of a charm-build export), keyed by
+    its source so two sources never share a set; None for rows without one."""
+    value = row.get("candidate_set_id")
+    return f"{source}:{value}" if isinstance(value, str) and value else None
 
 
 __all__ = ["SPLIT_FALLBACKS", "PreferenceData", "PreferenceSource", "load_preference_data", "resolve_split"]

@@ -63,6 +63,7 @@ from training.distributed import gather_metrics, pool_metrics
 from training.losses import SFT_INIT_REDUCTION, bradley_terry_loss, ld_margin, pairwise_accuracy, pr_margin, sft_loss
 from training.precision import use_bf16
 from training.presets import PRESETS
+from training.rm.batching import epoch_batches
 from training.rm.choices import card_section, open_choices
 from training.rm.data import (
     DataError,
@@ -309,17 +310,6 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, rank: int = 0, world: int = 1) -> list[list[int]]:
-    """Deterministic shuffled micro-batches of pair positions for one epoch, sharded by rank: global batch
-    ``i`` (``batch_size * world`` pairs) gives rank ``r`` its pairs ``r, r + world, ...``. Every rank gets
-    the same number of micro-batches (a rank left without pairs in the last, short global batch repeats
-    its first pair, as ``DistributedSampler`` pads), so collective steps never wait forever."""
-    g = torch.Generator().manual_seed(seed * 1000 + epoch)
-    order = torch.randperm(n, generator=g).tolist()
-    step = batch_size * world
-    return [order[i : i + step][rank::world] or order[i : i + 1] for i in range(0, n, step)]
-
-
 def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
     return {k: v.to(device) for k, v in batch.items()}
 
@@ -563,25 +553,35 @@ class RewardModelTrainer:
         params = [p for p in self.model.parameters() if p.requires_grad]
         return torch.optim.AdamW(params, lr=lr, weight_decay=self.cfg.weight_decay)
 
+    def _epoch_batches(self, epoch: int) -> list[list[int]]:
+        acc = self.accelerator
+        return epoch_batches(
+            len(self.pairs),
+            self.cfg.batch_size,
+            self.cfg.seed,
+            epoch,
+            acc.process_index,
+            acc.num_processes,
+            groups=self.data.groups,
+        )
+
     def _total_steps(self, epochs: float) -> tuple[int, int]:
-        world = self.accelerator.num_processes
-        micro_per_epoch = math.ceil(len(self.pairs) / (self.cfg.batch_size * world))
+        """(optimizer steps, micro-batches per epoch); with whole candidate sets per micro-batch the
+        count can differ a little between epochs, and the first epoch's sets the schedule."""
+        micro_per_epoch = len(self._epoch_batches(0))
         steps_per_epoch = max(1, math.ceil(micro_per_epoch / self.cfg.grad_accum))
         return max(1, math.ceil(epochs * steps_per_epoch)), micro_per_epoch
 
     def _micro_batches(self, start_micro: int) -> Iterator[tuple[int, list[EncodedPair]]]:
         """Endless stream of (global micro index, pairs), starting at ``start_micro``."""
-        _, per_epoch = self._total_steps(1)
-        acc = self.accelerator
-        k = start_micro
+        k, epoch = 0, 0
         while True:
-            epoch, j = divmod(k, per_epoch)
-            batches = epoch_batches(
-                len(self.pairs), self.cfg.batch_size, self.cfg.seed, epoch, acc.process_index, acc.num_processes
-            )
-            for jj in range(j, len(batches)):
-                yield k, [self.pairs[i] for i in batches[jj]]
+            batches = self._epoch_batches(epoch)
+            for batch in batches:
+                if k >= start_micro:
+                    yield k, [self.pairs[i] for i in batch]
                 k += 1
+            epoch += 1
 
     def _progress(self) -> Any:
         from rich.progress import (
