@@ -443,7 +443,9 @@ def report(
     api_url: ApiUrlOpt = None,
     api_key: ApiKeyOpt = None,
 ) -> None:
-    """QA report over pulled annotations: Krippendorff's alpha on best/worst, BWS per model (PNG), ambiguities;
+    """QA report over pulled annotations: Krippendorff's alpha on best/worst, annotators ranked by reliability
+    (one-coin Dawid-Skene accuracy with a 95% bootstrap interval, likely random clickers flagged), BWS per
+    model (PNG), ambiguities;
     or, with --task pairwise, the win/tie/loss chart per opponent with a per-annotator breakdown.
 
     Examples:
@@ -479,6 +481,8 @@ def report(
         f"on {result.candidate_sets} candidate set(s)"
     )
     console.print(f"Krippendorff's alpha (nominal): best {fmt(result.alpha_best)}, worst {fmt(result.alpha_worst)}")
+    if result.reliability:
+        console.print(reliability_table(result.reliability))
     table = Table("model", "best", "worst", "appearances", "BWS score", title="Best-worst scaling")
     for s in result.scores:
         table.add_row(s.model_id, str(s.best), str(s.worst), str(s.appearances), f"{s.score:+.3f}")
@@ -513,6 +517,30 @@ def report(
                 )
         console.print(agree)
     console.print(f"Wrote {result.files['json']} and {result.files['chart']}")
+
+
+def reliability_table(rows: list[dict[str, Any]]) -> Table:
+    """Annotators best first: accuracy on shared sets with its 95% interval; random clickers flagged."""
+    table = Table(
+        "annotator",
+        "shared sets",
+        "picks",
+        "accuracy [95% CI]",
+        "",
+        title="Annotator reliability (one-coin Dawid-Skene on best/worst; chance = 1/6; likely random: interval reaches chance or stays under 0.5)",
+    )
+    for r in rows:
+        flag = "likely random" if r["likely_random"] else ""
+        if not r["shared_sets"]:
+            flag = "no shared sets: prior only"
+        table.add_row(
+            str(r["annotator"]),
+            str(r["shared_sets"]),
+            str(r["picks"]),
+            f"{r['accuracy']:.2f} [{r['lo']:.2f}, {r['hi']:.2f}]",
+            flag,
+        )
+    return table
 
 
 def _share(hits: int, n: int) -> str:

@@ -77,6 +77,8 @@ class QAReport:
     files: dict[str, str] = field(default_factory=dict)
     judges: list[JudgeAgreement] = field(default_factory=list)
     synthetic_ignored: int = 0  # synthetic (LLM-judge) annotations left out of every figure above
+    # one-coin Dawid-Skene accuracy per annotator, best first (charm_builder.export.reliability)
+    reliability: list[dict[str, object]] = field(default_factory=list)
 
     def to_json(self) -> dict:
         """A JSON-ready dict (scores include the computed ``score``, judges their shares)."""
@@ -103,7 +105,25 @@ def build_report(
         ambiguous=ambiguous_records(submitted),
         judges=[judge_agreement(submitted, name, picks) for name, picks in sorted((judge_picks or {}).items())],
         synthetic_ignored=synthetic,
+        reliability=annotator_reliability(submitted, candidate_sets),
     )
+
+
+def annotator_reliability(
+    submitted: list[Annotation], candidate_sets: Mapping[str, CandidateSet], seed: int = 0
+) -> list[dict[str, object]]:
+    """Annotators ranked by their one-coin Dawid-Skene accuracy with a 95% bootstrap interval."""
+    import polars as pl
+
+    from charm_builder.export.reliability import fit_reliability
+
+    picks = [(a.candidate_set_id, a.annotator, a.best, a.worst) for a in submitted if a.best and a.worst]
+    if not picks:
+        return []
+    frame = pl.DataFrame(picks, schema=["candidate_set_id", "annotator", "best", "worst"], orient="row")
+    labels = [(sid, c.label) for sid, cs in candidate_sets.items() for c in cs.candidates]
+    candidates = pl.DataFrame(labels, schema=["candidate_set_id", "label"], orient="row") if labels else None
+    return fit_reliability(frame, candidates, seed=seed).annotators.to_dicts()
 
 
 def plot_scores(scores: list[ModelScore], path: Path, title: str = "Best-worst scaling per model") -> Path:

@@ -37,7 +37,7 @@ import random
 import statistics
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,6 +67,39 @@ def pick(record_id: str, username: str, seed: int = 0, noise: float = 0.6) -> tu
     own = random.Random(int.from_bytes(hashlib.sha256(f"{seed}:{record_id}:{username}".encode()).digest()[:8], "big"))
     seen = sorted(((q + own.gauss(0.0, noise), label) for q, label in zip(quality, LABELS, strict=True)), reverse=True)
     return seen[0][1], seen[-1][1]
+
+
+#: (record external id, username) -> (best, worst) displayed labels; see ``pick`` and ``accuracy_picker``
+Picker = Callable[[str, str], tuple[str, str]]
+
+
+def _default_picker(seed: int) -> Picker:
+    return lambda record_id, username: pick(record_id, username, seed)
+
+
+def accuracy_picker(
+    truth: Callable[[str], tuple[str, str]], accuracy: dict[str, float | None], seed: int = 0
+) -> Picker:
+    """Annotators of known accuracy: ``truth(record_id)`` gives the displayed (best, worst); annotator
+    ``u`` names each one right with probability ``accuracy[u]`` and otherwise another label at random;
+    ``None`` clicks at random. Deterministic per (seed, record, annotator); best != worst always."""
+
+    def choose(record_id: str, username: str) -> tuple[str, str]:
+        rng = random.Random(int.from_bytes(hashlib.sha256(f"{seed}:{record_id}:{username}".encode()).digest()[:8]))
+        p = accuracy[username]
+
+        def answer(right: str) -> str:
+            if p is not None and rng.random() < p:
+                return right
+            return rng.choice([x for x in LABELS if x != right]) if p is not None else rng.choice(LABELS)
+
+        true_best, true_worst = truth(record_id)
+        best, worst = answer(true_best), answer(true_worst)
+        while worst == best:
+            worst = rng.choice([x for x in LABELS if x != best])
+        return best, worst
+
+    return choose
 
 
 def percentile_ms(values: Sequence[float], q: int) -> float:
@@ -147,10 +180,19 @@ class Annotator:
     """One person at the web page: a JWT session, a local buffer of pending records, submits."""
 
     def __init__(
-        self, api_url: str, username: str, password: str, *, seed: int = 0, page: int = PAGE, timeout: float = 120
+        self,
+        api_url: str,
+        username: str,
+        password: str,
+        *,
+        seed: int = 0,
+        page: int = PAGE,
+        timeout: float = 120,
+        picker: Picker | None = None,
     ) -> None:
         self.username, self._password = username, password
         self.seed, self.page = seed, page
+        self.picker = picker
         self.http = httpx.Client(base_url=api_url.rstrip("/"), timeout=timeout)
         self.stats = AnnotatorStats(acked={username: []})
         self._buffer: list[tuple[str, str]] = []  # (server record id, external id)
@@ -199,7 +241,7 @@ class Annotator:
         """Submit this annotator's best/worst for ``record`` (server id, external id); True when the server
         acknowledged it."""
         record_id, external_id = record
-        best, worst = pick(external_id, self.username, self.seed)
+        best, worst = (self.picker or _default_picker(self.seed))(external_id, self.username)
         body = {"values": {"best": {"value": best}, "worst": {"value": worst}}, "status": "submitted"}
         for attempt in range(RETRIES):
             start = time.perf_counter()
@@ -250,12 +292,13 @@ def run_annotators(
     pace_s: float = 0.0,
     max_seconds: float | None = None,
     max_submits: int | None = None,
+    picker: Picker | None = None,
 ) -> AnnotatorStats:
     """Drive one thread per annotator (``users``: username, password) until every pending queue is empty
     (or ``max_seconds`` pass, or the team has made ``max_submits`` submits); returns the merged :class:`AnnotatorStats`. See the module docstring."""
     if dataset_id is None and (dataset is None or workspace is None):
         raise ValueError("pass dataset_id, or dataset and workspace")
-    team = [Annotator(api_url, name, password, seed=seed, page=page) for name, password in users]
+    team = [Annotator(api_url, name, password, seed=seed, page=page, picker=picker) for name, password in users]
     try:
         for annotator in team:
             annotator.login()

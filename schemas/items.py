@@ -42,6 +42,13 @@ class PreferencePair(Record):
     margin_bws: float | None = Field(
         default=None, ge=-2.0, le=2.0, description="Best-worst scaling score of chosen minus rejected's, in [-2, 2]."
     )
+    label_confidence: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Posterior probability that chosen beats rejected under the annotator-reliability model "
+        "(export --aggregate dawid-skene); null otherwise.",
+    )
 
     _texts = field_validator("chosen", "rejected")(lambda v, info: non_empty(v, info.field_name))
 

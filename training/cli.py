@@ -78,12 +78,13 @@ def rm(
         str | None,
         typer.Option(
             help="--loss margin: agreement (margin_agreement), bws "
-            "(margin_bws) or judge (margin_judge); overrides "
-            "--margin-column."
+            "(margin_bws), judge (margin_judge) or posterior (label_confidence, from export --aggregate "
+            "dawid-skene); overrides --margin-column."
         ),
     ] = None,
     margin_scale: Annotated[float, typer.Option(help=_rm("margin_scale"))] = 1.0,
     missing_margin: Annotated[str, typer.Option(help=_rm("missing_margin"))] = "error",
+    pair_weight: Annotated[str, typer.Option(help=_rm("pair_weight"))] = "none",
     beta: Annotated[float | None, typer.Option(help=_rm("beta"))] = None,
     margin_grad: Annotated[bool, typer.Option("--margin-grad", help=_rm("margin_grad"))] = False,
     sft_reg: Annotated[float, typer.Option("--sft-reg", help=_rm("sft_reg"))] = 0.0,
@@ -140,6 +141,8 @@ def rm(
       charm-train rm -d pairs.parquet -o runs/rm-gm --loss margin --margin-column margin_judge
 
       charm-train rm -d exports/preferenceTraining -o runs/rm-human --loss margin --margin-source agreement
+
+      charm-train rm -d exports/ds/preferenceTraining -o runs/rm-conf --loss aam-ld --pair-weight confidence
 
       charm-train rm -d exports/preferenceTraining -o runs/rm-ld --loss aam-ld --save-steps 100 --resume
 

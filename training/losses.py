@@ -50,7 +50,9 @@ LD_REDUCTIONS: tuple[str, ...] = ("mean", "sum")
 SFT_INIT_REDUCTION = "mean"  # SFT pre-training: per-token mean NLL (the paper gives no formula)
 
 
-def bradley_terry_loss(r_chosen: Tensor, r_rejected: Tensor, margin: Tensor | float | None = None) -> Tensor:
+def bradley_terry_loss(
+    r_chosen: Tensor, r_rejected: Tensor, margin: Tensor | float | None = None, weights: Tensor | None = None
+) -> Tensor:
     """Bradley-Terry reward loss, optionally with a margin (paper eq. 2 and eq. 7).
 
     .. math::
@@ -58,13 +60,18 @@ def bradley_terry_loss(r_chosen: Tensor, r_rejected: Tensor, margin: Tensor | fl
 
     With ``margin=None`` this is the plain BT loss (eq. 2). ``margin`` may be a fixed external
     margin (GPT-Margin, annotator agreement; a data column) or an act-adaptive margin from
-    :func:`pr_margin` (eq. 8) / :func:`ld_margin` (eq. 9/10). Returns the mean over the batch.
-    The margin is used as given: detach it first if it should not receive gradients.
+    :func:`pr_margin` (eq. 8) / :func:`ld_margin` (eq. 9/10). Returns the mean over the batch, or with
+    ``weights`` (one per pair, e.g. the label confidence of ``--pair-weight confidence``) the weighted
+    mean ``sum(w * l) / sum(w)``. The margin is used as given: detach it first if it should not receive
+    gradients.
     """
     diff = r_chosen - r_rejected
     if margin is not None:
         diff = diff - margin
-    return -F.logsigmoid(diff).mean()
+    losses = -F.logsigmoid(diff)
+    if weights is None:
+        return losses.mean()
+    return (losses * weights).sum() / weights.sum().clamp_min(1e-12)
 
 
 def pr_margin(

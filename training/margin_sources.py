@@ -10,6 +10,9 @@ preferenceTraining columns written by ``charm-build export``:
 * ``bws`` -> ``margin_bws``: the best-worst scaling gap, score(chosen) - score(rejected) with
   score = (#best - #worst) / N, in [-2, 2] (2 for a unanimous best-vs-worst pair).
 * ``judge`` -> ``margin_judge``: an external judge's margin (the paper's GPT-Margin baseline).
+* ``posterior`` -> ``label_confidence``: the probability that chosen beats rejected under the
+  annotator-reliability model (``charm-build export --aggregate dawid-skene``), in [0, 1]: a pair the
+  reliable annotators agree on asks for a gap near ``scale``, a coin-flip pair for half of it.
 
 Scaling: ``M = margin_scale * column`` (``--margin-scale``, default 1.0), applied in the loss; the
 column values are used as exported. Every column is chosen minus rejected, so a positive ``M`` asks
@@ -20,7 +23,12 @@ the run before training unless ``--missing-margin drop`` (:mod:`training.rm.marg
 
 from __future__ import annotations
 
-MARGIN_SOURCES: dict[str, str] = {"agreement": "margin_agreement", "bws": "margin_bws", "judge": "margin_judge"}
+MARGIN_SOURCES: dict[str, str] = {
+    "agreement": "margin_agreement",
+    "bws": "margin_bws",
+    "judge": "margin_judge",
+    "posterior": "label_confidence",
+}
 
 
 def margin_column_for(source: str) -> str:

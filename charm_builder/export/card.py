@@ -136,6 +136,15 @@ def subset_body(subset: str, charm: dict[str, Any], fmt: str, files: list[str]) 
             f"**Annotations:** {ann.get('human', 0)} human; {ann.get('synthetic', 0)} synthetic "
             f"(LLM-judge picks, annotator `judge:<model>`) {used}.",
         ]
+    agg = charm.get("aggregate") or {}
+    if agg.get("method") == "dawid-skene":
+        ranked = ", ".join(f"{a['annotator']} {a['accuracy']:.2f}" for a in agg.get("annotators", []))
+        lines += [
+            "",
+            "**Verdicts:** the most probable best/worst under a one-coin Dawid-Skene model of annotator "
+            f"reliability (EM, {agg.get('iterations')} iterations); accuracy per annotator: {ranked or 'none'}. "
+            "`label_confidence` is the posterior probability that chosen beats rejected.",
+        ]
     pp = charm.get("pairs")
     if pp:
         how = (

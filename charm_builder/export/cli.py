@@ -41,6 +41,7 @@ def export(
     min_annotators: Annotated[int, typer.Option("--min-annotators", help=_e("min_annotators"))] = 3,
     train_min_annotators: Annotated[int, typer.Option("--train-min-annotators", help=_e("train_min_annotators"))] = 1,
     pairs: Annotated[str, typer.Option("--pairs", help=_e("pairs"))] = "best-worst",
+    aggregate: Annotated[str, typer.Option("--aggregate", help=_e("aggregate"))] = "majority",
     split_by: Annotated[str, typer.Option("--split-by", help=_e("split_by"))] = "dialogue",
     grpo_fraction: Annotated[float, typer.Option("--grpo-fraction", help=_e("grpo_fraction"))] = 0.1,
     license_: Annotated[str, typer.Option("--license", help=_e("license"))] = "other",
@@ -64,7 +65,8 @@ def export(
     """Export the Charm subsets as Hugging Face datasets with a dataset card and manifest.
 
     roleReward: the reward-model benchmark (majority best vs majority worst, >= --min-annotators,
-    ties and best == worst excluded, balanced over dimension x language).
+    ties and best == worst excluded, balanced over dimension x language; with --aggregate dawid-skene
+    the most probable best and worst under a model of each annotator's reliability instead).
     preferenceTraining: TRL conversational pairs (`train`) and disjoint GRPO prompts (`grpo`), with
     margin_judge = judge score(chosen) - score(rejected) in [-9, 9] when `charm-build judge` has run.
     dialogueQuality: human-written queries and criteria, --dq-per-language per language plus their
@@ -82,6 +84,7 @@ def export(
       charm-build export --out exports/shift-user --shift user --holdout western
       charm-build export --out exports/shift-dialogue --shift dialogue --holdout 6
       charm-build export --subset preferenceTraining --out pt --include-synthetic --train-min-annotators 1
+      charm-build export --out exports/ds --aggregate dawid-skene --pairs maxdiff
     """
     if check is not None:
         console.print(check_export(check).summary(), highlight=False)
@@ -98,6 +101,7 @@ def export(
             min_annotators=min_annotators,
             train_min_annotators=train_min_annotators,
             pairs=pairs,
+            aggregate=aggregate,
             split_by=split_by,
             grpo_fraction=grpo_fraction,
             license=license_,

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from charm_builder.export import load
-from charm_builder.export.votes import Tally, Votes, tally_votes, verdicts_of
+from charm_builder.export.reliability import Reliability, fit_reliability
+from charm_builder.export.votes import Tally, Votes, model_verdicts, tally_votes, verdicts_of
 from charm_builder.store import Workspace
 
 
@@ -31,13 +32,23 @@ class Inputs:
     judge_scores: pl.DataFrame  # candidate_set_id, label, judge, prompt_version, score
     annotation_sources: dict[str, int]  # submitted annotations in the workspace: human / synthetic
     simulator_models: dict[str, list[str]] = field(default_factory=dict)  # role -> model ids
+    aggregate: str = "majority"  # how picks become verdicts: majority, or dawid-skene (the reliability model)
 
     _tally: Tally | None = field(default=None, init=False, repr=False)
+    _fit: Reliability | None = field(default=None, init=False, repr=False)
 
     def votes(self, min_annotators: int) -> Votes:
         if self._tally is None:  # counted once, judged per min_annotators
             self._tally = tally_votes(self.annotations)
+        if self.aggregate == "dawid-skene":
+            return model_verdicts(self._tally, self.reliability(), min_annotators)
         return verdicts_of(self._tally, min_annotators)
+
+    def reliability(self) -> Reliability:
+        """The annotator-reliability model fitted on every submitted pick (once; no bootstrap)."""
+        if self._fit is None:
+            self._fit = fit_reliability(self.annotations, resamples=0)
+        return self._fit
 
     def sets_with_dialogues(self, candidate_set_ids: pl.Series) -> pl.DataFrame:
         """The given candidate sets with ``context_key`` and their dialogue/character columns."""
@@ -54,6 +65,7 @@ def read_inputs(
     keep_context: bool = True,
     page_rows: int = load.PAGE_ROWS,
     on_page: Callable[[Inputs, pl.DataFrame], None] | None = None,
+    aggregate: str = "majority",
 ) -> Inputs:
     """Read every table the export needs into light polars frames (synthetic annotations only when
     asked). ``keep_context`` also keeps every decoded context (the shift divergences read all turns);
@@ -74,6 +86,7 @@ def read_inputs(
         judge_scores=load.load_judge_scores(ws),
         annotation_sources=sources,
         simulator_models=facts.simulator_models,
+        aggregate=aggregate,
     )
     inputs._tally = tally
     hook = (lambda page: on_page(inputs, page)) if on_page is not None else None

@@ -68,6 +68,12 @@ class ExportOptions:
     )
     min_annotators: int = Field(3, ge=1, description="Submitted annotations a roleReward item needs.")
     train_min_annotators: int = Field(1, ge=1, description="Submitted annotations a training pair needs.")
+    aggregate: Literal["majority", "dawid-skene"] = Field(
+        "majority",
+        description="How picks become a set's best and worst: majority (a unique plurality; ties and best == "
+        "worst excluded), or dawid-skene (the most probable verdict under a one-coin annotator-reliability "
+        "model fitted on sets seen by several annotators; fills label_confidence).",
+    )
     pairs: PairPolicy = Field(
         "best-worst",
         description="best-worst (the paper's one pair per candidate set) or maxdiff (the nine pairs a best/worst "
@@ -186,6 +192,7 @@ def plan_export(
             keep_context=opts.shift is not None,
             page_rows=chunk_rows,
             on_page=spill.add_page if spill is not None and "preferenceTraining" in wanted else None,
+            aggregate=opts.aggregate,
         )
         judge = choose_judge(inputs.judge_scores, opts.judge)
     common = {
@@ -195,6 +202,7 @@ def plan_export(
         "simulator_settings_hash": cards.settings_hash(inputs.simulator_settings),
         "models": _roster(inputs),
         "annotations": {**inputs.annotation_sources, "synthetic_included": opts.include_synthetic},
+        "aggregate": _aggregate_block(inputs, opts.aggregate),
     }
     with step("dialogueQuality"):
         dq = build_dialogue_quality(ws, inputs.dialogues, per_language=opts.dq_per_language, seed=opts.seed)
@@ -314,6 +322,19 @@ def plan_export(
         used = inputs.dialogues.join(ids.unique(), on="dialogue_id", how="semi")
         data.charm["turns"] = summarize_turns(used["n_turns"].to_list(), used["planned_turns"].to_list())
     return {name: out[name] for name in SUBSETS if name in out}
+
+
+def _aggregate_block(inputs: Inputs, aggregate: str) -> dict[str, Any]:
+    """How verdicts were made; with the reliability model, its fit and every annotator's accuracy."""
+    if aggregate != "dawid-skene" or inputs.annotations.is_empty():
+        return {"method": aggregate}
+    fit = inputs.reliability()
+    return {
+        "method": aggregate,
+        "iterations": fit.iterations,
+        "converged": fit.converged,
+        "annotators": fit.annotators.select("annotator", "shared_sets", "picks", "accuracy").to_dicts(),
+    }
 
 
 def _margin_judge_block(judge: tuple[str, str] | None, train: pl.DataFrame) -> dict[str, Any]:

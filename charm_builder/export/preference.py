@@ -17,6 +17,9 @@ against; ``charm-train rm --loss margin --margin-source agreement|bws``):
 * ``margin_bws``: best-worst scaling gap. A reply's BWS score is (#best - #worst) / N in [-1, 1];
   ``margin_bws`` = score(chosen) - score(rejected), in [-2, 2] (2 = everyone picked chosen as best and
   rejected as worst).
+* ``label_confidence``: with ``--aggregate dawid-skene``, the posterior probability that chosen beats
+  rejected under the annotator-reliability model (``reliability.pair_win_probability``), in [0, 1];
+  null with majority votes.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ TRAIN_COLUMNS: tuple[str, ...] = (
     "chosen_best_votes",
     "rejected_worst_votes",
     "margin_bws",
+    "label_confidence",
 )
 GRPO_COLUMNS: tuple[str, ...] = (
     "id",
@@ -191,6 +195,11 @@ def build_preference(
                 "margin_bws"
             ),
         )
+    )
+    pairs = pairs.with_columns(
+        votes.reliability.pair_confidence(pairs)
+        if votes.reliability is not None
+        else pl.lit(None, dtype=pl.Float64).alias("label_confidence")
     )
     pairs = with_margin_judge(pairs, scores_of(inputs.judge_scores, judge))
     train = _with_dialogue(inputs, pairs)

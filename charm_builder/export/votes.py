@@ -12,8 +12,12 @@ so 1.0 means everyone agreed on both picks.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import polars as pl
+
+if TYPE_CHECKING:
+    from charm_builder.export.reliability import Reliability
 
 # Why a candidate set is not usable, in the order the reasons are tested.
 REASONS: tuple[str, ...] = ("too_few_annotators", "tie_best", "tie_worst", "best_equals_worst")
@@ -26,6 +30,7 @@ class Votes:
     verdicts: pl.DataFrame  # candidate_set_id, n_annotators, best, best_votes, worst, worst_votes, agreement, reason
     best_counts: pl.DataFrame  # candidate_set_id, label, votes
     worst_counts: pl.DataFrame  # candidate_set_id, label, votes
+    reliability: Reliability | None = None  # the annotator model behind the verdicts (--aggregate dawid-skene)
 
 
 def _counts(ann: pl.DataFrame, pick: str) -> pl.DataFrame:
@@ -89,6 +94,35 @@ def verdicts_of(tally: Tally, min_annotators: int) -> Votes:
         .sort("candidate_set_id")
     )
     return Votes(verdicts, tally.best_counts, tally.worst_counts)
+
+
+def model_verdicts(tally: Tally, fit: Reliability, min_annotators: int) -> Votes:
+    """Verdicts from the annotator-reliability model (``--aggregate dawid-skene``): best and worst are the
+    most probable (best, worst) of each set's posterior, so a tie or a best == worst vote never leaves a
+    set without a verdict; only ``min_annotators`` excludes (reason ``too_few_annotators``). The vote
+    columns count the votes for the model's picks."""
+    post = fit.posterior.select("candidate_set_id", "best", "worst")
+
+    def votes_for(counts: pl.DataFrame, pick: str) -> pl.DataFrame:
+        return counts.rename({"label": pick, "votes": f"{pick}_votes"})
+
+    verdicts = (
+        tally.per_set.select("candidate_set_id", "n_annotators")
+        .join(post, on="candidate_set_id", how="left")
+        .join(votes_for(tally.best_counts, "best"), on=["candidate_set_id", "best"], how="left")
+        .join(votes_for(tally.worst_counts, "worst"), on=["candidate_set_id", "worst"], how="left")
+        .with_columns(pl.col("best_votes", "worst_votes").fill_null(0))
+        .with_columns(
+            pl.when(pl.col("n_annotators") < min_annotators)
+            .then(pl.lit("too_few_annotators"))
+            .otherwise(pl.lit("ok"))
+            .alias("reason"),
+            ((pl.col("best_votes") + pl.col("worst_votes")) / (2 * pl.col("n_annotators"))).alias("agreement"),
+        )
+        .select("candidate_set_id", "n_annotators", "best", "best_votes", "worst", "worst_votes", "reason", "agreement")
+        .sort("candidate_set_id")
+    )
+    return Votes(verdicts, tally.best_counts, tally.worst_counts, fit)
 
 
 def aggregate_votes(annotations: pl.DataFrame, min_annotators: int) -> Votes:

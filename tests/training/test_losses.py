@@ -254,3 +254,12 @@ def test_bt_gradient_matches_hand_derivative() -> None:
 def test_pairwise_accuracy_counts_strict_wins() -> None:
     acc = pairwise_accuracy(torch.tensor([1.0, 0.0, 2.0, 3.0]), torch.tensor([0.0, 0.0, 3.0, 1.0]))
     assert acc.item() == pytest.approx(0.5)
+
+
+def test_bradley_terry_weights_take_a_weighted_mean() -> None:
+    rc, rr = torch.tensor([1.0, 0.0, 2.0]), torch.tensor([0.0, 1.0, 2.0])
+    w = torch.tensor([0.5, 0.25, 0.0])
+    per_pair = [math.log1p(math.exp(-d)) for d in (1.0, -1.0, 0.0)]  # -log sigmoid(d)
+    expected = (0.5 * per_pair[0] + 0.25 * per_pair[1]) / 0.75
+    assert bradley_terry_loss(rc, rr, weights=w).item() == pytest.approx(expected, rel=1e-6)
+    assert bradley_terry_loss(rc, rr, weights=torch.ones(3)).item() == pytest.approx(sum(per_pair) / 3, rel=1e-6)

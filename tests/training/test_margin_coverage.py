@@ -102,3 +102,32 @@ def test_any_margin_column_is_checked_nan_and_absent_included(tiny_model_dir: Pa
     line = _one_error_line(_rm(path, out, tiny_model_dir, "--loss", "margin", "--missing-margin", "keep"))
     assert "--missing-margin" in line
     assert not out.exists()
+
+
+def test_pair_weight_confidence_needs_label_confidence(tiny_model_dir: Path, tmp_path: Path) -> None:
+    data, _ = _export(tmp_path, {})  # a majority-vote export: no label_confidence
+    out = tmp_path / "w"
+    line = _one_error_line(_rm(data, out, tiny_model_dir, "--pair-weight", "confidence"))
+    assert "8 of 8 pairs have no label_confidence" in line and "--aggregate dawid-skene" in line
+    line = _one_error_line(_rm(data, out, tiny_model_dir, "--loss", "margin", "--margin-source", "posterior"))
+    assert "pairs have no label_confidence" in line
+    assert not out.exists()
+
+
+def test_pair_weight_confidence_weights_each_pair_loss(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """A pair of weight 0 leaves the loss untouched: training on [w=1, w=0] equals training on the first
+    pair alone (same seed, one step, both pairs in one batch)."""
+    rows = [{"id": f"pair-{i}", **r} for i, r in enumerate(preference_rows(2))]
+    rows[0]["label_confidence"], rows[1]["label_confidence"] = 1.0, 0.0
+    both = tmp_path / "both.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), both)
+    alone = tmp_path / "alone.parquet"
+    pq.write_table(pa.Table.from_pylist(rows[:1]), alone)
+    logs = {}
+    for name, path, extra in (("both", both, ["--pair-weight", "confidence"]), ("alone", alone, [])):
+        res = _rm(path, tmp_path / name, tiny_model_dir, "--batch-size", "2", "--logging-steps", "1", *extra)
+        assert res.exit_code == 0, res.output
+        logs[name] = json.loads((tmp_path / name / "train_log.jsonl").read_text().splitlines()[0])
+    assert logs["both"]["bt_loss"] == pytest.approx(logs["alone"]["bt_loss"], rel=1e-5)
+    meta = json.loads((tmp_path / "both" / "charm_rm.json").read_text())
+    assert meta["train_config"]["pair_weight"] == "confidence"

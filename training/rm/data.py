@@ -248,6 +248,7 @@ class EncodedPair:
     rejected_ids: list[int]
     rejected_start: int
     margin: float | None = None
+    weight: float | None = None
 
 
 def encode_preference_rows(
@@ -257,6 +258,7 @@ def encode_preference_rows(
     source: str,
     margin_column: str | None = None,
     row_names: Sequence[str] | None = None,
+    weight_column: str | None = None,
 ) -> list[EncodedPair]:
     """Validate and tokenise preference rows (a Dataset, or the normalised rows of
     :func:`training.rm.sources.load_preference_data`, with ``row_names`` naming each row in messages).
@@ -268,14 +270,19 @@ def encode_preference_rows(
         where = row_names[i] if row_names is not None else f"{source} row {i}"
         c_ids, c_start = encode(tokenizer, row["prompt"], row["chosen"], max_length, f"{where} 'chosen'")
         r_ids, r_start = encode(tokenizer, row["prompt"], row["rejected"], max_length, f"{where} 'rejected'")
-        margin = None
-        if margin_column:
-            value = row[margin_column]
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-                raise DataError(f"{where}: column {margin_column!r} must be a finite number, got {value!r}")
-            margin = float(value)
-        pairs.append(EncodedPair(i, c_ids, c_start, r_ids, r_start, margin))
+        margin = _number(row, margin_column, where) if margin_column else None
+        weight = _number(row, weight_column, where) if weight_column else None
+        if weight is not None and weight < 0:
+            raise DataError(f"{where}: column {weight_column!r} is a pair weight and must be >= 0, got {weight!r}")
+        pairs.append(EncodedPair(i, c_ids, c_start, r_ids, r_start, margin, weight))
     return pairs
+
+
+def _number(row: Mapping[str, Any], column: str, where: str) -> float:
+    value = row[column]
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        raise DataError(f"{where}: column {column!r} must be a finite number, got {value!r}")
+    return float(value)
 
 
 # ------------------------------------------------------------------------------------ collating
@@ -309,6 +316,8 @@ def collate_pairs(
     batch["index"] = torch.tensor([p.index for p in pairs], dtype=torch.long)
     if pairs and pairs[0].margin is not None:
         batch["margin"] = torch.tensor([p.margin for p in pairs], dtype=torch.float32)
+    if pairs and pairs[0].weight is not None:
+        batch["weight"] = torch.tensor([p.weight for p in pairs], dtype=torch.float32)
     if ref_logps is not None:
         batch["ref_logps"] = ref_logps[batch["index"]].T.reshape(-1)  # chosen block then rejected block
     return batch

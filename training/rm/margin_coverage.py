@@ -36,6 +36,10 @@ def fill_hint(column: str, data: Path | str) -> str:
             f"fill them with `charm-build judge --file {p} --out {judged} --judge MODEL` and train on {judged} "
             "(or `charm-build judge --judge MODEL`, then `charm-build export` again)"
         )
+    if column == "label_confidence":
+        return (
+            "label_confidence comes from the annotator-reliability model: `charm-build export --aggregate dawid-skene`"
+        )
     if column in ("margin_agreement", "margin_bws"):
         return f"{column} comes from submitted annotations: annotate those pairs and `charm-build export` again"
     return f"fill column {column!r}"

@@ -92,16 +92,20 @@ def load_source(
     limit: int | None,
     required: Sequence[str],
     margin: tuple[str, str] | None = None,
+    weight: tuple[str, str] | None = None,
 ) -> tuple[PreferenceSource, list[dict[str, Any]], list[str]]:
     """Read, check and normalise one source; raises DataError naming file, row and field. ``margin``
-    ``(column, policy)``: every pair must have that margin (policy ``error``) or loses it (``drop``)."""
+    ``(column, policy)``: every pair must have that margin (policy ``error``) or loses it (``drop``);
+    ``weight`` likewise for the pair-weight column."""
     used, note = resolve_split(path, split)
     rows, name = load_rows(path, used)
     if limit is not None:
         rows = rows.select(range(min(limit, len(rows))))
     dropped = 0
-    if margin is not None:
-        rows, dropped = check_margin_coverage(rows, margin[0], name, margin[1], path)
+    for needed in (margin, weight):
+        if needed is not None:
+            rows, lost = check_margin_coverage(rows, needed[0], name, needed[1], path)
+            dropped += lost
     require_columns(rows, ["chosen", "rejected", *required], name)
     validate_charm_pairs(rows, name)
     out, names, formats, identical = [], [], Counter[str](), []
@@ -148,6 +152,7 @@ def load_preference_data(
     limit: int | None = None,
     required: Sequence[str] = (),
     margin: tuple[str, str] | None = None,
+    weight: tuple[str, str] | None = None,
 ) -> PreferenceData:
     """Every source normalised, then combined: concatenated, or sampled by ``mix`` weights with ``seed``.
     ``limit`` keeps the first N rows of each source; ``required`` columns must be in every source;
@@ -160,7 +165,7 @@ def load_preference_data(
             weights = normalise_weights(mix, len(paths))
         except ValueError as exc:
             raise DataError(str(exc)) from None
-    loaded = [load_source(p, split, limit, required, margin) for p in paths]
+    loaded = [load_source(p, split, limit, required, margin, weight) for p in paths]
     sizes = [src.rows for src, _, _ in loaded]
     picks = mix_indices(sizes, weights, seed)
     rows: list[dict[str, Any]] = []

@@ -81,6 +81,7 @@ PR_REFERENCES: tuple[str, ...] = ("base", "init")
 DEFAULT_BETA: dict[str, float] = {"aam-pr": 0.1, "aam-ld": 1.0}
 CHECKPOINTS = "checkpoints"
 LOG_FILE = "train_log.jsonl"
+PAIR_WEIGHT_COLUMN = "label_confidence"  # --pair-weight confidence: written by export --aggregate dawid-skene
 
 
 class TrainingInputError(ValueError):
@@ -122,6 +123,12 @@ class RMTrainConfig(BaseModel):
         "Columns are chosen minus rejected (margin_judge: judge score difference, -9..9), so positive means chosen "
         "preferred and the reward gap must exceed M; a negative value (the judge preferred rejected) lets a gap "
         "below 0 pass, pushing that pair less; 0 = plain BT. Example: --margin-scale 0.5.",
+    )
+    pair_weight: Literal["none", "confidence"] = Field(
+        "none",
+        description="Weight each pair's loss: none, or confidence = its label_confidence (the posterior "
+        "probability of the label under the annotator-reliability model; export with --aggregate dawid-skene), "
+        "so pairs the reliable annotators agree on count more. Missing values follow --missing-margin.",
     )
     missing_margin: Literal["error", "drop"] = Field(
         "error",
@@ -365,7 +372,7 @@ def compute_rm_loss(
             beta,
             detach=not cfg.margin_grad,
         )
-    bt = bradley_terry_loss(rc, rr, margin)
+    bt = bradley_terry_loss(rc, rr, margin, batch.get("weight"))
     loss = bt
     sft: torch.Tensor | None = None
     if cfg.sft_reg > 0:
@@ -469,6 +476,7 @@ class RewardModelTrainer:
             seed=cfg.seed,
             limit=cfg.limit,
             margin=(cfg.margin_column, cfg.missing_margin) if cfg.loss == "margin" else None,
+            weight=(PAIR_WEIGHT_COLUMN, cfg.missing_margin) if cfg.pair_weight == "confidence" else None,
         )
         self.rows = self.data.rows
         self.dropped_pairs = sum(src.dropped for src in self.data.sources)
@@ -506,6 +514,7 @@ class RewardModelTrainer:
             ", ".join(s.name for s in self.data.sources),
             margin_column=cfg.margin_column if cfg.loss == "margin" else None,
             row_names=self.data.row_names,
+            weight_column=PAIR_WEIGHT_COLUMN if cfg.pair_weight == "confidence" else None,
         )
         self.history: list[dict[str, float]] = []
         self.ref_logps: torch.Tensor | None = None
