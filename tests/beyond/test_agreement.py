@@ -66,9 +66,14 @@ def test_written_export_with_agreement_columns_passes_check(workspace, built, tm
 
 
 def test_margin_sources_map_to_columns():
-    assert MARGIN_SOURCES == {"agreement": "margin_agreement", "bws": "margin_bws", "judge": "margin_judge"}
+    assert MARGIN_SOURCES == {
+        "agreement": "margin_agreement",
+        "bws": "margin_bws",
+        "judge": "margin_judge",
+        "posterior": "label_confidence",
+    }
     assert margin_column_for("agreement") == "margin_agreement"
-    with pytest.raises(ValueError, match="choose one of agreement, bws, judge"):
+    with pytest.raises(ValueError, match="choose one of agreement, bws, judge, posterior"):
         margin_column_for("gpt")
 
 
@@ -76,7 +81,10 @@ def test_margin_sources_map_to_columns():
     ("args", "needle"),
     [
         (["--loss", "bt", "--margin-source", "agreement"], "--margin-source needs --loss margin (got --loss bt)"),
-        (["--loss", "margin", "--margin-source", "gpt"], "--margin-source 'gpt': choose one of agreement, bws, judge"),
+        (
+            ["--loss", "margin", "--margin-source", "gpt"],
+            "--margin-source 'gpt': choose one of agreement, bws, judge, posterior",
+        ),
     ],
 )
 def test_margin_source_errors_are_one_line(pref_export: Path, tmp_path: Path, args: list[str], needle: str):
