@@ -9,7 +9,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 GB = 1024**3
@@ -100,20 +100,21 @@ def tree_rss(root_pid: int) -> int:
     return total
 
 
-@dataclass
-class RSSSampler:
-    """Samples ``tree_rss(pid)`` every ``interval`` seconds in a thread; ``peak`` is the largest seen."""
+class PeriodicSampler:
+    """Calls ``sample()`` in a background thread, at once and then every ``interval`` seconds, from
+    ``with`` entry to exit (and once more at exit)."""
 
-    pid: int
-    interval: float = 1.0
-    peak: int = 0
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    interval: float
 
-    def __enter__(self) -> RSSSampler:
+    def sample(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> PeriodicSampler:
+        self._stop = threading.Event()
+
         def loop() -> None:
             while not self._stop.is_set():
-                self.peak = max(self.peak, tree_rss(self.pid))
+                self.sample()
                 self._stop.wait(self.interval)
 
         self._thread = threading.Thread(target=loop, daemon=True)
@@ -122,8 +123,19 @@ class RSSSampler:
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        self._thread.join()
+        self.sample()
+
+
+@dataclass
+class RSSSampler(PeriodicSampler):
+    """Samples ``tree_rss(pid)`` every ``interval`` seconds in a thread; ``peak`` is the largest seen."""
+
+    pid: int
+    interval: float = 1.0
+    peak: int = 0
+
+    def sample(self) -> None:
         self.peak = max(self.peak, tree_rss(self.pid))
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from benchmarks.paper_scale.measure import PeriodicSampler
 
 API_KEY_ENV = "CHARM_BENCH_API_KEY"
 
@@ -63,7 +64,7 @@ def done_tasks(db: Path) -> int:
 
 
 @dataclass
-class ThroughputSampler:
+class ThroughputSampler(PeriodicSampler):
     """Samples (seconds, finished tasks, calls the server answered, run number) every ``interval`` seconds
     while simulate runs, to measure its steady rate: startup and the last dialogues' tail weigh little
     at the paper's size, a lot at a tenth of it."""
@@ -73,26 +74,13 @@ class ThroughputSampler:
     interval: float = 2.0
     run: int = 0
     samples: list[tuple[float, int, int, int]] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
 
-    def __enter__(self) -> ThroughputSampler:
-        def loop() -> None:
-            while not self._stop.wait(self.interval):
-                try:
-                    answered = server_stats(self.base_url)["answered"]
-                except OSError:
-                    continue
-                self.samples.append((time.monotonic(), done_tasks(self.db), answered, self.run))
-
-        self._thread = threading.Thread(target=loop, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+    def sample(self) -> None:
+        try:
+            answered = server_stats(self.base_url)["answered"]
+        except OSError:
+            return
+        self.samples.append((time.monotonic(), done_tasks(self.db), answered, self.run))
 
     def steady_rate(self, planned: int, low: float = 0.1, high: float = 0.9) -> float:
         """Calls answered per second while finished tasks were between ``low`` and ``high`` of ``planned``,
