@@ -527,7 +527,8 @@ def reliability_table(rows: list[dict[str, Any]]) -> Table:
         "picks",
         "accuracy [95% CI]",
         "",
-        title="Annotator reliability (one-coin Dawid-Skene on best/worst; chance = 1/6; likely random: interval reaches chance or stays under 0.5)",
+        title="Annotator reliability (one-coin Dawid-Skene on best/worst)",
+        caption="chance = 1/6; likely random: the interval reaches chance or stays under 0.5",
     )
     for r in rows:
         flag = "likely random" if r["likely_random"] else ""
