@@ -16,9 +16,13 @@ Measured 2026-12-06 (hf, default chunk 20,000), with other jobs loading the 2 co
 | 100,000 | 63 s | 9.8 s | 8.5 s | 988 MB |
 | 1,000,000 | 1,201 s (load 5-8) | 134 s | 92 s | 3,222 MB |
 
-Before streaming: 100,000 took 12.4 s and 1,600 MB here. At 1,000,000 the 4 GB target is met and 60 s is
-not: the export needs about 90 CPU seconds (parsing the 1M candidate-set documents once is about 25, the
-dialogue and annotation reads about 20), so it needs both cores free.
+Before streaming: 100,000 took 12.4 s and 1,600 MB here. The 134 s above was on a loaded machine. On a
+quiet one (load average under 0.2, same day, 1,000,000 dialogues, default chunk): 49.3 s, 73 CPU
+seconds, 3,300 MB peak, both targets met, with the 9.5 GB workspace in the page cache; 68.3 s and
+3,270 MB when the workspace was first read from disk (102 CPU seconds, 44 of them in the kernel).
+``--chunk-rows 35000``: 47.5 s and 3,391 MB; 50000: 47.7 s and 3,726 MB. Under cProfile, 24 s of the
+55 went to polars plans during the one scan (8,300 small collects: per-page joins building the training
+rows), 8 s to reading document pages, 5.5 s to SQLite fetches.
 
     PYTHONPATH=. python benchmarks/bench_export.py [--dialogues 100000] [--workspace DIR] [--format hf]
 
