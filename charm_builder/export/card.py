@@ -155,7 +155,8 @@ def subset_body(subset: str, charm: dict[str, Any], fmt: str, files: list[str]) 
         lines += [
             "",
             f"**Pairs:** `{pp['policy']}`: {how}; {pp['pairs']} pairs from {pp['candidate_sets']} candidate sets. "
-            "A set's pairs stay in one split, and `charm-train rm` keeps them in one micro-batch.",
+            "A set's pairs stay in one split, and `charm-train rm` keeps them together (one micro-batch with "
+            "`--batch-size 9` or more).",
         ]
     mj = charm.get("margin_judge")
     if mj and mj.get("judge"):

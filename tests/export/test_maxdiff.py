@@ -45,9 +45,11 @@ def test_card_names_the_policy_and_training_keeps_sets_whole(workspace, built, t
     assert "**Pairs:** `maxdiff`" in card
     data = load_preference_data([out / "preferenceTraining"], "train")
     assert data.groups is not None and data.record()["candidate_sets"] == len(data.rows) // 9
-    batches = epoch_batches(len(data.rows), 4, seed=0, epoch=0, groups=data.groups)
+    batches = epoch_batches(len(data.rows), 9, seed=0, epoch=0, groups=data.groups)
     for b in batches:
-        assert len({data.groups[i] for i in b}) == 1 and len(b) == 9  # a set of 9 > batch 4 stands alone
+        assert len({data.groups[i] for i in b}) == 1 and len(b) == 9  # --batch-size 9: one whole set each
+    small = epoch_batches(len(data.rows), 4, seed=0, epoch=0, groups=data.groups)
+    assert max(map(len, small)) == 4  # --batch-size still bounds a micro-batch
 
 
 def test_best_worst_card_says_one_pair_per_set(workspace, built, tmp_path):

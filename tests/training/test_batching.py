@@ -12,18 +12,22 @@ def _sets(n_sets: int, per_set: int) -> list[str | None]:
     return [f"s{i}" for i in range(n_sets) for _ in range(per_set)]
 
 
-@pytest.mark.parametrize(("n_sets", "per_set", "batch"), [(7, 9, 4), (11, 9, 18), (5, 3, 4), (6, 2, 5)])
-def test_a_set_never_spans_two_micro_batches(n_sets: int, per_set: int, batch: int) -> None:
+@pytest.mark.parametrize(("n_sets", "per_set", "batch"), [(7, 9, 4), (11, 9, 18), (5, 3, 4), (6, 2, 5), (4, 9, 9)])
+def test_sets_stay_together_and_batch_size_bounds_every_micro_batch(n_sets: int, per_set: int, batch: int) -> None:
     groups = _sets(n_sets, per_set)
     for epoch in range(3):
         batches = epoch_batches(len(groups), batch, seed=1, epoch=epoch, groups=groups)
         assert sorted(i for b in batches for i in b) == list(range(len(groups)))  # each pair once
-        home = {}
+        assert all(0 < len(b) <= batch for b in batches)  # --batch-size bounds memory
+        homes: dict[str, list[int]] = {}
         for k, b in enumerate(batches):
             for i in b:
-                assert home.setdefault(groups[i], k) == k, f"set {groups[i]} split over batches"
-            # whole sets fill a batch up to batch_size; only a set larger than that stands alone over it
-            assert len(b) <= max(batch, per_set)
+                if k not in homes.setdefault(groups[i], []):
+                    homes[groups[i]].append(k)
+        for set_id, ks in homes.items():
+            # a set that fits is in one micro-batch; a larger one fills consecutive micro-batches
+            assert ks == list(range(ks[0], ks[0] + len(ks))), set_id
+            assert len(ks) == (1 if per_set <= batch else -(-per_set // batch))
 
 
 def test_one_pair_per_set_batches_like_the_plain_shuffle() -> None:
@@ -44,7 +48,7 @@ def test_pairs_without_a_set_mix_with_sets() -> None:
     groups: list[str | None] = [*_sets(3, 9), None, None, None]
     batches = epoch_batches(len(groups), 9, seed=2, epoch=0, groups=groups)
     assert sorted(i for b in batches for i in b) == list(range(30))
-    assert all(len({groups[i] for i in b if groups[i]}) <= 1 for b in batches if len(b) == 9)
+    assert all(len({groups[i] for i in b if groups[i]}) == 1 for b in batches if len(b) == 9)
 
 
 @pytest.mark.parametrize("world", [2, 3])
@@ -64,7 +68,8 @@ def test_ranks_take_whole_sets_and_the_same_number_of_batches(world: int) -> Non
 
 def test_pack_groups_fills_in_order() -> None:
     assert pack_groups([[0, 1], [2], [3, 4, 5], [6]], 3) == [[0, 1, 2], [3, 4, 5], [6]]
-    assert pack_groups([[0, 1, 2, 3, 4], [5]], 2) == [[0, 1, 2, 3, 4], [5]]
+    # a group larger than the batch starts afresh and fills consecutive batches; the next group may join its tail
+    assert pack_groups([[0], [1, 2, 3, 4, 5], [6]], 2) == [[0], [1, 2], [3, 4], [5, 6]]
 
 
 def test_groups_must_match_the_pairs() -> None:

@@ -2,10 +2,11 @@
 
 Pairs are shuffled with a generator seeded by ``(seed, epoch)``, so a run and its resume see the same
 batches. Pairs may carry a *group* (the candidate set they were cut from): ``export --pairs maxdiff``
-makes nine pairs per set, and those are kept whole. A set's pairs always share one micro-batch, so
-a batch never holds part of a set's verdict (a set larger than ``batch_size`` gets a micro-batch of
-its own size). With one pair per group (the paper's best-worst export, or data without set ids) the
-batches are exactly the plain shuffle's.
+makes nine pairs per set, and those are kept together. Sets are shuffled as units and packed into
+micro-batches of at most ``batch_size`` pairs: a set that fits shares one micro-batch (with
+``--batch-size 9`` or more every maxdiff set does); a larger set fills consecutive micro-batches, so
+``--batch-size`` always bounds memory. With one pair per group (the paper's best-worst export, or data
+without set ids) the batches are exactly the plain shuffle's.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ def epoch_batches(
     """Deterministic shuffled micro-batches of pair positions for one epoch, sharded by rank.
 
     Without groups, global batch ``i`` (``batch_size * world`` pairs) gives rank ``r`` its pairs
-    ``r, r + world, ...``. With groups, whole groups are packed in shuffled order into micro-batches of
-    at most ``batch_size`` pairs, and global batch ``i`` gives rank ``r`` micro-batch ``i * world + r``.
+    ``r, r + world, ...``. With groups, groups are packed in shuffled order into micro-batches of at
+    most ``batch_size`` pairs (``pack_groups``), and global batch ``i`` gives rank ``r`` micro-batch
+    ``i * world + r``.
     Every rank gets the same number of micro-batches (a rank left without pairs in the last, short
     global batch repeats its first pair, as ``DistributedSampler`` pads), so collective steps never
     wait forever."""
@@ -47,8 +49,8 @@ def epoch_batches(
 
 
 def pack_groups(groups: Sequence[list[int]], batch_size: int) -> list[list[int]]:
-    """Fill micro-batches in order with whole groups of at most ``batch_size`` pairs (a larger group
-    alone)."""
+    """Fill micro-batches of at most ``batch_size`` pairs in order with whole groups; a group larger
+    than ``batch_size`` starts a new micro-batch and fills as many consecutive ones as it needs."""
     out: list[list[int]] = []
     current: list[int] = []
     for members in groups:
@@ -56,6 +58,9 @@ def pack_groups(groups: Sequence[list[int]], batch_size: int) -> list[list[int]]
             out.append(current)
             current = []
         current = current + members
+        while len(current) > batch_size:
+            out.append(current[:batch_size])
+            current = current[batch_size:]
     if current:
         out.append(current)
     return out
