@@ -78,8 +78,13 @@ def test_english_reads_translation_en() -> None:
         assert e.context != z.context
 
 
-def test_single_file_limit_and_any_dimension_name(tmp_path: Path) -> None:
+def test_single_file_limit_clone_root_and_any_dimension_name(tmp_path: Path) -> None:
     assert len(cb.load(EXCERPT, limit=1)) == 7
+    clone = tmp_path / "CharacterBench"  # the repository's root: its raw_data folder is used
+    shutil.copytree(EXCERPT, clone / "eval_data" / "raw_data")
+    (clone / "results").mkdir()
+    (clone / "results" / "results.json").write_text("")  # as published: empty
+    assert len(cb.load(clone)) == 21
     new = tmp_path / "catchphrase_fidelity_test.json"  # a dimension the authors do not have
     shutil.copy(EXCERPT / "human_likeness_test.json", new)
     items = cb.load(new)

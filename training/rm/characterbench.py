@@ -1,7 +1,7 @@
 """CharacterBench (Zhou et al., AAAI 2025): how well a reward model's scores agree with its human labels.
 
 Input: the published test files, ``eval_data/raw_data/<dimension>_test.json`` of a clone of
-``thu-coai/CharacterBench`` (the folder, or any of its files). Each file is a JSON array; an item has
+``thu-coai/CharacterBench`` (the clone, that folder, or any of its files). Each file is a JSON array; an item has
 the character (``character_profile``, ``character_name``, ``user_name``, optional ``user_profile`` and
 ``greeting``), the ``dialogue`` so far (``{turn, speaker, utterance}``, ending with the user's query),
 one model's reply in ``response_messages.response``, its human score ``annotation_score`` (1 to 5, 1 to
@@ -117,7 +117,9 @@ def _files(path: Path) -> list[Path]:
         raise BenchmarkError(f"{path}: no such file or directory")
     if path.is_file():
         return [path]
-    files = sorted(path.glob("*.json")) or sorted(path.rglob("*.json"))
+    if (path / "eval_data" / "raw_data").is_dir():  # the root of a clone
+        path = path / "eval_data" / "raw_data"
+    files = sorted(path.glob("*.json")) or sorted(path.rglob("*_test.json"))
     if not files:
         raise BenchmarkError(
             f"{path}: no .json file found (give CharacterBench's eval_data/raw_data folder or one of its files)"
