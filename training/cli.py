@@ -367,14 +367,29 @@ def eval_rm(
             "file as published (rewardbench or judgebench; "
             "parquet, json or jsonl), scored as its authors "
             "do (paper Table 1); judgebench reports Avg. (pairs) "
-            "and Avg. (categories).",
+            "and Avg. (categories); characterbench takes the "
+            "eval_data/raw_data folder of a CharacterBench clone "
+            "(or one of its files) and reports the correlation "
+            "of the RM's scores with the human scores per dimension.",
         ),
+    ] = None,
+    language: Annotated[
+        str | None,
+        typer.Option(
+            help="--benchmark characterbench: zh (default, the items as published) or en (their translation_en), "
+            "e.g. -b characterbench CharacterBench/eval_data/raw_data --language en."
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(help="--benchmark characterbench: only the first N items of each dimension's file (a quick run)."),
     ] = None,
     bootstrap: BootstrapOpt = BOOTSTRAP,
     seed: BootSeedOpt = 0,
 ) -> None:
     """Pairwise accuracy of a reward model (or an LLM judge) on Charm-RoleReward, per dimension x language
-    (paper Table 2), or of a reward model on RewardBench / JudgeBench (Table 1, --benchmark).
+    (paper Table 2), or of a reward model on RewardBench / JudgeBench (Table 1, --benchmark), or its
+    correlation with CharacterBench's human scores (--benchmark characterbench).
 
     Examples:
 
@@ -389,6 +404,8 @@ def eval_rm(
       charm-train eval-rm runs/rm-ld --benchmark rewardbench filtered-00000-of-00001.parquet -o runs/rm-ld/rb
 
       charm-train eval-rm runs/rm-ld -b judgebench "dataset=judgebench,response_model=gpt-4o-2024-05-13.jsonl"
+
+      charm-train eval-rm runs/rm-ld -b characterbench CharacterBench/eval_data/raw_data --language en -o runs/rm-ld/cb
     """
     if benchmark is not None:
         from training.rm.benchmark_cli import eval_benchmark
@@ -397,8 +414,22 @@ def eval_rm(
             fail("--benchmark replaces --data and takes a reward model, not --judge")
         check_bootstrap(bootstrap)
         return eval_benchmark(
-            model, benchmark[0], benchmark[1], out, name, batch_size, max_length, device, quiet, bootstrap, seed
+            model,
+            benchmark[0],
+            benchmark[1],
+            out,
+            name,
+            batch_size,
+            max_length,
+            device,
+            quiet,
+            bootstrap,
+            seed,
+            language,
+            limit,
         )
+    if language is not None or limit is not None:
+        fail("--language and --limit apply to --benchmark characterbench only")
 
     from charm_builder.llm.progress import count_bar
     from training.rm.evaluate import load_role_reward, print_table, summarize, write_report

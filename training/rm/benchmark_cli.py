@@ -1,4 +1,5 @@
-"""``charm-train eval-rm RM --benchmark NAME FILE``: a reward model on RewardBench or JudgeBench (Table 1)."""
+"""``charm-train eval-rm RM --benchmark NAME FILE``: a reward model on RewardBench or JudgeBench (Table 1),
+or on CharacterBench (agreement with its human scores)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,13 @@ def benchmarks() -> dict[str, Benchmark]:
     return {b.name: b for b in (rewardbench.BENCHMARK, judgebench.BENCHMARK)}
 
 
+def names() -> list[str]:
+    """Every ``--benchmark`` name: the pairwise Table 1 benchmarks, then CharacterBench."""
+    from training.rm import characterbench
+
+    return [*benchmarks(), characterbench.NAME]
+
+
 def eval_benchmark(
     model: Path | None,
     name: str,
@@ -28,6 +36,8 @@ def eval_benchmark(
     quiet: bool,
     resamples: int = 1000,
     seed: int = 0,
+    language: str | None = None,
+    limit: int | None = None,
 ) -> None:
     """Load the file and the model (errors first, nothing written), score every pair with a progress bar,
     print the Table 1 half (with ``resamples`` > 0: 95 % bootstrap intervals, seeded by ``seed``) and write
@@ -40,14 +50,22 @@ def eval_benchmark(
     from training.rm.model import RewardModelError
 
     known = benchmarks()
-    if name not in known:
-        fail(f"--benchmark {name!r}: unknown benchmark (choose from {', '.join(known)})")
+    if name not in names():
+        fail(f"--benchmark {name!r}: unknown benchmark (choose from {', '.join(names())})")
     if model is None:
         fail("--benchmark scores a reward model: give its folder (written by `charm-train rm`)")
     if batch_size < 1:
         fail(f"--batch-size must be >= 1, got {batch_size}")
     if out is not None and out.exists() and not out.is_dir():
         fail(f"--out {out}: exists and is not a folder")
+    if name not in known:
+        from training.rm.characterbench_cli import eval_characterbench
+
+        return eval_characterbench(
+            model, path, out, method, batch_size, max_length, device, quiet, resamples, seed, language or "zh", limit
+        )
+    if language is not None or limit is not None:
+        fail("--language and --limit apply to --benchmark characterbench only")
     bench = known[name]
     try:
         pairs = bench.load(path)

@@ -1,0 +1,59 @@
+"""``charm-train eval-rm RM --benchmark characterbench FOLDER``: a reward model's agreement with
+CharacterBench's human scores (:mod:`training.rm.characterbench`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from charm_builder.console import fail
+
+
+def eval_characterbench(
+    model: Path,
+    path: Path,
+    out: Path | None,
+    method: str | None,
+    batch_size: int,
+    max_length: int,
+    device: str | None,
+    quiet: bool,
+    resamples: int,
+    seed: int,
+    language: str = "zh",
+    limit: int | None = None,
+) -> None:
+    """Load the files and the model (errors first, nothing written), score every reply with a progress
+    bar, print the per-dimension correlations and write results.md/.csv, summary.json and responses.jsonl
+    (pairs.jsonl when replies share a context) to ``out``."""
+    from charm_builder.errors import CharmError
+    from charm_builder.llm.progress import count_bar
+    from charm_builder.offline_models import OfflineModelError
+    from training.rm import characterbench as cb
+    from training.rm.model import RewardModelError
+
+    if language not in cb.LANGUAGES:
+        fail(f"--language {language!r}: choose from {', '.join(cb.LANGUAGES)}")
+    if limit is not None and limit < 1:
+        fail(f"--limit must be >= 1, got {limit}")
+    try:
+        items = cb.load(path, language, limit)
+        import torch
+
+        from training.rm.model import load_reward_model
+
+        rm_model = load_reward_model(model, device=device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    except (CharmError, RewardModelError, OfflineModelError) as exc:
+        fail(str(exc))
+    method = method or model.resolve().name
+    with count_bar(cb.TITLE, disable=quiet) as bar:
+        task = bar.add_task("responses", total=len(items))
+        outcomes = cb.evaluate(
+            rm_model, items, batch_size=batch_size, max_length=max_length, on_progress=lambda k: bar.advance(task, k)
+        )
+    summary = {**cb.summarize(outcomes, resamples, seed, language), "source": str(path)}
+    cb.print_table(summary, method)
+    if out is not None:
+        cb.write_report(out, summary, outcomes, method)
+        typer.echo(f"wrote {out}/results.md, results.csv, summary.json and responses.jsonl")
