@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from charm_builder.errors import CharmError
-from charm_builder.judge.picks import EXCLUDED_FLAGS
+from charm_builder.judge import EXCLUDED_FLAGS
 from schemas import Annotation, CandidateSet, Character, Dialogue, JudgeScore, to_chat
 
 STRATEGIES: tuple[str, ...] = ("judge-disagreement", "rm-uncertainty", "aam-margin", "random")
