@@ -370,7 +370,6 @@ def next_sets(
       charm-build annotate next --strategy random --seed 1 --k 50 --push --dataset charm-preference
     """
     from annotation.active import rank_candidate_sets, ranking_json
-    from schemas import CandidateSet
 
     store = _store(workspace)
     ranking = rank_candidate_sets(store, strategy, None, rm, seed, judge=judge)
@@ -386,17 +385,24 @@ def next_sets(
         + (f"; {unscored} could not be scored by {strategy} (ranked last)" if unscored else "")
         + "."
     )
+    if client is not None:
+        _push_ranked(client, store, top, dataset, argilla_workspace, min_submitted, overlap)
     target = out or store.root / "exports" / "annotation" / "next.json"
     about = {"strategy": strategy, "k": k, "unannotated": len(ranking), "unscored": unscored, "seed": seed}
-    about |= {"rm": str(rm) if rm else None, "judge": judge}
+    about |= {"rm": str(rm) if rm else None, "judge": judge, "pushed_to": dataset if do_push else None}
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
     tmp.write_text(json.dumps(ranking_json(top, **about), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     tmp.replace(target)
     console.print(f"Wrote {target}")
-    if client is None:
-        return
+
+
+def _push_ranked(
+    client: Any, store: Any, top: list[Any], dataset: str, argilla_workspace: str, min_submitted: int, overlap: float
+) -> None:
+    """Push the ranked sets in rank order with their ``priority`` (``annotate next --push``)."""
     from annotation.sync import push_candidate_sets
+    from schemas import CandidateSet
 
     sets = [store.get(CandidateSet, r.candidate_set_id) for r in top]
     result = push_candidate_sets(

@@ -359,6 +359,25 @@ def ensure_priority_property(client: Any, ds: Any, name: str, workspace: str) ->
     return get_dataset(client, name, workspace)
 
 
+def clear_stale_priorities(ds: Any, keep: Iterable[str]) -> int:
+    """Remove the ``priority`` metadata from records of ``ds`` outside ``keep`` (a newer ranking replaces an
+    older one: a set left out of it must not stay ahead of the queue). Fields and other metadata are re-sent
+    as they are; responses and suggestions stay. Returns how many records changed."""
+    kept = set(keep)
+    stale = [
+        rg.Record(
+            id=record.id,
+            fields=dict(record.fields),
+            metadata={key: value for key, value in record.metadata.items() if key != PRIORITY},
+        )
+        for record in ds.records(with_responses=False, with_suggestions=False)
+        if record.metadata.get(PRIORITY) is not None and str(record.id) not in kept
+    ]
+    for start in range(0, len(stale), 100):
+        ds.records.log(stale[start : start + 100], batch_size=100)
+    return len(stale)
+
+
 def push_candidate_sets(
     client: Any,
     store: Workspace,
@@ -380,7 +399,8 @@ def push_candidate_sets(
     annotator per record, except a fixed share ``overlap`` of them that need ``min_submitted``
     (:func:`annotation.datasets.in_overlap`). ``priorities`` (candidate set id -> rank, 1 = first; from
     ``annotate next``) go into the ``priority`` metadata (the property is added to an older dataset),
-    records already there get theirs too; pass ``candidate_sets`` in rank order to log them in that order."""
+    records already there get theirs too, and records ranked by an earlier run but not by this one lose
+    theirs; pass ``candidate_sets`` in rank order to log them in that order."""
     sets = list(candidate_sets) if candidate_sets is not None else list(store.iter(CandidateSet))
     ranks = priorities or {}
     settings = preference_settings(min_submitted, overlap=overlap, priority=bool(ranks))
@@ -388,6 +408,7 @@ def push_candidate_sets(
     _check_overlap_dataset(client, ds, dataset, overlap)
     if ranks:
         ds = ensure_priority_property(client, ds, dataset, workspace)
+        clear_stale_priorities(ds, ranks)
     picks = suggestions or {}
 
     def needed(cset: CandidateSet) -> int | None:

@@ -14,7 +14,7 @@ from annotation.server.embedded import EmbeddedArgilla
 from annotation.sync import create_users, load_roster, push_candidate_sets
 from benchmarks.annotators import PENDING_QUEUE, Annotator
 from charm_builder.judge import PROMPT_VERSION
-from schemas import JudgeScore
+from schemas import Annotation, JudgeScore
 from tests.conftest import run_cli
 
 from .helpers import UIAnnotator, make_store
@@ -75,3 +75,13 @@ def test_next_push_ranks_records_first_in_the_queue(any_server: EmbeddedArgilla,
     queue = [item["record"]["external_id"] for item in reply.json()["items"]]
     # set 1 is answered; the ranked ones first (3 then 4), then the others
     assert queue[:2] == [sets[3].id, sets[4].id] and sorted(queue[2:]) == sorted([sets[0].id, sets[2].id])
+
+    # set 3 gets annotated (pulled): the next ranking is 1, 4, 0; set 3's old priority goes, set 1's response stays
+    store.upsert(Annotation(candidate_set_id=sets[3].id, annotator=user, best="A", worst="B"))
+    res = run_cli(*args, "--min-submitted", "1", workspace=store.root, env=env)
+    assert res.returncode == 0, res.stderr
+    records = {r.id: r for r in client.datasets(name="next", workspace=team).records(with_responses=True)}
+    ranks = {sid: r.metadata.get(PRIORITY) for sid, r in records.items()}
+    assert ranks == {sets[1].id: 1, sets[4].id: 2, sets[0].id: 3, sets[3].id: None, sets[2].id: None}
+    assert len(records[sets[1].id].responses) == 2
+    assert records[sets[3].id].metadata["candidate_set_id"] == sets[3].id  # the rest of its metadata kept

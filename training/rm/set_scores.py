@@ -16,8 +16,9 @@ from training.rm.model import ActAdaptiveRewardModel, PromptLike, load_reward_mo
 
 
 def load_run(run: str | os.PathLike[str]) -> ActAdaptiveRewardModel:
-    """The reward model of a ``charm-train rm`` output folder (``RewardModelError`` when it is not one)."""
-    return load_reward_model(run)
+    """The reward model of a ``charm-train rm`` output folder (``RewardModelError`` when it is not one), on
+    the GPU when there is one."""
+    return load_reward_model(run, device="cuda" if torch.cuda.is_available() else None)
 
 
 @torch.no_grad()
