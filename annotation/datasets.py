@@ -35,6 +35,9 @@ DEFAULT_MIN_SUBMITTED = 3
 #: Hidden integer metadata: annotators this record needs when it differs from the dataset's ``min_submitted``
 #: (``push --overlap``). Honoured by the embedded server (``server/launcher.py``, ``per_record_min_submitted``).
 RECORD_MIN_SUBMITTED = "min_submitted"
+#: Integer metadata, visible (annotators can sort on it): rank from ``annotate next --push`` (1 = first). The
+#: embedded server's queue serves records that have one first, in rank order (``server/search_engine.py``).
+PRIORITY = "priority"
 
 DIMENSION_TITLES: dict[str, str] = {
     "knowledge_consistency": "Knowledge consistency · 知识一致性",
@@ -82,11 +85,13 @@ def preference_settings(
     min_submitted: int = DEFAULT_MIN_SUBMITTED,
     dimensions: tuple[str, ...] = ROLE_REWARD_DIMENSIONS,
     overlap: float = 1.0,
+    priority: bool = False,
 ) -> rg.Settings:
     """Settings of a best/worst preference dataset (one record per candidate set).
 
     ``overlap`` < 1: records need one annotator, except the share ``overlap`` of them (see :func:`in_overlap`)
-    that carry the hidden metadata :data:`RECORD_MIN_SUBMITTED` = ``min_submitted``."""
+    that carry the hidden metadata :data:`RECORD_MIN_SUBMITTED` = ``min_submitted``. ``priority``: with the
+    integer metadata :data:`PRIORITY` (``annotate next --push``)."""
     if min_submitted < 1:
         raise ValueError("min_submitted must be at least 1")
     if not 0.0 <= overlap <= 1.0:
@@ -130,6 +135,8 @@ def preference_settings(
         metadata.append(rg.TermsMetadataProperty(name=SOURCE_KEY.format(label=label), visible_for_annotators=False))
     if overlap < 1.0:
         metadata.append(rg.IntegerMetadataProperty(name=RECORD_MIN_SUBMITTED, visible_for_annotators=False))
+    if priority:
+        metadata.append(priority_property())
     return rg.Settings(
         guidelines=guidelines("preference"),
         fields=fields,
@@ -138,6 +145,11 @@ def preference_settings(
         distribution=rg.TaskDistribution(min_submitted=1 if overlap < 1.0 else min_submitted),
         allow_extra_metadata=False,
     )
+
+
+def priority_property() -> rg.IntegerMetadataProperty:
+    """The :data:`PRIORITY` metadata property (visible, so annotators can sort their queue on it)."""
+    return rg.IntegerMetadataProperty(name=PRIORITY, title="Priority (1 = annotate first)", visible_for_annotators=True)
 
 
 def dialogue_quality_settings(min_submitted: int = 1) -> rg.Settings:
@@ -230,10 +242,12 @@ def preference_record(
     context: RecordContext,
     suggestion: JudgeSuggestion | None = None,
     min_submitted: int | None = None,
+    priority: int | None = None,
 ) -> rg.Record:
     """One preference record for ``cset``; its id is the candidate set id, so re-pushing upserts.
     With ``suggestion`` the judge's best/worst come pre-selected (see :func:`judge_suggestions`);
-    ``min_submitted`` sets this record's own annotator count (hidden metadata :data:`RECORD_MIN_SUBMITTED`)."""
+    ``min_submitted`` sets this record's own annotator count (hidden metadata :data:`RECORD_MIN_SUBMITTED`);
+    ``priority`` its rank from ``annotate next`` (metadata :data:`PRIORITY`)."""
     order = display_order(cset.id, [c.label for c in cset.candidates])
     compare: dict[str, Any] = {
         "dimension": DIMENSION_TITLES.get(context.dimension, context.dimension) or "—",
@@ -253,6 +267,8 @@ def preference_record(
     }
     if min_submitted is not None:
         metadata[RECORD_MIN_SUBMITTED] = int(min_submitted)
+    if priority is not None:
+        metadata[PRIORITY] = int(priority)
     for display, source in zip(DISPLAY_LABELS, order, strict=False):
         candidate = cset.by_label(source)
         compare["candidates"].append({"label": display, "text": _safe(candidate.text)})

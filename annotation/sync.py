@@ -29,6 +29,7 @@ import yaml
 from annotation.datasets import (
     DEFAULT_MIN_SUBMITTED,
     DISPLAY_LABELS,
+    PRIORITY,
     RECORD_MIN_SUBMITTED,
     JudgeSuggestion,
     RecordContext,
@@ -37,6 +38,7 @@ from annotation.datasets import (
     in_overlap,
     preference_record,
     preference_settings,
+    priority_property,
     source_label,
 )
 from annotation.server.embedded import SEARCH_ENGINE_NAME, EmbeddedArgilla
@@ -341,6 +343,41 @@ def _check_overlap_dataset(client: Any, ds: Any, name: str, overlap: float) -> N
         )
 
 
+def ensure_priority_property(client: Any, ds: Any, name: str, workspace: str) -> Any:
+    """``ds`` with the :data:`~annotation.datasets.PRIORITY` metadata property, added to a dataset created
+    without it (records and responses stay as they are); returns the dataset as the server now has it."""
+    if any(p.name == PRIORITY for p in ds.settings.metadata):
+        return ds
+    prop = priority_property()
+    prop.dataset = ds
+    try:
+        prop.create()
+    except Exception as exc:  # the SDK raises several error types for a refused settings change
+        raise AnnotationError(
+            f"Dataset {name!r}: cannot add the {PRIORITY!r} metadata property ({type(exc).__name__}: {exc})"
+        ) from None
+    return get_dataset(client, name, workspace)
+
+
+def clear_stale_priorities(ds: Any, keep: Iterable[str]) -> int:
+    """Remove the ``priority`` metadata from records of ``ds`` outside ``keep`` (a newer ranking replaces an
+    older one: a set left out of it must not stay ahead of the queue). Fields and other metadata are re-sent
+    as they are; responses and suggestions stay. Returns how many records changed."""
+    kept = set(keep)
+    stale = [
+        rg.Record(
+            id=record.id,
+            fields=dict(record.fields),
+            metadata={key: value for key, value in record.metadata.items() if key != PRIORITY},
+        )
+        for record in ds.records(with_responses=False, with_suggestions=False)
+        if record.metadata.get(PRIORITY) is not None and str(record.id) not in kept
+    ]
+    for start in range(0, len(stale), 100):
+        ds.records.log(stale[start : start + 100], batch_size=100)
+    return len(stale)
+
+
 def push_candidate_sets(
     client: Any,
     store: Workspace,
@@ -353,16 +390,25 @@ def push_candidate_sets(
     on_progress: ProgressFn | None = None,
     suggestions: Mapping[str, JudgeSuggestion] | None = None,
     overlap: float = 1.0,
+    priorities: Mapping[str, int] | None = None,
 ) -> PushResult:
     """Create the preference dataset if needed and push every candidate set not already there.
 
     ``suggestions`` (candidate set id -> judge pick) pre-select the judge's best/worst; records already
     on the server that have one are updated in place (their responses are kept). ``overlap`` < 1: one
     annotator per record, except a fixed share ``overlap`` of them that need ``min_submitted``
-    (:func:`annotation.datasets.in_overlap`)."""
+    (:func:`annotation.datasets.in_overlap`). ``priorities`` (candidate set id -> rank, 1 = first; from
+    ``annotate next``) go into the ``priority`` metadata (the property is added to an older dataset),
+    records already there get theirs too, and records ranked by an earlier run but not by this one lose
+    theirs; pass ``candidate_sets`` in rank order to log them in that order."""
     sets = list(candidate_sets) if candidate_sets is not None else list(store.iter(CandidateSet))
-    ds = ensure_dataset(client, dataset, workspace, preference_settings(min_submitted, overlap=overlap))
+    ranks = priorities or {}
+    settings = preference_settings(min_submitted, overlap=overlap, priority=bool(ranks))
+    ds = ensure_dataset(client, dataset, workspace, settings)
     _check_overlap_dataset(client, ds, dataset, overlap)
+    if ranks:
+        ds = ensure_priority_property(client, ds, dataset, workspace)
+        clear_stale_priorities(ds, ranks)
     picks = suggestions or {}
 
     def needed(cset: CandidateSet) -> int | None:
@@ -370,8 +416,13 @@ def push_candidate_sets(
             return None
         return min_submitted if in_overlap(cset.id, overlap) else 1
 
-    records = [preference_record(cset, record_context(store, cset), picks.get(cset.id), needed(cset)) for cset in sets]
-    pushed = push_records(ds, records, batch_size, on_progress, update=lambda r: str(r.id) in picks)
+    records = [
+        preference_record(cset, record_context(store, cset), picks.get(cset.id), needed(cset), ranks.get(cset.id))
+        for cset in sets
+    ]
+    pushed = push_records(
+        ds, records, batch_size, on_progress, update=lambda r: str(r.id) in picks or str(r.id) in ranks
+    )
     suggested = sum(cset.id in picks for cset in sets)
     return PushResult(dataset, workspace, len(records), pushed, len(records) - pushed, suggested)
 

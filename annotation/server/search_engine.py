@@ -24,7 +24,9 @@ and every query is answered from the tables directly:
   when a member's stripe is done they go on with the others' records (per-user random order), so nothing
   waits for an absent member. Within each part, records open on another annotator's page (served to
   them in the last :data:`LEASE_SECONDS` and not answered: a Redis sorted set shared by the web
-  processes) come last, so a stripe's owner and those helping with it do not take the same page. An id
+  processes) come last, so a stripe's owner and those helping with it do not take the same page; and in a
+  dataset with a ``priority`` metadata property (``annotate next --push``), records that carry one come
+  before the others, rank 1 first (also in a queue without stripes, when no sort is asked). An id
   range is an index range scan (see ``QUEUE_INDEX_SQL`` in launcher.py), so a page of one's own stripe
   costs little however large the dataset.
 * ``get_dataset_progress`` / ``get_dataset_user_progress``: record status counts and the user's
@@ -86,6 +88,8 @@ from sqlalchemy.types import Uuid
 ENGINE_NAME = "charm-sqlite"
 #: Integer record metadata: the annotators this record needs (``annotation.datasets.RECORD_MIN_SUBMITTED``).
 RECORD_MIN_SUBMITTED = "min_submitted"
+#: Integer record metadata: rank from ``annotate next --push`` (``annotation.datasets.PRIORITY``); 1 = first.
+PRIORITY = "priority"
 
 _RECORD_COLUMNS = {"id", "external_id", "status", "inserted_at", "updated_at"}
 _SUGGESTION_COLUMNS = {"agent", "type"}
@@ -606,14 +610,27 @@ class SQLiteSearchEngine(SearchEngine):
     ) -> SearchResponses:
         async with self.engine.connect() as conn:
             stripe = None
+            prioritised = not sort and await self._has_priority(conn, dataset)
             if not sort and user_id is not None:
                 stripe = await self._stripe(conn, dataset, str(user_id))
             if stripe is None:
-                ids, total = await self._page(conn, dataset, query, filter, sort, offset, limit, user_id)
+                ids, total = await self._page(
+                    conn, dataset, query, filter, sort, offset, limit, user_id, prioritised=prioritised
+                )
             else:  # own stripe first (in id order), then the others' (per-user random order); leaving out the
                 # records open on as many other pages as they need annotators, and the partly open ones last
                 leased = leased_by_others(str(user_id))
-                page = functools.partial(self._page, conn, dataset, query, filter, None, stripe=stripe, leased=leased)
+                page = functools.partial(
+                    self._page,
+                    conn,
+                    dataset,
+                    query,
+                    filter,
+                    None,
+                    stripe=stripe,
+                    leased=leased,
+                    prioritised=prioritised,
+                )
                 own_ids, own_total = await page(offset, limit, user_id)
                 ids, total = own_ids, own_total
                 if len(own_ids) < limit:
@@ -631,6 +648,15 @@ class SQLiteSearchEngine(SearchEngine):
                     ids = [rid for rid in ids if str(rid) not in taken]
         score = 1.0 if query is not None else None
         return SearchResponses(items=[SearchResponseItem(record_id=rid, score=score) for rid in ids], total=total)
+
+    async def _has_priority(self, conn: Any, dataset: Dataset) -> bool:
+        """Whether the dataset has the ``priority`` metadata property (``annotate next --push`` adds it)."""
+        q = self._query()
+        sql = (
+            f"SELECT 1 FROM metadata_properties WHERE dataset_id = {q.bind_uuid(dataset.id)} "
+            f"AND name = {q.bind(PRIORITY)} LIMIT 1"
+        )
+        return (await conn.execute(q.statement(sql))).first() is not None
 
     async def _fully_held(self, conn: Any, earlier: dict[str, int], default_needed: int) -> set[str]:
         """Of records opened by others first (id -> how many), those that need no more annotators than that."""
@@ -692,15 +718,20 @@ class SQLiteSearchEngine(SearchEngine):
         stripe: Any = None,
         others: bool = False,
         leased: dict[str, int] | None = None,
+        prioritised: bool = False,
     ) -> tuple[list[Any], int]:
         """One page of record ids and the total: ``sort`` order, else ``user_id``'s random order (else
         insertion order); with ``stripe`` only the member's own records (in id order) or, ``others``, the
-        rest, ``leased`` ones (open on others' pages) last."""
+        rest, ``leased`` ones (open on others' pages) last; ``prioritised``: records with a ``priority``
+        first, by rank."""
         q = self._query()
         where = self._stripe_where(q, dataset, query, filter, stripe, others, leased)
         order_parts = [q.order_sql(order) for order in sort or []]
         if leased:
             order_parts.append(f"CASE WHEN r.id IN ({', '.join(q.bind_uuid(rid) for rid in leased)}) THEN 1 ELSE 0 END")
+        if prioritised:
+            rank = q.number("r.metadata", PRIORITY)
+            order_parts.append(f"({rank}) IS NULL, {rank} ASC")
         if stripe is not None and not others:
             order_parts.append("r.id ASC")
         elif not order_parts and user_id is not None:

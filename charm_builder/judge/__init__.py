@@ -8,6 +8,7 @@ readers); ``judge.cli`` also ``cli.common``.
 """
 
 from charm_builder.judge.picks import (
+    EXCLUDED_FLAGS,
     SYNTHETIC_PREFIX,
     JudgePick,
     SyntheticReport,
@@ -20,6 +21,7 @@ from charm_builder.judge.prompts import PROMPT_VERSION, RUBRICS, judge_messages,
 from charm_builder.judge.runner import JudgeReport, run_judge
 
 __all__ = [
+    "EXCLUDED_FLAGS",
     "PROMPT_VERSION",
     "RUBRICS",
     "SYNTHETIC_PREFIX",
