@@ -69,6 +69,7 @@ from schemas import (
     Message,
 )
 from training.rm.known_answer import OFF_TOPIC, OPENERS, QUESTIONS, Card, library_cards
+from training.rm.tiny_model import save_tiny_llama
 
 #: Reply kinds and the judge's mean score for each (its scores add Gaussian noise, then clip to 1-10).
 KIND_QUALITY = {
@@ -183,33 +184,6 @@ def maxdiff_rows(store: Workspace, sims: dict[str, SimSet], labelled: list[str])
                 }
             )
     return rows
-
-
-def tiny_model(path: Path) -> Path:
-    """A 2-layer random Llama with SmolLM2's tokenizer (as tests/conftest.py builds it)."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    from charm_builder.offline_models import offline_model_dir
-
-    tok = AutoTokenizer.from_pretrained(offline_model_dir())
-    cfg = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=512,
-        tie_word_embeddings=True,
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.eos_token_id,
-        bos_token_id=tok.bos_token_id,
-    )
-    torch.manual_seed(0)
-    LlamaForCausalLM(cfg).save_pretrained(path)
-    tok.save_pretrained(path)
-    return path
 
 
 def train_rm(rows: list[dict[str, Any]], out: Path, args: argparse.Namespace, seed: int) -> Any:
@@ -359,7 +333,7 @@ def main() -> None:
     all_curves: dict[str, list[list[tuple[int, float]]]] = {s: [] for s in strategies}
     with tempfile.TemporaryDirectory(prefix="bench-active-") as tmp:
         work = Path(tmp)
-        args.model_dir = str(tiny_model(work / "tiny") if args.model == "tiny" else args.model)
+        args.model_dir = str(save_tiny_llama(work / "tiny") if args.model == "tiny" else args.model)
         cards = library_cards()
         for rep in range(args.repeats):
             rng = random.Random(rep)

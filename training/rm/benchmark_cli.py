@@ -3,12 +3,16 @@ or on CharacterBench (agreement with its human scores)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import typer
 
 from charm_builder.console import fail
 from training.rm.benchmarks import Benchmark
+
+T = TypeVar("T")
 
 
 def benchmarks() -> dict[str, Benchmark]:
@@ -22,6 +26,25 @@ def names() -> list[str]:
     from training.rm import characterbench
 
     return [*benchmarks(), characterbench.NAME]
+
+
+def load_items_and_model(load_items: Callable[[], T], model: Path, device: str | None) -> tuple[T, Any]:
+    """The benchmark's items (``load_items()``), then the reward model (on ``device``, else the GPU when
+    there is one): a bad file or model ends in its one-line error before anything is scored or written."""
+    from charm_builder.errors import CharmError
+    from charm_builder.offline_models import OfflineModelError
+    from training.rm.model import RewardModelError
+
+    try:
+        items = load_items()
+        import torch
+
+        from training.rm.model import load_reward_model
+
+        rm_model = load_reward_model(model, device=device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    except (CharmError, RewardModelError, OfflineModelError) as exc:
+        fail(str(exc))
+    return items, rm_model
 
 
 def eval_benchmark(
@@ -43,11 +66,8 @@ def eval_benchmark(
     print the Table 1 half (with ``resamples`` > 0: 95 % bootstrap intervals, seeded by ``seed``) and write
     results.md/.csv, summary.json, pairs.jsonl and items.jsonl to ``out``."""
 
-    from charm_builder.errors import CharmError
     from charm_builder.llm.progress import count_bar
-    from charm_builder.offline_models import OfflineModelError
     from training.rm import benchmarks as bm
-    from training.rm.model import RewardModelError
 
     known = benchmarks()
     if name not in names():
@@ -67,15 +87,7 @@ def eval_benchmark(
     if language is not None or limit is not None:
         fail("--language and --limit apply to --benchmark characterbench only")
     bench = known[name]
-    try:
-        pairs = bench.load(path)
-        import torch
-
-        from training.rm.model import load_reward_model
-
-        rm_model = load_reward_model(model, device=device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    except (CharmError, RewardModelError, OfflineModelError) as exc:
-        fail(str(exc))
+    pairs, rm_model = load_items_and_model(lambda: bench.load(path), model, device)
     method = method or model.resolve().name
     with count_bar(bench.title, disable=quiet) as bar:
         task = bar.add_task("pairs", total=len(pairs))

@@ -27,25 +27,15 @@ def eval_characterbench(
     """Load the files and the model (errors first, nothing written), score every reply with a progress
     bar, print the per-dimension correlations and write results.md/.csv, summary.json and responses.jsonl
     (pairs.jsonl when replies share a context) to ``out``."""
-    from charm_builder.errors import CharmError
     from charm_builder.llm.progress import count_bar
-    from charm_builder.offline_models import OfflineModelError
     from training.rm import characterbench as cb
-    from training.rm.model import RewardModelError
+    from training.rm.benchmark_cli import load_items_and_model
 
     if language not in cb.LANGUAGES:
         fail(f"--language {language!r}: choose from {', '.join(cb.LANGUAGES)}")
     if limit is not None and limit < 1:
         fail(f"--limit must be >= 1, got {limit}")
-    try:
-        items = cb.load(path, language, limit)
-        import torch
-
-        from training.rm.model import load_reward_model
-
-        rm_model = load_reward_model(model, device=device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    except (CharmError, RewardModelError, OfflineModelError) as exc:
-        fail(str(exc))
+    items, rm_model = load_items_and_model(lambda: cb.load(path, language, limit), model, device)
     method = method or model.resolve().name
     with count_bar(cb.TITLE, disable=quiet) as bar:
         task = bar.add_task("responses", total=len(items))
