@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from charm_builder.cli.help_text import reflow_app
 from charm_builder.console import fail
 from charm_builder.options import field_help, option_error
 from training.distributed import is_main_process
@@ -718,6 +719,7 @@ app.command("grpo")(grpo_cli.grpo)
 app.command("eval-dq")(evaluation_cli.eval_dq)
 app.command("eval-ce")(evaluation_cli.eval_ce)
 app.command("compare")(evaluation_cli.compare)
+reflow_app(app)
 
 
 def main() -> None:

@@ -33,10 +33,12 @@ def open_workspace(path: Path | None) -> Workspace:
 def run_app(app: typer.Typer) -> None:
     """Run a typer app as a script: user errors (``CharmError``) become one red line on stderr and exit
     code 2, Ctrl-C exits 130. Shared by ``charm-build``, ``charm-train`` and ``python -m annotation.cli``."""
+    from charm_builder.cli.help_text import reflow_app
     from charm_builder.console import quiet_libraries
     from charm_builder.errors import CharmError
 
     quiet_libraries()
+    reflow_app(app)
     try:
         app()
     except CharmError as exc:

@@ -8,6 +8,7 @@ from annotation.cli import annotate_app
 from charm_builder.browse import cli as browse_cli
 from charm_builder.cli import core
 from charm_builder.cli.common import run_app
+from charm_builder.cli.help_text import reflow_app
 from charm_builder.demo import cli as demo_cli
 from charm_builder.export import cli as export_cli
 from charm_builder.judge import cli as judge_cli
@@ -19,7 +20,8 @@ app = typer.Typer(
     help=(
         "Build Charm-style role-play preference data: simulate dialogues, collect six candidate "
         "replies, annotate best/worst in Argilla, export Hugging Face datasets.\n\n"
-        "Quick start (offline):  charm-build init && charm-build stats"
+        "Quick start (offline): charm-build demo  (the whole pipeline in a few minutes; then charm-build "
+        "show -w charm-workspace to read what it made)"
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -38,6 +40,7 @@ app.command("judge")(judge_cli.judge)
 app.command("demo")(demo_cli.demo)
 app.add_typer(models_app, name="models")
 app.add_typer(annotate_app, name="annotate")
+reflow_app(app)
 
 
 def main() -> None:
