@@ -12,26 +12,31 @@ Four strategies (``charm-build annotate next --strategy``), each a small pure sc
 * ``random`` — a seeded shuffle (the baseline).
 
 "Annotated" means a submitted *human* annotation; synthetic (LLM-judge) annotations do not count.
-``training`` is imported only inside the RM strategies (``training.rm.set_scores``), never at module level.
+The RM strategies score candidates through a ``scorer`` the caller passes (the app passes
+``training.rm.set_scores.score_run``), so this stage never imports ``training``.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from charm_builder.errors import CharmError
 from charm_builder.judge import EXCLUDED_FLAGS
+from charm_kernel.errors import CharmError
 from schemas import Annotation, CandidateSet, Character, Dialogue, JudgeScore, to_chat
 
 STRATEGIES: tuple[str, ...] = ("judge-disagreement", "rm-uncertainty", "aam-margin", "random")
 RM_STRATEGIES = frozenset({"rm-uncertainty", "aam-margin"})
 #: Scale of the LD margin (the ``aam-ld`` default beta of ``charm-train rm``).
 DEFAULT_BETA = 1.0
+
+# (run folder, [(prompt, response)], with_logps=) -> [(reward, summed response log-prob, response tokens)];
+# raises ValueError when the folder is not a reward-model run
+Scorer = Callable[..., Sequence[tuple[float, float, int]]]
 
 
 class ActiveError(CharmError):
@@ -204,21 +209,18 @@ def set_prompt(store: Any, cset: CandidateSet) -> list[dict[str, str]]:
 
 
 def _rm_ranking(
-    store: Any, sets: list[CandidateSet], strategy: str, rm_run: Path, beta: float
+    store: Any, sets: list[CandidateSet], strategy: str, rm_run: Path, beta: float, scorer: Scorer
 ) -> list[tuple[str, float | None, str]]:
-    from training.rm.set_scores import load_run, score_candidates
-
-    try:
-        model = load_run(rm_run)
-    except ValueError as exc:  # RewardModelError: missing folder, not a charm-train rm run
-        raise ActiveError(f"--rm {rm_run}: {str(exc).removeprefix(str(rm_run) + ': ')}") from None
     items, owners = [], []
     for cset in sets:
         prompt = set_prompt(store, cset)
         for label in eligible_labels(cset):
             items.append((prompt, cset.by_label(label).text))
             owners.append((cset.id, label))
-    scored = score_candidates(model, items, with_logps=strategy == "aam-margin")
+    try:
+        scored = scorer(rm_run, items, with_logps=strategy == "aam-margin")
+    except ValueError as exc:  # RewardModelError: missing folder, not a charm-train rm run
+        raise ActiveError(f"--rm {rm_run}: {str(exc).removeprefix(str(rm_run) + ': ')}") from None
     per_set: dict[str, dict[str, tuple[float, float, int]]] = {}
     for (set_id, label), values in zip(owners, scored, strict=True):
         per_set.setdefault(set_id, {})[label] = values
@@ -250,18 +252,23 @@ def rank_candidate_sets(
     *,
     judge: str | None = None,
     beta: float = DEFAULT_BETA,
+    scorer: Scorer | None = None,
 ) -> list[Ranked]:
     """The ``k`` unannotated candidate sets to annotate first (all of them when ``k`` is None), best first.
 
     Sets a strategy cannot score come after every scored one; ties keep id order. ``rm_run`` (a
     ``charm-train rm`` output folder) is needed by ``rm-uncertainty`` and ``aam-margin``; ``judge`` picks
-    the judge of ``judge-disagreement`` (default: the only one with scores). Raises :class:`ActiveError`."""
+    the judge of ``judge-disagreement`` (default: the only one with scores); ``scorer`` scores candidates
+    with that run for the RM strategies (the app passes ``training.rm.set_scores.score_run``). Raises
+    :class:`ActiveError`."""
     if strategy not in STRATEGIES:
         raise ActiveError(f"--strategy must be one of {', '.join(STRATEGIES)}, not {strategy!r}")
     if k is not None and k < 1:
         raise ActiveError(f"--k must be at least 1, not {k}")
     if strategy in RM_STRATEGIES and rm_run is None:
         raise ActiveError(f"--strategy {strategy} needs --rm RUN (a `charm-train rm` output folder, e.g. runs/demo-rm)")
+    if strategy in RM_STRATEGIES and scorer is None:
+        raise ActiveError(f"--strategy {strategy} needs a reward-model scorer (training.rm.set_scores.score_run)")
     sets = unannotated_sets(store)
     if not sets:
         total = sum(1 for _ in store.iter(CandidateSet))
@@ -276,7 +283,7 @@ def rank_candidate_sets(
         rows = _judge_ranking(store, sets, resolve_judge(store, judge))
         descending = True
     else:
-        rows = _rm_ranking(store, sets, strategy, Path(rm_run), beta)  # type: ignore[arg-type]
+        rows = _rm_ranking(store, sets, strategy, Path(rm_run), beta, scorer)  # type: ignore[arg-type]
         descending = strategy == "rm-uncertainty"
     sign = -1.0 if descending else 1.0
     rows.sort(key=lambda r: (r[1] is None, sign * r[1] if r[1] is not None else 0.0, r[0]))

@@ -42,9 +42,9 @@ from annotation.datasets import (
     source_label,
 )
 from annotation.server.embedded import SEARCH_ENGINE_NAME, EmbeddedArgilla
-from charm_builder.errors import CharmError
-from charm_builder.paths import write_private
 from charm_builder.store.workspace import Workspace
+from charm_kernel.errors import CharmError
+from charm_kernel.paths import write_private
 from schemas import DIALOGUE_QUALITY_DIMENSIONS, Annotation, CandidateSet, Character, Dialogue, DialogueQualityItem
 
 USERNAME_RE = re.compile(r"^(?!-|_)[a-z0-9-_]+$")

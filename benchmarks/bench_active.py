@@ -69,6 +69,7 @@ from schemas import (
     Message,
 )
 from training.rm.known_answer import OFF_TOPIC, OPENERS, QUESTIONS, Card, library_cards
+from training.rm.set_scores import score_run
 from training.rm.tiny_model import save_tiny_llama
 
 #: Reply kinds and the judge's mean score for each (its scores add Gaussian noise, then clip to 1-10).
@@ -256,7 +257,9 @@ def run_strategy(
         model = train_rm(maxdiff_rows(store, sims, labelled), run, args, seed)
         curve.append((len(labelled), heldout_accuracy(model, heldout, args.max_length)))
         if rnd + 1 < args.rounds:
-            ranked = rank_candidate_sets(store, strategy, args.batch, rm_run=run, seed=seed * 1000 + rnd)
+            ranked = rank_candidate_sets(
+                store, strategy, args.batch, rm_run=run, seed=seed * 1000 + rnd, scorer=score_run
+            )
             batch = [r.candidate_set_id for r in ranked]
         if rnd > 0:
             shutil.rmtree(root / f"rm-{rnd - 1}", ignore_errors=True)

@@ -1,6 +1,7 @@
-"""charm-builder's data side: the ``charm-build`` CLI and the stages that build Charm data.
+"""charm-builder's data stages: store, llm, importers, library, simulate, judge, export, browse.
 
-Owns: store, llm, importers, library, simulate, judge, export, browse, demo, plus the shared ``errors``,
-``console`` and ``offline_models`` helpers. Stages import ``schemas``, the store and each other's public
-package API only; only ``cli`` and ``demo`` reach into ``annotation`` / ``training`` (their CLIs).
+Each sub-package is one stage with a small public surface (its ``__init__``) and a thin ``cli`` module
+of command functions; ``offline_models`` finds and converts the offline models. Stages import only
+``charm_kernel``, ``schemas`` and the public API of stages below them; the ``charm-build`` app that
+mounts their commands is ``charm_apps.build`` (see tests/test_layers.py).
 """

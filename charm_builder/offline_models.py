@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from charm_builder.paths import cache_dir
+from charm_kernel.paths import cache_dir
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class OfflineModelError(RuntimeError):
 
 
 def cache_root() -> Path:
-    """Where converted models live: the user cache directory (``charm_builder.paths.cache_dir``)."""
+    """Where converted models live: the user cache directory (``charm_kernel.paths.cache_dir``)."""
     return cache_dir()
 
 
@@ -195,8 +195,8 @@ def _conversion_progress(name: str) -> Iterator[Callable[[str], None]]:
     """A bar over the conversion's steps on stderr (first use only; later loads read the cache)."""
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
-    from charm_builder.console import err_console
-    from charm_builder.llm.progress import progress_bar
+    from charm_kernel.console import err_console
+    from charm_kernel.progress import progress_bar
 
     with progress_bar(
         TextColumn("[bold]{task.description}"),

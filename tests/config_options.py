@@ -9,7 +9,7 @@ from typing import Any
 import typer
 from pydantic_core import PydanticUndefined
 
-from charm_builder.options import field_help, option_name
+from charm_kernel.options import field_help, option_name
 
 REQUIRED = object()  # a field / option without a default
 

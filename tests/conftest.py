@@ -17,9 +17,9 @@ def run_cli(
     workspace: Path | None = None,
     env: dict | None = None,
     timeout: float = 120,
-    module: str = "charm_builder",
+    module: str = "charm_apps",
 ) -> subprocess.CompletedProcess:
-    """Run `python -m charm_builder ARGS` the way a user would; returns the finished process."""
+    """Run `python -m charm_apps ARGS` (the charm-build app) the way a user would; returns the finished process."""
     full_env = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
     if workspace is not None:
         full_env["CHARM_WORKSPACE"] = str(workspace)

@@ -12,9 +12,9 @@ from typing import Annotated, Any
 
 import typer
 
-from charm_builder.cli.help_text import reflow_app
-from charm_builder.console import fail
-from charm_builder.options import field_help, option_error
+from charm_kernel.console import fail
+from charm_kernel.help_text import reflow_app
+from charm_kernel.options import field_help, option_error
 from training.distributed import is_main_process
 from training.evaluation.cli import BootSeedOpt, BootstrapOpt, check_bootstrap
 from training.launch import AccelerateConfigOpt, NumProcessesOpt, PrintLaunchOpt
@@ -432,7 +432,7 @@ def eval_rm(
     if language is not None or limit is not None:
         fail("--language and --limit apply to --benchmark characterbench only")
 
-    from charm_builder.llm.progress import count_bar
+    from charm_kernel.progress import count_bar
     from training.rm.evaluate import load_role_reward, print_table, summarize, write_report
     from training.split_eval import list_splits, print_splits, write_splits_report
 
@@ -570,7 +570,7 @@ def diagnose_cmd(
     """
 
     from charm_builder.export.locate import subset_path
-    from charm_builder.llm.progress import count_bar
+    from charm_kernel.progress import count_bar
     from training.diagnostics import DiagnosticsError, diagnose
 
     data = subset_path(data, "preferenceTraining")
@@ -658,9 +658,9 @@ def self_evolve_cmd(
     """
     from pydantic import ValidationError
 
-    from charm_builder.errors import CharmError
     from charm_builder.export.locate import subset_path
     from charm_builder.store import resolve_workspace
+    from charm_kernel.errors import CharmError
     from training.self_evolve import SelfEvolveConfig, SelfEvolveError, round_rows, self_evolve
 
     data, eval_data = subset_path(data, "preferenceTraining"), subset_path(eval_data, "roleReward", "--eval")
@@ -724,7 +724,7 @@ reflow_app(app)
 
 def main() -> None:
     """Entry point of the ``charm-train`` script (one-line user errors, exit 2)."""
-    from charm_builder.cli.common import run_app
+    from charm_kernel.cli import run_app
 
     run_app(app)
 

@@ -128,7 +128,7 @@ def relaunch(config: str, command: str, args: Sequence[str], num_processes: int 
 def launch_from_cli(command: str, config: str, num_processes: int | None, print_only: bool) -> None:
     """What ``--accelerate-config`` does in a command: print or run the launch, then exit with its code.
     Call it after the command's own option checks, so bad input fails once, before any process starts."""
-    from charm_builder.console import fail
+    from charm_kernel.console import fail
 
     if "LOCAL_RANK" in os.environ:  # each process would start a launch of its own
         fail("--accelerate-config: this command already runs under accelerate launch / torchrun; drop the option")

@@ -267,8 +267,8 @@ def self_evolve(
     """Run round 0 (starting RM) and ``cfg.rounds`` self-evolution rounds; write the table. See module doc."""
     from datasets import Dataset
 
-    from charm_builder.llm.progress import count_bar
     from charm_builder.store import Workspace
+    from charm_kernel.progress import count_bar
     from training.rm.data import load_rows, require_columns
     from training.rm.evaluate import load_role_reward
 

@@ -150,7 +150,7 @@ def run_table3(
     > 0, cells get intervals and changes vs ``paper-bt`` paired p-values (seeded by the table's seed)."""
     import torch
 
-    from charm_builder.llm.progress import count_bar
+    from charm_kernel.progress import count_bar
     from training.rm.evaluate import evaluate_reward_model, pair_items, summarize, write_report
     from training.rm.model import load_reward_model
     from training.rm.trainer import RewardModelTrainer

@@ -54,7 +54,7 @@ import httpx
 
 from annotation.server.postgres import DATABASES, LocalPostgres, PostgresError
 from annotation.server.server_env import ServerEnvError, ensure_server_venv
-from charm_builder.paths import write_private
+from charm_kernel.paths import write_private
 
 OWNER_PASSWORD_ENV = "CHARM_ARGILLA_OWNER_PASSWORD"
 SEARCH_ENGINE_NAME = "charm-sqlite"

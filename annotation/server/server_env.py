@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from charm_builder.paths import cache_dir
+from charm_kernel.paths import cache_dir
 
 #: What the server virtualenv holds. ``click<8.2``: argilla-server's typer 0.9 CLI breaks on click 8.2.
 #: ``asyncpg`` and ``psycopg2-binary`` let it use PostgreSQL (``annotate serve --database postgresql``):

@@ -11,8 +11,10 @@ import typer
 from charm_builder.browse.html import render_page
 from charm_builder.browse.terminal import print_dialogues
 from charm_builder.browse.view import dialogue_view, select_dialogues
-from charm_builder.cli.common import WorkspaceOpt, console, fail, open_workspace
-from charm_builder.errors import CharmError
+from charm_builder.store import open_workspace
+from charm_kernel.cli import WorkspaceOpt
+from charm_kernel.console import console, fail
+from charm_kernel.errors import CharmError
 
 CharacterOpt = Annotated[str | None, typer.Option("--character", "-c", help="Character name (zh or en) or id.")]
 LanguageOpt = Annotated[str | None, typer.Option("--language", "-l", help="zh or en.")]

@@ -15,8 +15,8 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 
-from charm_builder.errors import CharmError
 from charm_builder.store import Workspace
+from charm_kernel.errors import CharmError
 from schemas import Annotation, CandidateSet, Character, Dialogue, JudgeScore, Scene, UserPersona
 
 

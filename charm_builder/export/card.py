@@ -11,8 +11,8 @@ from typing import Any
 import polars as pl
 import yaml
 
-from charm_builder.errors import CharmError
 from charm_builder.store.stats import turns_line
+from charm_kernel.errors import CharmError
 
 MANIFEST = "manifest.json"
 CARD = "README.md"

@@ -19,13 +19,13 @@ import polars as pl
 from polars.exceptions import PanicException
 from pydantic import TypeAdapter, ValidationError
 
-from charm_builder.errors import CharmError
 from charm_builder.export import card as cards
 from charm_builder.export.dialogue_quality import COLUMNS as DQ_COLUMNS
 from charm_builder.export.preference import GRPO_COLUMNS, TRAIN_COLUMNS
 from charm_builder.export.role_reward import COLUMNS as RR_COLUMNS
 from charm_builder.export.splits import context_key_expr
 from charm_builder.export.write import FORMATS, read_splits
+from charm_kernel.errors import CharmError
 from schemas import ChatMessage, DialogueQualityItem, PreferencePair, RoleRewardItem
 
 EXPECTED: dict[tuple[str, str], tuple[str, ...]] = {

@@ -10,13 +10,15 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from charm_builder.cli.common import WorkspaceOpt, console, err_console, open_workspace
-from charm_builder.errors import CharmError
 from charm_builder.export.check import check_export
 from charm_builder.export.hub import hub_token, push_export
 from charm_builder.export.pipeline import ExportOptions, export_workspace
 from charm_builder.export.translate import PromptTranslator, TranslateReport, translate_dialogue_quality
-from charm_builder.options import field_help, option_error
+from charm_builder.store import open_workspace
+from charm_kernel.cli import WorkspaceOpt
+from charm_kernel.console import console, err_console
+from charm_kernel.errors import CharmError
+from charm_kernel.options import field_help, option_error
 
 
 def _e(name: str) -> str:

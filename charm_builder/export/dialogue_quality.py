@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from charm_builder.errors import CharmError
 from charm_builder.export.load import CONTEXT_DTYPE, load_dialogue_turns, query_frame, system_prompt_expr
 from charm_builder.export.splits import context_key_expr, row_ids, with_seeded_key
 from charm_builder.store import Workspace, dq_annotations
+from charm_kernel.errors import CharmError
 from schemas import Dialogue, Language, Message, content_id
 from schemas.dialogue import DialogueQualityDimension
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from charm_builder.errors import CharmError
 from charm_builder.export import card as cards
 from charm_builder.export.write import read_splits, to_dataset
+from charm_kernel.errors import CharmError
 
 
 def hub_token() -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from charm_builder.errors import CharmError
+from charm_kernel.errors import CharmError
 
 SCORE_COLUMNS = ("candidate_set_id", "label", "score")
 

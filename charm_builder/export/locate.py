@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from charm_builder.errors import CharmError
 from charm_builder.export.card import MANIFEST
+from charm_kernel.errors import CharmError
 
 
 def _manifest(folder: Path) -> dict:

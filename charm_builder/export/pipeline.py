@@ -23,7 +23,6 @@ from pydantic import Field, field_validator, model_validator
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 from rich.console import Console
 
-from charm_builder.errors import CharmError
 from charm_builder.export import card as cards
 from charm_builder.export.dialogue_quality import DEFAULT_PER_LANGUAGE, build_dialogue_quality
 from charm_builder.export.inputs import Inputs, read_inputs
@@ -39,6 +38,7 @@ from charm_builder.export.votes import agreement_stats
 from charm_builder.export.write import FORMATS, atomic_directory, check_out_dir, write_splits
 from charm_builder.store import Workspace
 from charm_builder.store.stats import summarize_turns
+from charm_kernel.errors import CharmError
 from schemas import CandidateSet, Dialogue
 
 SUBSETS: tuple[str, ...] = ("roleReward", "dialogueQuality", "preferenceTraining")
@@ -368,7 +368,7 @@ def _shift_block(
         def embed(texts: list[str]) -> Any:
             from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
-            from charm_builder.llm.progress import progress_bar
+            from charm_kernel.progress import progress_bar
 
             with progress_bar(
                 TextColumn("embedding texts"),

@@ -36,11 +36,11 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from charm_builder.errors import CharmError
 from charm_builder.export import divergence as dv
 from charm_builder.export.inputs import Inputs
 from charm_builder.export.load import query_frame, system_prompt_expr
 from charm_builder.store import Workspace, reads
+from charm_kernel.errors import CharmError
 
 SHIFTS: tuple[str, ...] = ("user", "character", "dialogue")
 OOD_SHARE = 0.2

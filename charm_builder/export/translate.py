@@ -24,10 +24,10 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from charm_builder.errors import CharmError
 from charm_builder.export.dialogue_quality import add_dq_annotation, load_dq_annotations, select_dq
-from charm_builder.llm.progress import progress_bar
 from charm_builder.store import Workspace, dq_annotations
+from charm_kernel.errors import CharmError
+from charm_kernel.progress import progress_bar
 from schemas import LANGUAGES
 
 LANGUAGE_NAMES = {"zh": "Chinese", "en": "English"}

@@ -19,7 +19,7 @@ from datasets.fingerprint import generate_random_fingerprint
 from datasets.utils.py_utils import asdict as hf_asdict
 from datasets.utils.py_utils import convert_file_size_to_int
 
-from charm_builder.errors import CharmError
+from charm_kernel.errors import CharmError
 
 FORMATS: tuple[str, ...] = ("hf", "parquet", "jsonl")
 

@@ -2,7 +2,7 @@
 
 ``load_file`` validates one whole file before anything is written; ``import_files`` validates every
 file first, then writes each in its own transaction, so a bad file or a crash never half-imports.
-Imports: ``schemas``, ``charm_builder.store``, ``charm_builder.errors``.
+Imports: ``schemas``, ``charm_builder.store``, ``charm_kernel.errors``.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from charm_builder.errors import CharmError, InputFormatError
 from charm_builder.importers import charactereval, charm_files, native
 from charm_builder.importers.common import Loaded, read_json, read_json_lines, read_text
 from charm_builder.store import Workspace
+from charm_kernel.errors import CharmError, InputFormatError
 from schemas import MODELS
 
 FORMATS = (

@@ -18,8 +18,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from charm_builder.errors import InputFormatError
 from charm_builder.importers.common import Loaded, build, localized, require
+from charm_kernel.errors import InputFormatError
 from schemas import Character, Dialogue
 
 _LINE = re.compile(r"^\s*([^:：]{1,40}?)\s*[:：]\s*(.*)$")

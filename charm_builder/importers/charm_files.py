@@ -16,9 +16,9 @@ import ast
 from pathlib import Path
 from typing import Any
 
-from charm_builder.errors import InputFormatError
 from charm_builder.importers.categories import LabelMapper
 from charm_builder.importers.common import Loaded, build, localized, require
+from charm_kernel.errors import InputFormatError
 from schemas import Character, UserPersona
 
 

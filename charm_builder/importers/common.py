@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticSerializationError
 
-from charm_builder.errors import InputFormatError
+from charm_kernel.errors import InputFormatError
 from schemas import Record
 
 T = TypeVar("T")

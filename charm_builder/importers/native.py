@@ -11,8 +11,8 @@ from typing import Any
 
 import yaml
 
-from charm_builder.errors import InputFormatError
 from charm_builder.importers.common import Loaded, build, read_text
+from charm_kernel.errors import InputFormatError
 from schemas import MODELS
 
 # A field that only one kind has, checked in this order.

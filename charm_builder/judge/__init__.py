@@ -4,7 +4,7 @@ set's target dimension (``--rubric general``: helpfulness/correctness), store th
 ``synthetic_annotations``); the export makes them ``margin_judge``. ``file_runner`` / ``pairs_file``
 score a preference file instead and write a copy with ``margin_judge``.
 Imports: ``schemas``, ``charm_builder.store``, ``charm_builder.llm``, ``errors``, ``importers.common`` (JSON
-readers); ``judge.cli`` also ``cli.common``.
+readers); ``judge.cli`` also ``charm_kernel.cli``.
 """
 
 from charm_builder.judge.picks import (

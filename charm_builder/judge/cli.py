@@ -8,10 +8,12 @@ from typing import Annotated
 
 import typer
 
-from charm_builder.cli.common import WorkspaceOpt, console, open_workspace
-from charm_builder.errors import CharmError
 from charm_builder.judge.prompts import prompt_version
 from charm_builder.judge.runner import JudgeReport, run_judge
+from charm_builder.store import open_workspace
+from charm_kernel.cli import WorkspaceOpt
+from charm_kernel.console import console
+from charm_kernel.errors import CharmError
 
 
 def judge(

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from charm_builder.errors import CharmError, InputFormatError
+from charm_kernel.errors import CharmError, InputFormatError
 
 PAIR_COLUMNS = ("prompt", "chosen", "rejected")
 FILE_SUFFIXES = (".parquet", ".jsonl", ".json")

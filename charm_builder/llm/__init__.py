@@ -1,7 +1,7 @@
 """The LLM provider layer: one async chat interface (``LLMClient``) over OpenAI-compatible, Azure OpenAI,
 Anthropic and local models named in a roster, with caching, limits, retries, a cost ledger, JSON output,
 batches and the shared rich progress bar (``llm.progress``).
-Imports: ``charm_builder.console`` and ``offline_models`` only (no schemas, no stage): stages call it.
+Imports: ``charm_kernel.console`` and ``offline_models`` only (no schemas, no stage): stages call it.
 """
 
 from __future__ import annotations

@@ -12,10 +12,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from charm_builder.console import console, fail
 from charm_builder.llm.client import LLMClient
 from charm_builder.llm.errors import LLMConfigError, LLMError
 from charm_builder.llm.roster import DEFAULT_ROSTER, Roster, load_roster
+from charm_kernel.console import console, fail
 
 models_app = typer.Typer(help="Inspect and check the LLM roster.", no_args_is_help=True)
 

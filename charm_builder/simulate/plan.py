@@ -11,8 +11,8 @@ import random
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 
-from charm_builder.errors import CharmError
 from charm_builder.store import Workspace
+from charm_kernel.errors import CharmError
 from schemas import ROLE_REWARD_DIMENSIONS, Character, Scene, UserPersona, content_id
 
 

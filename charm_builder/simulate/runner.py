@@ -18,7 +18,6 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
-from charm_builder.errors import CharmError
 from charm_builder.llm.errors import LLMCallError
 from charm_builder.simulate.candidates import candidate_messages, first_attempt_seeds, generate_candidates
 from charm_builder.simulate.loop import (
@@ -32,6 +31,7 @@ from charm_builder.simulate.loop import (
 from charm_builder.simulate.plan import DialogueSpec
 from charm_builder.simulate.refine import generate_scene, refine_dialogue
 from charm_builder.store import Workspace, sim_tasks
+from charm_kernel.errors import CharmError
 from schemas import CandidateSet, Character, Dialogue, Scene, UserPersona, content_id
 
 NO_REFINE = "none"  # --refine none: no refine pass even where the roster has one

@@ -1,7 +1,7 @@
 """The workspace store: embedded SQLite (WAL), deterministic ids, idempotent upserts.
 
 Owns: the database file, its tables and every read/write of ``schemas`` records (the only stage channel).
-Imports: ``schemas`` and ``charm_builder.errors`` only.
+Imports: ``schemas`` and ``charm_kernel`` only.
 
 The store owns every table and all SQL; other stages call its named functions:
 
@@ -13,6 +13,21 @@ The store owns every table and all SQL; other stages call its named functions:
 """
 
 from charm_builder.store.stats import workspace_stats
-from charm_builder.store.workspace import DB_NAME, DEFAULT_WORKSPACE, Workspace, connect, resolve_workspace
+from charm_builder.store.workspace import (
+    DB_NAME,
+    DEFAULT_WORKSPACE,
+    Workspace,
+    connect,
+    open_workspace,
+    resolve_workspace,
+)
 
-__all__ = ["DB_NAME", "DEFAULT_WORKSPACE", "Workspace", "connect", "resolve_workspace", "workspace_stats"]
+__all__ = [
+    "DB_NAME",
+    "DEFAULT_WORKSPACE",
+    "Workspace",
+    "connect",
+    "open_workspace",
+    "resolve_workspace",
+    "workspace_stats",
+]

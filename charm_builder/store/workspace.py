@@ -16,8 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from charm_builder.errors import CharmError
 from charm_builder.store.tables import TABLE_BY_MODEL, TABLES, Table, schema_sql
+from charm_kernel.errors import CharmError
 from schemas import Record
 
 DB_NAME = "charm.db"
@@ -30,6 +30,12 @@ R = TypeVar("R", bound=Record)
 def resolve_workspace(path: str | os.PathLike | None) -> Path:
     """--workspace, else $CHARM_WORKSPACE, else ./charm-workspace."""
     return Path(path or os.environ.get("CHARM_WORKSPACE") or DEFAULT_WORKSPACE)
+
+
+def open_workspace(path: str | os.PathLike | None) -> Workspace:
+    """Open an existing workspace (--workspace, $CHARM_WORKSPACE or ./charm-workspace), or fail with a
+    one-line hint to run `charm-build init`."""
+    return Workspace.open(resolve_workspace(path))
 
 
 class Workspace:

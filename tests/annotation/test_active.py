@@ -23,6 +23,7 @@ from annotation.active import (
 from charm_builder.judge import PROMPT_VERSION
 from schemas import Annotation, JudgeScore
 from tests.conftest import run_cli
+from training.rm.set_scores import score_run
 
 from .helpers import make_store
 
@@ -126,10 +127,12 @@ def test_ranking_errors(tmp_path: Path):
         rank_candidate_sets(store, "judge-disagreement", 5)
     with pytest.raises(ActiveError, match="needs --rm RUN"):
         rank_candidate_sets(store, "aam-margin", 5)
+    with pytest.raises(ActiveError, match="needs a reward-model scorer"):
+        rank_candidate_sets(store, "aam-margin", 5, rm_run=tmp_path)
     with pytest.raises(ActiveError, match="--strategy must be one of"):
         rank_candidate_sets(store, "entropy", 5)
     with pytest.raises(ActiveError, match="not a charm reward model"):
-        rank_candidate_sets(store, "rm-uncertainty", 5, rm_run=tmp_path)
+        rank_candidate_sets(store, "rm-uncertainty", 5, rm_run=tmp_path, scorer=score_run)
     for s in sets:
         store.upsert(Annotation(candidate_set_id=s.id, annotator="ann-1", best="A", worst="B"))
     with pytest.raises(ActiveError, match="no unannotated candidate sets"):
@@ -151,8 +154,8 @@ def test_rm_strategies_score_every_candidate_with_the_run(tmp_path: Path, tiny_r
     from training.rm.set_scores import load_run, score_candidates
 
     store, sets = make_store(tmp_path / "ws", n_sets=3)
-    unc = rank_candidate_sets(store, "rm-uncertainty", None, rm_run=tiny_rm_run)
-    aam = rank_candidate_sets(store, "aam-margin", None, rm_run=tiny_rm_run)
+    unc = rank_candidate_sets(store, "rm-uncertainty", None, rm_run=tiny_rm_run, scorer=score_run)
+    aam = rank_candidate_sets(store, "aam-margin", None, rm_run=tiny_rm_run, scorer=score_run)
     assert (
         sorted(r.candidate_set_id for r in unc) == sorted(s.id for s in sets) == sorted(r.candidate_set_id for r in aam)
     )

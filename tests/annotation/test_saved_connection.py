@@ -7,7 +7,7 @@ import pytest
 
 from annotation.server.embedded import EmbeddedArgilla, load_or_create_owner
 from annotation.sync import AnnotationError, connect, server_dir
-from charm_builder.paths import write_private
+from charm_kernel.paths import write_private
 
 
 def test_saved_connection_reads_server_file_and_owner_credentials(tmp_path: Path, monkeypatch) -> None:

@@ -9,12 +9,12 @@ import polars as pl
 import pytest
 from pydantic import ValidationError
 
-from charm_builder.errors import CharmError
 from charm_builder.export import ExportOptions, build_export, check_export, export_workspace
 from charm_builder.export import divergence as dv
 from charm_builder.export.card import parse_card
 from charm_builder.export.inputs import read_inputs
 from charm_builder.export.shift import load_users, plan_shift, set_features
+from charm_kernel.errors import CharmError
 from tests.beyond.helpers import ShiftWorld, build_shift_workspace
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from charm_apps.build import app
 from charm_builder.browse import dialogue_view, render_page
-from charm_builder.cli import app
 from charm_builder.store import Workspace
 from schemas import CandidateSet, JudgeScore
 from tests.annotation.helpers import CHROMIUM, CHROMIUM_ARGS

@@ -7,8 +7,8 @@ import re
 import pytest
 from typer.testing import CliRunner
 
+from charm_apps.build import app
 from charm_builder.browse import dialogue_view, select_dialogues
-from charm_builder.cli import app
 from charm_builder.store import Workspace
 
 from .conftest import MODELS, BrowseData

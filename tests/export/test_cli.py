@@ -1,4 +1,4 @@
-"""The export/translate commands through the real charm-build entry point (`python -m charm_builder`)."""
+"""The export/translate commands through the real charm-build entry point (`python -m charm_apps`)."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def test_user_errors_are_one_line_exit_2(workspace, tmp_path):
 
 
 def test_export_options_match_export_options_fields():
-    from charm_builder.cli import app
+    from charm_apps.build import app
     from charm_builder.export.cli import EXPORT_CLI_ONLY, EXPORT_OPTIONS
     from charm_builder.export.pipeline import ExportOptions
     from tests.config_options import command, option_mismatches

@@ -6,7 +6,6 @@ import asyncio
 
 import pytest
 
-from charm_builder.errors import CharmError
 from charm_builder.export import (
     ExportOptions,
     PromptTranslator,
@@ -16,6 +15,7 @@ from charm_builder.export import (
     load_dq_annotations,
     run_translate,
 )
+from charm_kernel.errors import CharmError
 
 
 class TaggingTranslator:

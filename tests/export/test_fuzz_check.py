@@ -17,9 +17,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from charm_builder.errors import CharmError
 from charm_builder.export import ExportOptions, add_dq_annotation, check_export, export_workspace
 from charm_builder.store import Workspace
+from charm_kernel.errors import CharmError
 from tests.export.helpers import build_workspace
 
 FORMATS = ("hf", "parquet", "jsonl")

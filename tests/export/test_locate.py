@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from charm_builder.errors import CharmError
 from charm_builder.export import ExportOptions, export_workspace
 from charm_builder.export.locate import subset_path
+from charm_kernel.errors import CharmError
 from tests.conftest import run_cli
 
 

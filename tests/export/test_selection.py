@@ -6,9 +6,9 @@ import polars as pl
 import pytest
 from pydantic import ValidationError
 
-from charm_builder.errors import CharmError
 from charm_builder.export import ExportOptions, add_dq_annotation, build_export
 from charm_builder.export.votes import aggregate_votes
+from charm_kernel.errors import CharmError
 
 
 def names(built, frame: pl.DataFrame) -> list[str]:

@@ -142,7 +142,7 @@ def test_documents_written_pretty_printed_by_another_tool_still_parse(monkeypatc
 
 
 def test_chunk_rows_below_one_is_refused(stream_ws, tmp_path):
-    from charm_builder.errors import CharmError
+    from charm_kernel.errors import CharmError
 
     with Workspace.open(stream_ws) as ws, pytest.raises(CharmError, match="chunk_rows must be at least 1"):
         export_workspace(ws, tmp_path / "out", ExportOptions(), console=QUIET, chunk_rows=0)

@@ -10,9 +10,9 @@ import pytest
 import yaml
 from datasets import DatasetDict, load_from_disk
 
-from charm_builder.errors import CharmError
 from charm_builder.export import ExportOptions, add_dq_annotation, check_export, export_workspace
 from charm_builder.export import write as write_mod
+from charm_kernel.errors import CharmError
 
 
 @pytest.fixture

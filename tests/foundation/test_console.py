@@ -1,11 +1,11 @@
-"""charm_builder.console.fail: one literal error line, the exit code asked for."""
+"""charm_kernel.console.fail: one literal error line, the exit code asked for."""
 
 from __future__ import annotations
 
 import typer
 from typer.testing import CliRunner
 
-from charm_builder.console import fail
+from charm_kernel.console import fail
 
 
 def test_fail_prints_one_literal_line_and_exits_with_the_code() -> None:

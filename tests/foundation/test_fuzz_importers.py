@@ -19,11 +19,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from annotation.sync import load_roster as load_annotators
-from charm_builder.errors import CharmError, InputFormatError
 from charm_builder.importers import import_files
 from charm_builder.llm.errors import RosterError
 from charm_builder.llm.roster import load_roster
 from charm_builder.store import Workspace
+from charm_kernel.errors import CharmError, InputFormatError
 from tests.conftest import run_cli
 
 FUZZ = settings(

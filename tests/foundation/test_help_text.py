@@ -2,7 +2,7 @@
 
 import pytest
 
-from charm_builder.cli.help_text import reflow
+from charm_kernel.help_text import reflow
 from tests.conftest import run_cli
 
 

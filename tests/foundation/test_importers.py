@@ -5,8 +5,8 @@ import json
 import pytest
 
 import schemas as s
-from charm_builder.errors import CharmError, InputFormatError
 from charm_builder.importers import detect_format, import_files, load_file
+from charm_kernel.errors import CharmError, InputFormatError
 from tests.conftest import run_cli
 
 ROLE = {

@@ -12,10 +12,10 @@ import sqlite3
 import pytest
 
 import schemas as s
-from charm_builder.errors import InputFormatError
 from charm_builder.importers import import_files, load_file
 from charm_builder.importers.categories import map_label
 from charm_builder.store import Workspace
+from charm_kernel.errors import InputFormatError
 from tests.conftest import run_cli
 
 

@@ -1,11 +1,11 @@
-"""charm_builder.paths: the user cache directory and private (0600) atomic writes."""
+"""charm_kernel.paths: the user cache directory and private (0600) atomic writes."""
 
 import stat
 from pathlib import Path
 
 from annotation.server.server_env import default_venv_dir
 from charm_builder.offline_models import cache_root
-from charm_builder.paths import cache_dir, write_private
+from charm_kernel.paths import cache_dir, write_private
 
 
 def test_cache_dir_is_shared_by_models_and_server_venv(tmp_path: Path, monkeypatch) -> None:

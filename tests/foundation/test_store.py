@@ -82,7 +82,7 @@ def test_stats_report_the_share_of_degenerate_candidates(workspace):
 
 
 def test_open_missing_workspace_is_a_clear_error(tmp_path):
-    from charm_builder.errors import CharmError
+    from charm_kernel.errors import CharmError
 
     with pytest.raises(CharmError, match="run `charm-build init"):
         Workspace.open(tmp_path / "nope")

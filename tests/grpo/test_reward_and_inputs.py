@@ -107,7 +107,7 @@ def test_validate_config_names_the_option(tmp_path: Path, tiny_rm: Path, kw: dic
 def test_config_rules_name_the_option(tmp_path: Path, kw: dict, message: str) -> None:
     from pydantic import ValidationError
 
-    from charm_builder.options import option_error
+    from charm_kernel.options import option_error
 
     with pytest.raises(ValidationError) as err:
         _cfg(tmp_path, tmp_path / "rm", **kw)

@@ -177,8 +177,8 @@ def test_rm_trains_on_judge_margin_export(workspace, built, judge_server, tmp_pa
 def test_choose_judge_defaults_to_the_most_scores_and_rejects_unknown():
     import polars as pl
 
-    from charm_builder.errors import CharmError
     from charm_builder.export.judge_margin import choose_judge
+    from charm_kernel.errors import CharmError
 
     rows = [
         ("s1", "A", "big", "v1", 5.0),

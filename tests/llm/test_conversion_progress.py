@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import REPO
 
 SCRIPT = (
-    "from charm_builder.console import quiet_libraries; quiet_libraries(); "
+    "from charm_kernel.console import quiet_libraries; quiet_libraries(); "
     "from charm_builder.offline_models import offline_model_dir; print(offline_model_dir())"
 )
 

@@ -7,7 +7,7 @@ import io
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from charm_builder.llm.progress import LogProgress, progress_bar
+from charm_kernel.progress import LogProgress, progress_bar
 
 
 class Clock:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from charm_builder.cli import app
+from charm_apps.build import app
 from charm_builder.simulate.cli import SIMULATE_CLI_ONLY, SIMULATE_OPTIONS, SIMULATE_PARAMS
 from charm_builder.simulate.runner import RunOptions
 from tests.config_options import command, option_mismatches

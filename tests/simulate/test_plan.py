@@ -4,11 +4,11 @@ from statistics import fmean
 
 import pytest
 
-from charm_builder.errors import CharmError
 from charm_builder.importers import import_files
 from charm_builder.library import library_files
 from charm_builder.simulate.plan import PAPER_TURN_WEIGHTS, PAPER_TURNS, TurnPlan, parse_turns, plan_dialogues
 from charm_builder.store.stats import PAPER_MEAN_TURNS
+from charm_kernel.errors import CharmError
 from schemas import Character
 
 

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from charm_builder.errors import InputFormatError
+from charm_kernel.errors import InputFormatError
 from tests.training.helpers import train_rm
 from training.cli import app
 from training.rm import judgebench, rewardbench

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from charm_builder.errors import InputFormatError
+from charm_kernel.errors import InputFormatError
 from training import correlation
 from training.cli import app
 from training.rm import characterbench as cb

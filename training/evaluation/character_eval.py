@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from charm_builder.errors import CharmError, InputFormatError
+from charm_kernel.errors import CharmError, InputFormatError
 from schemas import DialogueQualityItem, Message
 from training.evaluation.dialogue_quality import EvaluationInputError, Reply, Responder
 from training.evaluation.judges import Judgement, agreement, item_scores, judge_reply

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from charm_builder.console import fail
+from charm_kernel.console import fail
 from training.stats import BOOTSTRAP
 
 # options eval-dq and eval-ce share
@@ -85,9 +85,9 @@ def eval_dq(
 
       charm-train eval-dq -m claude-3.5-sonnet -d exports/dialogueQuality --judges gpt-4o,claude-3.5-sonnet --roster paper
     """
-    from charm_builder.errors import CharmError
     from charm_builder.export.locate import subset_path
     from charm_builder.llm.errors import LLMConfigError
+    from charm_kernel.errors import CharmError
     from training.evaluation.dialogue_quality import (
         evaluate_dialogue_quality,
         load_dialogue_quality,
@@ -156,8 +156,8 @@ def eval_ce(
 
       charm-train eval-ce -m qwen2.5-7b -d CharacterEval/data --judges gpt-4o,claude-3.5-sonnet --roster paper --limit 200
     """
-    from charm_builder.errors import CharmError
     from charm_builder.llm.errors import LLMConfigError
+    from charm_kernel.errors import CharmError
     from training.evaluation.ce_tables import print_table, write_report
     from training.evaluation.character_eval import (
         evaluate_character_eval,
@@ -268,7 +268,7 @@ def _run_judged(
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
     from charm_builder.llm.errors import LLMConfigError
-    from charm_builder.llm.progress import progress_bar
+    from charm_kernel.progress import progress_bar
 
     async def run() -> Any:
         try:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from charm_builder.errors import CharmError
+from charm_kernel.errors import CharmError
 from training.reporting import HI, ITEMS, LO, fmt_cell, fmt_p
 from training.stats import BOOTSTRAP, Delta, Item, Weights, paired_deltas
 

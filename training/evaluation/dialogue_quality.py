@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from charm_builder.errors import CharmError
+from charm_kernel.errors import CharmError
 from schemas import DialogueQualityItem, RowError, required_columns, to_chat, validate_rows
 from training.evaluation.judges import Judgement, judge_reply
 

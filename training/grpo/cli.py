@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from charm_builder.console import fail
-from charm_builder.options import field_help, option_error
+from charm_kernel.console import fail
+from charm_kernel.options import field_help, option_error
 from training.distributed import is_main_process
 from training.grpo.trainer import GRPORunConfig
 from training.launch import AccelerateConfigOpt, NumProcessesOpt, PrintLaunchOpt
@@ -90,7 +90,7 @@ def grpo(
     except ValidationError as exc:
         fail(option_error(exc, GRPO_OPTIONS))
     if accelerate_config is not None:
-        from charm_builder.errors import CharmError
+        from charm_kernel.errors import CharmError
         from training.grpo.trainer import validate_config
         from training.launch import launch_from_cli
 
@@ -109,8 +109,8 @@ def grpo(
             err=True,
         )
 
-    from charm_builder.errors import CharmError
     from charm_builder.offline_models import OfflineModelError
+    from charm_kernel.errors import CharmError
     from training.rm.model import RewardModelError
 
     try:

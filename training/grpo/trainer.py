@@ -32,7 +32,7 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from charm_builder.errors import CharmError
+from charm_kernel.errors import CharmError
 from training.distributed import is_main_process
 from training.generation import generate_replies, load_policy
 from training.grpo.reward import RMReward
@@ -238,7 +238,7 @@ class _RichProgress:
     def __init__(self, enabled: bool, on_log: Callable[[dict[str, Any]], None] | None) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
-        from charm_builder.llm.progress import progress_bar
+        from charm_kernel.progress import progress_bar
 
         self.on_log = on_log if is_main_process() else None
         enabled = enabled and is_main_process()

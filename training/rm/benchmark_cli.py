@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from charm_builder.console import fail
+from charm_kernel.console import fail
 from training.rm.benchmarks import Benchmark
 
 T = TypeVar("T")
@@ -31,8 +31,8 @@ def names() -> list[str]:
 def load_items_and_model(load_items: Callable[[], T], model: Path, device: str | None) -> tuple[T, Any]:
     """The benchmark's items (``load_items()``), then the reward model (on ``device``, else the GPU when
     there is one): a bad file or model ends in its one-line error before anything is scored or written."""
-    from charm_builder.errors import CharmError
     from charm_builder.offline_models import OfflineModelError
+    from charm_kernel.errors import CharmError
     from training.rm.model import RewardModelError
 
     try:
@@ -66,7 +66,7 @@ def eval_benchmark(
     print the Table 1 half (with ``resamples`` > 0: 95 % bootstrap intervals, seeded by ``seed``) and write
     results.md/.csv, summary.json, pairs.jsonl and items.jsonl to ``out``."""
 
-    from charm_builder.llm.progress import count_bar
+    from charm_kernel.progress import count_bar
     from training.rm import benchmarks as bm
 
     known = benchmarks()

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from charm_builder.errors import CharmError, InputFormatError
+from charm_kernel.errors import CharmError, InputFormatError
 from training.reporting import (
     bootstrap_block,
     bound_columns,

@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from charm_builder.errors import InputFormatError
+from charm_kernel.errors import InputFormatError
 from training.correlation import kendall, kendall_rows, pearson, pearson_rows, spearman, spearman_rows
 from training.reporting import fmt_cell, write_atomically, write_jsonl, write_table_files
 from training.rm.benchmarks import BenchmarkError

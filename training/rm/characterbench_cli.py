@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from charm_builder.console import fail
+from charm_kernel.console import fail
 
 
 def eval_characterbench(
@@ -27,7 +27,7 @@ def eval_characterbench(
     """Load the files and the model (errors first, nothing written), score every reply with a progress
     bar, print the per-dimension correlations and write results.md/.csv, summary.json and responses.jsonl
     (pairs.jsonl when replies share a context) to ``out``."""
-    from charm_builder.llm.progress import count_bar
+    from charm_kernel.progress import count_bar
     from training.rm import characterbench as cb
     from training.rm.benchmark_cli import load_items_and_model
 

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from charm_builder.errors import InputFormatError
+from charm_kernel.errors import InputFormatError
 from training.rm.benchmarks import Benchmark, BenchOutcome, BenchPair, accuracy, read_records, text_field
 from training.stats import mean_weights, weighted_weights
 

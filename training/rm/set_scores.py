@@ -1,7 +1,7 @@
 """Score the candidates of unannotated sets with a trained reward model: reward and response log-probs.
 
-Used by ``charm-build annotate next`` (``annotation.active``) for ``rm-uncertainty`` (rewards) and
-``aam-margin`` (the LM head's response log-probs, from the same forward pass).
+``score_run`` is the scorer ``charm-build annotate next`` passes to ``annotation.active`` for
+``rm-uncertainty`` (rewards) and ``aam-margin`` (the LM head's response log-probs, from the same forward pass).
 """
 
 from __future__ import annotations
@@ -57,3 +57,11 @@ def score_candidates(
     finally:
         model.train(was_training)
     return out
+
+
+def score_run(
+    run: str | os.PathLike[str], items: Sequence[tuple[PromptLike, str]], *, with_logps: bool = False
+) -> list[tuple[float, float, int]]:
+    """``score_candidates`` with the reward model of run folder ``run`` (``RewardModelError``, a ``ValueError``,
+    when it is not one)."""
+    return score_candidates(load_run(run), items, with_logps=with_logps)

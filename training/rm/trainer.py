@@ -501,7 +501,7 @@ class RewardModelTrainer:
         if self.sharded:
             check_sharded_config(cfg)
         if self.accelerator.is_main_process:
-            from charm_builder.console import print_warning
+            from charm_kernel.console import print_warning
 
             for note in self.data.notes:
                 print_warning(note)
@@ -601,7 +601,7 @@ class RewardModelTrainer:
             TimeRemainingColumn,
         )
 
-        from charm_builder.llm.progress import progress_bar
+        from charm_kernel.progress import progress_bar
 
         return progress_bar(
             TextColumn("[bold]{task.description}"),

@@ -5,6 +5,6 @@ simulate -> LLM-judge annotations (synthetic, standing in for annotators) -> exp
 Imports: every stage's public API and ``training.cli`` (the demo is the one place that chains them).
 """
 
-from charm_builder.demo.steps import DemoConfig, StepResult, run_demo
+from charm_apps.demo.steps import DemoConfig, StepResult, run_demo
 
 __all__ = ["DemoConfig", "StepResult", "run_demo"]

@@ -9,10 +9,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from charm_builder.cli.common import WorkspaceOpt, console
-from charm_builder.demo.steps import DemoConfig, StepResult, run_demo, size_of
-from charm_builder.errors import CharmError
+from charm_apps.demo.steps import DemoConfig, StepResult, run_demo, size_of
 from charm_builder.store import resolve_workspace
+from charm_kernel.cli import WorkspaceOpt
+from charm_kernel.console import console
+from charm_kernel.errors import CharmError
 
 STYLE = {"ok": "green", "skipped": "yellow", "failed": "red"}
 

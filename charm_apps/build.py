@@ -1,19 +1,20 @@
-"""The ``charm-build`` app tree: every stage's commands under one typer app."""
+"""The ``charm-build`` app: every data stage's commands (and the annotation commands) under one typer app."""
 
 from __future__ import annotations
 
 import typer
 
 from annotation.cli import annotate_app
+from charm_apps import annotate_next
+from charm_apps import core_commands as core
+from charm_apps.demo import cli as demo_cli
 from charm_builder.browse import cli as browse_cli
-from charm_builder.cli import core
-from charm_builder.cli.common import run_app
-from charm_builder.cli.help_text import reflow_app
-from charm_builder.demo import cli as demo_cli
 from charm_builder.export import cli as export_cli
 from charm_builder.judge import cli as judge_cli
 from charm_builder.llm.cli import models_app
 from charm_builder.simulate import cli as simulate_cli
+from charm_kernel.cli import run_app
+from charm_kernel.help_text import reflow_app
 
 app = typer.Typer(
     name="charm-build",
@@ -39,6 +40,7 @@ app.command("preview")(browse_cli.preview)
 app.command("judge")(judge_cli.judge)
 app.command("demo")(demo_cli.demo)
 app.add_typer(models_app, name="models")
+annotate_app.command("next")(annotate_next.next_sets)  # joins annotation and training
 app.add_typer(annotate_app, name="annotate")
 reflow_app(app)
 

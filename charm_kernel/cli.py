@@ -1,4 +1,4 @@
-"""Pieces every command shares: the --workspace option, the console, opening the workspace."""
+"""Pieces every command shares: the --workspace option and ``run_app`` (user errors as one line, exit 2)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ from typing import Annotated
 
 import typer
 
-from charm_builder.console import console, err_console, fail, print_error
-from charm_builder.store import Workspace, resolve_workspace
+from charm_kernel.console import err_console, print_error
 
-__all__ = ["WorkspaceOpt", "console", "err_console", "fail", "open_workspace", "run_app"]
+__all__ = ["WorkspaceOpt", "run_app"]
 
 WorkspaceOpt = Annotated[
     Path | None,
@@ -25,17 +24,12 @@ WorkspaceOpt = Annotated[
 ]
 
 
-def open_workspace(path: Path | None) -> Workspace:
-    """Open an existing workspace, or fail with a one-line hint to run `charm-build init`."""
-    return Workspace.open(resolve_workspace(path))
-
-
 def run_app(app: typer.Typer) -> None:
     """Run a typer app as a script: user errors (``CharmError``) become one red line on stderr and exit
     code 2, Ctrl-C exits 130. Shared by ``charm-build``, ``charm-train`` and ``python -m annotation.cli``."""
-    from charm_builder.cli.help_text import reflow_app
-    from charm_builder.console import quiet_libraries
-    from charm_builder.errors import CharmError
+    from charm_kernel.console import quiet_libraries
+    from charm_kernel.errors import CharmError
+    from charm_kernel.help_text import reflow_app
 
     quiet_libraries()
     reflow_app(app)

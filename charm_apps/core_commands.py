@@ -9,13 +9,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from charm_builder.cli.common import WorkspaceOpt, console, open_workspace
-from charm_builder.console import print_warning
-from charm_builder.errors import CharmError
 from charm_builder.importers import FORMATS, Loaded, import_files
 from charm_builder.library import library_files
-from charm_builder.store import Workspace, resolve_workspace, workspace_stats
+from charm_builder.store import Workspace, open_workspace, resolve_workspace, workspace_stats
 from charm_builder.store.stats import turns_line
+from charm_kernel.cli import WorkspaceOpt
+from charm_kernel.console import console, print_warning
+from charm_kernel.errors import CharmError
 from schemas import EXTRA_SCHEMAS, MODELS
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import typer
 
-from charm_builder.errors import CharmError
+from charm_kernel.errors import CharmError
 
 EXPORT_DIR = Path("exports") / "demo"
 RM_DIR = Path("runs") / "demo-rm"
@@ -87,18 +87,15 @@ def setup_workspace(cfg: DemoConfig) -> StepResult:
 
 def simulate_step(cfg: DemoConfig) -> StepResult:
     """``charm-build simulate``: dialogues and six candidates each (resumes; cached calls are free)."""
-    from charm_builder.simulate.cli import simulate
+    from charm_builder.simulate import RunOptions, SimulateRequest, simulate_workspace
     from charm_builder.store import Workspace
     from schemas import CandidateSet, Dialogue
 
-    simulate(
-        workspace=cfg.workspace,
-        roster=cfg.roster,
-        limit=cfg.dialogues,
-        seed=cfg.seed,
-        turns=cfg.turns,
-        max_tokens=cfg.max_tokens,
+    params = {"max_tokens": cfg.max_tokens}
+    request = SimulateRequest(
+        roster=cfg.roster, limit=cfg.dialogues, seed=cfg.seed, turns=cfg.turns, max_tokens=cfg.max_tokens
     )
+    simulate_workspace(cfg.workspace, RunOptions(params=params, candidate_params=params), request)
     with Workspace.open(cfg.workspace) as ws:
         note = f"{ws.count(Dialogue)} dialogues, {ws.count(CandidateSet)} candidate sets"
     return StepResult("simulate", artefacts=[cfg.workspace / "charm.db"], note=note)
@@ -154,9 +151,9 @@ def synthetic_annotation_step(cfg: DemoConfig) -> StepResult:
 
 def export_step(cfg: DemoConfig) -> StepResult:
     """``charm-build export --subset all --include-synthetic``: the three subsets as HF datasets."""
-    from charm_builder.console import err_console
     from charm_builder.export import ExportOptions, export_workspace
     from charm_builder.store import Workspace
+    from charm_kernel.console import err_console
     from schemas import Annotation
 
     opts = ExportOptions(min_annotators=1, size=cfg.role_reward_size, pairs="maxdiff", grpo_fraction=0.2, seed=cfg.seed)

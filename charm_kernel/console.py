@@ -1,8 +1,4 @@
-"""The consoles every command prints to, and ``fail``: the one way a command reports bad input.
-
-Outside the ``charm_builder.cli`` package so that sub-apps mounted by it (``llm.cli``) and
-``charm-train`` can import it without importing the whole ``charm-build`` app.
-"""
+"""The consoles every command prints to, and ``fail``: the one way a command reports bad input."""
 
 from __future__ import annotations
 

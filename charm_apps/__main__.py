@@ -1,0 +1,3 @@
+from charm_apps.build import main
+
+main()

@@ -1,3 +1,0 @@
-from charm_builder.cli import main
-
-main()
