@@ -15,12 +15,12 @@ import typer
 from charm_builder.cli.help_text import reflow_app
 from charm_builder.console import fail
 from charm_builder.options import field_help, option_error
-from training.distributed import is_main_process
+from training.common.distributed import is_main_process
+from training.common.launch import AccelerateConfigOpt, NumProcessesOpt, PrintLaunchOpt
+from training.common.stats import BOOTSTRAP
 from training.evaluation.cli import BootSeedOpt, BootstrapOpt, check_bootstrap
-from training.launch import AccelerateConfigOpt, NumProcessesOpt, PrintLaunchOpt
-from training.presets import ABLATIONS, PAPER_PRESETS
+from training.rm.presets import ABLATIONS, PAPER_PRESETS
 from training.rm.trainer import RMTrainConfig
-from training.stats import BOOTSTRAP
 
 app = typer.Typer(
     name="charm-train",
@@ -162,7 +162,7 @@ def rm(
     from pydantic import ValidationError
 
     from charm_builder.export.locate import subset_path
-    from training.presets import resolve
+    from training.rm.presets import resolve
     from training.rm.trainer import train_reward_model
 
     data = [subset_path(d, "preferenceTraining") for d in data]
@@ -171,7 +171,7 @@ def rm(
     except ValueError as exc:
         fail(str(exc))
     if v["margin_source"] is not None:
-        from training.margin_sources import margin_column_for
+        from training.rm.margin_sources import margin_column_for
 
         if v["loss"] != "margin":
             fail(f"--margin-source needs --loss margin (got --loss {v['loss']})")
@@ -185,7 +185,7 @@ def rm(
     except ValidationError as exc:
         fail(option_error(exc, RM_OPTIONS))
     if accelerate_config is not None:
-        from training.launch import launch_from_cli
+        from training.common.launch import launch_from_cli
         from training.rm.trainer import validate_config
 
         try:
@@ -282,8 +282,8 @@ def table3(
     """
     from pydantic import ValidationError
 
-    from training.presets import parse_presets
-    from training.table3 import Table3Error, print_table3, run_table3
+    from training.rm.presets import parse_presets
+    from training.rm.table3 import Table3Error, print_table3, run_table3
 
     check_bootstrap(bootstrap)
     try:
@@ -434,7 +434,7 @@ def eval_rm(
 
     from charm_builder.llm.progress import count_bar
     from training.rm.evaluate import load_role_reward, print_table, summarize, write_report
-    from training.split_eval import list_splits, print_splits, write_splits_report
+    from training.rm.split_eval import list_splits, print_splits, write_splits_report
 
     if (model is None) == (judge is None):
         fail("give a reward-model folder or --judge ROSTER_ENTRY (exactly one)")
@@ -571,7 +571,7 @@ def diagnose_cmd(
 
     from charm_builder.export.locate import subset_path
     from charm_builder.llm.progress import count_bar
-    from training.diagnostics import DiagnosticsError, diagnose
+    from training.rm.diagnostics import DiagnosticsError, diagnose
 
     data = subset_path(data, "preferenceTraining")
     if batch_size < 1:
@@ -661,7 +661,7 @@ def self_evolve_cmd(
     from charm_builder.errors import CharmError
     from charm_builder.export.locate import subset_path
     from charm_builder.store import resolve_workspace
-    from training.self_evolve import SelfEvolveConfig, SelfEvolveError, round_rows, self_evolve
+    from training.rm.self_evolve import SelfEvolveConfig, SelfEvolveError, round_rows, self_evolve
 
     data, eval_data = subset_path(data, "preferenceTraining"), subset_path(eval_data, "roleReward", "--eval")
     cfg = SelfEvolveConfig(

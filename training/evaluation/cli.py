@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from charm_builder.console import fail
-from training.stats import BOOTSTRAP
+from training.common.stats import BOOTSTRAP
 
 # options eval-dq and eval-ce share
 ModelOpt = Annotated[

@@ -59,10 +59,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from torch import nn
 
-from training.distributed import gather_metrics, pool_metrics
-from training.losses import SFT_INIT_REDUCTION, bradley_terry_loss, ld_margin, pairwise_accuracy, pr_margin, sft_loss
-from training.precision import use_bf16
-from training.presets import PRESETS
+from training.common.distributed import gather_metrics, pool_metrics
+from training.common.precision import use_bf16
 from training.rm.batching import epoch_batches
 from training.rm.choices import card_section, open_choices
 from training.rm.data import (
@@ -72,8 +70,10 @@ from training.rm.data import (
     encode_preference_rows,
     pad_sequences,
 )
+from training.rm.losses import SFT_INIT_REDUCTION, bradley_terry_loss, ld_margin, pairwise_accuracy, pr_margin, sft_loss
 from training.rm.mix import normalise_weights
 from training.rm.model import MARKER, ActAdaptiveRewardModel, RewardModelError
+from training.rm.presets import PRESETS
 
 LossName = Literal["bt", "margin", "aam-pr", "aam-ld"]
 LOSSES: tuple[str, ...] = ("bt", "margin", "aam-pr", "aam-ld")
@@ -189,7 +189,7 @@ class RMTrainConfig(BaseModel):
         None,
         description="A paper configuration (Table 3 rows, GPT-Margin) or an ablation of one (one choice the paper "
         "leaves open flipped): " + ", ".join(PRESETS) + ". Flags given explicitly override its values.",
-    )  # recorded with the run; training/presets.py resolves it into the other fields
+    )  # recorded with the run; training/rm/presets.py resolves it into the other fields
 
     @field_validator("data", mode="before")
     @classmethod
@@ -817,7 +817,7 @@ def write_model_card(
     choices the paper leaves open (:mod:`training.rm.choices`), a table of every resolved value and, given
     ``data`` (:meth:`PreferenceData.record`), one row per training source."""
     from charm_builder.export.card import render_card
-    from training.presets import PRESETS
+    from training.rm.presets import PRESETS
 
     preset = PRESETS.get(cfg.preset or "")
     header = {
