@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from charm_builder.console import fail
+from training.common.cli_options import BootSeedOpt, BootstrapOpt, check_bootstrap
 from training.common.stats import BOOTSTRAP
 
 # options eval-dq and eval-ce share
@@ -37,25 +38,6 @@ CacheOpt = Annotated[
     typer.Option(help="SQLite file caching LLM calls (default: OUT/llm_cache.db with --out); a rerun is then free."),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
-
-# confidence intervals: every evaluation command (eval-rm, eval-dq, eval-ce, compare; table3 uses its --seed)
-BootstrapOpt = Annotated[
-    int,
-    typer.Option(
-        "--bootstrap",
-        help="Bootstrap resamples of the items for each cell's 95 % interval (shown as value ± half-width; "
-        "bounds in summary.json and results.csv); 0 turns intervals off. E.g. --bootstrap 5000.",
-    ),
-]
-BootSeedOpt = Annotated[
-    int, typer.Option("--seed", help="Seed of the bootstrap resamples (same seed, same intervals).")
-]
-
-
-def check_bootstrap(resamples: int) -> None:
-    """One-line error for a negative --bootstrap."""
-    if resamples < 0:
-        fail(f"--bootstrap must be >= 0 (0 turns intervals off), got {resamples}")
 
 
 def eval_dq(

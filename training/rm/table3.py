@@ -83,13 +83,7 @@ def split_export(data: Path, eval_data: Path | None) -> tuple[Path, Path]:
 
 def preset_config(preset: Preset, data: Path, run_dir: Path, overrides: dict[str, Any]) -> RMTrainConfig:
     """The run config of ``preset``: its settings, then the table-wide ``overrides`` (model, seed ...)."""
-    from training.rm.margin_sources import margin_column_for
-
-    values = preset.settings()
-    source = values.pop("margin_source", None)
-    if source is not None:
-        values["margin_column"] = margin_column_for(source)
-    return RMTrainConfig(data=data, output_dir=run_dir, preset=preset.name, **(values | overrides))
+    return RMTrainConfig.from_preset(preset.name, data=data, output_dir=run_dir, **overrides)
 
 
 def _check_margins(rows: Any, column: str, source: str, preset: str) -> None:

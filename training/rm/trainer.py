@@ -71,9 +71,11 @@ from training.rm.data import (
     pad_sequences,
 )
 from training.rm.losses import SFT_INIT_REDUCTION, bradley_terry_loss, ld_margin, pairwise_accuracy, pr_margin, sft_loss
+from training.rm.margin_sources import margin_column_for
 from training.rm.mix import normalise_weights
 from training.rm.model import MARKER, ActAdaptiveRewardModel, RewardModelError
 from training.rm.presets import PRESETS
+from training.rm.presets import resolve as resolve_preset
 
 LossName = Literal["bt", "margin", "aam-pr", "aam-ld"]
 LOSSES: tuple[str, ...] = ("bt", "margin", "aam-pr", "aam-ld")
@@ -223,6 +225,25 @@ class RMTrainConfig(BaseModel):
     def resolved(self) -> dict[str, Any]:
         """Every setting of the run with the defaults filled in (beta, sft_lr), as JSON values."""
         return self.model_dump(mode="json") | {"beta": self.effective_beta, "sft_lr": self.sft_lr or self.lr}
+
+    @classmethod
+    def from_preset(cls, name: str | None = None, **explicit: Any) -> RMTrainConfig:
+        """The config of preset ``name`` (None: no preset) with the ``explicit`` values on top: an explicit
+        value always wins over the preset's, the preset's over the field's default.
+
+        ``explicit`` takes every field (``data`` and ``output_dir`` are required) plus ``margin_source``
+        (agreement, bws, judge or posterior; :mod:`training.rm.margin_sources`), which sets
+        ``margin_column`` and needs ``loss="margin"``; a preset's margin source gives way to an explicit
+        ``margin_column``. ValueError names the option (unknown preset or margin source, a margin source
+        without --loss margin); pydantic's ValidationError (a ValueError too) a field's rule."""
+        values = resolve_preset(name, explicit, set(explicit))
+        source = values.pop("margin_source", None)
+        if source is not None:
+            loss = values.get("loss", cls.model_fields["loss"].default)
+            if loss != "margin":
+                raise ValueError(f"--margin-source needs --loss margin (got --loss {loss})")
+            values["margin_column"] = margin_column_for(source)
+        return cls(**values)
 
 
 @dataclass
