@@ -333,6 +333,14 @@ def round_rows(results: Sequence[RoundResult]) -> tuple[list[str], list[list[str
     return header + (cols if results else []), rows
 
 
+def round_line(res: RoundResult) -> str:
+    """The one-line progress note after a round: pseudo pairs kept and the roleReward average."""
+    acc = res.summary.get("avg")
+    return (
+        f"round {res.round}: {res.pseudo_pairs} pseudo pair(s), roleReward Avg. {'-' if acc is None else f'{acc:.1f}'}"
+    )
+
+
 def print_rounds(results: Sequence[RoundResult]) -> None:
     """The ``charm-train self-evolve`` table: roleReward accuracy (%) after each round."""
     from rich.console import Console

@@ -56,7 +56,14 @@ def self_evolve_cmd(
     from charm_builder.errors import CharmError
     from charm_builder.export.locate import subset_path
     from charm_builder.store import resolve_workspace
-    from training.rm.self_evolve import SelfEvolveConfig, SelfEvolveError, print_rounds, self_evolve
+    from training.rm.self_evolve import (
+        RoundResult,
+        SelfEvolveConfig,
+        SelfEvolveError,
+        print_rounds,
+        round_line,
+        self_evolve,
+    )
 
     data, eval_data = subset_path(data, "preferenceTraining"), subset_path(eval_data, "roleReward", "--eval")
     cfg = SelfEvolveConfig(
@@ -79,14 +86,8 @@ def self_evolve_cmd(
         max_unlabelled=max_unlabelled,
     )
 
-    def report(res: object) -> None:
-        summary = getattr(res, "summary", {})
-        acc = summary.get("avg")
-        typer.echo(
-            f"round {getattr(res, 'round', '?')}: {getattr(res, 'pseudo_pairs', 0)} pseudo pair(s), "
-            f"roleReward Avg. {'-' if acc is None else f'{acc:.1f}'}",
-            err=True,
-        )
+    def report(res: RoundResult) -> None:
+        typer.echo(round_line(res), err=True)
 
     try:
         results = self_evolve(cfg, progress=not quiet, on_round=report)
