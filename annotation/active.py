@@ -106,7 +106,7 @@ def rm_uncertainty_score(rewards: Sequence[float], temperature: float = 1.0) -> 
 def aam_margin_score(
     top_logp: float, top_length: int, bottom_logp: float, bottom_length: int, beta: float = DEFAULT_BETA
 ) -> float:
-    """The AAM-LD margin (paper eq. 9, ``training.losses.ld_margin`` with ``reduction="mean"``) between the
+    """The AAM-LD margin (paper eq. 9, ``training.rm.losses.ld_margin`` with ``reduction="mean"``) between the
     reward model's own top and bottom candidate (lower = annotate first):
 
     ``beta * (logp(top) / |top| - logp(bottom) / |bottom|)``

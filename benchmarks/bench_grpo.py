@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from datasets import Dataset, DatasetDict
 
-from training.generation import load_policy
+from training.common.generation import load_policy
 from training.grpo.reward import RMReward
 from training.grpo.trainer import GRPORunConfig, mean_policy_reward, resolve_policy, train_grpo
 from training.rm.model import load_reward_model

@@ -30,8 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from training.common.stats import bootstrap_ci
 from training.rm.known_answer import AMBIGUOUS, KINDS, known_answer_sets
-from training.stats import bootstrap_ci
 
 
 def write_jsonl(rows: list[dict], path: Path) -> Path:

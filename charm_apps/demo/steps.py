@@ -214,7 +214,7 @@ def eval_step(cfg: DemoConfig) -> StepResult:
             "skipped",
             note="no roleReward items" if not items else "no reward model (training was skipped)",
         )
-    from training.cli import eval_rm
+    from training.rm.eval_cli import eval_rm
 
     eval_rm(model=cfg.rm_dir, data=cfg.export_dir, out=cfg.eval_dir, max_length=512)
     return StepResult(

@@ -74,7 +74,7 @@ def test_rm_uncertainty_and_aam_margin_by_hand():
 
 def test_aam_margin_is_the_training_ld_margin():
     torch = pytest.importorskip("torch")
-    from training.losses import ld_margin
+    from training.rm.losses import ld_margin
 
     t = torch.tensor
     ld = ld_margin(t([-10.0]), t([-30.0]), t([5]), t([10]), beta=0.7, reduction="mean")

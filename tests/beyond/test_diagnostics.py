@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from tests.training.helpers import train_rm
 from training.cli import app
-from training.diagnostics import DiagnosticsError, PairDiagnosis, disagreements, rankdata, spearman, summarize
+from training.rm.diagnostics import DiagnosticsError, PairDiagnosis, disagreements, rankdata, spearman, summarize
 
 runner = CliRunner()
 

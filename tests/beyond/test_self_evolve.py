@@ -9,7 +9,7 @@ import pytest
 
 import schemas as s
 from charm_builder.export import ExportOptions, export_workspace
-from training.self_evolve import (
+from training.rm.self_evolve import (
     SelfEvolveConfig,
     SelfEvolveError,
     UnlabelledSet,

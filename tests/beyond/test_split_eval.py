@@ -11,7 +11,7 @@ from tests.training.conftest import role_reward_rows
 from tests.training.helpers import train_rm
 from training.cli import app
 from training.rm.evaluate import PairResult, summarize
-from training.split_eval import list_splits, split_rows
+from training.rm.split_eval import list_splits, split_rows
 
 runner = CliRunner()
 

@@ -12,7 +12,7 @@ from accelerate.commands.launch import _validate_launch_command, launch_command_
 from accelerate.utils import DeepSpeedPlugin, DistributedType, FullyShardedDataParallelPlugin
 from accelerate.utils.launch import prepare_deepspeed_cmd_env, prepare_multi_gpu_env
 
-from training.launch import ACCELERATE_CONFIGS, CONFIG_DIR
+from training.common.launch import ACCELERATE_CONFIGS, CONFIG_DIR
 
 
 def launch_env(name: str, *extra: str) -> tuple[object, dict[str, str]]:

@@ -16,11 +16,11 @@ import pytest
 from typer.testing import CliRunner
 
 from charm_kernel.errors import InputFormatError
-from training import correlation
 from training.cli import app
+from training.common.stats import spearman as stats_spearman
 from training.rm import characterbench as cb
+from training.rm import correlation
 from training.rm.benchmarks import BenchmarkError
-from training.stats import spearman as stats_spearman
 
 runner = CliRunner()
 EXCERPT = Path(__file__).parent / "data" / "characterbench"

@@ -12,9 +12,10 @@ from pydantic import BaseModel, Field
 from typer.testing import CliRunner
 
 from tests.config_options import command, option_mismatches
-from training.cli import RM_CLI_ONLY, RM_OPTIONS, app
+from training.cli import app
 from training.grpo.cli import GRPO_CLI_ONLY, GRPO_OPTIONS
 from training.grpo.trainer import GRPORunConfig
+from training.rm.cli import RM_CLI_ONLY, RM_OPTIONS
 from training.rm.trainer import RMTrainConfig
 
 runner = CliRunner()

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
-from training.distributed import pool_metrics
-from training.launch import ACCELERATE_CONFIGS, CONFIG_DIR, LaunchError, forwarded_args, launch_args
+from training.common.distributed import pool_metrics
+from training.common.launch import ACCELERATE_CONFIGS, CONFIG_DIR, LaunchError, forwarded_args, launch_args
 from training.rm.batching import epoch_batches
 
 

@@ -1,4 +1,4 @@
-"""Bootstrap intervals of the evaluation tables (training/stats.py): checked against a direct numpy
+"""Bootstrap intervals of the evaluation tables (training/common/stats.py): checked against a direct numpy
 computation, the normal approximation, the published RewardBench/JudgeBench averaging, and paired
 p-values of identical and clearly different runs."""
 
@@ -9,9 +9,7 @@ import zlib
 import numpy as np
 import pytest
 
-from training.rm import judgebench, rewardbench
-from training.rm.benchmarks import BenchOutcome
-from training.stats import (
+from training.common.stats import (
     Item,
     cell_intervals,
     combine,
@@ -21,6 +19,8 @@ from training.stats import (
     resampled_means,
     two_sided_p,
 )
+from training.rm import judgebench, rewardbench
+from training.rm.benchmarks import BenchOutcome
 
 
 def bernoulli_items(stratum: str, hits: list[int]) -> list[Item]:

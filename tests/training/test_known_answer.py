@@ -6,8 +6,8 @@ import random
 
 import pytest
 
+from training.common.stats import bootstrap_ci
 from training.rm.known_answer import AMBIGUOUS, KINDS, build_pairs, known_answer_sets, library_cards
-from training.stats import bootstrap_ci
 
 
 def test_sets_are_reproducible_and_split_by_character() -> None:

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from training.losses import (
+from training.rm.losses import (
     SFT_INIT_REDUCTION,
     bradley_terry_loss,
     ld_margin,

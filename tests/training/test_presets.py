@@ -11,11 +11,11 @@ from typer.testing import CliRunner
 
 from tests.training.helpers import train_rm
 from training.cli import app
-from training.presets import ABLATIONS, PAPER_PRESETS, PRESETS, parse_presets, resolve
+from training.rm.presets import ABLATIONS, PAPER_PRESETS, PRESETS, parse_presets, resolve
 
 runner = CliRunner()
 
-# The paper's Table 3 (plus GPT-Margin of Tables 1/2), written out independently of training/presets.py:
+# The paper's Table 3 (plus GPT-Margin of Tables 1/2), written out independently of training/rm/presets.py:
 # label, SFT pre-train, SFT reg. alpha, loss, margin column. Section 5.1: alpha 0.01, 2 epochs, lr 1e-5.
 PAPER_ROWS = {
     "paper-bt": ("BT (Baseline)", False, 0.0, "bt", "margin"),

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from training.common.stats import bootstrap_ci
 from training.rm.known_answer import KINDS, known_answer_sets
-from training.stats import bootstrap_ci
 
 SURFACE = ("wrong-language", "off-topic")
 

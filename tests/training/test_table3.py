@@ -117,8 +117,8 @@ def test_table3_layout_numbers_and_rerun(tiny_model_dir: Path, tmp_path: Path) -
 
 
 def test_table3_ablations_follow_the_paper_rows_with_deltas(tiny_model_dir: Path, tmp_path: Path) -> None:
-    from training.presets import ABLATIONS
-    from training.presets import PRESETS as ALL
+    from training.rm.presets import ABLATIONS
+    from training.rm.presets import PRESETS as ALL
 
     export = _export(tmp_path / "export", preference_rows(8))
     out = tmp_path / "t3"

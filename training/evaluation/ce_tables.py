@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from training.common.reporting import bound_columns, fmt, fmt_cell, interval_note
 from training.evaluation.character_eval import AVG, GROUPS, METRICS, CERun, ce_items
 from training.evaluation.tables import agreement_line, write_judged_run
-from training.reporting import bound_columns, fmt, fmt_cell, interval_note
 
 COLUMNS = (*GROUPS.values(), AVG)
 

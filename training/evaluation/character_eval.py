@@ -41,10 +41,10 @@ from typing import Any
 
 from charm_kernel.errors import CharmError, InputFormatError
 from schemas import DialogueQualityItem, Message
+from training.common.reporting import bootstrap_block, intervals_json
+from training.common.stats import BOOTSTRAP, Item, Weights, cell_intervals, mean_weights
 from training.evaluation.dialogue_quality import EvaluationInputError, Reply, Responder
 from training.evaluation.judges import Judgement, agreement, item_scores, judge_reply
-from training.reporting import bootstrap_block, intervals_json
-from training.stats import BOOTSTRAP, Item, Weights, cell_intervals, mean_weights
 
 TEST_DATA, PROFILES, ID2METRIC = "test_data.jsonl", "character_profiles.json", "id2metric.jsonl"
 GROUPS: dict[str, str] = {"attr": "Attr.", "conv": "Conv.", "know": "Know."}

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from charm_kernel.console import fail
-from training.stats import BOOTSTRAP
+from training.common.cli_options import BootSeedOpt, BootstrapOpt, check_bootstrap
+from training.common.stats import BOOTSTRAP
 
 # options eval-dq and eval-ce share
 ModelOpt = Annotated[
@@ -36,26 +37,8 @@ CacheOpt = Annotated[
     Path | None,
     typer.Option(help="SQLite file caching LLM calls (default: OUT/llm_cache.db with --out); a rerun is then free."),
 ]
+T = TypeVar("T")
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
-
-# confidence intervals: every evaluation command (eval-rm, eval-dq, eval-ce, compare; table3 uses its --seed)
-BootstrapOpt = Annotated[
-    int,
-    typer.Option(
-        "--bootstrap",
-        help="Bootstrap resamples of the items for each cell's 95 % interval (shown as value ± half-width; "
-        "bounds in summary.json and results.csv); 0 turns intervals off. E.g. --bootstrap 5000.",
-    ),
-]
-BootSeedOpt = Annotated[
-    int, typer.Option("--seed", help="Seed of the bootstrap resamples (same seed, same intervals).")
-]
-
-
-def check_bootstrap(resamples: int) -> None:
-    """One-line error for a negative --bootstrap."""
-    if resamples < 0:
-        fail(f"--bootstrap must be >= 0 (0 turns intervals off), got {resamples}")
 
 
 def eval_dq(
@@ -86,25 +69,21 @@ def eval_dq(
       charm-train eval-dq -m claude-3.5-sonnet -d exports/dialogueQuality --judges gpt-4o,claude-3.5-sonnet --roster paper
     """
     from charm_builder.export.locate import subset_path
-    from charm_builder.llm.errors import LLMConfigError
-    from charm_kernel.errors import CharmError
-    from training.evaluation.dialogue_quality import (
-        evaluate_dialogue_quality,
-        load_dialogue_quality,
-        resolve_responder,
-    )
+    from training.evaluation.dialogue_quality import evaluate_dialogue_quality, load_dialogue_quality
     from training.evaluation.tables import print_table, summarize, write_report
 
-    judge_list = _judge_list(judge, judges)
-    _check_run_options(out, max_new_tokens, batch_size)
-    check_bootstrap(bootstrap)
+    judge_list = _checked_judges(judge, judges, out, max_new_tokens, batch_size, bootstrap)
     data = subset_path(data, "dialogueQuality")
-    try:
-        items = load_dialogue_quality(data, split, limit)
-        client = _client(roster, cache, out, "eval-dq")
-        responder = resolve_responder(model, client, max_new_tokens, batch_size)
-    except (CharmError, LLMConfigError) as exc:
-        fail(str(exc))
+    items, client, responder = _load(
+        lambda: load_dialogue_quality(data, split, limit),
+        model,
+        roster,
+        cache,
+        out,
+        "eval-dq",
+        max_new_tokens,
+        batch_size,
+    )
     result = _run_judged(
         client,
         _needed(judge_list, model, responder),
@@ -156,8 +135,6 @@ def eval_ce(
 
       charm-train eval-ce -m qwen2.5-7b -d CharacterEval/data --judges gpt-4o,claude-3.5-sonnet --roster paper --limit 200
     """
-    from charm_builder.llm.errors import LLMConfigError
-    from charm_kernel.errors import CharmError
     from training.evaluation.ce_tables import print_table, write_report
     from training.evaluation.character_eval import (
         evaluate_character_eval,
@@ -165,19 +142,20 @@ def eval_ce(
         load_character_eval,
         summarize,
     )
-    from training.evaluation.dialogue_quality import resolve_responder
 
-    judge_list = _judge_list(judge, judges)
-    _check_run_options(out, max_new_tokens, batch_size)
-    check_bootstrap(bootstrap)
+    judge_list = _checked_judges(judge, judges, out, max_new_tokens, batch_size, bootstrap)
     if limit is not None and limit < 1:
         fail(f"--limit must be >= 1, got {limit}")
-    try:
-        examples, sparse = load_character_eval(data, limit, all_metrics)
-        client = _client(roster, cache, out, "eval-ce")
-        responder = resolve_responder(model, client, max_new_tokens, batch_size)
-    except (CharmError, LLMConfigError) as exc:
-        fail(str(exc))
+    (examples, sparse), client, responder = _load(
+        lambda: load_character_eval(data, limit, all_metrics),
+        model,
+        roster,
+        cache,
+        out,
+        "eval-ce",
+        max_new_tokens,
+        batch_size,
+    )
     result = _run_judged(
         client,
         _needed(judge_list, model, responder),
@@ -236,6 +214,41 @@ def _judge_list(judge: str | None, judges: str | None) -> list[str]:
     if not judge_list or len(set(judge_list)) != len(judge_list):
         fail("--judges: give one or more distinct roster entries, comma-separated")
     return judge_list
+
+
+def _checked_judges(
+    judge: str | None, judges: str | None, out: Path | None, max_new_tokens: int, batch_size: int, bootstrap: int
+) -> list[str]:
+    """The options eval-dq and eval-ce check first, in order (judges, --out, sizes, --bootstrap); the judges."""
+    judge_list = _judge_list(judge, judges)
+    _check_run_options(out, max_new_tokens, batch_size)
+    check_bootstrap(bootstrap)
+    return judge_list
+
+
+def _load(
+    load: Callable[[], T],
+    model: str,
+    roster: str,
+    cache: Path | None,
+    out: Path | None,
+    run_id: str,
+    max_new_tokens: int,
+    batch_size: int,
+) -> tuple[T, Any, Any]:
+    """``load()`` (the items), the LLM client and the responder for ``model``; a bad file, roster or model
+    ends in its one-line error before anything is generated."""
+    from charm_builder.llm.errors import LLMConfigError
+    from charm_kernel.errors import CharmError
+    from training.evaluation.dialogue_quality import resolve_responder
+
+    try:
+        items = load()
+        client = _client(roster, cache, out, run_id)
+        responder = resolve_responder(model, client, max_new_tokens, batch_size)
+    except (CharmError, LLMConfigError) as exc:
+        fail(str(exc))
+    return items, client, responder
 
 
 def _check_run_options(out: Path | None, max_new_tokens: int, batch_size: int) -> None:

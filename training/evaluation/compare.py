@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from charm_kernel.errors import CharmError
-from training.reporting import HI, ITEMS, LO, fmt_cell, fmt_p
-from training.stats import BOOTSTRAP, Delta, Item, Weights, paired_deltas
+from training.common.reporting import HI, ITEMS, LO, fmt_cell, fmt_p
+from training.common.stats import BOOTSTRAP, Delta, Item, Weights, paired_deltas
 
 RESULTS = "results.csv"
 SUMMARY = "summary.json"

@@ -110,7 +110,7 @@ class LocalResponder:
     def _generate(self, items: Sequence[DialogueQualityItem], on_done: Callable[[int], None]) -> list[Reply]:
         import torch
 
-        from training.generation import generate_replies, load_policy
+        from training.common.generation import generate_replies, load_policy
 
         model, tok = load_policy(self.path)
         model.to(self.device or ("cuda" if torch.cuda.is_available() else "cpu"))

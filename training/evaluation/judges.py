@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 
 from schemas import DialogueQualityItem
-from training.stats import spearman
+from training.common.stats import spearman
 
 if TYPE_CHECKING:
     from charm_builder.llm.client import LLMClient

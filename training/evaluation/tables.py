@@ -17,9 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from schemas import LANGUAGES
-from training.evaluation.dialogue_quality import DQRun
-from training.evaluation.judges import agreement, item_scores
-from training.reporting import (
+from training.common.reporting import (
     bootstrap_block,
     bound_columns,
     fmt,
@@ -31,7 +29,9 @@ from training.reporting import (
     write_jsonl,
     write_table_files,
 )
-from training.stats import BOOTSTRAP, Item, Weights, cell_intervals, mean_weights
+from training.common.stats import BOOTSTRAP, Item, Weights, cell_intervals, mean_weights
+from training.evaluation.dialogue_quality import DQRun
+from training.evaluation.judges import agreement, item_scores
 
 TABLE4_DIMENSIONS: dict[str, str] = {
     "knowledge": "Knowledge",

@@ -9,9 +9,9 @@ import typer
 
 from charm_kernel.console import fail
 from charm_kernel.options import field_help, option_error
-from training.distributed import is_main_process
+from training.common.distributed import is_main_process
+from training.common.launch import AccelerateConfigOpt, NumProcessesOpt, PrintLaunchOpt
 from training.grpo.trainer import GRPORunConfig
-from training.launch import AccelerateConfigOpt, NumProcessesOpt, PrintLaunchOpt
 
 
 def _g(name: str) -> str:
@@ -91,8 +91,8 @@ def grpo(
         fail(option_error(exc, GRPO_OPTIONS))
     if accelerate_config is not None:
         from charm_kernel.errors import CharmError
+        from training.common.launch import launch_from_cli
         from training.grpo.trainer import validate_config
-        from training.launch import launch_from_cli
 
         try:
             validate_config(cfg)

@@ -33,10 +33,10 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from charm_kernel.errors import CharmError
-from training.distributed import is_main_process
-from training.generation import generate_replies, load_policy
+from training.common.distributed import is_main_process
+from training.common.generation import generate_replies, load_policy
+from training.common.precision import use_bf16
 from training.grpo.reward import RMReward
-from training.precision import use_bf16
 
 LOG_FILE = "train_log.jsonl"
 CURVES_FILE = "curves.png"

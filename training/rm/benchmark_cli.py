@@ -4,6 +4,7 @@ or on CharacterBench (agreement with its human scores)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -13,6 +14,20 @@ from charm_kernel.console import fail
 from training.rm.benchmarks import Benchmark
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class BenchRun:
+    """The options every ``--benchmark`` run shares (``resamples``: bootstrap resamples, 0 = no intervals)."""
+
+    out: Path | None
+    method: str | None
+    batch_size: int
+    max_length: int
+    device: str | None
+    quiet: bool
+    resamples: int = 1000
+    seed: int = 0
 
 
 def benchmarks() -> dict[str, Benchmark]:
@@ -81,9 +96,8 @@ def eval_benchmark(
     if name not in known:
         from training.rm.characterbench_cli import eval_characterbench
 
-        return eval_characterbench(
-            model, path, out, method, batch_size, max_length, device, quiet, resamples, seed, language or "zh", limit
-        )
+        run = BenchRun(out, method, batch_size, max_length, device, quiet, resamples, seed)
+        return eval_characterbench(model, path, run, language or "zh", limit)
     if language is not None or limit is not None:
         fail("--language and --limit apply to --benchmark characterbench only")
     bench = known[name]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from charm_kernel.errors import CharmError, InputFormatError
-from training.reporting import (
+from training.common.reporting import (
     bootstrap_block,
     bound_columns,
     fmt,
@@ -29,7 +29,7 @@ from training.reporting import (
     write_jsonl,
     write_table_files,
 )
-from training.stats import BOOTSTRAP, Item, cell_intervals
+from training.common.stats import BOOTSTRAP, Item, cell_intervals
 
 Messages = list[dict[str, str]]
 

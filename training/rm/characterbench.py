@@ -44,10 +44,18 @@ from typing import Any
 import numpy as np
 
 from charm_kernel.errors import InputFormatError
-from training.correlation import kendall, kendall_rows, pearson, pearson_rows, spearman, spearman_rows
-from training.reporting import fmt_cell, write_atomically, write_jsonl, write_table_files
+from training.common.reporting import fmt_cell, write_atomically, write_jsonl, write_table_files
+from training.common.stats import (
+    BOOTSTRAP,
+    LEVEL,
+    Item,
+    cell_intervals,
+    percentile_interval,
+    resample_index,
+    weighted_weights,
+)
 from training.rm.benchmarks import BenchmarkError
-from training.stats import BOOTSTRAP, LEVEL, Item, cell_intervals, percentile_interval, resample_index, weighted_weights
+from training.rm.correlation import kendall, kendall_rows, pearson, pearson_rows, spearman, spearman_rows
 
 Messages = list[dict[str, str]]
 
@@ -396,9 +404,9 @@ def _add_intervals(
     resamples: int,
     seed: int,
 ) -> None:
-    """Correlations: items resampled within each dimension with :func:`training.stats.resample_index`
+    """Correlations: items resampled within each dimension with :func:`training.common.stats.resample_index`
     (the same resamples for all three coefficients and the averages); pairs: per dimension and pooled,
-    with :func:`training.stats.cell_intervals`. An undefined resample (a constant side) is left out of
+    with :func:`training.common.stats.cell_intervals`. An undefined resample (a constant side) is left out of
     a figure's interval; ``undefined`` counts them."""
     cats = summary["dimensions"]
     boot: dict[str, dict[str, np.ndarray]] = {c: {} for c in CORRELATIONS}

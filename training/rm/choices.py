@@ -5,7 +5,7 @@ it means, and what set it.
 ``source`` is read off the values: ``preset NAME`` when the value is the preset's, ``option --FLAG
 (overrides preset NAME)`` when a preset ran but the value differs, ``option --FLAG`` / ``default``
 without a preset, ``fixed`` for a choice without an option. The equations behind each reduction are
-in :mod:`training.losses`.
+in :mod:`training.rm.losses`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from training.losses import SFT_INIT_REDUCTION
-from training.presets import PRESETS
+from training.rm.losses import SFT_INIT_REDUCTION
+from training.rm.presets import PRESETS
 
 if TYPE_CHECKING:
     from training.rm.trainer import RMTrainConfig
@@ -118,7 +118,7 @@ def card_section(cfg: RMTrainConfig) -> list[str]:
     lines = [
         "## Choices the paper leaves open",
         "",
-        "Equations: `training/losses.py`. *applies*: whether the choice matters for this loss and options.",
+        "Equations: `training/rm/losses.py`. *applies*: whether the choice matters for this loss and options.",
         "",
         "| choice | value | applies | set by | meaning |",
         "|---|---|---|---|---|",

@@ -36,7 +36,7 @@ from schemas import (
     to_chat,
     validate_rows,
 )
-from training.reporting import (
+from training.common.reporting import (
     bootstrap_block,
     bound_columns,
     fmt,
@@ -48,8 +48,8 @@ from training.reporting import (
     write_jsonl,
     write_table_files,
 )
+from training.common.stats import BOOTSTRAP, Item, Weights, cell_intervals, mean_weights
 from training.rm.data import DataError, load_rows, require_columns
-from training.stats import BOOTSTRAP, Item, Weights, cell_intervals, mean_weights
 
 # Table 2 column titles of the roleReward dimensions.
 DIMENSIONS: dict[str, str] = dict(

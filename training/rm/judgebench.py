@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from charm_kernel.errors import InputFormatError
+from training.common.stats import mean_weights, weighted_weights
 from training.rm.benchmarks import Benchmark, BenchOutcome, BenchPair, accuracy, read_records, text_field
-from training.stats import mean_weights, weighted_weights
 
 # source prefix -> the paper's Table 1 column
 CATEGORIES: dict[str, str] = {

@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from training.common.stats import mean_weights, weighted_weights
 from training.rm.benchmarks import (
     Benchmark,
     BenchOutcome,
@@ -41,7 +42,6 @@ from training.rm.benchmarks import (
     read_records,
     text_field,
 )
-from training.stats import mean_weights, weighted_weights
 
 EXAMPLE_COUNTS: dict[str, int] = {
     "alpacaeval-easy": 100,

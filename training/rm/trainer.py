@@ -59,12 +59,10 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from torch import nn
 
-from training.distributed import gather_metrics, pool_metrics
-from training.losses import SFT_INIT_REDUCTION, bradley_terry_loss, ld_margin, pairwise_accuracy, pr_margin, sft_loss
-from training.precision import use_bf16
-from training.presets import PRESETS
+from training.common.distributed import gather_metrics, pool_metrics
+from training.common.precision import use_bf16
 from training.rm.batching import epoch_batches
-from training.rm.choices import card_section, open_choices
+from training.rm.choices import open_choices
 from training.rm.data import (
     DataError,
     EncodedPair,
@@ -72,10 +70,17 @@ from training.rm.data import (
     encode_preference_rows,
     pad_sequences,
 )
+from training.rm.losses import SFT_INIT_REDUCTION, bradley_terry_loss, ld_margin, pairwise_accuracy, pr_margin, sft_loss
+from training.rm.margin_sources import margin_column_for
 from training.rm.mix import normalise_weights
 from training.rm.model import MARKER, ActAdaptiveRewardModel, RewardModelError
+from training.rm.model_card import write_model_card
+from training.rm.presets import PRESETS
+from training.rm.presets import resolve as resolve_preset
 
 LossName = Literal["bt", "margin", "aam-pr", "aam-ld"]
+# when RewardModelTrainer.train asks for pi_ref (see RewardModelTrainer._prepare_reference)
+RefStage = Literal["before-sft", "fresh", "resumed", "prepared"]
 LOSSES: tuple[str, ...] = ("bt", "margin", "aam-pr", "aam-ld")
 PR_REFERENCES: tuple[str, ...] = ("base", "init")
 DEFAULT_BETA: dict[str, float] = {"aam-pr": 0.1, "aam-ld": 1.0}
@@ -189,7 +194,7 @@ class RMTrainConfig(BaseModel):
         None,
         description="A paper configuration (Table 3 rows, GPT-Margin) or an ablation of one (one choice the paper "
         "leaves open flipped): " + ", ".join(PRESETS) + ". Flags given explicitly override its values.",
-    )  # recorded with the run; training/presets.py resolves it into the other fields
+    )  # recorded with the run; training/rm/presets.py resolves it into the other fields
 
     @field_validator("data", mode="before")
     @classmethod
@@ -223,6 +228,25 @@ class RMTrainConfig(BaseModel):
     def resolved(self) -> dict[str, Any]:
         """Every setting of the run with the defaults filled in (beta, sft_lr), as JSON values."""
         return self.model_dump(mode="json") | {"beta": self.effective_beta, "sft_lr": self.sft_lr or self.lr}
+
+    @classmethod
+    def from_preset(cls, name: str | None = None, **explicit: Any) -> RMTrainConfig:
+        """The config of preset ``name`` (None: no preset) with the ``explicit`` values on top: an explicit
+        value always wins over the preset's, the preset's over the field's default.
+
+        ``explicit`` takes every field (``data`` and ``output_dir`` are required) plus ``margin_source``
+        (agreement, bws, judge or posterior; :mod:`training.rm.margin_sources`), which sets
+        ``margin_column`` and needs ``loss="margin"``; a preset's margin source gives way to an explicit
+        ``margin_column``. ValueError names the option (unknown preset or margin source, a margin source
+        without --loss margin); pydantic's ValidationError (a ValueError too) a field's rule."""
+        values = resolve_preset(name, explicit, set(explicit))
+        source = values.pop("margin_source", None)
+        if source is not None:
+            loss = values.get("loss", cls.model_fields["loss"].default)
+            if loss != "margin":
+                raise ValueError(f"--margin-source needs --loss margin (got --loss {loss})")
+            values["margin_column"] = margin_column_for(source)
+        return cls(**values)
 
 
 @dataclass
@@ -641,8 +665,44 @@ class RewardModelTrainer:
                 bar.update(task, advance=1, stats=f"nll {loss.item():.3f}")
         self.model = self.accelerator.unwrap_model(model)
 
+    def _prepare_reference(self, stage: RefStage, resumed: bool, engine: nn.Module | None = None) -> None:
+        """pi_ref of an ``aam-pr`` run: the one place that decides when it is made and from what. ``train``
+        calls it at each ``stage``; each kind of reference is made at exactly one of them:
+
+        * ``"before-sft"``: with ``pr_reference="base"`` on a fresh run, the backbone before SFT init;
+        * ``"fresh"``: ``ref_logps="online"`` not made yet, the model before a checkpoint's weights are
+          loaded (after SFT init); a resumed ``--sft-init --pr-reference init`` run cannot rebuild it;
+        * ``"resumed"``: ``ref_logps="precompute"`` not made yet (nor brought by the checkpoint) and the
+          weights not sharded, the log-probs of the model as it is now;
+        * ``"prepared"``: sharded (DeepSpeed / FSDP) runs, the log-probs through ``engine``, whose forward
+          alone sees whole weights.
+        """
+        cfg, acc = self.cfg, self.accelerator
+        if cfg.loss != "aam-pr":
+            return
+        if stage == "prepared":
+            if self.sharded:
+                self.ref_logps = response_logps(
+                    engine, self.pairs, cfg.batch_size, acc.device, acc.autocast, pad_token_id=self.model.pad_token_id
+                )
+            return
+        if stage == "before-sft":
+            make = cfg.pr_reference == "base" and not resumed
+        elif stage == "fresh":
+            make = cfg.ref_logps == "online" and self.ref_model is None
+            if make and resumed and cfg.sft_init and cfg.pr_reference == "init":
+                raise TrainingInputError(
+                    "--resume with --sft-init, --pr-reference init and --ref-logps online is "
+                    "not supported; use --ref-logps precompute"
+                )
+        else:  # "resumed"
+            make = cfg.ref_logps == "precompute" and self.ref_logps is None and not self.sharded
+        if make:
+            self._setup_reference()
+
     def _setup_reference(self) -> None:
-        """pi_ref = the model as it is now (called before SFT init for ``pr_reference="base"``)."""
+        """pi_ref = the model as it is now: precomputed log-probs, the PEFT model with its adapter off (the
+        base), or a frozen copy (``_prepare_reference`` says when)."""
         cfg = self.cfg
         if cfg.loss != "aam-pr":
             return
@@ -711,44 +771,42 @@ class RewardModelTrainer:
         return int(state["step"]), int(state["micro"])
 
     def train(self) -> TrainResult:
+        """SFT init (optional), then RM training: reference, schedule, resume, the loop, the saved model."""
         from transformers import get_scheduler
 
         cfg, acc = self.cfg, self.accelerator
         resume_from = latest_checkpoint(cfg.output_dir) if cfg.resume else None
-        if cfg.loss == "aam-pr" and cfg.pr_reference == "base" and resume_from is None:
-            self._setup_reference()  # before SFT init: pi_ref is the backbone
-        if cfg.sft_init and resume_from is None:
+        resumed = resume_from is not None
+        self._prepare_reference("before-sft", resumed)  # pi_ref = the backbone
+        if cfg.sft_init and not resumed:
             self._sft_init()
         total, _ = self._total_steps(cfg.epochs)
         if cfg.max_steps is not None:
             total = cfg.max_steps
         opt = self._optimizer(cfg.lr)
         sched = get_scheduler("linear", opt, num_warmup_steps=int(cfg.warmup_ratio * total), num_training_steps=total)
-        if cfg.loss == "aam-pr" and cfg.ref_logps == "online" and self.ref_model is None:
-            if resume_from is not None and cfg.sft_init and cfg.pr_reference == "init":
-                raise TrainingInputError(
-                    "--resume with --sft-init, --pr-reference init and --ref-logps online is "
-                    "not supported; use --ref-logps precompute"
-                )
-            self._setup_reference()  # before loading the checkpoint: the fresh model *is* pi_ref
+        self._prepare_reference("fresh", resumed)  # before loading the checkpoint: the fresh model *is* pi_ref
         step, micro = 0, 0
         if resume_from is not None:
             step, micro = self._load_checkpoint(resume_from, opt, sched)
-        if cfg.loss == "aam-pr" and cfg.ref_logps == "precompute" and self.ref_logps is None and not self.sharded:
-            self._setup_reference()
-        if cfg.sft_init and resume_from is None and cfg.save_steps > 0:
+        self._prepare_reference("resumed", resumed)
+        if cfg.sft_init and not resumed and cfg.save_steps > 0:
             self._save_checkpoint(0, 0, opt, sched)
         if acc.state.deepspeed_plugin is not None:  # DeepSpeed wants a micro-batch size; we feed no DataLoader
             acc.state.deepspeed_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = cfg.batch_size
         model, opt, sched = acc.prepare(self.model, opt, sched)
-        if cfg.loss == "aam-pr" and self.sharded:  # sharded weights are whole only inside the engine's forward
-            self.ref_logps = response_logps(
-                model, self.pairs, cfg.batch_size, acc.device, acc.autocast, pad_token_id=self.model.pad_token_id
-            )
+        self._prepare_reference("prepared", resumed, model)
+        step = self._loop(model, opt, sched, step, micro, total)
+        self._save_model(model, step)
+        return TrainResult(cfg.output_dir, step, self.history)
+
+    def _loop(self, model: nn.Module, opt: Any, sched: Any, step: int, micro: int, total: int) -> int:
+        """Optimizer steps ``step`` .. ``total`` (micro-batches from ``micro`` on), logging and checkpointing
+        as configured; returns the last step."""
+        cfg, acc = self.cfg, self.accelerator
         model.train()
         stream = self._micro_batches(micro)
         window: list[tuple[dict[str, float], float]] = []  # (global micro-batch metrics, pairs)
-        log_path = cfg.output_dir / LOG_FILE
         cfg.output_dir.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         with self._progress() as bar:
@@ -769,18 +827,28 @@ class RewardModelTrainer:
                 opt.zero_grad(set_to_none=True)
                 step += 1
                 if step % max(1, cfg.logging_steps) == 0 or step == total:
-                    entry = {"step": float(step), "lr": sched.get_last_lr()[0], "elapsed_s": time.perf_counter() - t0}
-                    entry |= pool_metrics(window)  # the whole optimizer step's pairs
-                    window.clear()
-                    self.history.append(entry)
-                    if acc.is_main_process:
-                        with log_path.open("a", encoding="utf-8") as fh:
-                            fh.write(json.dumps(entry) + "\n")
-                    if self.on_log and acc.is_main_process:
-                        self.on_log(entry)
+                    self._log(step, sched.get_last_lr()[0], time.perf_counter() - t0, window)
                 bar.update(task, advance=1, stats=f"loss {metrics['loss']:.3f} acc {metrics['accuracy']:.2f}")
                 if cfg.save_steps > 0 and step % cfg.save_steps == 0 and step < total:
                     self._save_checkpoint(step, micro, opt, sched)
+        return step
+
+    def _log(self, step: int, lr: float, elapsed_s: float, window: list[tuple[dict[str, float], float]]) -> None:
+        """One log entry pooled over ``window`` (the optimizer step's pairs, then emptied): kept in the
+        history, appended to train_log.jsonl and passed to ``on_log`` (rank 0)."""
+        entry = {"step": float(step), "lr": lr, "elapsed_s": elapsed_s}
+        entry |= pool_metrics(window)  # the whole optimizer step's pairs
+        window.clear()
+        self.history.append(entry)
+        if self.accelerator.is_main_process:
+            with (self.cfg.output_dir / LOG_FILE).open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(entry) + "\n")
+            if self.on_log:
+                self.on_log(entry)
+
+    def _save_model(self, model: nn.Module, step: int) -> None:
+        """The trained model, its metadata (charm_rm.json, HF config.json) and model card (rank 0 writes)."""
+        cfg, acc = self.cfg, self.accelerator
         state = acc.get_state_dict(model) if self.sharded else None  # collective: gathers the shards
         self.model = acc.unwrap_model(model)
         acc.wait_for_everyone()
@@ -802,73 +870,6 @@ class RewardModelTrainer:
             write_model_card(cfg.output_dir, cfg, str(self.model_path), step, self.history, self.data.record())
             self.model.save(cfg.output_dir, metadata=meta, state_dict=state)
         acc.wait_for_everyone()
-        return TrainResult(cfg.output_dir, step, self.history)
-
-
-def write_model_card(
-    folder: Path,
-    cfg: RMTrainConfig,
-    base_model: str,
-    steps: int,
-    history: Sequence[dict[str, float]],
-    data: dict[str, Any] | None = None,
-) -> Path:
-    """``README.md``: YAML header (preset, loss, base model, steps), the preset (paper row or ablation), the
-    choices the paper leaves open (:mod:`training.rm.choices`), a table of every resolved value and, given
-    ``data`` (:meth:`PreferenceData.record`), one row per training source."""
-    from charm_builder.export.card import render_card
-    from training.presets import PRESETS
-
-    preset = PRESETS.get(cfg.preset or "")
-    header = {
-        "library_name": "transformers",
-        "tags": ["reward-model", "charm", "aam", cfg.loss],
-        "base_model": base_model,
-        "charm_rm_preset": cfg.preset,
-        "charm_rm_loss": cfg.loss,
-        "steps": steps,
-    }
-    lines = [f"Reward model trained by `charm-train rm` with loss `{cfg.loss}` for {steps} optimizer steps."]
-    if preset is not None and preset.ablation_of is not None:
-        row = PRESETS[preset.ablation_of]
-        lines.append(
-            f'Preset `{preset.name}` "{preset.label}": an ablation, not a paper row. It is the paper\'s '
-            f'{row.table} row "{row.label}" (`{row.name}`) except that {preset.differs}.'
-        )
-    elif preset is not None:
-        lines.append(
-            f'Preset `{preset.name}`: the paper\'s {preset.table} row "{preset.label}" (SFT pre-train '
-            f"{'Yes' if preset.sft_init else 'No'}, SFT reg. {'Yes' if preset.sft_reg else 'No'})."
-        )
-    lines += ["", *card_section(cfg)]
-    lines += ["", "## Settings", "", "| setting | value |", "|---|---|"]
-    lines += [f"| {k} | {json.dumps(v)} |" for k, v in cfg.resolved().items()]
-    if data is not None:
-        lines += ["", *data_card_lines(data)]
-    if history:
-        last = history[-1]
-        lines += ["", "Last logged step: " + ", ".join(f"{k} {v:.4g}" for k, v in last.items())]
-    path = Path(folder) / "README.md"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        render_card(header, f"Charm reward model ({cfg.preset or cfg.loss})", "\n".join(lines)), encoding="utf-8"
-    )
-    return path
-
-
-def data_card_lines(data: dict[str, Any]) -> list[str]:
-    """The model card's training-data section: how sources were combined and what each gave."""
-    how = "sampled by --mix weights" if data["mix"] == "weighted" else "concatenated"
-    lines = [
-        f"Training data: {data['pairs']} pairs from {len(data['sources'])} source(s), {how}.",
-        "",
-        "| source | split | rows | formats | weight | pairs taken |",
-        "|---|---|---|---|---|---|",
-    ]
-    for s in data["sources"]:
-        formats = ", ".join(f"{k} {v}" for k, v in s["formats"].items())
-        lines.append(f"| {s['path']} | {s['split']} | {s['rows']} | {formats} | {s['weight']:.4g} | {s['pairs']} |")
-    return lines
 
 
 def train_reward_model(

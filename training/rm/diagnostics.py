@@ -3,7 +3,7 @@
 For every preference pair the reward model's own LM head gives the act-adaptive margin it would
 train with (paper eq. 8 / 9):
 
-* ``ld``: :func:`training.losses.ld_margin` with the reduction the model trained with
+* ``ld``: :func:`training.rm.losses.ld_margin` with the reduction the model trained with
   (``ld_reduction`` in ``charm_rm.json``): by default ``beta * (mean log pi(chosen) - mean log
   pi(rejected))``, each side normalised by its own length (eq. 9); ``sum``: eq. 10 as printed;
 * ``pr``: ``beta * (log pi/pi_ref(chosen) - log pi/pi_ref(rejected))`` with ``pi_ref`` the base model
@@ -34,7 +34,7 @@ from typing import Any
 
 import torch
 
-from training.stats import rankdata, spearman
+from training.common.stats import rankdata, spearman
 
 MARGIN_KINDS: tuple[str, ...] = ("auto", "ld", "pr")
 TEXT_PREVIEW = 200
@@ -213,8 +213,8 @@ def diagnose(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Run the diagnostics and write the outputs (see module doc). Returns the summary."""
-    from training.losses import ld_margin
     from training.rm.data import encode_preference_rows, load_rows, require_columns
+    from training.rm.losses import ld_margin
     from training.rm.model import load_backbone, load_reward_model
     from training.rm.trainer import DEFAULT_BETA
 

@@ -1,12 +1,12 @@
 """``charm-train table3``: train every paper preset on the same data and seed, evaluate each on
 roleReward, and write the paper's Table 3 layout.
 
-Rows are presets (``training/presets.py``) with their "SFT Pre-train" / "SFT Reg." columns; cells are
+Rows are presets (``training/rm/presets.py``) with their "SFT Pre-train" / "SFT Reg." columns; cells are
 pairwise accuracy (%) per language and their mean (``avg.`` = mean of zh and en, as in the paper),
 with the change against ``paper-bt`` (BT baseline) as ``↑x`` / ``↓x`` (``±0.0``) when that row is present. The
 paper's Table 3 reports Charm-Consistency (the ``knowledge_consistency`` dimension); the same layout
 follows for Charm-Attractiveness and for both dimensions together (each dimension weighs the same).
-Ablation presets (``--ablations``: one open choice of a paper row flipped, ``training/presets.py``)
+Ablation presets (``--ablations``: one open choice of a paper row flipped, ``training/rm/presets.py``)
 come after the paper rows, under their own heading, with their changes against ``paper-bt`` too.
 Every cell carries a 95 % percentile bootstrap interval (``71.1 ± 1.9``: pairs resampled within each
 dimension x language cell) and every change a two-sided paired bootstrap p-value: all presets are
@@ -34,11 +34,11 @@ from pathlib import Path
 from typing import Any
 
 from schemas import LANGUAGES
-from training.presets import BASELINE, Preset
-from training.reporting import fmt_cell, fmt_p, interval_note
+from training.common.reporting import fmt_cell, fmt_p, interval_note
+from training.common.stats import BOOTSTRAP, Delta, Interval, Item, Weights, cell_intervals, mean_weights, paired_deltas
 from training.rm.evaluate import DIMENSIONS
+from training.rm.presets import BASELINE, Preset
 from training.rm.trainer import RMTrainConfig
-from training.stats import BOOTSTRAP, Delta, Interval, Item, Weights, cell_intervals, mean_weights, paired_deltas
 
 RUNS = "runs"
 EVAL_MAX_LENGTH = 2048  # eval-rm's default
@@ -83,13 +83,7 @@ def split_export(data: Path, eval_data: Path | None) -> tuple[Path, Path]:
 
 def preset_config(preset: Preset, data: Path, run_dir: Path, overrides: dict[str, Any]) -> RMTrainConfig:
     """The run config of ``preset``: its settings, then the table-wide ``overrides`` (model, seed ...)."""
-    from training.margin_sources import margin_column_for
-
-    values = preset.settings()
-    source = values.pop("margin_source", None)
-    if source is not None:
-        values["margin_column"] = margin_column_for(source)
-    return RMTrainConfig(data=data, output_dir=run_dir, preset=preset.name, **(values | overrides))
+    return RMTrainConfig.from_preset(preset.name, data=data, output_dir=run_dir, **overrides)
 
 
 def _check_margins(rows: Any, column: str, source: str, preset: str) -> None:
@@ -387,7 +381,7 @@ def bootstrap_info(rows: Sequence[Table3Row], resamples: int, seed: int) -> dict
     """summary.json's ``bootstrap`` block for the table (None without intervals)."""
     if resamples <= 0 or not rows or not any(r.intervals for r in rows):
         return None
-    from training.reporting import bootstrap_block
+    from training.common.reporting import bootstrap_block
 
     return bootstrap_block(
         resamples,

@@ -333,6 +333,28 @@ def round_rows(results: Sequence[RoundResult]) -> tuple[list[str], list[list[str
     return header + (cols if results else []), rows
 
 
+def round_line(res: RoundResult) -> str:
+    """The one-line progress note after a round: pseudo pairs kept and the roleReward average."""
+    acc = res.summary.get("avg")
+    return (
+        f"round {res.round}: {res.pseudo_pairs} pseudo pair(s), roleReward Avg. {'-' if acc is None else f'{acc:.1f}'}"
+    )
+
+
+def print_rounds(results: Sequence[RoundResult]) -> None:
+    """The ``charm-train self-evolve`` table: roleReward accuracy (%) after each round."""
+    from rich.console import Console
+    from rich.table import Table
+
+    header, rows = round_rows(results)
+    table = Table(title="self-evolution: roleReward accuracy (%) per round")
+    for i, col in enumerate(header):
+        table.add_column(col, justify="left" if i == 0 else "right")
+    for r in rows:
+        table.add_row(*r)
+    Console().print(table)
+
+
 def write_rounds(out: str | os.PathLike[str], results: Sequence[RoundResult], cfg: SelfEvolveConfig) -> None:
     """``rounds.md``, ``rounds.csv`` and ``summary.json``: roleReward accuracy (%) after each round."""
     target = Path(out)

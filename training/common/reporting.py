@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from training.stats import LEVEL, Interval, Item, Weights
+from training.common.stats import LEVEL, Interval, Item, Weights
 
 ITEMS = "items.jsonl"
 LO, HI = " lo", " hi"  # results.csv: a column's interval bounds are the columns "COLUMN lo" and "COLUMN hi"

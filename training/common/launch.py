@@ -23,7 +23,7 @@ from typing import Annotated
 
 import typer
 
-CONFIG_DIR = Path(__file__).with_name("accelerate_configs")
+CONFIG_DIR = Path(__file__).parent.parent / "accelerate_configs"  # package data of training
 ACCELERATE_CONFIGS: dict[str, str] = {
     "ddp": "data parallel, a full model copy per GPU",
     "deepspeed-zero3": "DeepSpeed ZeRO-3, 7B-8B full fine-tuning on 8 GPUs",

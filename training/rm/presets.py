@@ -6,7 +6,7 @@ and SFT regularisation on or off, BT vs AAM-LD vs AAM-PR), plus the GPT-Margin b
 (a fixed margin from an external judge: ``--loss margin --margin-source judge``). Every preset uses the
 paper's implementation details (section 5.1): alpha = 0.01 when regularised, 2 epochs, lr 1e-5.
 
-Choices the paper leaves open (see :mod:`training.losses` for the equations). Every preset sets them
+Choices the paper leaves open (see :mod:`training.rm.losses` for the equations). Every preset sets them
 explicitly to the values below (``OPEN_CHOICES``); each run records them, with their source, in
 ``charm_rm.json`` and its model card:
 
