@@ -31,6 +31,7 @@ from annotation.sync import API_KEY_ENV, API_URL_ENV, AnnotationError, server_di
 from charm_builder.cli.common import WorkspaceOpt
 from charm_builder.console import console
 from charm_builder.export import add_dq_annotation
+from charm_builder.formatting import fmt
 from charm_builder.llm.progress import progress_bar
 
 annotate_app = typer.Typer(
@@ -579,14 +580,14 @@ def report(
     }  # tie-break picks carry no judge preference
     result = write_report(build_report(annotations, sets, picks), out or store.root / "plots")
 
-    def fmt(alpha: float | None) -> str:
-        return "n/a (too few overlapping annotations)" if alpha is None else f"{alpha:.3f}"
+    def alpha(value: float | None) -> str:
+        return fmt(value, 3, missing="n/a (too few overlapping annotations)")
 
     console.print(
         f"{result.annotations} annotations by {len(result.annotators)} annotator(s) "
         f"on {result.candidate_sets} candidate set(s)"
     )
-    console.print(f"Krippendorff's alpha (nominal): best {fmt(result.alpha_best)}, worst {fmt(result.alpha_worst)}")
+    console.print(f"Krippendorff's alpha (nominal): best {alpha(result.alpha_best)}, worst {alpha(result.alpha_worst)}")
     if result.reliability:
         console.print(reliability_table(result.reliability))
     table = Table("model", "best", "worst", "appearances", "BWS score", title="Best-worst scaling")

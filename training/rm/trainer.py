@@ -236,16 +236,10 @@ class TrainResult:
 
 
 def resolve_model_path(model: str) -> Path:
-    if model == "offline":
-        from charm_builder.offline_models import offline_model_dir
+    """``--model``: ``offline`` or a local Hugging Face model folder (``TrainingInputError`` otherwise)."""
+    from charm_builder.offline_models import resolve_model_folder
 
-        return offline_model_dir()
-    p = Path(model)
-    if not p.exists():
-        raise TrainingInputError(f"--model {model}: no such folder (no model hub here; pass a local HF folder)")
-    if not (p / "config.json").exists():
-        raise TrainingInputError(f"--model {model}: not a Hugging Face model folder (no config.json)")
-    return p
+    return resolve_model_folder(model, "--model", TrainingInputError)
 
 
 def validate_config(cfg: RMTrainConfig) -> None:
