@@ -606,33 +606,26 @@ class EmbeddedArgilla:
     def _redis_ready(self) -> bool:
         return _redis_ping(self.host, self.redis_port or 0, self._redis_password)
 
-    def _spawn(self, name: str, cmd: list[str], env: dict[str, str]) -> None:
+    def _child_args(self, name: str, env: dict[str, str]) -> dict[str, Any]:
+        """How every child runs: output to its log, no stdin, ``env``, in the workdir, set up by _child_setup."""
         log = self._open_log(name)
+        return {
+            "stdout": log,
+            "stderr": subprocess.STDOUT,
+            "stdin": subprocess.DEVNULL,
+            "env": env,
+            "cwd": self.workdir,
+            "preexec_fn": _child_setup,
+        }
+
+    def _spawn(self, name: str, cmd: list[str], env: dict[str, str]) -> None:
+        args = self._child_args(name, env)
         self._commands[name] = (cmd, env)
-        self._procs[name] = subprocess.Popen(
-            cmd,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            cwd=self.workdir,
-            start_new_session=True,  # own process group: Ctrl-C reaches us, we stop the children
-            preexec_fn=_child_setup,
-        )
+        # own process group: Ctrl-C reaches us, we stop the children
+        self._procs[name] = subprocess.Popen(cmd, start_new_session=True, **args)
 
     def _run_once(self, name: str, cmd: list[str], env: dict[str, str]) -> None:
-        log = self._open_log(name)
-        proc = subprocess.run(
-            cmd,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            cwd=self.workdir,
-            check=False,
-            timeout=600,
-            preexec_fn=_child_setup,
-        )
+        proc = subprocess.run(cmd, check=False, timeout=600, **self._child_args(name, env))
         if proc.returncode != 0:
             log_path = self.logs_dir / f"{name}.log"
             raise ServerStartError(f"argilla-server `{name}` step failed; see {log_path}:\n{_tail(log_path)}")
