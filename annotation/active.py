@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from charm_kernel.formatting import fmt
+
 from charm_builder.judge import EXCLUDED_FLAGS
 from charm_kernel.errors import CharmError
 from schemas import Annotation, CandidateSet, Character, Dialogue, JudgeScore, to_chat
@@ -144,7 +146,9 @@ def eligible_labels(cset: CandidateSet) -> list[str]:
 
 
 def _fmt_values(values: Mapping[str, float], digits: int = 0) -> str:
-    return " ".join(f"{label}{value:+.{digits}f}" if digits else f"{label}{value:g}" for label, value in values.items())
+    return " ".join(
+        label + (fmt(value, digits, signed=True) if digits else f"{value:g}") for label, value in values.items()
+    )
 
 
 def judge_scores_by_set(store: Any, judge: str) -> dict[str, dict[str, float]]:

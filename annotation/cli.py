@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from charm_kernel.formatting import fmt
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -473,14 +474,14 @@ def report(
     }  # tie-break picks carry no judge preference
     result = write_report(build_report(annotations, sets, picks), out or store.root / "plots")
 
-    def fmt(alpha: float | None) -> str:
-        return "n/a (too few overlapping annotations)" if alpha is None else f"{alpha:.3f}"
+    def alpha(value: float | None) -> str:
+        return fmt(value, 3, missing="n/a (too few overlapping annotations)")
 
     console.print(
         f"{result.annotations} annotations by {len(result.annotators)} annotator(s) "
         f"on {result.candidate_sets} candidate set(s)"
     )
-    console.print(f"Krippendorff's alpha (nominal): best {fmt(result.alpha_best)}, worst {fmt(result.alpha_worst)}")
+    console.print(f"Krippendorff's alpha (nominal): best {alpha(result.alpha_best)}, worst {alpha(result.alpha_worst)}")
     if result.reliability:
         console.print(reliability_table(result.reliability))
     table = Table("model", "best", "worst", "appearances", "BWS score", title="Best-worst scaling")

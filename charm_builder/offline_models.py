@@ -170,6 +170,20 @@ def offline_model_dir(name: str = DEFAULT_OFFLINE_MODEL) -> Path:
     return target
 
 
+def resolve_model_folder(model: str, option: str, error: Callable[[str], Exception] = OfflineModelError) -> Path:
+    """``offline`` -> the bundled offline model's folder (converted on first use); anything else must be a local
+    Hugging Face model folder (with ``config.json``). A bad one raises ``error(message)``, the message naming
+    ``option`` (e.g. ``--model``)."""
+    if model == "offline":
+        return offline_model_dir()
+    p = Path(model)
+    if not p.is_dir():
+        raise error(f"{option} {model}: no such folder (no model hub here; pass a local HF folder or 'offline')")
+    if not (p / "config.json").exists():
+        raise error(f"{option} {model}: not a Hugging Face model folder (no config.json)")
+    return p
+
+
 CONVERSION_STEPS = 4
 
 

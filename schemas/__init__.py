@@ -17,9 +17,23 @@ from schemas.dialogue import (
     Message,
     Provenance,
 )
-from schemas.items import ChatMessage, DialogueQualityItem, PreferencePair, RoleRewardItem
+from schemas.items import (
+    DIALOGUE_QUALITY_COLUMNS,
+    GRPO_COLUMNS,
+    PAIR_TEXT_COLUMNS,
+    ROLE_REWARD_COLUMNS,
+    ROLE_REWARD_SCORED_COLUMNS,
+    TRAIN_COLUMNS,
+    VOTE_COLUMNS,
+    ChatMessage,
+    DialogueQualityAnnotation,
+    DialogueQualityItem,
+    DialogueQualityQuery,
+    PreferencePair,
+    RoleRewardItem,
+)
 from schemas.judge import JudgeScore
-from schemas.rows import RowError, required_columns, validate_rows
+from schemas.rows import RowError, columns, required_columns, validate_rows
 
 # Name -> model, for `charm-build schema NAME` and the native JSONL/YAML importer.
 MODELS: dict[str, type[Record]] = {
@@ -38,13 +52,20 @@ EXTRA_SCHEMAS = {"message": Message, "candidate": Candidate, "provenance": Prove
 
 __all__ = [
     "CHAT_ROLES",
+    "DIALOGUE_QUALITY_COLUMNS",
     "DIALOGUE_QUALITY_DIMENSIONS",
     "EXTRA_SCHEMAS",
+    "GRPO_COLUMNS",
     "LABELS",
     "LANGUAGES",
     "MODELS",
+    "PAIR_TEXT_COLUMNS",
+    "ROLE_REWARD_COLUMNS",
     "ROLE_REWARD_DIMENSIONS",
+    "ROLE_REWARD_SCORED_COLUMNS",
     "SUB_CATEGORIES",
+    "TRAIN_COLUMNS",
+    "VOTE_COLUMNS",
     "ZH_CATEGORY_NAMES",
     "Annotation",
     "Candidate",
@@ -52,7 +73,9 @@ __all__ = [
     "Character",
     "ChatMessage",
     "Dialogue",
+    "DialogueQualityAnnotation",
     "DialogueQualityItem",
+    "DialogueQualityQuery",
     "JudgeScore",
     "Label",
     "Language",
@@ -66,6 +89,7 @@ __all__ = [
     "RowError",
     "Scene",
     "UserPersona",
+    "columns",
     "content_id",
     "required_columns",
     "to_chat",

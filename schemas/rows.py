@@ -26,6 +26,21 @@ def required_columns(model: type[BaseModel]) -> list[str]:
     return [name for name, f in model.model_fields.items() if f.is_required()]
 
 
+def columns(model: type[BaseModel], *names: str, every: bool = False) -> tuple[str, ...]:
+    """Column names of ``model``'s rows: ``names`` in the order given, each checked to be a field of ``model``
+    (no names: every field, in declaration order). ``every``: the names must cover all its fields (a file order).
+    """
+    fields = model.model_fields
+    if not names:
+        return tuple(fields)
+    unknown = [n for n in names if n not in fields]
+    if unknown or len(set(names)) != len(names):
+        raise ValueError(f"{model.__name__} has no field(s) {unknown} or repeats one: {names}")
+    if every and set(names) != set(fields):
+        raise ValueError(f"{model.__name__} columns lack {sorted(set(fields) - set(names))}")
+    return names
+
+
 def _shown(value: Any) -> str:
     if isinstance(value, (str, int, float, bool)) or value is None:
         text = repr(value)

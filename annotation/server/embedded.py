@@ -210,6 +210,11 @@ def _tail(path: Path, lines: int = 30) -> str:
         return ""
 
 
+def _path_under(base: str, name: str, doc: str) -> property:
+    """A read-only property: the path ``name`` inside the instance's ``base`` folder attribute."""
+    return property(lambda self: getattr(self, base) / name, doc=doc)
+
+
 class EmbeddedArgilla:
     """Start/stop Redis, argilla-server and its worker as child processes; usable as a context manager."""
 
@@ -259,30 +264,19 @@ class EmbeddedArgilla:
 
     # -- paths and properties -------------------------------------------------------------------
 
-    @property
-    def home(self) -> Path:
-        """ARGILLA_HOME_PATH: holds the SQLite database."""
-        return self.workdir / "argilla-home"
-
-    @property
-    def logs_dir(self) -> Path:
-        """Where each child process writes its log."""
-        return self.workdir / "logs"
-
-    @property
-    def secrets_dir(self) -> Path:
-        """0700 folder with the owner credentials and the auth secret."""
-        return self.workdir / "secrets"
-
-    @property
-    def credentials_file(self) -> Path:
-        """0600 JSON file with the owner's username, API key and (when generated) password."""
-        return self.secrets_dir / "owner.json"
-
-    @property
-    def server_file(self) -> Path:
-        """0600 JSON with the running server's URL, pid, ports and restart counts (removed when it stops)."""
-        return self.workdir / "server.json"
+    home = _path_under("workdir", "argilla-home", "ARGILLA_HOME_PATH: holds the SQLite database.")
+    logs_dir = _path_under("workdir", "logs", "Where each child process writes its log.")
+    secrets_dir = _path_under("workdir", "secrets", "0700 folder with the owner credentials and the auth secret.")
+    credentials_file = _path_under(
+        "secrets_dir", "owner.json", "0600 JSON file with the owner's username, API key and (when generated) password."
+    )
+    server_file = _path_under(
+        "workdir",
+        "server.json",
+        "0600 JSON with the running server's URL, pid, ports and restart counts (removed when it stops).",
+    )
+    database_path = _path_under("home", "argilla.db", "Argilla's SQLite database file.")
+    postgres_dir = _path_under("workdir", "postgres", 'The PostgreSQL cluster\'s folder (``database="postgresql"``).')
 
     def running_info(self) -> dict[str, Any]:
         """The contents of :attr:`server_file`; empty when no server runs here or the file cannot be read."""
@@ -301,16 +295,6 @@ class EmbeddedArgilla:
         if server.credentials_file.is_file():
             api_key = json.loads(server.credentials_file.read_text())["api_key"]
         return url, api_key
-
-    @property
-    def database_path(self) -> Path:
-        """Argilla's SQLite database file."""
-        return self.home / "argilla.db"
-
-    @property
-    def postgres_dir(self) -> Path:
-        """The PostgreSQL cluster's folder (``database="postgresql"``)."""
-        return self.workdir / "postgres"
 
     @property
     def url(self) -> str:
@@ -622,33 +606,26 @@ class EmbeddedArgilla:
     def _redis_ready(self) -> bool:
         return _redis_ping(self.host, self.redis_port or 0, self._redis_password)
 
-    def _spawn(self, name: str, cmd: list[str], env: dict[str, str]) -> None:
+    def _child_args(self, name: str, env: dict[str, str]) -> dict[str, Any]:
+        """How every child runs: output to its log, no stdin, ``env``, in the workdir, set up by _child_setup."""
         log = self._open_log(name)
+        return {
+            "stdout": log,
+            "stderr": subprocess.STDOUT,
+            "stdin": subprocess.DEVNULL,
+            "env": env,
+            "cwd": self.workdir,
+            "preexec_fn": _child_setup,
+        }
+
+    def _spawn(self, name: str, cmd: list[str], env: dict[str, str]) -> None:
+        args = self._child_args(name, env)
         self._commands[name] = (cmd, env)
-        self._procs[name] = subprocess.Popen(
-            cmd,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            cwd=self.workdir,
-            start_new_session=True,  # own process group: Ctrl-C reaches us, we stop the children
-            preexec_fn=_child_setup,
-        )
+        # own process group: Ctrl-C reaches us, we stop the children
+        self._procs[name] = subprocess.Popen(cmd, start_new_session=True, **args)
 
     def _run_once(self, name: str, cmd: list[str], env: dict[str, str]) -> None:
-        log = self._open_log(name)
-        proc = subprocess.run(
-            cmd,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            cwd=self.workdir,
-            check=False,
-            timeout=600,
-            preexec_fn=_child_setup,
-        )
+        proc = subprocess.run(cmd, check=False, timeout=600, **self._child_args(name, env))
         if proc.returncode != 0:
             log_path = self.logs_dir / f"{name}.log"
             raise ServerStartError(f"argilla-server `{name}` step failed; see {log_path}:\n{_tail(log_path)}")

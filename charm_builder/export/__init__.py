@@ -7,7 +7,7 @@ Public API (``export.cli`` is a thin layer over it): ``ExportOptions``, ``build_
 """
 
 from charm_builder.export.check import CheckResult, check_export
-from charm_builder.export.dialogue_quality import DQAnnotation, add_dq_annotation, load_dq_annotations
+from charm_builder.export.dialogue_quality import add_dq_annotation, load_dq_annotations
 from charm_builder.export.pipeline import (
     SUBSET_CHOICES,
     SUBSETS,
@@ -29,7 +29,6 @@ __all__ = [
     "SUBSETS",
     "SUBSET_CHOICES",
     "CheckResult",
-    "DQAnnotation",
     "ExportOptions",
     "ExportSummary",
     "PromptTranslator",

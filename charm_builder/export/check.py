@@ -20,19 +20,26 @@ from polars.exceptions import PanicException
 from pydantic import TypeAdapter, ValidationError
 
 from charm_builder.export import card as cards
-from charm_builder.export.dialogue_quality import COLUMNS as DQ_COLUMNS
-from charm_builder.export.preference import GRPO_COLUMNS, TRAIN_COLUMNS
-from charm_builder.export.role_reward import COLUMNS as RR_COLUMNS
 from charm_builder.export.splits import context_key_expr
 from charm_builder.export.write import FORMATS, read_splits
 from charm_kernel.errors import CharmError
-from schemas import ChatMessage, DialogueQualityItem, PreferencePair, RoleRewardItem
+from schemas import (
+    DIALOGUE_QUALITY_COLUMNS,
+    GRPO_COLUMNS,
+    ROLE_REWARD_COLUMNS,
+    TRAIN_COLUMNS,
+    VOTE_COLUMNS,
+    ChatMessage,
+    DialogueQualityItem,
+    PreferencePair,
+    RoleRewardItem,
+)
 
 EXPECTED: dict[tuple[str, str], tuple[str, ...]] = {
-    ("roleReward", "test"): RR_COLUMNS,
-    ("dialogueQuality", "test"): DQ_COLUMNS,
-    ("roleReward", "test_id"): RR_COLUMNS,
-    ("roleReward", "test_ood"): RR_COLUMNS,  # --shift exports
+    ("roleReward", "test"): ROLE_REWARD_COLUMNS,
+    ("dialogueQuality", "test"): DIALOGUE_QUALITY_COLUMNS,
+    ("roleReward", "test_id"): ROLE_REWARD_COLUMNS,
+    ("roleReward", "test_ood"): ROLE_REWARD_COLUMNS,  # --shift exports
     ("preferenceTraining", "train"): TRAIN_COLUMNS,
     ("preferenceTraining", "grpo"): GRPO_COLUMNS,
 }
@@ -40,7 +47,6 @@ ROLE_REWARD_ROWS = TypeAdapter(list[RoleRewardItem])
 PAIR_ROWS = TypeAdapter(list[PreferencePair])
 DQ_ROWS = TypeAdapter(list[DialogueQualityItem])
 CHAT = TypeAdapter(list[ChatMessage])
-VOTE_COLUMNS = ("n_annotators", "chosen_best_votes", "rejected_worst_votes", "margin_bws")  # set on every train row
 
 
 @dataclass

@@ -19,63 +19,13 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError
 
 from charm_builder.export.load import CONTEXT_DTYPE, load_dialogue_turns, query_frame, system_prompt_expr
 from charm_builder.export.splits import context_key_expr, row_ids, with_seeded_key
 from charm_builder.store import Workspace, dq_annotations
 from charm_kernel.errors import CharmError
-from schemas import Dialogue, Language, Message, content_id
-from schemas.dialogue import DialogueQualityDimension
-
-COLUMNS: tuple[str, ...] = (
-    "id",
-    "context",
-    "system_prompt",
-    "user_query",
-    "dimension",
-    "criteria",
-    "language",
-    "character_id",
-    "dialogue_id",
-    "source_id",
-)
-
-
-class DQAnnotation(BaseModel):
-    """One dialogueQuality annotation as stored in ``dq_annotations`` (validated on write)."""
-
-    model_config = ConfigDict(extra="forbid")
-    dialogue_id: str
-    dimension: DialogueQualityDimension
-    language: Language
-    user_query: str
-    criteria: list[str] = Field(min_length=1)
-    annotator: str
-    context: list[Message] | None = None
-    system_prompt: str | None = None
-    source_id: str | None = None
-
-    @field_validator("user_query", "annotator")
-    @classmethod
-    def _non_empty(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("must be non-empty text")
-        return v
-
-    @field_validator("criteria")
-    @classmethod
-    def _criteria(cls, v: list[str]) -> list[str]:
-        if any(not c.strip() for c in v):
-            raise ValueError("criteria items must be non-empty text")
-        return v
-
-    @property
-    def id(self) -> str:
-        """One row per (dialogue, dimension, language): re-annotating replaces it."""
-        return content_id(
-            "dqa", {"dialogue_id": self.dialogue_id, "dimension": self.dimension, "language": self.language}
-        )
+from schemas import DIALOGUE_QUALITY_COLUMNS, Dialogue, DialogueQualityAnnotation
 
 
 def add_dq_annotation(
@@ -96,7 +46,7 @@ def add_dq_annotation(
     Raises CharmError (one line) for an unknown dialogue or an invalid field.
     """
     try:
-        item = DQAnnotation(
+        item = DialogueQualityAnnotation(
             dialogue_id=dialogue_id,
             dimension=dimension,
             language=language,
@@ -168,7 +118,7 @@ def select_dq(ann: pl.DataFrame, per_language: int | None, seed: int) -> pl.Data
 
 @dataclass
 class DialogueQualityResult:
-    rows: pl.DataFrame  # COLUMNS + context_key
+    rows: pl.DataFrame  # DIALOGUE_QUALITY_COLUMNS + context_key
     dialogue_ids: set[str] = field(default_factory=set)
     exclusions: dict[str, int] = field(default_factory=dict)
 
@@ -210,5 +160,5 @@ def build_dialogue_quality(
         )
     )
     frame = frame.with_columns(row_ids("dq", frame, ["annotation_id"]), context_key_expr())
-    rows = frame.select(*COLUMNS, "context_key").sort("language", "dimension", "id")
+    rows = frame.select(*DIALOGUE_QUALITY_COLUMNS, "context_key").sort("language", "dimension", "id")
     return DialogueQualityResult(rows, set(known["dialogue_id"].to_list()), exclusions)

@@ -36,49 +36,18 @@ from charm_builder.export.load import system_prompt_expr
 from charm_builder.export.role_reward import attach_candidates, drop_flagged, drop_identical, with_texts
 from charm_builder.export.splits import SPLIT_UNITS, SplitBy, pick_fraction, row_ids
 from charm_builder.export.votes import Votes, reason_counts
-from schemas import CHAT_ROLES
+from schemas import CHAT_ROLES, GRPO_COLUMNS, PAIR_TEXT_COLUMNS, TRAIN_COLUMNS
 
 PairPolicy = Literal["best-worst", "maxdiff", "all"]  # "all": maxdiff's first name, still accepted
-TRAIN_COLUMNS: tuple[str, ...] = (
-    "id",
-    "prompt",
-    "chosen",
-    "rejected",
-    "margin_agreement",
-    "margin_judge",
-    "dialogue_id",
-    "character_id",
-    "candidate_set_id",
-    "language",
-    "dimension",
-    "chosen_model",
-    "rejected_model",
-    "n_annotators",
-    "chosen_best_votes",
-    "rejected_worst_votes",
-    "margin_bws",
-    "label_confidence",
-)
-GRPO_COLUMNS: tuple[str, ...] = (
-    "id",
-    "prompt",
-    "dialogue_id",
-    "character_id",
-    "candidate_set_id",
-    "language",
-    "dimension",
-)
-
 
 # Planned rows before their texts are read: what selection needs (see ``train_rows`` / ``grpo_rows``).
-TEXT_COLUMNS = ("prompt", "chosen", "rejected")
 TRAIN_PLAN_COLUMNS: tuple[str, ...] = (
-    *(c for c in TRAIN_COLUMNS if c not in TEXT_COLUMNS),
+    *(c for c in TRAIN_COLUMNS if c not in PAIR_TEXT_COLUMNS),
     "chosen_label",
     "rejected_label",
     "context_key",
 )
-GRPO_PLAN_COLUMNS: tuple[str, ...] = (*(c for c in GRPO_COLUMNS if c not in TEXT_COLUMNS), "context_key")
+GRPO_PLAN_COLUMNS: tuple[str, ...] = (*(c for c in GRPO_COLUMNS if c not in PAIR_TEXT_COLUMNS), "context_key")
 
 
 @dataclass

@@ -18,36 +18,17 @@ from charm_builder.export.load import explode_candidates, system_prompt_expr
 from charm_builder.export.splits import row_ids, with_seeded_key
 from charm_builder.export.votes import Votes, reason_counts
 from schemas import LANGUAGES, ROLE_REWARD_DIMENSIONS
+from schemas import ROLE_REWARD_COLUMNS as COLUMNS
 
-COLUMNS: tuple[str, ...] = (
-    "id",
-    "context",
-    "system_prompt",
-    "chosen",
-    "rejected",
-    "dimension",
-    "language",
-    "character_id",
-    "dialogue_id",
-    "candidate_set_id",
-    "n_annotators",
-    "agreement",
-)
 CELLS: tuple[tuple[str, str], ...] = tuple((d, lang) for d in ROLE_REWARD_DIMENSIONS for lang in LANGUAGES)
 DEFAULT_SIZE = 4000  # paper Table 2
 SMALL_POOL_SHARE = 0.2  # roleReward's share of a pool smaller than DEFAULT_SIZE when --size is not given
 
 
 # A planned row before its texts are read: what selection needs (see ``role_reward_rows``).
+TEXT_COLUMNS: tuple[str, ...] = ("context", "system_prompt", "chosen", "rejected")
 PLAN_COLUMNS: tuple[str, ...] = (
-    "id",
-    "dimension",
-    "language",
-    "character_id",
-    "dialogue_id",
-    "candidate_set_id",
-    "n_annotators",
-    "agreement",
+    *(c for c in COLUMNS if c not in TEXT_COLUMNS),
     "chosen_label",
     "rejected_label",
     "context_key",

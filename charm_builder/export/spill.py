@@ -20,8 +20,9 @@ import pyarrow as pa
 
 from charm_builder.export.inputs import Inputs
 from charm_builder.export.load import explode_candidates, unusable_expr
-from charm_builder.export.preference import TRAIN_COLUMNS, TRAIN_PLAN_COLUMNS, PairPolicy, candidate_pairs, train_rows
+from charm_builder.export.preference import TRAIN_PLAN_COLUMNS, PairPolicy, candidate_pairs, train_rows
 from charm_builder.export.splits import row_ids
+from schemas import TRAIN_COLUMNS
 
 PAIR_PREFIX = "pair"
 HEX_DIGITS = 4  # bucket by the first 4 hex digits of the id

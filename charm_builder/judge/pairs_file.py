@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from charm_kernel.errors import CharmError, InputFormatError
+from schemas import PAIR_TEXT_COLUMNS
 
-PAIR_COLUMNS = ("prompt", "chosen", "rejected")
 FILE_SUFFIXES = (".parquet", ".jsonl", ".json")
 
 
@@ -53,7 +53,7 @@ class PairsFile:
         """Every row of every split that has the pair columns, checked; InputFormatError otherwise."""
         out = []
         for split, rows in self.splits.items():
-            if not rows or not set(PAIR_COLUMNS) <= set(rows[0]):
+            if not rows or not set(PAIR_TEXT_COLUMNS) <= set(rows[0]):
                 continue
             where = f"{self.path}[{split}]" if split else str(self.path)
             for i, row in enumerate(rows):
@@ -73,7 +73,7 @@ class PairsFile:
         if not out:
             have = sorted({c for rows in self.splits.values() for r in rows[:1] for c in r})
             raise CharmError(
-                f"{self.path}: no preference pairs (need columns {', '.join(PAIR_COLUMNS)}; found: "
+                f"{self.path}: no preference pairs (need columns {', '.join(PAIR_TEXT_COLUMNS)}; found: "
                 f"{', '.join(have) or 'nothing'})"
             )
         return out
@@ -176,7 +176,7 @@ def write_with_column(
     splits = {
         name: (
             [{**r, column: values.get((name, i))} for i, r in enumerate(rows)]
-            if rows and set(PAIR_COLUMNS) <= set(rows[0])
+            if rows and set(PAIR_TEXT_COLUMNS) <= set(rows[0])
             else rows
         )
         for name, rows in src.splits.items()
@@ -211,7 +211,7 @@ def _write_saved(src: PairsFile, tmp: Path, splits: dict[str, list[dict[str, Any
     parts = loaded if isinstance(loaded, DatasetDict) else {"": loaded}
     done = {}
     for name, ds in parts.items():
-        if set(PAIR_COLUMNS) <= set(ds.column_names):
+        if set(PAIR_TEXT_COLUMNS) <= set(ds.column_names):
             if column in ds.column_names:
                 ds = ds.remove_columns(column)
             from datasets import Value

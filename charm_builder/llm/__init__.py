@@ -1,7 +1,7 @@
 """The LLM provider layer: one async chat interface (``LLMClient``) over OpenAI-compatible, Azure OpenAI,
 Anthropic and local models named in a roster, with caching, limits, retries, a cost ledger, JSON output,
 batches and the shared rich progress bar (``llm.progress``).
-Imports: ``charm_kernel.console`` and ``offline_models`` only (no schemas, no stage): stages call it.
+Imports: ``charm_kernel.console``, ``offline_models`` and ``schemas`` (``ChatMessage``) only (no stage): stages call it.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from charm_builder.llm.errors import (
 from charm_builder.llm.jsonout import chat_json
 from charm_builder.llm.retry import RetryPolicy
 from charm_builder.llm.roster import ModelSpec, Roster, load_roster
-from charm_builder.llm.types import ChatParams, Completion, Message, Usage
+from charm_builder.llm.types import ChatParams, Completion, Usage
 
 __all__ = [
     "BatchRequest",
@@ -33,7 +33,6 @@ __all__ = [
     "LLMClient",
     "LLMConfigError",
     "LLMError",
-    "Message",
     "MissingAPIKeyError",
     "ModelSpec",
     "RetryPolicy",

@@ -335,6 +335,14 @@ class LLMClient:
 
     def _account(self, spec: ModelSpec, completion: Completion, *, batch: bool = False) -> None:
         self._usage.setdefault(spec.name, Usage()).add(completion)
+        self._record(spec, completion, batch=batch)
+
+    def _record_failure(self, spec: ModelSpec, latency: float) -> None:
+        self._usage.setdefault(spec.name, Usage()).errors += 1
+        self._record(spec, Completion(text="", latency=latency), ok=False)
+
+    def _record(self, spec: ModelSpec, completion: Completion, *, batch: bool = False, ok: bool = True) -> None:
+        """One ledger row for a call of ``spec`` (a failed call: no tokens, no cost)."""
         self.store.record(
             CallRecord(
                 run_id=self.run_id,
@@ -347,22 +355,6 @@ class LLMClient:
                 latency=completion.latency,
                 cached=completion.cached,
                 batch=batch,
-            )
-        )
-
-    def _record_failure(self, spec: ModelSpec, latency: float) -> None:
-        self._usage.setdefault(spec.name, Usage()).errors += 1
-        self.store.record(
-            CallRecord(
-                run_id=self.run_id,
-                model=spec.name,
-                model_id=spec.model,
-                provider=spec.provider,
-                input_tokens=0,
-                output_tokens=0,
-                cost=0.0,
-                latency=latency,
-                cached=False,
-                ok=False,
+                ok=ok,
             )
         )

@@ -1,21 +1,14 @@
-"""Value types of the LLM layer: chat messages, sampling parameters, completions, usage."""
+"""Value types of the LLM layer: sampling parameters, completions, usage (messages are ``schemas.ChatMessage``)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Role = Literal["system", "user", "assistant"]
+from schemas import ChatMessage
 
-
-class Message(BaseModel):
-    """One chat turn. Plain ``{"role": ..., "content": ...}`` dicts are accepted everywhere too."""
-
-    model_config = ConfigDict(frozen=True)
-
-    role: Role
-    content: str
+CHAT_REQUEST_ROLES: tuple[str, ...] = ("system", "user", "assistant")
 
 
 class ChatParams(BaseModel):
@@ -83,18 +76,15 @@ class Usage(BaseModel):
         self.cost += completion.cost
 
 
-MessagesIn = list[Message] | list[dict[str, Any]]
+MessagesIn = list[ChatMessage] | list[dict[str, Any]]
 
 
 def normalise_messages(messages: MessagesIn) -> list[dict[str, str]]:
-    """Turn ``Message`` objects or dicts into plain ``{"role", "content"}`` dicts, validated."""
+    """Turn :class:`~schemas.ChatMessage` objects or dicts into plain ``{"role", "content"}`` dicts, validated."""
     out: list[dict[str, str]] = []
     for i, m in enumerate(messages):
-        if isinstance(m, Message):
-            out.append({"role": m.role, "content": m.content})
-            continue
-        role, content = m.get("role"), m.get("content")
-        if role not in ("system", "user", "assistant") or not isinstance(content, str):
+        role, content = (m.role, m.content) if isinstance(m, ChatMessage) else (m.get("role"), m.get("content"))
+        if role not in CHAT_REQUEST_ROLES or not isinstance(content, str):
             raise ValueError(f"message {i}: need role in system/user/assistant and a string content, got {m!r}")
         out.append({"role": role, "content": content})
     if not out:

@@ -1,6 +1,6 @@
 """The workspace table ``dq_annotations``: one dialogueQuality annotation per (dialogue, dimension, language).
 
-Rows are validated by ``charm_builder.export.dialogue_quality.DQAnnotation`` before they reach
+Rows are validated by ``schemas.DialogueQualityAnnotation`` before they reach
 :func:`upsert`; the table is created on first use.
 """
 

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from charm_builder.export import ExportOptions, add_dq_annotation, build_export
 from charm_builder.export.votes import aggregate_votes
 from charm_kernel.errors import CharmError
+from schemas import GRPO_COLUMNS, ROLE_REWARD_COLUMNS
 
 
 def names(built, frame: pl.DataFrame) -> list[str]:
@@ -60,19 +61,7 @@ def test_role_reward_contains_exactly_the_clear_majority_items(workspace, built)
     assert by_dialogue["d8"]["system_prompt"] == "你是诺娃。"  # zh prompt
     assert by_dialogue["d7"]["system_prompt"] == "You are Sherlock Holmes."  # en-only character, en dialogue
     assert by_dialogue["d2"]["agreement"] == 1.0
-    assert set(rows.columns) >= {
-        "id",
-        "context",
-        "system_prompt",
-        "chosen",
-        "rejected",
-        "dimension",
-        "language",
-        "character_id",
-        "dialogue_id",
-        "n_annotators",
-        "agreement",
-    }
+    assert set(rows.columns) >= set(ROLE_REWARD_COLUMNS)
     charm = data.charm
     assert charm["exclusions"]["tie_best"] == 1 and charm["exclusions"]["tie_worst"] == 1
     assert charm["exclusions"]["best_equals_worst"] == 1 and charm["exclusions"]["too_few_annotators"] == 1
@@ -154,15 +143,7 @@ def test_grpo_split_is_disjoint_by_dialogue_and_by_character(workspace, built):
     grpo_frame = data["preferenceTraining"].splits["grpo"]
     grpo = set(grpo_frame["dialogue_id"])
     assert grpo and train and not (rr & train) and not (rr & grpo) and not (train & grpo)
-    assert grpo_frame.drop("context_key").columns == [
-        "id",
-        "prompt",
-        "dialogue_id",
-        "character_id",
-        "candidate_set_id",
-        "language",
-        "dimension",
-    ]
+    assert grpo_frame.drop("context_key").columns == list(GRPO_COLUMNS)  # pinned in test_schema_rows
     # by character: roleReward uses c1, c2, c3 -> nothing is left for training
     by_char = build_export(workspace, ExportOptions(grpo_fraction=0.5, split_by="character", size=2))
     rr_chars = set(by_char["roleReward"].splits["test"]["character_id"])

@@ -117,3 +117,28 @@ def test_to_chat_maps_turns_and_passes_chat_messages_through() -> None:
         {"role": "assistant", "content": "Holmes: Evening."},
     ]
     assert s.to_chat([s.Message(role="user", text="no name")], speakers=True)[0]["content"] == "no name"
+
+
+def test_export_columns_are_pinned_and_name_model_fields():
+    # The file order of each exported subset (a change here changes every export file).
+    assert " ".join(s.TRAIN_COLUMNS) == (
+        "id prompt chosen rejected margin_agreement margin_judge dialogue_id character_id candidate_set_id language "
+        "dimension chosen_model rejected_model n_annotators chosen_best_votes rejected_worst_votes margin_bws "
+        "label_confidence"
+    )
+    assert " ".join(s.GRPO_COLUMNS) == "id prompt dialogue_id character_id candidate_set_id language dimension"
+    assert " ".join(s.ROLE_REWARD_COLUMNS) == (
+        "id context system_prompt chosen rejected dimension language character_id dialogue_id candidate_set_id "
+        "n_annotators agreement"
+    )
+    assert " ".join(s.ROLE_REWARD_SCORED_COLUMNS) == "id context system_prompt chosen rejected dimension language"
+    assert " ".join(s.DIALOGUE_QUALITY_COLUMNS) == (
+        "id context system_prompt user_query dimension criteria language character_id dialogue_id source_id"
+    )
+    assert s.PAIR_TEXT_COLUMNS == ("prompt", "chosen", "rejected")
+    assert s.VOTE_COLUMNS == ("n_annotators", "chosen_best_votes", "rejected_worst_votes", "margin_bws")
+    with pytest.raises(ValueError, match="no field"):
+        s.columns(s.PreferencePair, "prompt", "chosn")
+    with pytest.raises(ValueError, match="lack"):
+        s.columns(s.PreferencePair, "prompt", every=True)
+    assert s.columns(s.ChatMessage) == ("role", "content")

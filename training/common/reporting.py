@@ -1,5 +1,5 @@
 """Files every evaluation run writes (eval-rm, eval-dq, eval-ce), so `charm-train compare` can read any,
-and the one cell formatter their tables share (a value, or ``value ± half-width`` of its bootstrap interval).
+and the cell formatters their tables share (``charm_kernel.formatting``: a value, or ``value ± half-width``).
 
 A run with intervals also writes ``items.jsonl`` (each scored item's stratum, id and value: what the
 cells average) and a ``bootstrap`` block in ``summary.json`` (resamples, seed, level and each column's
@@ -16,30 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from charm_kernel.formatting import HI, LO, bound_columns, fmt, fmt_cell, fmt_p  # noqa: F401 (the tables' names)
+
 from training.common.stats import LEVEL, Interval, Item, Weights
 
 ITEMS = "items.jsonl"
-LO, HI = " lo", " hi"  # results.csv: a column's interval bounds are the columns "COLUMN lo" and "COLUMN hi"
-
-
-def fmt(value: float | None, digits: int = 1) -> str:
-    """A table number (``-`` for none)."""
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
-def fmt_cell(value: float | None, interval: Interval | dict[str, float] | None = None, digits: int = 1) -> str:
-    """``71.1 ± 1.9``: the value and half the width of its interval (just the value without one)."""
-    if value is None:
-        return "-"
-    if interval is None:
-        return fmt(value, digits)
-    lo, hi = (interval.lo, interval.hi) if isinstance(interval, Interval) else (interval["lo"], interval["hi"])
-    return f"{value:.{digits}f} ± {(hi - lo) / 2:.{digits}f}"
-
-
-def fmt_p(p: float) -> str:
-    """A p-value for a table: three decimals, ``<0.001`` below that."""
-    return f"{p:.3f}" if p >= 0.001 else "<0.001"
 
 
 def interval_note(bootstrap: dict[str, Any] | None) -> str:
@@ -72,19 +53,6 @@ def bootstrap_block(resamples: int, seed: int, resampling: str, items: list[Item
 def intervals_json(intervals: dict[str, Interval]) -> dict[str, dict[str, float]]:
     """``{column: {value, lo, hi}}`` for summary.json."""
     return {c: {"value": i.value, "lo": i.lo, "hi": i.hi} for c, i in intervals.items()}
-
-
-def bound_columns(
-    header: list[str], intervals: dict[str, dict[str, float]] | None, digits: int = 1
-) -> tuple[list[str], list[str]]:
-    """results.csv's extra columns: ``COLUMN lo``, ``COLUMN hi`` for every column with an interval."""
-    extra_h: list[str] = []
-    extra_c: list[str] = []
-    for col in header:
-        if intervals and col in intervals:
-            extra_h += [col + LO, col + HI]
-            extra_c += [fmt(intervals[col]["lo"], digits), fmt(intervals[col]["hi"], digits)]
-    return extra_h, extra_c
 
 
 def write_items(folder: Path, items: list[Item]) -> None:

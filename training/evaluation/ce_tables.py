@@ -6,7 +6,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from training.common.reporting import bound_columns, fmt, fmt_cell, interval_note
+from charm_kernel.formatting import table_row
+
+from training.common.reporting import fmt_cell, interval_note
 from training.evaluation.character_eval import AVG, GROUPS, METRICS, CERun, ce_items
 from training.evaluation.tables import agreement_line, write_judged_run
 
@@ -16,10 +18,9 @@ COLUMNS = (*GROUPS.values(), AVG)
 def table_rows(summary: dict[str, Any]) -> tuple[list[str], list[str]]:
     """CSV header: ``Attr. zh`` ... ``Avg. zh``, then every metric (``Fluency zh`` ...), then ``COLUMN lo``/
     ``hi`` bounds; the method's cells."""
-    header = [f"{c} zh" for c in COLUMNS] + [f"{m} zh" for m in METRICS]
-    cells = [fmt(summary["columns"][c], 2) for c in COLUMNS] + [fmt(summary["metrics"][m]["mean"], 2) for m in METRICS]
-    extra_h, extra_c = bound_columns(header, summary.get("intervals"), 2)
-    return header + extra_h, cells + extra_c
+    cells = [(f"{c} zh", summary["columns"][c]) for c in COLUMNS]
+    cells += [(f"{m} zh", summary["metrics"][m]["mean"]) for m in METRICS]
+    return table_row(cells, summary.get("intervals"), 2)
 
 
 def _cell(summary: dict[str, Any], column: str) -> str:

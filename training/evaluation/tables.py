@@ -16,10 +16,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from charm_kernel.formatting import table_row
+
 from schemas import LANGUAGES
 from training.common.reporting import (
     bootstrap_block,
-    bound_columns,
     fmt,
     fmt_cell,
     interval_note,
@@ -117,13 +118,12 @@ def column_weights(cells: dict[str, dict[str, Any]]) -> Weights:
 
 def table_rows(summary: dict[str, Any]) -> tuple[list[str], list[str]]:
     """CSV header (``Knowledge zh``, ``Knowledge en``, ..., ``Avg. en``, then ``COLUMN lo``/``hi``) and cells."""
-    header, cells = [], []
-    for key, title in [*TABLE4_DIMENSIONS.items(), (AVG, AVG)]:
-        for lang in LANGUAGES:
-            header.append(f"{title} {lang}")
-            cells.append(fmt(summary["cells"][key][lang]["mean"], 2))
-    extra_h, extra_c = bound_columns(header, summary.get("intervals"), 2)
-    return header + extra_h, cells + extra_c
+    cells = [
+        (f"{title} {lang}", summary["cells"][key][lang]["mean"])
+        for key, title in [*TABLE4_DIMENSIONS.items(), (AVG, AVG)]
+        for lang in LANGUAGES
+    ]
+    return table_row(cells, summary.get("intervals"), 2)
 
 
 def _zh_en(summary: dict[str, Any], key: str) -> str:

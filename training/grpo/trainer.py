@@ -107,18 +107,9 @@ class GRPOResult:
 
 def resolve_policy(policy: str) -> Path:
     """``offline`` -> the bundled SmolLM2 folder; otherwise a local HF model folder."""
-    if policy == "offline":
-        from charm_builder.offline_models import offline_model_dir
+    from charm_builder.offline_models import resolve_model_folder
 
-        return offline_model_dir()
-    p = Path(policy)
-    if not p.is_dir():
-        raise GRPOInputError(
-            f"--policy {policy}: no such folder (no model hub here; pass a local HF folder or 'offline')"
-        )
-    if not (p / "config.json").exists():
-        raise GRPOInputError(f"--policy {policy}: not a Hugging Face model folder (no config.json)")
-    return p
+    return resolve_model_folder(policy, "--policy", GRPOInputError)
 
 
 def checkpoints(output_dir: Path) -> list[Path]:

@@ -16,11 +16,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from charm_kernel.formatting import table_row
+
 from charm_kernel.errors import CharmError, InputFormatError
 from training.common.reporting import (
     bootstrap_block,
-    bound_columns,
-    fmt,
     fmt_cell,
     interval_note,
     intervals_json,
@@ -192,15 +192,11 @@ def summarize(
 
 def table_rows(benchmarks: Sequence[Benchmark], summaries: dict[str, dict[str, Any]]) -> tuple[list[str], list[str]]:
     """CSV header (``RewardBench Chat`` ... ``JudgeBench Avg.``, then ``COLUMN lo``/``hi`` bounds) and cells."""
-    header, cells = [], []
     intervals: dict[str, Any] = {}
     for b in benchmarks:
         intervals |= summaries[b.name].get("intervals") or {}
-        for col in b.columns:
-            header.append(f"{b.title} {col}")
-            cells.append(fmt(summaries[b.name]["columns"][col]))
-    extra_h, extra_c = bound_columns(header, intervals)
-    return header + extra_h, cells + extra_c
+    cells = [(f"{b.title} {col}", summaries[b.name]["columns"][col]) for b in benchmarks for col in b.columns]
+    return table_row(cells, intervals)
 
 
 def _cell(b: Benchmark, summary: dict[str, Any], col: str) -> str:

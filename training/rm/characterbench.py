@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from charm_kernel.formatting import table_row
 
 from charm_kernel.errors import InputFormatError
 from training.common.reporting import fmt_cell, write_atomically, write_jsonl, write_table_files
@@ -508,21 +509,10 @@ def to_markdown(summary: dict[str, Any], method: str) -> str:
 
 def table_rows(summary: dict[str, Any]) -> tuple[list[str], list[str]]:
     """results.csv: the headline columns, each dimension's correlations, then ``lo``/``hi`` bounds."""
-    header, cells, bounds_h, bounds_c = [], [], [], []
-
-    def add(name: str, cell: dict[str, Any], digits: int) -> None:
-        header.append(name)
-        cells.append("-" if cell.get("value") is None else f"{cell['value']:.{digits}f}")
-        if "lo" in cell:
-            bounds_h.extend([f"{name} lo", f"{name} hi"])
-            bounds_c.extend([f"{cell['lo']:.{digits}f}", f"{cell['hi']:.{digits}f}"])
-
-    for c in HEADLINE:
-        add(f"{TITLE} {c}", summary["columns"][c], _digits(c))
-    for d, v in summary["dimensions"].items():
-        for c in CORRELATIONS:
-            add(f"{TITLE} {d} {c}", v[c], 3)
-    return header + bounds_h, cells + bounds_c
+    named = [(f"{TITLE} {c}", summary["columns"][c], _digits(c)) for c in HEADLINE]
+    named += [(f"{TITLE} {d} {c}", v[c], 3) for d, v in summary["dimensions"].items() for c in CORRELATIONS]
+    intervals = {name: cell for name, cell, _ in named if "lo" in cell}
+    return table_row([(name, cell.get("value"), digits) for name, cell, digits in named], intervals)
 
 
 def print_table(summary: dict[str, Any], method: str, console: Any | None = None) -> None:

@@ -34,10 +34,10 @@ from typing import Any
 import torch
 from datasets import Dataset, DatasetDict, load_from_disk
 
-from schemas import PreferencePair
+from schemas import PAIR_TEXT_COLUMNS, PreferencePair
 from schemas.rows import RowError, required_columns, validate_rows
 
-PREFERENCE_COLUMNS = ("prompt", "chosen", "rejected")
+PREFERENCE_COLUMNS = PAIR_TEXT_COLUMNS
 
 
 class DataError(ValueError):

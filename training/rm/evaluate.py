@@ -25,11 +25,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from charm_kernel.formatting import table_row
 from datasets import Dataset
 
 from schemas import (
     LANGUAGES,
     ROLE_REWARD_DIMENSIONS,
+    ROLE_REWARD_SCORED_COLUMNS,
     RoleRewardItem,
     RowError,
     required_columns,
@@ -38,8 +40,6 @@ from schemas import (
 )
 from training.common.reporting import (
     bootstrap_block,
-    bound_columns,
-    fmt,
     fmt_cell,
     interval_note,
     intervals_json,
@@ -55,7 +55,7 @@ from training.rm.data import DataError, load_rows, require_columns
 DIMENSIONS: dict[str, str] = dict(
     zip(ROLE_REWARD_DIMENSIONS, ("Charm-Consistency", "Charm-Attractiveness"), strict=True)
 )
-ROLE_REWARD_COLUMNS = ("id", "context", "system_prompt", "chosen", "rejected", "dimension", "language")
+ROLE_REWARD_COLUMNS = ROLE_REWARD_SCORED_COLUMNS
 
 Messages = list[dict[str, str]]
 
@@ -294,15 +294,12 @@ def column_weights(summary: dict[str, Any]) -> Weights:
 
 def table_rows(summary: dict[str, Any]) -> tuple[list[str], list[str]]:
     """CSV header (``Charm-Consistency zh`` ... ``Avg.``, then ``COLUMN lo``/``COLUMN hi`` bounds) and cells."""
-    header, cells = [], []
-    for dim, title in DIMENSIONS.items():
-        for key, label in (("zh", "zh"), ("en", "en"), ("avg", "avg.")):
-            header.append(f"{title} {label}")
-            cells.append(fmt(summary[dim][key]))
-    header.append("Avg.")
-    cells.append(fmt(summary["avg"]))
-    extra_h, extra_c = bound_columns(header, summary.get("intervals"))
-    return header + extra_h, cells + extra_c
+    cells = [
+        (f"{title} {label}", summary[dim][key])
+        for dim, title in DIMENSIONS.items()
+        for key, label in (("zh", "zh"), ("en", "en"), ("avg", "avg."))
+    ]
+    return table_row([*cells, ("Avg.", summary["avg"])], summary.get("intervals"))
 
 
 def _cell(summary: dict[str, Any], column: str, value: float | None) -> str:

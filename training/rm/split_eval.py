@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from charm_kernel.formatting import fmt
+
 from schemas import LANGUAGES
 from training.rm.evaluate import DIMENSIONS
 
@@ -35,10 +37,6 @@ def list_splits(path: str | os.PathLike[str]) -> list[str]:
     return sorted(names, key=lambda s: (SPLIT_ORDER.index(s) if s in SPLIT_ORDER else len(SPLIT_ORDER), s))
 
 
-def _fmt(v: float | None) -> str:
-    return "-" if v is None else f"{v:.1f}"
-
-
 def split_rows(summaries: dict[str, dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     """Header and rows: one row per split (accuracy %), then ``test_ood - test_id`` when both exist."""
     header = ["Split", "n"] + [f"{title} {lang}" for title in DIMENSIONS.values() for lang in (*LANGUAGES, "avg.")]
@@ -47,7 +45,7 @@ def split_rows(summaries: dict[str, dict[str, Any]]) -> tuple[list[str], list[li
     def cells(s: dict[str, Any]) -> list[float | None]:
         return [s[d][k] for d in DIMENSIONS for k in (*LANGUAGES, "avg")] + [s["avg"]]
 
-    rows = [[name, str(s["n"]), *(_fmt(v) for v in cells(s))] for name, s in summaries.items()]
+    rows = [[name, str(s["n"]), *(fmt(v) for v in cells(s))] for name, s in summaries.items()]
     if "test_id" in summaries and "test_ood" in summaries:
         drop = [
             None if a is None or b is None else b - a

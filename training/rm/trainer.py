@@ -2,14 +2,14 @@
 
 A plain, explicit accelerate loop (not ``transformers.Trainer``): chosen and rejected are
 concatenated into one batch, one forward pass yields rewards *and* response log-probs, and the loss
-is composed from the pure functions in :mod:`training.losses`.
+is composed from the pure functions in :mod:`training.rm.losses`.
 
 Choices the paper leaves open, and what we chose
 ------------------------------------------------
 * **beta** (scale of the adaptive margin; the paper gives no value): ``aam-pr`` 0.1 (the usual
   DPO/KL coefficient; eq. 6 inherits beta from the RLHF objective eq. 3) and ``aam-ld`` 1.0 (the
   per-token log-prob difference is already O(1)). Override with ``beta``.
-* **Margin detached** by default (``margin_grad=False``): see :mod:`training.losses`.
+* **Margin detached** by default (``margin_grad=False``): see :mod:`training.rm.losses`.
 * **pi_ref for PR** (``pr_reference``): ``"base"`` (default) is the backbone *before* SFT
   initialisation, ``"init"`` the model *at the start of RM training* (after ``sft_init``); without
   ``sft_init`` both are the same model. With ``"init"`` the PR margin is exactly 0 at step 0 and only
@@ -24,7 +24,7 @@ Choices the paper leaves open, and what we chose
   whenever that *is* the reference).
 * **Reductions** of the LD margin (``ld_reduction``, eq. 9 vs eq. 10), the SFT regulariser
   ``alpha * L_SFT`` (``sft_reduction``, paper alpha=0.01) and SFT initialisation (always the per-token
-  mean): the paper's equation for each is in :mod:`training.losses`.
+  mean): the paper's equation for each is in :mod:`training.rm.losses`.
 * **Recorded**: ``charm_rm.json`` (``open_choices``) and the model card state every one of these
   choices with its value, what it means and whether a preset, an option or the default set it
   (:mod:`training.rm.choices`).
@@ -260,16 +260,10 @@ class TrainResult:
 
 
 def resolve_model_path(model: str) -> Path:
-    if model == "offline":
-        from charm_builder.offline_models import offline_model_dir
+    """``--model``: ``offline`` or a local Hugging Face model folder (``TrainingInputError`` otherwise)."""
+    from charm_builder.offline_models import resolve_model_folder
 
-        return offline_model_dir()
-    p = Path(model)
-    if not p.exists():
-        raise TrainingInputError(f"--model {model}: no such folder (no model hub here; pass a local HF folder)")
-    if not (p / "config.json").exists():
-        raise TrainingInputError(f"--model {model}: not a Hugging Face model folder (no config.json)")
-    return p
+    return resolve_model_folder(model, "--model", TrainingInputError)
 
 
 def validate_config(cfg: RMTrainConfig) -> None:
