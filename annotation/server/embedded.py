@@ -164,9 +164,7 @@ def _redis_ping(host: str, port: int, password: str) -> bool:
 
 def default_web_workers() -> int:
     """Web processes for ``annotate serve``: one per core, at most 4 (each holds its own copy of the
-    app, about 270 MB, and all of them share one SQLite writer). Measured on 2 cores, 20 annotators
-    submitting back to back (benchmarks/bench_annotation.py): p95 1.04-1.10 s with one, 0.76-0.84 s
-    with two."""
+    app and all of them share one SQLite writer); figures in benchmarks/README.md#figures."""
     return max(1, min(4, os.cpu_count() or 1))
 
 
