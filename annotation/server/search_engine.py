@@ -1,42 +1,10 @@
 """An argilla-server search engine that answers from SQL over Argilla's own database (SQLite or PostgreSQL).
 
-This module runs **inside the argilla-server virtualenv** (it imports only what that venv has:
-argilla_server, SQLAlchemy 2, aiosqlite, asyncpg). ``launcher.py`` imports it, which registers the engine under
-the name :data:`ENGINE_NAME`; the server then uses it when ``ARGILLA_SEARCH_ENGINE=charm-sqlite``.
-
-Elasticsearch/OpenSearch keep a denormalised copy of each record; here the records, responses,
-suggestions, metadata and vectors already live in the database, so every index/update hook is a no-op
-and every query is answered from the tables directly:
-
-* ``search``: the annotation queue and the dataset views. Filters on record properties, the current
-  user's response status (``pending`` = the user has no response yet), response values, suggestions,
-  metadata terms/ranges; text search (every whitespace-separated term or quoted phrase must occur in
-  some text of the record's fields: case-insensitive for ASCII, substring match for any script); sort
-  on record properties, metadata, suggestions and responses with missing values last; paging and totals.
-  Without an explicit sort, a user's queue is in a per-user pseudo-random but stable order (as Argilla's
-  Elasticsearch engine does with a user-seeded ``random_score``), otherwise insertion order.
-  (SQLite: a blake2b-based SQL function ``charm_rank``; PostgreSQL: ``md5(user || ':' || record)``.)
-  A member of the dataset's workspace first gets the records of their own *stripe*, in id order: with K
-  members (in user-id order, member i has slot i), the random record ids are cut into K equal ranges
-  (:func:`stripe_bounds`), and a record of range s belongs to the members s, s+1, ..., s+n-1 (mod K), n
-  being the annotators it needs (its ``min_submitted`` metadata, else the dataset's). Annotators working
-  at once then rarely open the same record, so a record needing one annotator is rarely submitted twice;
-  when a member's stripe is done they go on with the others' records (per-user random order), so nothing
-  waits for an absent member. Within each part, records open on another annotator's page (served to
-  them in the last :data:`LEASE_SECONDS` and not answered: a Redis sorted set shared by the web
-  processes) come last, so a stripe's owner and those helping with it do not take the same page; and in a
-  dataset with a ``priority`` metadata property (``annotate next --push``), records that carry one come
-  before the others, rank 1 first (also in a queue without stripes, when no sort is asked). An id
-  range is an index range scan (see ``QUEUE_INDEX_SQL`` in launcher.py), so a page of one's own stripe
-  costs little however large the dataset.
-* ``get_dataset_progress`` / ``get_dataset_user_progress``: record status counts and the user's
-  response status counts.
-* ``compute_metrics_for``: metadata term counts (lists count each value) and numeric min/max.
-* ``similarity_search``: exact cosine similarity in Python over the stored vectors.
-
-Both databases get the same answers: :class:`_Query` writes each JSON access in the dialect of the
-database (SQLite's ``json_each``/``json_tree``/``json_extract``; PostgreSQL's ``jsonb`` operators and
-``jsonb_path_query``), and compares PostgreSQL's enum columns as text.
+Runs **inside the argilla-server virtualenv** (imports only argilla_server, SQLAlchemy 2, aiosqlite,
+asyncpg); ``launcher.py`` imports it, which registers the engine under :data:`ENGINE_NAME`, used when
+``ARGILLA_SEARCH_ENGINE=charm-sqlite``. Index hooks are no-ops; ``search`` (queue order, stripes,
+leases, priority), progress, metrics and similarity are answered from the tables, with the same
+answers on both databases. See docs/design.md#sql-search-engine.
 """
 
 from __future__ import annotations

@@ -1,23 +1,6 @@
 """Jensen-Shannon divergence between the train and test marginals of a shift-aware export.
 
-The RPM-generalization paper (section 2.2) defines user, character and dialogue shift by a
-divergence ``D(P_X || Q_X) >> 0`` between the training (P) and test (Q) marginals of the user
-persona, the agent character and the dialogue context, and uses the Jensen-Shannon divergence.
-We report it in the card in two ways:
-
-* **categorical**: the empirical distributions of a discrete attribute (user culture group,
-  dialogue language, character primary/sub category, context length in turns) over the rows of
-  each split; ``JS(P, Q)`` with base-2 logarithms, so 0 means identical and 1 disjoint supports.
-* **embedding** (when the embedding model is installed, see ``charm_builder.export.embed``): the
-  texts (persona prompt, character system prompt, dialogue context) are embedded and
-  L2-normalised; k-means (``k = min(8, distinct texts)``, k-means++ init, fixed seed) is fitted
-  on the union of both sides and ``JS`` is taken between the two histograms of cluster
-  assignments. Quantising can only lose information, so this estimates a *lower bound* of the
-  divergence between the continuous embedding distributions (data-processing inequality); with
-  few rows it is biased upwards by sampling noise. Each side is subsampled (seeded) to at most
-  ``EMBED_SAMPLE`` rows before embedding.
-
-Everything here is a pure function of its inputs (numpy only).
+Details: docs/design.md#shift-divergence.
 """
 
 from __future__ import annotations

@@ -1,29 +1,6 @@
 """Annotator reliability from best/worst picks: a one-coin Dawid-Skene model fitted by EM.
 
-Each candidate set ``i`` has a true best reply ``b`` and a true worst reply ``w`` (``b != w``) among its
-``K`` labels. Annotator ``j`` is right with probability ``p_j`` on each question and otherwise picks
-uniformly among the ``K - 1`` other labels (Dawid & Skene 1979, the "one-coin" form with one
-accuracy per annotator shared by the best and the worst question). So, for annotator ``j``'s pick
-``(x, y)`` on set ``i``::
-
-    P(x | b) = p_j if x == b else (1 - p_j) / (K - 1)       (likewise y given w)
-    P(b, w | picks) ∝ prod_j P(x_j | b) P(y_j | w),  over b != w (uniform prior)
-
-EM alternates the posterior over ``(b, w)`` for every set (E) with ``p_j`` = the posterior mean of a
-Beta(2, 1) prior given the expected right answers, which keeps a few lucky picks from reaching 1.0 (M).
-Only sets with at least two annotators inform ``p_j``: on a set labelled once, the annotator would
-only agree with a posterior made of their own pick. The posteriors of every set use the fitted
-``p_j``; an annotator with no shared set gets the prior mean (2/3).
-
-Intervals: ``p_j`` is refitted on ``resamples`` bootstrap draws of the shared sets (seeded) and the
-2.5/97.5 percentiles are reported. ``likely_random`` flags an annotator whose interval reaches down to
-chance (1/K), or stays below 0.5 (wrong on most questions even at the top of the interval): the
-estimate of a random clicker sits above 1/K (0.2-0.3 with six replies in simulations), since each
-set's posterior also holds their own pick.
-
-``pair_confidence`` gives the posterior probability that ``chosen`` beats ``rejected`` as a best/worst
-verdict implies it: chosen is best or rejected is worst (chosen wins); rejected is best or chosen is
-worst (rejected wins); any other verdict leaves the pair undecided and counts half.
+Details: docs/design.md#annotator-reliability-model.
 """
 
 from __future__ import annotations

@@ -1,29 +1,6 @@
 """Shift-aware splits (`charm-build export --shift user|character|dialogue`).
 
-Following the RPM-generalization paper (section 2.2), an input is X = (user persona, character,
-dialogue context). A shift export holds one part of that input space out of training:
-
-* **user shift**: dialogues whose user persona belongs to a held-out group (a persona tag such as
-  ``western`` or ``zh-culture``, or ``lang:en`` / ``lang:zh`` for the dialogue language) are OOD.
-  The card's user marginal is the persona's *culture group*: its first tag in ``CULTURE_TAGS``
-  (or any tag ending in ``-culture``), ``unknown`` without one.
-* **character shift**: characters of held-out categories (a ``primary_category`` such as
-  ``real_person``, or a ``sub_category`` such as ``anime``) are OOD.
-* **dialogue compositional shift**: candidate sets whose context has more than N turns are OOD
-  (``--holdout N``). Short contexts train; the long ones test. Where a dialogue has candidate
-  sets at several cut points, its long context is a training context plus more turns: test
-  dialogues are recombined from training turns (the card reports the share of OOD turns that
-  occur in training contexts). Only this shift lets train and ``test_ood`` share dialogues
-  (never a context).
-
-Without ``--holdout`` the held-out group is chosen deterministically: the group (or, for the
-dialogue shift, the threshold) whose share of candidate sets is closest to ``OOD_SHARE`` (20 %)
-without exceeding half of the data; ties go to the alphabetically first group / larger threshold.
-
-The ID candidate sets are split exactly as a normal export (roleReward selection becomes
-``test_id``; the rest feeds preferenceTraining ``train``/``grpo``); the OOD candidate sets go
-through the same roleReward selection into ``test_ood``. Hence held-out groups never reach
-``train``, ``grpo`` or ``test_id``.
+Details: docs/design.md#shift-splits.
 """
 
 from __future__ import annotations

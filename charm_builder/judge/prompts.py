@@ -1,22 +1,6 @@
 """The judge prompt (versioned) and the parser of its answer.
 
-Prompt ``v2`` rates ONE candidate reply at a time (pointwise, like the paper's GPT-scored margin): the
-character profile, the dialogue so far and the reply go in, the answer is one line ``Score: N`` with
-N an integer from 1 (very poor) to 10 (excellent) on the candidate set's target dimension. Pointwise
-scoring keeps the answer trivial to parse even for a 135M local model (plain labelled lines, no
-Markdown headers: SmolLM2 echoes a sectioned prompt instead of answering), and identical replies get
-the identical prompt, so the LLM cache scores duplicates once.
-
-Two rubrics (``charm-build judge --rubric``): ``role-play`` (the default; the candidate set's target
-dimension, as above) and ``general``, a 1-10 helpfulness/correctness rating of an assistant's response to
-a conversation, for the paper's general-domain GPT-Margin (Table 1). The rubric is part of the stored
-prompt version (``v2`` / ``v2-general``, :func:`prompt_version`) and of every request, hence of the
-cache key: scores under different rubrics are never mixed.
-
-``v2`` adds one worked example (a weak reply answered ``Score: 3``) before the real question. Measured
-on the offline demo: with ``v1`` SmolLM2-135M answered prose for 18 of 24 candidates ("I'm sorry ...",
-"The reply is very poor ..."); with the example 12 of 12 answered ``Score: N``. Large judges answer
-in the same format either way.
+Details: docs/design.md#judge-prompt.
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
 """Which floating-point precision local models run in.
 
-``auto`` means bfloat16 where the CPU computes it natively (x86 AVX512-BF16 or AMX, Arm BF16),
-else float32. On such a CPU bfloat16 halves the bytes read per decoding step and uses the native
-instructions: measured on this project's 2-core machine (AVX512-BF16), SmolLM2-135M prefills 250
-tokens 2.8x faster and decodes a token 1.7x faster, Gemma 3 270M 3.8x and 2.2x (its 262k-token
-output layer dominates). Both models were trained in bfloat16; the offline GGUF files are 4-bit.
+``auto`` means bfloat16 where the CPU computes it natively (x86 AVX512-BF16 or AMX, Arm BF16), else
+float32; see docs/design.md#local-precision (figures in benchmarks/README.md).
 """
 
 from __future__ import annotations

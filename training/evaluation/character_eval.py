@@ -1,33 +1,6 @@
 """CharacterEval (Tu et al., 2024), the half of the paper's Table 4 that is not Charm-DialogueQuality.
 
-Data: the published folder of ``morecry/CharacterEval``: ``test_data.jsonl`` (a JSON array of
-``{"id", "role", "novel_name", "context"}``, ``context`` being ``Name：utterance`` lines that end
-with someone speaking to ``role``), ``character_profiles.json`` (name -> attribute object) and,
-optionally, ``id2metric.jsonl`` (a JSON object: example id -> ``[[metric_en, metric_zh], ...]``).
-Files are parsed by :mod:`charm_builder.importers` (the same parser ``charm-build import`` uses).
-
-Protocol, following the repository's scripts:
-
-* ``get_response.py``: the model plays ``role`` with the profile as its instructions and the
-  context lines (speaker names kept) as the conversation; it answers the last line.
-* ``transform_format.py``: only the first line of the reply is kept ("prevent continuous
-  generation"; we take the first non-empty one), and each example is scored only on the metrics
-  ``id2metric.jsonl`` lists for it (sparse evaluation, as the benchmark's annotators did). Without
-  that file every example is scored on all twelve metrics.
-* ``run_char_rm.py`` / ``compute_score.py``: each (example, metric) gets a 1-5 score and a metric's
-  score is the mean over its examples.
-
-The original scorer is CharacterRM (BaichuanCharRM), a trained reward model we cannot ship; here
-one or more LLM judges (:mod:`training.evaluation.judges`) give the 1-5 scores, so the numbers are
-comparable between models evaluated here, not with published CharacterEval numbers.
-
-Columns (the paper: "twelve metrics in three areas"): Attr. = CharacterEval's role-playing
-attractiveness (human-likeness, communication skills, expression diversity, empathy); Conv. =
-conversational ability (fluency, coherence, consistency); Know. = character/knowledge consistency
-(knowledge exposure, accuracy, hallucination; persona behavior, utterance). A column is the mean of
-its metrics' means, Avg. the mean of the three columns (Table 4's Avg. = mean of Attr., Conv., Know.).
-Intervals: each metric's judged examples are resampled within that metric (its size fixed), and the
-columns combine those resamples as above.
+Details: docs/design.md#charactereval.
 """
 
 from __future__ import annotations

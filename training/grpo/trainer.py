@@ -1,23 +1,6 @@
 """GRPO training of a role-play policy on the Charm ``grpo`` prompts with TRL's ``GRPOTrainer``.
 
-The prompts are the ``grpo`` split of a preferenceTraining export: conversational ``prompt`` rows
-(system = character prompt, then the context as user/assistant turns). Each step samples
-``num_generations`` completions per prompt, scores them with our reward model
-(:class:`training.grpo.reward.RMReward`), normalises rewards per group (``scale_rewards``) and takes a
-clipped policy-gradient step with a KL penalty ``beta`` against the initial policy.
-
-Choices and defaults
---------------------
-* batch: ``prompts_per_step`` prompts x ``num_generations`` completions per device and optimizer
-  micro-step, so TRL's divisibility rule (generation batch divisible by the group size) always holds.
-* ``beta`` 0.04 (the GRPO paper's value; TRL's default 0.0 drops the KL term and the reference model).
-* vLLM generation (colocated) is used when ``vllm="auto"``, CUDA is available and vllm is installed.
-* LoRA (``lora_r > 0``): adapters on all linear layers; the reference model is the base with adapters
-  off, and the final policy is saved merged (plain HF folder, loads without peft).
-* Output folder: final policy (``config.json``, weights, tokenizer), ``checkpoint-N/`` (TRL/HF
-  checkpoints with optimizer and RNG state; resume with ``resume=True``), ``train_log.jsonl``
-  (TRL's log history: ``reward``, ``reward_std``, ``kl``, ``completions/mean_length``, ...),
-  ``curves.png`` and ``grpo_run.json`` (the run config).
+Details: docs/design.md#grpo.
 """
 
 from __future__ import annotations

@@ -16,9 +16,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from charm_kernel.formatting import table_row
-
 from charm_kernel.errors import CharmError, InputFormatError
+from charm_kernel.formatting import table_row
 from training.common.reporting import (
     bootstrap_block,
     fmt_cell,

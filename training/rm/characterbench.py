@@ -1,33 +1,6 @@
 """CharacterBench (Zhou et al., AAAI 2025): how well a reward model's scores agree with its human labels.
 
-Input: the published test files, ``eval_data/raw_data/<dimension>_test.json`` of a clone of
-``thu-coai/CharacterBench`` (the clone, that folder, or any of its files). Each file is a JSON array; an item has
-the character (``character_profile``, ``character_name``, ``user_name``, optional ``user_profile`` and
-``greeting``), the ``dialogue`` so far (``{turn, speaker, utterance}``, ending with the user's query),
-one model's reply in ``response_messages.response``, its human score ``annotation_score`` (1 to 5, 1 to
-4, 1 to 3 or 1 to 2 depending on the dimension's rubric) and the same item in English under
-``translation_en``. The file name gives the dimension (``memory_consistency_test.json`` ->
-``memory_consistency``); any name is accepted.
-
-Reward-model input, the way our RM sees role-play: the character profile (plus the user's profile when
-the item has one) as the system prompt, the greeting as the first assistant turn, the dialogue turns as
-user / assistant messages (speaker ``user`` / the user's name -> user; ``character`` / the character's
-name -> assistant, as the authors' ``process.py`` maps them), and the reply as the last assistant
-message. ``language="en"`` reads everything from ``translation_en``.
-
-Scoring: the authors rate a judge by correlating its scores with the human scores per dimension,
-then averaging the dimensions (the repository's ``all_eval.py`` imports scipy's ``spearmanr`` and
-``kendalltau``); we report Pearson's r, Spearman's rho and Kendall's tau-b per dimension and their
-unweighted means over the dimensions. Where several replies share a context (same dimension, same
-profile and dialogue) and their human scores differ, each such pair is a derived preference pair:
-correct when the RM scores the human-preferred reply higher (a tie is wrong). The published test
-files hold one reply per context, so they give no pairs.
-
-Each item also carries the authors' CharacterJudge score (``pred_zh`` / ``pred_en``); where every item
-of a dimension has it, its correlations are shown alongside as a reference.
-
-Intervals: items are resampled within each dimension (its size fixed), every correlation and the
-averages are recomputed on the same resamples; pairs are resampled within each dimension.
+Details: docs/design.md#characterbench.
 """
 
 from __future__ import annotations
@@ -42,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from charm_kernel.formatting import table_row
 
 from charm_kernel.errors import InputFormatError
+from charm_kernel.formatting import table_row
 from training.common.reporting import fmt_cell, write_atomically, write_jsonl, write_table_files
 from training.common.stats import (
     BOOTSTRAP,

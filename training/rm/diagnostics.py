@@ -1,24 +1,6 @@
 """Margin diagnostics (`charm-train diagnose RM_DIR --data EXPORT`): AAM margin vs annotator agreement.
 
-For every preference pair the reward model's own LM head gives the act-adaptive margin it would
-train with (paper eq. 8 / 9):
-
-* ``ld``: :func:`training.rm.losses.ld_margin` with the reduction the model trained with
-  (``ld_reduction`` in ``charm_rm.json``): by default ``beta * (mean log pi(chosen) - mean log
-  pi(rejected))``, each side normalised by its own length (eq. 9); ``sum``: eq. 10 as printed;
-* ``pr``: ``beta * (log pi/pi_ref(chosen) - log pi/pi_ref(rejected))`` with ``pi_ref`` the base model
-  the RM was trained from (``base_model`` in ``charm_rm.json``). With ``--sft-init`` the training
-  reference was the post-SFT model, which is not saved; the base model stands in for it.
-
-``--margin auto`` takes ``pr`` for an ``aam-pr`` model and ``ld`` otherwise; beta is the model's
-(or the loss default). The value head gives the reward gap ``r(chosen) - r(rejected)`` and the
-model's probability for the annotators' choice ``p = sigmoid(gap)`` (Bradley-Terry).
-
-Outputs: ``margin_vs_agreement.png`` (scatter, agreement jittered, mean per agreement level),
-``pairs.csv`` (every pair), ``disagreements.csv`` (pairs with ``p <= 1 - confidence``: the model is
-confidently against the annotators -- label noise or ambiguity, or a model error when agreement is
-high; most confident first) and ``summary.json`` (Spearman rank correlations of agreement with the
-AAM margin and with the reward gap).
+Details: docs/design.md#margin-diagnostics.
 """
 
 from __future__ import annotations

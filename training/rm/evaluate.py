@@ -25,9 +25,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from charm_kernel.formatting import table_row
 from datasets import Dataset
 
+from charm_kernel.formatting import table_row
 from schemas import (
     LANGUAGES,
     ROLE_REWARD_DIMENSIONS,

@@ -1,30 +1,6 @@
 """JudgeBench (Tan et al., 2025), scored the way its authors score a reward model.
 
-Input: the published pairs (``ScalerLab/JudgeBench`` ``data/dataset=judgebench,response_model=*.jsonl``
-or the hub splits ``gpt`` / ``claude`` as parquet/JSON): ``pair_id``, ``source`` (e.g.
-``mmlu-pro-law``, ``livebench-reasoning``, ``livebench-math``, ``livecodebench``), ``question``,
-``response_A``, ``response_B``, ``label`` (``A>B`` or ``B>A``); ``original_id`` and
-``response_model`` are kept as they are.
-
-Scoring, from ``ScalerLab/JudgeBench``:
-
-* ``utils/judges.py`` (reward models): each response is scored with the question as the user
-  turn; the decision is ``A>B`` when ``score_A > score_B``, else ``B>A``.
-* ``README.md``: reward models run with ``--single_game`` (order-independent, one pass), so
-  ``utils/metrics.py::compute_final_metrics`` counts a pair correct when the decision equals the
-  label.
-* ``run_judge.py``: categories are the pairs whose ``source`` starts with ``mmlu-pro`` (Knowledge),
-  ``livebench-reasoning`` (Reasoning), ``livebench-math`` (Math) and ``livecodebench`` (Coding); the
-  overall score is the accuracy over all pairs (weighted by pairs, not a mean of categories).
-
-Two averages, because the paper's Table 1 ``Avg.`` column mixes them:
-
-* ``Avg. (pairs)``: JudgeBench's own overall score. The paper's baseline rows (GPT-4o 50.9 ... Tulu3
-  62.5) are this figure: GPT-4o's cells 44.2 / 48.0 / 66.1 / 61.9 over the GPT split's 154 / 98 / 56 /
-  42 pairs give 50.9, their plain mean 55.1.
-* ``Avg. (categories)``: the unweighted mean of the four category accuracies (of those with pairs).
-  The paper's own rows (BT, BT w/ SFT, GPT-Margin, AAM) are this figure: BT's cells give 66.8 this
-  way and 64.5 over pairs, AAM_PR's 68.0 (printed 68.1) and 65.6.
+Details: docs/design.md#judgebench.
 """
 
 from __future__ import annotations

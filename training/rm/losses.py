@@ -1,31 +1,9 @@
 """Reward-model losses and margins from the AAM paper, as small pure tensor functions.
 
 Every function takes per-pair tensors of shape ``(batch,)`` and returns a tensor; nothing here
-touches a model. Log-probabilities are *per-sequence sums over the response tokens* (prompt tokens
-are masked out upstream): ``S(y) = sum_i log pi_theta(y^i | x, y^<i)``, ``|y|`` its token count.
-The paper (section 4.3) defines ``L_SFT(y) = -S(y)``, a *sum* over the response tokens.
-
-One reduction per term, with the paper's equation:
-
-* **LD margin** (``aam-ld``), eq. 9 ``M = beta/|y| (S(y_w) - S(y_l))`` = eq. 10
-  ``M = L_SFT(y_l) - L_SFT(y_w)``. :func:`ld_margin` ``reduction="mean"`` (default):
-  ``beta (S(y_w)/|y_w| - S(y_l)/|y_l|)``, each sum over its own length (SimPO's average
-  log-likelihood). **The paper deviates from itself here**: with ``L_SFT`` a sum, eq. 10 equals
-  eq. 9 only when ``|y_w| = |y_l|`` (and beta = 1). We follow eq. 9, the form the margin is derived
-  in; eq. 10 as printed is the explicit option ``reduction="sum"`` (``--ld-reduction sum``):
-  ``beta (S(y_w) - S(y_l))``.
-* **SFT regulariser** (``--sft-reg``, Table 3 "SFT Reg.", alpha = 0.01): ``alpha * L_SFT(y_w)``.
-  :func:`sft_loss` ``reduction="sum"`` (default) is exactly that, averaged over the pairs:
-  ``-mean_pairs S(y_w)``. ``"mean"`` (``--sft-reduction mean``) is the per-token mean
-  ``-sum_pairs S(y_w) / sum_pairs |y_w|``, which makes alpha about ``|y|`` times weaker.
-* **SFT pre-train** (``--sft-init``, Table 3 "SFT Pre-train": "model initialization"): the paper
-  gives no formula. :func:`sft_loss` ``reduction="mean"``, the per-token mean of ordinary causal-LM
-  training, over prompt+chosen with the prompt masked; fixed, no option.
-
-Margins are detached by default (``detach=True``), which the paper does not state: the margin is a
-per-pair *target gap* for the reward difference, and back-propagating through
-``-log sigma(dr - M)`` pushes ``M`` *down*, i.e. teaches the LM head to prefer the rejected answer
-relative to the reference. ``detach=False`` (``--margin-grad``) keeps the gradient.
+touches a model. Log-probabilities are per-sequence sums over the response tokens,
+``S(y) = sum_i log pi_theta(y^i | x, y^<i)``; ``L_SFT(y) = -S(y)`` (paper section 4.3). Margins are
+detached by default. Which equation each reduction follows, and why: docs/design.md#reward-model-losses.
 """
 
 from __future__ import annotations
@@ -55,8 +33,7 @@ def bradley_terry_loss(
 ) -> Tensor:
     """Bradley-Terry reward loss, optionally with a margin (paper eq. 2 and eq. 7).
 
-    .. math::
-        \\mathcal{L} = -\\mathbb{E}\\left[\\log \\sigma\\left(r_\\phi(x, y_w) - r_\\phi(x, y_l) - \\mathcal{M}\\right)\\right]
+    ``L = -mean log sigma(r(x, y_w) - r(x, y_l) - M)``
 
     With ``margin=None`` this is the plain BT loss (eq. 2). ``margin`` may be a fixed external
     margin (GPT-Margin, annotator agreement; a data column) or an act-adaptive margin from
@@ -85,9 +62,7 @@ def pr_margin(
 ) -> Tensor:
     """Probability-Ratio adaptive margin (AAM-PR, paper eq. 6 and eq. 8), scaled by beta.
 
-    .. math::
-        \\mathcal{M} = \\beta\\left(\\log\\frac{\\pi_\\theta(y_w|x)}{\\pi_{ref}(y_w|x)}
-                      - \\log\\frac{\\pi_\\theta(y_l|x)}{\\pi_{ref}(y_l|x)}\\right)
+    ``M = beta (log pi_theta/pi_ref (y_w|x) - log pi_theta/pi_ref (y_l|x))``
 
     ``pi_theta`` is the reward model's own LM head, ``pi_ref`` a frozen copy of the initial model.
     All log-probs are per-sequence sums over response tokens. The reference log-probs never carry
@@ -109,22 +84,12 @@ def ld_margin(
     detach: bool = True,
     reduction: str = "mean",
 ) -> Tensor:
-    """Loss-Difference adaptive margin (AAM-LD, paper eq. 9 / eq. 10), scaled by beta.
+    """Loss-Difference adaptive margin (AAM-LD, paper eq. 9 / eq. 10), scaled by beta; detached
+    unless ``detach=False``. Lengths are clamped to at least one token; see
+    docs/design.md#reward-model-losses.
 
-    ``reduction="mean"`` (eq. 9, each sum normalised by its own response length, clamped to at
-    least one token; = beta times the difference of per-token mean SFT losses):
-
-    .. math::
-        \\mathcal{M} = \\beta\\left(\\frac{1}{|y_w|}\\sum_i \\log\\pi_\\theta(y_w^i|x, y_w^{<i})
-                      - \\frac{1}{|y_l|}\\sum_i \\log\\pi_\\theta(y_l^i|x, y_l^{<i})\\right)
-
-    ``reduction="sum"`` (eq. 10 as printed, with the summed ``L_SFT``; lengths unused):
-
-    .. math::
-        \\mathcal{M} = \\beta\\left(\\mathcal{L}_{SFT}(y_l) - \\mathcal{L}_{SFT}(y_w)\\right)
-                    = \\beta\\left(\\sum_i \\log\\pi_\\theta(y_w^i|\\cdot) - \\sum_i \\log\\pi_\\theta(y_l^i|\\cdot)\\right)
-
-    Detached unless ``detach=False``.
+    ``reduction="mean"`` (eq. 9): ``M = beta (S(y_w)/|y_w| - S(y_l)/|y_l|)``
+    ``reduction="sum"``  (eq. 10 with a summed L_SFT): ``M = beta (S(y_w) - S(y_l))``
     """
     if reduction == "mean":
         chosen = policy_chosen_logps / chosen_lengths.clamp(min=1).to(policy_chosen_logps.dtype)
@@ -142,9 +107,7 @@ def sft_loss(chosen_logps: Tensor, chosen_lengths: Tensor, reduction: str = "mea
 
     ``reduction="sum"`` is the paper's ``L_SFT`` (section 4.3; the regulariser of Table 3), the
     summed NLL of each response averaged over the pairs of the batch:
-
-    .. math::
-        \\mathcal{L}_{SFT} = -\\frac{1}{B}\\sum_{pairs}\\sum_i \\log\\pi_\\theta(y_w^i|x, y_w^{<i})
+    ``L_SFT = -1/B sum_pairs sum_i log pi_theta(y_w^i | x, y_w^<i)``
 
     ``reduction="mean"`` is the per-token mean over all response tokens of the batch,
     ``-sum_pairs sum_i log pi / sum_pairs |y_w|`` (used for SFT initialisation).

@@ -1,29 +1,9 @@
 """The paper's reward-model configurations as named presets (``charm-train rm --preset NAME``), and
 named ablations of the choices the paper leaves open.
 
-Each paper preset is one row of the AAM paper's Table 3 (ablation on Charm-Consistency: SFT pre-train
-and SFT regularisation on or off, BT vs AAM-LD vs AAM-PR), plus the GPT-Margin baseline of Tables 1/2
-(a fixed margin from an external judge: ``--loss margin --margin-source judge``). Every preset uses the
-paper's implementation details (section 5.1): alpha = 0.01 when regularised, 2 epochs, lr 1e-5.
-
-Choices the paper leaves open (see :mod:`training.rm.losses` for the equations). Every preset sets them
-explicitly to the values below (``OPEN_CHOICES``); each run records them, with their source, in
-``charm_rm.json`` and its model card:
-
-* ``margin_grad = False``: the adaptive margin is detached (a target gap, not optimised).
-* ``pr_reference = "base"``: pi_ref of the PR margin is the backbone before SFT pre-training, so after
-  pre-training the margin starts as the SFT model's implicit reward instead of exactly 0.
-* ``sft_reduction = "sum"``: the paper's ``L_SFT = -sum_i log pi(y^i | x, y^<i)`` (section 4.3), not
-  the per-token mean, which would make alpha about ``|y|`` times weaker.
-* ``ld_reduction = "mean"``: the LD margin of eq. 9 (per-token means), not eq. 10 read with a summed
-  ``L_SFT``.
-* ``sft_epochs = 1`` of SFT pre-training at the RM learning rate, ``beta`` the trainer's default
-  (``training.rm.trainer.DEFAULT_BETA``): the paper gives neither.
-
-The ablation presets (``ablation_of`` set) are not paper rows: each is one paper row with one of those
-choices flipped, its label saying which. ``charm-train table3`` adds them only with ``--ablations``.
-
-Explicit command-line flags override a preset's values (see :func:`resolve`).
+Each paper preset is one row of the AAM paper's Table 3 (or the GPT-Margin baseline of Tables 1/2)
+and sets every open choice explicitly (``OPEN_CHOICES``); explicit command-line flags override a
+preset's values (:func:`resolve`). The table of presets and ablations: docs/design.md#paper-presets.
 """
 
 from __future__ import annotations

@@ -1,29 +1,6 @@
 """RewardBench (Lambert et al., 2024), scored the way its authors score a reward model.
 
-Input: the published ``allenai/reward-bench`` dataset, split ``filtered`` (2,985 rows), as parquet,
-JSON or JSON Lines. Columns: ``prompt`` (the user turn; a message list is accepted too),
-``chosen``, ``rejected``, ``subset`` (``id``, ``chosen_model``, ``rejected_model`` are optional).
-
-Scoring, from ``allenai/reward-bench``:
-
-* ``scripts/run_rm.py``: a pair is correct when ``r(chosen) > r(rejected)``; accuracy per subset.
-* ``rewardbench/utils.py::calculate_scores_per_section``: a section (Chat, Chat Hard, Safety,
-  Reasoning) is the average of its subsets weighted by ``EXAMPLE_COUNTS``; subsets absent from the
-  file are left out of their section.
-* ``EXAMPLE_COUNTS`` / ``SUBSET_MAPPING``: copied from ``rewardbench/constants.py`` (commit a32e272).
-  ``math-prm`` weighs 984 (it has 447 rows) so that PRM math and the six HumanEvalPack code subsets
-  (6 x 164) count half each in Reasoning. That file lists ``xstest-should-refuse`` 250 and
-  ``xstest-should-respond`` 154 (the data has them the other way round); we keep the published
-  weights so numbers match the leaderboard's.
-* ``analysis/get_benchmark_results.py``: the overall score is an average of the sections with
-  weights 2, 2, 2, 2 and 1 for "Prior Sets (0.5 weight)"; that prior-sets column comes from other
-  datasets (``allenai/pref-test-sets``), not from this file, so the score here is the plain mean of
-  the four sections — which is also the paper's Table 1 ``Avg.``. A section with no rows shows "-"
-  and is left out of the mean.
-
-Intervals (``charm-train eval-rm --bootstrap``): pairs are resampled within each subset, each
-resample's subset accuracies are combined exactly as above, so a section's interval reflects the
-published weights (a section's value is a fixed linear combination of subset means).
+Details: docs/design.md#rewardbench.
 """
 
 from __future__ import annotations

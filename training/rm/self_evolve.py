@@ -1,23 +1,6 @@
 """Self-evolution (ChARM): the reward model pseudo-labels unannotated candidate sets, then retrains.
 
-Each round ``r = 1..N``:
-
-1. the current RM scores every candidate of every *unannotated* candidate set in the workspace (no
-   submitted annotation; dialogues that appear in the labelled training data or the roleReward
-   evaluation data are skipped, so nothing leaks into the benchmark);
-2. per set, its highest-scored candidate becomes ``chosen`` and its lowest ``rejected``; the pair is
-   kept when the reward gap ``r(best) - r(worst)`` is at least ``threshold`` (a confident pseudo
-   label);
-3. the RM is retrained -- continuing from the current RM (value head included) -- on the labelled
-   pairs plus this round's pseudo pairs (pseudo labels are re-derived each round by the newest model,
-   not accumulated);
-4. the new RM is evaluated on roleReward.
-
-Round 0 is the starting RM (``init_rm``, or one trained on the labelled pairs alone). Every round's
-training data is written as ``round-R/train.parquet``: labelled rows have ``pseudo_label = False``;
-pseudo rows have ``pseudo_label = True``, ``pseudo_round``, ``pseudo_margin`` (the reward gap) and
-``pseudo_model`` (the RM folder that labelled them) -- their provenance. ``rounds.md``/``rounds.csv``
-hold the roleReward accuracy after each round in one table.
+Details: docs/design.md#self-evolve.
 """
 
 from __future__ import annotations

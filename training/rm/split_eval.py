@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from charm_kernel.formatting import fmt
-
 from schemas import LANGUAGES
 from training.rm.evaluate import DIMENSIONS
 

@@ -1,22 +1,7 @@
 """``charm-train table3``: train every paper preset on the same data and seed, evaluate each on
 roleReward, and write the paper's Table 3 layout.
 
-Rows are presets (``training/rm/presets.py``) with their "SFT Pre-train" / "SFT Reg." columns; cells are
-pairwise accuracy (%) per language and their mean (``avg.`` = mean of zh and en, as in the paper),
-with the change against ``paper-bt`` (BT baseline) as ``↑x`` / ``↓x`` (``±0.0``) when that row is present. The
-paper's Table 3 reports Charm-Consistency (the ``knowledge_consistency`` dimension); the same layout
-follows for Charm-Attractiveness and for both dimensions together (each dimension weighs the same).
-Ablation presets (``--ablations``: one open choice of a paper row flipped, ``training/rm/presets.py``)
-come after the paper rows, under their own heading, with their changes against ``paper-bt`` too.
-Every cell carries a 95 % percentile bootstrap interval (``71.1 ± 1.9``: pairs resampled within each
-dimension x language cell) and every change a two-sided paired bootstrap p-value: all presets are
-scored on the same roleReward pairs, and the same resamples of those pairs are applied to both rows.
-
-Layout of ``OUT``: ``runs/PRESET/`` (the reward model, ``train_log.jsonl``, model card and
-``eval/`` with that model's eval-rm files), then ``results.md``, ``results.csv`` and ``summary.json``.
-A preset whose finished model in ``runs/PRESET`` was trained with the same resolved settings is
-evaluated again without retraining, so an interrupted table can be rerun; an unfinished run folder is
-trained from scratch.
+Details: docs/design.md#table3.
 """
 
 from __future__ import annotations

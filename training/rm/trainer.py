@@ -1,43 +1,10 @@
 """Train a reward model with BT, fixed-margin or Act-Adaptive-Margin (PR / LD) losses.
 
-A plain, explicit accelerate loop (not ``transformers.Trainer``): chosen and rejected are
-concatenated into one batch, one forward pass yields rewards *and* response log-probs, and the loss
-is composed from the pure functions in :mod:`training.rm.losses`.
-
-Choices the paper leaves open, and what we chose
-------------------------------------------------
-* **beta** (scale of the adaptive margin; the paper gives no value): ``aam-pr`` 0.1 (the usual
-  DPO/KL coefficient; eq. 6 inherits beta from the RLHF objective eq. 3) and ``aam-ld`` 1.0 (the
-  per-token log-prob difference is already O(1)). Override with ``beta``.
-* **Margin detached** by default (``margin_grad=False``): see :mod:`training.rm.losses`.
-* **pi_ref for PR** (``pr_reference``): ``"base"`` (default) is the backbone *before* SFT
-  initialisation, ``"init"`` the model *at the start of RM training* (after ``sft_init``); without
-  ``sft_init`` both are the same model. With ``"init"`` the PR margin is exactly 0 at step 0 and only
-  grows as reward training moves the LM head (with a detached margin, as a side effect); with
-  ``"base"`` after SFT initialisation it starts as the SFT model's implicit reward
-  ``log pi_sft/pi_base(y_w) - log pi_sft/pi_base(y_l)`` (DPO-style), a per-pair confidence from step
-  0 -- the reading of eq. 6/8 the paper presets use. By default the reference response log-probs are
-  **precomputed once** over the whole dataset (``ref_logps="precompute"``): the reference is fixed,
-  dropout is disabled, so this is exact, needs no second model in memory and costs one forward per
-  pair instead of one per pair per epoch. ``ref_logps="online"`` runs the frozen reference under
-  ``torch.no_grad`` each step instead (with LoRA: the base model with adapters disabled, no copy,
-  whenever that *is* the reference).
-* **Reductions** of the LD margin (``ld_reduction``, eq. 9 vs eq. 10), the SFT regulariser
-  ``alpha * L_SFT`` (``sft_reduction``, paper alpha=0.01) and SFT initialisation (always the per-token
-  mean): the paper's equation for each is in :mod:`training.rm.losses`.
-* **Recorded**: ``charm_rm.json`` (``open_choices``) and the model card state every one of these
-  choices with its value, what it means and whether a preset, an option or the default set it
-  (:mod:`training.rm.choices`).
-* **SFT initialisation** (``sft_init``): ``sft_epochs`` of next-token training on prompt+chosen with
-  a fresh optimizer (lr ``sft_lr``, default ``lr``); the value head is untouched.
-* **Dropout disabled** in the backbone (as TRL's RewardTrainer does), so train/eval forwards agree.
-* **Ties** (equal rewards) count as wrong in pairwise accuracy.
-* **Several processes** (``accelerate launch``, ``charm-train rm --accelerate-config``): each process
-  takes its share of every global batch (``epoch_batches``), DDP / DeepSpeed / FSDP average the
-  gradients, logged metrics are pooled over processes and micro-batches (the global batch's numbers),
-  the LR schedule steps once per optimizer step, and only rank 0 writes files and logs. Each process
-  computes its own token-mean SFT term, so with ``sft_reg`` the loss matches one process up to how
-  tokens split across processes (as with ``grad_accum``).
+A plain accelerate loop: chosen and rejected go through one forward pass that yields rewards and
+response log-probs; the loss is composed from :mod:`training.rm.losses`. Owns the training loop, the
+reference log-probs and the run folder; the choices the paper leaves open (beta, detached margin,
+pi_ref, reductions, several processes) are explained in docs/design.md#reward-model-trainer and
+recorded per run by :mod:`training.rm.choices`.
 """
 
 from __future__ import annotations

@@ -121,7 +121,8 @@ def open_session(limit: int) -> aiohttp.ClientSession:
 
 @functools.lru_cache(maxsize=4)
 def _tls_context(cafile: str | None, capath: str | None) -> ssl.SSLContext:
-    """One default context per trust-store setting (loading the store takes ~50 ms)."""
+    """One default context per trust-store setting (loading the store is slow: figures in
+    benchmarks/README.md#figures)."""
     return ssl.create_default_context()
 
 

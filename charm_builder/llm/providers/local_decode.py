@@ -1,24 +1,9 @@
 """Batched generation for the local provider: shared-prefix prefill, then one forward pass per
 step for every row, each row sampled with its own settings.
 
-Prefill runs in two passes. Rows are grouped by a long common token prefix (the five candidates
-of one context share the whole character prompt, because roster entries append their own
-instruction after it). Pass 1 runs each group's prefix once (one row per group, left-padded);
-the cache is then copied to every row of its group (``batch_select_indices``) and pass 2 runs
-each row's own suffix on top of it (left-padded within the suffix block: the attention mask has
-a hole between the blocks and position ids continue the prefix). So a context's prompt is
-prefilled once however many candidates answer it; unrelated prompts cost what they cost alone.
-
-For full-attention models (SmolLM2, Llama, Qwen) a row's logits match decoding it alone up to
-float rounding. Sliding-window layers (Gemma 3: 512 positions) count padding slots as positions,
-as with any padded batch in transformers: a row with a prompt longer than the window and padding
-in it attends to that many fewer real tokens in those layers (max logit difference 0.04 measured
-on a 660-token prompt with one padding slot).
-
-Decoding then takes one token per step for all rows. Penalties and sampling are tensor
-operations over the batch (a Python loop per row and step would cost as much as the forward
-pass at 20 rows). Rows that finished are dropped from the cache once a quarter of the batch
-has finished, so short replies stop costing compute.
+Rows sharing a long prompt prefix prefill it once; finished rows leave the cache once a quarter of
+the batch has finished. How, and where logits differ from decoding a row alone (sliding-window
+layers): docs/design.md#local-batched-generation.
 """
 
 from __future__ import annotations
