@@ -26,22 +26,9 @@ def test_pairwise_push_answer_report(argilla_server: EmbeddedArgilla, tmp_path: 
     create_users(client, "charm-pairwise", load_roster(roster), secrets)
     passwords = json.loads(secrets.read_text())
 
-    first = push_pairwise(
-        client,
-        store,
-        models="gpt-4o,claude-3.5-sonnet,qwen2.5-7b",
-        dataset="pw",
-        workspace="charm-pairwise",
-        annotators=2,
-    )
-    again = push_pairwise(
-        client,
-        store,
-        models="gpt-4o,claude-3.5-sonnet,qwen2.5-7b",
-        dataset="pw",
-        workspace="charm-pairwise",
-        annotators=2,
-    )
+    push = dict(models="gpt-4o,claude-3.5-sonnet,qwen2.5-7b", dataset="pw", workspace="charm-pairwise", annotators=2)
+    first = push_pairwise(client, store, **push)
+    again = push_pairwise(client, store, **push)  # the same push, a second time
     assert (first.pushed, first.contexts) == (4, 2)  # 2 contexts x 2 opponents
     dataset = client.datasets(name="pw", workspace="charm-pairwise")
     records = list(dataset.records(with_responses=False))

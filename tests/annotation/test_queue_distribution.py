@@ -96,13 +96,20 @@ def test_team_finishes_the_campaign_with_exact_counts(any_server: EmbeddedArgill
     assert stored == acked  # nothing lost, nothing invented
 
 
+def _pair_on_one_dataset(server: EmbeddedArgilla, tmp_path: Path, name: str, n_sets: int, min_submitted: int):
+    """``n_sets`` candidate sets pushed as dataset ``name`` to a two-member team ``{name}-team``; the
+    store's sets, the dataset, and the two logged-in members."""
+    store, sets = make_store(tmp_path / "ws", n_sets=n_sets)
+    users = _team(server, tmp_path, f"{name}-team", 2)
+    client = server.client()
+    push_candidate_sets(client, store, dataset=name, workspace=f"{name}-team", min_submitted=min_submitted)
+    dataset = client.datasets(name=name, workspace=f"{name}-team")
+    one, two = (_member(server, u, str(dataset.id)) for u in users)
+    return sets, dataset, one, two
+
+
 def test_a_record_open_on_a_page_waits_until_answered(any_server: EmbeddedArgilla, tmp_path: Path) -> None:
-    store, sets = make_store(tmp_path / "ws", n_sets=3)
-    users = _team(any_server, tmp_path, "lease-team", 2)
-    client = any_server.client()
-    push_candidate_sets(client, store, dataset="lease", workspace="lease-team", min_submitted=1)
-    dataset = client.datasets(name="lease", workspace="lease-team")
-    one, two = (_member(any_server, u, str(dataset.id)) for u in users)
+    sets, dataset, one, two = _pair_on_one_dataset(any_server, tmp_path, "lease", n_sets=3, min_submitted=1)
 
     page, total = _queue(one)
     assert sorted(page) == sorted(s.id for s in sets) and total == 3
@@ -119,12 +126,7 @@ def test_a_record_open_on_a_page_waits_until_answered(any_server: EmbeddedArgill
 
 
 def test_a_record_needing_two_is_served_to_a_second_annotator(any_server: EmbeddedArgilla, tmp_path: Path) -> None:
-    store, sets = make_store(tmp_path / "ws", n_sets=2)
-    users = _team(any_server, tmp_path, "pair-team", 2)
-    client = any_server.client()
-    push_candidate_sets(client, store, dataset="pair", workspace="pair-team", min_submitted=2)
-    dataset = client.datasets(name="pair", workspace="pair-team")
-    one, two = (_member(any_server, u, str(dataset.id)) for u in users)
+    sets, _, one, two = _pair_on_one_dataset(any_server, tmp_path, "pair", n_sets=2, min_submitted=2)
     assert len(_queue(one)[0]) == 2
     assert sorted(_queue(two)[0]) == sorted(s.id for s in sets)  # open on one page, but two are needed
     one.close()

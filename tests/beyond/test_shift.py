@@ -38,6 +38,13 @@ def shift_export(ws, **kw) -> dict:
     }
 
 
+def owners_by_split(out: dict, column: str, owner_of) -> dict[str, set]:
+    """The owners (users or characters) of each split's rows, by `owner_of(id)` on `column`."""
+    return {
+        name: {owner_of(i) for i in out[name][column].to_list()} for name in ("train", "grpo", "test_id", "test_ood")
+    }
+
+
 # ------------------------------------------------------------------------------------ JS by hand
 
 
@@ -92,20 +99,23 @@ def test_default_holdout_is_deterministic_closest_to_a_fifth(workspace, world):
     assert plan_shift(f, "user").ood_sets == plan.ood_sets  # same choice every time
 
 
-def test_bad_holdouts_are_one_line_errors(workspace, world):
-    f = features(workspace)
-    with pytest.raises(CharmError, match="--holdout klingon: no persona has this tag"):
-        plan_shift(f, "user", "klingon")
-    with pytest.raises(CharmError, match="--holdout lang:fr: no dialogue in language 'fr'"):
-        plan_shift(f, "user", "lang:fr")
-    with pytest.raises(CharmError, match="--holdout anime: no character of this category"):
-        plan_shift(f, "character", "anime")
-    with pytest.raises(CharmError, match="expected a number of turns"):
-        plan_shift(f, "dialogue", "long")
-    with pytest.raises(CharmError, match="holds out every candidate set"):
-        plan_shift(f, "character", "fiction,real_person,original")
-    with pytest.raises(CharmError, match="matches no candidate set"):
-        plan_shift(f, "dialogue", "9")
+@pytest.mark.parametrize(
+    ("shift", "holdout", "match"),
+    [
+        ("user", "klingon", "--holdout klingon: no persona has this tag"),
+        ("user", "lang:fr", "--holdout lang:fr: no dialogue in language 'fr'"),
+        ("character", "anime", "--holdout anime: no character of this category"),
+        ("dialogue", "long", "expected a number of turns"),
+        ("character", "fiction,real_person,original", "holds out every candidate set"),
+        ("dialogue", "9", "matches no candidate set"),
+    ],
+)
+def test_bad_holdouts_are_one_line_errors(workspace, world, shift, holdout, match):
+    with pytest.raises(CharmError, match=match):
+        plan_shift(features(workspace), shift, holdout)
+
+
+def test_bad_export_options_are_validation_errors():
     # the options model validates itself (the CLI turns these into one line naming the option)
     with pytest.raises(ValidationError, match="--holdout needs --shift"):
         ExportOptions(holdout="western")
@@ -118,10 +128,7 @@ def test_bad_holdouts_are_one_line_errors(workspace, world):
 
 def test_user_shift_keeps_the_held_out_personas_out_of_training(workspace, world):
     out = shift_export(workspace, shift="user", holdout="western")
-    users = {
-        name: {world.user_of(d) for d in out[name]["dialogue_id"].to_list()}
-        for name in ("train", "grpo", "test_id", "test_ood")
-    }
+    users = owners_by_split(out, "dialogue_id", world.user_of)
     assert users["test_ood"] == {"tom"}
     assert "tom" not in users["train"] | users["grpo"] | users["test_id"]
     assert out["train"].height and out["test_id"].height and out["grpo"].height
@@ -148,10 +155,7 @@ def test_user_shift_language_marginal_matches_a_hand_count(workspace, world):
 
 def test_character_shift_holds_out_real_people(workspace, world):
     out = shift_export(workspace, shift="character", holdout="real_person")
-    chars = {
-        name: {world.char_of(c) for c in out[name]["character_id"].to_list()}
-        for name in ("train", "grpo", "test_id", "test_ood")
-    }
+    chars = owners_by_split(out, "character_id", world.char_of)
     assert chars["test_ood"] == {"curie"}
     assert "curie" not in chars["train"] | chars["grpo"] | chars["test_id"]
     div = out["charm"]["shift"]["divergence"]["character"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import schemas as s
+from charm_builder.export import add_dq_annotation
 from charm_builder.store import Workspace
 
 LABELS = "ABCDEF"
@@ -130,3 +131,16 @@ def build_workspace(ws: Workspace) -> Built:
             for i, (best, worst, status) in enumerate(votes)
         )  # type: ignore[arg-type]
     return b
+
+
+def add_fluency_annotation(ws: Workspace, built: Built) -> None:
+    """One zh fluency annotation on d13 by ann1, so a dialogueQuality subset is written too."""
+    add_dq_annotation(
+        ws,
+        dialogue_id=built.dialogues["d13"].id,
+        dimension="fluency",
+        language="zh",
+        user_query="再说一遍？",
+        criteria=["语句通顺"],
+        annotator="ann1",
+    )

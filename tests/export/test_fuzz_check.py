@@ -17,10 +17,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from charm_builder.export import ExportOptions, add_dq_annotation, check_export, export_workspace
+from charm_builder.export import ExportOptions, check_export, export_workspace
 from charm_builder.store import Workspace
 from charm_kernel.errors import CharmError
-from tests.export.helpers import build_workspace
+from tests.export.helpers import add_fluency_annotation, build_workspace
 
 FORMATS = ("hf", "parquet", "jsonl")
 JUNK_VALUES = st.one_of(
@@ -40,15 +40,7 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("fuzz-export")
     with Workspace.create(root / "ws") as ws:
         built = build_workspace(ws)
-        add_dq_annotation(
-            ws,
-            dialogue_id=built.dialogues["d13"].id,
-            dimension="fluency",
-            language="zh",
-            user_query="再说一遍？",
-            criteria=["语句通顺"],
-            annotator="ann1",
-        )
+        add_fluency_annotation(ws, built)
         out = {}
         for fmt in FORMATS:
             out[fmt] = root / f"export-{fmt}"

@@ -10,22 +10,15 @@ import pytest
 import yaml
 from datasets import DatasetDict, load_from_disk
 
-from charm_builder.export import ExportOptions, add_dq_annotation, check_export, export_workspace
+from charm_builder.export import ExportOptions, check_export, export_workspace
 from charm_builder.export import write as write_mod
 from charm_kernel.errors import CharmError
+from tests.export.helpers import add_fluency_annotation
 
 
 @pytest.fixture
 def exported(workspace, built, tmp_path) -> Path:
-    add_dq_annotation(
-        workspace,
-        dialogue_id=built.dialogues["d13"].id,
-        dimension="fluency",
-        language="zh",
-        user_query="再说一遍？",
-        criteria=["语句通顺"],
-        annotator="ann1",
-    )
+    add_fluency_annotation(workspace, built)
     out = tmp_path / "out"
     export_workspace(workspace, out, ExportOptions(size=4000, grpo_fraction=0.5))
     return out

@@ -12,12 +12,12 @@ CONTEXT = [
     {"role": "user", "speaker": "Ann", "text": "Who are you?"},
 ]
 
+IDS = {"candidate_set_id": "cset_1", "dialogue_id": "dlg_1", "character_id": "chr_1"}
+
 
 def _pair(**kw):
     row = {
-        "candidate_set_id": "cset_1",
-        "dialogue_id": "dlg_1",
-        "character_id": "chr_1",
+        **IDS,
         "language": "en",
         "prompt": s.to_chat(CONTEXT, "You are Holmes."),
         "chosen": "Sherlock Holmes, consulting detective.",
@@ -28,9 +28,7 @@ def _pair(**kw):
 
 def _rr(**kw):
     row = {
-        "candidate_set_id": "cset_1",
-        "dialogue_id": "dlg_1",
-        "character_id": "chr_1",
+        **IDS,
         "system_prompt": "You are Holmes.",
         "context": CONTEXT,
         "chosen": "Holmes.",

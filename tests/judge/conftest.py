@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -10,11 +9,10 @@ import yaml
 
 from charm_builder.judge.prompts import REASK
 from tests.export.conftest import built  # noqa: F401
-from tests.fakes.openai_server import FakeLLMServer
+from tests.judge.helpers import judged_reply, serving
 from tests.training.conftest import tiny_model_dir  # noqa: F401
 
 JUDGE = "j-fake"
-_REPLY = re.compile(r"\n\n(?:Reply by [^:]*|Response): (.*?)\n\nCriterion: ", re.DOTALL)  # both rubrics
 
 
 def scripted_score(reply: str) -> int:
@@ -32,9 +30,7 @@ class ScriptedJudge:
         self.asked: dict[str, int] = {}
 
     def __call__(self, model: str, messages: list[dict]) -> str:
-        # the question is the last user message holding a reply (the first is the prompt's worked example)
-        asked = [m["content"] for m in messages if m["role"] == "user" and _REPLY.search(str(m["content"]))]
-        reply = _REPLY.search(asked[-1]).group(1).strip()
+        reply = judged_reply(messages)
         self.asked[reply] = self.asked.get(reply, 0) + 1
         reasked = messages[-1]["content"] == REASK
         if reply == "d2 reply C" and not reasked:
@@ -63,7 +59,5 @@ def write_judge_roster(path: Path, base_url: str) -> Path:
 
 @pytest.fixture
 def judge_server():
-    judge = ScriptedJudge()
-    with FakeLLMServer(reply=judge) as srv:
-        srv.judge = judge  # type: ignore[attr-defined]
+    with serving(ScriptedJudge()) as srv:
         yield srv

@@ -14,6 +14,7 @@ from charm_builder.judge import PROMPT_VERSION, parse_score
 from schemas import CandidateSet, JudgeScore
 from tests.conftest import run_cli
 from tests.judge.conftest import JUDGE, scripted_score, write_judge_roster
+from tests.judge.helpers import export_cli
 from tests.training.helpers import train_rm
 
 
@@ -33,19 +34,7 @@ def _text(cset: CandidateSet, label: str) -> str:
 
 def _export_pairs(workspace, out):
     """Every judged pair (`--pairs all`, no GRPO split) exported to ``out``; the train split."""
-    res = run_cli(
-        "export",
-        "--subset",
-        "preferenceTraining",
-        "--out",
-        str(out),
-        "--grpo-fraction",
-        "0",
-        "--pairs",
-        "all",
-        workspace=workspace.root,
-    )
-    assert res.returncode == 0, res.stderr
+    export_cli(workspace, out, "--subset", "preferenceTraining", "--pairs", "all")
     return load_from_disk(str(out / "preferenceTraining"))["train"]
 
 

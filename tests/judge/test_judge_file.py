@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from pathlib import Path
 
 import pyarrow as pa
@@ -14,10 +13,9 @@ import pytest
 
 from charm_builder.judge.prompts import GENERAL_SYSTEM, SYSTEM
 from tests.conftest import run_cli
-from tests.fakes.openai_server import FakeLLMServer
 from tests.judge.conftest import JUDGE, write_judge_roster
+from tests.judge.helpers import judged_reply, serving
 
-_REPLY = re.compile(r"\n\n(?:Reply by [^:]*|Response): (.*?)\n\nCriterion: ", re.DOTALL)
 # (prompt, chosen, rejected, expected margin_judge): a reply "answer N ..." is scored N, "answer ? ..." never
 PAIRS = [
     ("What is 2+2?", "answer 9 four", "answer 3 five", 6.0),
@@ -34,17 +32,13 @@ class Judge:
 
     def __call__(self, model: str, messages: list[dict]) -> str:
         self.systems.append(messages[0]["content"])
-        asked = [m["content"] for m in messages if m["role"] == "user" and _REPLY.search(str(m["content"]))]
-        reply = _REPLY.search(asked[-1]).group(1).strip()
-        mark = reply.split()[1]
+        mark = judged_reply(messages).split()[1]
         return "I cannot say." if mark == "?" else f"Score: {mark}"
 
 
 @pytest.fixture
 def server():
-    judge = Judge()
-    with FakeLLMServer(reply=judge) as srv:
-        srv.judge = judge  # type: ignore[attr-defined]
+    with serving(Judge()) as srv:
         yield srv
 
 

@@ -15,6 +15,7 @@ from charm_builder.llm import LLMClient
 from schemas import Annotation, CandidateSet, JudgeScore
 from tests.conftest import run_cli
 from tests.judge.conftest import JUDGE, scripted_score, write_judge_roster
+from tests.judge.helpers import export_cli
 
 
 def _score_all(ws, srv, tmp_path) -> None:
@@ -67,12 +68,7 @@ def test_stats_and_export_keep_synthetic_apart(workspace, built, judge_server, t
     human = sum(1 for a in workspace.iter(Annotation))
     _score_all(workspace, judge_server, tmp_path)
     base = tmp_path / "before"
-    assert (
-        run_cli(
-            "export", "--out", str(base), "--grpo-fraction", "0", "--size", "2", workspace=workspace.root
-        ).returncode
-        == 0
-    )
+    export_cli(workspace, base, "--size", "2")
     res = run_cli("annotate", "synthetic", "--judge", JUDGE, workspace=workspace.root)
     assert res.returncode == 0, res.stderr
     assert f"{len(built.sets)} synthetic annotation(s) stored" in res.stdout
@@ -86,12 +82,7 @@ def test_stats_and_export_keep_synthetic_apart(workspace, built, judge_server, t
 
     # default export: byte-identical data to the export before the synthetic annotations existed
     default = tmp_path / "default"
-    assert (
-        run_cli(
-            "export", "--out", str(default), "--grpo-fraction", "0", "--size", "2", workspace=workspace.root
-        ).returncode
-        == 0
-    )
+    export_cli(workspace, default, "--size", "2")
     for subset in ("roleReward", "preferenceTraining"):
         for split in ("test",) if subset == "roleReward" else ("train",):
             a = load_from_disk(str(base / subset))[split].to_list()
@@ -102,18 +93,7 @@ def test_stats_and_export_keep_synthetic_apart(workspace, built, judge_server, t
 
     # --include-synthetic: the judge counts as one more annotator; d11 (judge only) becomes a training pair
     incl = tmp_path / "incl"
-    res = run_cli(
-        "export",
-        "--out",
-        str(incl),
-        "--grpo-fraction",
-        "0",
-        "--size",
-        "2",
-        "--include-synthetic",
-        workspace=workspace.root,
-    )
-    assert res.returncode == 0, res.stderr
+    export_cli(workspace, incl, "--size", "2", "--include-synthetic")
     train = load_from_disk(str(incl / "preferenceTraining"))["train"]
     d11 = [r for r in train if r["candidate_set_id"] == built.sets["d11"].id]
     assert len(d11) == 1 and d11[0]["n_annotators"] == 1

@@ -24,29 +24,24 @@ def server() -> Iterator[FakeLLMServer]:
 def make_roster(srv: FakeLLMServer, **overrides: object) -> Roster:
     """An openai and an anthropic entry on the fake server, with prices."""
     common = {"concurrency": 8, "timeout": 5.0, **overrides}
+    entries = [  # name, provider, model, base_url, api_key_env, price_input, price_output
+        ("gpt", "openai", "gpt-fake", srv.openai_base_url, "FAKE_OPENAI_KEY", 2.0, 10.0),
+        ("claude", "anthropic", "claude-fake", srv.anthropic_base_url, "FAKE_ANTHROPIC_KEY", 3.0, 15.0),
+    ]
     return Roster(
         name="fake",
         models={
-            "gpt": ModelSpec(
-                name="gpt",
-                provider="openai",
-                model="gpt-fake",
-                base_url=srv.openai_base_url,
-                api_key_env="FAKE_OPENAI_KEY",
-                price_input=2.0,
-                price_output=10.0,
+            name: ModelSpec(
+                name=name,
+                provider=provider,
+                model=model,
+                base_url=url,
+                api_key_env=key,
+                price_input=p_in,
+                price_output=p_out,
                 **common,
-            ),
-            "claude": ModelSpec(
-                name="claude",
-                provider="anthropic",
-                model="claude-fake",
-                base_url=srv.anthropic_base_url,
-                api_key_env="FAKE_ANTHROPIC_KEY",
-                price_input=3.0,
-                price_output=15.0,
-                **common,
-            ),
+            )
+            for name, provider, model, url, key, p_in, p_out in entries
         },
     )
 
