@@ -1,6 +1,7 @@
-"""``charm-train``: reward models (``rm``: also its losses, margin sources and presets), GRPO policies
-(``grpo``), evaluation, and what they share (``common``: launch/distributed helpers, precision, stats,
-reporting, generation); ``training.cli`` only assembles the commands each sub-package declares.
-Reads exported datasets, not the workspace (``self_evolve`` excepted). Imports: ``schemas`` and
-charm_builder's public APIs (``llm``, ``export.locate``/``card``, importers' readers, ``errors``, ``console``).
+"""The training stage: reward models (``rm``), GRPO policies (``grpo``), evaluation (``evaluation``) and what
+they share (``common``: statistics, reports, launch and distributed helpers). Each sub-package keeps its
+commands in its own ``cli`` modules, thin layers over its library; the ``charm-train`` app that mounts them
+is ``charm_apps.train``. Reads exported datasets, not the workspace (``rm.self_evolve`` excepted).
+Imports: ``charm_kernel``, ``schemas`` and charm_builder's public APIs (``llm``, ``export.locate``/``card``,
+importers' readers).
 """

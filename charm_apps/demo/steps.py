@@ -1,4 +1,4 @@
-"""The demo's steps, each a call into the library (or the command function a user would run).
+"""The demo's steps, each a call into the library functions the commands use.
 
 Every step returns a ``StepResult`` (status, seconds, the artefacts it left); a step whose input is
 missing is *skipped* with the reason, so the summary always says what happened. Rerunning the demo
@@ -186,20 +186,30 @@ def train_step(cfg: DemoConfig) -> StepResult:
         shutil.rmtree(cfg.rm_dir)  # the demo's own run folder: rebuilt each time, never stale
     if not pairs:
         return StepResult("charm-train rm", "skipped", note="no training pairs in the export (no annotations)")
-    from typer.main import get_command
-
+    from charm_builder.export.locate import subset_path
     from charm_builder.llm.providers.local import unload_all
-    from training.cli import app
+    from training.rm.cli import step_line
+    from training.rm.cli_common import note, user_errors
+    from training.rm.trainer import RMTrainConfig, train_reward_model
 
     unload_all()  # the simulator's and judge's models are not needed while training (peak RSS 6.88 -> 6.60 GB)
-
-    args = ["rm", "--data", str(cfg.export_dir), "--out", str(cfg.rm_dir), "--model", str(cfg.rm_model)]
-    args += ["--loss", "aam-ld", "--max-steps", str(cfg.rm_steps), "--batch-size", "2", "--max-length", "384"]
-    args += ["--logging-steps", "1", "--sft-reg", "0.01"]
-    # through click, so `rm` gets its context (--preset reads which flags were given)
-    code = get_command(app).main(args, prog_name="charm-train", standalone_mode=False)
-    if code:
-        raise typer.Exit(code)
+    config = RMTrainConfig.from_preset(
+        None,
+        data=[subset_path(cfg.export_dir, "preferenceTraining")],
+        output_dir=cfg.rm_dir,
+        model=str(cfg.rm_model),
+        loss="aam-ld",
+        max_steps=cfg.rm_steps,
+        batch_size=2,
+        max_length=384,
+        logging_steps=1,
+        sft_reg=0.01,
+    )
+    try:
+        result = train_reward_model(config, on_log=lambda entry: typer.echo(step_line(entry), err=True), notify=note)
+    except user_errors() as exc:
+        raise CharmError(str(exc)) from None
+    typer.echo(f"saved reward model to {result.output_dir} ({result.steps} steps)")
     return StepResult(
         "charm-train rm", artefacts=[cfg.rm_dir], note=f"AAM-LD, {cfg.rm_steps} step(s) on {pairs} pair(s)"
     )
@@ -214,9 +224,9 @@ def eval_step(cfg: DemoConfig) -> StepResult:
             "skipped",
             note="no roleReward items" if not items else "no reward model (training was skipped)",
         )
-    from training.rm.eval_cli import eval_rm
+    from training.rm.eval_run import evaluate_run, print_eval_run
 
-    eval_rm(model=cfg.rm_dir, data=cfg.export_dir, out=cfg.eval_dir, max_length=512)
+    print_eval_run(evaluate_run(cfg.rm_dir, cfg.export_dir, out=cfg.eval_dir, max_length=512))
     return StepResult(
         "charm-train eval-rm", artefacts=[cfg.eval_dir / "results.md"], note=f"{items} roleReward item(s)"
     )

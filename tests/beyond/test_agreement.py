@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from charm_apps.train import app
 from charm_builder.export import ExportOptions, build_export, check_export, export_workspace
 from tests.training.helpers import train_rm
-from training.cli import app
 from training.rm.margin_sources import MARGIN_SOURCES, margin_column_for
 
 runner = CliRunner()

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from charm_apps.train import app
 from tests.training.helpers import train_rm
-from training.cli import app
 from training.rm.diagnostics import DiagnosticsError, PairDiagnosis, disagreements, rankdata, spearman, summarize
 
 runner = CliRunner()

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from charm_apps.train import app
 from tests.training.conftest import role_reward_rows
 from tests.training.helpers import train_rm
-from training.cli import app
 from training.rm.evaluate import PairResult, summarize
 from training.rm.split_eval import list_splits, split_rows
 

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from charm_apps.train import app
 from charm_builder.llm import LLMClient
 from tests.evaluation.conftest import write_roster
 from tests.fakes.openai_server import FakeLLMServer
-from training.cli import app
 from training.evaluation.character_eval import (
     EvaluationInputError,
     evaluate_character_eval,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from training.cli import app
+from charm_apps.train import app
 from training.evaluation.compare import CompareError, compare, read_results
 
 runner = CliRunner()

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from charm_apps.train import app
 from charm_builder.llm import LLMClient
-from training.cli import app
 from training.evaluation.dialogue_quality import (
     EvaluationInputError,
     evaluate_dialogue_quality,

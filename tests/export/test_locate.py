@@ -41,7 +41,7 @@ def test_root_or_subset_resolve_to_the_subset(export_root, tmp_path):
 
 
 def _train(*args):
-    return run_cli(*args, module="training.cli", timeout=300)
+    return run_cli(*args, module="charm_apps.train", timeout=300)
 
 
 @pytest.mark.slow

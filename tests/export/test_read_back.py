@@ -39,7 +39,7 @@ def test_a_bad_exported_role_reward_row_is_one_line_naming_file_row_and_field(wo
 
     from typer.testing import CliRunner
 
-    from training.cli import app
+    from charm_apps.train import app
 
     out = tmp_path / "exp"
     export_workspace(workspace, out, ExportOptions(fmt="jsonl", size=4000, subset="roleReward"))
@@ -60,7 +60,7 @@ def test_a_bad_exported_preference_row_stops_rm_before_training(workspace, built
 
     from typer.testing import CliRunner
 
-    from training.cli import app
+    from charm_apps.train import app
 
     out = tmp_path / "exp"
     export_workspace(workspace, out, ExportOptions(fmt="jsonl", size=2, subset="all", grpo_fraction=0))

@@ -42,7 +42,7 @@ def _command_rows(help_text: str) -> list[str]:
 
 @pytest.mark.parametrize(
     ("module", "args"),
-    [("charm_builder", ["--help"]), ("charm_builder", ["annotate", "--help"]), ("training.cli", ["--help"])],
+    [("charm_builder", ["--help"]), ("charm_builder", ["annotate", "--help"]), ("charm_apps.train", ["--help"])],
 )
 def test_command_list_has_one_line_per_command_when_the_terminal_is_wide(module, args):
     # wide enough for every one-paragraph summary: a row whose first column is blank is a line that

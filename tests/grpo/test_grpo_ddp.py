@@ -46,7 +46,7 @@ def test_grpo_on_two_processes(pt_export: Path, tiny_llama: Path, tiny_rm: Path,
         "ddp",
         "--num-processes",
         "2",
-        module="training.cli",
+        module="charm_apps.train",
         timeout=600,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -48,8 +48,8 @@ def test_grpo_steps_change_policy_log_rewards_and_resume(smollm2_rm: tuple[Path,
     from safetensors.torch import load_file
     from typer.testing import CliRunner
 
+    from charm_apps.train import app
     from charm_builder.offline_models import offline_model_dir
-    from training.cli import app
     from training.grpo.trainer import CURVES_FILE, LOG_FILE, GRPORunConfig, train_grpo
 
     export, rm_dir = smollm2_rm

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from charm_apps.train import app
 from tests.grpo.conftest import grpo_prompt, write_export
-from training.cli import app
 from training.grpo.plots import plot_curves, series
 from training.grpo.reward import RMReward, completion_text
 from training.grpo.trainer import GRPOInputError, GRPORunConfig, load_prompts, validate_config

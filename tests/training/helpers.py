@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from training.cli import app
+from charm_apps.train import app
 from training.rm.model import MARKER
 
 

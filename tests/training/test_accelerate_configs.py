@@ -16,9 +16,11 @@ from training.common.launch import ACCELERATE_CONFIGS, CONFIG_DIR
 
 
 def launch_env(name: str, *extra: str) -> tuple[object, dict[str, str]]:
-    """What `accelerate launch --config_file NAME.yaml EXTRA -m training.cli rm` gives each process."""
+    """What `accelerate launch --config_file NAME.yaml EXTRA -m charm_apps.train rm` gives each process."""
     parser = launch_command_parser()
-    args = parser.parse_args(["--config_file", str(CONFIG_DIR / f"{name}.yaml"), *extra, "-m", "training.cli", "rm"])
+    args = parser.parse_args(
+        ["--config_file", str(CONFIG_DIR / f"{name}.yaml"), *extra, "-m", "charm_apps.train", "rm"]
+    )
     args, defaults, _ = _validate_launch_command(args)
     if args.use_deepspeed:
         args.deepspeed_fields_from_accelerate_config = ",".join(defaults.deepspeed_config)  # as launch_command does

@@ -12,9 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+from charm_apps.train import app
 from charm_kernel.errors import InputFormatError
 from tests.training.helpers import train_rm
-from training.cli import app
 from training.rm import judgebench, rewardbench
 from training.rm.benchmarks import BenchmarkError, evaluate
 

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from charm_apps.train import app
 from charm_kernel.errors import InputFormatError
-from training.cli import app
 from training.common.stats import spearman as stats_spearman
 from training.rm import characterbench as cb
 from training.rm import correlation

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from charm_apps.train import app
 from tests.training.helpers import train_rm
-from training.cli import app
 from training.rm.model import MARKER
 
 runner = CliRunner()

@@ -11,8 +11,8 @@ import typer
 from pydantic import BaseModel, Field
 from typer.testing import CliRunner
 
+from charm_apps.train import app
 from tests.config_options import command, option_mismatches
-from training.cli import app
 from training.grpo.cli import GRPO_CLI_ONLY, GRPO_OPTIONS
 from training.grpo.trainer import GRPORunConfig
 from training.rm.cli import RM_CLI_ONLY, RM_OPTIONS

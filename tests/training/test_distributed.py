@@ -73,7 +73,7 @@ def test_launch_args_use_the_shipped_config_and_add_checkpointing_when_sharded()
         assert args[:2] == ["--config_file", str(CONFIG_DIR / f"{name}.yaml")]
         assert Path(args[1]).is_file()
         assert args[2:4] == ["--num_processes", "4"]
-        assert args[4:8] == ["-m", "training.cli", "rm", "--data"]
+        assert args[4:8] == ["-m", "charm_apps.train", "rm", "--data"]
         assert ("--gradient-checkpointing" in args) == (name != "ddp")
     with pytest.raises(LaunchError, match="--num-processes"):
         launch_args("ddp", "rm", [], num_processes=0)
@@ -98,13 +98,13 @@ def test_rm_print_launch_prints_the_command_and_writes_nothing(
         "--num-processes",
         "8",
         "--print-launch",
-        module="training.cli",
+        module="charm_apps.train",
     )
     assert proc.returncode == 0, proc.stderr
     line = proc.stdout.strip()
     assert line.startswith("accelerate launch --config_file ")
     assert str(CONFIG_DIR / "deepspeed-zero3.yaml") in line
-    assert f"-m training.cli rm --data {pref_export} --out {out}" in line
+    assert f"-m charm_apps.train rm --data {pref_export} --out {out}" in line
     assert line.endswith("--loss aam-ld --gradient-checkpointing")
     assert "--print-launch" not in line and "--accelerate-config" not in line
     assert not out.exists()
@@ -123,7 +123,7 @@ def test_launch_options_fail_in_one_line_before_any_process_starts(
         str(tiny_model_dir),
         "--accelerate-config",
         "zero9",
-        module="training.cli",
+        module="charm_apps.train",
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
@@ -142,7 +142,7 @@ def test_launch_options_fail_in_one_line_before_any_process_starts(
         str(tiny_model_dir),
         "--accelerate-config",
         "ddp",
-        module="training.cli",
+        module="charm_apps.train",
     )
     assert proc.returncode == 2
     assert "launching" not in proc.stderr
@@ -158,7 +158,7 @@ def test_launch_options_fail_in_one_line_before_any_process_starts(
         "--accelerate-config",
         "ddp",
         env={"LOCAL_RANK": "0"},
-        module="training.cli",
+        module="charm_apps.train",
     )
     assert proc.returncode == 2
     assert "already runs under accelerate launch" in proc.stderr and not (tmp_path / "b").exists()
@@ -178,10 +178,10 @@ def test_grpo_print_launch(tmp_path: Path, pref_export: Path) -> None:
         "--accelerate-config",
         "fsdp",
         "--print-launch",
-        module="training.cli",
+        module="charm_apps.train",
     )
     assert proc.returncode == 0, proc.stderr
-    assert f"fsdp.yaml -m training.cli grpo --data {pref_export}" in proc.stdout
+    assert f"fsdp.yaml -m charm_apps.train grpo --data {pref_export}" in proc.stdout
     assert proc.stdout.strip().endswith("--gradient-checkpointing")
 
 

@@ -15,9 +15,9 @@ import yaml
 from datasets import Dataset
 from typer.testing import CliRunner
 
+from charm_apps.train import app
 from tests.fakes.openai_server import FakeLLMServer
 from tests.training.conftest import role_reward_rows
-from training.cli import app
 from training.rm.evaluate import PairResult, summarize
 
 runner = CliRunner()

@@ -13,8 +13,8 @@ import pytest
 from datasets import Dataset, DatasetDict
 from typer.testing import CliRunner
 
+from charm_apps.train import app
 from tests.training.conftest import preference_rows
-from training.cli import app
 
 runner = CliRunner()
 

@@ -44,7 +44,9 @@ def test_two_processes_match_one_process_and_only_rank_0_writes(
 ) -> None:
     model = ["--data", str(pref_export), "--model", str(tiny_model_dir)]
     one, two = tmp_path / "one", tmp_path / "two"
-    single = run_cli("rm", *model, "--out", str(one), "--batch-size", "4", *COMMON, module="training.cli", timeout=300)
+    single = run_cli(
+        "rm", *model, "--out", str(one), "--batch-size", "4", *COMMON, module="charm_apps.train", timeout=300
+    )
     assert single.returncode == 0, single.stderr
     ddp = run_cli(
         "rm",
@@ -60,7 +62,7 @@ def test_two_processes_match_one_process_and_only_rank_0_writes(
         "ddp",
         "--num-processes",
         "2",
-        module="training.cli",
+        module="charm_apps.train",
         timeout=600,
     )
     assert ddp.returncode == 0, ddp.stdout + ddp.stderr

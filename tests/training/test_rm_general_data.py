@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from charm_apps.train import app
 from tests.training.helpers import train_rm
 from tests.training.preference_shapes import skywork_rows, ultrafeedback_rows, write_jsonl, write_parquet
-from training.cli import app
 from training.rm.model import load_reward_model
 
 FAST = ("--max-steps", "2", "--batch-size", "2", "--max-length", "96", "--lr", "1e-3", "--logging-steps", "1")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from charm_apps.train import app
 from tests.training.conftest import preference_rows, role_reward_rows
-from training.cli import app
 
 runner = CliRunner()
 PRESETS = "paper-bt,paper-aam-ld-reg,paper-gpt-margin"

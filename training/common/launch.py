@@ -3,7 +3,7 @@
 ``charm-train rm ... --accelerate-config deepspeed-zero3`` becomes
 
     accelerate launch --config_file <package>/training/accelerate_configs/deepspeed-zero3.yaml \\
-        -m training.cli rm ... --gradient-checkpointing
+        -m charm_apps.train rm ... --gradient-checkpointing
 
 i.e. the same command line minus the launch options, started once per GPU by accelerate. The shipped
 configs (:data:`ACCELERATE_CONFIGS`) are package data; any accelerate YAML file works too.
@@ -99,7 +99,7 @@ def launch_args(
     if port is not None:
         out += ["--main_process_port", str(port)]
     extra = ["--gradient-checkpointing"] if config in SHARDED and "--gradient-checkpointing" not in args else []
-    return [*out, "-m", "training.cli", command, *args, *extra]
+    return [*out, "-m", "charm_apps.train", command, *args, *extra]
 
 
 def launch_command(config: str, command: str, args: Sequence[str], num_processes: int | None = None) -> str:

@@ -1,4 +1,4 @@
-"""``charm-train eval-dq`` and ``charm-train compare`` (mounted in training.cli)."""
+"""``charm-train eval-dq`` and ``charm-train compare`` (mounted in charm_apps.train)."""
 
 from __future__ import annotations
 

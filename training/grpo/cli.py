@@ -1,4 +1,4 @@
-"""``charm-train grpo``: GRPO a role-play policy against a charm reward model (mounted in training.cli)."""
+"""``charm-train grpo``: GRPO a role-play policy against a charm reward model (mounted in charm_apps.train)."""
 
 from __future__ import annotations
 

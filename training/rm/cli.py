@@ -36,7 +36,8 @@ RM_OPTIONS = {"output_dir": "--out"}  # fields whose option is not --FIELD-NAME
 RM_CLI_ONLY = ("margin_source", "quiet", "accelerate_config", "num_processes", "print_launch")
 
 
-def _log_line(entry: dict[str, float]) -> str:
+def step_line(entry: dict[str, float]) -> str:
+    """The line `charm-train rm` prints per logged step."""
     return (
         f"step {int(entry['step'])}  loss {entry['loss']:.4f}  acc {entry['accuracy']:.3f}  "
         f"margin {entry['margin_mean']:.3f}±{entry['margin_std']:.3f}  lr {entry['lr']:.2e}"
@@ -107,7 +108,7 @@ def rm(
     process per GPU; only rank 0 writes files and logs; the global batch is batch-size x processes x
     grad-accum). ZeRO-3/FSDP do full fine-tuning without --lora-r, --sft-init, --ref-logps online,
     --save-steps or --resume. Without --accelerate-config the command also runs as is under your own
-    `accelerate launch -m training.cli rm ...`.
+    `accelerate launch -m charm_apps.train rm ...`.
 
     Examples:
 
@@ -163,7 +164,7 @@ def rm(
 
     def log(entry: dict[str, float]) -> None:
         if not quiet:
-            typer.echo(_log_line(entry), err=True)
+            typer.echo(step_line(entry), err=True)
 
     try:
         result = train_reward_model(cfg, progress=not quiet, on_log=log, notify=note)
