@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from charm_kernel.formatting import fmt
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -32,6 +31,7 @@ from annotation.sync import API_KEY_ENV, API_URL_ENV, AnnotationError, server_di
 from charm_builder.export import add_dq_annotation
 from charm_kernel.cli import WorkspaceOpt
 from charm_kernel.console import console
+from charm_kernel.formatting import fmt
 from charm_kernel.progress import progress_bar
 
 annotate_app = typer.Typer(
@@ -254,26 +254,7 @@ def push(
         raise AnnotationError("--overlap works with --kind preference only")
     client = _client(workspace, api_url, api_key)
     if kind == "pairwise":
-        from annotation.pairwise import PairwiseError, push_pairwise
-
-        if not models:
-            raise AnnotationError("--task pairwise needs --models TARGET,OPPONENT[,...]")
-        try:
-            res = push_pairwise(
-                client,
-                store,
-                models=models,
-                dataset=dataset,
-                workspace=argilla_workspace,
-                annotators=min_submitted,
-                seed=seed,
-            )
-        except PairwiseError as exc:
-            raise AnnotationError(str(exc)) from None
-        console.print(
-            f"{res.dataset}: {res.pushed} blinded pair(s) from {res.contexts} context(s) pushed; "
-            f"{res.skipped_contexts} candidate set(s) lack one of the models."
-        )
+        _push_pairwise(client, store, models, dataset, argilla_workspace, min_submitted, seed)
         return
     with _progress() as progress:
         task = progress.add_task(f"push {dataset}", total=None)
@@ -313,6 +294,32 @@ def push(
         f"{result.dataset}: {result.pushed} record(s) pushed, {result.skipped_existing} already there "
         f"({result.total} in total)"
         + (f"; {result.suggested} with {suggestions}'s suggestions." if suggestions else ".")
+    )
+
+
+def _push_pairwise(
+    client: Any, store: Any, models: str | None, dataset: str, argilla_workspace: str, annotators: int, seed: int
+) -> None:
+    """``annotate push --task pairwise``: blinded A-vs-B records of the target model against each opponent."""
+    from annotation.pairwise import PairwiseError, push_pairwise
+
+    if not models:
+        raise AnnotationError("--task pairwise needs --models TARGET,OPPONENT[,...]")
+    try:
+        res = push_pairwise(
+            client,
+            store,
+            models=models,
+            dataset=dataset,
+            workspace=argilla_workspace,
+            annotators=annotators,
+            seed=seed,
+        )
+    except PairwiseError as exc:
+        raise AnnotationError(str(exc)) from None
+    console.print(
+        f"{res.dataset}: {res.pushed} blinded pair(s) from {res.contexts} context(s) pushed; "
+        f"{res.skipped_contexts} candidate set(s) lack one of the models."
     )
 
 
@@ -496,28 +503,33 @@ def report(
     if result.synthetic_ignored:
         console.print(f"{result.synthetic_ignored} synthetic (LLM-judge) annotation(s) left out of these figures.")
     if result.judges:
-        agree = Table(
-            "judge",
-            "annotator",
-            "compared",
-            "best == judge's best",
-            "worst == judge's worst",
-            title="Annotator vs judge agreement",
-        )
-        for j in result.judges:
-            agree.add_row(
-                j.judge, "all", str(j.compared), _share(j.best_matches, j.compared), _share(j.worst_matches, j.compared)
-            )
-            for name, row in sorted(j.by_annotator.items()):
-                agree.add_row(
-                    "",
-                    name,
-                    str(row["compared"]),
-                    _share(row["best"], row["compared"]),
-                    _share(row["worst"], row["compared"]),
-                )
-        console.print(agree)
+        console.print(judge_agreement_table(result.judges))
     console.print(f"Wrote {result.files['json']} and {result.files['chart']}")
+
+
+def judge_agreement_table(judges: list[Any]) -> Table:
+    """``annotate report``: how often the annotators' best/worst match each judge's, overall and per annotator."""
+    agree = Table(
+        "judge",
+        "annotator",
+        "compared",
+        "best == judge's best",
+        "worst == judge's worst",
+        title="Annotator vs judge agreement",
+    )
+    for j in judges:
+        agree.add_row(
+            j.judge, "all", str(j.compared), _share(j.best_matches, j.compared), _share(j.worst_matches, j.compared)
+        )
+        for name, row in sorted(j.by_annotator.items()):
+            agree.add_row(
+                "",
+                name,
+                str(row["compared"]),
+                _share(row["best"], row["compared"]),
+                _share(row["worst"], row["compared"]),
+            )
+    return agree
 
 
 def reliability_table(rows: list[dict[str, Any]]) -> Table:
