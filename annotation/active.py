@@ -25,10 +25,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from charm_kernel.formatting import fmt
-
 from charm_builder.judge import EXCLUDED_FLAGS
 from charm_kernel.errors import CharmError
+from charm_kernel.formatting import fmt
 from schemas import Annotation, CandidateSet, Character, Dialogue, JudgeScore, to_chat
 
 STRATEGIES: tuple[str, ...] = ("judge-disagreement", "rm-uncertainty", "aam-margin", "random")

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from charm_kernel.formatting import HI, LO, bound_columns, fmt, fmt_cell, fmt_p  # noqa: F401 (the tables' names)
-
 from training.common.stats import LEVEL, Interval, Item, Weights
 
 ITEMS = "items.jsonl"

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from charm_kernel.formatting import table_row
-
 from training.common.reporting import fmt_cell, interval_note
 from training.evaluation.character_eval import AVG, GROUPS, METRICS, CERun, ce_items
 from training.evaluation.tables import agreement_line, write_judged_run

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from charm_kernel.formatting import table_row
-
 from schemas import LANGUAGES
 from training.common.reporting import (
     bootstrap_block,
