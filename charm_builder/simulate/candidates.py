@@ -11,27 +11,15 @@ import asyncio
 from typing import Any
 
 from charm_builder.simulate.cleaning import is_degenerate
-from charm_builder.simulate.loop import CallTally, ChatClient, cleaned_attempts
+from charm_builder.simulate.loop import CallTally, ChatClient, ReplyRequest, cleaned_attempts
 from charm_builder.simulate.prompts import character_system_prompt
 from schemas import LABELS, Candidate, CandidateSet, Character, Dialogue, Scene, to_chat
 
 
-async def _one(
-    client: ChatClient,
-    model: str,
-    messages: list[dict],
-    seed: int,
-    retries: int,
-    clean_args: dict[str, Any],
-    params: dict[str, Any],
-    tally: CallTally,
-) -> tuple[str, dict[str, Any]]:
+async def _one(request: ReplyRequest) -> tuple[str, dict[str, Any]]:
     meta: dict[str, Any] = {"input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0, "latency_s": 0.0, "problems": []}
     text = ""
-    attempts = cleaned_attempts(
-        client, model, messages, seed=seed, retries=retries, clean_args=clean_args, params=params, tally=tally
-    )
-    async for attempt in attempts:
+    async for attempt in cleaned_attempts(request):
         completion, cleaned = attempt.completion, attempt.cleaned
         meta["input_tokens"] += completion.input_tokens
         meta["output_tokens"] += completion.output_tokens
@@ -84,7 +72,7 @@ async def generate_candidates(
     tally = CallTally()
     results = await asyncio.gather(
         *(
-            _one(client, model, messages, seed + k, retries, clean_args, params or {}, tally)
+            _one(ReplyRequest(client, model, messages, seed + k, retries, clean_args, params or {}, tally))
             for k, model in enumerate(models)
         )
     )

@@ -118,48 +118,41 @@ class Attempt(NamedTuple):
     seconds: float
 
 
-async def cleaned_attempts(
-    client: ChatClient,
-    model: str,
-    messages: list[dict],
-    *,
-    seed: int,
-    retries: int,
-    clean_args: dict[str, Any],
-    params: dict[str, Any],
-    tally: CallTally,
-) -> AsyncIterator[Attempt]:
+@dataclass
+class ReplyRequest:
+    """One reply asked of ``model``: the chat, the seed its attempts derive from, how many retries,
+    the cleaning arguments and sampling params, and the tally every call is counted in."""
+
+    client: ChatClient
+    model: str
+    messages: list[dict]
+    seed: int
+    retries: int
+    clean_args: dict[str, Any]
+    params: dict[str, Any]
+    tally: CallTally
+
+
+async def cleaned_attempts(request: ReplyRequest) -> AsyncIterator[Attempt]:
     """Ask ``model`` up to ``retries + 1`` times, each try with its own seed (``seed * 100 + n``) and
     retry sampling (``retry_params``); every call is tallied and its text cleaned. The caller stops
     iterating at the first attempt it accepts (turns and candidates accept different problems)."""
-    price_in, price_out = prices(client, model)
-    for number in range(retries + 1):
+    r = request
+    price_in, price_out = prices(r.client, r.model)
+    for number in range(r.retries + 1):
         start = time.perf_counter()
-        completion = await client.chat(model, messages, retry_params(params, number), seed=seed * 100 + number)
+        completion = await r.client.chat(
+            r.model, r.messages, retry_params(r.params, number), seed=r.seed * 100 + number
+        )
         seconds = time.perf_counter() - start
-        cost = tally.add(model, completion, price_in, price_out)
-        yield Attempt(number, completion, clean_turn(completion.text, **clean_args), cost, seconds)
+        cost = r.tally.add(r.model, completion, price_in, price_out)
+        yield Attempt(number, completion, clean_turn(completion.text, **r.clean_args), cost, seconds)
 
 
-async def generate_turn(
-    client: ChatClient,
-    model: str,
-    messages: list[dict],
-    *,
-    seed: int,
-    retries: int,
-    clean_args: dict[str, Any],
-    params: dict[str, Any],
-    tally: CallTally,
-    notes: list[str],
-    label: str,
-):
+async def generate_turn(request: ReplyRequest, *, notes: list[str], label: str):
     """Ask ``model`` for one turn, retrying degenerate output with new seeds. Returns Cleaned, or None
     when every attempt had a problem."""
-    attempts = cleaned_attempts(
-        client, model, messages, seed=seed, retries=retries, clean_args=clean_args, params=params, tally=tally
-    )
-    async for attempt in attempts:
+    async for attempt in cleaned_attempts(request):
         cleaned = attempt.cleaned
         if cleaned.fixes:
             notes.append(f"{label}: cleaned {','.join(cleaned.fixes)}")
@@ -192,7 +185,7 @@ async def simulate_dialogue(
     for i in range(spec.turns):
         role = "user" if i % 2 == 0 else "character"
         own, other = ([user_name], char_names) if role == "user" else (char_names, [user_name])
-        cleaned = await generate_turn(
+        request = ReplyRequest(
             client,
             models[role],
             as_chat(systems[role], turns, role, lang),
@@ -200,8 +193,6 @@ async def simulate_dialogue(
             retries=settings.max_retries,
             params=settings.params,
             tally=tally,
-            notes=notes,
-            label=f"turn {i + 1}",
             clean_args={
                 "own_names": own,
                 "other_names": other,
@@ -210,6 +201,7 @@ async def simulate_dialogue(
                 "prompt": systems[role],
             },
         )
+        cleaned = await generate_turn(request, notes=notes, label=f"turn {i + 1}")
         if cleaned is None:
             notes.append(f"turn {i + 1}: stopped, still degenerate after {settings.max_retries} retries")
             break

@@ -9,7 +9,7 @@ from typing import Any
 from charm_kernel.formatting import table_row
 from training.common.reporting import fmt_cell, interval_note
 from training.evaluation.character_eval import AVG, GROUPS, METRICS, CERun, ce_items
-from training.evaluation.tables import agreement_line, write_judged_run
+from training.evaluation.tables import finish_markdown, write_judged_run
 
 COLUMNS = (*GROUPS.values(), AVG)
 
@@ -48,11 +48,7 @@ def to_markdown(summary: dict[str, Any], method: str) -> str:
         "",
         f"Note: {summary['note']}",
     ]
-    if "agreement" in summary:
-        lines.append(agreement_line(summary["agreement"]))
-    if note := interval_note(summary.get("bootstrap")):
-        lines.append(note)
-    return "\n".join(lines) + "\n"
+    return finish_markdown(lines, summary)
 
 
 def print_table(summary: dict[str, Any], method: str, console: Any | None = None) -> None:

@@ -5,7 +5,6 @@ Details: docs/design.md#charactereval.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -14,10 +13,10 @@ from typing import Any
 
 from charm_kernel.errors import CharmError, InputFormatError
 from schemas import DialogueQualityItem, Message
-from training.common.reporting import bootstrap_block, intervals_json
-from training.common.stats import BOOTSTRAP, Item, Weights, cell_intervals, mean_weights
+from training.common.stats import BOOTSTRAP, Item, Weights, mean_weights
 from training.evaluation.dialogue_quality import EvaluationInputError, Reply, Responder
-from training.evaluation.judges import Judgement, agreement, item_scores, judge_reply
+from training.evaluation.judges import Judgement, item_scores, judge_replies
+from training.evaluation.tables import add_judge_statistics
 
 TEST_DATA, PROFILES, ID2METRIC = "test_data.jsonl", "character_profiles.json", "id2metric.jsonl"
 GROUPS: dict[str, str] = {"attr": "Attr.", "conv": "Conv.", "know": "Know."}
@@ -214,16 +213,14 @@ async def evaluate_character_eval(
     replies = [Reply(r.item_id, r.model, None if r.text is None else first_line(r.text), r.error) for r in raw]
     by_id = {r.item_id: r for r in replies}
 
-    async def judge_one(judge: str, ex: CEExample, metric: str) -> Judgement:
-        try:
-            return await judge_reply(client, judge, ex.judge_item(metric), by_id[ex.id].text or "", seed=seed)
-        finally:
-            on_judgement(1)
-
-    tasks = [
-        judge_one(j, ex, m) for ex in examples if by_id[ex.id].text is not None for m in ex.metrics for j in judges
+    asks = [
+        (j, ex.judge_item(m), by_id[ex.id].text or "")
+        for ex in examples
+        if by_id[ex.id].text is not None
+        for m in ex.metrics
+        for j in judges
     ]
-    judgements = list(await asyncio.gather(*tasks))
+    judgements = await judge_replies(client, asks, on_judgement, seed)
     return CERun(responder.name, list(judges), list(examples), replies, judgements, sparse)
 
 
@@ -268,17 +265,11 @@ def summarize(run: CERun, resamples: int = BOOTSTRAP, seed: int = 0) -> dict[str
         "judge_cost": sum(j.cost for j in run.judgements),
         "note": CHARACTER_RM_NOTE.format(judges=", ".join(run.judges)),
     }
-    if len(run.judges) > 1:
-        summary["agreement"] = agreement(run.judgements)
-    if resamples > 0 and scores:
-        items = ce_items(run)
-        weights = column_weights(metrics)
-        found = cell_intervals(items, weights, resamples, seed)
-        for name, cell in metrics.items():
-            if (iv := found.get(f"{name} zh")) is not None:
-                cell |= {"lo": iv.lo, "hi": iv.hi}
-        summary["intervals"] = intervals_json(found)
-        summary["bootstrap"] = bootstrap_block(resamples, seed, "within each metric", items, weights)
+    weights = column_weights(metrics)
+    found = add_judge_statistics(summary, run, bool(scores), ce_items, weights, resamples, seed, "within each metric")
+    for name, cell in metrics.items():
+        if (iv := found.get(f"{name} zh")) is not None:
+            cell |= {"lo": iv.lo, "hi": iv.hi}
     return summary
 
 

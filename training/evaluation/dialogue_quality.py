@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from charm_kernel.errors import CharmError
 from schemas import DialogueQualityItem, RowError, required_columns, to_chat, validate_rows
-from training.evaluation.judges import Judgement, judge_reply
+from training.evaluation.judges import Judgement, judge_replies
 
 DEFAULT_SYSTEM = {
     "en": "You are {character}. Stay in character and reply as {character} would.",
@@ -185,12 +185,11 @@ async def evaluate_dialogue_quality(
     replies = await responder.replies(items, on_reply)
     by_id = {r.item_id: r for r in replies}
 
-    async def judge_one(judge: str, item: DialogueQualityItem) -> Judgement:
-        try:
-            return await judge_reply(client, judge, item, by_id[item.id].text or "", seed=seed)
-        finally:
-            on_judgement(1)
-
-    tasks = [judge_one(judge, item) for item in items if by_id[item.id].text is not None for judge in judges]
-    judgements = list(await asyncio.gather(*tasks))
+    asks = [
+        (judge, item, by_id[item.id].text or "")
+        for item in items
+        if by_id[item.id].text is not None
+        for judge in judges
+    ]
+    judgements = await judge_replies(client, asks, on_judgement, seed)
     return DQRun(responder.name, list(judges), list(items), replies, judgements)

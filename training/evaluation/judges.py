@@ -12,8 +12,9 @@ pairwise Spearman correlation, and Krippendorff's alpha (interval metric) over t
 
 from __future__ import annotations
 
+import asyncio
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -105,6 +106,24 @@ async def judge_reply(client: LLMClient, judge: str, item: DialogueQualityItem, 
         calls=len(completions),
         cost=sum(c.cost for c in completions),
     )
+
+
+async def judge_replies(
+    client: LLMClient,
+    asks: Iterable[tuple[str, DialogueQualityItem, str]],
+    on_judgement: Callable[[int], None] = lambda n: None,
+    seed: int = 0,
+) -> list[Judgement]:
+    """:func:`judge_reply` for every ``(judge, item, reply)`` concurrently, verdicts in that order;
+    ``on_judgement(1)`` after each."""
+
+    async def one(judge: str, item: DialogueQualityItem, reply: str) -> Judgement:
+        try:
+            return await judge_reply(client, judge, item, reply, seed=seed)
+        finally:
+            on_judgement(1)
+
+    return list(await asyncio.gather(*(one(*ask) for ask in asks)))
 
 
 # ------------------------------------------------------------------------------------- agreement

@@ -11,7 +11,7 @@ language cell; ``Avg.`` from the same resamples).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -81,19 +81,37 @@ def summarize(run: DQRun, resamples: int = BOOTSTRAP, seed: int = 0) -> dict[str
         "judgements": len(run.judgements),
         "judge_cost": sum(j.cost for j in run.judgements),
     }
+    how = "within each dimension x language cell"
+    found = add_judge_statistics(summary, run, bool(scores), dq_items, column_weights(cells), resamples, seed, how)
+    for key, title in [*TABLE4_DIMENSIONS.items(), (AVG, AVG)]:
+        for lang in LANGUAGES:
+            if (iv := found.get(f"{title} {lang}")) is not None:
+                cells[key][lang] |= {"lo": iv.lo, "hi": iv.hi}
+    return summary
+
+
+def add_judge_statistics(
+    summary: dict[str, Any],
+    run: Any,
+    scored: bool,
+    items_of: Callable[[Any], list[Item]],
+    weights: Weights,
+    resamples: int,
+    seed: int,
+    how: str,
+) -> dict[str, Any]:
+    """Add to a judged run's ``summary`` the judges' agreement (several judges) and, with ``resamples`` > 0 and
+    ``scored`` items, the bootstrap ``intervals`` and ``bootstrap`` block (``how`` says how it resampled).
+    Returns the intervals by column (empty when none were drawn)."""
     if len(run.judges) > 1:
         summary["agreement"] = agreement(run.judgements)
-    if resamples > 0 and scores:
-        items = dq_items(run)
-        weights = column_weights(cells)
-        found = cell_intervals(items, weights, resamples, seed)
-        for key, title in [*TABLE4_DIMENSIONS.items(), (AVG, AVG)]:
-            for lang in LANGUAGES:
-                if (iv := found.get(f"{title} {lang}")) is not None:
-                    cells[key][lang] |= {"lo": iv.lo, "hi": iv.hi}
-        summary["intervals"] = intervals_json(found)
-        summary["bootstrap"] = bootstrap_block(resamples, seed, "within each dimension x language cell", items, weights)
-    return summary
+    if not (resamples > 0 and scored):
+        return {}
+    items = items_of(run)
+    found = cell_intervals(items, weights, resamples, seed)
+    summary["intervals"] = intervals_json(found)
+    summary["bootstrap"] = bootstrap_block(resamples, seed, how, items, weights)
+    return found
 
 
 def dq_items(run: DQRun) -> list[Item]:
@@ -144,6 +162,11 @@ def to_markdown(summary: dict[str, Any], method: str) -> str:
         f"{summary['scored_items']}, failed replies: {summary['failed_replies']}, failed judgements: "
         f"{summary['failed_judgements']} of {summary['judgements']}.",
     ]
+    return finish_markdown(lines, summary)
+
+
+def finish_markdown(lines: list[str], summary: dict[str, Any]) -> str:
+    """A judged run's Markdown: ``lines``, then the judge-agreement and bootstrap notes where ``summary`` has them."""
     if "agreement" in summary:
         lines.append(agreement_line(summary["agreement"]))
     if note := interval_note(summary.get("bootstrap")):
