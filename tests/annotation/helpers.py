@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from annotation.sync import create_users, load_roster
 from charm_builder.store.workspace import Workspace
 from schemas import Candidate, CandidateSet, Character, Dialogue, Localized, Message
+
+
+def create_annotators(client: Any, workspace: str, roster_yaml: str, tmp_path: Path) -> dict[str, str]:
+    """Accounts for the roster ``roster_yaml`` (written under ``tmp_path``) in ``workspace``: password by username."""
+    roster = tmp_path / "roster.yaml"
+    roster.write_text(roster_yaml)
+    passwords = tmp_path / "passwords.json"
+    create_users(client, workspace, load_roster(roster), passwords)
+    return json.loads(passwords.read_text())
+
 
 MODELS = ["gpt-4o", "claude-3.5-sonnet", "doubao-character", "qwen2.5-7b", "qwen2.5-32b", "qwen2.5-72b"]
 

@@ -3,16 +3,14 @@ two annotators answer, the report un-blinds them into win/tie/loss per opponent 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from annotation.pairwise import push_pairwise, report_pairwise
 from annotation.server.embedded import EmbeddedArgilla
-from annotation.sync import create_users, load_roster
 
-from .helpers import UIAnnotator, make_store
+from .helpers import UIAnnotator, create_annotators, make_store
 
 pytestmark = pytest.mark.server
 
@@ -20,11 +18,7 @@ pytestmark = pytest.mark.server
 def test_pairwise_push_answer_report(argilla_server: EmbeddedArgilla, tmp_path: Path) -> None:
     client = argilla_server.client()
     store, _sets = make_store(tmp_path / "ws", n_sets=2)
-    roster = tmp_path / "roster.yaml"
-    roster.write_text("annotators:\n  - pw-one\n  - pw-two\n")
-    secrets = tmp_path / "secrets.json"
-    create_users(client, "charm-pairwise", load_roster(roster), secrets)
-    passwords = json.loads(secrets.read_text())
+    passwords = create_annotators(client, "charm-pairwise", "annotators:\n  - pw-one\n  - pw-two\n", tmp_path)
 
     push = dict(models="gpt-4o,claude-3.5-sonnet,qwen2.5-7b", dataset="pw", workspace="charm-pairwise", annotators=2)
     first = push_pairwise(client, store, **push)

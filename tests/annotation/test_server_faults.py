@@ -17,10 +17,10 @@ import httpx
 import pytest
 
 from annotation.server.embedded import AlreadyRunningError, EmbeddedArgilla, free_port
-from annotation.sync import create_users, load_roster, pull_annotations, push_candidate_sets
+from annotation.sync import pull_annotations, push_candidate_sets
 from schemas import Annotation
 
-from .helpers import UIAnnotator, make_store
+from .helpers import UIAnnotator, create_annotators, make_store
 
 pytestmark = pytest.mark.server
 
@@ -141,11 +141,7 @@ def _wait_for(condition, timeout: float, what: str) -> None:
 def test_children_killed_while_annotators_submit(own_server: EmbeddedArgilla, tmp_path: Path) -> None:
     client = own_server.client()
     store, _ = make_store(tmp_path / "ws", n_sets=24)
-    roster = tmp_path / "roster.yaml"
-    roster.write_text("annotators: [ann-a, ann-b, ann-c]\n")
-    passwords_file = tmp_path / "passwords.json"
-    create_users(client, "faults", load_roster(roster), passwords_file)
-    passwords = json.loads(passwords_file.read_text())
+    passwords = create_annotators(client, "faults", "annotators: [ann-a, ann-b, ann-c]\n", tmp_path)
     push_candidate_sets(client, store, dataset="prefs", workspace="faults", min_submitted=3)
     dataset = client.datasets(name="prefs", workspace="faults")
     server_ids = [str(r._server_id) for r in dataset.records(with_responses=False)]

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ from typer.testing import CliRunner
 
 from charm_apps.train import app
 from charm_builder.export import ExportOptions, build_export, check_export, export_workspace
-from tests.training.helpers import train_rm
+from tests.training.helpers import train_one_margin_step
 from training.rm.margin_sources import MARGIN_SOURCES, margin_column_for
 
 runner = CliRunner()
@@ -103,26 +102,9 @@ def test_rm_with_agreement_margin_uses_scaled_column(workspace, built, tiny_mode
     column = load_from_disk(str(data))["train"]["margin_agreement"]
     assert len(set(column)) > 1 and all(0 < m <= 1 for m in column)
     out = tmp_path / "rm"
-    meta = train_rm(
-        data,
-        out,
-        tiny_model_dir,
-        "--loss",
-        "margin",
-        "--margin-source",
-        "agreement",
-        "--margin-scale",
-        "2",
-        "--batch-size",
-        str(len(column)),
-        "--max-steps",
-        "1",
-        "--max-length",
-        "128",
-        "--logging-steps",
-        "1",
+    meta, step = train_one_margin_step(
+        data, out, tiny_model_dir, len(column), "--margin-source", "agreement", "--margin-scale", "2"
     )
-    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     # one batch = every exported pair: the logged margin is twice the column's mean
-    assert log[0]["margin_mean"] == pytest.approx(2 * sum(column) / len(column), abs=1e-6)
+    assert step["margin_mean"] == pytest.approx(2 * sum(column) / len(column), abs=1e-6)
     assert meta["train_config"]["margin_column"] == "margin_agreement" and meta["train_config"]["margin_scale"] == 2

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from charm_apps.train import app
 from charm_builder.llm import LLMClient
 from tests.evaluation.conftest import write_roster
+from tests.evaluation.helpers import run_local_model_eval
 from tests.fakes.openai_server import FakeLLMServer
 from training.evaluation.character_eval import (
     EvaluationInputError,
@@ -253,31 +254,7 @@ def test_bad_inputs(ce_data: Path, ce_roster: Path, tmp_path: Path) -> None:
 
 def test_cli_local_model_and_limit(ce_data: Path, ce_roster: Path, tiny_llama: Path, tmp_path: Path) -> None:
     out = tmp_path / "ce-local"
-    res = runner.invoke(
-        app,
-        [
-            "eval-ce",
-            "--model",
-            str(tiny_llama),
-            "--data",
-            str(ce_data),
-            "--judges",
-            "judge-a,judge-b",
-            "--roster",
-            str(ce_roster),
-            "-o",
-            str(out),
-            "--limit",
-            "2",
-            "--max-new-tokens",
-            "4",
-            "--name",
-            "tiny",
-            "-q",
-        ],
-    )
-    assert res.exit_code == 0, res.output
-    replies = [json.loads(line) for line in (out / "replies.jsonl").read_text(encoding="utf-8").splitlines()]
+    replies = run_local_model_eval("eval-ce", tiny_llama, ce_data, ce_roster, out, "--limit", "2")
     assert [r["item_id"] for r in replies] == ["101", "102"]
     assert all(r["model"] == tiny_llama.name and r["error"] is None and "\n" not in r["text"] for r in replies)
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))

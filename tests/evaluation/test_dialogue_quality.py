@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from charm_apps.train import app
 from charm_builder.llm import LLMClient
+from tests.evaluation.helpers import run_local_model_eval
 from training.evaluation.dialogue_quality import (
     EvaluationInputError,
     evaluate_dialogue_quality,
@@ -179,29 +180,7 @@ def test_cli_writes_table4_files(dq_export: Path, roster_file: Path, tmp_path: P
 
 def test_cli_local_model_replies(dq_export: Path, roster_file: Path, tiny_llama: Path, tmp_path: Path) -> None:
     out = tmp_path / "dq-local"
-    res = runner.invoke(
-        app,
-        [
-            "eval-dq",
-            "--model",
-            str(tiny_llama),
-            "--data",
-            str(dq_export),
-            "--judges",
-            "judge-a,judge-b",
-            "--roster",
-            str(roster_file),
-            "-o",
-            str(out),
-            "--max-new-tokens",
-            "4",
-            "--name",
-            "tiny",
-            "-q",
-        ],
-    )
-    assert res.exit_code == 0, res.output
-    replies = [json.loads(line) for line in (out / "replies.jsonl").read_text(encoding="utf-8").splitlines()]
+    replies = run_local_model_eval("eval-dq", tiny_llama, dq_export, roster_file, out)
     assert len(replies) == 8 and all(r["model"] == tiny_llama.name and r["error"] is None for r in replies)
     md = (out / "results.md").read_text()
     assert "| tiny |" in md and "Krippendorff" in md

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.helpers import run_train_on_two_processes
 from training.grpo.trainer import CURVES_FILE, LOG_FILE, RUN_FILE
 
 
@@ -18,7 +18,7 @@ def test_grpo_on_two_processes(pt_export: Path, tiny_llama: Path, tiny_rm: Path,
     from transformers import AutoModelForCausalLM
 
     out = tmp_path / "grpo"
-    proc = run_cli(
+    proc = run_train_on_two_processes(
         "grpo",
         "--data",
         str(pt_export),
@@ -42,14 +42,7 @@ def test_grpo_on_two_processes(pt_export: Path, tiny_llama: Path, tiny_rm: Path,
         "4",
         "--vllm",
         "off",
-        "--accelerate-config",
-        "ddp",
-        "--num-processes",
-        "2",
-        module="charm_apps.train",
-        timeout=600,
     )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "--num_processes 2" in proc.stderr
     for step in (1, 2):  # one console line per step: rank 1 stays quiet
         assert len(re.findall(rf"^step {step}  reward ", proc.stderr, flags=re.M)) == 1, proc.stderr

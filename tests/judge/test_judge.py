@@ -3,7 +3,6 @@ retries of unparseable answers, and reruns that cost nothing."""
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from schemas import CandidateSet, JudgeScore
 from tests.conftest import run_cli
 from tests.judge.conftest import JUDGE, scripted_score, write_judge_roster
 from tests.judge.helpers import export_cli
-from tests.training.helpers import train_rm
+from tests.training.helpers import train_one_margin_step
 
 
 def _judge(ws, roster: Path, *extra: str):
@@ -141,25 +140,10 @@ def test_rm_trains_on_judge_margin_export(workspace, built, judge_server, tmp_pa
     out = tmp_path / "exp"
     train = _export_pairs(workspace, out)
     rm = tmp_path / "rm"
-    meta = train_rm(
-        out / "preferenceTraining",
-        rm,
-        tiny_model_dir,
-        "--loss",
-        "margin",
-        "--margin-source",
-        "judge",
-        "--batch-size",
-        str(len(train)),
-        "--max-steps",
-        "1",
-        "--max-length",
-        "128",
-        "--logging-steps",
-        "1",
+    meta, step = train_one_margin_step(
+        out / "preferenceTraining", rm, tiny_model_dir, len(train), "--margin-source", "judge"
     )
-    log = [json.loads(line) for line in (rm / "train_log.jsonl").read_text().splitlines()]
-    assert log[0]["margin_mean"] == pytest.approx(sum(train["margin_judge"]) / len(train), abs=1e-5)
+    assert step["margin_mean"] == pytest.approx(sum(train["margin_judge"]) / len(train), abs=1e-5)
     assert meta["train_config"]["margin_column"] == "margin_judge"
 
 

@@ -35,13 +35,19 @@ def test_paper_roster_lists_the_six_paper_models() -> None:
     assert all(s.price_input > 0 and s.price_output > 0 for s in roster.models.values())
 
 
-def test_roster_from_file_and_cost(tmp_path) -> None:
+def _roster_file(tmp_path, text: str):
+    """The roster loaded from ``text`` written to ``tmp_path/r.yaml`` (so its name is ``r``)."""
     path = tmp_path / "r.yaml"
-    path.write_text(
+    path.write_text(text)
+    return load_roster(path)
+
+
+def test_roster_from_file_and_cost(tmp_path) -> None:
+    roster = _roster_file(
+        tmp_path,
         "models:\n  m1:\n    provider: openai\n    model: llama\n    base_url: http://localhost:8000/v1/\n"
-        "    price_input: 1.0\n    price_output: 4.0\n"
+        "    price_input: 1.0\n    price_output: 4.0\n",
     )
-    roster = load_roster(path)
     assert roster.name == "r"
     spec = roster.get("m1")
     assert spec.base_url == "http://localhost:8000/v1"
@@ -97,12 +103,11 @@ def test_offline_roster_speaks_english_and_controls_repetition() -> None:
 
 
 def test_entry_languages_override_the_roster_and_intersect(tmp_path) -> None:
-    path = tmp_path / "r.yaml"
-    path.write_text(
+    roster = _roster_file(
+        tmp_path,
         "languages: [zh, en]\nmodels:\n  a: {provider: local, model: x}\n"
-        "  b: {provider: local, model: x, languages: [en]}\n"
+        "  b: {provider: local, model: x, languages: [en]}\n",
     )
-    roster = load_roster(path)
     assert roster.languages_of(["a"]) == ["zh", "en"] and roster.languages_of(["a", "b"]) == ["en"]
 
 

@@ -13,6 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from tests.conftest import run_cli
+from tests.helpers import run_train_on_two_processes
 from training.rm.model import HEAD_FILE, MARKER
 
 STEPS = 3
@@ -48,7 +49,7 @@ def test_two_processes_match_one_process_and_only_rank_0_writes(
         "rm", *model, "--out", str(one), "--batch-size", "4", *COMMON, module="charm_apps.train", timeout=300
     )
     assert single.returncode == 0, single.stderr
-    ddp = run_cli(
+    ddp = run_train_on_two_processes(
         "rm",
         *model,
         "--out",
@@ -58,14 +59,7 @@ def test_two_processes_match_one_process_and_only_rank_0_writes(
         "--grad-accum",
         "2",
         *COMMON,
-        "--accelerate-config",
-        "ddp",
-        "--num-processes",
-        "2",
-        module="charm_apps.train",
-        timeout=600,
     )
-    assert ddp.returncode == 0, ddp.stdout + ddp.stderr
     assert "launching: accelerate launch --config_file" in ddp.stderr
 
     # the same loss curve: logged metrics are the global batch's, pooled over processes and micro-batches
