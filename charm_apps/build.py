@@ -41,6 +41,8 @@ app.command("judge")(judge_cli.judge)
 app.command("demo")(demo_cli.demo)
 app.add_typer(models_app, name="models")
 annotate_app.command("next")(annotate_next.next_sets)  # joins annotation and training
+_annotate = annotate_app.registered_commands  # --help lists `next` right after `push`, as before
+_annotate.insert(next(i for i, c in enumerate(_annotate) if c.callback.__name__ == "push") + 1, _annotate.pop())
 app.add_typer(annotate_app, name="annotate")
 reflow_app(app)
 
