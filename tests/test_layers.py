@@ -145,3 +145,36 @@ def test_no_circle_between_units():
         + "\n"
         + "\n".join(f"  {a} -> {b} at {where[(a, b)]}" for a, b in itertools.pairwise(cycle))
     )
+
+
+MAX_CLI_LOGIC_LINES = 60  # issue 24: a command function parses, calls the library and prints
+
+
+def logic_lines(path: Path) -> list[tuple[int, str]]:
+    """(body lines without docstring, blank and comment lines; 'file:line name') per function in ``path``."""
+    src = path.read_text(encoding="utf-8").splitlines()
+    sizes = []
+    for node in ast.walk(ast.parse("\n".join(src))):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                body = body[1:]
+            if body:
+                lines = src[body[0].lineno - 1 : node.end_lineno]
+                n = sum(1 for line in lines if line.strip() and not line.strip().startswith("#"))
+                sizes.append((n, f"{path.relative_to(ROOT)}:{node.lineno} {node.name}"))
+    return sizes
+
+
+def test_cli_functions_are_thin():
+    cli_modules = [
+        p
+        for package in PACKAGES
+        for p in (ROOT / package).rglob("*.py")
+        if p.name == "cli.py" or p.name.endswith("_cli.py") or package == "charm_apps"
+    ]
+    sizes = [size for path in cli_modules for size in logic_lines(path)]
+    assert len(sizes) > 50  # the command modules were found
+    assert max(sizes)[0] > 20  # and measured
+    too_long = [f"{where}: {n} lines" for n, where in sizes if n > MAX_CLI_LOGIC_LINES]
+    assert not too_long, f"CLI functions over {MAX_CLI_LOGIC_LINES} lines of logic:\n" + "\n".join(too_long)
