@@ -29,6 +29,7 @@ from rich.table import Table
 from annotation.datasets import ALL_DIMENSIONS, DEFAULT_MIN_SUBMITTED
 from annotation.sync import API_KEY_ENV, API_URL_ENV, AnnotationError, server_dir
 from charm_builder.export import add_dq_annotation
+from charm_builder.store import open_workspace
 from charm_kernel.cli import WorkspaceOpt
 from charm_kernel.console import console
 from charm_kernel.formatting import fmt
@@ -65,13 +66,7 @@ def _root(workspace: Path | None) -> Path:
     return resolve_workspace(workspace)
 
 
-def _store(workspace: Path | None) -> Any:
-    from charm_builder.store.workspace import Workspace
-
-    return Workspace.open(_root(workspace))
-
-
-def _client(workspace: Path | None, api_url: str | None, api_key: str | None) -> Any:
+def argilla_client(workspace: Path | None, api_url: str | None, api_key: str | None) -> Any:
     from annotation.sync import connect
 
     return connect(_root(workspace), api_url, api_key)
@@ -168,7 +163,7 @@ def users(
     from annotation.sync import create_users, load_roster
 
     entries = load_roster(roster)
-    client = _client(workspace, api_url, api_key)
+    client = argilla_client(workspace, api_url, api_key)
     target = passwords_file or EmbeddedArgilla(server_dir(_root(workspace))).secrets_dir / "annotators.json"
     result = create_users(client, argilla_workspace, entries, target)
     console.print(
@@ -246,13 +241,13 @@ def push(
 
     if kind not in ("preference", "dialogue-quality", "pairwise"):
         raise AnnotationError(f"--kind must be 'preference', 'dialogue-quality' or 'pairwise', not {kind!r}")
-    store = _store(workspace)
+    store = open_workspace(workspace)
     picks = _judge_suggestions(store, suggestions) if suggestions else None
     if picks is not None and kind != "preference":
         raise AnnotationError("--suggestions works with --kind preference only")
     if overlap < 1.0 and kind != "preference":
         raise AnnotationError("--overlap works with --kind preference only")
-    client = _client(workspace, api_url, api_key)
+    client = argilla_client(workspace, api_url, api_key)
     if kind == "pairwise":
         _push_pairwise(client, store, models, dataset, argilla_workspace, min_submitted, seed)
         return
@@ -360,8 +355,8 @@ def pull(
 
     if kind not in ("preference", "dialogue-quality"):
         raise AnnotationError(f"--kind must be 'preference' or 'dialogue-quality', not {kind!r}")
-    store = _store(workspace)
-    client = _client(workspace, api_url, api_key)
+    store = open_workspace(workspace)
+    client = argilla_client(workspace, api_url, api_key)
     out_dir = store.root / "exports" / "annotation"
     rejected_file = out_dir / f"rejected-{dataset}.json"
     if kind == "preference":
@@ -415,7 +410,7 @@ def status(
     """Server, dataset progress and per-annotator progress."""
     from annotation.sync import annotator_progress
 
-    client = _client(workspace, api_url, api_key)
+    client = argilla_client(workspace, api_url, api_key)
     console.print(f"Argilla at {client.api_url}: up, logged in as {client.me.username}")
     restarts = _server_restarts(workspace) if not api_url else {}
     if restarts:
@@ -463,7 +458,7 @@ def report(
     from annotation.report import build_report, write_report
     from schemas import Annotation, CandidateSet
 
-    store = _store(workspace)
+    store = open_workspace(workspace)
     if task == "pairwise":
         _pairwise_report(store, workspace, out, dataset, argilla_workspace, api_url, api_key)
         return
@@ -580,7 +575,7 @@ def synthetic(
     """
     from charm_builder.judge import judges_in, synthetic_annotations
 
-    store = _store(workspace)
+    store = open_workspace(workspace)
     if judge not in judges_in(store):
         raise AnnotationError(
             f"--judge {judge!r}: no scores from this judge in {store.root}; run "
@@ -601,7 +596,7 @@ def synthetic(
 def _pairwise_report(store, workspace, out, dataset, argilla_workspace, api_url, api_key) -> None:
     from annotation.pairwise import OUTCOMES, PairwiseError, report_pairwise
 
-    client = _client(workspace, api_url, api_key)
+    client = argilla_client(workspace, api_url, api_key)
     try:
         tallies, png = report_pairwise(
             client, dataset=dataset, workspace=argilla_workspace, out_dir=out or store.root / "plots"

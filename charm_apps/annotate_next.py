@@ -14,9 +14,10 @@ import typer
 from rich.table import Table
 
 from annotation.active import rank_candidate_sets, ranking_json
-from annotation.cli import ApiKeyOpt, ApiUrlOpt, ArgillaWsOpt, DatasetOpt, _client, _store
+from annotation.cli import ApiKeyOpt, ApiUrlOpt, ArgillaWsOpt, DatasetOpt, argilla_client
 from annotation.datasets import DEFAULT_MIN_SUBMITTED
 from annotation.sync import push_candidate_sets
+from charm_builder.store import open_workspace
 from charm_kernel.cli import WorkspaceOpt
 from charm_kernel.console import console
 from schemas import CandidateSet
@@ -76,11 +77,11 @@ def next_sets(
       charm-build annotate next --strategy aam-margin --rm runs/rm-ld --k 200 --out next.json
       charm-build annotate next --strategy random --seed 1 --k 50 --push --dataset charm-preference
     """
-    store = _store(workspace)
+    store = open_workspace(workspace)
     ranking = rank_candidate_sets(store, strategy, None, rm, seed, judge=judge, scorer=score_run)
     unscored = sum(r.score is None for r in ranking) if strategy != "random" else 0
     top = ranking[:k]
-    client = _client(workspace, api_url, api_key) if do_push else None
+    client = argilla_client(workspace, api_url, api_key) if do_push else None
     table = Table("rank", "candidate set", "score", "why", title=f"Annotate next ({strategy})")
     for r in top:
         table.add_row(str(r.rank), r.candidate_set_id, "—" if r.score is None else f"{r.score:.4f}", r.why)

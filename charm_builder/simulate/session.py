@@ -56,7 +56,7 @@ def simulate_workspace(
     """Plan the dialogues (or take the workspace's, with ``stage="candidates"``), print the setup and run
     them with a progress bar, then print the summary and the spend against the estimate. A dry run prints
     the plan and the estimate and returns None. Resumes: finished tasks are skipped, cached calls are free."""
-    request.languages  # noqa: B018 -- a bad --language fails before the workspace is opened
+    asked_languages = request.languages  # a bad --language fails before the workspace is opened
     stage, scene_model, batch = asked.stage, asked.scene_model, asked.batch
     turns, limit, seed, max_tokens = request.turns, request.limit, request.seed, request.max_tokens
     with open_workspace(workspace) as ws:
@@ -72,7 +72,7 @@ def simulate_workspace(
         plan = parse_turns(turns, OFFLINE_TURNS if all_local else PAPER_TURNS)
         steer = roster_.simulate.steer_user if request.steer_user is None else request.steer_user
         languages, note = fit_languages(
-            roster_.name, roster_.languages_of(used), request.languages, explicit=request.language is not None
+            roster_.name, roster_.languages_of(used), asked_languages, explicit=request.language is not None
         )
         if note:
             console.print(note)
