@@ -1,31 +1,11 @@
-"""Shared fixtures: a fresh workspace and a way to run the real CLI in a subprocess."""
+"""The fixtures tests in several folders use: the one conftest with shared fixtures. A folder's conftest
+holds only fixtures of its own folder; no conftest is imported (shared code lives in ``helpers`` modules)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def run_cli(
-    *args: str,
-    workspace: Path | None = None,
-    env: dict | None = None,
-    timeout: float = 120,
-    module: str = "charm_apps",
-) -> subprocess.CompletedProcess:
-    """Run `python -m charm_apps ARGS` (the charm-build app) the way a user would; returns the finished process."""
-    full_env = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
-    if workspace is not None:
-        full_env["CHARM_WORKSPACE"] = str(workspace)
-    return subprocess.run(
-        [sys.executable, "-m", module, *args], capture_output=True, text=True, env=full_env, timeout=timeout, cwd=REPO
-    )
 
 
 @pytest.fixture
@@ -44,3 +24,25 @@ def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from training.rm.tiny_model import save_tiny_llama
 
     return save_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture
+def built(workspace):
+    """The known-annotations workspace of ``tests.charm_builder.export.helpers.SPEC``."""
+    from tests.charm_builder.export.helpers import build_workspace
+
+    return build_workspace(workspace)
+
+
+@pytest.fixture()
+def pref_export(tmp_path: Path) -> Path:
+    """A preferenceTraining export: DatasetDict with `train` pairs and a prompt-only `grpo` split."""
+    from datasets import Dataset, DatasetDict
+
+    from tests.training.rm.helpers import preference_rows
+
+    rows = preference_rows(8)
+    grpo = Dataset.from_list([{"prompt": r["prompt"]} for r in rows[:2]])
+    path = tmp_path / "preferenceTraining"
+    DatasetDict({"train": Dataset.from_list(rows), "grpo": grpo}).save_to_disk(str(path))
+    return path

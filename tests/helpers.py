@@ -2,9 +2,28 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
+from pathlib import Path
 
-from tests.conftest import run_cli
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_cli(
+    *args: str,
+    workspace: Path | None = None,
+    env: dict | None = None,
+    timeout: float = 120,
+    module: str = "charm_apps",
+) -> subprocess.CompletedProcess:
+    """Run `python -m charm_apps ARGS` (the charm-build app) the way a user would; returns the finished process."""
+    full_env = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
+    if workspace is not None:
+        full_env["CHARM_WORKSPACE"] = str(workspace)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], capture_output=True, text=True, env=full_env, timeout=timeout, cwd=REPO
+    )
 
 
 def run_train_on_two_processes(*args: str) -> subprocess.CompletedProcess:

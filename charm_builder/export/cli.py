@@ -27,7 +27,7 @@ def _e(name: str) -> str:
 
 
 EXPORT_OPTIONS = {"fmt": "--format"}  # fields whose option is not --FIELD-NAME
-# options of `charm-build export` that are no ExportOptions field (tests/export/test_cli.py)
+# options of `charm-build export` that are no ExportOptions field (tests/charm_builder/export/test_cli.py)
 EXPORT_CLI_ONLY = ("out", "overwrite", "push_to_hub", "check", "workspace")
 
 

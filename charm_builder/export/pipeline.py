@@ -49,7 +49,7 @@ SUBSET_CHOICES: tuple[str, ...] = (*SUBSETS, "all")
 class ExportOptions:
     """Everything that decides an export's content (recorded in every card and manifest). Each field's
     description is its ``charm-build export`` option's help (charm_builder/export/cli.py reads it;
-    tests/export/test_cli.py checks names and defaults), and its constraints are the option's validation."""
+    tests/charm_builder/export/test_cli.py checks names and defaults), and its constraints are the option's validation."""
 
     subset: Literal[SUBSET_CHOICES] = Field("all", description=f"One of: {', '.join(SUBSET_CHOICES)}.")  # type: ignore[valid-type]
     fmt: Literal[FORMATS] = Field("hf", description=f"One of: {', '.join(FORMATS)}.")  # type: ignore[valid-type]

@@ -40,7 +40,7 @@ NO_REFINE = "none"  # --refine none: no refine pass even where the roster has on
 @pydantic_dataclass
 class RunOptions:
     """How a simulation runs. Each field with a description is a ``charm-build simulate`` option and its
-    description that option's help (charm_builder/simulate/cli.py reads it; tests/simulate/test_options.py
+    description that option's help (charm_builder/simulate/cli.py reads it; tests/charm_builder/simulate/test_options.py
     checks names and defaults); its constraints are the option's validation. The three model fields
     may be left None and filled from the roster by :meth:`for_roster`."""
 

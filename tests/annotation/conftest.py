@@ -3,44 +3,24 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from annotation.server.embedded import EmbeddedArgilla, free_port
-from annotation.server.postgres import PostgresError, command_prefix, find_bindir
-
-
-def _start_server(tmp_path_factory: pytest.TempPathFactory, database: str) -> Iterator[EmbeddedArgilla]:
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed (apt-get install -y redis-server)")
-    if database == "postgresql":
-        try:
-            find_bindir()
-            command_prefix()
-        except PostgresError as exc:
-            pytest.skip(str(exc))
-    workdir = tmp_path_factory.mktemp(f"argilla-{database}")
-    server = EmbeddedArgilla(Path(workdir), port=free_port(), database=database)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+from annotation.server.embedded import EmbeddedArgilla
+from tests.annotation.helpers import start_server
 
 
 @pytest.fixture(scope="session")
 def argilla_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedArgilla]:
     """A real argilla-server 2.8 + Redis + rq worker on SQLite with the SQL search engine (started once)."""
-    yield from _start_server(tmp_path_factory, "sqlite")
+    yield from start_server(tmp_path_factory, "sqlite")
 
 
 @pytest.fixture(scope="session")
 def argilla_pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedArgilla]:
     """The same stack on a private PostgreSQL cluster (``database="postgresql"``), started once."""
-    yield from _start_server(tmp_path_factory, "postgresql")
+    yield from start_server(tmp_path_factory, "postgresql")
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

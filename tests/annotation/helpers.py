@@ -1,13 +1,18 @@
-"""Test data and an HTTP annotator that behaves like the web UI (JWT login, queue search, submit)."""
+"""Starting an embedded Argilla server, test data, and an HTTP annotator that behaves like the web UI (JWT login, queue search, submit)."""
 
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
+from annotation.server.embedded import EmbeddedArgilla, free_port
+from annotation.server.postgres import PostgresError, command_prefix, find_bindir
 from annotation.sync import create_users, load_roster
 from charm_builder.store.workspace import Workspace
 from schemas import Candidate, CandidateSet, Character, Dialogue, Localized, Message
@@ -123,3 +128,21 @@ def open_dataset_in_ui(page: Any, url: str, username: str, password: str, datase
     form = page.locator("form[aria-label='Annotation Questions']")
     form.wait_for()
     return form
+
+
+def start_server(tmp_path_factory: pytest.TempPathFactory, database: str) -> Iterator[EmbeddedArgilla]:
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (apt-get install -y redis-server)")
+    if database == "postgresql":
+        try:
+            find_bindir()
+            command_prefix()
+        except PostgresError as exc:
+            pytest.skip(str(exc))
+    workdir = tmp_path_factory.mktemp(f"argilla-{database}")
+    server = EmbeddedArgilla(Path(workdir), port=free_port(), database=database)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

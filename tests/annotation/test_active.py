@@ -22,7 +22,7 @@ from annotation.active import (
 )
 from charm_builder.judge import PROMPT_VERSION
 from schemas import Annotation, JudgeScore
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 from training.rm.set_scores import score_run
 
 from .helpers import make_store

@@ -15,7 +15,7 @@ from annotation.sync import create_users, load_roster, push_candidate_sets
 from benchmarks.annotators import PENDING_QUEUE, Annotator
 from charm_builder.judge import PROMPT_VERSION
 from schemas import Annotation, JudgeScore
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 from .helpers import UIAnnotator, make_store
 

@@ -16,10 +16,9 @@ from typer.testing import CliRunner
 from annotation.cli import annotate_app
 from annotation.server.embedded import free_port, port_is_free
 from annotation.sync import load_roster
+from tests.helpers import REPO
 
 from .helpers import UIAnnotator, make_store
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_roster_errors_name_file_entry_and_field(tmp_path: Path) -> None:

@@ -27,10 +27,11 @@ from annotation.sync import (
 )
 from charm_builder.store.workspace import Workspace
 from schemas import Annotation, Candidate, CandidateSet, Character, Dialogue, Localized, Message
+from tests.helpers import REPO
 
 from .helpers import CHROMIUM, CHROMIUM_ARGS, MODELS, open_dataset_in_ui
 
-OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
+OUTPUT = REPO / "test-output"
 #: Would end Argilla's inline <script> (and run) if values were not escaped; must show as text.
 HOSTILE = '</script><img src=x onerror="parent.__pwned=1"> & so on'
 PROFILE = "The Monkey King, born from a stone on Flower-Fruit Mountain, master of 72 transformations. " * 6

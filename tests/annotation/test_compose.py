@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from urllib.parse import urlparse
 
 import yaml
 
 from annotation.server.server_env import SERVER_REQUIREMENTS
 from annotation.sync import API_KEY_ENV, API_URL_ENV
+from tests.helpers import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 SERVICES = {"argilla", "worker", "elasticsearch", "redis", "postgres"}
 
 

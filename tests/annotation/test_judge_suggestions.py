@@ -13,7 +13,7 @@ from annotation.server.embedded import EmbeddedArgilla
 from annotation.sync import create_users, load_roster, pull_annotations, push_candidate_sets
 from charm_builder.judge import PROMPT_VERSION
 from schemas import JudgeScore
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 from .helpers import UIAnnotator, make_store
 

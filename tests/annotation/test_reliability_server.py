@@ -18,7 +18,7 @@ from annotation.server.embedded import EmbeddedArgilla
 from annotation.sync import create_users, load_roster, pull_annotations, push_candidate_sets
 from benchmarks.annotators import accuracy_picker, run_annotators
 from charm_builder.export.inputs import read_inputs
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 from .helpers import make_store
 

@@ -21,6 +21,7 @@ import pytest
 from annotation.server.embedded import EmbeddedArgilla, ServerStartError, free_port
 from annotation.server.postgres import PG_DATABASE, PG_USER
 from annotation.server.server_env import default_venv_dir, venv_python
+from tests.helpers import REPO
 
 from .helpers import UIAnnotator
 
@@ -171,7 +172,7 @@ def test_serve_rejects_unknown_database(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         timeout=120,
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=REPO,
     )
     assert proc.returncode == 2
     assert "--database must be sqlite or postgresql, not 'mysql'" in proc.stderr + proc.stdout

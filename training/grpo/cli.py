@@ -20,7 +20,7 @@ def _g(name: str) -> str:
 
 
 GRPO_OPTIONS = {"output_dir": "--out"}  # fields whose option is not --FIELD-NAME
-# options of `charm-train grpo` that are no GRPORunConfig field (tests/training/test_config_options.py)
+# options of `charm-train grpo` that are no GRPORunConfig field (tests/training/common/test_config_options.py)
 GRPO_CLI_ONLY = ("quiet", "accelerate_config", "num_processes", "print_launch")
 
 

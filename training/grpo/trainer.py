@@ -32,7 +32,7 @@ class GRPOInputError(CharmError):
 
 class GRPORunConfig(BaseModel):
     """Everything a GRPO run needs. Each field's description is its ``charm-train grpo`` option's help
-    (training/grpo/cli.py reads it; tests/training/test_config_options.py checks names and defaults),
+    (training/grpo/cli.py reads it; tests/training/common/test_config_options.py checks names and defaults),
     and its constraints are the option's validation."""
 
     model_config = ConfigDict(extra="forbid")

@@ -32,7 +32,7 @@ def _rm(name: str) -> str:
 
 
 RM_OPTIONS = {"output_dir": "--out"}  # fields whose option is not --FIELD-NAME
-# options of `charm-train rm` that are no RMTrainConfig field (tests/training/test_config_options.py)
+# options of `charm-train rm` that are no RMTrainConfig field (tests/training/common/test_config_options.py)
 RM_CLI_ONLY = ("margin_source", "quiet", "accelerate_config", "num_processes", "print_launch")
 
 

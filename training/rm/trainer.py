@@ -62,7 +62,7 @@ class TrainingInputError(ValueError):
 
 class RMTrainConfig(BaseModel):
     """Everything a reward-model run needs. Each field's description is its ``charm-train rm`` option's
-    help (training/rm/cli.py reads it; tests/training/test_config_options.py checks names and defaults),
+    help (training/rm/cli.py reads it; tests/training/common/test_config_options.py checks names and defaults),
     and its constraints are the option's validation."""
 
     model_config = ConfigDict(extra="forbid")
