@@ -13,10 +13,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from charm_kernel.errors import CharmError
+
+if TYPE_CHECKING:  # the stages load lazily, inside each step
+    from charm_builder.judge.picks import SyntheticReport
+    from charm_builder.judge.runner import JudgeReport
 
 EXPORT_DIR = Path("exports") / "demo"
 RM_DIR = Path("runs") / "demo-rm"
@@ -105,21 +110,12 @@ def simulate_step(cfg: DemoConfig) -> StepResult:
 # THE ANNOTATION STEP. An LLM judge stands in for the annotators: it scores every candidate and its
 # best/worst picks are stored as annotations marked `synthetic` (annotator "judge:<model>"), which the
 # export only counts with include_synthetic. Built on charm_builder.judge (`charm-build judge` +
-# `charm-build annotate synthetic`); without it the step is skipped and says why.
+# `charm-build annotate synthetic`).
 # ----------------------------------------------------------------------------------------------
 def synthetic_annotation_step(cfg: DemoConfig) -> StepResult:
-    name = f"annotate (LLM judge {cfg.judge or 'first roster entry'}, synthetic)"
-    try:
-        from charm_builder.judge import run_judge, synthetic_annotations
-    except ImportError:
-        return StepResult(
-            name,
-            "skipped",
-            note="needs the LLM-judge stage (`charm-build judge`), which this "
-            "build does not have yet; no annotations, so no training data",
-        )
     import asyncio
 
+    from charm_builder.judge import run_judge, synthetic_annotations
     from charm_builder.llm import LLMClient
     from charm_builder.llm.errors import LLMConfigError
     from charm_builder.store import Workspace
@@ -143,10 +139,20 @@ def synthetic_annotation_step(cfg: DemoConfig) -> StepResult:
     return StepResult(
         f"annotate (LLM judge {judge}, synthetic)",
         artefacts=[cfg.workspace / "charm.db"],
-        note=f"{scored.scored + scored.already_scored} candidates scored ({scored.unparseable} "
-        f"unparseable); {made.written} synthetic best/worst annotation(s) over "
-        f"{made.sets_scored} scored set(s)",
+        note=annotate_note(scored, made),
     )
+
+
+def annotate_note(scored: JudgeReport, made: SyntheticReport) -> str:
+    """The annotate step's summary line; it says how many picks are tie-breaks (a small offline judge
+    often gives all six candidates one score, and such a pick carries no preference)."""
+    note = (
+        f"{scored.scored + scored.already_scored} candidates scored ({scored.unparseable} unparseable); "
+        f"{made.written} synthetic best/worst annotation(s) over {made.sets_scored} scored set(s)"
+    )
+    if made.tied:
+        note += f", {made.tied} of them tie-breaks (the judge gave every candidate the same score)"
+    return note
 
 
 def export_step(cfg: DemoConfig) -> StepResult:

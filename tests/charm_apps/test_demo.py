@@ -6,16 +6,12 @@ import hashlib
 
 import pytest
 
+from charm_apps.demo.steps import annotate_note
+from charm_builder.judge.picks import SyntheticReport
+from charm_builder.judge.runner import JudgeReport
 from tests.charm_builder.simulate.helpers import MODELS, write_roster
 from tests.fakes.openai_server import FakeLLMServer, roleplay_reply
 from tests.helpers import run_cli
-
-try:  # the LLM-judge stage (charm-build judge) arrives from another branch
-    import charm_builder.judge  # noqa: F401
-
-    HAS_JUDGE = True
-except ImportError:
-    HAS_JUDGE = False
 
 
 def reply(model, messages):
@@ -52,7 +48,7 @@ def test_demo_runs_every_step_and_names_what_it_left(tmp_path, tiny_llama):
     out = proc.stdout
     assert proc.returncode == 0, proc.stderr[-3000:] + out[-3000:]
     assert "\r" not in out + proc.stderr  # a log gets lines, not carriage-return redraws
-    assert calls == 6 * (3 + 6) + (6 * 6 if HAS_JUDGE else 0)  # 3 turns + 6 candidates (+ 6 judge scores) each
+    assert calls == 6 * (3 + 6 + 6)  # 3 turns, 6 candidates and 6 judge scores each
     assert "spent 54 calls" in out  # simulate's closing line, compared with its estimate
     summary = out[out.index("demo: summary") :]
     for step in (
@@ -66,14 +62,22 @@ def test_demo_runs_every_step_and_names_what_it_left(tmp_path, tiny_llama):
         assert step in summary
     assert "charm-build annotate serve -w" in summary and "charm-build annotate push -w" in summary
     assert "ws/charm.db" in summary
-    if HAS_JUDGE:
-        assert (ws / "exports" / "demo" / "preferenceTraining" / "manifest.json").exists()
-        assert (ws / "runs" / "demo-rm" / "eval" / "results.md").exists()
-        for path in ("exports/demo/", "runs/demo-rm/", "runs/demo-rm/eval/results.md"):
-            assert path in summary
-    else:  # the annotation step is not in this build: it says so, and the steps that need it skip
-        assert "needs the LLM-judge stage" in summary
-        assert summary.count("skipped") >= 4
-        assert not (ws / "runs" / "demo-rm").exists()
+    assert (ws / "exports" / "demo" / "preferenceTraining" / "manifest.json").exists()
+    assert (ws / "runs" / "demo-rm" / "eval" / "results.md").exists()
+    for path in ("exports/demo/", "runs/demo-rm/", "runs/demo-rm/eval/results.md"):
+        assert path in summary
     again = run_cli("demo", "--dialogues", "3", "--role-reward", "3", workspace=ws)
     assert again.returncode == 2 and "--role-reward 3: must be below --dialogues 3" in again.stderr
+
+
+def test_annotate_note_counts_tie_breaks():
+    """A judge that gives all six candidates one score picks best/worst by tie-break only: the demo says how many."""
+    scored = JudgeReport(judge="j", scored=20, already_scored=4, unparseable=1)
+    varied = SyntheticReport(judge="j", written=4, sets_scored=4, tied=0)
+    assert annotate_note(scored, varied) == (
+        "24 candidates scored (1 unparseable); 4 synthetic best/worst annotation(s) over 4 scored set(s)"
+    )
+    flat = SyntheticReport(judge="j", written=4, sets_scored=4, tied=3)
+    assert annotate_note(scored, flat).endswith(
+        "over 4 scored set(s), 3 of them tie-breaks (the judge gave every candidate the same score)"
+    )
