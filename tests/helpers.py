@@ -8,6 +8,16 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+# the paper's six candidate models (Charm), in label order A-F
+PAPER_MODELS = ["gpt-4o", "claude-3.5-sonnet", "doubao-character", "qwen2.5-7b", "qwen2.5-32b", "qwen2.5-72b"]
+
+
+def paper_candidates(texts: list[str], flags: dict[str, list[str]] | None = None) -> list[dict]:
+    """The six candidates A-F of one set, from the paper's models in order, with these texts (and flags by label)."""
+    return [
+        {"label": label, "model_id": model, "text": text, "flags": (flags or {}).get(label, [])}
+        for label, model, text in zip("ABCDEF", PAPER_MODELS, texts, strict=True)
+    ]
 
 
 def run_cli(

@@ -15,7 +15,8 @@ from annotation.server.embedded import EmbeddedArgilla, free_port
 from annotation.server.postgres import PostgresError, command_prefix, find_bindir
 from annotation.sync import create_users, load_roster
 from charm_builder.store.workspace import Workspace
-from schemas import Candidate, CandidateSet, Character, Dialogue, Localized, Message
+from schemas import CandidateSet, Character, Dialogue, Localized, Message
+from tests.helpers import paper_candidates
 
 
 def create_annotators(client: Any, workspace: str, roster_yaml: str, tmp_path: Path) -> dict[str, str]:
@@ -25,9 +26,6 @@ def create_annotators(client: Any, workspace: str, roster_yaml: str, tmp_path: P
     passwords = tmp_path / "passwords.json"
     create_users(client, workspace, load_roster(roster), passwords)
     return json.loads(passwords.read_text())
-
-
-MODELS = ["gpt-4o", "claude-3.5-sonnet", "doubao-character", "qwen2.5-7b", "qwen2.5-32b", "qwen2.5-72b"]
 
 
 def make_store(root: Path, n_sets: int = 3) -> tuple[Workspace, list[CandidateSet]]:
@@ -59,10 +57,7 @@ def make_store(root: Path, n_sets: int = 3) -> tuple[Workspace, list[CandidateSe
         cset = CandidateSet(
             dialogue_id=dialogue.id,
             context=turns,
-            candidates=[
-                Candidate(label="ABCDEF"[k], model_id=m, text=f"Reply {i}-{k}: seventy-two transformations, of course!")
-                for k, m in enumerate(MODELS)
-            ],
+            candidates=paper_candidates([f"Reply {i}-{k}: seventy-two transformations, of course!" for k in range(6)]),
         )
         store.upsert(cset)
         sets.append(cset)

@@ -26,10 +26,10 @@ from annotation.sync import (
     push_candidate_sets,
 )
 from charm_builder.store.workspace import Workspace
-from schemas import Annotation, Candidate, CandidateSet, Character, Dialogue, Localized, Message
-from tests.helpers import REPO
+from schemas import Annotation, CandidateSet, Character, Dialogue, Localized, Message
+from tests.helpers import PAPER_MODELS, REPO, paper_candidates
 
-from .helpers import CHROMIUM, CHROMIUM_ARGS, MODELS, open_dataset_in_ui
+from .helpers import CHROMIUM, CHROMIUM_ARGS, open_dataset_in_ui
 
 OUTPUT = REPO / "test-output"
 #: Would end Argilla's inline <script> (and run) if values were not escaped; must show as text.
@@ -73,9 +73,7 @@ def make_long_store(root: Path, n_sets: int = 2) -> tuple[Workspace, list[Candid
         cset = CandidateSet(
             dialogue_id=dialogue.id,
             context=turns,
-            candidates=[
-                Candidate(label="ABCDEF"[k], model_id=m, text=f"[{i}-{k}] {replies[k]}") for k, m in enumerate(MODELS)
-            ],
+            candidates=paper_candidates([f"[{i}-{k}] {reply}" for k, reply in enumerate(replies)]),
         )
         store.upsert(cset)
         sets.append(cset)
@@ -98,7 +96,7 @@ def test_one_compare_field_with_escaped_values(tmp_path: Path) -> None:
     for shown in value["candidates"]:
         source = record.metadata[f"source_{shown['label']}"]
         assert shown["text"].startswith(f"[0-{'ABCDEF'.index(source)}]")
-        assert record.metadata[f"model_{shown['label']}"] == MODELS["ABCDEF".index(source)]
+        assert record.metadata[f"model_{shown['label']}"] == PAPER_MODELS["ABCDEF".index(source)]
 
 
 def _inside(box: dict | None, width: int, height: int) -> bool:

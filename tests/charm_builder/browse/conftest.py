@@ -10,14 +10,14 @@ import pytest
 from charm_builder.store import Workspace
 from schemas import (
     Annotation,
-    Candidate,
     CandidateSet,
     Character,
     Localized,
     Scene,
     UserPersona,
 )
-from tests.charm_builder.browse.helpers import HOSTILE, MODELS, BrowseData, add_dialogue
+from tests.charm_builder.browse.helpers import HOSTILE, BrowseData, add_dialogue
+from tests.helpers import paper_candidates
 
 
 @pytest.fixture
@@ -57,10 +57,9 @@ def browse_data(tmp_path: Path) -> Iterator[BrowseData]:
         cset = CandidateSet(
             dialogue_id=en.id,
             context=en.turns,
-            candidates=[
-                Candidate(label="ABCDEF"[k], model_id=m, text=texts[k], flags=["empty"] if not texts[k] else [])
-                for k, m in enumerate(MODELS)
-            ],
+            candidates=paper_candidates(
+                texts, {label: ["empty"] for label, text in zip("ABCDEF", texts, strict=True) if not text}
+            ),
         )
         ws.upsert(cset)
         ws.upsert_many(

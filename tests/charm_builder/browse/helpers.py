@@ -1,4 +1,4 @@
-"""The data behind the browse fixture: six models, hostile text, and one dialogue per (scene, persona, language)."""
+"""The data behind the browse fixture: hostile text, and one dialogue per (scene, persona, language)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,6 @@ from schemas import (
     Scene,
     UserPersona,
 )
-
-MODELS = ["gpt-4o", "claude-3.5-sonnet", "doubao-character", "qwen2.5-7b", "qwen2.5-32b", "qwen2.5-72b"]
 
 #: A reply that would run script if the page did not escape it.
 HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script> & "quotes"'

@@ -13,8 +13,8 @@ from charm_builder.browse import dialogue_view, render_page
 from charm_builder.store import Workspace
 from schemas import CandidateSet, JudgeScore
 from tests.annotation.helpers import CHROMIUM, CHROMIUM_ARGS
-from tests.charm_builder.browse.helpers import HOSTILE, MODELS, BrowseData
-from tests.helpers import REPO
+from tests.charm_builder.browse.helpers import HOSTILE, BrowseData
+from tests.helpers import PAPER_MODELS, REPO
 
 runner = CliRunner()
 OUTPUT = REPO / "test-output"  # gitignored
@@ -33,11 +33,11 @@ def test_preview_writes_one_escaped_page_without_external_references(browse_data
     assert page.count("<script>") == 1  # our own inline script only
     for ref in ("http://", "https://", "src=", "<link", "@import", "url("):
         assert ref not in page.replace("&lt;img src=x", ""), ref
-    assert not any(m in page for m in MODELS)
+    assert not any(m in page for m in PAPER_MODELS)
     revealed = tmp_path / "revealed.html"
     assert _preview(browse_data, revealed, "--reveal", "--language", "en").exit_code == 0
     text = revealed.read_text(encoding="utf-8")
-    assert all(m in text for m in MODELS) and "(zh 1)" not in text
+    assert all(m in text for m in PAPER_MODELS) and "(zh 1)" not in text
     assert not list(out.parent.glob(".*.tmp"))
 
 

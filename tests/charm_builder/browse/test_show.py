@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 from charm_apps.build import app
 from charm_builder.browse import dialogue_view, select_dialogues
 from charm_builder.store import Workspace
-from tests.charm_builder.browse.helpers import MODELS, BrowseData
+from tests.charm_builder.browse.helpers import BrowseData
+from tests.helpers import PAPER_MODELS
 
 runner = CliRunner()
 
@@ -35,7 +36,7 @@ def test_show_renders_setting_turns_candidates_votes_and_flags(browse_data: Brow
         "knowledge_consistency",
     ):
         assert text in out, text
-    assert not any(m in out for m in MODELS), "model names must stay hidden without --reveal"
+    assert not any(m in out for m in PAPER_MODELS), "model names must stay hidden without --reveal"
     # best votes A=2, E=1; worst F=2, D=1 (the draft is listed but not counted)
     row_a = next(line for line in out.splitlines() if "Seventy-two, little one!" in line)
     assert re.search(r"│\s*2\s*│\s*0\s*│", row_a), row_a
@@ -49,7 +50,7 @@ def test_show_renders_setting_turns_candidates_votes_and_flags(browse_data: Brow
 def test_show_reveal_names_the_models(browse_data: BrowseData) -> None:
     result = _show(browse_data, browse_data.cset.id, "--reveal")  # a candidate set id finds its dialogue
     assert result.exit_code == 0, result.output
-    for model in MODELS:
+    for model in PAPER_MODELS:
         assert model in result.output
 
 

@@ -1,4 +1,5 @@
-"""A small workspace with known annotations covering every selection rule."""
+"""A small workspace with known annotations covering every selection rule, a tagging stand-in for the
+translator, and dialogueQuality annotations in Chinese."""
 
 from __future__ import annotations
 
@@ -10,10 +11,9 @@ from charm_builder.export import (
     add_dq_annotation,
 )
 from charm_builder.store import Workspace
-from tests.helpers import run_cli
+from tests.helpers import paper_candidates
 
 LABELS = "ABCDEF"
-MODELS = ["gpt-4o", "claude-3.5-sonnet", "doubao-character", "qwen2.5-7b", "qwen2.5-32b", "qwen2.5-72b"]
 
 
 @dataclass
@@ -118,9 +118,7 @@ def build_workspace(ws: Workspace) -> Built:
         cset = s.CandidateSet(
             dialogue_id=dlg.id,
             context=turns,
-            candidates=[
-                {"label": lab, "model_id": MODELS[i], "text": f"{name} reply {lab}"} for i, lab in enumerate(LABELS)
-            ],
+            candidates=paper_candidates([f"{name} reply {lab}" for lab in LABELS]),
         )
         b.sets[name] = cset
         ws.upsert(cset)
@@ -148,10 +146,6 @@ def add_fluency_annotation(ws: Workspace, built: Built) -> None:
         criteria=["语句通顺"],
         annotator="ann1",
     )
-
-
-def cli(*args, workspace):
-    return run_cli(*args, workspace=workspace)
 
 
 class TaggingTranslator:

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 import schemas as s
 from charm_builder.store import Workspace
-from tests.charm_builder.export.helpers import LABELS, MODELS, character
+from tests.charm_builder.export.helpers import LABELS, character
+from tests.helpers import paper_candidates
 
 USERS: dict[str, tuple[str, ...]] = {
     "mei": ("student", "zh-culture"),
@@ -74,10 +75,7 @@ def build_shift_workspace(ws: Workspace) -> ShiftWorld:
                 cset = s.CandidateSet(
                     dialogue_id=dlg.id,
                     context=turns[:n],
-                    candidates=[
-                        {"label": lab, "model_id": MODELS[j], "text": f"{cname}/{uname}/{n} reply {lab}"}
-                        for j, lab in enumerate(LABELS)
-                    ],
+                    candidates=paper_candidates([f"{cname}/{uname}/{n} reply {lab}" for lab in LABELS]),
                 )
                 w.sets[f"{cname}/{uname}/{n}"] = cset
                 ws.upsert(cset)

@@ -23,9 +23,9 @@ from typing import Any
 
 import schemas as s
 from charm_builder.store import Workspace
+from tests.helpers import PAPER_MODELS, paper_candidates
 
 LABELS = "ABCDEF"
-MODELS = ["gpt-4o", "claude-3.5-sonnet", "doubao-character", "qwen2.5-7b", "qwen2.5-32b", "qwen2.5-72b"]
 WORDS = ["moon", "river", "tea", "storm", "letter", "garden", "castle", "winter", "dragon", "song", "月亮", "茶"]
 GOLDEN = Path(__file__).with_name("golden_rows.json")
 
@@ -95,7 +95,7 @@ def build_streaming_workspace(ws: Workspace, seed: int = 0, n_dialogues: int = 1
             target_dimension=dims[i % 3],
             turns=turns,
             provenance={
-                "models": {"user": "sim-user", "character": MODELS[i % 2]},
+                "models": {"user": "sim-user", "character": PAPER_MODELS[i % 2]},
                 "params": {"temperature": 0.8, "planned_turns": n_turns},
             },
         )
@@ -113,10 +113,7 @@ def build_streaming_workspace(ws: Workspace, seed: int = 0, n_dialogues: int = 1
         cset = s.CandidateSet(
             dialogue_id=dlg.id,
             context=turns,
-            candidates=[
-                {"label": lab, "model_id": MODELS[k], "text": texts[k], "flags": flags.get(lab, [])}
-                for k, lab in enumerate(LABELS)
-            ],
+            candidates=paper_candidates(texts, flags),
         )
         records.append(cset)
         n_ann = [0, 1, 2, 3, 3, 3, 4][rng.randrange(7)]

@@ -16,8 +16,8 @@ import schemas as s
 from charm_builder.export import ExportOptions, build_export, export_workspace, run_translate
 from charm_builder.export.check import check_export
 from charm_builder.store import workspace_stats
-from tests.charm_builder.export.helpers import LABELS, MODELS, TaggingTranslator, annotate_zh, character, cli
-from tests.helpers import run_cli
+from tests.charm_builder.export.helpers import LABELS, TaggingTranslator, annotate_zh, character
+from tests.helpers import paper_candidates, run_cli
 
 
 def flag(ws, cset: s.CandidateSet, label: str, kind: str) -> None:
@@ -132,9 +132,7 @@ def small_pool(ws, per_cell: int) -> None:
                 cset = s.CandidateSet(
                     dialogue_id=dlg.id,
                     context=turns,
-                    candidates=[
-                        {"label": lab, "model_id": MODELS[k], "text": f"{dlg.id} {lab}"} for k, lab in enumerate(LABELS)
-                    ],
+                    candidates=paper_candidates([f"{dlg.id} {lab}" for lab in LABELS]),
                 )
                 ws.upsert_many([dlg, cset])
                 ws.upsert_many(
@@ -146,7 +144,7 @@ def small_pool(ws, per_cell: int) -> None:
 def test_small_pool_keeps_pairs_for_training(workspace, tmp_path):
     small_pool(workspace, 15)  # 60 usable sets, far below the 4,000 quota
     out = tmp_path / "exp"
-    done = cli("export", "--out", str(out), "--grpo-fraction", "0", workspace=workspace.root)
+    done = run_cli("export", "--out", str(out), "--grpo-fraction", "0", workspace=workspace.root)
     assert done.returncode == 0, done.stderr
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["rows"]["roleReward"] == {"test": 12}  # 20% of 15 = 3 per cell
@@ -156,7 +154,7 @@ def test_small_pool_keeps_pairs_for_training(workspace, tmp_path):
     assert "**Small pool:**" in card and "size_mode: share" in card
     # an explicit --size restores "everything to the benchmark"
     full = tmp_path / "full"
-    again = cli("export", "--out", str(full), "--size", "4000", "--grpo-fraction", "0", workspace=workspace.root)
+    again = run_cli("export", "--out", str(full), "--size", "4000", "--grpo-fraction", "0", workspace=workspace.root)
     rows = json.loads((full / "manifest.json").read_text())["rows"]
     assert rows["roleReward"] == {"test": 60} and "preferenceTraining" not in rows
     assert "took 20%" not in again.stderr

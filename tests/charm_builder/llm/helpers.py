@@ -1,4 +1,4 @@
-"""The fake server's API key and environment, and roster entries pointing at the fake server."""
+"""The fake server's API key and environment, roster entries pointing at the fake server, and two chats."""
 
 from __future__ import annotations
 
@@ -6,11 +6,8 @@ from charm_builder.llm import ModelSpec, RetryPolicy, Roster
 from tests.fakes.openai_server import FakeLLMServer
 
 KEY = "sk-test-SECRET-0123456789"
-
 ENV = {"FAKE_OPENAI_KEY": KEY, "FAKE_ANTHROPIC_KEY": KEY, "FAKE_AZURE_KEY": KEY}
-
 AZURE_API_VERSION = "2024-10-21"
-
 FAST_RETRY = RetryPolicy(max_retries=4, base=0.01, cap=0.05)
 
 
